@@ -1,0 +1,57 @@
+//===- lumen/GGUF/GGUFTypes.h - GGUF value and tensor types ------*- C++ -*-===//
+//
+// The enumerations of the GGUF container format (metadata value types) and
+// of ggml's tensor types, with the block geometry needed to size tensors.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LUMEN_GGUF_GGUFTYPES_H
+#define LUMEN_GGUF_GGUFTYPES_H
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace lumen::gguf {
+
+/// Metadata value types, numbered as in the GGUF specification.
+enum class ValueType : uint32_t {
+  U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, Bool = 7,
+  String = 8, Array = 9, U64 = 10, I64 = 11, F64 = 12,
+};
+
+/// Size in bytes of a fixed-width value type; 0 for String and Array.
+unsigned valueTypeSize(ValueType T);
+std::string_view valueTypeName(ValueType T);
+bool isValidValueType(uint32_t Raw);
+
+/// ggml tensor types, numbered as in ggml.h. Only the ones Lumen recognises
+/// are listed; any other id is rejected by the reader.
+enum class TensorType : uint32_t {
+  F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8,
+  Q8_1 = 9, Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
+  I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, BF16 = 30,
+};
+
+/// Block geometry of a tensor type: BlockSize elements take TypeSize bytes.
+struct TensorTypeTraits {
+  std::string_view Name;
+  uint32_t BlockSize;
+  uint32_t TypeSize;
+};
+
+/// Traits of a raw type id, or nullopt if Lumen does not know it.
+std::optional<TensorTypeTraits> tensorTypeTraits(uint32_t Raw);
+TensorTypeTraits tensorTypeTraits(TensorType T);
+std::optional<TensorType> tensorTypeFromName(std::string_view Name);
+
+/// Q8_0: 32 int8 quants sharing one fp16 scale, 34 bytes a block.
+inline constexpr int kQ8BlockSize = 32;
+struct BlockQ8_0 {
+  uint16_t Scale; // IEEE half
+  int8_t Quants[kQ8BlockSize];
+};
+static_assert(sizeof(BlockQ8_0) == 34, "Q8_0 blocks are packed");
+
+} // namespace lumen::gguf
+
+#endif

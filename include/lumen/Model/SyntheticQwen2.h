@@ -1,0 +1,56 @@
+//===- lumen/Model/SyntheticQwen2.h - Random-weight Qwen2 models -*- C++ -*-===//
+//
+// Writes Qwen2 GGUF files with the exact tensor names, shapes, types and
+// metadata of the published Qwen2.5 Q8_0 GGUFs, and random weights drawn at
+// scales that keep activations O(1) through every layer (see
+// docs/SYNTHETIC_MODELS.md for the recipe and why). Used for tests and
+// benchmarks where real weights cannot be downloaded.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LUMEN_MODEL_SYNTHETICQWEN2_H
+#define LUMEN_MODEL_SYNTHETICQWEN2_H
+
+#include "lumen/GGUF/GGUFFile.h"
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lumen::model {
+
+/// The hyper-parameters that fix a Qwen2 file's layout.
+struct Qwen2Shape {
+  std::string Name;
+  uint32_t Layers = 0;
+  uint32_t Dim = 0;
+  uint32_t FFN = 0;
+  uint32_t Heads = 0;
+  uint32_t KVHeads = 0;
+  uint32_t Vocab = 151936;
+  uint32_t ContextLength = 32768;
+  bool TiedOutput = true;
+};
+
+/// "qwen2.5-0.5b", "qwen2.5-1.5b" or "tiny" (the shape of the shared fixture).
+absl::StatusOr<Qwen2Shape> qwen2Preset(std::string_view Preset);
+std::vector<std::string> qwen2PresetNames();
+
+struct SynthOptions {
+  Qwen2Shape Shape;
+  uint64_t Seed = 1;
+  /// Copy tokenizer.* metadata from this file; null writes a byte-level vocabulary.
+  const gguf::GGUFFile *TokenizerFrom = nullptr;
+  /// Threads that draw weights (0: all cores). The file does not depend on it.
+  unsigned Threads = 0;
+};
+
+/// Writes the model to Path. The same options give the same bytes.
+absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string &Path);
+
+} // namespace lumen::model
+
+#endif

@@ -1,0 +1,107 @@
+//===- Quantize.cpp - Scalar (de)quantization ------------------------------===//
+#include "lumen/GGUF/Quantize.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace lumen::gguf {
+
+float halfToFloat(uint16_t H) {
+  uint32_t Sign = static_cast<uint32_t>(H & 0x8000) << 16;
+  uint32_t Exp = (H >> 10) & 0x1f;
+  uint32_t Mant = H & 0x3ff;
+  uint32_t Bits;
+  if (Exp == 0x1f) {
+    Bits = Sign | 0x7f800000 | (Mant << 13); // Inf / NaN.
+  } else if (Exp != 0) {
+    Bits = Sign | ((Exp + 112) << 23) | (Mant << 13);
+  } else if (Mant == 0) {
+    Bits = Sign;
+  } else { // Subnormal: value = Mant * 2^-24.
+    float F = std::ldexp(static_cast<float>(Mant), -24);
+    return Sign ? -F : F;
+  }
+  float F;
+  std::memcpy(&F, &Bits, 4);
+  return F;
+}
+
+uint16_t floatToHalf(float F) {
+  uint32_t Bits;
+  std::memcpy(&Bits, &F, 4);
+  uint16_t Sign = static_cast<uint16_t>((Bits >> 16) & 0x8000);
+  uint32_t Abs = Bits & 0x7fffffff;
+  if (Abs > 0x7f800000)
+    return Sign | 0x7e00; // NaN.
+  if (Abs >= 0x477ff000)  // Rounds to >= 65520: infinity.
+    return Sign | 0x7c00;
+  if (Abs < 0x38800000) { // Below the smallest normal half: subnormal or zero.
+    float A;
+    std::memcpy(&A, &Abs, 4);
+    // nearbyint rounds half to even in the default rounding mode.
+    return Sign | static_cast<uint16_t>(std::nearbyint(std::ldexp(A, 24)));
+  }
+  // Normal: rebias the exponent, round the 13 dropped mantissa bits to even.
+  uint32_t Half = (Abs - 0x38000000) >> 13;
+  uint32_t Rest = Abs & 0x1fff;
+  if (Rest > 0x1000 || (Rest == 0x1000 && (Half & 1)))
+    ++Half;
+  return Sign | static_cast<uint16_t>(Half);
+}
+
+float bf16ToFloat(uint16_t B) {
+  uint32_t Bits = static_cast<uint32_t>(B) << 16;
+  float F;
+  std::memcpy(&F, &Bits, 4);
+  return F;
+}
+
+void quantizeRowQ8_0(const float *X, BlockQ8_0 *Out, int64_t N) {
+  for (int64_t B = 0; B < N / kQ8BlockSize; ++B) {
+    const float *Xb = X + B * kQ8BlockSize;
+    float AMax = 0;
+    for (int I = 0; I < kQ8BlockSize; ++I)
+      AMax = std::max(AMax, std::fabs(Xb[I]));
+    float D = AMax / 127.0f;
+    float InvD = D != 0 ? 1.0f / D : 0.0f;
+    Out[B].Scale = floatToHalf(D);
+    for (int I = 0; I < kQ8BlockSize; ++I)
+      Out[B].Quants[I] = static_cast<int8_t>(std::round(Xb[I] * InvD));
+  }
+}
+
+void dequantizeRowQ8_0(const BlockQ8_0 *In, float *Out, int64_t N) {
+  for (int64_t B = 0; B < N / kQ8BlockSize; ++B) {
+    float D = halfToFloat(In[B].Scale);
+    for (int I = 0; I < kQ8BlockSize; ++I)
+      Out[B * kQ8BlockSize + I] = D * In[B].Quants[I];
+  }
+}
+
+bool dequantizeRow(TensorType Type, const void *Row, float *Out, int64_t N) {
+  switch (Type) {
+  case TensorType::F32:
+    std::memcpy(Out, Row, N * sizeof(float));
+    return true;
+  case TensorType::F16: {
+    const uint16_t *H = static_cast<const uint16_t *>(Row);
+    for (int64_t I = 0; I < N; ++I)
+      Out[I] = halfToFloat(H[I]);
+    return true;
+  }
+  case TensorType::BF16: {
+    const uint16_t *H = static_cast<const uint16_t *>(Row);
+    for (int64_t I = 0; I < N; ++I)
+      Out[I] = bf16ToFloat(H[I]);
+    return true;
+  }
+  case TensorType::Q8_0:
+    dequantizeRowQ8_0(static_cast<const BlockQ8_0 *>(Row), Out, N);
+    return true;
+  default:
+    return false;
+  }
+}
+
+} // namespace lumen::gguf

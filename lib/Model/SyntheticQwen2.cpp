@@ -1,0 +1,357 @@
+//===- SyntheticQwen2.cpp - Random-weight Qwen2 models ---------------------===//
+#include "lumen/Model/SyntheticQwen2.h"
+
+#include "lumen/GGUF/GGUFWriter.h"
+#include "lumen/GGUF/Quantize.h"
+
+#include "absl/strings/str_format.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <thread>
+
+namespace lumen::model {
+
+using gguf::BlockQ8_0;
+using gguf::GGUFWriter;
+using gguf::TensorType;
+
+absl::StatusOr<Qwen2Shape> qwen2Preset(std::string_view Preset) {
+  if (Preset == "qwen2.5-0.5b")
+    return Qwen2Shape{"Qwen2.5-0.5B-Instruct", 24, 896, 4864, 14, 2, 151936, 32768, true};
+  if (Preset == "qwen2.5-1.5b")
+    return Qwen2Shape{"Qwen2.5-1.5B-Instruct", 28, 1536, 8960, 12, 2, 151936, 32768, false};
+  if (Preset == "tiny")
+    return Qwen2Shape{"Qwen2-tiny", 3, 192, 512, 3, 1, 151936, 32768, true};
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "unknown preset '%s' (expected qwen2.5-0.5b, qwen2.5-1.5b or tiny)", Preset));
+}
+
+std::vector<std::string> qwen2PresetNames() { return {"qwen2.5-0.5b", "qwen2.5-1.5b", "tiny"}; }
+
+namespace {
+
+// The weight recipe. Chosen so a pre-norm network of any depth keeps unit-rms
+// block inputs and a residual stream of rms ~6, logits of std ~3 with a clear
+// top-1 margin, and later layers that damp rather than amplify rounding noise.
+struct Recipe {
+  static constexpr double LogitStd = 3.0;      // Std of the final logits.
+  static constexpr double OutNormGain = 5.0;   // Mean of output_norm (small tied embeddings).
+  static constexpr double EmbedTau = 0.3;      // Log-normal spread of embedding row norms.
+  static constexpr double NormNoise = 0.05;    // Relative std of RMSNorm weights.
+  static constexpr double QKGain = 1.25;       // Attention score std ~ QKGain^2.
+  static constexpr double QKBiasStd = 0.05;
+  static constexpr double VBiasStd = 0.02;
+  static constexpr double FFNGain = 1.0 / 0.6; // rms(silu(g) * u) ~ 0.6 for unit g, u.
+  static constexpr double SpecialTokenScale = 0.5;
+  static constexpr double UnusedTokenScale = 0.1;
+};
+
+/// Residual-branch scale of layer I: decays as (I+1)^-1/2 with the total
+/// energy of a uniform sqrt(24/L), so depth does not change the final rms.
+double branchScale(uint32_t I, uint32_t L) {
+  double Sum = 0;
+  for (uint32_t J = 1; J <= L; ++J)
+    Sum += 1.0 / J;
+  return std::sqrt(24.0 / L) * std::sqrt(L / Sum) / std::sqrt(I + 1.0);
+}
+
+uint64_t splitMix(uint64_t &State) {
+  uint64_t Z = (State += 0x9e3779b97f4a7c15ull);
+  Z = (Z ^ (Z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  Z = (Z ^ (Z >> 27)) * 0x94d049bb133111ebull;
+  return Z ^ (Z >> 31);
+}
+
+uint64_t hashName(uint64_t Seed, std::string_view Name) {
+  uint64_t H = 0xcbf29ce484222325ull ^ Seed;
+  for (char C : Name)
+    H = (H ^ static_cast<uint8_t>(C)) * 0x100000001b3ull;
+  return splitMix(H);
+}
+
+/// xoshiro256** with Box-Muller normals; one stream per (tensor, row), so the
+/// bytes do not depend on how rows are split across threads.
+class Normal {
+public:
+  explicit Normal(uint64_t Seed) {
+    for (uint64_t &W : S)
+      W = splitMix(Seed);
+  }
+  double next() {
+    if (HasSpare) {
+      HasSpare = false;
+      return Spare;
+    }
+    double U1 = (static_cast<double>(bits() >> 11) + 1.0) * 0x1.0p-53; // (0, 1]
+    double U2 = static_cast<double>(bits() >> 11) * 0x1.0p-53;
+    double R = std::sqrt(-2.0 * std::log(U1));
+    Spare = R * std::sin(2 * M_PI * U2);
+    HasSpare = true;
+    return R * std::cos(2 * M_PI * U2);
+  }
+
+private:
+  uint64_t bits() {
+    uint64_t Result = std::rotl(S[1] * 5, 7) * 9;
+    uint64_t T = S[1] << 17;
+    S[2] ^= S[0];
+    S[3] ^= S[1];
+    S[1] ^= S[2];
+    S[0] ^= S[3];
+    S[2] ^= T;
+    S[3] = std::rotl(S[3], 45);
+    return Result;
+  }
+  uint64_t S[4];
+  double Spare = 0;
+  bool HasSpare = false;
+};
+
+uint64_t rowSeed(uint64_t TensorSeed, int64_t Row) {
+  uint64_t S = TensorSeed + static_cast<uint64_t>(Row) * 0xd1b54a32d192ed03ull;
+  return splitMix(S);
+}
+
+/// Runs Body(first, count) over [0, N) on up to Threads threads.
+void parallelRows(int64_t N, unsigned Threads, const std::function<void(int64_t, int64_t)> &Body) {
+  unsigned T = std::max<unsigned>(1, std::min<int64_t>(Threads, N));
+  if (T == 1)
+    return Body(0, N);
+  std::vector<std::thread> Workers;
+  int64_t Per = (N + T - 1) / T;
+  for (unsigned I = 0; I < T; ++I) {
+    int64_t First = I * Per, Count = std::min<int64_t>(Per, N - First);
+    if (Count > 0)
+      Workers.emplace_back(Body, First, Count);
+  }
+  for (std::thread &W : Workers)
+    W.join();
+}
+
+/// A Q8_0 matrix of Rows rows of K gaussians, row r scaled by Std * RowScale[r].
+GGUFWriter::RowFiller gaussianQ8Rows(uint64_t Seed, int64_t K, double Std,
+                                     std::shared_ptr<const std::vector<float>> RowScale,
+                                     unsigned Threads) {
+  return [=](int64_t First, int64_t N, uint8_t *Out) {
+    size_t RowBytes = K / gguf::kQ8BlockSize * sizeof(BlockQ8_0);
+    parallelRows(N, Threads, [&](int64_t Begin, int64_t Count) {
+      std::vector<float> Row(K);
+      for (int64_t R = Begin; R < Begin + Count; ++R) {
+        int64_t Global = First + R;
+        double S = Std * (RowScale ? (*RowScale)[Global] : 1.0);
+        Normal G(rowSeed(Seed, Global));
+        for (float &X : Row)
+          X = static_cast<float>(S * G.next());
+        gguf::quantizeRowQ8_0(Row.data(), reinterpret_cast<BlockQ8_0 *>(Out + R * RowBytes), K);
+      }
+    });
+  };
+}
+
+/// An F32 vector of N values Mean + Std * gaussian.
+GGUFWriter::RowFiller gaussianF32(uint64_t Seed, int64_t N, double Mean, double Std) {
+  return [=](int64_t, int64_t, uint8_t *Out) {
+    Normal G(rowSeed(Seed, 0));
+    for (int64_t I = 0; I < N; ++I) {
+      float X = static_cast<float>(Mean + Std * G.next());
+      std::memcpy(Out + I * 4, &X, 4);
+    }
+  };
+}
+
+// Token types as llama.cpp numbers them.
+constexpr int32_t kTokenNormal = 1, kTokenControl = 3, kTokenUserDefined = 4, kTokenUnused = 5;
+
+/// GPT-2's byte-to-unicode map: printable Latin-1 bytes stand for themselves,
+/// the rest are shifted to U+0100 upwards, so every byte is a visible token.
+std::string byteToken(uint8_t B) {
+  auto Printable = [](unsigned C) {
+    return (C >= '!' && C <= '~') || (C >= 0xA1 && C <= 0xAC) || (C >= 0xAE && C <= 0xFF);
+  };
+  unsigned Code = B;
+  if (!Printable(B)) {
+    unsigned Shift = 0;
+    for (unsigned C = 0; C < B; ++C)
+      Shift += !Printable(C);
+    Code = 256 + Shift;
+  }
+  std::string Utf8;
+  if (Code < 0x80) {
+    Utf8 += static_cast<char>(Code);
+  } else {
+    Utf8 += static_cast<char>(0xC0 | (Code >> 6));
+    Utf8 += static_cast<char>(0x80 | (Code & 0x3F));
+  }
+  return Utf8;
+}
+
+constexpr std::string_view kChatMLTemplate =
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+    "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+/// Writes a byte-level vocabulary: 256 byte tokens, Qwen's three ChatML
+/// specials at their real ids, unused [PAD] ids up to Vocab. No merges.
+std::vector<int32_t> writeByteLevelTokenizer(GGUFWriter &W, uint32_t Vocab) {
+  std::vector<std::string> Tokens(Vocab);
+  std::vector<int32_t> Types(Vocab, kTokenUnused);
+  for (uint32_t I = 0; I < Vocab; ++I)
+    Tokens[I] = absl::StrFormat("[PAD%d]", I);
+  for (unsigned B = 0; B < 256; ++B) {
+    Tokens[B] = byteToken(static_cast<uint8_t>(B));
+    Types[B] = kTokenNormal;
+  }
+  const std::pair<uint32_t, const char *> Specials[] = {
+      {151643, "<|endoftext|>"}, {151644, "<|im_start|>"}, {151645, "<|im_end|>"}};
+  for (auto [Id, Text] : Specials) {
+    Tokens[Id] = Text;
+    Types[Id] = kTokenControl;
+  }
+  W.setString("tokenizer.ggml.model", "gpt2");
+  W.setString("tokenizer.ggml.pre", "qwen2");
+  W.setStringArray("tokenizer.ggml.tokens", Tokens);
+  W.setI32Array("tokenizer.ggml.token_type", Types);
+  W.setStringArray("tokenizer.ggml.merges", {});
+  W.setU32("tokenizer.ggml.eos_token_id", 151645);
+  W.setU32("tokenizer.ggml.padding_token_id", 151643);
+  W.setU32("tokenizer.ggml.bos_token_id", 151643);
+  W.setBool("tokenizer.ggml.add_bos_token", false);
+  W.setString("tokenizer.chat_template", kChatMLTemplate);
+  return Types;
+}
+
+/// Copies every tokenizer.* key of From; returns the token types.
+absl::StatusOr<std::vector<int32_t>> copyTokenizer(GGUFWriter &W, const gguf::GGUFFile &From) {
+  absl::StatusOr<const gguf::Value *> Types =
+      From.getArray("tokenizer.ggml.token_type", gguf::ValueType::I32);
+  if (!Types.ok())
+    return Types.status();
+  for (const gguf::KeyValue &KV : From.metadata())
+    if (KV.Key.starts_with("tokenizer."))
+      W.setValue(KV.Key, KV.Val);
+  std::vector<int32_t> Out((*Types)->Count);
+  for (uint64_t I = 0; I < Out.size(); ++I)
+    Out[I] = static_cast<int32_t>((*Types)->intAt(I));
+  return Out;
+}
+
+absl::Status validate(const Qwen2Shape &S) {
+  auto Bad = [&](const std::string &What) {
+    return absl::InvalidArgumentError(absl::StrFormat("synthetic %s: %s", S.Name, What));
+  };
+  if (!S.Layers || !S.Dim || !S.FFN || !S.Heads || !S.KVHeads || !S.Vocab)
+    return Bad("every dimension must be positive");
+  if (S.Dim % S.Heads)
+    return Bad(absl::StrFormat("dim %d is not divisible by %d heads", S.Dim, S.Heads));
+  if (S.Heads % S.KVHeads)
+    return Bad(absl::StrFormat("%d heads are not divisible by %d KV heads", S.Heads, S.KVHeads));
+  if ((S.Dim / S.Heads) % 2)
+    return Bad("head dim must be even for RoPE");
+  if (S.Dim % gguf::kQ8BlockSize || S.FFN % gguf::kQ8BlockSize)
+    return Bad("dim and ffn must be multiples of 32 (Q8_0 blocks)");
+  return absl::OkStatus();
+}
+
+} // namespace
+
+absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string &Path) {
+  Qwen2Shape S = Options.Shape;
+  unsigned Threads = Options.Threads ? Options.Threads : std::max(1u, std::thread::hardware_concurrency());
+  GGUFWriter W(32);
+  W.setString("general.architecture", "qwen2");
+  W.setString("general.type", "model");
+  W.setString("general.name",
+              absl::StrFormat("%s (synthetic random weights) seed=%d", S.Name, Options.Seed));
+  W.setU32("general.file_type", 7); // LLAMA_FTYPE_MOSTLY_Q8_0.
+  W.setU32("general.quantization_version", 2);
+  W.setU32("general.alignment", 32);
+  W.setU32("qwen2.block_count", S.Layers);
+  W.setU32("qwen2.context_length", S.ContextLength);
+  W.setU32("qwen2.embedding_length", S.Dim);
+  W.setU32("qwen2.feed_forward_length", S.FFN);
+  W.setU32("qwen2.attention.head_count", S.Heads);
+  W.setU32("qwen2.attention.head_count_kv", S.KVHeads);
+  W.setF32("qwen2.rope.freq_base", 1000000.0f);
+  W.setF32("qwen2.attention.layer_norm_rms_epsilon", 1e-6f);
+
+  std::vector<int32_t> TokenTypes;
+  if (Options.TokenizerFrom) {
+    absl::StatusOr<std::vector<int32_t>> T = copyTokenizer(W, *Options.TokenizerFrom);
+    if (!T.ok())
+      return T.status();
+    TokenTypes = std::move(*T);
+    S.Vocab = static_cast<uint32_t>(TokenTypes.size());
+  } else {
+    TokenTypes = writeByteLevelTokenizer(W, S.Vocab);
+  }
+  if (absl::Status St = validate(S); !St.ok())
+    return St;
+
+  const int64_t D = S.Dim, F = S.FFN, V = S.Vocab;
+  const int64_t KVDim = S.KVHeads * (D / S.Heads);
+  const double InvSqrtD = 1.0 / std::sqrt(D), InvSqrtF = 1.0 / std::sqrt(F);
+  const uint64_t Seed = Options.Seed;
+
+  // Per-token embedding norms: log-normal for ordinary tokens (a heavier
+  // upper tail, like a trained LM's priors), small for special and unused ones.
+  auto EmbedScale = std::make_shared<std::vector<float>>(V);
+  {
+    Normal G(hashName(Seed, "token_scale"));
+    for (int64_t T = 0; T < V; ++T) {
+      double N = G.next();
+      int32_t Type = TokenTypes[T];
+      (*EmbedScale)[T] = Type == kTokenControl || Type == kTokenUserDefined
+                             ? Recipe::SpecialTokenScale
+                         : Type == kTokenUnused
+                             ? Recipe::UnusedTokenScale
+                             : static_cast<float>(std::exp(Recipe::EmbedTau * N -
+                                                           Recipe::EmbedTau * Recipe::EmbedTau));
+    }
+  }
+  const double EmbedStd = Recipe::LogitStd / (Recipe::OutNormGain * std::sqrt(D));
+
+  auto Mat = [&](const std::string &Name, int64_t In, int64_t Out, double Std,
+                 std::shared_ptr<const std::vector<float>> RowScale = nullptr) {
+    return W.addTensor(Name, TensorType::Q8_0, {In, Out},
+                       gaussianQ8Rows(hashName(Seed, Name), In, Std, std::move(RowScale), Threads));
+  };
+  auto Vec = [&](const std::string &Name, int64_t N, double Mean, double Std) {
+    return W.addTensor(Name, TensorType::F32, {N}, gaussianF32(hashName(Seed, Name), N, Mean, Std));
+  };
+
+  absl::Status St = Mat("token_embd.weight", D, V, EmbedStd, EmbedScale);
+  if (St.ok())
+    St = Vec("output_norm.weight", D, Recipe::OutNormGain, Recipe::OutNormGain * Recipe::NormNoise);
+  if (St.ok() && !S.TiedOutput)
+    St = Mat("output.weight", D, V, EmbedStd, EmbedScale);
+  for (uint32_t L = 0; L < S.Layers && St.ok(); ++L) {
+    std::string B = absl::StrFormat("blk.%d.", L);
+    double Branch = branchScale(L, S.Layers);
+    for (absl::Status Step : {
+             Vec(B + "attn_norm.weight", D, 1.0, Recipe::NormNoise),
+             Mat(B + "attn_q.weight", D, D, Recipe::QKGain * InvSqrtD),
+             Vec(B + "attn_q.bias", D, 0.0, Recipe::QKBiasStd),
+             Mat(B + "attn_k.weight", D, KVDim, Recipe::QKGain * InvSqrtD),
+             Vec(B + "attn_k.bias", KVDim, 0.0, Recipe::QKBiasStd),
+             Mat(B + "attn_v.weight", D, KVDim, InvSqrtD),
+             Vec(B + "attn_v.bias", KVDim, 0.0, Recipe::VBiasStd),
+             Mat(B + "attn_output.weight", D, D, Branch * InvSqrtD),
+             Vec(B + "ffn_norm.weight", D, 1.0, Recipe::NormNoise),
+             Mat(B + "ffn_gate.weight", D, F, InvSqrtD),
+             Mat(B + "ffn_up.weight", D, F, InvSqrtD),
+             Mat(B + "ffn_down.weight", F, D, Branch * Recipe::FFNGain * InvSqrtF),
+         })
+      if (St.ok())
+        St = Step;
+  }
+  if (!St.ok())
+    return St;
+  return W.write(Path);
+}
+
+} // namespace lumen::model

@@ -1,0 +1,20 @@
+//===- Commands.h - lumen-jit subcommands ----------------------*- C++ -*-===//
+#ifndef LUMEN_TOOLS_COMMANDS_H
+#define LUMEN_TOOLS_COMMANDS_H
+
+#include <string>
+#include <vector>
+
+namespace lumen::tool {
+
+/// Each subcommand gets its positional arguments (after the subcommand name)
+/// and returns the process exit code. Flags are read from the absl globals.
+int runInspect(const std::vector<std::string> &Args);
+int runSynth(const std::vector<std::string> &Args);
+
+/// Prints "lumen-jit: error: Message" to stderr and returns 1.
+int fail(const std::string &Message);
+
+} // namespace lumen::tool
+
+#endif

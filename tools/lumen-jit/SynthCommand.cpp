@@ -1,0 +1,55 @@
+//===- SynthCommand.cpp - lumen-jit synth ----------------------------------===//
+#include "Commands.h"
+#include "Flags.h"
+
+#include "lumen/GGUF/GGUFFile.h"
+#include "lumen/Model/SyntheticQwen2.h"
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_format.h"
+
+#include <chrono>
+#include <cstdio>
+#include <sys/stat.h>
+
+namespace lumen::tool {
+
+int runSynth(const std::vector<std::string> &Args) {
+  if (!Args.empty())
+    return fail(absl::StrFormat("synth takes no positional arguments (got '%s'); use -o OUT",
+                                Args[0]));
+  std::string Out = absl::GetFlag(FLAGS_o);
+  if (Out.empty())
+    return fail("synth needs an output file: -o OUT");
+  absl::StatusOr<model::Qwen2Shape> Shape = model::qwen2Preset(absl::GetFlag(FLAGS_preset));
+  if (!Shape.ok())
+    return fail(std::string(Shape.status().message()));
+
+  model::SynthOptions Options;
+  Options.Shape = *Shape;
+  Options.Seed = absl::GetFlag(FLAGS_seed);
+  std::unique_ptr<gguf::GGUFFile> Tokenizer;
+  if (std::string From = absl::GetFlag(FLAGS_tokenizer_from); !From.empty()) {
+    absl::StatusOr<std::unique_ptr<gguf::GGUFFile>> F = gguf::GGUFFile::open(From);
+    if (!F.ok())
+      return fail(std::string(F.status().message()));
+    Tokenizer = std::move(*F);
+    Options.TokenizerFrom = Tokenizer.get();
+  }
+
+  auto Start = std::chrono::steady_clock::now();
+  if (absl::Status S = model::writeSyntheticQwen2(Options, Out); !S.ok())
+    return fail(std::string(S.message()));
+  double Seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - Start).count();
+  struct stat St;
+  ::stat(Out.c_str(), &St);
+  std::fprintf(stderr,
+               "lumen-jit: wrote %s: %s, RANDOM WEIGHTS (synthetic, seed %llu), %lld bytes "
+               "(%.1f MB) in %.1f s\n",
+               Out.c_str(), Shape->Name.c_str(),
+               static_cast<unsigned long long>(Options.Seed), static_cast<long long>(St.st_size),
+               St.st_size / 1e6, Seconds);
+  return 0;
+}
+
+} // namespace lumen::tool

@@ -1,0 +1,60 @@
+//===- main.cpp - lumen-jit command-line driver ----------------------------===//
+//
+// lumen-jit SUBCOMMAND [flags] [args]
+//
+//===----------------------------------------------------------------------===//
+#include "Commands.h"
+#include "Flags.h"
+
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_format.h"
+
+#include <cstdio>
+#include <map>
+
+namespace lumen::tool {
+int fail(const std::string &Message) {
+  std::fprintf(stderr, "lumen-jit: error: %s\n", Message.c_str());
+  return 1;
+}
+} // namespace lumen::tool
+
+namespace {
+constexpr const char *kUsage = R"(Lumen: an LLVM ORC JIT inference runtime for quantized LLMs.
+
+usage:
+  lumen-jit inspect FILE [--tensors]
+      Print a GGUF file's metadata (long arrays summarised) and, with
+      --tensors, its tensor table (name, type, shape, bytes, offset).
+  lumen-jit synth [--preset qwen2.5-0.5b|qwen2.5-1.5b|tiny] -o OUT [--seed N]
+                  [--tokenizer-from GGUF]
+      Write a Qwen2 GGUF with the real layout and random weights.
+
+Run 'lumen-jit --helpfull' for every flag.)";
+} // namespace
+
+int main(int Argc, char **Argv) {
+  using namespace lumen::tool;
+  absl::SetProgramUsageMessage(kUsage);
+  std::vector<std::string> Storage;
+  std::vector<char *> Args = normalizeFlagSpelling(Argc, Argv, Storage);
+  std::vector<char *> Positional = absl::ParseCommandLine(Argc, Args.data());
+  if (Positional.size() < 2) {
+    std::fprintf(stderr, "%s\n", kUsage);
+    return 2;
+  }
+  std::string Command = Positional[1];
+  std::vector<std::string> Rest(Positional.begin() + 2, Positional.end());
+  const std::map<std::string, int (*)(const std::vector<std::string> &)> Commands = {
+      {"inspect", runInspect},
+      {"synth", runSynth},
+  };
+  auto It = Commands.find(Command);
+  if (It == Commands.end()) {
+    fail(absl::StrFormat("unknown subcommand '%s'", Command));
+    std::fprintf(stderr, "%s\n", kUsage);
+    return 2;
+  }
+  return It->second(Rest);
+}
