@@ -196,7 +196,8 @@ constexpr std::string_view kChatMLTemplate =
     "{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
 /// Writes a byte-level vocabulary: 256 byte tokens, Qwen's three ChatML
-/// specials at their real ids, unused [PAD] ids up to Vocab. No merges.
+/// specials at their real ids (or at the end of a smaller vocabulary), unused
+/// [PAD] ids up to Vocab. No merges.
 std::vector<int32_t> writeByteLevelTokenizer(GGUFWriter &W, uint32_t Vocab) {
   std::vector<std::string> Tokens(Vocab);
   std::vector<int32_t> Types(Vocab, kTokenUnused);
@@ -206,20 +207,20 @@ std::vector<int32_t> writeByteLevelTokenizer(GGUFWriter &W, uint32_t Vocab) {
     Tokens[B] = byteToken(static_cast<uint8_t>(B));
     Types[B] = kTokenNormal;
   }
-  const std::pair<uint32_t, const char *> Specials[] = {
-      {151643, "<|endoftext|>"}, {151644, "<|im_start|>"}, {151645, "<|im_end|>"}};
-  for (auto [Id, Text] : Specials) {
-    Tokens[Id] = Text;
-    Types[Id] = kTokenControl;
+  const uint32_t EndOfText = Vocab > 151645 ? 151643 : Vocab - 3;
+  const char *Specials[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+  for (uint32_t I = 0; I < 3; ++I) {
+    Tokens[EndOfText + I] = Specials[I];
+    Types[EndOfText + I] = kTokenControl;
   }
   W.setString("tokenizer.ggml.model", "gpt2");
   W.setString("tokenizer.ggml.pre", "qwen2");
   W.setStringArray("tokenizer.ggml.tokens", Tokens);
   W.setI32Array("tokenizer.ggml.token_type", Types);
   W.setStringArray("tokenizer.ggml.merges", {});
-  W.setU32("tokenizer.ggml.eos_token_id", 151645);
-  W.setU32("tokenizer.ggml.padding_token_id", 151643);
-  W.setU32("tokenizer.ggml.bos_token_id", 151643);
+  W.setU32("tokenizer.ggml.eos_token_id", EndOfText + 2);
+  W.setU32("tokenizer.ggml.padding_token_id", EndOfText);
+  W.setU32("tokenizer.ggml.bos_token_id", EndOfText);
   W.setBool("tokenizer.ggml.add_bos_token", false);
   W.setString("tokenizer.chat_template", kChatMLTemplate);
   return Types;
@@ -287,6 +288,9 @@ absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string 
     TokenTypes = std::move(*T);
     S.Vocab = static_cast<uint32_t>(TokenTypes.size());
   } else {
+    if (S.Vocab < 259)
+      return absl::InvalidArgumentError(
+          absl::StrFormat("vocab %d is too small for 256 byte tokens and 3 specials", S.Vocab));
     TokenTypes = writeByteLevelTokenizer(W, S.Vocab);
   }
   if (absl::Status St = validate(S); !St.ok())

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Quick start: install what is missing, build lumen-jit, synthesize a
+# Qwen2.5-0.5B-shaped model (RANDOM weights) and show it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+lumen_install_deps
+lumen_build build -DLUMEN_BUILD_TESTS=OFF
+model=models/qwen2.5-0.5b-synthetic-q8_0.gguf
+mkdir -p models
+if [ ! -f "$model" ]; then
+  ./build/tools/lumen-jit/lumen-jit synth --preset qwen2.5-0.5b --seed 1 -o "$model"
+fi
+./build/tools/lumen-jit/lumen-jit inspect "$model" --tensors
+echo
+echo "Synthetic model (random weights): $model"

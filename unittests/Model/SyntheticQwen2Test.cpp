@@ -1,0 +1,171 @@
+//===- SyntheticQwen2Test.cpp - Random-weight Qwen2 files ------------------===//
+#include "lumen/Model/SyntheticQwen2.h"
+
+#include "lumen/GGUF/Quantize.h"
+
+#include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+using namespace lumen;
+using namespace lumen::model;
+
+namespace {
+
+std::string tmpPath(const std::string &Name) {
+  return std::string(LUMEN_TEST_TMPDIR) + "/" + Name;
+}
+
+std::string slurp(const std::string &Path) {
+  std::ifstream In(Path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(In), {});
+}
+
+/// A small shape so each test writes a few MB at most.
+Qwen2Shape smallShape() {
+  Qwen2Shape S = *qwen2Preset("tiny");
+  S.Vocab = 2048;
+  return S;
+}
+
+double rmsOfQ8Matrix(const gguf::TensorInfo &T) {
+  std::vector<float> Row(T.Dims[0]);
+  double Sum = 0;
+  for (int64_t R = 0; R < T.numRows(); ++R) {
+    gguf::dequantizeRow(T.Type, T.Data + R * T.rowBytes(), Row.data(), T.Dims[0]);
+    for (float X : Row) Sum += double(X) * X;
+  }
+  return std::sqrt(Sum / T.numElements());
+}
+
+TEST(SyntheticQwen2Test, Presets) {
+  auto P05 = qwen2Preset("qwen2.5-0.5b");
+  ASSERT_TRUE(P05.ok());
+  EXPECT_EQ(P05->Layers, 24u);
+  EXPECT_EQ(P05->Dim, 896u);
+  EXPECT_EQ(P05->FFN, 4864u);
+  EXPECT_EQ(P05->Heads, 14u);
+  EXPECT_EQ(P05->KVHeads, 2u);
+  EXPECT_EQ(P05->Vocab, 151936u);
+  EXPECT_TRUE(P05->TiedOutput);
+  auto P15 = qwen2Preset("qwen2.5-1.5b");
+  ASSERT_TRUE(P15.ok());
+  EXPECT_EQ(P15->Layers, 28u);
+  EXPECT_EQ(P15->Dim, 1536u);
+  EXPECT_EQ(P15->FFN, 8960u);
+  EXPECT_EQ(P15->Heads, 12u);
+  EXPECT_FALSE(P15->TiedOutput);
+  auto Bad = qwen2Preset("llama");
+  ASSERT_FALSE(Bad.ok());
+  EXPECT_NE(Bad.status().message().find("unknown preset 'llama'"), std::string::npos);
+}
+
+TEST(SyntheticQwen2Test, LayoutMetadataAndScales) {
+  SynthOptions O;
+  O.Shape = smallShape();
+  O.Seed = 3;
+  std::string Path = tmpPath("synth-tiny.gguf");
+  ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());
+  auto F = gguf::GGUFFile::open(Path);
+  ASSERT_TRUE(F.ok()) << F.status();
+  const gguf::GGUFFile &G = **F;
+  EXPECT_EQ(*G.getString("general.architecture"), "qwen2");
+  EXPECT_NE(G.getString("general.name")->find("synthetic random weights"), std::string::npos);
+  EXPECT_EQ(*G.getU32("general.file_type"), 7u);
+  EXPECT_EQ(*G.getU32("qwen2.block_count"), 3u);
+  EXPECT_EQ(*G.getU32("qwen2.embedding_length"), 192u);
+  EXPECT_EQ(*G.getU32("qwen2.feed_forward_length"), 512u);
+  EXPECT_EQ(*G.getU32("qwen2.attention.head_count"), 3u);
+  EXPECT_EQ(*G.getU32("qwen2.attention.head_count_kv"), 1u);
+  EXPECT_FLOAT_EQ(*G.getF32("qwen2.rope.freq_base"), 1e6f);
+  EXPECT_EQ(*G.getString("tokenizer.ggml.model"), "gpt2");
+  auto Tokens = G.getArray("tokenizer.ggml.tokens", gguf::ValueType::String);
+  ASSERT_TRUE(Tokens.ok());
+  EXPECT_EQ((*Tokens)->Count, 2048u) << "byte-level vocabulary padded to the vocab size";
+  EXPECT_EQ((*Tokens)->Strings['a'], "a");
+  EXPECT_EQ((*Tokens)->Strings[' '], "\xC4\xA0") << "GPT-2 byte map: space is U+0120";
+
+  ASSERT_EQ(G.tensors().size(), 2u + 3 * 12);
+  EXPECT_EQ(G.findTensor("output.weight"), nullptr) << "tied output";
+  const gguf::TensorInfo *K = G.findTensor("blk.2.attn_k.weight");
+  ASSERT_NE(K, nullptr);
+  EXPECT_EQ(K->Type, gguf::TensorType::Q8_0);
+  EXPECT_EQ(K->Dims[0], 192);
+  EXPECT_EQ(K->Dims[1], 64);
+  const gguf::TensorInfo *Down = G.findTensor("blk.0.ffn_down.weight");
+  ASSERT_NE(Down, nullptr);
+  EXPECT_EQ(Down->Dims[0], 512);
+  EXPECT_EQ(Down->Dims[1], 192);
+
+  // The documented scales: unit-variance outputs for unit-rms inputs.
+  EXPECT_NEAR(rmsOfQ8Matrix(*G.findTensor("blk.1.ffn_up.weight")), 1 / std::sqrt(192.0), 0.003);
+  EXPECT_NEAR(rmsOfQ8Matrix(*G.findTensor("blk.1.attn_q.weight")), 1.25 / std::sqrt(192.0),
+              0.004);
+  // Later layers' residual branches are smaller than earlier ones'.
+  EXPECT_GT(rmsOfQ8Matrix(*G.findTensor("blk.0.attn_output.weight")),
+            1.3 * rmsOfQ8Matrix(*G.findTensor("blk.2.attn_output.weight")));
+}
+
+TEST(SyntheticQwen2Test, DeterministicAcrossThreadCounts) {
+  SynthOptions O;
+  O.Shape = smallShape();
+  O.Seed = 9;
+  O.Threads = 1;
+  ASSERT_TRUE(writeSyntheticQwen2(O, tmpPath("det1.gguf")).ok());
+  O.Threads = 3;
+  ASSERT_TRUE(writeSyntheticQwen2(O, tmpPath("det3.gguf")).ok());
+  O.Seed = 10;
+  ASSERT_TRUE(writeSyntheticQwen2(O, tmpPath("det-other.gguf")).ok());
+  std::string A = slurp(tmpPath("det1.gguf")), B = slurp(tmpPath("det3.gguf"));
+  ASSERT_FALSE(A.empty());
+  EXPECT_TRUE(A == B) << "same seed, same bytes";
+  std::string C = slurp(tmpPath("det-other.gguf"));
+  EXPECT_EQ(A.size(), C.size());
+  EXPECT_FALSE(A == C) << "another seed, other weights";
+}
+
+TEST(SyntheticQwen2Test, UntiedOutputAndTokenizerCopy) {
+  std::string Fixture = std::string(LUMEN_SHARED_DIR) + "/fixtures/tiny-qwen2.gguf";
+  if (!std::filesystem::exists(Fixture))
+    GTEST_SKIP() << "fixture not found";
+  auto Source = gguf::GGUFFile::open(Fixture);
+  ASSERT_TRUE(Source.ok());
+  SynthOptions O;
+  O.Shape = smallShape();
+  O.Shape.TiedOutput = false;
+  O.TokenizerFrom = Source->get();
+  std::string Path = tmpPath("synth-tok.gguf");
+  ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());
+  auto F = gguf::GGUFFile::open(Path);
+  ASSERT_TRUE(F.ok()) << F.status();
+  for (const gguf::KeyValue &KV : (*Source)->metadata()) {
+    if (!KV.Key.starts_with("tokenizer."))
+      continue;
+    const gguf::Value *Copy = (*F)->find(KV.Key);
+    ASSERT_NE(Copy, nullptr) << KV.Key;
+    EXPECT_EQ(Copy->toString(8), KV.Val.toString(8)) << KV.Key;
+  }
+  const gguf::TensorInfo *Out = (*F)->findTensor("output.weight");
+  ASSERT_NE(Out, nullptr);
+  EXPECT_EQ(Out->Dims[1], 151936) << "vocab follows the copied tokenizer";
+}
+
+TEST(SyntheticQwen2Test, RejectsInconsistentShapes) {
+  SynthOptions O;
+  O.Shape = smallShape();
+  O.Shape.Heads = 5; // 192 is not divisible by 5.
+  auto S = writeSyntheticQwen2(O, tmpPath("bad.gguf"));
+  ASSERT_FALSE(S.ok());
+  EXPECT_NE(S.message().find("not divisible by 5 heads"), std::string::npos) << S;
+  O.Shape = smallShape();
+  O.Shape.FFN = 500;
+  S = writeSyntheticQwen2(O, tmpPath("bad.gguf"));
+  ASSERT_FALSE(S.ok());
+  EXPECT_NE(S.message().find("multiples of 32"), std::string::npos) << S;
+}
+
+} // namespace
