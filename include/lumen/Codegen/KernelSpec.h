@@ -1,0 +1,72 @@
+//===- lumen/Codegen/KernelSpec.h - What one matmul kernel computes -*- C++ -*-===//
+//
+// A KernelSpec fixes everything about one generated matmul: the shape, the
+// data formats, and the code-shape choices (vector width, accumulators,
+// VNNI, register tile). chooseSpec() picks the choices for a shape from one
+// table (KernelTable.cpp), measured on our machines (docs/BENCHMARK.md).
+//
+//===----------------------------------------------------------------------===//
+#ifndef LUMEN_CODEGEN_KERNELSPEC_H
+#define LUMEN_CODEGEN_KERNELSPEC_H
+
+#include "lumen/Codegen/CpuFeatures.h"
+
+#include "absl/status/status.h"
+
+#include <cstdint>
+#include <string>
+
+namespace lumen::codegen {
+
+/// How the M x K weight matrix is stored (row r = output r, K elements).
+enum class WeightType { Q8_0, F16, F32 };
+
+/// How the N x K activations are passed.
+///  - F32: plain floats; Q8_0 weights are dequantized in registers, f32 FMA.
+///  - Q8: Q8_0-quantized by the activation quantizer kernel (KernelABI.h),
+///    multiplied with integer dot products (vpdpbusd, or pmaddubsw on AVX2).
+enum class ActivationFormat { F32, Q8 };
+
+struct MatmulShape {
+  int64_t M = 0; // Output rows.
+  int64_t K = 0; // Reduction length.
+  int64_t N = 1; // Tokens: 1 = decode GEMV, > 1 = prefill GEMM.
+  WeightType Weights = WeightType::Q8_0;
+};
+
+struct KernelSpec {
+  MatmulShape Shape;
+  ActivationFormat Activations = ActivationFormat::Q8;
+  unsigned VectorBits = 512;  // 256 or 512.
+  unsigned Accumulators = 1;  // Independent accumulator sets over K.
+  bool VNNI = true;           // vpdpbusd (Q8 activations only).
+  unsigned TileRows = 1;      // Register tile: rows x tokens sharing loads.
+  unsigned TileTokens = 1;
+
+  /// A stable symbol naming every field, e.g.
+  /// "lumen_mm_q8_0_m4864_k896_n1_xq8_v512_a4_vnni_r1_t1".
+  std::string functionName() const;
+  /// One line for people: shape and choices.
+  std::string describe() const;
+  /// Checks the spec is well formed and compilable for Cpu.
+  absl::Status validate(const CpuFeatures &Cpu) const;
+
+  bool operator==(const KernelSpec &O) const { return functionName() == O.functionName(); }
+  template <typename H> friend H AbslHashValue(H State, const KernelSpec &S) {
+    return H::combine(std::move(State), S.functionName());
+  }
+};
+
+/// Checks a shape on its own (positive, K a multiple of 32, sizes that fit).
+absl::Status validateShape(const MatmulShape &Shape);
+
+/// The kernel choice for Shape on Cpu, from the per-shape table. Why says
+/// which table row matched.
+KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::string *Why = nullptr);
+
+const char *weightTypeName(WeightType W);
+const char *activationFormatName(ActivationFormat A);
+
+} // namespace lumen::codegen
+
+#endif

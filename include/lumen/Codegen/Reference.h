@@ -1,0 +1,30 @@
+//===- lumen/Codegen/Reference.h - Scalar references of the kernels -*- C++ -*-===//
+//
+// Plain C++ definitions of what the generated kernels compute, for tests and
+// for the scalar reference forward pass.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LUMEN_CODEGEN_REFERENCE_H
+#define LUMEN_CODEGEN_REFERENCE_H
+
+#include "lumen/Codegen/KernelSpec.h"
+
+#include <cstdint>
+
+namespace lumen::codegen {
+
+/// N rows of K floats into the Q8 activation layout (KernelABI.h), exactly
+/// as the generated quantizer does.
+void referenceQuantize(int64_t K, int64_t N, const float *X, uint8_t *Q);
+
+/// Replays Spec's kernel in scalar code, operation for operation (lanes,
+/// accumulator sets, reduction tree), so results are bit-identical.
+void replayMatmul(const KernelSpec &Spec, const uint8_t *W, const void *X, float *Y);
+
+/// The math with no kernel structure: double-precision sums of the
+/// dequantized weights times f32 activations. Y is N x M.
+void plainMatmul(const MatmulShape &Shape, const uint8_t *W, const float *X, float *Y);
+
+} // namespace lumen::codegen
+
+#endif

@@ -1,0 +1,58 @@
+//===- lumen/Runtime/ThreadPool.h - Low-overhead parallel for ----*- C++ -*-===//
+//
+// Persistent workers that wake on a generation counter (a short spin, then a
+// futex wait through std::atomic::wait) and take chunks of an index range
+// from an atomic counter. parallelFor allocates nothing and the calling
+// thread works too. One parallelFor at a time per pool.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LUMEN_RUNTIME_THREADPOOL_H
+#define LUMEN_RUNTIME_THREADPOOL_H
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+namespace lumen::runtime {
+
+class ThreadPool {
+public:
+  /// Threads counts the caller: Threads - 1 workers are started. 0 = all cores.
+  explicit ThreadPool(unsigned Threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool &) = delete;
+  ThreadPool &operator=(const ThreadPool &) = delete;
+
+  unsigned size() const { return static_cast<unsigned>(Workers.size()) + 1; }
+
+  /// Calls Fn(Begin, End) on disjoint chunks of at most Grain indices
+  /// covering [0, N), on all threads, and returns when all are done.
+  template <typename Fn> void parallelFor(int64_t N, int64_t Grain, Fn &&F) {
+    using FnT = std::remove_reference_t<Fn>;
+    run(N, Grain,
+        [](void *Ctx, int64_t Begin, int64_t End) { (*static_cast<FnT *>(Ctx))(Begin, End); },
+        const_cast<void *>(static_cast<const void *>(&F)));
+  }
+
+private:
+  using Thunk = void (*)(void *, int64_t, int64_t);
+  void run(int64_t N, int64_t Grain, Thunk Invoke, void *Ctx);
+  void workerLoop();
+  void drain();
+
+  std::vector<std::thread> Workers;
+  // The current job; written by the caller before Generation is bumped.
+  Thunk Invoke = nullptr;
+  void *Ctx = nullptr;
+  int64_t N = 0, Grain = 1;
+  alignas(64) std::atomic<int64_t> Next{0};
+  alignas(64) std::atomic<uint64_t> Generation{0};
+  alignas(64) std::atomic<unsigned> Done{0};
+  std::atomic<bool> Stop{false};
+};
+
+} // namespace lumen::runtime
+
+#endif

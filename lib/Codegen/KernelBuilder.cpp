@@ -1,0 +1,543 @@
+//===- KernelBuilder.cpp - LLVM IR for the kernels -------------------------===//
+//
+// The matmul is emitted as one tile function per register-tile shape that
+// occurs (rows x tokens) and a driver with the ABI signature that walks the
+// row range and the token tiles. A tile function holds the K loop: each step
+// consumes one Q8_0 block (two on 512-bit VNNI) per row and keeps
+// Accumulators x rows x tokens vector accumulators in registers.
+//
+// Floating-point operations carry no fast-math flags, so the order written
+// here is the order executed; Reference.cpp replays it to check the int8
+// kernels bit for bit.
+//
+//===----------------------------------------------------------------------===//
+#include "lumen/Codegen/KernelBuilder.h"
+#include "lumen/Codegen/KernelABI.h"
+
+#include "absl/strings/str_format.h"
+
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/Intrinsics.h"
+#include "llvm/IR/IntrinsicsX86.h"
+#include "llvm/IR/Module.h"
+#include "llvm/IR/Verifier.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <map>
+#include <vector>
+
+using namespace llvm;
+
+namespace lumen::codegen {
+
+namespace {
+
+constexpr int64_t kBlock = 32;      // Elements per Q8_0 block.
+constexpr int64_t kBlockBytes = 34; // fp16 scale + 32 quants.
+
+/// Shared by both emitters: types, function creation and target attributes.
+class EmitterBase {
+protected:
+  EmitterBase(Module &M, const CpuFeatures &Cpu)
+      : M(M), Ctx(M.getContext()), Cpu(Cpu), B(Ctx), I8(B.getInt8Ty()), I16(B.getInt16Ty()),
+        I32(B.getInt32Ty()), I64(B.getInt64Ty()), F32(B.getFloatTy()), Half(B.getHalfTy()),
+        Ptr(B.getPtrTy()) {}
+
+  Function *createFunction(StringRef Name, ArrayRef<Type *> Params, bool External,
+                           unsigned VectorBits) {
+    FunctionType *FT = FunctionType::get(B.getVoidTy(), Params, false);
+    Function *F = Function::Create(
+        FT, External ? GlobalValue::ExternalLinkage : GlobalValue::InternalLinkage, Name, M);
+    F->setDoesNotThrow();
+    F->addFnAttr("target-cpu", Cpu.CpuName);
+    F->addFnAttr("target-features", Cpu.featureString());
+    // Both attributes are needed for the X86 backend to use (or avoid) zmm.
+    std::string Width = std::to_string(VectorBits);
+    F->addFnAttr("prefer-vector-width", Width);
+    F->addFnAttr("min-legal-vector-width", Width);
+    return F;
+  }
+
+  VectorType *vec(Type *Elt, unsigned N) { return FixedVectorType::get(Elt, N); }
+  Value *gep(Value *Base, Value *Offset) { return B.CreateGEP(I8, Base, Offset); }
+  Value *gep(Value *Base, int64_t Offset) { return gep(Base, B.getInt64(Offset)); }
+  Value *load(Type *T, Value *P, unsigned Align) {
+    return B.CreateAlignedLoad(T, P, MaybeAlign(Align));
+  }
+  /// Lanes [First, First + N) of V.
+  Value *slice(Value *V, unsigned First, unsigned N) {
+    SmallVector<int, 64> Mask;
+    for (unsigned I = 0; I < N; ++I)
+      Mask.push_back(First + I);
+    return B.CreateShuffleVector(V, Mask);
+  }
+  /// The lanes of A followed by the lanes of B (same type).
+  Value *concat(Value *A, Value *V) {
+    unsigned N = cast<FixedVectorType>(A->getType())->getNumElements();
+    SmallVector<int, 64> Mask;
+    for (unsigned I = 0; I < 2 * N; ++I)
+      Mask.push_back(I);
+    return B.CreateShuffleVector(A, V, Mask);
+  }
+  Value *fma(Value *A, Value *X, Value *Acc) {
+    return B.CreateIntrinsic(Intrinsic::fma, {A->getType()}, {A, X, Acc});
+  }
+
+  /// for (IV = Start; IV < End; IV += Step) Body(IV); with runtime bounds.
+  template <typename BodyFn>
+  void countedLoop(Value *Start, Value *End, int64_t Step, StringRef Name, BodyFn Body) {
+    Function *F = B.GetInsertBlock()->getParent();
+    BasicBlock *Pre = B.GetInsertBlock();
+    BasicBlock *Head = BasicBlock::Create(Ctx, Name + ".head", F);
+    BasicBlock *BodyBB = BasicBlock::Create(Ctx, Name + ".body", F);
+    BasicBlock *Exit = BasicBlock::Create(Ctx, Name + ".exit", F);
+    B.CreateBr(Head);
+    B.SetInsertPoint(Head);
+    PHINode *IV = B.CreatePHI(I64, 2, Name + ".iv");
+    IV->addIncoming(Start, Pre);
+    // The tile [IV, IV + Step) must fit: IV + Step <= End.
+    B.CreateCondBr(B.CreateICmpSLE(B.CreateAdd(IV, B.getInt64(Step)), End), BodyBB, Exit);
+    B.SetInsertPoint(BodyBB);
+    Body(IV);
+    Value *Next = B.CreateAdd(IV, B.getInt64(Step), Name + ".next");
+    IV->addIncoming(Next, B.GetInsertBlock());
+    B.CreateBr(Head);
+    B.SetInsertPoint(Exit);
+    LastIV = IV;
+  }
+
+  Module &M;
+  LLVMContext &Ctx;
+  const CpuFeatures &Cpu;
+  IRBuilder<> B;
+  Type *I8, *I16, *I32, *I64, *F32, *Half, *Ptr;
+  PHINode *LastIV = nullptr; // Induction variable of the last countedLoop: its exit value.
+};
+
+//===----------------------------------------------------------------------===//
+// Matmul
+//===----------------------------------------------------------------------===//
+
+class MatmulEmitter : EmitterBase {
+public:
+  MatmulEmitter(Module &M, const KernelSpec &S, const CpuFeatures &Cpu)
+      : EmitterBase(M, Cpu), S(S), K(S.Shape.K), RowBytes(weightRowBytes(S.Shape.Weights, K)),
+        XRowBytes(S.Activations == ActivationFormat::Q8 ? q8RowBytes(K) : K * 4) {
+    bool IntDot = S.Activations == ActivationFormat::Q8;
+    // Lanes of an accumulator: int8 kernels keep one lane per 4-quant group,
+    // 8 per block; f32 kernels one lane per float of a full vector.
+    BlocksPerStep = IntDot && S.VNNI && S.VectorBits == 512 ? 2 : 1;
+    AccLanes = IntDot ? 8 * BlocksPerStep : S.VectorBits / 32;
+  }
+
+  Function *emit();
+
+private:
+  /// Per-tile state of one K-loop step: row and token base pointers.
+  struct Tile {
+    unsigned Rows, Tokens;
+    std::vector<Value *> RowPtr, TokPtr;
+  };
+  using Accs = std::vector<Value *>; // [Row * Tokens + Token]
+
+  Function *emitTile(unsigned Rows, unsigned Tokens);
+  /// Accumulates Blocks (1 or 2) blocks starting at block index Blk into Acc.
+  void emitStep(const Tile &T, Value *Blk, unsigned Blocks, Accs &Acc);
+  void emitStepInt8(const Tile &T, Value *Blk, unsigned Blocks, Accs &Acc);
+  void emitStepF32(const Tile &T, Value *Blk, Accs &Acc);
+  /// Sums Main (AccLanes wide) and Tail (8 lanes or null) by halving.
+  Value *reduce(Value *Main, Value *Tail);
+
+  const KernelSpec &S;
+  int64_t K, RowBytes, XRowBytes;
+  unsigned BlocksPerStep, AccLanes;
+};
+
+Value *MatmulEmitter::reduce(Value *V, Value *Tail) {
+  unsigned W = cast<FixedVectorType>(V->getType())->getNumElements();
+  if (W == 8 && Tail)
+    V = B.CreateFAdd(V, Tail);
+  while (W > 1) {
+    V = B.CreateFAdd(slice(V, 0, W / 2), slice(V, W / 2, W / 2));
+    W /= 2;
+    if (W == 8 && Tail)
+      V = B.CreateFAdd(V, Tail);
+  }
+  return B.CreateExtractElement(V, uint64_t(0));
+}
+
+void MatmulEmitter::emitStep(const Tile &T, Value *Blk, unsigned Blocks, Accs &Acc) {
+  if (S.Activations == ActivationFormat::Q8)
+    emitStepInt8(T, Blk, Blocks, Acc);
+  else
+    emitStepF32(T, Blk, Acc);
+}
+
+void MatmulEmitter::emitStepInt8(const Tile &T, Value *Blk, unsigned Blocks, Accs &Acc) {
+  const unsigned Lanes = 8 * Blocks; // i32 lanes: one per 4-quant group.
+  VectorType *QuantTy = vec(I8, 32 * Blocks), *LaneI32 = vec(I32, Lanes),
+             *LaneF32 = vec(F32, Lanes);
+  Value *ActOff = B.CreateMul(Blk, B.getInt64(32)); // Quants, Scale8 and Bias8 all advance 32 B a block.
+  Value *WOff = B.CreateMul(Blk, B.getInt64(kBlockBytes));
+
+  for (unsigned R = 0; R < T.Rows; ++R) {
+    // Quants and fp16 scales of the step's blocks in this row.
+    Value *RowBlk = gep(T.RowPtr[R], WOff);
+    Value *Quants = nullptr, *Scales = nullptr;
+    for (unsigned G = 0; G < Blocks; ++G) {
+      Value *Q = load(vec(I8, 32), gep(RowBlk, G * kBlockBytes + 2), 1);
+      Value *D = B.CreateFPExt(B.CreateBitCast(load(I16, gep(RowBlk, G * kBlockBytes), 1), Half), F32);
+      Value *DV = B.CreateVectorSplat(8, D);
+      Quants = G == 0 ? Q : concat(Quants, Q);
+      Scales = G == 0 ? DV : concat(Scales, DV);
+    }
+    // VNNI multiplies unsigned by signed bytes: flip the weights' sign bit
+    // (w + 128); the activation row's Bias8 cancels the offset.
+    Value *WUnsigned = nullptr, *WAbs = nullptr;
+    if (S.VNNI)
+      WUnsigned = B.CreateBitCast(B.CreateXor(Quants, ConstantInt::get(QuantTy, 0x80)), LaneI32);
+    else
+      WAbs = B.CreateIntrinsic(Intrinsic::x86_avx2_psign_b, {}, {Quants, Quants});
+
+    for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+      Value *X = gep(T.TokPtr[Tk], ActOff);
+      Value *XQuants = load(QuantTy, X, 4);
+      Value *XScales = load(LaneF32, gep(X, K), 4);
+      Value *Dot;
+      if (S.VNNI) {
+        Value *Bias = load(LaneI32, gep(X, 2 * K), 4);
+        Intrinsic::ID Id = Blocks == 2 ? Intrinsic::x86_avx512_vpdpbusd_512
+                                       : Intrinsic::x86_avx512_vpdpbusd_256;
+        Dot = B.CreateIntrinsic(Id, {}, {Bias, WUnsigned, B.CreateBitCast(XQuants, LaneI32)});
+      } else {
+        // |w| * (x * sign(w)): unsigned x signed without the +128 offset, and
+        // pairs of products stay below pmaddubsw's int16 saturation.
+        Value *XSigned = B.CreateIntrinsic(Intrinsic::x86_avx2_psign_b, {}, {XQuants, Quants});
+        Value *Pairs = B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_ub_sw, {}, {WAbs, XSigned});
+        Dot = B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_wd, {},
+                                {Pairs, ConstantInt::get(vec(I16, 16), 1)});
+      }
+      Value *Scale = B.CreateFMul(Scales, XScales);
+      Value *&A = Acc[R * T.Tokens + Tk];
+      A = fma(B.CreateSIToFP(Dot, LaneF32), Scale, A);
+    }
+  }
+}
+
+void MatmulEmitter::emitStepF32(const Tile &T, Value *Blk, Accs &Acc) {
+  const unsigned Lanes = AccLanes, Parts = kBlock / Lanes;
+  VectorType *LaneF32 = vec(F32, Lanes);
+  Value *XOff = B.CreateMul(Blk, B.getInt64(kBlock * 4));
+  for (unsigned R = 0; R < T.Rows; ++R) {
+    // The block's weights as Parts vectors of floats, and its scale.
+    std::vector<Value *> W(Parts);
+    Value *Scale = nullptr;
+    switch (S.Shape.Weights) {
+    case WeightType::Q8_0: {
+      Value *RowBlk = gep(T.RowPtr[R], B.CreateMul(Blk, B.getInt64(kBlockBytes)));
+      Value *Q = load(vec(I8, 32), gep(RowBlk, 2), 1);
+      Value *D = B.CreateFPExt(B.CreateBitCast(load(I16, RowBlk, 1), Half), F32);
+      Scale = B.CreateVectorSplat(Lanes, D);
+      for (unsigned P = 0; P < Parts; ++P)
+        W[P] = B.CreateSIToFP(slice(Q, P * Lanes, Lanes), LaneF32);
+      break;
+    }
+    case WeightType::F16: {
+      Value *RowBlk = gep(T.RowPtr[R], B.CreateMul(Blk, B.getInt64(kBlock * 2)));
+      for (unsigned P = 0; P < Parts; ++P)
+        W[P] = B.CreateFPExt(load(vec(Half, Lanes), gep(RowBlk, P * Lanes * 2), 2), LaneF32);
+      break;
+    }
+    case WeightType::F32: {
+      Value *RowBlk = gep(T.RowPtr[R], B.CreateMul(Blk, B.getInt64(kBlock * 4)));
+      for (unsigned P = 0; P < Parts; ++P)
+        W[P] = load(LaneF32, gep(RowBlk, P * Lanes * 4), 4);
+      break;
+    }
+    }
+    for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+      Value *X = gep(T.TokPtr[Tk], XOff);
+      Value *&A = Acc[R * T.Tokens + Tk];
+      if (!Scale) { // Unscaled weights: straight into the accumulator.
+        for (unsigned P = 0; P < Parts; ++P)
+          A = fma(W[P], load(LaneF32, gep(X, P * Lanes * 4), 4), A);
+        continue;
+      }
+      // Block dot product first, then one scaled add: Parts + 1 FMAs a block.
+      Value *Sum = B.CreateFMul(W[0], load(LaneF32, X, 4));
+      for (unsigned P = 1; P < Parts; ++P)
+        Sum = fma(W[P], load(LaneF32, gep(X, P * Lanes * 4), 4), Sum);
+      A = fma(Sum, Scale, A);
+    }
+  }
+}
+
+Function *MatmulEmitter::emitTile(unsigned Rows, unsigned Tokens) {
+  std::string Name = absl::StrFormat("%s.tile%dx%d", S.functionName(), Rows, Tokens);
+  Function *F = createFunction(Name, {Ptr, Ptr, Ptr, I64, I64}, /*External=*/false, S.VectorBits);
+  F->addFnAttr(Attribute::AlwaysInline);
+  Value *W = F->getArg(0), *X = F->getArg(1), *Y = F->getArg(2);
+  Value *Row = F->getArg(3), *Tok0 = F->getArg(4);
+  W->setName("w");
+  X->setName("x");
+  Y->setName("y");
+  Row->setName("row");
+  Tok0->setName("tok0");
+  BasicBlock *Entry = BasicBlock::Create(Ctx, "entry", F);
+  B.SetInsertPoint(Entry);
+
+  Tile T{Rows, Tokens, {}, {}};
+  for (unsigned R = 0; R < Rows; ++R)
+    T.RowPtr.push_back(gep(W, B.CreateMul(B.CreateAdd(Row, B.getInt64(R)), B.getInt64(RowBytes))));
+  for (unsigned Tk = 0; Tk < Tokens; ++Tk)
+    T.TokPtr.push_back(
+        gep(X, B.CreateMul(B.CreateAdd(Tok0, B.getInt64(Tk)), B.getInt64(XRowBytes))));
+
+  const int64_t Blocks = K / kBlock, Steps = Blocks / BlocksPerStep;
+  const int64_t TailBlocks = Blocks % BlocksPerStep;
+  const unsigned A = S.Accumulators, Cells = Rows * Tokens;
+  const int64_t MainIters = Steps / A;
+  Value *Zero = ConstantFP::get(vec(F32, AccLanes), 0.0);
+  std::vector<Accs> Acc(A, Accs(Cells, Zero));
+
+  if (MainIters > 0) {
+    // do { A unrolled steps, one accumulator set each } while (++i < MainIters)
+    BasicBlock *Loop = BasicBlock::Create(Ctx, "k.loop", F);
+    BasicBlock *Exit = BasicBlock::Create(Ctx, "k.exit", F);
+    B.CreateBr(Loop);
+    B.SetInsertPoint(Loop);
+    PHINode *I = B.CreatePHI(I64, 2, "k.step");
+    I->addIncoming(B.getInt64(0), Entry);
+    std::vector<std::vector<PHINode *>> Phis(A);
+    for (unsigned Set = 0; Set < A; ++Set)
+      for (unsigned C = 0; C < Cells; ++C) {
+        Phis[Set].push_back(B.CreatePHI(Zero->getType(), 2, absl::StrFormat("acc%d.%d", Set, C)));
+        Phis[Set][C]->addIncoming(Zero, Entry);
+        Acc[Set][C] = Phis[Set][C];
+      }
+    for (unsigned Set = 0; Set < A; ++Set) {
+      Value *Step = B.CreateAdd(B.CreateMul(I, B.getInt64(A)), B.getInt64(Set));
+      emitStep(T, B.CreateMul(Step, B.getInt64(BlocksPerStep)), BlocksPerStep, Acc[Set]);
+    }
+    Value *Next = B.CreateAdd(I, B.getInt64(1), "k.next");
+    BasicBlock *Latch = B.GetInsertBlock();
+    I->addIncoming(Next, Latch);
+    for (unsigned Set = 0; Set < A; ++Set)
+      for (unsigned C = 0; C < Cells; ++C)
+        Phis[Set][C]->addIncoming(Acc[Set][C], Latch);
+    B.CreateCondBr(B.CreateICmpSLT(Next, B.getInt64(MainIters)), Loop, Exit);
+    B.SetInsertPoint(Exit);
+  }
+  // Steps left over by the unrolling continue round-robin over the sets.
+  for (int64_t Step = MainIters * A; Step < Steps; ++Step)
+    emitStep(T, B.getInt64(Step * BlocksPerStep), BlocksPerStep, Acc[Step % A]);
+  // An odd block on a two-block step goes to a 256-bit tail accumulator.
+  Accs Tail;
+  if (TailBlocks) {
+    Tail.assign(Cells, ConstantFP::get(vec(F32, 8), 0.0));
+    emitStep(T, B.getInt64(Steps * BlocksPerStep), 1, Tail);
+  }
+
+  for (unsigned R = 0; R < Rows; ++R)
+    for (unsigned Tk = 0; Tk < Tokens; ++Tk) {
+      unsigned C = R * Tokens + Tk;
+      Value *Sum = Acc[0][C];
+      for (unsigned Set = 1; Set < A; ++Set)
+        Sum = B.CreateFAdd(Sum, Acc[Set][C]);
+      Value *Result = reduce(Sum, Tail.empty() ? nullptr : Tail[C]);
+      Value *Index = B.CreateAdd(B.CreateMul(B.CreateAdd(Tok0, B.getInt64(Tk)), B.getInt64(S.Shape.M)),
+                                 B.CreateAdd(Row, B.getInt64(R)));
+      B.CreateAlignedStore(Result, B.CreateGEP(F32, Y, Index), MaybeAlign(4));
+    }
+  B.CreateRetVoid();
+  return F;
+}
+
+Function *MatmulEmitter::emit() {
+  const unsigned TR = S.TileRows, TT = S.TileTokens;
+  const int64_t N = S.Shape.N, FullTokens = N / TT * TT, RestTokens = N % TT;
+  // Tile functions first: the driver calls them.
+  std::map<std::pair<unsigned, unsigned>, Function *> Tiles;
+  auto TileFn = [&](unsigned Rows, unsigned Tokens) {
+    Function *&F = Tiles[{Rows, Tokens}];
+    if (!F) {
+      IRBuilderBase::InsertPointGuard Guard(B);
+      F = emitTile(Rows, Tokens);
+    }
+    return F;
+  };
+
+  Function *F = createFunction(S.functionName(), {Ptr, Ptr, Ptr, I64, I64}, /*External=*/true,
+                               S.VectorBits);
+  Value *W = F->getArg(0), *X = F->getArg(1), *Y = F->getArg(2);
+  Value *RowBegin = F->getArg(3), *RowEnd = F->getArg(4);
+  W->setName("w");
+  X->setName("x");
+  Y->setName("y");
+  RowBegin->setName("row_begin");
+  RowEnd->setName("row_end");
+  for (unsigned I : {0u, 1u, 2u}) {
+    F->addParamAttr(I, Attribute::NoAlias);
+    F->addParamAttr(I, Attribute::NoCapture);
+  }
+  F->addParamAttr(0, Attribute::ReadOnly);
+  F->addParamAttr(1, Attribute::ReadOnly);
+  F->addParamAttr(2, Attribute::WriteOnly);
+  // Tile functions are created before the driver's body so the builder is free.
+  for (unsigned Rows : {TR, 1u}) {
+    if (FullTokens) TileFn(Rows, TT);
+    if (RestTokens) TileFn(Rows, RestTokens);
+  }
+  B.SetInsertPoint(BasicBlock::Create(Ctx, "entry", F));
+
+  auto TokenTiles = [&](Value *Row, unsigned Rows) {
+    if (FullTokens == TT) {
+      B.CreateCall(TileFn(Rows, TT), {W, X, Y, Row, B.getInt64(0)});
+    } else if (FullTokens > TT) {
+      countedLoop(B.getInt64(0), B.getInt64(FullTokens), TT, "tok", [&](Value *Tok0) {
+        B.CreateCall(TileFn(Rows, TT), {W, X, Y, Row, Tok0});
+      });
+    }
+    if (RestTokens)
+      B.CreateCall(TileFn(Rows, RestTokens), {W, X, Y, Row, B.getInt64(FullTokens)});
+  };
+  countedLoop(RowBegin, RowEnd, TR, "rows", [&](Value *Row) { TokenTiles(Row, TR); });
+  if (TR > 1) // Rows that do not fill a whole tile.
+    countedLoop(LastIV, RowEnd, 1, "rows.rest", [&](Value *Row) { TokenTiles(Row, 1); });
+  B.CreateRetVoid();
+  return F;
+}
+
+//===----------------------------------------------------------------------===//
+// Activation quantizer
+//===----------------------------------------------------------------------===//
+
+/// f32 rows -> the Q8 activation layout of KernelABI.h, rounding as ggml's
+/// x86 quantize_row_q8_0 does (nearest-even quants, fp16 scale).
+class QuantizeEmitter : EmitterBase {
+public:
+  QuantizeEmitter(Module &M, int64_t K, const CpuFeatures &Cpu) : EmitterBase(M, Cpu), K(K) {}
+
+  Function *emit() {
+    Function *F = createFunction(quantizeFunctionName(K), {Ptr, Ptr, I64, I64}, true,
+                                 Cpu.AVX512 ? 512 : 256);
+    Value *X = F->getArg(0), *Q = F->getArg(1);
+    X->setName("x");
+    Q->setName("q");
+    F->getArg(2)->setName("tok_begin");
+    F->getArg(3)->setName("tok_end");
+    F->addParamAttr(0, Attribute::ReadOnly);
+    F->addParamAttr(1, Attribute::WriteOnly);
+    B.SetInsertPoint(BasicBlock::Create(Ctx, "entry", F));
+    countedLoop(F->getArg(2), F->getArg(3), 1, "tok", [&](Value *Tok) {
+      Value *XRow = gep(X, B.CreateMul(Tok, B.getInt64(K * 4)));
+      Value *QRow = gep(Q, B.CreateMul(Tok, B.getInt64(q8RowBytes(K))));
+      countedLoop(B.getInt64(0), B.getInt64(K / kBlock), 1, "blk",
+                  [&](Value *Blk) { emitBlock(XRow, QRow, Blk); });
+    });
+    B.CreateRetVoid();
+    return F;
+  }
+
+private:
+  void emitBlock(Value *XRow, Value *QRow, Value *Blk) {
+    VectorType *V32F = vec(F32, 32), *V32I = vec(I32, 32);
+    Value *Xs = load(V32F, gep(XRow, B.CreateMul(Blk, B.getInt64(kBlock * 4))), 4);
+    Value *AMax = B.CreateIntrinsic(Intrinsic::vector_reduce_fmax, {V32F},
+                                    {B.CreateIntrinsic(Intrinsic::fabs, {V32F}, {Xs})});
+    Value *D = B.CreateFDiv(AMax, ConstantFP::get(F32, 127.0));
+    Value *Inv = B.CreateSelect(B.CreateFCmpONE(AMax, ConstantFP::get(F32, 0.0)),
+                                B.CreateFDiv(ConstantFP::get(F32, 127.0), AMax),
+                                ConstantFP::get(F32, 0.0));
+    Value *Scaled = B.CreateFMul(Xs, B.CreateVectorSplat(32, Inv));
+    Value *Quants = B.CreateFPToSI(B.CreateIntrinsic(Intrinsic::roundeven, {V32F}, {Scaled}), V32I);
+    Value *Off = B.CreateMul(Blk, B.getInt64(32));
+    B.CreateAlignedStore(B.CreateTrunc(Quants, vec(I8, 32)), gep(QRow, Off), MaybeAlign(4));
+    // The scale as the weights' kernels see it: rounded through fp16.
+    Value *DRounded = B.CreateFPExt(B.CreateFPTrunc(D, Half), F32);
+    B.CreateAlignedStore(B.CreateVectorSplat(8, DRounded), gep(gep(QRow, K), Off), MaybeAlign(4));
+    // Bias8[g] = -128 * (q[4g] + q[4g+1] + q[4g+2] + q[4g+3]).
+    Value *Sum = nullptr;
+    for (int J = 0; J < 4; ++J) {
+      SmallVector<int, 8> Mask;
+      for (int G = 0; G < 8; ++G)
+        Mask.push_back(4 * G + J);
+      Value *Part = B.CreateShuffleVector(Quants, Mask);
+      Sum = Sum ? B.CreateAdd(Sum, Part) : Part;
+    }
+    B.CreateAlignedStore(B.CreateMul(Sum, ConstantInt::get(vec(I32, 8), -128)),
+                         gep(gep(QRow, 2 * K), Off), MaybeAlign(4));
+  }
+
+  int64_t K;
+};
+
+absl::Status verify(const Function &F) {
+  std::string Msg;
+  raw_string_ostream OS(Msg);
+  if (verifyFunction(F, &OS))
+    return absl::InternalError(absl::StrFormat("generated IR for %s is invalid: %s",
+                                               F.getName().str(), OS.str()));
+  return absl::OkStatus();
+}
+
+absl::Status checkFreeName(const Module &M, const std::string &Name) {
+  if (M.getNamedValue(Name))
+    return absl::AlreadyExistsError(absl::StrFormat("module already defines '%s'", Name));
+  return absl::OkStatus();
+}
+
+std::unique_ptr<Module> newModule(LLVMContext &Ctx, const std::string &Name) {
+  auto M = std::make_unique<Module>(Name, Ctx);
+  M->setTargetTriple("x86_64-pc-linux-gnu");
+  return M;
+}
+
+} // namespace
+
+absl::StatusOr<Function *> emitMatmulKernel(Module &M, const KernelSpec &Spec,
+                                            const CpuFeatures &Cpu) {
+  if (absl::Status S = Spec.validate(Cpu); !S.ok())
+    return S;
+  if (absl::Status S = checkFreeName(M, Spec.functionName()); !S.ok())
+    return S;
+  Function *F = MatmulEmitter(M, Spec, Cpu).emit();
+  for (Function &G : M)
+    if (G.getName().starts_with(Spec.functionName()))
+      if (absl::Status S = verify(G); !S.ok())
+        return S;
+  return F;
+}
+
+absl::StatusOr<Function *> emitQuantizeKernel(Module &M, int64_t K, const CpuFeatures &Cpu) {
+  if (absl::Status S = validateShape({1, K, 1, WeightType::Q8_0}); !S.ok())
+    return S;
+  if (!Cpu.supportsKernels())
+    return absl::InvalidArgumentError("target lacks AVX2/FMA/F16C");
+  if (absl::Status S = checkFreeName(M, quantizeFunctionName(K)); !S.ok())
+    return S;
+  Function *F = QuantizeEmitter(M, K, Cpu).emit();
+  if (absl::Status S = verify(*F); !S.ok())
+    return S;
+  return F;
+}
+
+absl::StatusOr<std::unique_ptr<Module>> buildKernel(LLVMContext &Ctx, const KernelSpec &Spec,
+                                                    const CpuFeatures &Cpu) {
+  auto M = newModule(Ctx, Spec.functionName());
+  absl::StatusOr<Function *> F = emitMatmulKernel(*M, Spec, Cpu);
+  if (!F.ok())
+    return F.status();
+  return M;
+}
+
+absl::StatusOr<std::unique_ptr<Module>> buildQuantizeKernel(LLVMContext &Ctx, int64_t K,
+                                                            const CpuFeatures &Cpu) {
+  auto M = newModule(Ctx, quantizeFunctionName(K));
+  absl::StatusOr<Function *> F = emitQuantizeKernel(*M, K, Cpu);
+  if (!F.ok())
+    return F.status();
+  return M;
+}
+
+} // namespace lumen::codegen

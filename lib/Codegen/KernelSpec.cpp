@@ -1,0 +1,86 @@
+//===- KernelSpec.cpp - What one matmul kernel computes --------------------===//
+#include "lumen/Codegen/KernelSpec.h"
+#include "lumen/Codegen/KernelABI.h"
+
+#include "absl/strings/str_format.h"
+
+namespace lumen::codegen {
+
+const char *weightTypeName(WeightType W) {
+  switch (W) {
+  case WeightType::Q8_0: return "q8_0";
+  case WeightType::F16: return "f16";
+  case WeightType::F32: return "f32";
+  }
+  return "?";
+}
+
+const char *activationFormatName(ActivationFormat A) {
+  return A == ActivationFormat::Q8 ? "q8" : "f32";
+}
+
+std::string KernelSpec::functionName() const {
+  return absl::StrFormat("lumen_mm_%s_m%d_k%d_n%d_x%s_v%d_a%d_%s_r%d_t%d",
+                         weightTypeName(Shape.Weights), Shape.M, Shape.K, Shape.N,
+                         activationFormatName(Activations), VectorBits, Accumulators,
+                         VNNI ? "vnni" : "novnni", TileRows, TileTokens);
+}
+
+std::string KernelSpec::describe() const {
+  const char *Dot = Activations == ActivationFormat::F32 ? "f32 FMA on in-register dequantized weights"
+                    : VNNI                               ? "int8 vpdpbusd"
+                                                         : "int8 pmaddubsw/pmaddwd";
+  return absl::StrFormat("%s weights, M=%d K=%d N=%d: %s activations, %s, %d-bit vectors, "
+                         "%d accumulator set(s), tile %d rows x %d tokens",
+                         weightTypeName(Shape.Weights), Shape.M, Shape.K, Shape.N,
+                         activationFormatName(Activations), Dot, VectorBits, Accumulators,
+                         TileRows, TileTokens);
+}
+
+std::string quantizeFunctionName(int64_t K) { return absl::StrFormat("lumen_quantize_q8_k%d", K); }
+
+absl::Status validateShape(const MatmulShape &S) {
+  if (S.M <= 0 || S.K <= 0 || S.N <= 0)
+    return absl::InvalidArgumentError(
+        absl::StrFormat("matmul shape M=%d K=%d N=%d: every size must be positive", S.M, S.K, S.N));
+  if (S.K % 32)
+    return absl::InvalidArgumentError(
+        absl::StrFormat("matmul shape K=%d: K must be a multiple of 32 (one Q8_0 block)", S.K));
+  // Byte offsets are computed in 64 bits; keep every buffer far below that.
+  constexpr int64_t Limit = int64_t(1) << 40;
+  if (S.M > Limit / S.K || S.N > Limit / S.K || S.N > Limit / S.M)
+    return absl::InvalidArgumentError(
+        absl::StrFormat("matmul shape M=%d K=%d N=%d is too large", S.M, S.K, S.N));
+  return absl::OkStatus();
+}
+
+absl::Status KernelSpec::validate(const CpuFeatures &Cpu) const {
+  if (absl::Status S = validateShape(Shape); !S.ok())
+    return S;
+  auto Bad = [&](const std::string &Why) {
+    return absl::InvalidArgumentError(absl::StrFormat("kernel %s: %s", functionName(), Why));
+  };
+  if (VectorBits != 256 && VectorBits != 512)
+    return Bad("vector width must be 256 or 512 bits");
+  if (Accumulators < 1 || Accumulators > 8)
+    return Bad("accumulators must be 1 to 8");
+  if (TileRows < 1 || TileRows > 8 || TileTokens < 1 || TileTokens > 8)
+    return Bad("tile rows and tokens must be 1 to 8");
+  if (TileRows * TileTokens * Accumulators > 24)
+    return Bad("rows x tokens x accumulators must be at most 24 (registers)");
+  if (Shape.Weights != WeightType::Q8_0 && Activations != ActivationFormat::F32)
+    return Bad("f16/f32 weights take f32 activations");
+  if (Activations == ActivationFormat::F32 && VNNI)
+    return Bad("VNNI needs Q8 activations");
+  if (Activations == ActivationFormat::Q8 && !VNNI && VectorBits == 512)
+    return Bad("int8 without VNNI is implemented for 256-bit vectors only");
+  if (!Cpu.supportsKernels())
+    return Bad(absl::StrFormat("target %s lacks AVX2/FMA/F16C", Cpu.CpuName));
+  if (VectorBits == 512 && !Cpu.AVX512)
+    return Bad(absl::StrFormat("512-bit vectors need AVX-512 (target is %s)", Cpu.isaName()));
+  if (VNNI && !Cpu.VNNI)
+    return Bad(absl::StrFormat("VNNI needs AVX512_VNNI (target is %s)", Cpu.isaName()));
+  return absl::OkStatus();
+}
+
+} // namespace lumen::codegen

@@ -1,0 +1,79 @@
+//===- KernelTable.cpp - Per-shape kernel choices --------------------------===//
+//
+// The one place where kernel choices are made. Rows are tried in order; the
+// first whose shape range matches wins. The numbers are the winners of the
+// table in docs/BENCHMARK.md (bench/kernel_bench), measured on Zen 4; rerun
+// it before changing a row.
+//
+//===----------------------------------------------------------------------===//
+#include "lumen/Codegen/KernelSpec.h"
+
+#include "absl/strings/str_format.h"
+
+#include <array>
+#include <limits>
+
+namespace lumen::codegen {
+
+namespace {
+
+constexpr int64_t kAny = std::numeric_limits<int64_t>::max();
+
+struct TableRow {
+  const char *Name;
+  int64_t MinN, MaxN; // Tokens.
+  int64_t MinK, MaxK; // Reduction length.
+  ActivationFormat Activations;
+  unsigned VectorBits;
+  unsigned Accumulators;
+  unsigned TileRows, TileTokens;
+};
+
+// clang-format off
+constexpr std::array<TableRow, 3> kTable = {{
+  // name                        N          K          act                     bits acc  rows tokens
+  {"decode",                     1, 1,      32, kAny,  ActivationFormat::Q8,   512, 2,   1,   1},
+  {"prefill, short tiles",       2, 3,      32, kAny,  ActivationFormat::Q8,   512, 1,   2,   2},
+  {"prefill",                    4, kAny,   32, kAny,  ActivationFormat::Q8,   512, 1,   4,   4},
+}};
+// clang-format on
+
+} // namespace
+
+KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::string *Why) {
+  const TableRow *Row = &kTable.back();
+  for (const TableRow &R : kTable)
+    if (Shape.N >= R.MinN && Shape.N <= R.MaxN && Shape.K >= R.MinK && Shape.K <= R.MaxK) {
+      Row = &R;
+      break;
+    }
+  KernelSpec S;
+  S.Shape = Shape;
+  S.Activations = Row->Activations;
+  S.VectorBits = Row->VectorBits;
+  S.Accumulators = Row->Accumulators;
+  S.TileRows = Row->TileRows;
+  S.TileTokens = Row->TileTokens;
+  std::string Adjusted;
+  // Fit the row to the ISA and the data: what the table prefers, where it can run.
+  if (Shape.Weights != WeightType::Q8_0 && S.Activations == ActivationFormat::Q8) {
+    S.Activations = ActivationFormat::F32;
+    Adjusted += "; f32 activations for non-Q8_0 weights";
+  }
+  if (S.VectorBits == 512 && !Cpu.AVX512) {
+    S.VectorBits = 256;
+    Adjusted += "; 256-bit (no AVX-512)";
+  }
+  S.VNNI = S.Activations == ActivationFormat::Q8 && Cpu.VNNI;
+  if (S.Activations == ActivationFormat::Q8 && !S.VNNI && S.VectorBits == 512) {
+    S.VectorBits = 256;
+    Adjusted += "; 256-bit pmaddubsw (no VNNI)";
+  }
+  if (Why)
+    *Why = absl::StrFormat("table row '%s' (N %d..%s)%s on %s", Row->Name, Row->MinN,
+                           Row->MaxN == kAny ? "any" : absl::StrFormat("%d", Row->MaxN), Adjusted,
+                           Cpu.isaName());
+  return S;
+}
+
+} // namespace lumen::codegen

@@ -1,0 +1,178 @@
+//===- Reference.cpp - Scalar references of the kernels --------------------===//
+#include "lumen/Codegen/Reference.h"
+#include "lumen/Codegen/KernelABI.h"
+
+#include "lumen/GGUF/Quantize.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace lumen::codegen {
+
+using gguf::halfToFloat;
+
+void referenceQuantize(int64_t K, int64_t N, const float *X, uint8_t *Q) {
+  for (int64_t T = 0; T < N; ++T) {
+    const float *Row = X + T * K;
+    uint8_t *Out = Q + T * q8RowBytes(K);
+    int8_t *Quants = reinterpret_cast<int8_t *>(Out);
+    for (int64_t Blk = 0; Blk < K / 32; ++Blk) {
+      const float *Xb = Row + Blk * 32;
+      float AMax = 0;
+      for (int I = 0; I < 32; ++I)
+        AMax = std::max(AMax, std::fabs(Xb[I]));
+      float D = AMax / 127.0f;
+      float Inv = AMax != 0 ? 127.0f / AMax : 0.0f;
+      int32_t Q32[32];
+      for (int I = 0; I < 32; ++I) {
+        Q32[I] = static_cast<int32_t>(std::nearbyint(Xb[I] * Inv));
+        Quants[Blk * 32 + I] = static_cast<int8_t>(Q32[I]);
+      }
+      float DRounded = halfToFloat(gguf::floatToHalf(D));
+      for (int G = 0; G < 8; ++G) {
+        int32_t Bias = -128 * (Q32[4 * G] + Q32[4 * G + 1] + Q32[4 * G + 2] + Q32[4 * G + 3]);
+        std::memcpy(Out + K + (Blk * 8 + G) * 4, &DRounded, 4);
+        std::memcpy(Out + 2 * K + (Blk * 8 + G) * 4, &Bias, 4);
+      }
+    }
+  }
+}
+
+namespace {
+
+template <typename T> T loadAt(const uint8_t *P) {
+  T V;
+  std::memcpy(&V, P, sizeof(T));
+  return V;
+}
+
+/// One (row, token) cell of a kernel, lane by lane.
+class CellReplay {
+public:
+  CellReplay(const KernelSpec &S, const uint8_t *Row, const uint8_t *X) : S(S), Row(Row), X(X) {
+    bool IntDot = S.Activations == ActivationFormat::Q8;
+    BlocksPerStep = IntDot && S.VNNI && S.VectorBits == 512 ? 2 : 1;
+    Lanes = IntDot ? 8 * BlocksPerStep : S.VectorBits / 32;
+  }
+
+  float run() {
+    const int64_t K = S.Shape.K, Blocks = K / 32, Steps = Blocks / BlocksPerStep;
+    std::vector<std::vector<float>> Acc(S.Accumulators, std::vector<float>(Lanes, 0.0f));
+    for (int64_t Step = 0; Step < Steps; ++Step)
+      step(Step * BlocksPerStep, BlocksPerStep, Acc[Step % S.Accumulators]);
+    std::vector<float> Tail;
+    if (Blocks % BlocksPerStep) {
+      Tail.assign(8, 0.0f);
+      step(Steps * BlocksPerStep, 1, Tail);
+    }
+    std::vector<float> Sum = Acc[0];
+    for (unsigned Set = 1; Set < S.Accumulators; ++Set)
+      for (unsigned L = 0; L < Lanes; ++L)
+        Sum[L] += Acc[Set][L];
+    unsigned W = Lanes;
+    auto AddTail = [&] {
+      if (W == 8 && !Tail.empty())
+        for (unsigned L = 0; L < 8; ++L)
+          Sum[L] += Tail[L];
+    };
+    AddTail();
+    while (W > 1) {
+      for (unsigned L = 0; L < W / 2; ++L)
+        Sum[L] = Sum[L] + Sum[L + W / 2];
+      W /= 2;
+      AddTail();
+    }
+    return Sum[0];
+  }
+
+private:
+  void step(int64_t Blk, unsigned Blocks, std::vector<float> &Acc) {
+    if (S.Activations == ActivationFormat::Q8)
+      stepInt8(Blk, Blocks, Acc);
+    else
+      stepF32(Blk, Acc);
+  }
+
+  void stepInt8(int64_t Blk, unsigned Blocks, std::vector<float> &Acc) {
+    const int64_t K = S.Shape.K;
+    for (unsigned L = 0; L < 8 * Blocks; ++L) {
+      int64_t B = Blk + L / 8, G = L % 8;
+      const uint8_t *WB = Row + B * 34;
+      const int8_t *Wq = reinterpret_cast<const int8_t *>(WB + 2) + 4 * G;
+      const int8_t *Xq = reinterpret_cast<const int8_t *>(X) + B * 32 + 4 * G;
+      int32_t Dot = 0; // Bias8 + sum (w + 128) * x, i.e. exactly sum w * x.
+      for (int J = 0; J < 4; ++J)
+        Dot += int32_t(Wq[J]) * int32_t(Xq[J]);
+      float Scale = halfToFloat(loadAt<uint16_t>(WB)) * loadAt<float>(X + K + (B * 8 + G) * 4);
+      Acc[L] = std::fma(static_cast<float>(Dot), Scale, Acc[L]);
+    }
+  }
+
+  void stepF32(int64_t Blk, std::vector<float> &Acc) {
+    const unsigned Parts = 32 / Lanes;
+    const float *Xb = reinterpret_cast<const float *>(X) + Blk * 32;
+    float W[32];
+    float Scale = 0;
+    bool Scaled = S.Shape.Weights == WeightType::Q8_0;
+    if (Scaled) {
+      const uint8_t *WB = Row + Blk * 34;
+      Scale = halfToFloat(loadAt<uint16_t>(WB));
+      for (int I = 0; I < 32; ++I)
+        W[I] = static_cast<float>(reinterpret_cast<const int8_t *>(WB + 2)[I]);
+    } else {
+      gguf::TensorType T = S.Shape.Weights == WeightType::F16 ? gguf::TensorType::F16
+                                                               : gguf::TensorType::F32;
+      int64_t EltBytes = S.Shape.Weights == WeightType::F16 ? 2 : 4;
+      gguf::dequantizeRow(T, Row + Blk * 32 * EltBytes, W, 32);
+    }
+    for (unsigned L = 0; L < Lanes; ++L) {
+      if (!Scaled) {
+        for (unsigned P = 0; P < Parts; ++P)
+          Acc[L] = std::fma(W[P * Lanes + L], Xb[P * Lanes + L], Acc[L]);
+        continue;
+      }
+      float Sum = W[L] * Xb[L];
+      for (unsigned P = 1; P < Parts; ++P)
+        Sum = std::fma(W[P * Lanes + L], Xb[P * Lanes + L], Sum);
+      Acc[L] = std::fma(Sum, Scale, Acc[L]);
+    }
+  }
+
+  const KernelSpec &S;
+  const uint8_t *Row;
+  const uint8_t *X;
+  unsigned BlocksPerStep, Lanes;
+};
+
+} // namespace
+
+void replayMatmul(const KernelSpec &S, const uint8_t *W, const void *X, float *Y) {
+  const MatmulShape &Sh = S.Shape;
+  int64_t RowBytes = weightRowBytes(Sh.Weights, Sh.K);
+  int64_t XBytes = activationBytes(S.Activations, Sh.K, 1);
+  for (int64_t T = 0; T < Sh.N; ++T)
+    for (int64_t R = 0; R < Sh.M; ++R)
+      Y[T * Sh.M + R] =
+          CellReplay(S, W + R * RowBytes, static_cast<const uint8_t *>(X) + T * XBytes).run();
+}
+
+void plainMatmul(const MatmulShape &Sh, const uint8_t *W, const float *X, float *Y) {
+  int64_t RowBytes = weightRowBytes(Sh.Weights, Sh.K);
+  gguf::TensorType T = Sh.Weights == WeightType::Q8_0  ? gguf::TensorType::Q8_0
+                       : Sh.Weights == WeightType::F16 ? gguf::TensorType::F16
+                                                       : gguf::TensorType::F32;
+  std::vector<float> Row(Sh.K);
+  for (int64_t R = 0; R < Sh.M; ++R) {
+    gguf::dequantizeRow(T, W + R * RowBytes, Row.data(), Sh.K);
+    for (int64_t Tok = 0; Tok < Sh.N; ++Tok) {
+      double Sum = 0;
+      for (int64_t I = 0; I < Sh.K; ++I)
+        Sum += double(Row[I]) * X[Tok * Sh.K + I];
+      Y[Tok * Sh.M + R] = static_cast<float>(Sum);
+    }
+  }
+}
+
+} // namespace lumen::codegen

@@ -1,0 +1,203 @@
+//===- Jit.cpp - ORC LLJIT for generated kernels ---------------------------===//
+#include "lumen/Runtime/Jit.h"
+
+#include "absl/strings/str_format.h"
+
+#include "llvm/Config/llvm-config.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/xxhash.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <unistd.h>
+
+namespace lumen::runtime {
+
+namespace {
+
+// Bump when the compile pipeline changes in a way the IR hash cannot see.
+constexpr const char *kPipelineVersion = "lumen-objcache-1";
+
+void initializeLLVMOnce() {
+  static std::once_flag Once;
+  std::call_once(Once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+}
+
+std::string errorText(llvm::Error E) { return llvm::toString(std::move(E)); }
+
+absl::StatusOr<std::unique_ptr<llvm::TargetMachine>> makeTargetMachine(const codegen::CpuFeatures &Cpu) {
+  initializeLLVMOnce();
+  llvm::Expected<llvm::orc::JITTargetMachineBuilder> JTMB =
+      llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!JTMB)
+    return absl::InternalError("cannot detect the host target: " + errorText(JTMB.takeError()));
+  JTMB->setCPU(Cpu.CpuName);
+  llvm::SubtargetFeatures Features;
+  Features.addFeaturesVector(JTMB->getFeatures().getFeatures());
+  std::string FeatureString = Cpu.featureString();
+  llvm::SmallVector<llvm::StringRef, 16> Parts;
+  llvm::StringRef(FeatureString).split(Parts, ',');
+  for (llvm::StringRef F : Parts)
+    Features.AddFeature(F); // "+x" / "-x" override what detectHost found.
+  JTMB->getFeatures() = Features;
+  JTMB->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  llvm::Expected<std::unique_ptr<llvm::TargetMachine>> TM = JTMB->createTargetMachine();
+  if (!TM)
+    return absl::InternalError("cannot create a target machine: " + errorText(TM.takeError()));
+  return std::move(*TM);
+}
+
+absl::Status runO3(llvm::Module &M, llvm::TargetMachine &TM) {
+  M.setDataLayout(TM.createDataLayout());
+  M.setTargetTriple(TM.getTargetTriple().str());
+  llvm::LoopAnalysisManager LAM;
+  llvm::FunctionAnalysisManager FAM;
+  llvm::CGSCCAnalysisManager CGAM;
+  llvm::ModuleAnalysisManager MAM;
+  llvm::PassBuilder PB(&TM);
+  PB.registerModuleAnalyses(MAM);
+  PB.registerCGSCCAnalyses(CGAM);
+  PB.registerFunctionAnalyses(FAM);
+  PB.registerLoopAnalyses(LAM);
+  PB.crossRegisterProxies(LAM, FAM, CGAM, MAM);
+  llvm::ModulePassManager MPM = PB.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
+  MPM.run(M, MAM);
+  return absl::OkStatus();
+}
+
+double secondsSince(std::chrono::steady_clock::time_point T) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - T).count();
+}
+
+/// The cache key: everything the object depends on.
+std::string cacheKey(const llvm::Module &M, const codegen::CpuFeatures &Cpu) {
+  std::string IR;
+  llvm::raw_string_ostream OS(IR);
+  M.print(OS, nullptr);
+  OS << Cpu.CpuName << '\n' << Cpu.featureString() << '\n' << LLVM_VERSION_STRING << '\n'
+     << kPipelineVersion << "\nO3\n";
+  OS.flush();
+  uint64_t H = llvm::xxh3_64bits(llvm::StringRef(IR));
+  return absl::StrFormat("%s-%016x.o", M.getModuleIdentifier(), H);
+}
+
+} // namespace
+
+std::string defaultObjectCacheDir() {
+  if (const char *D = std::getenv("LUMEN_CACHE_DIR"))
+    return D;
+  if (const char *X = std::getenv("XDG_CACHE_HOME"); X && *X)
+    return std::string(X) + "/lumen/kernels";
+  if (const char *H = std::getenv("HOME"); H && *H)
+    return std::string(H) + "/.cache/lumen/kernels";
+  return "";
+}
+
+absl::StatusOr<std::unique_ptr<Jit>> Jit::create(JitOptions Options) {
+  if (!Options.Cpu.supportsKernels())
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "CPU %s lacks AVX2/FMA/F16C, which Lumen's kernels need", Options.Cpu.CpuName));
+  std::unique_ptr<Jit> J(new Jit(std::move(Options)));
+  absl::StatusOr<std::unique_ptr<llvm::TargetMachine>> TM = makeTargetMachine(J->Options.Cpu);
+  if (!TM.ok())
+    return TM.status();
+  llvm::Expected<std::unique_ptr<llvm::orc::LLJIT>> LLJ = llvm::orc::LLJITBuilder().create();
+  if (!LLJ)
+    return absl::InternalError("cannot create LLJIT: " + errorText(LLJ.takeError()));
+  absl::MutexLock Lock(&J->Mu);
+  J->TM = std::move(*TM);
+  J->LLJ = std::move(*LLJ);
+  if (!J->Options.ObjectCacheDir.empty()) {
+    std::error_code EC;
+    std::filesystem::create_directories(J->Options.ObjectCacheDir, EC);
+    if (EC || ::access(J->Options.ObjectCacheDir.c_str(), W_OK) != 0) {
+      J->CacheWarning = absl::StrFormat("kernel object cache %s is not writable (%s); compiling "
+                                        "without it",
+                                        J->Options.ObjectCacheDir,
+                                        EC ? EC.message() : std::string("permission denied"));
+      J->Options.ObjectCacheDir.clear();
+    }
+  }
+  return J;
+}
+
+Jit::Jit(JitOptions Options) : Options(std::move(Options)) {}
+Jit::~Jit() = default;
+
+absl::StatusOr<void *> Jit::compile(std::unique_ptr<llvm::Module> M, const std::string &Symbol,
+                                    CompileReport *Report) {
+  CompileReport Local;
+  CompileReport &R = Report ? *Report : Local;
+  absl::MutexLock Lock(&Mu);
+  std::string Path;
+  std::unique_ptr<llvm::MemoryBuffer> Object;
+  if (!Options.ObjectCacheDir.empty()) {
+    Path = Options.ObjectCacheDir + "/" + cacheKey(*M, Options.Cpu);
+    llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> Cached = llvm::MemoryBuffer::getFile(Path);
+    if (Cached) {
+      Object = std::move(*Cached);
+      R.FromDiskCache = true;
+    }
+  }
+  if (!Object) {
+    auto Start = std::chrono::steady_clock::now();
+    if (absl::Status S = runO3(*M, *TM); !S.ok())
+      return S;
+    R.OptimizeSeconds = secondsSince(Start);
+    Start = std::chrono::steady_clock::now();
+    llvm::SmallVector<char, 0> Buffer;
+    llvm::raw_svector_ostream OS(Buffer);
+    llvm::legacy::PassManager PM;
+    if (TM->addPassesToEmitFile(PM, OS, nullptr, llvm::CodeGenFileType::ObjectFile))
+      return absl::InternalError("the target machine cannot emit object files");
+    PM.run(*M);
+    R.CodegenSeconds = secondsSince(Start);
+    if (!Path.empty()) {
+      // Write then rename, so a concurrent process never reads half a file.
+      std::string Tmp = absl::StrFormat("%s.%d.tmp", Path, ::getpid());
+      std::ofstream Out(Tmp, std::ios::binary);
+      Out.write(Buffer.data(), Buffer.size());
+      Out.close();
+      std::error_code EC;
+      if (Out)
+        std::filesystem::rename(Tmp, Path, EC);
+      else
+        std::filesystem::remove(Tmp, EC);
+    }
+    Object = llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(Buffer.data(), Buffer.size()),
+                                                  M->getModuleIdentifier());
+  }
+  auto Start = std::chrono::steady_clock::now();
+  if (llvm::Error E = LLJ->addObjectFile(std::move(Object)))
+    return absl::InternalError(absl::StrFormat("cannot add %s: %s", Symbol, errorText(std::move(E))));
+  llvm::Expected<llvm::orc::ExecutorAddr> Addr = LLJ->lookup(Symbol);
+  if (!Addr)
+    return absl::InternalError(
+        absl::StrFormat("cannot find %s: %s", Symbol, errorText(Addr.takeError())));
+  R.LinkSeconds = secondsSince(Start);
+  return Addr->toPtr<void *>();
+}
+
+absl::Status optimizeModule(llvm::Module &M, const codegen::CpuFeatures &Cpu) {
+  absl::StatusOr<std::unique_ptr<llvm::TargetMachine>> TM = makeTargetMachine(Cpu);
+  if (!TM.ok())
+    return TM.status();
+  return runO3(M, **TM);
+}
+
+} // namespace lumen::runtime

@@ -1,0 +1,67 @@
+//===- KernelCache.cpp - Compiled kernels by spec --------------------------===//
+#include "lumen/Runtime/KernelCache.h"
+
+#include "lumen/Codegen/KernelBuilder.h"
+
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+
+#include <chrono>
+
+namespace lumen::runtime {
+
+absl::StatusOr<void *> KernelCache::getOrCompile(
+    const std::string &Symbol,
+    const std::function<absl::StatusOr<std::unique_ptr<llvm::Module>>(llvm::LLVMContext &)> &Build) {
+  {
+    absl::ReaderMutexLock Lock(&Mu);
+    auto It = Entries.find(Symbol);
+    if (It != Entries.end())
+      return It->second;
+  }
+  // Compile under the writer lock: a second thread asking for the same spec
+  // waits here and then finds the entry.
+  absl::MutexLock Lock(&Mu);
+  if (auto It = Entries.find(Symbol); It != Entries.end())
+    return It->second;
+  auto Start = std::chrono::steady_clock::now();
+  llvm::LLVMContext Ctx;
+  absl::StatusOr<std::unique_ptr<llvm::Module>> M = Build(Ctx);
+  if (!M.ok())
+    return M.status();
+  CompileReport Report;
+  absl::StatusOr<void *> Addr = J.compile(std::move(*M), Symbol, &Report);
+  if (!Addr.ok())
+    return Addr.status();
+  Entries.emplace(Symbol, *Addr);
+  ++(Report.FromDiskCache ? Counters.DiskHits : Counters.Compiled);
+  Counters.Seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - Start).count();
+  return *Addr;
+}
+
+absl::StatusOr<codegen::MatmulFn> KernelCache::getMatmul(const codegen::KernelSpec &Spec) {
+  if (absl::Status S = Spec.validate(J.cpu()); !S.ok())
+    return S;
+  absl::StatusOr<void *> P = getOrCompile(Spec.functionName(), [&](llvm::LLVMContext &Ctx) {
+    return codegen::buildKernel(Ctx, Spec, J.cpu());
+  });
+  if (!P.ok())
+    return P.status();
+  return reinterpret_cast<codegen::MatmulFn>(*P);
+}
+
+absl::StatusOr<codegen::QuantizeFn> KernelCache::getQuantize(int64_t K) {
+  absl::StatusOr<void *> P = getOrCompile(codegen::quantizeFunctionName(K), [&](llvm::LLVMContext &Ctx) {
+    return codegen::buildQuantizeKernel(Ctx, K, J.cpu());
+  });
+  if (!P.ok())
+    return P.status();
+  return reinterpret_cast<codegen::QuantizeFn>(*P);
+}
+
+KernelCache::Stats KernelCache::stats() const {
+  absl::ReaderMutexLock Lock(&Mu);
+  return Counters;
+}
+
+} // namespace lumen::runtime

@@ -1,0 +1,96 @@
+//===- KernelSpecTest.cpp - Specs, validation and the choice table ---------===//
+#include "lumen/Codegen/KernelSpec.h"
+
+#include "gtest/gtest.h"
+
+#include <set>
+
+using namespace lumen::codegen;
+
+namespace {
+
+CpuFeatures isa(const char *Name) { return *CpuFeatures::forIsa(Name); }
+
+KernelSpec spec(int64_t M, int64_t K, int64_t N = 1) {
+  KernelSpec S;
+  S.Shape = {M, K, N, WeightType::Q8_0};
+  return S;
+}
+
+TEST(KernelSpecTest, NamesAreStableAndDistinct) {
+  KernelSpec S = spec(4864, 896);
+  S.Accumulators = 4;
+  EXPECT_EQ(S.functionName(), "lumen_mm_q8_0_m4864_k896_n1_xq8_v512_a4_vnni_r1_t1");
+  std::set<std::string> Names;
+  for (unsigned Bits : {256u, 512u})
+    for (unsigned A : {1u, 2u})
+      for (bool V : {false, true})
+        for (unsigned R : {1u, 2u}) {
+          KernelSpec T = S;
+          T.VectorBits = Bits;
+          T.Accumulators = A;
+          T.VNNI = V;
+          T.TileRows = R;
+          EXPECT_TRUE(Names.insert(T.functionName()).second) << T.functionName();
+        }
+}
+
+TEST(KernelSpecTest, ValidateRejectsBadShapesAndCombinations) {
+  CpuFeatures Vnni = isa("avx512-vnni"), Avx2 = isa("avx2");
+  EXPECT_TRUE(spec(896, 896).validate(Vnni).ok());
+  auto Msg = [&](KernelSpec S, const CpuFeatures &C) { return std::string(S.validate(C).message()); };
+  EXPECT_NE(Msg(spec(896, 900), Vnni).find("K must be a multiple of 32"), std::string::npos);
+  EXPECT_NE(Msg(spec(0, 896), Vnni).find("must be positive"), std::string::npos);
+  EXPECT_NE(Msg(spec(896, 896, -1), Vnni).find("must be positive"), std::string::npos);
+  EXPECT_NE(Msg(spec(int64_t(1) << 40, 896), Vnni).find("too large"), std::string::npos);
+  EXPECT_NE(Msg(spec(896, 896), Avx2).find("512-bit vectors need AVX-512"), std::string::npos);
+  KernelSpec S = spec(896, 896);
+  S.VectorBits = 256;
+  EXPECT_NE(Msg(S, Avx2).find("VNNI needs AVX512_VNNI"), std::string::npos);
+  S.VNNI = false;
+  EXPECT_TRUE(S.validate(Avx2).ok());
+  S.VectorBits = 512;
+  EXPECT_NE(Msg(S, Vnni).find("256-bit vectors only"), std::string::npos);
+  S = spec(896, 896);
+  S.Activations = ActivationFormat::F32;
+  EXPECT_NE(Msg(S, Vnni).find("VNNI needs Q8 activations"), std::string::npos);
+  S.VNNI = false;
+  EXPECT_TRUE(S.validate(Vnni).ok());
+  S.VectorBits = 384;
+  EXPECT_NE(Msg(S, Vnni).find("256 or 512"), std::string::npos);
+  S = spec(896, 896);
+  S.Shape.Weights = WeightType::F16;
+  EXPECT_NE(Msg(S, Vnni).find("take f32 activations"), std::string::npos);
+  S = spec(896, 896);
+  S.TileRows = S.TileTokens = 4;
+  S.Accumulators = 2;
+  EXPECT_NE(Msg(S, Vnni).find("at most 24"), std::string::npos);
+}
+
+TEST(KernelSpecTest, ChooseSpecFollowsTableAndIsa) {
+  std::string Why;
+  KernelSpec Decode = chooseSpec({4864, 896, 1, WeightType::Q8_0}, isa("avx512-vnni"), &Why);
+  EXPECT_TRUE(Decode.validate(isa("avx512-vnni")).ok());
+  EXPECT_EQ(Decode.Shape.N, 1);
+  EXPECT_NE(Why.find("table row"), std::string::npos);
+  for (const char *Isa : {"avx2", "avx512", "avx512-vnni"})
+    for (int64_t N : {1, 2, 3, 7, 64, 512})
+      for (WeightType W : {WeightType::Q8_0, WeightType::F16, WeightType::F32}) {
+        KernelSpec S = chooseSpec({896, 4864, N, W}, isa(Isa));
+        EXPECT_TRUE(S.validate(isa(Isa)).ok()) << Isa << " " << S.functionName();
+      }
+  KernelSpec OnAvx2 = chooseSpec({896, 896, 1, WeightType::Q8_0}, isa("avx2"));
+  EXPECT_EQ(OnAvx2.VectorBits, 256u);
+  EXPECT_FALSE(OnAvx2.VNNI);
+  KernelSpec Prefill = chooseSpec({896, 896, 512, WeightType::Q8_0}, isa("avx512-vnni"));
+  EXPECT_GT(Prefill.TileTokens, 1u);
+}
+
+TEST(KernelSpecTest, IsaNames) {
+  EXPECT_FALSE(CpuFeatures::forIsa("sse2").ok());
+  EXPECT_EQ(isa("avx2").featureString().find("+avx512"), std::string::npos);
+  EXPECT_NE(isa("avx2").featureString().find("-avx512f"), std::string::npos);
+  EXPECT_NE(isa("avx512-vnni").featureString().find("+avx512vnni"), std::string::npos);
+}
+
+} // namespace

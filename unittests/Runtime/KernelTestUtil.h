@@ -1,0 +1,68 @@
+//===- KernelTestUtil.h - Random matrices for kernel tests -----*- C++ -*-===//
+#ifndef LUMEN_UNITTESTS_KERNELTESTUTIL_H
+#define LUMEN_UNITTESTS_KERNELTESTUTIL_H
+
+#include "lumen/Codegen/KernelABI.h"
+#include "lumen/GGUF/Quantize.h"
+#include "lumen/Runtime/Jit.h"
+#include "lumen/Runtime/KernelCache.h"
+
+#include <random>
+#include <vector>
+
+namespace lumen::test {
+
+/// A host JIT shared by the tests of one binary (no disk cache).
+inline runtime::KernelCache &sharedCache() {
+  static std::unique_ptr<runtime::Jit> J = [] {
+    auto R = runtime::Jit::create();
+    if (!R.ok()) std::abort();
+    return std::move(*R);
+  }();
+  static runtime::KernelCache Cache(*J);
+  return Cache;
+}
+
+/// M rows of K weights in the given type, gaussian with a per-row scale.
+inline std::vector<uint8_t> randomWeights(codegen::WeightType T, int64_t M, int64_t K,
+                                          uint32_t Seed) {
+  std::mt19937 Rng(Seed);
+  std::normal_distribution<float> N(0, 1);
+  int64_t RowBytes = codegen::weightRowBytes(T, K);
+  std::vector<uint8_t> W(M * RowBytes);
+  std::vector<float> Row(K);
+  for (int64_t R = 0; R < M; ++R) {
+    float Scale = 0.02f * (1 + R % 7);
+    for (float &X : Row) X = Scale * N(Rng);
+    uint8_t *Out = W.data() + R * RowBytes;
+    switch (T) {
+    case codegen::WeightType::Q8_0:
+      gguf::quantizeRowQ8_0(Row.data(), reinterpret_cast<gguf::BlockQ8_0 *>(Out), K);
+      break;
+    case codegen::WeightType::F16:
+      for (int64_t I = 0; I < K; ++I) {
+        uint16_t H = gguf::floatToHalf(Row[I]);
+        std::memcpy(Out + 2 * I, &H, 2);
+      }
+      break;
+    case codegen::WeightType::F32:
+      std::memcpy(Out, Row.data(), K * 4);
+      break;
+    }
+  }
+  return W;
+}
+
+inline std::vector<float> randomActivations(int64_t N, int64_t K, uint32_t Seed) {
+  std::mt19937 Rng(Seed);
+  std::normal_distribution<float> Dist(0, 1);
+  std::vector<float> X(N * K);
+  for (float &V : X) V = Dist(Rng);
+  // Some exact zeros and an all-zero block exercise the scale-0 path.
+  if (K >= 64) for (int I = 32; I < 64; ++I) X[I] = 0;
+  return X;
+}
+
+} // namespace lumen::test
+
+#endif

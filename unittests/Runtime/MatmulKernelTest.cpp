@@ -1,0 +1,189 @@
+//===- MatmulKernelTest.cpp - JIT kernels against the scalar references ----===//
+//
+// Every variant (width x accumulators x VNNI x activation format x tiles)
+// over the Qwen2.5-0.5B shapes and edge shapes: the int8 and f32 kernels
+// equal the operation-for-operation replay bit for bit, and the plain
+// double-precision product within the error quantization allows.
+//
+//===----------------------------------------------------------------------===//
+#include "KernelTestUtil.h"
+
+#include "lumen/Codegen/Reference.h"
+#include "lumen/Runtime/ThreadPool.h"
+
+#include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
+
+#include <cmath>
+#include <cstring>
+
+using namespace lumen;
+using namespace lumen::codegen;
+
+namespace {
+
+struct Case {
+  int64_t M, K, N;
+};
+
+enum class Sweep { Wide, Narrow, Chosen };
+
+/// The variants to try for one shape on this host.
+std::vector<KernelSpec> variants(const MatmulShape &Shape, Sweep How) {
+  const CpuFeatures &Cpu = test::sharedCache().jit().cpu();
+  std::vector<KernelSpec> Out;
+  if (How == Sweep::Chosen) { // The table's pick, and its f32 counterpart.
+    KernelSpec S = chooseSpec(Shape, Cpu);
+    Out.push_back(S);
+    S.Activations = ActivationFormat::F32;
+    S.VNNI = false;
+    Out.push_back(S);
+    return Out;
+  }
+  bool Wide = How == Sweep::Wide;
+  for (ActivationFormat A : {ActivationFormat::Q8, ActivationFormat::F32})
+    for (unsigned Bits : {256u, 512u})
+      for (bool Vnni : {false, true})
+        for (unsigned Acc : Wide ? std::vector<unsigned>{1, 2, 4} : std::vector<unsigned>{2})
+          for (auto [R, T] : Wide ? std::vector<std::pair<unsigned, unsigned>>{{1, 1}, {3, 1}, {2, 4}, {4, 4}}
+                                  : std::vector<std::pair<unsigned, unsigned>>{{1, 1}, {4, 4}}) {
+            KernelSpec S;
+            S.Shape = Shape;
+            S.Activations = A;
+            S.VectorBits = Bits;
+            S.VNNI = Vnni;
+            S.Accumulators = Acc;
+            S.TileRows = R;
+            S.TileTokens = Shape.N == 1 ? 1 : T;
+            if (S.validate(Cpu).ok())
+              Out.push_back(S);
+          }
+  return Out;
+}
+
+/// Plain-math tolerance for one output: activation rounding (half a quant
+/// step per element), fp16 scale rounding, and f32 accumulation.
+double tolerance(const KernelSpec &S, const std::vector<float> &WDeq, const float *X, int64_t R) {
+  const int64_t K = S.Shape.K;
+  double Bound = 0, Mag = 0;
+  for (int64_t B = 0; B < K / 32; ++B) {
+    double AMax = 0, WAbs = 0;
+    for (int I = 0; I < 32; ++I) {
+      AMax = std::max(AMax, double(std::fabs(X[B * 32 + I])));
+      WAbs += std::fabs(WDeq[R * K + B * 32 + I]);
+      Mag += std::fabs(WDeq[R * K + B * 32 + I] * X[B * 32 + I]);
+    }
+    if (S.Activations == ActivationFormat::Q8)
+      Bound += WAbs * AMax / 254.0;
+  }
+  return Bound + Mag * (S.Activations == ActivationFormat::Q8 ? 1e-3 : 1e-5) + 1e-6;
+}
+
+void checkShape(const Case &C, WeightType WT, Sweep How) {
+  runtime::KernelCache &Cache = test::sharedCache();
+  MatmulShape Shape{C.M, C.K, C.N, WT};
+  std::vector<uint8_t> W = test::randomWeights(WT, C.M, C.K, 1 + C.M + C.K);
+  std::vector<float> X = test::randomActivations(C.N, C.K, 2 + C.N);
+  std::vector<float> WDeq(C.M * C.K);
+  gguf::TensorType TT = WT == WeightType::Q8_0 ? gguf::TensorType::Q8_0
+                        : WT == WeightType::F16 ? gguf::TensorType::F16 : gguf::TensorType::F32;
+  for (int64_t R = 0; R < C.M; ++R)
+    gguf::dequantizeRow(TT, W.data() + R * weightRowBytes(WT, C.K), WDeq.data() + R * C.K, C.K);
+
+  // The JIT quantizer equals the scalar one byte for byte.
+  std::vector<uint8_t> Xq(activationBytes(ActivationFormat::Q8, C.K, C.N));
+  std::vector<uint8_t> XqRef(Xq.size());
+  referenceQuantize(C.K, C.N, X.data(), XqRef.data());
+  auto Quantize = Cache.getQuantize(C.K);
+  ASSERT_TRUE(Quantize.ok()) << Quantize.status();
+  (*Quantize)(X.data(), Xq.data(), 0, C.N);
+  ASSERT_EQ(std::memcmp(Xq.data(), XqRef.data(), Xq.size()), 0) << "quantizer K=" << C.K;
+
+  std::vector<float> Plain(C.N * C.M);
+  plainMatmul(Shape, W.data(), X.data(), Plain.data());
+  for (const KernelSpec &S : variants(Shape, How)) {
+    SCOPED_TRACE(S.functionName());
+    auto Fn = Cache.getMatmul(S);
+    ASSERT_TRUE(Fn.ok()) << Fn.status();
+    const void *Act = S.Activations == ActivationFormat::Q8 ? static_cast<const void *>(Xq.data())
+                                                              : static_cast<const void *>(X.data());
+    std::vector<float> Y(C.N * C.M, NAN), Replay(C.N * C.M);
+    (*Fn)(W.data(), Act, Y.data(), 0, C.M);
+    replayMatmul(S, W.data(), Act, Replay.data());
+    int Mismatch = 0;
+    for (int64_t I = 0; I < C.N * C.M; ++I)
+      if (std::memcmp(&Y[I], &Replay[I], 4) != 0 && Mismatch++ < 3)
+        ADD_FAILURE() << "output " << I << ": jit " << Y[I] << " replay " << Replay[I];
+    ASSERT_EQ(Mismatch, 0);
+    for (int64_t T = 0; T < C.N; ++T)
+      for (int64_t R = 0; R < C.M; ++R) {
+        double Tol = tolerance(S, WDeq, X.data() + T * C.K, R);
+        ASSERT_NEAR(Y[T * C.M + R], Plain[T * C.M + R], Tol) << "token " << T << " row " << R;
+      }
+  }
+}
+
+TEST(MatmulKernelTest, QwenShapesDecode) {
+  for (Case C : {Case{896, 896, 1}, Case{128, 896, 1}, Case{4864, 896, 1}, Case{896, 4864, 1}})
+    checkShape(C, WeightType::Q8_0, Sweep::Wide);
+}
+
+TEST(MatmulKernelTest, QwenShapesPrefill) {
+  for (Case C : {Case{896, 896, 9}, Case{128, 896, 16}, Case{896, 4864, 5}})
+    checkShape(C, WeightType::Q8_0, Sweep::Narrow);
+}
+
+TEST(MatmulKernelTest, LmHeadShape) {
+  // 896 -> 151936 (the tied embedding as lm_head): the largest matrix.
+  checkShape({151936, 896, 1}, WeightType::Q8_0, Sweep::Chosen);
+}
+
+TEST(MatmulKernelTest, EdgeShapes) {
+  // K = 32 (one block, a tail on two-block steps), M = 1, M not a multiple
+  // of the row tile, and every token count from 1 to 17.
+  for (Case C : {Case{1, 32, 1}, Case{5, 32, 3}, Case{7, 96, 2}, Case{13, 160, 1}})
+    checkShape(C, WeightType::Q8_0, Sweep::Wide);
+  for (int64_t N = 1; N <= 17; ++N)
+    checkShape({11, 64, N}, WeightType::Q8_0, Sweep::Narrow);
+}
+
+TEST(MatmulKernelTest, FloatWeights) {
+  for (WeightType W : {WeightType::F16, WeightType::F32})
+    for (Case C : {Case{9, 96, 1}, Case{33, 896, 3}})
+      checkShape(C, W, Sweep::Narrow);
+}
+
+TEST(MatmulKernelTest, RowRangesAndThreadsAgree) {
+  // A pool splitting the rows gives the same bits as one call over all rows,
+  // and a call over a sub-range writes exactly that range.
+  const Case C{4864, 896, 3};
+  MatmulShape Shape{C.M, C.K, C.N, WeightType::Q8_0};
+  std::vector<uint8_t> W = test::randomWeights(WeightType::Q8_0, C.M, C.K, 5);
+  std::vector<float> X = test::randomActivations(C.N, C.K, 6);
+  std::vector<uint8_t> Xq(activationBytes(ActivationFormat::Q8, C.K, C.N));
+  referenceQuantize(C.K, C.N, X.data(), Xq.data());
+  for (const KernelSpec &S : variants(Shape, Sweep::Narrow)) {
+    if (S.Activations != ActivationFormat::Q8)
+      continue;
+    SCOPED_TRACE(S.functionName());
+    auto Fn = *test::sharedCache().getMatmul(S);
+    std::vector<float> One(C.N * C.M), Split(C.N * C.M), Part(C.N * C.M, -1.0f);
+    Fn(W.data(), Xq.data(), One.data(), 0, C.M);
+    for (unsigned Threads : {2u, 3u}) {
+      runtime::ThreadPool Pool(Threads);
+      for (int Rep = 0; Rep < 3; ++Rep)
+        Pool.parallelFor(C.M, 100, [&](int64_t B, int64_t E) {
+          Fn(W.data(), Xq.data(), Split.data(), B, E);
+        });
+      EXPECT_EQ(std::memcmp(One.data(), Split.data(), One.size() * 4), 0) << Threads << " threads";
+    }
+    Fn(W.data(), Xq.data(), Part.data(), 1001, 2002);
+    for (int64_t T = 0; T < C.N; ++T)
+      for (int64_t R = 0; R < C.M; ++R) {
+        float Want = R >= 1001 && R < 2002 ? One[T * C.M + R] : -1.0f;
+        ASSERT_EQ(Part[T * C.M + R], Want) << "token " << T << " row " << R;
+      }
+  }
+}
+
+} // namespace
