@@ -39,6 +39,33 @@ std::string KernelSpec::describe() const {
 
 std::string quantizeFunctionName(int64_t K) { return absl::StrFormat("lumen_quantize_q8_k%d", K); }
 
+absl::StatusOr<MatmulShape> parseShape(std::string_view Text, int64_t N) {
+  auto Bad = [&](const char *Why) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("bad shape '%s': %s (expected KxM, e.g. 896x4864)", Text, Why));
+  };
+  size_t X = Text.find('x');
+  if (X == std::string_view::npos)
+    return Bad("no 'x'");
+  int64_t Dims[2];
+  std::string_view Parts[2] = {Text.substr(0, X), Text.substr(X + 1)};
+  for (int I = 0; I < 2; ++I) {
+    if (Parts[I].empty() || Parts[I].size() > 12)
+      return Bad(Parts[I].empty() ? "empty number" : "number too long");
+    int64_t V = 0;
+    for (char C : Parts[I]) {
+      if (C < '0' || C > '9')
+        return Bad("not a decimal number");
+      V = V * 10 + (C - '0');
+    }
+    Dims[I] = V;
+  }
+  MatmulShape S{Dims[1], Dims[0], N, WeightType::Q8_0};
+  if (absl::Status St = validateShape(S); !St.ok())
+    return St;
+  return S;
+}
+
 absl::Status validateShape(const MatmulShape &S) {
   if (S.M <= 0 || S.K <= 0 || S.N <= 0)
     return absl::InvalidArgumentError(

@@ -11,6 +11,7 @@ namespace lumen::tool {
 /// and returns the process exit code. Flags are read from the absl globals.
 int runInspect(const std::vector<std::string> &Args);
 int runSynth(const std::vector<std::string> &Args);
+int runPrintLLVM(const std::vector<std::string> &Args);
 
 /// Prints "lumen-jit: error: Message" to stderr and returns 1.
 int fail(const std::string &Message);

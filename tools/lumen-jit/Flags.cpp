@@ -10,6 +10,12 @@ ABSL_FLAG(uint64_t, seed, 1, "synth: random seed (the same seed writes the same 
 ABSL_FLAG(std::string, tokenizer_from, "",
           "synth: copy the tokenizer from this GGUF (default: a byte-level vocabulary)");
 
+ABSL_FLAG(bool, print_llvm, false, "print the LLVM IR generated for --shape");
+ABSL_FLAG(std::string, shape, "", "--print-llvm: KxM, e.g. 896x4864 (896 in, 4864 out)");
+ABSL_FLAG(int64_t, tokens, 1, "--print-llvm: tokens N (1 = decode GEMV, >1 = prefill GEMM)");
+ABSL_FLAG(std::string, isa, "host", "--print-llvm: host, avx2, avx512 or avx512-vnni");
+ABSL_FLAG(bool, opt, false, "--print-llvm: print the IR after the O3 pipeline");
+
 namespace lumen::tool {
 
 std::vector<char *> normalizeFlagSpelling(int Argc, char **Argv,

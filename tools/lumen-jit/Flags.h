@@ -18,6 +18,11 @@ ABSL_DECLARE_FLAG(std::string, preset);
 ABSL_DECLARE_FLAG(std::string, o);
 ABSL_DECLARE_FLAG(uint64_t, seed);
 ABSL_DECLARE_FLAG(std::string, tokenizer_from);
+ABSL_DECLARE_FLAG(bool, print_llvm);
+ABSL_DECLARE_FLAG(std::string, shape);
+ABSL_DECLARE_FLAG(int64_t, tokens);
+ABSL_DECLARE_FLAG(std::string, isa);
+ABSL_DECLARE_FLAG(bool, opt);
 
 namespace lumen::tool {
 

@@ -6,6 +6,7 @@
 #include "Commands.h"
 #include "Flags.h"
 
+#include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
@@ -30,6 +31,9 @@ usage:
   lumen-jit synth [--preset qwen2.5-0.5b|qwen2.5-1.5b|tiny] -o OUT [--seed N]
                   [--tokenizer-from GGUF]
       Write a Qwen2 GGUF with the real layout and random weights.
+  lumen-jit --print-llvm --shape KxM [--tokens N] [--isa avx2|avx512|avx512-vnni] [--opt]
+      Print the LLVM IR the kernel generator builds for a K-in, M-out
+      matmul on N tokens (for this host unless --isa), after O3 with --opt.
 
 Run 'lumen-jit --helpfull' for every flag.)";
 } // namespace
@@ -40,6 +44,8 @@ int main(int Argc, char **Argv) {
   std::vector<std::string> Storage;
   std::vector<char *> Args = normalizeFlagSpelling(Argc, Argv, Storage);
   std::vector<char *> Positional = absl::ParseCommandLine(Argc, Args.data());
+  if (absl::GetFlag(FLAGS_print_llvm))
+    return runPrintLLVM(std::vector<std::string>(Positional.begin() + 1, Positional.end()));
   if (Positional.size() < 2) {
     std::fprintf(stderr, "%s\n", kUsage);
     return 2;

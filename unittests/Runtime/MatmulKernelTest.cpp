@@ -8,6 +8,8 @@
 //===----------------------------------------------------------------------===//
 #include "KernelTestUtil.h"
 
+#include "lumen/Codegen/Emulation.h"
+#include "lumen/Codegen/KernelBuilder.h"
 #include "lumen/Codegen/Reference.h"
 #include "lumen/Runtime/ThreadPool.h"
 
@@ -16,6 +18,10 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
+
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
 
 using namespace lumen;
 using namespace lumen::codegen;
@@ -29,8 +35,8 @@ struct Case {
 enum class Sweep { Wide, Narrow, Chosen };
 
 /// The variants to try for one shape on this host.
-std::vector<KernelSpec> variants(const MatmulShape &Shape, Sweep How) {
-  const CpuFeatures &Cpu = test::sharedCache().jit().cpu();
+std::vector<KernelSpec> variants(const MatmulShape &Shape, Sweep How,
+                                 const CpuFeatures &Cpu = test::sharedCache().jit().cpu()) {
   std::vector<KernelSpec> Out;
   if (How == Sweep::Chosen) { // The table's pick, and its f32 counterpart.
     KernelSpec S = chooseSpec(Shape, Cpu);
@@ -79,7 +85,16 @@ double tolerance(const KernelSpec &S, const std::vector<float> &WDeq, const floa
   return Bound + Mag * (S.Activations == ActivationFormat::Q8 ? 1e-3 : 1e-5) + 1e-6;
 }
 
-void checkShape(const Case &C, WeightType WT, Sweep How) {
+using KernelGetter = std::function<MatmulFn(const KernelSpec &)>;
+
+MatmulFn fromSharedCache(const KernelSpec &S) {
+  auto Fn = test::sharedCache().getMatmul(S);
+  EXPECT_TRUE(Fn.ok()) << Fn.status();
+  return Fn.ok() ? *Fn : nullptr;
+}
+
+void checkSpecs(const Case &C, WeightType WT, const std::vector<KernelSpec> &Specs,
+                const KernelGetter &Get) {
   runtime::KernelCache &Cache = test::sharedCache();
   MatmulShape Shape{C.M, C.K, C.N, WT};
   std::vector<uint8_t> W = test::randomWeights(WT, C.M, C.K, 1 + C.M + C.K);
@@ -101,14 +116,14 @@ void checkShape(const Case &C, WeightType WT, Sweep How) {
 
   std::vector<float> Plain(C.N * C.M);
   plainMatmul(Shape, W.data(), X.data(), Plain.data());
-  for (const KernelSpec &S : variants(Shape, How)) {
+  for (const KernelSpec &S : Specs) {
     SCOPED_TRACE(S.functionName());
-    auto Fn = Cache.getMatmul(S);
-    ASSERT_TRUE(Fn.ok()) << Fn.status();
+    MatmulFn Fn = Get(S);
+    ASSERT_NE(Fn, nullptr);
     const void *Act = S.Activations == ActivationFormat::Q8 ? static_cast<const void *>(Xq.data())
                                                               : static_cast<const void *>(X.data());
     std::vector<float> Y(C.N * C.M, NAN), Replay(C.N * C.M);
-    (*Fn)(W.data(), Act, Y.data(), 0, C.M);
+    Fn(W.data(), Act, Y.data(), 0, C.M);
     replayMatmul(S, W.data(), Act, Replay.data());
     int Mismatch = 0;
     for (int64_t I = 0; I < C.N * C.M; ++I)
@@ -121,6 +136,10 @@ void checkShape(const Case &C, WeightType WT, Sweep How) {
         ASSERT_NEAR(Y[T * C.M + R], Plain[T * C.M + R], Tol) << "token " << T << " row " << R;
       }
   }
+}
+
+void checkShape(const Case &C, WeightType WT, Sweep How) {
+  checkSpecs(C, WT, variants({C.M, C.K, C.N, WT}, How), fromSharedCache);
 }
 
 TEST(MatmulKernelTest, QwenShapesDecode) {
@@ -151,6 +170,38 @@ TEST(MatmulKernelTest, FloatWeights) {
   for (WeightType W : {WeightType::F16, WeightType::F32})
     for (Case C : {Case{9, 96, 1}, Case{33, 896, 3}})
       checkShape(C, W, Sweep::Narrow);
+}
+
+TEST(MatmulKernelTest, Avx512KernelsUnderVnniEmulation) {
+  // The 512-bit and VNNI kernels, with vpdpbusd rewritten to generic IR and
+  // compiled for this host: their lane layout, bias trick, two-block steps
+  // and tail blocks are checked here even where the CPU lacks AVX-512.
+  CpuFeatures Vnni = *CpuFeatures::forIsa("avx512-vnni");
+  auto J = runtime::Jit::create();
+  ASSERT_TRUE(J.ok());
+  unsigned Rewritten = 0;
+  KernelGetter Emulated = [&](const KernelSpec &S) -> MatmulFn {
+    llvm::LLVMContext Ctx;
+    auto M = buildKernel(Ctx, S, Vnni);
+    EXPECT_TRUE(M.ok()) << M.status();
+    if (!M.ok()) return nullptr;
+    unsigned N = 0;
+    EXPECT_TRUE(emulateVnni(**M, (*J)->cpu(), &N).ok());
+    Rewritten += N;
+    auto P = (*J)->compile(std::move(*M), S.functionName());
+    EXPECT_TRUE(P.ok()) << P.status();
+    return P.ok() ? reinterpret_cast<MatmulFn>(*P) : nullptr;
+  };
+  for (auto [C, How] : {std::pair{Case{896, 896, 1}, Sweep::Narrow}, {Case{128, 896, 3}, Sweep::Narrow},
+                        {Case{64, 4864, 1}, Sweep::Narrow}, {Case{7, 32, 2}, Sweep::Wide},
+                        {Case{13, 96, 5}, Sweep::Wide}, {Case{9, 160, 17}, Sweep::Narrow}}) {
+    std::vector<KernelSpec> Specs;
+    for (const KernelSpec &S : variants({C.M, C.K, C.N, WeightType::Q8_0}, How, Vnni))
+      if (S.VectorBits == 512 || S.VNNI)
+        Specs.push_back(S);
+    checkSpecs(C, WeightType::Q8_0, Specs, Emulated);
+  }
+  EXPECT_GT(Rewritten, 50u);
 }
 
 TEST(MatmulKernelTest, RowRangesAndThreadsAgree) {

@@ -12,9 +12,11 @@
 #include "lumen/Codegen/CpuFeatures.h"
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace lumen::codegen {
 
@@ -56,6 +58,10 @@ struct KernelSpec {
     return H::combine(std::move(State), S.functionName());
   }
 };
+
+/// Parses "KxM" as the design card writes shapes (896x4864: 896 in, 4864
+/// out) into a Q8_0 shape with N tokens, validated.
+absl::StatusOr<MatmulShape> parseShape(std::string_view Text, int64_t N = 1);
 
 /// Checks a shape on its own (positive, K a multiple of 32, sizes that fit).
 absl::Status validateShape(const MatmulShape &Shape);

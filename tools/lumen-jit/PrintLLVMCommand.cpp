@@ -1,0 +1,74 @@
+//===- PrintLLVMCommand.cpp - lumen-jit --print-llvm -----------------------===//
+#include "Commands.h"
+#include "Flags.h"
+
+#include "lumen/Codegen/KernelABI.h"
+#include "lumen/Codegen/KernelBuilder.h"
+#include "lumen/Codegen/KernelSpec.h"
+#include "lumen/Runtime/Jit.h"
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_format.h"
+
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace lumen::tool {
+
+int runPrintLLVM(const std::vector<std::string> &Args) {
+  if (!Args.empty())
+    return fail(absl::StrFormat("--print-llvm takes no positional arguments (got '%s')", Args[0]));
+  std::string ShapeText = absl::GetFlag(FLAGS_shape);
+  if (ShapeText.empty())
+    return fail("--print-llvm needs --shape KxM, e.g. --shape 896x4864");
+  int64_t Tokens = absl::GetFlag(FLAGS_tokens);
+  if (Tokens < 1)
+    return fail(absl::StrFormat("--tokens must be at least 1 (got %d)", Tokens));
+  absl::StatusOr<codegen::MatmulShape> Shape = codegen::parseShape(ShapeText, Tokens);
+  if (!Shape.ok())
+    return fail(std::string(Shape.status().message()));
+
+  std::string Isa = absl::GetFlag(FLAGS_isa);
+  codegen::CpuFeatures Cpu;
+  if (Isa == "host") {
+    Cpu = codegen::CpuFeatures::host();
+  } else {
+    absl::StatusOr<codegen::CpuFeatures> C = codegen::CpuFeatures::forIsa(Isa);
+    if (!C.ok())
+      return fail(std::string(C.status().message()));
+    Cpu = *C;
+  }
+  if (!Cpu.supportsKernels())
+    return fail(absl::StrFormat("target %s lacks AVX2/FMA/F16C", Cpu.CpuName));
+
+  std::string Why;
+  codegen::KernelSpec Spec = codegen::chooseSpec(*Shape, Cpu, &Why);
+  llvm::LLVMContext Ctx;
+  absl::StatusOr<std::unique_ptr<llvm::Module>> M = codegen::buildKernel(Ctx, Spec, Cpu);
+  if (!M.ok())
+    return fail(std::string(M.status().message()));
+  bool Opt = absl::GetFlag(FLAGS_opt);
+  if (Opt)
+    if (absl::Status S = runtime::optimizeModule(**M, Cpu); !S.ok())
+      return fail(std::string(S.message()));
+
+  llvm::outs() << absl::StrFormat(
+      "; Lumen kernel for shape %s: K=%d in, M=%d out, N=%d token(s)\n"
+      "; target: %s (cpu %s)\n"
+      "; spec: %s\n"
+      "; why: %s\n"
+      "; ABI: void %s(const uint8_t *W, const void *X, float *Y, int64_t RowBegin, int64_t RowEnd)\n"
+      ";      (see include/lumen/Codegen/KernelABI.h)%s\n"
+      "; IR: %s\n",
+      ShapeText, Shape->K, Shape->M, Shape->N, Cpu.isaName(), Cpu.CpuName, Spec.describe(), Why,
+      Spec.functionName(),
+      Spec.Activations == codegen::ActivationFormat::Q8
+          ? absl::StrFormat("; X comes from %s", codegen::quantizeFunctionName(Shape->K))
+          : "",
+      Opt ? "after the O3 pipeline" : "as generated (before optimisation; --opt for after O3)");
+  (*M)->print(llvm::outs(), nullptr);
+  return 0;
+}
+
+} // namespace lumen::tool
