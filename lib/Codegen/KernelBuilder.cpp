@@ -79,6 +79,11 @@ protected:
       Mask.push_back(I);
     return B.CreateShuffleVector(A, V, Mask);
   }
+  /// An fp16 scale (as i16) broadcast to N floats: splatting the half
+  /// before converting gives vpbroadcastw + vcvtph2ps, two instructions.
+  Value *splatHalf(Value *Bits, unsigned N) {
+    return B.CreateFPExt(B.CreateBitCast(B.CreateVectorSplat(N, Bits), vec(Half, N)), vec(F32, N));
+  }
   Value *fma(Value *A, Value *X, Value *Acc) {
     return B.CreateIntrinsic(Intrinsic::fma, {A->getType()}, {A, X, Acc});
   }
@@ -186,8 +191,7 @@ void MatmulEmitter::emitStepInt8(const Tile &T, Value *Blk, unsigned Blocks, Acc
     Value *Quants = nullptr, *Scales = nullptr;
     for (unsigned G = 0; G < Blocks; ++G) {
       Value *Q = load(vec(I8, 32), gep(RowBlk, G * kBlockBytes + 2), 1);
-      Value *D = B.CreateFPExt(B.CreateBitCast(load(I16, gep(RowBlk, G * kBlockBytes), 1), Half), F32);
-      Value *DV = B.CreateVectorSplat(8, D);
+      Value *DV = splatHalf(load(I16, gep(RowBlk, G * kBlockBytes), 1), 8);
       Quants = G == 0 ? Q : concat(Quants, Q);
       Scales = G == 0 ? DV : concat(Scales, DV);
     }
@@ -236,8 +240,7 @@ void MatmulEmitter::emitStepF32(const Tile &T, Value *Blk, Accs &Acc) {
     case WeightType::Q8_0: {
       Value *RowBlk = gep(T.RowPtr[R], B.CreateMul(Blk, B.getInt64(kBlockBytes)));
       Value *Q = load(vec(I8, 32), gep(RowBlk, 2), 1);
-      Value *D = B.CreateFPExt(B.CreateBitCast(load(I16, RowBlk, 1), Half), F32);
-      Scale = B.CreateVectorSplat(Lanes, D);
+      Scale = splatHalf(load(I16, RowBlk, 1), Lanes);
       for (unsigned P = 0; P < Parts; ++P)
         W[P] = B.CreateSIToFP(slice(Q, P * Lanes, Lanes), LaneF32);
       break;

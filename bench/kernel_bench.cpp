@@ -1,0 +1,224 @@
+//===- kernel_bench.cpp - Matmul kernel microbenchmark ---------------------===//
+//
+// For every Qwen2.5-0.5B matmul shape and kernel variant this host can run:
+//  - decode (N=1) GB/s of weights streamed from DRAM: the kernel walks
+//    distinct copies of the matrix (>= 256 MB in all, like 24 layers), so
+//    the 32 MB L3 cannot hold them; and in cache (one copy, the compute
+//    ceiling);
+//  - prefill (N tokens) int8 GOP/s (2*M*K*N / time) for register tiles;
+// at 1 and 2 threads, beside the measured DRAM read bandwidth.
+//
+//   kernel_bench [--threads 1,2] [--prefill-tokens 64] [--quick]
+//
+//===----------------------------------------------------------------------===//
+#include "lumen/Codegen/KernelABI.h"
+#include "lumen/Codegen/Reference.h"
+#include "lumen/Runtime/Jit.h"
+#include "lumen/Runtime/KernelCache.h"
+#include "lumen/Runtime/MemoryProbe.h"
+#include "lumen/Runtime/ThreadPool.h"
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+
+ABSL_FLAG(std::string, threads, "1,2", "thread counts");
+ABSL_FLAG(int64_t, prefill_tokens, 64, "tokens for the prefill (GEMM) rows");
+ABSL_FLAG(bool, quick, false, "fewer variants, shorter timing");
+ABSL_FLAG(bool, huge_pages, true, "back the weight copies with 2 MB pages (madvise)");
+
+using namespace lumen;
+using namespace lumen::codegen;
+
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+struct Shape {
+  const char *Name;
+  int64_t K, M;
+};
+constexpr Shape kShapes[] = {{"attn_q/attn_output 896x896", 896, 896},
+                             {"attn_k/attn_v 896x128", 896, 128},
+                             {"ffn_gate/ffn_up 896x4864", 896, 4864},
+                             {"ffn_down 4864x896", 4864, 896},
+                             {"lm_head 896x151936", 896, 151936}};
+
+/// Fills Q8_0 blocks with random quants and a benign fp16 scale.
+void fillQ8(uint8_t *P, size_t Bytes) {
+  uint64_t S = 0x9e3779b97f4a7c15ull;
+  for (size_t I = 0; I < Bytes; I += 8) {
+    S ^= S << 13, S ^= S >> 7, S ^= S << 17;
+    std::memcpy(P + I, &S, std::min<size_t>(8, Bytes - I));
+  }
+  for (size_t B = 0; B + 34 <= Bytes; B += 34) {
+    uint16_t Scale = 0x2000; // ~0.0078
+    std::memcpy(P + B, &Scale, 2);
+  }
+}
+
+/// Runs Fn over rows split evenly across the pool (one contiguous slice per thread).
+void runSplit(runtime::ThreadPool &Pool, MatmulFn Fn, const uint8_t *W, const void *X, float *Y,
+              int64_t M) {
+  int64_t Grain = (M + Pool.size() - 1) / Pool.size();
+  Pool.parallelFor(M, Grain, [&](int64_t B, int64_t E) { Fn(W, X, Y, B, E); });
+}
+
+struct Timing {
+  double Seconds; // Per call.
+};
+
+/// Best-of-passes seconds per call, cycling over Copies matrices.
+double timeCalls(runtime::ThreadPool &Pool, MatmulFn Fn, const uint8_t *Base, int64_t MatBytes,
+                 int Copies, const void *X, float *Y, int64_t M, double MinSeconds) {
+  double Best = 1e30;
+  double Until = now() + MinSeconds;
+  int Passes = 0;
+  do {
+    double T0 = now();
+    for (int C = 0; C < Copies; ++C)
+      runSplit(Pool, Fn, Base + C * MatBytes, X, Y, M);
+    Best = std::min(Best, (now() - T0) / Copies);
+    ++Passes;
+  } while (now() < Until || Passes < 3);
+  return Best;
+}
+
+} // namespace
+
+int main(int Argc, char **Argv) {
+  absl::ParseCommandLine(Argc, Argv);
+  bool Quick = absl::GetFlag(FLAGS_quick);
+  double MinSeconds = Quick ? 0.15 : 0.4;
+  std::vector<unsigned> ThreadCounts;
+  for (absl::string_view T : absl::StrSplit(absl::GetFlag(FLAGS_threads), ','))
+    ThreadCounts.push_back(std::stoi(std::string(T)));
+
+  auto J = runtime::Jit::create();
+  if (!J.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(J.status().message()).c_str());
+    return 1;
+  }
+  runtime::KernelCache Cache(**J);
+  const CpuFeatures &Cpu = (*J)->cpu();
+  std::printf("# Lumen kernel benchmark\n\nhost: cpu %s, isa %s; huge pages for weights: %s\n\n",
+              Cpu.CpuName.c_str(), Cpu.isaName().c_str(),
+              absl::GetFlag(FLAGS_huge_pages) ? "yes" : "no");
+
+  std::printf("## DRAM read bandwidth (1 GiB streaming read, best of 3)\n\n| threads | 4 KB pages GB/s | 2 MB pages GB/s |\n|---|---|---|\n");
+  std::vector<double> Dram(ThreadCounts.size());
+  for (size_t I = 0; I < ThreadCounts.size(); ++I) {
+    runtime::ThreadPool Pool(ThreadCounts[I]);
+    double Small = runtime::measureReadBandwidth(Pool, size_t(1) << 30, false);
+    double Huge = runtime::measureReadBandwidth(Pool, size_t(1) << 30, true);
+    Dram[I] = absl::GetFlag(FLAGS_huge_pages) ? Huge : Small;
+    std::printf("| %u | %.1f | %.1f |\n", ThreadCounts[I], Small, Huge);
+    std::fflush(stdout);
+  }
+
+  // >= 256 MB of weight copies, reused for every shape.
+  const size_t Arena = size_t(288) << 20;
+  runtime::LargeBuffer Weights(Arena, absl::GetFlag(FLAGS_huge_pages));
+  fillQ8(Weights.data(), Arena);
+
+  std::vector<std::pair<ActivationFormat, unsigned>> Formats = {{ActivationFormat::Q8, 512},
+                                                                {ActivationFormat::Q8, 256},
+                                                                {ActivationFormat::F32, 512},
+                                                                {ActivationFormat::F32, 256}};
+  // (accumulator sets, tile rows) for decode.
+  std::vector<std::pair<unsigned, unsigned>> DecodeChoices =
+      Quick ? std::vector<std::pair<unsigned, unsigned>>{{1, 1}, {2, 1}, {1, 2}}
+            : std::vector<std::pair<unsigned, unsigned>>{{1, 1}, {2, 1}, {4, 1}, {1, 2}, {2, 2}, {1, 4}};
+
+  std::printf("\n## Decode (N=1): weight GB/s from DRAM (in-cache GB/s); %% of DRAM bandwidth\n\n");
+  std::printf("| shape | kernel | threads | DRAM GB/s | %% of DRAM | in-cache GB/s |\n|---|---|---|---|---|---|\n");
+  for (const Shape &Sh : kShapes) {
+    int64_t MatBytes = Sh.M * weightRowBytes(WeightType::Q8_0, Sh.K);
+    int Copies = std::max<int64_t>(2, (int64_t(256) << 20) / MatBytes + 1);
+    Copies = std::min<int64_t>(Copies, Arena / MatBytes);
+    std::vector<float> X(Sh.K), Y(Sh.M);
+    std::mt19937 Rng(1);
+    std::normal_distribution<float> N(0, 1);
+    for (float &V : X) V = N(Rng);
+    std::vector<uint8_t> Xq(q8RowBytes(Sh.K));
+    referenceQuantize(Sh.K, 1, X.data(), Xq.data());
+    for (auto [Fmt, Bits] : Formats)
+      for (auto [Acc, Rows] : DecodeChoices) {
+        KernelSpec S;
+        S.Shape = {Sh.M, Sh.K, 1, WeightType::Q8_0};
+        S.Activations = Fmt;
+        S.VectorBits = Bits;
+        S.VNNI = Fmt == ActivationFormat::Q8 && Cpu.VNNI;
+        S.Accumulators = Acc;
+        S.TileRows = Rows;
+        if (!S.validate(Cpu).ok())
+          continue;
+        MatmulFn Fn = *Cache.getMatmul(S);
+        const void *Act = Fmt == ActivationFormat::Q8 ? (const void *)Xq.data() : (const void *)X.data();
+        for (size_t TI = 0; TI < ThreadCounts.size(); ++TI) {
+          runtime::ThreadPool Pool(ThreadCounts[TI]);
+          double Cold = timeCalls(Pool, Fn, Weights.data(), MatBytes, Copies, Act, Y.data(), Sh.M, MinSeconds);
+          double Warm = MatBytes <= (16 << 20)
+                            ? timeCalls(Pool, Fn, Weights.data(), MatBytes, 1, Act, Y.data(), Sh.M, MinSeconds / 2)
+                            : 0;
+          std::printf("| %s | %s v%u a%u r%u | %u | %.1f | %.0f%% | %s |\n", Sh.Name,
+                      S.Activations == ActivationFormat::Q8 ? (S.VNNI ? "int8 vnni" : "int8 avx2") : "f32 fma",
+                      Bits, Acc, Rows, ThreadCounts[TI], MatBytes / Cold / 1e9,
+                      100 * MatBytes / Cold / 1e9 / Dram[TI],
+                      Warm ? absl::StrFormat("%.1f", MatBytes / Warm / 1e9).c_str() : "(>16 MB)");
+          std::fflush(stdout);
+        }
+      }
+  }
+
+  const int64_t NTok = absl::GetFlag(FLAGS_prefill_tokens);
+  std::printf("\n## Prefill (N=%lld): GOP/s (2*M*K*N per second), weights in cache\n\n", (long long)NTok);
+  std::printf("| shape | kernel | tile rows x tokens | threads | GOP/s |\n|---|---|---|---|---|\n");
+  std::vector<std::pair<unsigned, unsigned>> Tiles = {{1, 1}, {2, 2}, {1, 4}, {4, 1}, {2, 4}, {4, 2}, {3, 4}, {4, 4}, {2, 6}};
+  if (Quick) Tiles = {{1, 1}, {2, 4}, {4, 4}};
+  for (const Shape &Sh : kShapes) {
+    if (Sh.M > 8192) continue; // lm_head runs on the last token only.
+    int64_t MatBytes = Sh.M * weightRowBytes(WeightType::Q8_0, Sh.K);
+    std::vector<float> X(NTok * Sh.K), Y(NTok * Sh.M);
+    std::mt19937 Rng(2);
+    std::normal_distribution<float> N(0, 1);
+    for (float &V : X) V = N(Rng);
+    std::vector<uint8_t> Xq(q8RowBytes(Sh.K) * NTok);
+    referenceQuantize(Sh.K, NTok, X.data(), Xq.data());
+    for (auto [Fmt, Bits] : Formats)
+      for (auto [R, T] : Tiles) {
+        KernelSpec S;
+        S.Shape = {Sh.M, Sh.K, NTok, WeightType::Q8_0};
+        S.Activations = Fmt;
+        S.VectorBits = Bits;
+        S.VNNI = Fmt == ActivationFormat::Q8 && Cpu.VNNI;
+        S.Accumulators = 1;
+        S.TileRows = R;
+        S.TileTokens = T;
+        if (!S.validate(Cpu).ok())
+          continue;
+        MatmulFn Fn = *Cache.getMatmul(S);
+        const void *Act = Fmt == ActivationFormat::Q8 ? (const void *)Xq.data() : (const void *)X.data();
+        for (unsigned Th : ThreadCounts) {
+          runtime::ThreadPool Pool(Th);
+          double Sec = timeCalls(Pool, Fn, Weights.data(), MatBytes, 1, Act, Y.data(), Sh.M, MinSeconds / 2);
+          std::printf("| %s | %s v%u | %ux%u | %u | %.1f |\n", Sh.Name,
+                      Fmt == ActivationFormat::Q8 ? (S.VNNI ? "int8 vnni" : "int8 avx2") : "f32 fma", Bits,
+                      R, T, Th, 2.0 * Sh.M * Sh.K * NTok / Sec / 1e9);
+          std::fflush(stdout);
+        }
+      }
+  }
+  runtime::KernelCache::Stats St = Cache.stats();
+  std::printf("\n%u kernels compiled in %.2f s (%.1f ms each)\n", St.Compiled, St.Seconds,
+              1000 * St.Seconds / std::max(1u, St.Compiled));
+  return 0;
+}

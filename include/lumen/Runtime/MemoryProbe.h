@@ -1,0 +1,42 @@
+//===- lumen/Runtime/MemoryProbe.h - Measured DRAM read bandwidth -*- C++ -*-===//
+//
+// Decode is bound by how fast the weights stream from DRAM, so every speed
+// figure is reported beside this machine's measured read bandwidth.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LUMEN_RUNTIME_MEMORYPROBE_H
+#define LUMEN_RUNTIME_MEMORYPROBE_H
+
+#include "lumen/Runtime/ThreadPool.h"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace lumen::runtime {
+
+/// Anonymous memory, optionally backed by 2 MB pages (madvise
+/// MADV_HUGEPAGE; the kernel may still decline), zero-filled and touched.
+class LargeBuffer {
+public:
+  LargeBuffer(size_t Bytes, bool HugePages);
+  ~LargeBuffer();
+  LargeBuffer(const LargeBuffer &) = delete;
+  LargeBuffer &operator=(const LargeBuffer &) = delete;
+  uint8_t *data() const { return Data; }
+  size_t size() const { return Bytes; }
+  bool valid() const { return Data != nullptr; }
+
+private:
+  uint8_t *Data = nullptr;
+  size_t Bytes = 0;
+  size_t Mapped = 0;
+  uint8_t *MappedBase = nullptr;
+};
+
+/// Best of Reps passes of a streaming read over Bytes on all of Pool's
+/// threads (each its own contiguous slice), in GB/s (1e9 bytes/s).
+double measureReadBandwidth(ThreadPool &Pool, size_t Bytes, bool HugePages, int Reps = 3);
+
+} // namespace lumen::runtime
+
+#endif
