@@ -1,0 +1,94 @@
+//===- lumen/Model/Tokenizer.h - GPT-2 byte-level BPE (Qwen2) ----*- C++ -*-===//
+//
+// The tokenizer stored in a GGUF's tokenizer.ggml.* keys, with the semantics
+// of Qwen's own (Hugging Face) tokenizer: added tokens matched in the raw
+// text, NFC normalisation of the rest, the Qwen2 pre-tokenizer split, then
+// byte-level BPE by merge rank. Immutable after loading; safe to share.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LUMEN_MODEL_TOKENIZER_H
+#define LUMEN_MODEL_TOKENIZER_H
+
+#include "lumen/GGUF/GGUFFile.h"
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lumen::model {
+
+/// Token types as llama.cpp stores them in tokenizer.ggml.token_type.
+enum class TokenType : int32_t {
+  Undefined = 0, Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6,
+};
+
+class Tokenizer {
+public:
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> fromGGUF(const gguf::GGUFFile &File);
+
+  /// Token ids for Text (no BOS added). With ParseSpecial, control tokens
+  /// such as <|im_start|> written in the text become their ids; user-defined
+  /// added tokens (<tool_call>) are always matched, as llama.cpp does.
+  std::vector<int32_t> encode(std::string_view Text, bool ParseSpecial = true) const;
+
+  /// The bytes of one token: byte-level pieces mapped back to raw bytes,
+  /// added tokens as their text. Out-of-range ids give an empty string.
+  std::string tokenBytes(int32_t Id) const;
+  /// Concatenated bytes of Ids (may end inside a UTF-8 sequence).
+  std::string decode(const std::vector<int32_t> &Ids) const;
+
+  int32_t vocabSize() const { return static_cast<int32_t>(Tokens.size()); }
+  TokenType type(int32_t Id) const;
+  std::optional<int32_t> find(std::string_view Text) const;
+  /// End-of-generation ids: eos, <|im_end|>, <|endoftext|> where present.
+  const std::vector<int32_t> &stopIds() const { return Stops; }
+  std::optional<int32_t> bosId() const { return Bos; }
+  bool addBos() const { return AddBos; }
+  const std::string &chatTemplate() const { return ChatTemplate; }
+
+private:
+  Tokenizer() = default;
+  void encodeSegment(std::string_view Text, std::vector<int32_t> &Out) const;
+  void bpe(std::string_view Word, std::vector<int32_t> &Out) const;
+
+  std::vector<std::string> Tokens;      // Vocabulary strings as stored (byte-level mapped).
+  std::vector<TokenType> Types;
+  absl::flat_hash_map<std::string, int32_t> Ids;
+  int32_t ByteIds[256];                 // Single-byte symbols.
+  struct Merge {
+    int32_t Rank;
+    int32_t Result;
+  };
+  absl::flat_hash_map<uint64_t, Merge> Merges; // (left id << 32 | right id) -> merge.
+  // Control and user-defined tokens by first byte, longest first: matched in text.
+  std::vector<std::vector<int32_t>> AddedByFirstByte;
+  std::vector<int32_t> Stops;
+  std::optional<int32_t> Bos;
+  bool AddBos = false;
+  std::string ChatTemplate;
+};
+
+/// Turns a stream of token ids into text without ever emitting a broken
+/// UTF-8 sequence: bytes of an incomplete character wait for the next token.
+class StreamDecoder {
+public:
+  explicit StreamDecoder(const Tokenizer &T) : T(T) {}
+  /// The complete characters now available.
+  std::string push(int32_t Id);
+  /// What is left at the end (an incomplete sequence is replaced by U+FFFD).
+  std::string finish();
+
+private:
+  const Tokenizer &T;
+  std::string Pending;
+};
+
+} // namespace lumen::model
+
+#endif

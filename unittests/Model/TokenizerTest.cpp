@@ -1,0 +1,122 @@
+//===- TokenizerTest.cpp - Qwen tokenizer against Hugging Face's ids -------===//
+#include "lumen/Model/Tokenizer.h"
+
+#include "nlohmann/json.hpp"
+#include "gtest/gtest.h"
+
+#include <filesystem>
+#include <fstream>
+
+using namespace lumen;
+using namespace lumen::model;
+
+namespace {
+
+const std::string kShared = LUMEN_SHARED_DIR;
+
+class TokenizerTest : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    std::string Path = kShared + "/fixtures/tiny-qwen2.gguf";
+    if (!std::filesystem::exists(Path))
+      return;
+    File = std::move(*gguf::GGUFFile::open(Path));
+    auto T = Tokenizer::fromGGUF(*File);
+    ASSERT_TRUE(T.ok()) << T.status();
+    Tok = std::move(*T);
+  }
+  static void TearDownTestSuite() {
+    Tok.reset();
+    File.reset();
+  }
+  void SetUp() override {
+    if (!Tok)
+      GTEST_SKIP() << "fixture not found";
+  }
+  static std::unique_ptr<gguf::GGUFFile> File;
+  static std::unique_ptr<Tokenizer> Tok;
+};
+std::unique_ptr<gguf::GGUFFile> TokenizerTest::File;
+std::unique_ptr<Tokenizer> TokenizerTest::Tok;
+
+TEST_F(TokenizerTest, EveryFixtureCase) {
+  std::ifstream In(kShared + "/fixtures/qwen-tokenizer-cases.json");
+  nlohmann::json J = nlohmann::json::parse(In);
+  int Failed = 0, Count = 0;
+  for (const auto &C : J["cases"]) {
+    std::string Text = C["text"];
+    std::vector<int32_t> Want = C["ids"].get<std::vector<int32_t>>();
+    std::vector<int32_t> Got = Tok->encode(Text);
+    ++Count;
+    if (Got != Want && Failed++ < 10) {
+      std::string G, W;
+      for (int32_t I : Got) G += std::to_string(I) + " ";
+      for (int32_t I : Want) W += std::to_string(I) + " ";
+      ADD_FAILURE() << "text: " << nlohmann::json(Text).dump() << "\n got: " << G << "\nwant: " << W;
+    }
+    // Decoding gives the NFC form of the text back.
+    if (Got == Want && Text.find("<|") == std::string::npos)
+      EXPECT_EQ(Tok->decode(Got), Tok->decode(Tok->encode(Tok->decode(Got)))) << Text;
+  }
+  EXPECT_EQ(Failed, 0) << Failed << " of " << Count << " cases differ";
+  EXPECT_EQ(Count, 332);
+}
+
+TEST_F(TokenizerTest, SpecialTokens) {
+  std::vector<int32_t> Ids = Tok->encode("<|im_start|>user\nhi<|im_end|>");
+  ASSERT_GE(Ids.size(), 3u);
+  EXPECT_EQ(Ids.front(), 151644);
+  EXPECT_EQ(Ids.back(), 151645);
+  std::vector<int32_t> Plain = Tok->encode("<|im_start|>", /*ParseSpecial=*/false);
+  EXPECT_GT(Plain.size(), 1u) << "control tokens are text without special parsing";
+  EXPECT_EQ(std::count(Plain.begin(), Plain.end(), 151644), 0);
+  EXPECT_EQ(Tok->encode("<tool_call>", false), std::vector<int32_t>{151657})
+      << "user-defined added tokens are always matched";
+  EXPECT_EQ(Tok->stopIds(), (std::vector<int32_t>{151645, 151643}));
+  EXPECT_FALSE(Tok->addBos());
+  EXPECT_NE(Tok->chatTemplate().find("im_start"), std::string::npos);
+}
+
+TEST_F(TokenizerTest, RoundTripsBytes) {
+  for (std::string S : {std::string("Hello, world!"), std::string("  leading and trailing  \n\n"),
+                        std::string("naïve café — 東京 🚀"), std::string("\xff\xfe invalid \xc3"),
+                        std::string(1000, '-'), std::string("a\tb\r\nc")}) {
+    std::vector<int32_t> Ids = Tok->encode(S, false);
+    EXPECT_EQ(Tok->decode(Ids), S);
+  }
+}
+
+TEST_F(TokenizerTest, NfcNormalisation) {
+  // "é" as e + combining acute tokenizes like the precomposed character.
+  EXPECT_EQ(Tok->encode("caf\x65\xcc\x81"), Tok->encode("caf\xc3\xa9"));
+}
+
+TEST_F(TokenizerTest, StreamingNeverSplitsACharacter) {
+  std::vector<int32_t> Ids = Tok->encode("日本語のテキスト 🚀🚀 naïve");
+  StreamDecoder D(*Tok);
+  std::string Out;
+  for (int32_t Id : Ids) {
+    std::string Piece = D.push(Id);
+    // Every emitted piece is valid UTF-8 on its own.
+    for (size_t I = 0; I < Piece.size();) {
+      uint8_t B = Piece[I];
+      size_t N = B < 0x80 ? 1 : (B >> 5) == 6 ? 2 : (B >> 4) == 14 ? 3 : 4;
+      ASSERT_LE(I + N, Piece.size()) << "broken sequence in a streamed piece";
+      I += N;
+    }
+    Out += Piece;
+  }
+  Out += D.finish();
+  EXPECT_EQ(Out, "日本語のテキスト 🚀🚀 naïve");
+  // A token sequence that stops inside a character ends with U+FFFD.
+  StreamDecoder Cut(*Tok);
+  std::string Half = Cut.push(Tok->encode("🚀")[0]);
+  EXPECT_EQ(Half + Cut.finish(), Tok->tokenBytes(Tok->encode("🚀")[0]).size() == 4 ? "🚀" : "\xEF\xBF\xBD");
+}
+
+TEST_F(TokenizerTest, OutOfRangeIdsDecodeToNothing) {
+  EXPECT_EQ(Tok->tokenBytes(-1), "");
+  EXPECT_EQ(Tok->tokenBytes(1 << 30), "");
+}
+
+} // namespace
