@@ -2,7 +2,7 @@
 # Installs the Debian packages Lumen builds with, if any are missing.
 # Sourced by quickstart.sh and test.sh; needs root (or sudo) only to install.
 lumen_install_deps() {
-  local pkgs=(g++ cmake make llvm-19-dev libabsl-dev libgtest-dev libgmock-dev lld-19 libutf8proc-dev nlohmann-json3-dev)
+  local pkgs=(g++ cmake make llvm-19-dev libabsl-dev libgtest-dev libgmock-dev lld-19 libutf8proc-dev nlohmann-json3-dev python3-numpy)
   local missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,70 @@
+//===- lumen/Model/Session.h - One conversation's state ----------*- C++ -*-===//
+//
+// A Session owns a KV cache and a position and runs tokens through a shared,
+// read-only Qwen2Model. Two implementations: the plain scalar reference
+// (readable, for tests) and the JIT path (generated kernels, thread pool).
+// Several sessions may use one model (and one kernel cache) from different
+// threads at once.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LUMEN_MODEL_SESSION_H
+#define LUMEN_MODEL_SESSION_H
+
+#include "lumen/Model/Qwen2Model.h"
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace lumen::runtime {
+class KernelCache;
+}
+
+namespace lumen::model {
+
+class Session {
+public:
+  virtual ~Session() = default;
+
+  /// Runs Tokens at positions position() .. position() + N - 1 (one batch;
+  /// causal attention inside it) and advances the position. Logits gets
+  /// Vocab floats for the last token, or N rows of Vocab with AllLogits.
+  virtual absl::Status eval(std::span<const int32_t> Tokens, bool AllLogits,
+                            std::vector<float> &Logits) = 0;
+
+  int64_t position() const { return Pos; }
+  int64_t contextSize() const { return Ctx; }
+  const Qwen2Model &model() const { return M; }
+  /// Forgets positions P and later (0 <= P <= position()).
+  absl::Status rewind(int64_t P);
+
+protected:
+  Session(const Qwen2Model &M, int64_t Ctx) : M(M), Ctx(Ctx) {}
+  /// Ids in range and room left in the context.
+  absl::Status checkTokens(std::span<const int32_t> Tokens) const;
+
+  const Qwen2Model &M;
+  int64_t Ctx;
+  int64_t Pos = 0;
+};
+
+struct SessionOptions {
+  int64_t ContextSize = 4096; // Clamped to the model's context length.
+  unsigned Threads = 0;       // 0: all cores.
+  int64_t PrefillBatch = 64;  // Prompt tokens per GEMM batch.
+};
+
+/// The plain scalar forward pass (f32 activations and KV cache, exact dot products).
+absl::StatusOr<std::unique_ptr<Session>> createReferenceSession(const Qwen2Model &M,
+                                                                SessionOptions Options = {});
+/// The JIT forward pass through Cache's kernels.
+absl::StatusOr<std::unique_ptr<Session>> createJitSession(const Qwen2Model &M,
+                                                          runtime::KernelCache &Cache,
+                                                          SessionOptions Options = {});
+
+} // namespace lumen::model
+
+#endif

@@ -1,0 +1,297 @@
+//===- JitSession.cpp - The JIT forward pass -------------------------------===//
+//
+// The same computation as ReferenceSession, with every matmul through a
+// generated kernel on the thread pool. Activations are quantized to Q8 once
+// per matmul input and shared (q/k/v read one buffer, gate/up another);
+// gate and up run in one dispatch with SiLU(gate) * up fused after them.
+// The KV cache is fp16, as llama.cpp's default. Prompts run as batches of
+// up to PrefillBatch tokens through GEMM kernels specialised for the batch
+// size rounded up to 8 (padding rows are zeros and are never read).
+//
+//===----------------------------------------------------------------------===//
+#include "lumen/Model/Session.h"
+
+#include "VectorOps.h"
+
+#include "lumen/Codegen/KernelABI.h"
+#include "lumen/Runtime/KernelCache.h"
+#include "lumen/Runtime/ThreadPool.h"
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_format.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace lumen::model {
+
+namespace {
+
+using codegen::MatmulFn;
+using codegen::QuantizeFn;
+
+int64_t roundUp(int64_t X, int64_t M) { return (X + M - 1) / M * M; }
+
+/// The kernels of one batch size.
+struct Kernels {
+  MatmulFn Q, K, V, O, Gate, Up, Down;
+  QuantizeFn QuantizeDim, QuantizeFFN;
+};
+
+/// One matrix's share of a fused dispatch.
+struct MatmulPart {
+  MatmulFn Fn;
+  const Matrix *W;
+  float *Y;
+};
+
+class JitSession final : public Session {
+public:
+  JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t Ctx, unsigned Threads,
+             int64_t Batch);
+  absl::Status eval(std::span<const int32_t> Tokens, bool AllLogits,
+                    std::vector<float> &Logits) override;
+
+private:
+  absl::StatusOr<const Kernels *> kernels(int64_t N);
+  absl::StatusOr<MatmulFn> outputKernel(int64_t N);
+  enum class Want { None, Last, All };
+  /// One batch of Tokens (at most Batch) at position Pos; writes the logits
+  /// wanted (none, the last token's, or every token's) to Logits.
+  absl::Status forward(std::span<const int32_t> Tokens, Want Rows, float *Logits);
+  void attention(uint32_t Layer, int64_t N);
+  /// Rows of all Parts as one index space split across the pool.
+  void runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, int64_t N);
+  int64_t grain(int64_t Rows, int64_t N) const;
+
+  runtime::KernelCache &Cache;
+  runtime::ThreadPool Pool;
+  const int64_t Batch;
+  absl::flat_hash_map<int64_t, Kernels> KernelsByN;
+  absl::flat_hash_map<int64_t, MatmulFn> OutputByN;
+
+  // Activations, Batch rows each (token-major).
+  std::vector<float> X, XN, Q, K, V, Att, O, Gate, Up, Hidden, Down, Logits;
+  std::vector<uint8_t> Xq;
+  std::vector<uint16_t> KCache, VCache; // [layer][position][kv dim], fp16.
+  std::vector<float> InvFreq, Cos, Sin; // RoPE: per frequency; per token x frequency.
+};
+
+JitSession::JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t Ctx,
+                       unsigned Threads, int64_t Batch)
+    : Session(M, Ctx), Cache(Cache), Pool(Threads), Batch(Batch) {
+  const Qwen2Config &C = M.config();
+  const int64_t D = C.Dim, KV = C.kvDim(), FF = C.FFN;
+  for (std::vector<float> *B : {&X, &XN, &Q, &Att, &O, &Down})
+    B->assign(Batch * D, 0.0f);
+  K.assign(Batch * KV, 0.0f);
+  V.assign(Batch * KV, 0.0f);
+  for (std::vector<float> *B : {&Gate, &Up, &Hidden})
+    B->assign(Batch * FF, 0.0f);
+  Xq.assign(Batch * codegen::q8RowBytes(std::max(D, FF)), 0);
+  KCache.assign(size_t(C.Layers) * Ctx * KV, 0);
+  VCache.assign(KCache.size(), 0);
+  for (uint32_t I = 0; I < C.HeadDim / 2; ++I)
+    InvFreq.push_back(static_cast<float>(std::pow(double(C.RopeBase), -2.0 * I / C.HeadDim)));
+  Cos.assign(Batch * C.HeadDim / 2, 0.0f);
+  Sin.assign(Cos.size(), 0.0f);
+}
+
+absl::StatusOr<const Kernels *> JitSession::kernels(int64_t N) {
+  if (auto It = KernelsByN.find(N); It != KernelsByN.end())
+    return &It->second;
+  const codegen::CpuFeatures &Cpu = Cache.jit().cpu();
+  Kernels Ks;
+  const LayerWeights &L = M.Layers[0]; // Every layer has the same shapes.
+  for (auto [Out, W] : {std::pair{&Ks.Q, &L.Q}, {&Ks.K, &L.K}, {&Ks.V, &L.V}, {&Ks.O, &L.O},
+                        {&Ks.Gate, &L.Gate}, {&Ks.Up, &L.Up}, {&Ks.Down, &L.Down}}) {
+    absl::StatusOr<MatmulFn> F = Cache.getMatmul(codegen::chooseSpec(W->shape(N), Cpu));
+    if (!F.ok())
+      return F.status();
+    *Out = *F;
+  }
+  for (auto [Out, Cols] : {std::pair{&Ks.QuantizeDim, M.config().Dim}, {&Ks.QuantizeFFN, M.config().FFN}}) {
+    absl::StatusOr<QuantizeFn> F = Cache.getQuantize(Cols);
+    if (!F.ok())
+      return F.status();
+    *Out = *F;
+  }
+  return &KernelsByN.emplace(N, Ks).first->second;
+}
+
+absl::StatusOr<MatmulFn> JitSession::outputKernel(int64_t N) {
+  if (auto It = OutputByN.find(N); It != OutputByN.end())
+    return It->second;
+  absl::StatusOr<MatmulFn> F = Cache.getMatmul(codegen::chooseSpec(M.Output.shape(N), Cache.jit().cpu()));
+  if (F.ok())
+    OutputByN.emplace(N, *F);
+  return F;
+}
+
+int64_t JitSession::grain(int64_t Rows, int64_t N) const {
+  // Decode streams weights: one contiguous slice per thread keeps each
+  // thread's reads sequential. Prefill is compute-bound: smaller chunks
+  // balance the load.
+  int64_t Chunks = N == 1 ? Pool.size() : 4 * Pool.size();
+  return roundUp((Rows + Chunks - 1) / Chunks, 16);
+}
+
+void JitSession::runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, int64_t N) {
+  int64_t Total = 0;
+  for (const MatmulPart &P : Parts)
+    Total += P.W->Rows;
+  Pool.parallelFor(Total, grain(Total, N), [&](int64_t Begin, int64_t End) {
+    int64_t Base = 0;
+    for (const MatmulPart &P : Parts) {
+      int64_t B = std::max(Begin, Base), E = std::min(End, Base + P.W->Rows);
+      if (B < E)
+        P.Fn(P.W->Data, Xq, P.Y, B - Base, E - Base);
+      Base += P.W->Rows;
+    }
+  });
+}
+
+void JitSession::attention(uint32_t Layer, int64_t N) {
+  const Qwen2Config &C = M.config();
+  const int64_t D = C.Dim, KV = C.kvDim(), HD = C.HeadDim, H = C.Heads;
+  const int64_t Group = C.Heads / C.KVHeads;
+  const uint16_t *KC = &KCache[size_t(Layer) * Ctx * KV], *VC = &VCache[size_t(Layer) * Ctx * KV];
+  const float Scale = 1.0f / std::sqrt(float(HD));
+  Pool.parallelFor(N * H, 1, [&](int64_t Begin, int64_t End) {
+    thread_local std::vector<float> Score;
+    for (int64_t Item = Begin; Item < End; ++Item) {
+      const int64_t T = Item / H, Head = Item % H, Seen = Pos + T + 1;
+      const float *Qh = &Q[T * D + Head * HD];
+      const int64_t KVOff = (Head / Group) * HD;
+      Score.resize(Seen);
+      for (int64_t P = 0; P < Seen; ++P)
+        Score[P] = vec::dotHalf(Qh, KC + P * KV + KVOff, HD) * Scale;
+      vec::softmax(Score.data(), Seen);
+      float *Out = &Att[T * D + Head * HD];
+      std::fill_n(Out, HD, 0.0f);
+      for (int64_t P = 0; P < Seen; ++P)
+        vec::axpyHalf(Out, Score[P], VC + P * KV + KVOff, HD);
+    }
+  });
+}
+
+absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, float *LogitsOut) {
+  const Qwen2Config &C = M.config();
+  const int64_t N = Tokens.size(), D = C.Dim, KV = C.kvDim(), FF = C.FFN, HD = C.HeadDim;
+  const int64_t NK = N == 1 ? 1 : std::min(Batch, roundUp(N, 8)); // Kernel batch size.
+  absl::StatusOr<const Kernels *> KsOr = kernels(NK);
+  if (!KsOr.ok())
+    return KsOr.status();
+  const Kernels &Ks = **KsOr;
+  // Padding rows stay zero through every matmul input.
+  for (std::vector<float> *B : {&XN, &Att})
+    std::fill(B->begin() + N * D, B->begin() + NK * D, 0.0f);
+
+  for (int64_t T = 0; T < N; ++T) {
+    M.Embedding.dequantizeRow(Tokens[T], &X[T * D]);
+    for (int64_t I = 0; I < HD / 2; ++I) {
+      double Theta = double(Pos + T) * InvFreq[I];
+      Cos[T * HD / 2 + I] = static_cast<float>(std::cos(Theta));
+      Sin[T * HD / 2 + I] = static_cast<float>(std::sin(Theta));
+    }
+  }
+
+  for (uint32_t L = 0; L < C.Layers; ++L) {
+    const LayerWeights &W = M.Layers[L];
+    // Attention block: norm, q/k/v in one dispatch, bias + RoPE, cache, attend.
+    for (int64_t T = 0; T < N; ++T)
+      vec::rmsNorm(&X[T * D], W.AttnNorm, &XN[T * D], D, C.RmsEps);
+    Ks.QuantizeDim(XN.data(), Xq.data(), 0, NK);
+    runMatmuls({{Ks.Q, &W.Q, Q.data()}, {Ks.K, &W.K, K.data()}, {Ks.V, &W.V, V.data()}}, Xq.data(), NK);
+    for (int64_t T = 0; T < N; ++T) {
+      float *Qt = &Q[T * D], *Kt = &K[T * KV], *Vt = &V[T * KV];
+      vec::add(Qt, W.QBias, D);
+      vec::add(Kt, W.KBias, KV);
+      vec::add(Vt, W.VBias, KV);
+      for (uint32_t H = 0; H < C.Heads; ++H)
+        vec::rope(Qt + H * HD, &Cos[T * HD / 2], &Sin[T * HD / 2], HD);
+      for (uint32_t H = 0; H < C.KVHeads; ++H)
+        vec::rope(Kt + H * HD, &Cos[T * HD / 2], &Sin[T * HD / 2], HD);
+      size_t At = (size_t(L) * Ctx + Pos + T) * KV;
+      vec::toHalf(Kt, &KCache[At], KV);
+      vec::toHalf(Vt, &VCache[At], KV);
+    }
+    attention(L, N);
+    Ks.QuantizeDim(Att.data(), Xq.data(), 0, NK);
+    runMatmuls({{Ks.O, &W.O, O.data()}}, Xq.data(), NK);
+    vec::add(X.data(), O.data(), N * D);
+
+    // Feed-forward block: gate and up together, SiLU(gate) * up fused.
+    for (int64_t T = 0; T < N; ++T)
+      vec::rmsNorm(&X[T * D], W.FfnNorm, &XN[T * D], D, C.RmsEps);
+    Ks.QuantizeDim(XN.data(), Xq.data(), 0, NK);
+    Pool.parallelFor(FF, grain(2 * FF, NK) / 2, [&](int64_t B, int64_t E) {
+      Ks.Gate(W.Gate.Data, Xq.data(), Gate.data(), B, E);
+      Ks.Up(W.Up.Data, Xq.data(), Up.data(), B, E);
+      for (int64_t T = 0; T < NK; ++T)
+        vec::siluMul(&Gate[T * FF + B], &Up[T * FF + B], &Hidden[T * FF + B], E - B);
+    });
+    Ks.QuantizeFFN(Hidden.data(), Xq.data(), 0, NK);
+    runMatmuls({{Ks.Down, &W.Down, Down.data()}}, Xq.data(), NK);
+    vec::add(X.data(), Down.data(), N * D);
+  }
+
+  if (Wanted == Want::None) {
+    Pos += N;
+    return absl::OkStatus();
+  }
+  // Final norm and lm_head for the rows wanted.
+  const int64_t First = Wanted == Want::All ? 0 : N - 1, Rows = N - First;
+  const int64_t NO = Rows == 1 ? 1 : NK;
+  std::fill(XN.begin(), XN.begin() + NO * D, 0.0f);
+  for (int64_t T = First; T < N; ++T)
+    vec::rmsNorm(&X[T * D], M.OutputNorm, &XN[(T - First) * D], D, C.RmsEps);
+  Ks.QuantizeDim(XN.data(), Xq.data(), 0, NO);
+  absl::StatusOr<MatmulFn> Out = outputKernel(NO);
+  if (!Out.ok())
+    return Out.status();
+  const int64_t Vocab = C.Vocab;
+  float *Y = LogitsOut;
+  if (NO != Rows) { // The kernel writes NO rows; keep the real ones.
+    Logits.resize(NO * Vocab);
+    Y = Logits.data();
+  }
+  runMatmuls({{*Out, &M.Output, Y}}, Xq.data(), NO);
+  if (Y != LogitsOut)
+    std::copy_n(Y, Rows * Vocab, LogitsOut);
+  Pos += N;
+  return absl::OkStatus();
+}
+
+absl::Status JitSession::eval(std::span<const int32_t> Tokens, bool AllLogits,
+                              std::vector<float> &LogitsOut) {
+  if (absl::Status S = checkTokens(Tokens); !S.ok())
+    return S;
+  const int64_t Vocab = M.config().Vocab, N = Tokens.size();
+  LogitsOut.resize((AllLogits ? N : 1) * Vocab);
+  for (int64_t Begin = 0; Begin < N; Begin += Batch) {
+    int64_t Count = std::min(Batch, N - Begin);
+    bool Last = Begin + Count == N;
+    // Earlier batches only fill the KV cache unless every row is wanted.
+    Want Rows = AllLogits ? Want::All : Last ? Want::Last : Want::None;
+    float *Dest = AllLogits ? &LogitsOut[Begin * Vocab] : LogitsOut.data();
+    if (absl::Status S = forward(Tokens.subspan(Begin, Count), Rows, Dest); !S.ok())
+      return S;
+  }
+  return absl::OkStatus();
+}
+
+} // namespace
+
+absl::StatusOr<std::unique_ptr<Session>> createJitSession(const Qwen2Model &M, runtime::KernelCache &Cache,
+                                                          SessionOptions Options) {
+  int64_t Ctx = std::min<int64_t>(Options.ContextSize, M.config().ContextLength);
+  if (Ctx <= 0)
+    return absl::InvalidArgumentError(absl::StrFormat("context size %d must be positive", Options.ContextSize));
+  if (Options.PrefillBatch < 1)
+    return absl::InvalidArgumentError("prefill batch must be positive");
+  int64_t Batch = roundUp(std::min<int64_t>(Options.PrefillBatch, 512), 8);
+  return std::unique_ptr<Session>(new JitSession(M, Cache, Ctx, Options.Threads, Batch));
+}
+
+} // namespace lumen::model

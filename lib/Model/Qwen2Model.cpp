@@ -1,0 +1,208 @@
+//===- Qwen2Model.cpp - A loaded Qwen2 GGUF --------------------------------===//
+#include "lumen/Model/Qwen2Model.h"
+
+#include "lumen/Codegen/KernelABI.h"
+#include "lumen/GGUF/Quantize.h"
+
+#include "absl/strings/str_format.h"
+
+namespace lumen::model {
+
+absl::StatusOr<Qwen2Config> Qwen2Config::fromGGUF(const gguf::GGUFFile &F) {
+  absl::StatusOr<std::string_view> Arch = F.getString("general.architecture");
+  if (!Arch.ok())
+    return Arch.status();
+  if (*Arch != "qwen2")
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: general.architecture is '%s'; Lumen runs qwen2 models", F.name(), *Arch));
+  Qwen2Config C;
+  struct U32Key {
+    const char *Key;
+    uint32_t *Out;
+  };
+  for (U32Key K : {U32Key{"qwen2.block_count", &C.Layers}, {"qwen2.embedding_length", &C.Dim},
+                   {"qwen2.feed_forward_length", &C.FFN}, {"qwen2.attention.head_count", &C.Heads},
+                   {"qwen2.context_length", &C.ContextLength}}) {
+    absl::StatusOr<uint32_t> V = F.getU32(K.Key);
+    if (!V.ok())
+      return V.status();
+    if (*V == 0)
+      return absl::InvalidArgumentError(absl::StrFormat("%s: %s is 0", F.name(), K.Key));
+    *K.Out = *V;
+  }
+  // head_count_kv defaults to head_count (no GQA), as in llama.cpp.
+  C.KVHeads = C.Heads;
+  if (F.find("qwen2.attention.head_count_kv")) {
+    absl::StatusOr<uint32_t> V = F.getU32("qwen2.attention.head_count_kv");
+    if (!V.ok())
+      return V.status();
+    C.KVHeads = *V;
+  }
+  for (auto [Key, Out] : {std::pair{"qwen2.rope.freq_base", &C.RopeBase},
+                          {"qwen2.attention.layer_norm_rms_epsilon", &C.RmsEps}}) {
+    if (!F.find(Key))
+      continue; // llama.cpp's defaults: 10000 is the generic base, but Qwen2 files always set it.
+    absl::StatusOr<float> V = F.getF32(Key);
+    if (!V.ok())
+      return V.status();
+    if (!(*V > 0))
+      return absl::InvalidArgumentError(absl::StrFormat("%s: %s = %g must be positive", F.name(), Key, *V));
+    *Out = *V;
+  }
+  auto Bad = [&](const std::string &What) {
+    return absl::InvalidArgumentError(absl::StrFormat("%s: %s", F.name(), What));
+  };
+  if (C.KVHeads == 0 || C.Heads % C.KVHeads)
+    return Bad(absl::StrFormat("qwen2.attention.head_count %d is not a multiple of head_count_kv %d",
+                               C.Heads, C.KVHeads));
+  if (C.Dim % C.Heads)
+    return Bad(absl::StrFormat("qwen2.embedding_length %d is not divisible by %d heads", C.Dim, C.Heads));
+  C.HeadDim = C.Dim / C.Heads;
+  if (C.HeadDim % 2)
+    return Bad(absl::StrFormat("head dim %d is odd (RoPE rotates pairs)", C.HeadDim));
+  if (C.Dim % 32 || C.FFN % 32)
+    return Bad(absl::StrFormat("embedding_length %d and feed_forward_length %d must be multiples of 32",
+                               C.Dim, C.FFN));
+  if (C.Layers > 1024 || C.Dim > 65536 || C.FFN > 262144)
+    return Bad("implausible model size");
+  return C;
+}
+
+void Matrix::dequantizeRow(int64_t R, float *Out) const {
+  gguf::TensorType T = Type == codegen::WeightType::Q8_0  ? gguf::TensorType::Q8_0
+                       : Type == codegen::WeightType::F16 ? gguf::TensorType::F16
+                                                          : gguf::TensorType::F32;
+  gguf::dequantizeRow(T, Data + R * codegen::weightRowBytes(Type, Cols), Out, Cols);
+}
+
+namespace {
+
+class WeightLoader {
+public:
+  explicit WeightLoader(const gguf::GGUFFile &F) : F(F) {}
+
+  absl::StatusOr<Matrix> matrix(const std::string &Name, int64_t Cols, int64_t Rows) {
+    absl::StatusOr<const gguf::TensorInfo *> T = F.getTensor(Name);
+    if (!T.ok())
+      return T.status();
+    if (absl::Status S = checkShape(**T, {Cols, Rows}); !S.ok())
+      return S;
+    Matrix M;
+    M.Data = (*T)->Data;
+    M.Rows = Rows;
+    M.Cols = Cols;
+    switch ((*T)->Type) {
+    case gguf::TensorType::Q8_0: M.Type = codegen::WeightType::Q8_0; break;
+    case gguf::TensorType::F16: M.Type = codegen::WeightType::F16; break;
+    case gguf::TensorType::F32: M.Type = codegen::WeightType::F32; break;
+    default:
+      return absl::UnimplementedError(absl::StrFormat(
+          "%s: tensor '%s' has type %s; Lumen computes on Q8_0, F16 and F32 matrices", F.name(),
+          Name, gguf::tensorTypeTraits((*T)->Type).Name));
+    }
+    return M;
+  }
+
+  absl::StatusOr<const float *> vector(const std::string &Name, int64_t N) {
+    absl::StatusOr<const gguf::TensorInfo *> T = F.getTensor(Name);
+    if (!T.ok())
+      return T.status();
+    if (absl::Status S = checkShape(**T, {N}); !S.ok())
+      return S;
+    if ((*T)->Type != gguf::TensorType::F32)
+      return absl::UnimplementedError(absl::StrFormat("%s: tensor '%s' has type %s, expected F32",
+                                                      F.name(), Name,
+                                                      gguf::tensorTypeTraits((*T)->Type).Name));
+    if (reinterpret_cast<uintptr_t>((*T)->Data) % alignof(float))
+      return absl::InvalidArgumentError(absl::StrFormat("%s: tensor '%s' is not 4-byte aligned", F.name(), Name));
+    return reinterpret_cast<const float *>((*T)->Data);
+  }
+
+private:
+  absl::Status checkShape(const gguf::TensorInfo &T, std::vector<int64_t> Want) {
+    bool Ok = T.NumDims == Want.size();
+    for (size_t I = 0; Ok && I < Want.size(); ++I)
+      Ok = T.Dims[I] == Want[I];
+    if (Ok)
+      return absl::OkStatus();
+    std::string W;
+    for (int64_t D : Want)
+      W += (W.empty() ? "" : ", ") + std::to_string(D);
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: tensor '%s' has shape %s, the model config needs [%s]", F.name(), T.Name, T.shapeString(), W));
+  }
+  const gguf::GGUFFile &F;
+};
+
+} // namespace
+
+absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::load(const std::string &Path) {
+  absl::StatusOr<std::unique_ptr<gguf::GGUFFile>> F = gguf::GGUFFile::open(Path);
+  if (!F.ok())
+    return F.status();
+  return fromFile(std::move(*F));
+}
+
+absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::fromFile(std::unique_ptr<gguf::GGUFFile> File) {
+  absl::StatusOr<Qwen2Config> C = Qwen2Config::fromGGUF(*File);
+  if (!C.ok())
+    return C.status();
+  absl::StatusOr<std::unique_ptr<Tokenizer>> Tok = Tokenizer::fromGGUF(*File);
+  if (!Tok.ok())
+    return Tok.status();
+  std::unique_ptr<Qwen2Model> M(new Qwen2Model());
+  M->Config = *C;
+  M->Tok = std::move(*Tok);
+  const gguf::TensorInfo *Embd = File->findTensor("token_embd.weight");
+  if (!Embd)
+    return absl::NotFoundError(absl::StrFormat("%s: missing tensor 'token_embd.weight'", File->name()));
+  M->Config.Vocab = static_cast<uint32_t>(Embd->Dims[1]);
+  M->Config.TiedOutput = File->findTensor("output.weight") == nullptr;
+  if (M->Tok->vocabSize() > static_cast<int32_t>(M->Config.Vocab))
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: the tokenizer has %d tokens but token_embd.weight only %d rows", File->name(),
+        M->Tok->vocabSize(), M->Config.Vocab));
+
+  const Qwen2Config &Cf = M->Config;
+  const int64_t D = Cf.Dim, KV = Cf.kvDim(), FF = Cf.FFN, V = Cf.Vocab;
+  WeightLoader L(*File);
+  auto Take = [](auto &&R, auto &Out) -> absl::Status {
+    if (!R.ok())
+      return R.status();
+    Out = *R;
+    return absl::OkStatus();
+  };
+  absl::Status S = Take(L.matrix("token_embd.weight", D, V), M->Embedding);
+  if (S.ok()) S = Take(L.vector("output_norm.weight", D), M->OutputNorm);
+  if (S.ok()) {
+    if (Cf.TiedOutput)
+      M->Output = M->Embedding;
+    else
+      S = Take(L.matrix("output.weight", D, V), M->Output);
+  }
+  M->Layers.resize(Cf.Layers);
+  for (uint32_t I = 0; I < Cf.Layers && S.ok(); ++I) {
+    std::string B = absl::StrFormat("blk.%d.", I);
+    LayerWeights &W = M->Layers[I];
+    for (absl::Status Step : {Take(L.vector(B + "attn_norm.weight", D), W.AttnNorm),
+                              Take(L.matrix(B + "attn_q.weight", D, D), W.Q),
+                              Take(L.vector(B + "attn_q.bias", D), W.QBias),
+                              Take(L.matrix(B + "attn_k.weight", D, KV), W.K),
+                              Take(L.vector(B + "attn_k.bias", KV), W.KBias),
+                              Take(L.matrix(B + "attn_v.weight", D, KV), W.V),
+                              Take(L.vector(B + "attn_v.bias", KV), W.VBias),
+                              Take(L.matrix(B + "attn_output.weight", D, D), W.O),
+                              Take(L.vector(B + "ffn_norm.weight", D), W.FfnNorm),
+                              Take(L.matrix(B + "ffn_gate.weight", D, FF), W.Gate),
+                              Take(L.matrix(B + "ffn_up.weight", D, FF), W.Up),
+                              Take(L.matrix(B + "ffn_down.weight", FF, D), W.Down)})
+      if (S.ok() && !Step.ok())
+        S = Step;
+  }
+  if (!S.ok())
+    return S;
+  M->File = std::move(File);
+  return M;
+}
+
+} // namespace lumen::model

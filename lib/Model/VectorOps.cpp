@@ -1,0 +1,153 @@
+//===- VectorOps.cpp - Vectorised elementwise ops of the JIT path ----------===//
+#include "VectorOps.h"
+
+#include <cmath>
+#include <immintrin.h>
+
+namespace lumen::model::vec {
+
+namespace {
+
+float hsum(__m256 V) {
+  __m128 S = _mm_add_ps(_mm256_castps256_ps128(V), _mm256_extractf128_ps(V, 1));
+  S = _mm_add_ps(S, _mm_movehl_ps(S, S));
+  S = _mm_add_ss(S, _mm_movehdup_ps(S));
+  return _mm_cvtss_f32(S);
+}
+
+/// e^x for 8 floats: exp(x) = 2^n * exp(r), r in [-ln2/2, ln2/2], a degree-6
+/// polynomial for exp(r) (relative error ~2e-7); inputs clamped to +-88.
+__m256 exp8(__m256 X) {
+  X = _mm256_min_ps(_mm256_max_ps(X, _mm256_set1_ps(-88.0f)), _mm256_set1_ps(88.0f));
+  __m256 N = _mm256_round_ps(_mm256_mul_ps(X, _mm256_set1_ps(1.44269504088896341f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 R = _mm256_fnmadd_ps(N, _mm256_set1_ps(0.693359375f), X);
+  R = _mm256_fnmadd_ps(N, _mm256_set1_ps(-2.12194440e-4f), R);
+  __m256 P = _mm256_set1_ps(1.9875691500e-4f);
+  P = _mm256_fmadd_ps(P, R, _mm256_set1_ps(1.3981999507e-3f));
+  P = _mm256_fmadd_ps(P, R, _mm256_set1_ps(8.3334519073e-3f));
+  P = _mm256_fmadd_ps(P, R, _mm256_set1_ps(4.1665795894e-2f));
+  P = _mm256_fmadd_ps(P, R, _mm256_set1_ps(1.6666665459e-1f));
+  P = _mm256_fmadd_ps(P, R, _mm256_set1_ps(5.0000001201e-1f));
+  P = _mm256_fmadd_ps(P, _mm256_mul_ps(R, R), _mm256_add_ps(R, _mm256_set1_ps(1.0f)));
+  __m256i E = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(N), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(P, _mm256_castsi256_ps(E));
+}
+
+} // namespace
+
+void rmsNorm(const float *X, const float *W, float *Out, int64_t N, float Eps) {
+  __m256 Acc = _mm256_setzero_ps();
+  int64_t I = 0;
+  for (; I + 8 <= N; I += 8) {
+    __m256 V = _mm256_loadu_ps(X + I);
+    Acc = _mm256_fmadd_ps(V, V, Acc);
+  }
+  float Sum = hsum(Acc);
+  for (; I < N; ++I)
+    Sum += X[I] * X[I];
+  __m256 S = _mm256_set1_ps(1.0f / std::sqrt(Sum / N + Eps));
+  for (I = 0; I + 8 <= N; I += 8)
+    _mm256_storeu_ps(Out + I, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(X + I), S),
+                                            _mm256_loadu_ps(W + I)));
+  for (; I < N; ++I)
+    Out[I] = X[I] * _mm256_cvtss_f32(S) * W[I];
+}
+
+void add(float *X, const float *Y, int64_t N) {
+  int64_t I = 0;
+  for (; I + 8 <= N; I += 8)
+    _mm256_storeu_ps(X + I, _mm256_add_ps(_mm256_loadu_ps(X + I), _mm256_loadu_ps(Y + I)));
+  for (; I < N; ++I)
+    X[I] += Y[I];
+}
+
+void scale(float *X, float S, int64_t N) {
+  int64_t I = 0;
+  for (; I + 8 <= N; I += 8)
+    _mm256_storeu_ps(X + I, _mm256_mul_ps(_mm256_loadu_ps(X + I), _mm256_set1_ps(S)));
+  for (; I < N; ++I)
+    X[I] *= S;
+}
+
+void siluMul(const float *G, const float *U, float *Out, int64_t N) {
+  int64_t I = 0;
+  const __m256 One = _mm256_set1_ps(1.0f);
+  for (; I + 8 <= N; I += 8) {
+    __m256 Gv = _mm256_loadu_ps(G + I);
+    __m256 Sig = _mm256_div_ps(One, _mm256_add_ps(One, exp8(_mm256_sub_ps(_mm256_setzero_ps(), Gv))));
+    _mm256_storeu_ps(Out + I, _mm256_mul_ps(_mm256_mul_ps(Gv, Sig), _mm256_loadu_ps(U + I)));
+  }
+  for (; I < N; ++I)
+    Out[I] = G[I] / (1.0f + std::exp(-G[I])) * U[I];
+}
+
+void rope(float *Head, const float *Cos, const float *Sin, int64_t HeadDim) {
+  const int64_t Half = HeadDim / 2;
+  int64_t I = 0;
+  for (; I + 8 <= Half; I += 8) {
+    __m256 X0 = _mm256_loadu_ps(Head + I), X1 = _mm256_loadu_ps(Head + I + Half);
+    __m256 C = _mm256_loadu_ps(Cos + I), S = _mm256_loadu_ps(Sin + I);
+    _mm256_storeu_ps(Head + I, _mm256_fmsub_ps(X0, C, _mm256_mul_ps(X1, S)));
+    _mm256_storeu_ps(Head + I + Half, _mm256_fmadd_ps(X0, S, _mm256_mul_ps(X1, C)));
+  }
+  for (; I < Half; ++I) {
+    float X0 = Head[I], X1 = Head[I + Half];
+    Head[I] = X0 * Cos[I] - X1 * Sin[I];
+    Head[I + Half] = X0 * Sin[I] + X1 * Cos[I];
+  }
+}
+
+void toHalf(const float *X, uint16_t *Out, int64_t N) {
+  int64_t I = 0;
+  for (; I + 8 <= N; I += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i *>(Out + I),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(X + I), _MM_FROUND_TO_NEAREST_INT));
+  for (; I < N; ++I)
+    Out[I] = _cvtss_sh(X[I], _MM_FROUND_TO_NEAREST_INT);
+}
+
+float dotHalf(const float *Q, const uint16_t *K, int64_t N) {
+  __m256 A = _mm256_setzero_ps(), B = _mm256_setzero_ps();
+  int64_t I = 0;
+  for (; I + 16 <= N; I += 16) {
+    A = _mm256_fmadd_ps(_mm256_loadu_ps(Q + I),
+                        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(K + I))), A);
+    B = _mm256_fmadd_ps(_mm256_loadu_ps(Q + I + 8),
+                        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(K + I + 8))), B);
+  }
+  float Sum = hsum(_mm256_add_ps(A, B));
+  for (; I < N; ++I)
+    Sum += Q[I] * _cvtsh_ss(K[I]);
+  return Sum;
+}
+
+void axpyHalf(float *Acc, float A, const uint16_t *V, int64_t N) {
+  __m256 Av = _mm256_set1_ps(A);
+  int64_t I = 0;
+  for (; I + 8 <= N; I += 8)
+    _mm256_storeu_ps(Acc + I, _mm256_fmadd_ps(Av, _mm256_cvtph_ps(_mm_loadu_si128(
+                                                      reinterpret_cast<const __m128i *>(V + I))),
+                                              _mm256_loadu_ps(Acc + I)));
+  for (; I < N; ++I)
+    Acc[I] += A * _cvtsh_ss(V[I]);
+}
+
+void softmax(float *X, int64_t N) {
+  float Max = -INFINITY;
+  for (int64_t I = 0; I < N; ++I)
+    Max = std::max(Max, X[I]);
+  __m256 M = _mm256_set1_ps(Max), Acc = _mm256_setzero_ps();
+  int64_t I = 0;
+  for (; I + 8 <= N; I += 8) {
+    __m256 E = exp8(_mm256_sub_ps(_mm256_loadu_ps(X + I), M));
+    _mm256_storeu_ps(X + I, E);
+    Acc = _mm256_add_ps(Acc, E);
+  }
+  float Sum = hsum(Acc);
+  for (; I < N; ++I)
+    Sum += (X[I] = std::exp(X[I] - Max));
+  scale(X, 1.0f / Sum, N);
+}
+
+} // namespace lumen::model::vec

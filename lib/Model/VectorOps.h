@@ -1,0 +1,29 @@
+//===- VectorOps.h - Vectorised elementwise ops of the JIT path -*- C++ -*-===//
+//
+// The small ops between matmuls (norms, RoPE, softmax, SiLU, attention dot
+// products over the fp16 KV cache), written with AVX2/FMA/F16C intrinsics.
+// This file's .cpp is compiled for AVX2; the JIT path requires it anyway.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LUMEN_LIB_MODEL_VECTOROPS_H
+#define LUMEN_LIB_MODEL_VECTOROPS_H
+
+#include <cstdint>
+
+namespace lumen::model::vec {
+
+void rmsNorm(const float *X, const float *Weight, float *Out, int64_t N, float Eps);
+void add(float *X, const float *Y, int64_t N);                 // X += Y
+void siluMul(const float *Gate, const float *Up, float *Out, int64_t N);
+/// NEOX rotation of one head with precomputed Cos/Sin of HeadDim/2 angles.
+void rope(float *Head, const float *Cos, const float *Sin, int64_t HeadDim);
+void toHalf(const float *X, uint16_t *Out, int64_t N);
+float dotHalf(const float *Q, const uint16_t *K, int64_t N);
+void axpyHalf(float *Acc, float A, const uint16_t *V, int64_t N); // Acc += A * V
+/// In-place softmax of N scores; returns nothing, the scores become probabilities.
+void softmax(float *X, int64_t N);
+void scale(float *X, float S, int64_t N);
+
+} // namespace lumen::model::vec
+
+#endif
