@@ -51,8 +51,10 @@ public:
              int64_t Batch);
   absl::Status eval(std::span<const int32_t> Tokens, bool AllLogits,
                     std::vector<float> &Logits) override;
+  absl::Status prepare(int64_t PromptTokens) override;
 
 private:
+  int64_t kernelTokens(int64_t N) const { return N == 1 ? 1 : std::min(Batch, roundUp(N, 8)); }
   absl::StatusOr<const Kernels *> kernels(int64_t N);
   absl::StatusOr<MatmulFn> outputKernel(int64_t N);
   enum class Want { None, Last, All };
@@ -74,7 +76,8 @@ private:
   std::vector<float> X, XN, Q, K, V, Att, O, Gate, Up, Hidden, Down, Logits;
   std::vector<uint8_t> Xq;
   std::vector<uint16_t> KCache, VCache; // [layer][position][kv dim], fp16.
-  std::vector<float> InvFreq, Cos, Sin; // RoPE: per frequency; per token x frequency.
+  float ThetaScale;                     // RoPE: base^(-2/HeadDim).
+  std::vector<float> Cos, Sin;          // Per token x frequency.
 };
 
 JitSession::JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t Ctx,
@@ -91,8 +94,7 @@ JitSession::JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t
   Xq.assign(Batch * codegen::q8RowBytes(std::max(D, FF)), 0);
   KCache.assign(size_t(C.Layers) * Ctx * KV, 0);
   VCache.assign(KCache.size(), 0);
-  for (uint32_t I = 0; I < C.HeadDim / 2; ++I)
-    InvFreq.push_back(static_cast<float>(std::pow(double(C.RopeBase), -2.0 * I / C.HeadDim)));
+  ThetaScale = std::pow(C.RopeBase, -2.0f / C.HeadDim);
   Cos.assign(Batch * C.HeadDim / 2, 0.0f);
   Sin.assign(Cos.size(), 0.0f);
 }
@@ -157,16 +159,20 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
   const int64_t Group = C.Heads / C.KVHeads;
   const uint16_t *KC = &KCache[size_t(Layer) * Ctx * KV], *VC = &VCache[size_t(Layer) * Ctx * KV];
   const float Scale = 1.0f / std::sqrt(float(HD));
+  // As llama.cpp's attention over an fp16 cache: q and the probabilities
+  // enter their products rounded to fp16.
   Pool.parallelFor(N * H, 1, [&](int64_t Begin, int64_t End) {
-    thread_local std::vector<float> Score;
+    thread_local std::vector<float> Score, Qh;
+    Qh.resize(HD);
     for (int64_t Item = Begin; Item < End; ++Item) {
       const int64_t T = Item / H, Head = Item % H, Seen = Pos + T + 1;
-      const float *Qh = &Q[T * D + Head * HD];
+      vec::roundToHalf(&Q[T * D + Head * HD], Qh.data(), HD);
       const int64_t KVOff = (Head / Group) * HD;
       Score.resize(Seen);
       for (int64_t P = 0; P < Seen; ++P)
-        Score[P] = vec::dotHalf(Qh, KC + P * KV + KVOff, HD) * Scale;
+        Score[P] = vec::dotHalf(Qh.data(), KC + P * KV + KVOff, HD) * Scale;
       vec::softmax(Score.data(), Seen);
+      vec::roundToHalf(Score.data(), Score.data(), Seen);
       float *Out = &Att[T * D + Head * HD];
       std::fill_n(Out, HD, 0.0f);
       for (int64_t P = 0; P < Seen; ++P)
@@ -178,7 +184,7 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
 absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, float *LogitsOut) {
   const Qwen2Config &C = M.config();
   const int64_t N = Tokens.size(), D = C.Dim, KV = C.kvDim(), FF = C.FFN, HD = C.HeadDim;
-  const int64_t NK = N == 1 ? 1 : std::min(Batch, roundUp(N, 8)); // Kernel batch size.
+  const int64_t NK = kernelTokens(N);
   absl::StatusOr<const Kernels *> KsOr = kernels(NK);
   if (!KsOr.ok())
     return KsOr.status();
@@ -189,10 +195,12 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
 
   for (int64_t T = 0; T < N; ++T) {
     M.Embedding.dequantizeRow(Tokens[T], &X[T * D]);
-    for (int64_t I = 0; I < HD / 2; ++I) {
-      double Theta = double(Pos + T) * InvFreq[I];
-      Cos[T * HD / 2 + I] = static_cast<float>(std::cos(Theta));
-      Sin[T * HD / 2 + I] = static_cast<float>(std::sin(Theta));
+    // Angles as llama.cpp computes them: p * base^(-2i/d) by repeated f32
+    // multiplication, which the reference logits were made with.
+    float Theta = static_cast<float>(Pos + T);
+    for (int64_t I = 0; I < HD / 2; ++I, Theta *= ThetaScale) {
+      Cos[T * HD / 2 + I] = std::cos(Theta);
+      Sin[T * HD / 2 + I] = std::sin(Theta);
     }
   }
 
@@ -261,6 +269,21 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     std::copy_n(Y, Rows * Vocab, LogitsOut);
   Pos += N;
   return absl::OkStatus();
+}
+
+absl::Status JitSession::prepare(int64_t PromptTokens) {
+  // The batch sizes the prompt will run in, and decode.
+  std::vector<int64_t> Sizes = {1};
+  if (PromptTokens > 1) {
+    if (PromptTokens >= Batch)
+      Sizes.push_back(Batch);
+    if (PromptTokens % Batch)
+      Sizes.push_back(kernelTokens(PromptTokens % Batch));
+  }
+  for (int64_t N : Sizes)
+    if (absl::StatusOr<const Kernels *> K = kernels(N); !K.ok())
+      return K.status();
+  return outputKernel(1).status();
 }
 
 absl::Status JitSession::eval(std::span<const int32_t> Tokens, bool AllLogits,

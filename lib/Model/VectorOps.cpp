@@ -107,6 +107,15 @@ void toHalf(const float *X, uint16_t *Out, int64_t N) {
     Out[I] = _cvtss_sh(X[I], _MM_FROUND_TO_NEAREST_INT);
 }
 
+void roundToHalf(const float *X, float *Out, int64_t N) {
+  int64_t I = 0;
+  for (; I + 8 <= N; I += 8)
+    _mm256_storeu_ps(Out + I, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(X + I),
+                                                              _MM_FROUND_TO_NEAREST_INT)));
+  for (; I < N; ++I)
+    Out[I] = _cvtsh_ss(_cvtss_sh(X[I], _MM_FROUND_TO_NEAREST_INT));
+}
+
 float dotHalf(const float *Q, const uint16_t *K, int64_t N) {
   __m256 A = _mm256_setzero_ps(), B = _mm256_setzero_ps();
   int64_t I = 0;

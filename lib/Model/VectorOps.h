@@ -18,6 +18,8 @@ void siluMul(const float *Gate, const float *Up, float *Out, int64_t N);
 /// NEOX rotation of one head with precomputed Cos/Sin of HeadDim/2 angles.
 void rope(float *Head, const float *Cos, const float *Sin, int64_t HeadDim);
 void toHalf(const float *X, uint16_t *Out, int64_t N);
+/// Out = X rounded to fp16 precision (nearest even), kept as floats.
+void roundToHalf(const float *X, float *Out, int64_t N);
 float dotHalf(const float *Q, const uint16_t *K, int64_t N);
 void axpyHalf(float *Acc, float A, const uint16_t *V, int64_t N); // Acc += A * V
 /// In-place softmax of N scores; returns nothing, the scores become probabilities.

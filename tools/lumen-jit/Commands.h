@@ -12,6 +12,9 @@ namespace lumen::tool {
 int runInspect(const std::vector<std::string> &Args);
 int runSynth(const std::vector<std::string> &Args);
 int runPrintLLVM(const std::vector<std::string> &Args);
+int runRun(const std::vector<std::string> &Args);
+int runTokenize(const std::vector<std::string> &Args);
+int runEval(const std::vector<std::string> &Args);
 
 /// Prints "lumen-jit: error: Message" to stderr and returns 1.
 int fail(const std::string &Message);

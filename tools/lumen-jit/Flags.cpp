@@ -6,15 +6,45 @@
 ABSL_FLAG(bool, tensors, false, "inspect: also print the tensor table");
 ABSL_FLAG(std::string, preset, "qwen2.5-0.5b", "synth: qwen2.5-0.5b, qwen2.5-1.5b or tiny");
 ABSL_FLAG(std::string, o, "", "synth: output file");
-ABSL_FLAG(uint64_t, seed, 1, "synth: random seed (the same seed writes the same bytes)");
+ABSL_FLAG(int64_t, seed, -1,
+          "random seed: synth weights (default 1; a seed always writes the same bytes), run sampling "
+          "(default: random)");
 ABSL_FLAG(std::string, tokenizer_from, "",
           "synth: copy the tokenizer from this GGUF (default: a byte-level vocabulary)");
 
 ABSL_FLAG(bool, print_llvm, false, "print the LLVM IR generated for --shape");
 ABSL_FLAG(std::string, shape, "", "--print-llvm: KxM, e.g. 896x4864 (896 in, 4864 out)");
-ABSL_FLAG(int64_t, tokens, 1, "--print-llvm: tokens N (1 = decode GEMV, >1 = prefill GEMM)");
 ABSL_FLAG(std::string, isa, "host", "--print-llvm: host, avx2, avx512 or avx512-vnni");
 ABSL_FLAG(bool, opt, false, "--print-llvm: print the IR after the O3 pipeline");
+
+ABSL_FLAG(std::string, m, "", "model GGUF file");
+ABSL_FLAG(std::string, model, "", "model GGUF file (same as -m)");
+ABSL_FLAG(std::string, p, "", "run/tokenize: prompt text; bench: prompt tokens (default 512)");
+ABSL_FLAG(std::string, f, "", "run/tokenize: read the prompt from this file");
+ABSL_FLAG(std::string, n, "", "run: tokens to generate (default 128); bench: generated tokens (default 128)");
+ABSL_FLAG(std::string, t, "", "threads (default: all cores); bench: a list such as 1,2");
+ABSL_FLAG(int64_t, c, 4096, "context size in tokens (at most the model's)");
+ABSL_FLAG(int64_t, batch, 64, "prompt tokens per prefill batch");
+ABSL_FLAG(double, temp, 0.8, "temperature; 0 = greedy");
+ABSL_FLAG(int32_t, top_k, 40, "top-k sampling (0 = off)");
+ABSL_FLAG(double, top_p, 0.95, "top-p sampling (1 = off)");
+ABSL_FLAG(double, min_p, 0.05, "min-p sampling (0 = off)");
+ABSL_FLAG(double, repeat_penalty, 1.0, "repeat penalty (1 = off)");
+ABSL_FLAG(int32_t, repeat_last_n, 64, "tokens the repeat penalty looks back over");
+ABSL_FLAG(bool, chat, false, "run: interactive multi-turn chat on stdin");
+ABSL_FLAG(std::string, system, "", "run: system message (default: the model template's)");
+ABSL_FLAG(bool, raw, false, "run: feed the prompt as is, without the chat template");
+ABSL_FLAG(bool, ignore_eos, false, "run: keep generating past end-of-turn tokens");
+ABSL_FLAG(bool, print_token_ids, false, "run: print the generated token ids instead of text");
+ABSL_FLAG(bool, no_special, false, "tokenize: treat control tokens in the text as plain text");
+ABSL_FLAG(std::string, tokens, "",
+          "eval: comma-separated token ids; --print-llvm: token count N (1 = decode GEMV, >1 = prefill GEMM)");
+ABSL_FLAG(int32_t, top, 5, "eval: logits to list per position");
+ABSL_FLAG(int64_t, from, -1, "eval: first position to report (default: the last only)");
+ABSL_FLAG(bool, reference, false, "eval: use the scalar reference forward pass");
+ABSL_FLAG(std::string, kernel_cache, "",
+          "kernel object cache directory (default: $LUMEN_CACHE_DIR or ~/.cache/lumen/kernels)");
+ABSL_FLAG(bool, no_kernel_cache, false, "compile every kernel, read and write no object cache");
 
 namespace lumen::tool {
 

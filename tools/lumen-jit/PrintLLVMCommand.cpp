@@ -8,6 +8,7 @@
 #include "lumen/Runtime/Jit.h"
 
 #include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 
 #include "llvm/IR/LLVMContext.h"
@@ -22,9 +23,9 @@ int runPrintLLVM(const std::vector<std::string> &Args) {
   std::string ShapeText = absl::GetFlag(FLAGS_shape);
   if (ShapeText.empty())
     return fail("--print-llvm needs --shape KxM, e.g. --shape 896x4864");
-  int64_t Tokens = absl::GetFlag(FLAGS_tokens);
-  if (Tokens < 1)
-    return fail(absl::StrFormat("--tokens must be at least 1 (got %d)", Tokens));
+  int64_t Tokens = 1;
+  if (std::string T = absl::GetFlag(FLAGS_tokens); !T.empty() && (!absl::SimpleAtoi(T, &Tokens) || Tokens < 1))
+    return fail(absl::StrFormat("--tokens must be a positive integer with --print-llvm (got '%s')", T));
   absl::StatusOr<codegen::MatmulShape> Shape = codegen::parseShape(ShapeText, Tokens);
   if (!Shape.ok())
     return fail(std::string(Shape.status().message()));

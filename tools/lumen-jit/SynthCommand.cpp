@@ -27,7 +27,8 @@ int runSynth(const std::vector<std::string> &Args) {
 
   model::SynthOptions Options;
   Options.Shape = *Shape;
-  Options.Seed = absl::GetFlag(FLAGS_seed);
+  int64_t Seed = absl::GetFlag(FLAGS_seed);
+  Options.Seed = Seed < 0 ? 1 : static_cast<uint64_t>(Seed);
   std::unique_ptr<gguf::GGUFFile> Tokenizer;
   if (std::string From = absl::GetFlag(FLAGS_tokenizer_from); !From.empty()) {
     absl::StatusOr<std::unique_ptr<gguf::GGUFFile>> F = gguf::GGUFFile::open(From);

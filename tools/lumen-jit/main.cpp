@@ -25,6 +25,15 @@ namespace {
 constexpr const char *kUsage = R"(Lumen: an LLVM ORC JIT inference runtime for quantized LLMs.
 
 usage:
+  lumen-jit run -m FILE -p TEXT [-n N] [-t THREADS] [-c CTX] [--temp T] [--top-k K]
+                [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--chat]
+                [--system TEXT] [-f PROMPT_FILE] [--raw] [--print-token-ids]
+      Generate text (Qwen chat template unless --raw); tokens stream to stdout,
+      load/compile progress and timings go to stderr. --model = -m.
+  lumen-jit tokenize -m FILE (-p TEXT | -f FILE) [--no-special]
+      Print the token ids, space-separated.
+  lumen-jit eval -m FILE --tokens 1,2,3 [--top K] [--from POS] [--reference]
+      Evaluate the ids in one batch; print JSON {"positions":[{"pos","argmax","top"}]}.
   lumen-jit inspect FILE [--tensors]
       Print a GGUF file's metadata (long arrays summarised) and, with
       --tensors, its tensor table (name, type, shape, bytes, offset).
@@ -55,6 +64,9 @@ int main(int Argc, char **Argv) {
   const std::map<std::string, int (*)(const std::vector<std::string> &)> Commands = {
       {"inspect", runInspect},
       {"synth", runSynth},
+      {"run", runRun},
+      {"tokenize", runTokenize},
+      {"eval", runEval},
   };
   auto It = Commands.find(Command);
   if (It == Commands.end()) {

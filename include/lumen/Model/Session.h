@@ -35,6 +35,10 @@ public:
   virtual absl::Status eval(std::span<const int32_t> Tokens, bool AllLogits,
                             std::vector<float> &Logits) = 0;
 
+  /// Gets ready to run a prompt of PromptTokens and then decode (the JIT
+  /// session compiles its kernels here), so timings can leave it out.
+  virtual absl::Status prepare(int64_t PromptTokens) { return absl::OkStatus(); }
+
   int64_t position() const { return Pos; }
   int64_t contextSize() const { return Ctx; }
   const Qwen2Model &model() const { return M; }

@@ -1,0 +1,51 @@
+//===- lumen/Model/Sampler.h - Next-token sampling ----------------*- C++ -*-===//
+//
+// llama.cpp's default chain: repeat penalty over a window, then top-k, top-p,
+// min-p, temperature, and a draw from the rest. Temperature <= 0 is greedy
+// (argmax after the penalty). The same seed gives the same tokens.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LUMEN_MODEL_SAMPLER_H
+#define LUMEN_MODEL_SAMPLER_H
+
+#include "absl/status/status.h"
+
+#include <cstdint>
+#include <deque>
+#include <random>
+#include <span>
+#include <vector>
+
+namespace lumen::model {
+
+struct SamplerOptions {
+  float Temperature = 0.8f;
+  int32_t TopK = 40;        // <= 0: all tokens.
+  float TopP = 0.95f;       // 1: off.
+  float MinP = 0.05f;       // 0: off.
+  float RepeatPenalty = 1.0f; // 1: off.
+  int32_t RepeatLastN = 64;
+  uint64_t Seed = 0xC0FFEE;
+
+  absl::Status validate() const;
+};
+
+class Sampler {
+public:
+  explicit Sampler(SamplerOptions Options);
+
+  /// Picks the next token from Logits (one per vocabulary entry).
+  int32_t sample(std::span<const float> Logits);
+  /// Records a token of the context (prompt or generated) for the penalty.
+  void accept(int32_t Token);
+
+private:
+  SamplerOptions Options;
+  std::mt19937_64 Rng;
+  std::deque<int32_t> History;
+  std::vector<std::pair<float, int32_t>> Candidates; // Reused: no allocation per token.
+};
+
+} // namespace lumen::model
+
+#endif

@@ -1,0 +1,92 @@
+//===- Sampler.cpp - Next-token sampling -----------------------------------===//
+#include "lumen/Model/Sampler.h"
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_format.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace lumen::model {
+
+absl::Status SamplerOptions::validate() const {
+  auto Bad = [](const std::string &W) { return absl::InvalidArgumentError(W); };
+  if (!std::isfinite(Temperature))
+    return Bad("temperature must be a number");
+  if (!(TopP > 0 && TopP <= 1))
+    return Bad(absl::StrFormat("top-p %g must be in (0, 1]", TopP));
+  if (!(MinP >= 0 && MinP <= 1))
+    return Bad(absl::StrFormat("min-p %g must be in [0, 1]", MinP));
+  if (!(RepeatPenalty > 0) || !std::isfinite(RepeatPenalty))
+    return Bad(absl::StrFormat("repeat penalty %g must be positive", RepeatPenalty));
+  if (RepeatLastN < 0)
+    return Bad(absl::StrFormat("repeat window %d must not be negative", RepeatLastN));
+  return absl::OkStatus();
+}
+
+Sampler::Sampler(SamplerOptions O) : Options(O), Rng(O.Seed) {}
+
+void Sampler::accept(int32_t Token) {
+  if (Options.RepeatLastN == 0)
+    return;
+  History.push_back(Token);
+  while (static_cast<int32_t>(History.size()) > Options.RepeatLastN)
+    History.pop_front();
+}
+
+int32_t Sampler::sample(std::span<const float> Logits) {
+  const int32_t V = static_cast<int32_t>(Logits.size());
+  Candidates.resize(V);
+  for (int32_t I = 0; I < V; ++I)
+    Candidates[I] = {Logits[I], I};
+  // Repeat penalty, as llama.cpp: shrink positive logits, grow negative ones.
+  if (Options.RepeatPenalty != 1.0f) {
+    absl::flat_hash_set<int32_t> Seen(History.begin(), History.end());
+    for (int32_t T : Seen)
+      if (T >= 0 && T < V) {
+        float &L = Candidates[T].first;
+        L = L > 0 ? L / Options.RepeatPenalty : L * Options.RepeatPenalty;
+      }
+  }
+  auto Greater = [](const auto &A, const auto &B) {
+    return A.first != B.first ? A.first > B.first : A.second < B.second;
+  };
+  if (Options.Temperature <= 0)
+    return std::min_element(Candidates.begin(), Candidates.end(), Greater)->second;
+
+  // Top-k: keep the K best, sorted.
+  size_t K = Options.TopK > 0 ? std::min<size_t>(Options.TopK, V) : V;
+  std::partial_sort(Candidates.begin(), Candidates.begin() + K, Candidates.end(), Greater);
+  Candidates.resize(K);
+  // Probabilities at temperature 1 for top-p and min-p (llama.cpp applies
+  // temperature last in its default chain).
+  std::vector<double> P(K);
+  double Sum = 0;
+  for (size_t I = 0; I < K; ++I)
+    Sum += P[I] = std::exp(double(Candidates[I].first) - Candidates[0].first);
+  size_t Keep = K;
+  if (Options.TopP < 1.0f) {
+    double Cum = 0;
+    for (size_t I = 0; I < K; ++I) {
+      Cum += P[I] / Sum;
+      if (Cum >= Options.TopP) {
+        Keep = I + 1;
+        break;
+      }
+    }
+  }
+  if (Options.MinP > 0.0f) {
+    size_t I = 1; // P[0] is the largest; always keep it.
+    while (I < Keep && P[I] >= Options.MinP * P[0])
+      ++I;
+    Keep = I;
+  }
+  // Temperature, then a draw.
+  std::vector<double> W(Keep);
+  for (size_t I = 0; I < Keep; ++I)
+    W[I] = std::exp((double(Candidates[I].first) - Candidates[0].first) / Options.Temperature);
+  std::discrete_distribution<size_t> Dist(W.begin(), W.end());
+  return Candidates[Dist(Rng)].second;
+}
+
+} // namespace lumen::model

@@ -1,0 +1,87 @@
+//===- ModelSetup.cpp - Shared setup of the model commands ------------------===//
+#include "ModelSetup.h"
+#include "Flags.h"
+
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace lumen::tool {
+
+absl::StatusOr<std::unique_ptr<model::Qwen2Model>> loadModel(double *Seconds) {
+  std::string Path = absl::GetFlag(FLAGS_m);
+  std::string Alias = absl::GetFlag(FLAGS_model);
+  if (!Path.empty() && !Alias.empty() && Path != Alias)
+    return absl::InvalidArgumentError("-m and --model name different files");
+  if (Path.empty())
+    Path = Alias;
+  if (Path.empty())
+    return absl::InvalidArgumentError("no model: pass -m FILE.gguf");
+  auto Start = std::chrono::steady_clock::now();
+  absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = model::Qwen2Model::load(Path);
+  if (Seconds)
+    *Seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - Start).count();
+  return M;
+}
+
+absl::StatusOr<Engine> createEngine() {
+  runtime::JitOptions Options;
+  if (!absl::GetFlag(FLAGS_no_kernel_cache)) {
+    Options.ObjectCacheDir = absl::GetFlag(FLAGS_kernel_cache);
+    if (Options.ObjectCacheDir.empty())
+      Options.ObjectCacheDir = runtime::defaultObjectCacheDir();
+  }
+  absl::StatusOr<std::unique_ptr<runtime::Jit>> J = runtime::Jit::create(Options);
+  if (!J.ok())
+    return J.status();
+  if (!(*J)->cacheWarning().empty())
+    std::fprintf(stderr, "lumen-jit: warning: %s\n", (*J)->cacheWarning().c_str());
+  Engine E;
+  E.Jit = std::move(*J);
+  E.Cache = std::make_unique<runtime::KernelCache>(*E.Jit);
+  return E;
+}
+
+absl::StatusOr<int64_t> parseCount(const std::string &Flag, const std::string &Value, int64_t Default) {
+  if (Value.empty())
+    return Default;
+  int64_t N;
+  if (!absl::SimpleAtoi(Value, &N) || N < 0)
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s must be a non-negative integer (got '%s')", Flag, Value));
+  return N;
+}
+
+absl::StatusOr<unsigned> threadCount() {
+  std::string T = absl::GetFlag(FLAGS_t);
+  absl::StatusOr<int64_t> N = parseCount("-t", T, 0);
+  if (!N.ok())
+    return N.status();
+  if (!T.empty() && *N == 0)
+    return absl::InvalidArgumentError("-t must be at least 1");
+  if (*N > 1024)
+    return absl::InvalidArgumentError(absl::StrFormat("-t %d: too many threads", *N));
+  return static_cast<unsigned>(*N);
+}
+
+absl::StatusOr<std::string> promptText() {
+  std::string P = absl::GetFlag(FLAGS_p), F = absl::GetFlag(FLAGS_f);
+  if (!P.empty() && !F.empty())
+    return absl::InvalidArgumentError("give the prompt with -p or -f, not both");
+  if (F.empty())
+    return P;
+  std::ifstream In(F, std::ios::binary);
+  if (!In)
+    return absl::NotFoundError(absl::StrFormat("%s: cannot read the prompt file", F));
+  std::ostringstream S;
+  S << In.rdbuf();
+  return S.str();
+}
+
+} // namespace lumen::tool

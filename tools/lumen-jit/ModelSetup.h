@@ -1,0 +1,36 @@
+//===- ModelSetup.h - Shared setup of the model commands -------*- C++ -*-===//
+#ifndef LUMEN_TOOLS_MODELSETUP_H
+#define LUMEN_TOOLS_MODELSETUP_H
+
+#include "lumen/Model/Qwen2Model.h"
+#include "lumen/Runtime/Jit.h"
+#include "lumen/Runtime/KernelCache.h"
+
+#include "absl/status/statusor.h"
+
+#include <memory>
+#include <string>
+
+namespace lumen::tool {
+
+/// The model named by -m / --model, with its load time.
+absl::StatusOr<std::unique_ptr<model::Qwen2Model>> loadModel(double *Seconds = nullptr);
+
+/// A host JIT and kernel cache, with the object cache the flags ask for
+/// (an unusable cache directory gives a warning on stderr, not an error).
+struct Engine {
+  std::unique_ptr<runtime::Jit> Jit;
+  std::unique_ptr<runtime::KernelCache> Cache;
+};
+absl::StatusOr<Engine> createEngine();
+
+/// -t as one thread count (0 = all cores).
+absl::StatusOr<unsigned> threadCount();
+/// -p, or the contents of -f; exactly one of them.
+absl::StatusOr<std::string> promptText();
+/// Parses a positive integer flag value, with the flag's name in errors.
+absl::StatusOr<int64_t> parseCount(const std::string &Flag, const std::string &Value, int64_t Default);
+
+} // namespace lumen::tool
+
+#endif

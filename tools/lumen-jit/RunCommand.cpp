@@ -1,0 +1,221 @@
+//===- RunCommand.cpp - lumen-jit run --------------------------------------===//
+//
+// Generates text: the prompt through the chat template (or --raw), sampled
+// tokens streamed to stdout as they come, progress and timings on stderr.
+// --chat keeps one session across turns, so each turn prefills only itself.
+//
+//===----------------------------------------------------------------------===//
+#include "Commands.h"
+#include "Flags.h"
+#include "ModelSetup.h"
+
+#include "lumen/Model/Chat.h"
+#include "lumen/Model/Sampler.h"
+#include "lumen/Model/Session.h"
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_format.h"
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <random>
+
+namespace lumen::tool {
+
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+struct Timings {
+  int64_t PromptTokens = 0, GeneratedTokens = 0;
+  double PromptSeconds = 0, GenerateSeconds = 0;
+};
+
+/// One turn: prefill Prompt, then sample up to MaxNew tokens, streaming them.
+/// Returns the id that ended the turn (a stop id) or -1.
+absl::StatusOr<int32_t> generate(model::Session &S, model::Sampler &Smp, std::span<const int32_t> Prompt,
+                                 int64_t MaxNew, Timings &T) {
+  const model::Tokenizer &Tok = S.model().tokenizer();
+  const bool IgnoreEos = absl::GetFlag(FLAGS_ignore_eos), PrintIds = absl::GetFlag(FLAGS_print_token_ids);
+  std::vector<float> Logits;
+  double Start = now();
+  if (absl::Status St = S.eval(Prompt, false, Logits); !St.ok())
+    return St;
+  T.PromptTokens += Prompt.size();
+  T.PromptSeconds += now() - Start;
+  for (int32_t Id : Prompt)
+    Smp.accept(Id);
+
+  model::StreamDecoder Out(Tok);
+  Start = now();
+  int32_t Ended = -1;
+  for (int64_t I = 0; I < MaxNew; ++I) {
+    int32_t Id = Smp.sample(Logits);
+    Smp.accept(Id);
+    bool Stop = !IgnoreEos && std::count(Tok.stopIds().begin(), Tok.stopIds().end(), Id);
+    if (Stop) {
+      Ended = Id;
+      break;
+    }
+    ++T.GeneratedTokens;
+    if (PrintIds) {
+      std::printf(I ? " %d" : "%d", Id);
+    } else if (Tok.type(Id) != model::TokenType::Control) {
+      std::string Piece = Out.push(Id);
+      std::fwrite(Piece.data(), 1, Piece.size(), stdout);
+    }
+    std::fflush(stdout);
+    if (S.position() == S.contextSize()) {
+      std::fprintf(stderr, "\nlumen-jit: the context (%lld tokens) is full; stopping\n",
+                   static_cast<long long>(S.contextSize()));
+      break;
+    }
+    if (I + 1 == MaxNew)
+      break;
+    if (absl::Status St = S.eval(std::span<const int32_t>(&Id, 1), false, Logits); !St.ok())
+      return St;
+  }
+  std::string Rest = Out.finish();
+  std::fwrite(Rest.data(), 1, Rest.size(), stdout);
+  std::printf("\n");
+  std::fflush(stdout);
+  T.GenerateSeconds += now() - Start;
+  return Ended;
+}
+
+void printTimings(const Timings &T, double LoadSeconds, const runtime::KernelCache &Cache) {
+  runtime::KernelCache::Stats K = Cache.stats();
+  std::fprintf(stderr,
+               "\nlumen-jit: load %.2f s | JIT %u kernels compiled, %u from cache, %.2f s | "
+               "prompt %lld tokens %.2f s (%.1f tok/s) | generation %lld tokens %.2f s (%.1f tok/s)\n",
+               LoadSeconds, K.Compiled, K.DiskHits, K.Seconds, static_cast<long long>(T.PromptTokens),
+               T.PromptSeconds, T.PromptTokens / std::max(T.PromptSeconds, 1e-9),
+               static_cast<long long>(T.GeneratedTokens), T.GenerateSeconds,
+               T.GeneratedTokens / std::max(T.GenerateSeconds, 1e-9));
+}
+
+} // namespace
+
+int runRun(const std::vector<std::string> &Args) {
+  if (!Args.empty())
+    return fail(absl::StrFormat("run takes no positional arguments (got '%s')", Args[0]));
+  absl::StatusOr<int64_t> MaxNew = parseCount("-n", absl::GetFlag(FLAGS_n), 128);
+  if (!MaxNew.ok())
+    return fail(std::string(MaxNew.status().message()));
+  absl::StatusOr<unsigned> Threads = threadCount();
+  if (!Threads.ok())
+    return fail(std::string(Threads.status().message()));
+  int64_t Ctx = absl::GetFlag(FLAGS_c);
+  if (Ctx < 1)
+    return fail(absl::StrFormat("-c must be at least 1 (got %d)", Ctx));
+  model::SamplerOptions SO;
+  SO.Temperature = static_cast<float>(absl::GetFlag(FLAGS_temp));
+  SO.TopK = absl::GetFlag(FLAGS_top_k);
+  SO.TopP = static_cast<float>(absl::GetFlag(FLAGS_top_p));
+  SO.MinP = static_cast<float>(absl::GetFlag(FLAGS_min_p));
+  SO.RepeatPenalty = static_cast<float>(absl::GetFlag(FLAGS_repeat_penalty));
+  SO.RepeatLastN = absl::GetFlag(FLAGS_repeat_last_n);
+  int64_t Seed = absl::GetFlag(FLAGS_seed);
+  SO.Seed = Seed >= 0 ? static_cast<uint64_t>(Seed) : std::random_device{}();
+  if (absl::Status St = SO.validate(); !St.ok())
+    return fail(std::string(St.message()));
+  const bool Chat = absl::GetFlag(FLAGS_chat), Raw = absl::GetFlag(FLAGS_raw);
+  absl::StatusOr<std::string> Prompt = promptText();
+  if (!Prompt.ok())
+    return fail(std::string(Prompt.status().message()));
+  if (Prompt->empty() && !Chat)
+    return fail("no prompt: pass -p TEXT or -f FILE (or --chat)");
+
+  std::fprintf(stderr, "lumen-jit: loading model\n");
+  double LoadSeconds = 0;
+  absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = loadModel(&LoadSeconds);
+  if (!M.ok())
+    return fail(std::string(M.status().message()));
+  const model::Qwen2Model &Model = **M;
+  const model::Tokenizer &Tok = Model.tokenizer();
+  absl::StatusOr<Engine> E = createEngine();
+  if (!E.ok())
+    return fail(std::string(E.status().message()));
+  model::SessionOptions Opt;
+  Opt.ContextSize = Ctx;
+  Opt.Threads = *Threads;
+  Opt.PrefillBatch = absl::GetFlag(FLAGS_batch);
+  absl::StatusOr<std::unique_ptr<model::Session>> S = model::createJitSession(Model, *E->Cache, Opt);
+  if (!S.ok())
+    return fail(std::string(S.status().message()));
+  model::Sampler Smp(SO);
+
+  std::string System = absl::GetFlag(FLAGS_system);
+  if (System.empty())
+    System = model::defaultSystemPrompt(Tok.chatTemplate());
+  auto TurnText = [&](const std::string &User, bool First) {
+    std::vector<model::ChatMessage> Msgs;
+    if (First && !System.empty())
+      Msgs.push_back({"system", System});
+    Msgs.push_back({"user", User});
+    return model::renderChatML(Msgs, true);
+  };
+  auto Encode = [&](const std::string &Text, bool First) {
+    std::vector<int32_t> Ids;
+    if (First && Tok.addBos())
+      Ids.push_back(*Tok.bosId());
+    std::vector<int32_t> Rest = Tok.encode(Text, /*ParseSpecial=*/true);
+    Ids.insert(Ids.end(), Rest.begin(), Rest.end());
+    return Ids;
+  };
+
+  Timings T;
+  if (!Chat) {
+    std::vector<int32_t> Ids = Encode(Raw ? *Prompt : TurnText(*Prompt, true), true);
+    if (static_cast<int64_t>(Ids.size()) >= (*S)->contextSize())
+      return fail(absl::StrFormat("the prompt has %d tokens; the context holds %d (raise -c)", Ids.size(),
+                                  (*S)->contextSize()));
+    if (*MaxNew > (*S)->contextSize() - static_cast<int64_t>(Ids.size()))
+      std::fprintf(stderr, "lumen-jit: warning: -n %lld goes past the %lld-token context; generation "
+                           "stops when it is full\n",
+                   static_cast<long long>(*MaxNew), static_cast<long long>((*S)->contextSize()));
+    std::fprintf(stderr, "lumen-jit: compiling kernels\n");
+    if (absl::Status St = (*S)->prepare(Ids.size()); !St.ok())
+      return fail(std::string(St.message()));
+    absl::StatusOr<int32_t> Ended = generate(**S, Smp, Ids, *MaxNew, T);
+    if (!Ended.ok())
+      return fail(std::string(Ended.status().message()));
+    printTimings(T, LoadSeconds, *E->Cache);
+    return 0;
+  }
+
+  // Interactive chat: the KV cache carries the conversation; each turn adds
+  // the end of the previous answer and the new user message.
+  if (absl::Status St = (*S)->prepare(64); !St.ok())
+    return fail(std::string(St.message()));
+  std::fprintf(stderr, "lumen-jit: chat (empty line or EOF ends it)\n");
+  std::vector<int32_t> Carry; // "<|im_end|>\n" closing the previous answer.
+  std::string Line = *Prompt;  // -p, if given, is the first message.
+  for (bool First = true;; First = false) {
+    if (Line.empty()) {
+      std::fprintf(stderr, "> ");
+      if (!std::getline(std::cin, Line) || Line.empty())
+        break;
+    }
+    std::vector<int32_t> Ids = Carry;
+    std::vector<int32_t> Turn = Encode(TurnText(Line, First), First);
+    Ids.insert(Ids.end(), Turn.begin(), Turn.end());
+    Line.clear();
+    if (static_cast<int64_t>(Ids.size()) >= (*S)->contextSize() - (*S)->position()) {
+      std::fprintf(stderr, "lumen-jit: the conversation no longer fits in the context (%lld tokens)\n",
+                   static_cast<long long>((*S)->contextSize()));
+      break;
+    }
+    absl::StatusOr<int32_t> Ended = generate(**S, Smp, Ids, *MaxNew, T);
+    if (!Ended.ok())
+      return fail(std::string(Ended.status().message()));
+    Carry = Tok.encode(Tok.find("<|im_end|>") ? "<|im_end|>\n" : "\n", true);
+  }
+  printTimings(T, LoadSeconds, *E->Cache);
+  return 0;
+}
+
+} // namespace lumen::tool
