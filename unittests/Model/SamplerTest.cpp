@@ -1,0 +1,165 @@
+//===- SamplerTest.cpp - Sampling statistics and chat rendering ------------===//
+#include "lumen/Model/Chat.h"
+#include "lumen/Model/Sampler.h"
+
+#include "gtest/gtest.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <random>
+#include <set>
+
+using namespace lumen::model;
+
+namespace {
+
+std::vector<float> randomLogits(int N, uint32_t Seed) {
+  std::mt19937 Rng(Seed);
+  std::normal_distribution<float> D(0, 2);
+  std::vector<float> L(N);
+  for (float &X : L) X = D(Rng);
+  return L;
+}
+
+int32_t argmax(const std::vector<float> &L) {
+  return static_cast<int32_t>(std::max_element(L.begin(), L.end()) - L.begin());
+}
+
+SamplerOptions plain(float Temp) {
+  SamplerOptions O;
+  O.Temperature = Temp;
+  O.TopK = 0;
+  O.TopP = 1;
+  O.MinP = 0;
+  return O;
+}
+
+TEST(SamplerTest, GreedyAtZeroTemperature) {
+  for (uint32_t S = 0; S < 20; ++S) {
+    std::vector<float> L = randomLogits(1000, S);
+    Sampler G(plain(0));
+    EXPECT_EQ(G.sample(L), argmax(L));
+    // A very low temperature behaves as greedy.
+    Sampler Cold(plain(1e-3f));
+    EXPECT_EQ(Cold.sample(L), argmax(L));
+  }
+}
+
+TEST(SamplerTest, TopKNeverSamplesOutsideK) {
+  std::vector<float> L = randomLogits(5000, 3);
+  std::vector<int32_t> Order(L.size());
+  std::iota(Order.begin(), Order.end(), 0);
+  std::sort(Order.begin(), Order.end(), [&](int32_t A, int32_t B) { return L[A] > L[B]; });
+  std::set<int32_t> Best(Order.begin(), Order.begin() + 5);
+  SamplerOptions O = plain(3.0f); // Hot: without top-k, far more tokens would appear.
+  O.TopK = 5;
+  Sampler S(O);
+  std::set<int32_t> Seen;
+  for (int I = 0; I < 3000; ++I) {
+    int32_t T = S.sample(L);
+    ASSERT_TRUE(Best.count(T)) << T;
+    Seen.insert(T);
+  }
+  EXPECT_EQ(Seen.size(), 5u);
+}
+
+TEST(SamplerTest, SeededRunsRepeat) {
+  std::vector<float> L = randomLogits(1000, 4);
+  SamplerOptions O; // Defaults: top-k 40, top-p 0.95, min-p 0.05, temp 0.8.
+  O.Temperature = 1.5f;
+  O.MinP = 0;
+  O.Seed = 42;
+  Sampler A(O), B(O);
+  O.Seed = 43;
+  Sampler C(O);
+  std::vector<int32_t> SA, SB, SC;
+  for (int I = 0; I < 200; ++I) {
+    SA.push_back(A.sample(L));
+    SB.push_back(B.sample(L));
+    SC.push_back(C.sample(L));
+  }
+  EXPECT_EQ(SA, SB);
+  EXPECT_NE(SA, SC);
+}
+
+TEST(SamplerTest, FrequenciesFollowSoftmax) {
+  std::vector<float> L = {1.0f, 0.0f, -1.0f, 2.0f};
+  const float T = 0.7f;
+  Sampler S(plain(T));
+  std::map<int32_t, int> Count;
+  const int Draws = 40000;
+  for (int I = 0; I < Draws; ++I)
+    ++Count[S.sample(L)];
+  double Z = 0;
+  for (float X : L) Z += std::exp(X / T);
+  for (int32_t I = 0; I < 4; ++I) {
+    double P = std::exp(L[I] / T) / Z;
+    double Sd = std::sqrt(P * (1 - P) / Draws);
+    EXPECT_NEAR(Count[I] / double(Draws), P, 5 * Sd) << "token " << I;
+  }
+}
+
+TEST(SamplerTest, TopPAndMinPCut) {
+  std::vector<float> L = {5.0f, 1.0f, 0.9f, 0.8f};
+  SamplerOptions O = plain(1.0f);
+  O.TopP = 0.5f; // The first token alone has p > 0.9.
+  Sampler P(O);
+  O = plain(1.0f);
+  O.MinP = 0.1f; // exp(1 - 5) = 0.018 < 0.1: only the first survives.
+  Sampler M(O);
+  for (int I = 0; I < 500; ++I) {
+    EXPECT_EQ(P.sample(L), 0);
+    EXPECT_EQ(M.sample(L), 0);
+  }
+}
+
+TEST(SamplerTest, RepeatPenalty) {
+  std::vector<float> L = {2.0f, 1.9f, -1.0f};
+  SamplerOptions O = plain(0);
+  O.RepeatPenalty = 1.1f;
+  Sampler S(O);
+  EXPECT_EQ(S.sample(L), 0);
+  S.accept(0); // 2.0 / 1.1 = 1.82 < 1.9.
+  EXPECT_EQ(S.sample(L), 1);
+  O.RepeatLastN = 1;
+  Sampler W(O);
+  W.accept(0);
+  W.accept(2); // Token 0 fell out of the one-token window.
+  EXPECT_EQ(W.sample(L), 0);
+}
+
+TEST(SamplerTest, ValidateOptions) {
+  SamplerOptions O;
+  O.TopP = 0;
+  EXPECT_FALSE(O.validate().ok());
+  O = SamplerOptions();
+  O.MinP = 2;
+  EXPECT_FALSE(O.validate().ok());
+  O = SamplerOptions();
+  O.RepeatPenalty = 0;
+  EXPECT_FALSE(O.validate().ok());
+  O = SamplerOptions();
+  O.Temperature = NAN;
+  EXPECT_FALSE(O.validate().ok());
+  EXPECT_TRUE(SamplerOptions().validate().ok());
+}
+
+TEST(ChatTest, RendersChatML) {
+  std::string S = renderChatML({{"system", "Be brief."}, {"user", "Hi"}}, true);
+  EXPECT_EQ(S, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+               "<|im_start|>assistant\n");
+  EXPECT_EQ(renderChatML({{"user", "x"}, {"assistant", "y"}}, false),
+            "<|im_start|>user\nx<|im_end|>\n<|im_start|>assistant\ny<|im_end|>\n");
+}
+
+TEST(ChatTest, DefaultSystemPromptFromTemplate) {
+  std::string Qwen = "{%- else %}\n        {{- '<|im_start|>system\\n' + messages[0]['content'] + "
+                     "'<|im_end|>\\n' }}\n    {%- else %}\n        {{- '<|im_start|>system\\nYou are "
+                     "Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}";
+  EXPECT_EQ(defaultSystemPrompt(Qwen), "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.");
+  EXPECT_EQ(defaultSystemPrompt("{% for message in messages %}...{% endfor %}"), "");
+}
+
+} // namespace
