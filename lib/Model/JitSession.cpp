@@ -21,6 +21,7 @@
 #include "absl/strings/str_format.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 namespace lumen::model {
@@ -38,6 +39,43 @@ struct Kernels {
   QuantizeFn QuantizeDim, QuantizeFFN;
 };
 
+/// Op classes the profile reports.
+enum class Phase { Norms, Quantize, QKV, RopeCache, Attention, O, GateUp, Down, LmHead, Count };
+constexpr const char *kPhaseNames[] = {
+    "norms, residual, embedding", "activation quantization", "matmul q/k/v (fused)",
+    "bias, RoPE, KV store", "attention", "matmul attn_output", "matmul gate/up + SiLU",
+    "matmul ffn_down", "lm_head (final norm + matmul)"};
+static_assert(sizeof(kPhaseNames) / sizeof(kPhaseNames[0]) == size_t(Phase::Count));
+
+/// Wall time per phase, measured in the calling thread (so a matmul's time
+/// includes waiting for the slowest thread: the pool's sync cost).
+class Profiler {
+public:
+  explicit Profiler(bool On) : On(On) {}
+  void start() {
+    if (On) Last = std::chrono::steady_clock::now();
+  }
+  /// Charges the time since the last mark to P.
+  void mark(Phase P) {
+    if (!On) return;
+    auto Now = std::chrono::steady_clock::now();
+    Seconds[size_t(P)] += std::chrono::duration<double>(Now - Last).count();
+    Last = Now;
+  }
+  std::vector<std::pair<std::string, double>> report() const {
+    std::vector<std::pair<std::string, double>> Out;
+    if (On)
+      for (size_t I = 0; I < size_t(Phase::Count); ++I)
+        Out.emplace_back(kPhaseNames[I], Seconds[I]);
+    return Out;
+  }
+
+private:
+  bool On;
+  std::chrono::steady_clock::time_point Last;
+  double Seconds[size_t(Phase::Count)] = {};
+};
+
 /// One matrix's share of a fused dispatch.
 struct MatmulPart {
   MatmulFn Fn;
@@ -48,7 +86,8 @@ struct MatmulPart {
 class JitSession final : public Session {
 public:
   JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t Ctx, unsigned Threads,
-             int64_t Batch);
+             int64_t Batch, bool Profile);
+  std::vector<std::pair<std::string, double>> profile() const override { return Prof.report(); }
   absl::Status eval(std::span<const int32_t> Tokens, bool AllLogits,
                     std::vector<float> &Logits) override;
   absl::Status prepare(int64_t PromptTokens) override;
@@ -69,6 +108,7 @@ private:
   runtime::KernelCache &Cache;
   runtime::ThreadPool Pool;
   const int64_t Batch;
+  Profiler Prof;
   absl::flat_hash_map<int64_t, Kernels> KernelsByN;
   absl::flat_hash_map<int64_t, MatmulFn> OutputByN;
 
@@ -81,8 +121,8 @@ private:
 };
 
 JitSession::JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t Ctx,
-                       unsigned Threads, int64_t Batch)
-    : Session(M, Ctx), Cache(Cache), Pool(Threads), Batch(Batch) {
+                       unsigned Threads, int64_t Batch, bool Profile)
+    : Session(M, Ctx), Cache(Cache), Pool(Threads), Batch(Batch), Prof(Profile) {
   const Qwen2Config &C = M.config();
   const int64_t D = C.Dim, KV = C.kvDim(), FF = C.FFN;
   for (std::vector<float> *B : {&X, &XN, &Q, &Att, &O, &Down})
@@ -193,6 +233,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
   for (std::vector<float> *B : {&XN, &Att})
     std::fill(B->begin() + N * D, B->begin() + NK * D, 0.0f);
 
+  Prof.start();
   for (int64_t T = 0; T < N; ++T) {
     M.Embedding.dequantizeRow(Tokens[T], &X[T * D]);
     // Angles as llama.cpp computes them: p * base^(-2i/d) by repeated f32
@@ -209,8 +250,11 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     // Attention block: norm, q/k/v in one dispatch, bias + RoPE, cache, attend.
     for (int64_t T = 0; T < N; ++T)
       vec::rmsNorm(&X[T * D], W.AttnNorm, &XN[T * D], D, C.RmsEps);
+    Prof.mark(Phase::Norms);
     Ks.QuantizeDim(XN.data(), Xq.data(), 0, NK);
+    Prof.mark(Phase::Quantize);
     runMatmuls({{Ks.Q, &W.Q, Q.data()}, {Ks.K, &W.K, K.data()}, {Ks.V, &W.V, V.data()}}, Xq.data(), NK);
+    Prof.mark(Phase::QKV);
     for (int64_t T = 0; T < N; ++T) {
       float *Qt = &Q[T * D], *Kt = &K[T * KV], *Vt = &V[T * KV];
       vec::add(Qt, W.QBias, D);
@@ -224,24 +268,34 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
       vec::toHalf(Kt, &KCache[At], KV);
       vec::toHalf(Vt, &VCache[At], KV);
     }
+    Prof.mark(Phase::RopeCache);
     attention(L, N);
+    Prof.mark(Phase::Attention);
     Ks.QuantizeDim(Att.data(), Xq.data(), 0, NK);
+    Prof.mark(Phase::Quantize);
     runMatmuls({{Ks.O, &W.O, O.data()}}, Xq.data(), NK);
+    Prof.mark(Phase::O);
     vec::add(X.data(), O.data(), N * D);
 
     // Feed-forward block: gate and up together, SiLU(gate) * up fused.
     for (int64_t T = 0; T < N; ++T)
       vec::rmsNorm(&X[T * D], W.FfnNorm, &XN[T * D], D, C.RmsEps);
+    Prof.mark(Phase::Norms);
     Ks.QuantizeDim(XN.data(), Xq.data(), 0, NK);
+    Prof.mark(Phase::Quantize);
     Pool.parallelFor(FF, grain(2 * FF, NK) / 2, [&](int64_t B, int64_t E) {
       Ks.Gate(W.Gate.Data, Xq.data(), Gate.data(), B, E);
       Ks.Up(W.Up.Data, Xq.data(), Up.data(), B, E);
       for (int64_t T = 0; T < NK; ++T)
         vec::siluMul(&Gate[T * FF + B], &Up[T * FF + B], &Hidden[T * FF + B], E - B);
     });
+    Prof.mark(Phase::GateUp);
     Ks.QuantizeFFN(Hidden.data(), Xq.data(), 0, NK);
+    Prof.mark(Phase::Quantize);
     runMatmuls({{Ks.Down, &W.Down, Down.data()}}, Xq.data(), NK);
+    Prof.mark(Phase::Down);
     vec::add(X.data(), Down.data(), N * D);
+    Prof.mark(Phase::Norms);
   }
 
   if (Wanted == Want::None) {
@@ -267,6 +321,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
   runMatmuls({{*Out, &M.Output, Y}}, Xq.data(), NO);
   if (Y != LogitsOut)
     std::copy_n(Y, Rows * Vocab, LogitsOut);
+  Prof.mark(Phase::LmHead);
   Pos += N;
   return absl::OkStatus();
 }
@@ -314,7 +369,8 @@ absl::StatusOr<std::unique_ptr<Session>> createJitSession(const Qwen2Model &M, r
   if (Options.PrefillBatch < 1)
     return absl::InvalidArgumentError("prefill batch must be positive");
   int64_t Batch = roundUp(std::min<int64_t>(Options.PrefillBatch, 512), 8);
-  return std::unique_ptr<Session>(new JitSession(M, Cache, Ctx, Options.Threads, Batch));
+  return std::unique_ptr<Session>(
+      new JitSession(M, Cache, Ctx, Options.Threads, Batch, Options.Profile));
 }
 
 } // namespace lumen::model

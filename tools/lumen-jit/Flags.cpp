@@ -5,7 +5,7 @@
 
 ABSL_FLAG(bool, tensors, false, "inspect: also print the tensor table");
 ABSL_FLAG(std::string, preset, "qwen2.5-0.5b", "synth: qwen2.5-0.5b, qwen2.5-1.5b or tiny");
-ABSL_FLAG(std::string, o, "", "synth: output file");
+ABSL_FLAG(std::string, o, "", "synth: output file; bench: output format md, csv or json");
 ABSL_FLAG(int64_t, seed, -1,
           "random seed: synth weights (default 1; a seed always writes the same bytes), run sampling "
           "(default: random)");
@@ -44,6 +44,8 @@ ABSL_FLAG(int64_t, from, -1, "eval: first position to report (default: the last 
 ABSL_FLAG(bool, reference, false, "eval: use the scalar reference forward pass");
 ABSL_FLAG(std::string, kernel_cache, "",
           "kernel object cache directory (default: $LUMEN_CACHE_DIR or ~/.cache/lumen/kernels)");
+ABSL_FLAG(int32_t, r, 5, "bench: repetitions per test");
+ABSL_FLAG(bool, profile, false, "bench: time per op class for one decode step and one prefill");
 ABSL_FLAG(bool, no_kernel_cache, false, "compile every kernel, read and write no object cache");
 
 namespace lumen::tool {

@@ -49,6 +49,8 @@ ABSL_DECLARE_FLAG(int64_t, from);
 ABSL_DECLARE_FLAG(bool, reference);
 ABSL_DECLARE_FLAG(std::string, kernel_cache);
 ABSL_DECLARE_FLAG(bool, no_kernel_cache);
+ABSL_DECLARE_FLAG(int32_t, r);
+ABSL_DECLARE_FLAG(bool, profile);
 
 namespace lumen::tool {
 

@@ -17,6 +17,8 @@
 
 #include <memory>
 #include <span>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace lumen::runtime {
@@ -39,6 +41,10 @@ public:
   /// session compiles its kernels here), so timings can leave it out.
   virtual absl::Status prepare(int64_t PromptTokens) { return absl::OkStatus(); }
 
+  /// Seconds spent per op class since the session began, when created with
+  /// SessionOptions::Profile (empty otherwise).
+  virtual std::vector<std::pair<std::string, double>> profile() const { return {}; }
+
   int64_t position() const { return Pos; }
   int64_t contextSize() const { return Ctx; }
   const Qwen2Model &model() const { return M; }
@@ -59,6 +65,7 @@ struct SessionOptions {
   int64_t ContextSize = 4096; // Clamped to the model's context length.
   unsigned Threads = 0;       // 0: all cores.
   int64_t PrefillBatch = 64;  // Prompt tokens per GEMM batch.
+  bool Profile = false;       // Time each op class (see Session::profile).
 };
 
 /// The plain scalar forward pass (f32 activations and KV cache, exact dot products).

@@ -1,0 +1,226 @@
+//===- BenchCommand.cpp - lumen-jit bench ----------------------------------===//
+//
+// In the manner of llama-bench: for each thread count, pp (a prompt of P
+// random tokens in batches, from an empty context) and tg (N tokens decoded
+// one at a time from an empty context), a warm-up run and then R timed
+// repetitions, mean +- sd tokens/s. Beside each row: the weight bytes read
+// per second and their share of this machine's read bandwidth measured at
+// the same thread count, and for pp the int8 GOP/s (2 x weights x tokens).
+//
+//===----------------------------------------------------------------------===//
+#include "Commands.h"
+#include "Flags.h"
+#include "ModelSetup.h"
+
+#include "lumen/Model/Session.h"
+#include "lumen/Runtime/MemoryProbe.h"
+#include "lumen/Runtime/ThreadPool.h"
+
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+
+#include "nlohmann/json.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <functional>
+#include <random>
+#include <thread>
+#include <tuple>
+
+namespace lumen::tool {
+
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+struct Row {
+  unsigned Threads;
+  std::string Test;
+  double Mean, Sd;          // tokens/s
+  double WeightGBs;         // weight bytes streamed per second
+  double ProbeGBs;          // measured read bandwidth at this thread count
+  double GOPs;              // pp only
+};
+
+/// Bytes of weights one forward pass reads (every matrix once, the norms;
+/// the embedding only as the lm_head when tied).
+double weightBytes(const model::Qwen2Model &M) {
+  double B = 0;
+  auto Mat = [](const model::Matrix &W) { return double(W.Rows) * codegen::weightRowBytes(W.Type, W.Cols); };
+  for (const model::LayerWeights &L : M.Layers)
+    for (const model::Matrix *W : {&L.Q, &L.K, &L.V, &L.O, &L.Gate, &L.Up, &L.Down})
+      B += Mat(*W);
+  return B + Mat(M.Output);
+}
+
+double multiplyAdds(const model::Qwen2Model &M) {
+  double P = 0;
+  for (const model::LayerWeights &L : M.Layers)
+    for (const model::Matrix *W : {&L.Q, &L.K, &L.V, &L.O, &L.Gate, &L.Up, &L.Down})
+      P += double(W->Rows) * W->Cols;
+  return P;
+}
+
+std::pair<double, double> meanSd(const std::vector<double> &X) {
+  double Mean = std::accumulate(X.begin(), X.end(), 0.0) / X.size(), Var = 0;
+  for (double V : X) Var += (V - Mean) * (V - Mean);
+  return {Mean, X.size() > 1 ? std::sqrt(Var / (X.size() - 1)) : 0.0};
+}
+
+void printProfile(const char *What, const std::vector<std::pair<std::string, double>> &P, double Div) {
+  double Total = 0;
+  for (auto &[Name, S] : P) Total += S;
+  std::printf("\n%s: %.2f ms\n\n| op class | ms | share |\n|---|---|---|\n", What, 1000 * Total / Div);
+  for (auto &[Name, S] : P)
+    std::printf("| %s | %.3f | %.1f%% |\n", Name.c_str(), 1000 * S / Div, 100 * S / std::max(Total, 1e-12));
+}
+
+} // namespace
+
+int runBench(const std::vector<std::string> &Args) {
+  if (!Args.empty())
+    return fail(absl::StrFormat("bench takes no positional arguments (got '%s')", Args[0]));
+  absl::StatusOr<int64_t> PP = parseCount("-p", absl::GetFlag(FLAGS_p), 512);
+  absl::StatusOr<int64_t> TG = parseCount("-n", absl::GetFlag(FLAGS_n), 128);
+  if (!PP.ok() || !TG.ok())
+    return fail(std::string((!PP.ok() ? PP.status() : TG.status()).message()));
+  std::vector<unsigned> Threads;
+  std::string TList = absl::GetFlag(FLAGS_t).empty() ? std::to_string(std::thread::hardware_concurrency())
+                                                     : absl::GetFlag(FLAGS_t);
+  for (absl::string_view T : absl::StrSplit(TList, ',')) {
+    unsigned V;
+    if (!absl::SimpleAtoi(T, &V) || V == 0 || V > 1024)
+      return fail(absl::StrFormat("-t: '%s' is not a thread count", std::string(T)));
+    Threads.push_back(V);
+  }
+  int32_t Reps = absl::GetFlag(FLAGS_r);
+  if (Reps < 1)
+    return fail("-r must be at least 1");
+  std::string Format = absl::GetFlag(FLAGS_o).empty() ? "md" : absl::GetFlag(FLAGS_o);
+  if (Format != "md" && Format != "csv" && Format != "json")
+    return fail(absl::StrFormat("-o %s: expected md, csv or json", Format));
+
+  absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = loadModel();
+  if (!M.ok())
+    return fail(std::string(M.status().message()));
+  absl::StatusOr<Engine> E = createEngine();
+  if (!E.ok())
+    return fail(std::string(E.status().message()));
+  const model::Qwen2Model &Model = **M;
+  const double Bytes = weightBytes(Model), MACs = multiplyAdds(Model);
+  std::mt19937 Rng(1234);
+  std::uniform_int_distribution<int32_t> Tok(0, std::min<int32_t>(Model.tokenizer().vocabSize(), Model.config().Vocab) - 1);
+  std::vector<int32_t> Prompt(std::max<int64_t>(*PP, 1));
+  for (int32_t &T : Prompt) T = Tok(Rng);
+
+  std::vector<Row> Rows;
+  for (unsigned T : Threads) {
+    model::SessionOptions Opt;
+    Opt.Threads = T;
+    Opt.ContextSize = std::max<int64_t>(*PP, *TG) + 1;
+    Opt.PrefillBatch = absl::GetFlag(FLAGS_batch);
+    absl::StatusOr<std::unique_ptr<model::Session>> S = model::createJitSession(Model, *E->Cache, Opt);
+    if (!S.ok())
+      return fail(std::string(S.status().message()));
+    if (absl::Status St = (*S)->prepare(*PP); !St.ok())
+      return fail(std::string(St.message()));
+    double Probe;
+    {
+      runtime::ThreadPool Pool(T);
+      Probe = runtime::measureReadBandwidth(Pool, size_t(1) << 30, /*HugePages=*/false);
+    }
+    std::vector<float> Logits;
+    auto RunPP = [&] {
+      (*S)->rewind(0);
+      double T0 = now();
+      if (absl::Status St = (*S)->eval(std::span<const int32_t>(Prompt.data(), *PP), false, Logits); !St.ok())
+        std::fprintf(stderr, "lumen-jit: %s\n", std::string(St.message()).c_str());
+      return now() - T0;
+    };
+    auto RunTG = [&] {
+      (*S)->rewind(0);
+      double T0 = now();
+      for (int64_t I = 0; I < *TG; ++I)
+        if (absl::Status St = (*S)->eval(std::span<const int32_t>(&Prompt[I % Prompt.size()], 1), false, Logits);
+            !St.ok())
+          std::fprintf(stderr, "lumen-jit: %s\n", std::string(St.message()).c_str());
+      return now() - T0;
+    };
+    for (auto [Name, Count, Fn] : {std::tuple{absl::StrFormat("pp%d", *PP), *PP, std::function<double()>(RunPP)},
+                                   std::tuple{absl::StrFormat("tg%d", *TG), *TG, std::function<double()>(RunTG)}}) {
+      if (Count == 0)
+        continue;
+      Fn(); // Warm-up: page in the weights, settle the caches.
+      std::vector<double> Rates;
+      for (int32_t R = 0; R < Reps; ++R)
+        Rates.push_back(Count / Fn());
+      auto [Mean, Sd] = meanSd(Rates);
+      bool Prefill = Name[0] == 'p';
+      // pp reads the weights once per batch; tg once per token.
+      double Batches = Prefill ? std::ceil(double(Count) / Opt.PrefillBatch) : Count;
+      double WeightGBs = Bytes * Batches / (Count / Mean) / 1e9;
+      Rows.push_back({T, Name, Mean, Sd, WeightGBs, Probe, Prefill ? 2 * MACs * Mean / 1e9 : 0});
+      std::fflush(stdout);
+    }
+  }
+
+  const std::string ModelName = Model.file().name();
+  if (Format == "json") {
+    nlohmann::json J = nlohmann::json::array();
+    for (const Row &R : Rows)
+      J.push_back({{"model", ModelName}, {"threads", R.Threads}, {"test", R.Test}, {"tps_mean", R.Mean},
+                   {"tps_sd", R.Sd}, {"weight_gbs", R.WeightGBs}, {"read_probe_gbs", R.ProbeGBs},
+                   {"gops", R.GOPs}});
+    std::printf("%s\n", J.dump(2).c_str());
+  } else if (Format == "csv") {
+    std::printf("model,threads,test,tps_mean,tps_sd,weight_gbs,read_probe_gbs,gops\n");
+    for (const Row &R : Rows)
+      std::printf("%s,%u,%s,%.2f,%.2f,%.2f,%.2f,%.1f\n", ModelName.c_str(), R.Threads, R.Test.c_str(),
+                  R.Mean, R.Sd, R.WeightGBs, R.ProbeGBs, R.GOPs);
+  } else {
+    std::printf("| model | weights | threads | test | t/s | weight GB/s | of read BW | int8 GOP/s |\n"
+                "|---|---|---|---|---|---|---|---|\n");
+    for (const Row &R : Rows)
+      std::printf("| %s | %.1f MB | %u | %s | %.2f ± %.2f | %.1f | %.0f%% (%.1f GB/s) | %s |\n",
+                  ModelName.c_str(), Bytes / 1e6, R.Threads, R.Test.c_str(), R.Mean, R.Sd, R.WeightGBs,
+                  100 * R.WeightGBs / R.ProbeGBs, R.ProbeGBs,
+                  R.GOPs ? absl::StrFormat("%.1f", R.GOPs).c_str() : "");
+  }
+
+  if (absl::GetFlag(FLAGS_profile)) {
+    for (unsigned T : Threads) {
+      model::SessionOptions Opt;
+      Opt.Threads = T;
+      Opt.Profile = true;
+      Opt.ContextSize = *PP + *TG + 1;
+      Opt.PrefillBatch = absl::GetFlag(FLAGS_batch);
+      auto S = model::createJitSession(Model, *E->Cache, Opt);
+      if (!S.ok())
+        return fail(std::string(S.status().message()));
+      std::vector<float> Logits;
+      if (*PP > 0)
+        if (absl::Status St = (*S)->eval(std::span<const int32_t>(Prompt.data(), *PP), false, Logits); !St.ok())
+          return fail(std::string(St.message()));
+      auto PPProfile = (*S)->profile();
+      for (int64_t I = 0; I < *TG; ++I)
+        if (absl::Status St = (*S)->eval(std::span<const int32_t>(&Prompt[I % Prompt.size()], 1), false, Logits);
+            !St.ok())
+          return fail(std::string(St.message()));
+      auto All = (*S)->profile();
+      for (size_t I = 0; I < All.size(); ++I)
+        All[I].second -= PPProfile[I].second;
+      printProfile(absl::StrFormat("Profile, %u thread(s): one decode step (mean of %d after a %d-token prompt)", T, *TG, *PP).c_str(), All, *TG);
+      printProfile(absl::StrFormat("Profile, %u thread(s): prefill of %d tokens", T, *PP).c_str(), PPProfile, 1);
+    }
+  }
+  return 0;
+}
+
+} // namespace lumen::tool
