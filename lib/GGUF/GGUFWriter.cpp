@@ -4,6 +4,8 @@
 #include "absl/strings/str_format.h"
 
 #include <algorithm>
+#include <atomic>
+#include <unistd.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -204,7 +206,9 @@ absl::Status GGUFWriter::write(const std::string &Path) const {
   }
   Header.resize(alignUp(Header.size(), Alignment), '\0');
 
-  std::string Tmp = Path + ".tmp";
+  // A name of our own: two writers of the same path never share a temp file.
+  static std::atomic<unsigned> Counter{0};
+  std::string Tmp = absl::StrFormat("%s.%d.%d.tmp", Path, ::getpid(), Counter++);
   std::unique_ptr<FILE, int (*)(FILE *)> Out(std::fopen(Tmp.c_str(), "wb"), &std::fclose);
   if (!Out)
     return absl::PermissionDeniedError(

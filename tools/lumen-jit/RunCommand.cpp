@@ -10,6 +10,7 @@
 #include "ModelSetup.h"
 
 #include "lumen/Model/Chat.h"
+#include "lumen/Model/Generate.h"
 #include "lumen/Model/Sampler.h"
 #include "lumen/Model/Session.h"
 
@@ -25,65 +26,41 @@ namespace lumen::tool {
 
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 struct Timings {
   int64_t PromptTokens = 0, GeneratedTokens = 0;
   double PromptSeconds = 0, GenerateSeconds = 0;
 };
 
-/// One turn: prefill Prompt, then sample up to MaxNew tokens, streaming them.
-/// Returns the id that ended the turn (a stop id) or -1.
-absl::StatusOr<int32_t> generate(model::Session &S, model::Sampler &Smp, std::span<const int32_t> Prompt,
-                                 int64_t MaxNew, Timings &T) {
-  const model::Tokenizer &Tok = S.model().tokenizer();
-  const bool IgnoreEos = absl::GetFlag(FLAGS_ignore_eos), PrintIds = absl::GetFlag(FLAGS_print_token_ids);
-  std::vector<float> Logits;
-  double Start = now();
-  if (absl::Status St = S.eval(Prompt, false, Logits); !St.ok())
-    return St;
-  T.PromptTokens += Prompt.size();
-  T.PromptSeconds += now() - Start;
-  for (int32_t Id : Prompt)
-    Smp.accept(Id);
-
-  model::StreamDecoder Out(Tok);
-  Start = now();
-  int32_t Ended = -1;
-  for (int64_t I = 0; I < MaxNew; ++I) {
-    int32_t Id = Smp.sample(Logits);
-    Smp.accept(Id);
-    bool Stop = !IgnoreEos && std::count(Tok.stopIds().begin(), Tok.stopIds().end(), Id);
-    if (Stop) {
-      Ended = Id;
-      break;
-    }
-    ++T.GeneratedTokens;
-    if (PrintIds) {
-      std::printf(I ? " %d" : "%d", Id);
-    } else if (Tok.type(Id) != model::TokenType::Control) {
-      std::string Piece = Out.push(Id);
-      std::fwrite(Piece.data(), 1, Piece.size(), stdout);
-    }
-    std::fflush(stdout);
-    if (S.position() == S.contextSize()) {
-      std::fprintf(stderr, "\nlumen-jit: the context (%lld tokens) is full; stopping\n",
-                   static_cast<long long>(S.contextSize()));
-      break;
-    }
-    if (I + 1 == MaxNew)
-      break;
-    if (absl::Status St = S.eval(std::span<const int32_t>(&Id, 1), false, Logits); !St.ok())
-      return St;
-  }
-  std::string Rest = Out.finish();
-  std::fwrite(Rest.data(), 1, Rest.size(), stdout);
+/// One turn through model::generate, streaming to stdout.
+absl::StatusOr<model::GenerateResult> turn(model::Session &S, model::Sampler &Smp,
+                                           std::span<const int32_t> Prompt, int64_t MaxNew, Timings &T) {
+  const bool PrintIds = absl::GetFlag(FLAGS_print_token_ids);
+  model::GenerateOptions O;
+  O.MaxTokens = MaxNew;
+  O.StopAtEndOfTurn = !absl::GetFlag(FLAGS_ignore_eos);
+  bool First = true;
+  absl::StatusOr<model::GenerateResult> R =
+      model::generate(S, Smp, Prompt, O, [&](int32_t Id, std::string_view Text) {
+        if (PrintIds && Id >= 0)
+          std::printf(First ? "%d" : " %d", Id);
+        else if (!PrintIds)
+          std::fwrite(Text.data(), 1, Text.size(), stdout);
+        First = false;
+        std::fflush(stdout);
+        return true;
+      });
   std::printf("\n");
   std::fflush(stdout);
-  T.GenerateSeconds += now() - Start;
-  return Ended;
+  if (!R.ok())
+    return R;
+  if (R->Reason == model::StopReason::ContextFull)
+    std::fprintf(stderr, "lumen-jit: the context (%lld tokens) is full; stopping\n",
+                 static_cast<long long>(S.contextSize()));
+  T.PromptTokens += R->PromptTokens;
+  T.PromptSeconds += R->PromptSeconds;
+  T.GeneratedTokens += R->GeneratedTokens;
+  T.GenerateSeconds += R->GenerateSeconds;
+  return R;
 }
 
 void printTimings(const Timings &T, double LoadSeconds, const runtime::KernelCache &Cache) {
@@ -180,9 +157,9 @@ int runRun(const std::vector<std::string> &Args) {
     std::fprintf(stderr, "lumen-jit: compiling kernels\n");
     if (absl::Status St = (*S)->prepare(Ids.size()); !St.ok())
       return fail(std::string(St.message()));
-    absl::StatusOr<int32_t> Ended = generate(**S, Smp, Ids, *MaxNew, T);
-    if (!Ended.ok())
-      return fail(std::string(Ended.status().message()));
+    absl::StatusOr<model::GenerateResult> R = turn(**S, Smp, Ids, *MaxNew, T);
+    if (!R.ok())
+      return fail(std::string(R.status().message()));
     printTimings(T, LoadSeconds, *E->Cache);
     return 0;
   }
@@ -209,9 +186,9 @@ int runRun(const std::vector<std::string> &Args) {
                    static_cast<long long>((*S)->contextSize()));
       break;
     }
-    absl::StatusOr<int32_t> Ended = generate(**S, Smp, Ids, *MaxNew, T);
-    if (!Ended.ok())
-      return fail(std::string(Ended.status().message()));
+    absl::StatusOr<model::GenerateResult> R = turn(**S, Smp, Ids, *MaxNew, T);
+    if (!R.ok())
+      return fail(std::string(R.status().message()));
     Carry = Tok.encode(Tok.find("<|im_end|>") ? "<|im_end|>\n" : "\n", true);
   }
   printTimings(T, LoadSeconds, *E->Cache);

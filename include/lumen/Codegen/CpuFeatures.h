@@ -7,6 +7,8 @@
 #ifndef LUMEN_CODEGEN_CPUFEATURES_H
 #define LUMEN_CODEGEN_CPUFEATURES_H
 
+#include "lumen/Export.h"
+
 #include "absl/status/statusor.h"
 
 #include <string>
@@ -14,7 +16,7 @@
 
 namespace lumen::codegen {
 
-struct CpuFeatures {
+struct LUMEN_API CpuFeatures {
   std::string CpuName = "x86-64-v3";
   bool AVX2 = false;
   bool FMA = false;

@@ -11,6 +11,8 @@
 #ifndef LUMEN_CODEGEN_EMULATION_H
 #define LUMEN_CODEGEN_EMULATION_H
 
+#include "lumen/Export.h"
+
 #include "lumen/Codegen/CpuFeatures.h"
 
 #include "absl/status/status.h"
@@ -24,7 +26,7 @@ namespace lumen::codegen {
 /// Replaces every llvm.x86.avx512.vpdpbusd.{128,256,512} call in M and sets
 /// each function's target attributes to Host. Returns the number of calls
 /// rewritten through Rewritten.
-absl::Status emulateVnni(llvm::Module &M, const CpuFeatures &Host, unsigned *Rewritten = nullptr);
+LUMEN_API absl::Status emulateVnni(llvm::Module &M, const CpuFeatures &Host, unsigned *Rewritten = nullptr);
 
 } // namespace lumen::codegen
 

@@ -26,6 +26,8 @@
 #ifndef LUMEN_CODEGEN_KERNELABI_H
 #define LUMEN_CODEGEN_KERNELABI_H
 
+#include "lumen/Export.h"
+
 #include "lumen/Codegen/KernelSpec.h"
 
 #include <cstdint>
@@ -51,7 +53,7 @@ inline int64_t activationBytes(ActivationFormat A, int64_t K, int64_t N) {
 }
 
 /// Name of the quantizer kernel for rows of K.
-std::string quantizeFunctionName(int64_t K);
+LUMEN_API std::string quantizeFunctionName(int64_t K);
 
 } // namespace lumen::codegen
 

@@ -9,6 +9,8 @@
 #ifndef LUMEN_CODEGEN_KERNELBUILDER_H
 #define LUMEN_CODEGEN_KERNELBUILDER_H
 
+#include "lumen/Export.h"
+
 #include "lumen/Codegen/CpuFeatures.h"
 #include "lumen/Codegen/KernelSpec.h"
 
@@ -26,16 +28,16 @@ namespace lumen::codegen {
 
 /// Adds the function Spec.functionName() to M (replacing nothing: it is an
 /// error if M already has that symbol). Its attributes target Cpu.
-absl::StatusOr<llvm::Function *> emitMatmulKernel(llvm::Module &M, const KernelSpec &Spec,
+LUMEN_API absl::StatusOr<llvm::Function *> emitMatmulKernel(llvm::Module &M, const KernelSpec &Spec,
                                                   const CpuFeatures &Cpu);
 /// Adds quantizeFunctionName(K) to M.
-absl::StatusOr<llvm::Function *> emitQuantizeKernel(llvm::Module &M, int64_t K,
+LUMEN_API absl::StatusOr<llvm::Function *> emitQuantizeKernel(llvm::Module &M, int64_t K,
                                                     const CpuFeatures &Cpu);
 
 /// A new module named after the kernel, holding it alone; passes verifyModule.
-absl::StatusOr<std::unique_ptr<llvm::Module>>
+LUMEN_API absl::StatusOr<std::unique_ptr<llvm::Module>>
 buildKernel(llvm::LLVMContext &Ctx, const KernelSpec &Spec, const CpuFeatures &Cpu);
-absl::StatusOr<std::unique_ptr<llvm::Module>>
+LUMEN_API absl::StatusOr<std::unique_ptr<llvm::Module>>
 buildQuantizeKernel(llvm::LLVMContext &Ctx, int64_t K, const CpuFeatures &Cpu);
 
 } // namespace lumen::codegen

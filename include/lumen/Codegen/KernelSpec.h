@@ -9,6 +9,8 @@
 #ifndef LUMEN_CODEGEN_KERNELSPEC_H
 #define LUMEN_CODEGEN_KERNELSPEC_H
 
+#include "lumen/Export.h"
+
 #include "lumen/Codegen/CpuFeatures.h"
 
 #include "absl/status/status.h"
@@ -29,14 +31,14 @@ enum class WeightType { Q8_0, F16, F32 };
 ///    multiplied with integer dot products (vpdpbusd, or pmaddubsw on AVX2).
 enum class ActivationFormat { F32, Q8 };
 
-struct MatmulShape {
+struct LUMEN_API MatmulShape {
   int64_t M = 0; // Output rows.
   int64_t K = 0; // Reduction length.
   int64_t N = 1; // Tokens: 1 = decode GEMV, > 1 = prefill GEMM.
   WeightType Weights = WeightType::Q8_0;
 };
 
-struct KernelSpec {
+struct LUMEN_API KernelSpec {
   MatmulShape Shape;
   ActivationFormat Activations = ActivationFormat::Q8;
   unsigned VectorBits = 512;  // 256 or 512.
@@ -61,17 +63,17 @@ struct KernelSpec {
 
 /// Parses "KxM" as the design card writes shapes (896x4864: 896 in, 4864
 /// out) into a Q8_0 shape with N tokens, validated.
-absl::StatusOr<MatmulShape> parseShape(std::string_view Text, int64_t N = 1);
+LUMEN_API absl::StatusOr<MatmulShape> parseShape(std::string_view Text, int64_t N = 1);
 
 /// Checks a shape on its own (positive, K a multiple of 32, sizes that fit).
-absl::Status validateShape(const MatmulShape &Shape);
+LUMEN_API absl::Status validateShape(const MatmulShape &Shape);
 
 /// The kernel choice for Shape on Cpu, from the per-shape table. Why says
 /// which table row matched.
-KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::string *Why = nullptr);
+LUMEN_API KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::string *Why = nullptr);
 
-const char *weightTypeName(WeightType W);
-const char *activationFormatName(ActivationFormat A);
+LUMEN_API const char *weightTypeName(WeightType W);
+LUMEN_API const char *activationFormatName(ActivationFormat A);
 
 } // namespace lumen::codegen
 

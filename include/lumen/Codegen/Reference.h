@@ -7,6 +7,8 @@
 #ifndef LUMEN_CODEGEN_REFERENCE_H
 #define LUMEN_CODEGEN_REFERENCE_H
 
+#include "lumen/Export.h"
+
 #include "lumen/Codegen/KernelSpec.h"
 
 #include <cstdint>
@@ -15,15 +17,15 @@ namespace lumen::codegen {
 
 /// N rows of K floats into the Q8 activation layout (KernelABI.h), exactly
 /// as the generated quantizer does.
-void referenceQuantize(int64_t K, int64_t N, const float *X, uint8_t *Q);
+LUMEN_API void referenceQuantize(int64_t K, int64_t N, const float *X, uint8_t *Q);
 
 /// Replays Spec's kernel in scalar code, operation for operation (lanes,
 /// accumulator sets, reduction tree), so results are bit-identical.
-void replayMatmul(const KernelSpec &Spec, const uint8_t *W, const void *X, float *Y);
+LUMEN_API void replayMatmul(const KernelSpec &Spec, const uint8_t *W, const void *X, float *Y);
 
 /// The math with no kernel structure: double-precision sums of the
 /// dequantized weights times f32 activations. Y is N x M.
-void plainMatmul(const MatmulShape &Shape, const uint8_t *W, const float *X, float *Y);
+LUMEN_API void plainMatmul(const MatmulShape &Shape, const uint8_t *W, const float *X, float *Y);
 
 } // namespace lumen::codegen
 

@@ -10,6 +10,8 @@
 #ifndef LUMEN_GGUF_GGUFFILE_H
 #define LUMEN_GGUF_GGUFFILE_H
 
+#include "lumen/Export.h"
+
 #include "lumen/GGUF/GGUFTypes.h"
 #include "lumen/GGUF/MappedFile.h"
 
@@ -29,7 +31,7 @@ namespace lumen::gguf {
 /// One metadata value. Scalars hold their value; arrays of fixed-width
 /// elements point at the raw little-endian bytes in the file; arrays of
 /// strings and arrays of arrays are expanded one level into views.
-struct Value {
+struct LUMEN_API Value {
   ValueType Type = ValueType::U8;
   uint64_t Bits = 0;        // Scalar payload, as read (integers, bool, float bits).
   std::string_view String;  // Type == String.
@@ -53,12 +55,12 @@ struct Value {
   std::string toString(size_t MaxItems = 4) const;
 };
 
-struct KeyValue {
+struct LUMEN_API KeyValue {
   std::string_view Key;
   Value Val;
 };
 
-struct TensorInfo {
+struct LUMEN_API TensorInfo {
   std::string_view Name;
   TensorType Type = TensorType::F32;
   unsigned NumDims = 0;
@@ -74,7 +76,7 @@ struct TensorInfo {
   std::string shapeString() const;
 };
 
-class GGUFFile {
+class LUMEN_API GGUFFile {
 public:
   /// Maps and parses the file at Path.
   static absl::StatusOr<std::unique_ptr<GGUFFile>> open(const std::string &Path);

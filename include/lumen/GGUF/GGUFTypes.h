@@ -7,6 +7,8 @@
 #ifndef LUMEN_GGUF_GGUFTYPES_H
 #define LUMEN_GGUF_GGUFTYPES_H
 
+#include "lumen/Export.h"
+
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -20,9 +22,9 @@ enum class ValueType : uint32_t {
 };
 
 /// Size in bytes of a fixed-width value type; 0 for String and Array.
-unsigned valueTypeSize(ValueType T);
-std::string_view valueTypeName(ValueType T);
-bool isValidValueType(uint32_t Raw);
+LUMEN_API unsigned valueTypeSize(ValueType T);
+LUMEN_API std::string_view valueTypeName(ValueType T);
+LUMEN_API bool isValidValueType(uint32_t Raw);
 
 /// ggml tensor types, numbered as in ggml.h. Only the ones Lumen recognises
 /// are listed; any other id is rejected by the reader.
@@ -33,20 +35,20 @@ enum class TensorType : uint32_t {
 };
 
 /// Block geometry of a tensor type: BlockSize elements take TypeSize bytes.
-struct TensorTypeTraits {
+struct LUMEN_API TensorTypeTraits {
   std::string_view Name;
   uint32_t BlockSize;
   uint32_t TypeSize;
 };
 
 /// Traits of a raw type id, or nullopt if Lumen does not know it.
-std::optional<TensorTypeTraits> tensorTypeTraits(uint32_t Raw);
-TensorTypeTraits tensorTypeTraits(TensorType T);
-std::optional<TensorType> tensorTypeFromName(std::string_view Name);
+LUMEN_API std::optional<TensorTypeTraits> tensorTypeTraits(uint32_t Raw);
+LUMEN_API TensorTypeTraits tensorTypeTraits(TensorType T);
+LUMEN_API std::optional<TensorType> tensorTypeFromName(std::string_view Name);
 
 /// Q8_0: 32 int8 quants sharing one fp16 scale, 34 bytes a block.
 inline constexpr int kQ8BlockSize = 32;
-struct BlockQ8_0 {
+struct LUMEN_API BlockQ8_0 {
   uint16_t Scale; // IEEE half
   int8_t Quants[kQ8BlockSize];
 };

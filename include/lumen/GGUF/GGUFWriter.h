@@ -8,6 +8,8 @@
 #ifndef LUMEN_GGUF_GGUFWRITER_H
 #define LUMEN_GGUF_GGUFWRITER_H
 
+#include "lumen/Export.h"
+
 #include "lumen/GGUF/GGUFFile.h"
 #include "lumen/GGUF/GGUFTypes.h"
 
@@ -22,7 +24,7 @@
 
 namespace lumen::gguf {
 
-class GGUFWriter {
+class LUMEN_API GGUFWriter {
 public:
   /// Fills rows [FirstRow, FirstRow + NumRows) of a tensor into Out, which
   /// holds NumRows * rowBytes bytes.
@@ -51,7 +53,8 @@ public:
   absl::Status addTensor(std::string_view Name, TensorType Type, std::vector<int64_t> Dims,
                          std::span<const uint8_t> Bytes);
 
-  /// Writes the file (to Path.tmp, then renamed over Path).
+  /// Writes the file (to a temporary name beside it, then renamed over Path,
+  /// so readers never see a partial file).
   absl::Status write(const std::string &Path) const;
 
   uint64_t tensorDataBytes() const;

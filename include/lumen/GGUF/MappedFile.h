@@ -2,6 +2,8 @@
 #ifndef LUMEN_GGUF_MAPPEDFILE_H
 #define LUMEN_GGUF_MAPPEDFILE_H
 
+#include "lumen/Export.h"
+
 #include "absl/status/statusor.h"
 
 #include <cstddef>
@@ -14,7 +16,7 @@ namespace lumen::gguf {
 
 /// A whole file mapped read-only and private. The mapping lives as long as
 /// the object; spans handed out from it must not outlive it.
-class MappedFile {
+class LUMEN_API MappedFile {
 public:
   static absl::StatusOr<std::unique_ptr<MappedFile>> open(const std::string &Path);
   ~MappedFile();

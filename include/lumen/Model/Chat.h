@@ -2,23 +2,25 @@
 #ifndef LUMEN_MODEL_CHAT_H
 #define LUMEN_MODEL_CHAT_H
 
+#include "lumen/Export.h"
+
 #include <string>
 #include <vector>
 
 namespace lumen::model {
 
-struct ChatMessage {
+struct LUMEN_API ChatMessage {
   std::string Role; // "system", "user" or "assistant".
   std::string Content;
 };
 
 /// Renders messages as Qwen's template does: "<|im_start|>role\ncontent<|im_end|>\n"
 /// each, then "<|im_start|>assistant\n" when AddGenerationPrompt.
-std::string renderChatML(const std::vector<ChatMessage> &Messages, bool AddGenerationPrompt);
+LUMEN_API std::string renderChatML(const std::vector<ChatMessage> &Messages, bool AddGenerationPrompt);
 
 /// The system prompt Qwen's template inserts when the conversation has none,
 /// taken from the model's chat template ("" if it has no such default).
-std::string defaultSystemPrompt(const std::string &ChatTemplate);
+LUMEN_API std::string defaultSystemPrompt(const std::string &ChatTemplate);
 
 } // namespace lumen::model
 

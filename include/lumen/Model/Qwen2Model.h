@@ -10,6 +10,8 @@
 #ifndef LUMEN_MODEL_QWEN2MODEL_H
 #define LUMEN_MODEL_QWEN2MODEL_H
 
+#include "lumen/Export.h"
+
 #include "lumen/Codegen/KernelSpec.h"
 #include "lumen/GGUF/GGUFFile.h"
 #include "lumen/Model/Tokenizer.h"
@@ -22,7 +24,7 @@
 
 namespace lumen::model {
 
-struct Qwen2Config {
+struct LUMEN_API Qwen2Config {
   uint32_t Layers = 0;
   uint32_t Dim = 0;
   uint32_t FFN = 0;
@@ -41,7 +43,7 @@ struct Qwen2Config {
 };
 
 /// A weight matrix: Rows outputs of Cols inputs, row-major as in the file.
-struct Matrix {
+struct LUMEN_API Matrix {
   const uint8_t *Data = nullptr;
   codegen::WeightType Type = codegen::WeightType::Q8_0;
   int64_t Rows = 0;
@@ -51,7 +53,7 @@ struct Matrix {
   codegen::MatmulShape shape(int64_t Tokens) const { return {Rows, Cols, Tokens, Type}; }
 };
 
-struct LayerWeights {
+struct LUMEN_API LayerWeights {
   const float *AttnNorm;
   Matrix Q, K, V, O;
   const float *QBias, *KBias, *VBias;
@@ -59,7 +61,7 @@ struct LayerWeights {
   Matrix Gate, Up, Down;
 };
 
-class Qwen2Model {
+class LUMEN_API Qwen2Model {
 public:
   static absl::StatusOr<std::unique_ptr<Qwen2Model>> load(const std::string &Path);
   static absl::StatusOr<std::unique_ptr<Qwen2Model>> fromFile(std::unique_ptr<gguf::GGUFFile> File);

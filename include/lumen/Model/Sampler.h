@@ -8,6 +8,8 @@
 #ifndef LUMEN_MODEL_SAMPLER_H
 #define LUMEN_MODEL_SAMPLER_H
 
+#include "lumen/Export.h"
+
 #include "absl/status/status.h"
 
 #include <cstdint>
@@ -18,7 +20,7 @@
 
 namespace lumen::model {
 
-struct SamplerOptions {
+struct LUMEN_API SamplerOptions {
   float Temperature = 0.8f;
   int32_t TopK = 40;        // <= 0: all tokens.
   float TopP = 0.95f;       // 1: off.
@@ -30,7 +32,7 @@ struct SamplerOptions {
   absl::Status validate() const;
 };
 
-class Sampler {
+class LUMEN_API Sampler {
 public:
   explicit Sampler(SamplerOptions Options);
 

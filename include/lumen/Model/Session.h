@@ -10,6 +10,8 @@
 #ifndef LUMEN_MODEL_SESSION_H
 #define LUMEN_MODEL_SESSION_H
 
+#include "lumen/Export.h"
+
 #include "lumen/Model/Qwen2Model.h"
 
 #include "absl/status/status.h"
@@ -27,7 +29,7 @@ class KernelCache;
 
 namespace lumen::model {
 
-class Session {
+class LUMEN_API Session {
 public:
   virtual ~Session() = default;
 
@@ -61,7 +63,7 @@ protected:
   int64_t Pos = 0;
 };
 
-struct SessionOptions {
+struct LUMEN_API SessionOptions {
   int64_t ContextSize = 4096; // Clamped to the model's context length.
   unsigned Threads = 0;       // 0: all cores.
   int64_t PrefillBatch = 64;  // Prompt tokens per GEMM batch.
@@ -69,10 +71,10 @@ struct SessionOptions {
 };
 
 /// The plain scalar forward pass (f32 activations and KV cache, exact dot products).
-absl::StatusOr<std::unique_ptr<Session>> createReferenceSession(const Qwen2Model &M,
+LUMEN_API absl::StatusOr<std::unique_ptr<Session>> createReferenceSession(const Qwen2Model &M,
                                                                 SessionOptions Options = {});
 /// The JIT forward pass through Cache's kernels.
-absl::StatusOr<std::unique_ptr<Session>> createJitSession(const Qwen2Model &M,
+LUMEN_API absl::StatusOr<std::unique_ptr<Session>> createJitSession(const Qwen2Model &M,
                                                           runtime::KernelCache &Cache,
                                                           SessionOptions Options = {});
 

@@ -10,6 +10,8 @@
 #ifndef LUMEN_MODEL_SYNTHETICQWEN2_H
 #define LUMEN_MODEL_SYNTHETICQWEN2_H
 
+#include "lumen/Export.h"
+
 #include "lumen/GGUF/GGUFFile.h"
 
 #include "absl/status/status.h"
@@ -23,7 +25,7 @@
 namespace lumen::model {
 
 /// The hyper-parameters that fix a Qwen2 file's layout.
-struct Qwen2Shape {
+struct LUMEN_API Qwen2Shape {
   std::string Name;
   uint32_t Layers = 0;
   uint32_t Dim = 0;
@@ -36,10 +38,10 @@ struct Qwen2Shape {
 };
 
 /// "qwen2.5-0.5b", "qwen2.5-1.5b" or "tiny" (the shape of the shared fixture).
-absl::StatusOr<Qwen2Shape> qwen2Preset(std::string_view Preset);
-std::vector<std::string> qwen2PresetNames();
+LUMEN_API absl::StatusOr<Qwen2Shape> qwen2Preset(std::string_view Preset);
+LUMEN_API std::vector<std::string> qwen2PresetNames();
 
-struct SynthOptions {
+struct LUMEN_API SynthOptions {
   Qwen2Shape Shape;
   uint64_t Seed = 1;
   /// Copy tokenizer.* metadata from this file; null writes a byte-level vocabulary.
@@ -49,7 +51,7 @@ struct SynthOptions {
 };
 
 /// Writes the model to Path. The same options give the same bytes.
-absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string &Path);
+LUMEN_API absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string &Path);
 
 } // namespace lumen::model
 

@@ -9,6 +9,8 @@
 #ifndef LUMEN_MODEL_TOKENIZER_H
 #define LUMEN_MODEL_TOKENIZER_H
 
+#include "lumen/Export.h"
+
 #include "lumen/GGUF/GGUFFile.h"
 
 #include "absl/container/flat_hash_map.h"
@@ -28,7 +30,7 @@ enum class TokenType : int32_t {
   Undefined = 0, Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6,
 };
 
-class Tokenizer {
+class LUMEN_API Tokenizer {
 public:
   static absl::StatusOr<std::unique_ptr<Tokenizer>> fromGGUF(const gguf::GGUFFile &File);
 
@@ -76,7 +78,7 @@ private:
 
 /// Turns a stream of token ids into text without ever emitting a broken
 /// UTF-8 sequence: bytes of an incomplete character wait for the next token.
-class StreamDecoder {
+class LUMEN_API StreamDecoder {
 public:
   explicit StreamDecoder(const Tokenizer &T) : T(T) {}
   /// The complete characters now available.

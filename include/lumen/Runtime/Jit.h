@@ -10,6 +10,8 @@
 #ifndef LUMEN_RUNTIME_JIT_H
 #define LUMEN_RUNTIME_JIT_H
 
+#include "lumen/Export.h"
+
 #include "lumen/Codegen/CpuFeatures.h"
 
 #include "absl/base/thread_annotations.h"
@@ -29,7 +31,7 @@ class LLJIT;
 
 namespace lumen::runtime {
 
-struct JitOptions {
+struct LUMEN_API JitOptions {
   /// Kernels are compiled for this CPU; it must be able to run on the host.
   codegen::CpuFeatures Cpu = codegen::CpuFeatures::host();
   /// Directory for the persistent object cache; empty disables it.
@@ -37,14 +39,14 @@ struct JitOptions {
 };
 
 /// What one compile did, for reporting.
-struct CompileReport {
+struct LUMEN_API CompileReport {
   bool FromDiskCache = false;
   double OptimizeSeconds = 0;
   double CodegenSeconds = 0;
   double LinkSeconds = 0;
 };
 
-class Jit {
+class LUMEN_API Jit {
 public:
   static absl::StatusOr<std::unique_ptr<Jit>> create(JitOptions Options = {});
   ~Jit();
@@ -71,11 +73,11 @@ private:
 
 /// Runs the O3 pipeline on M for Cpu (what the JIT does before codegen);
 /// used to show optimised IR.
-absl::Status optimizeModule(llvm::Module &M, const codegen::CpuFeatures &Cpu);
+LUMEN_API absl::Status optimizeModule(llvm::Module &M, const codegen::CpuFeatures &Cpu);
 
 /// The host's default kernel object cache directory:
 /// $LUMEN_CACHE_DIR, else $XDG_CACHE_HOME/lumen/kernels, else ~/.cache/lumen/kernels.
-std::string defaultObjectCacheDir();
+LUMEN_API std::string defaultObjectCacheDir();
 
 } // namespace lumen::runtime
 

@@ -2,6 +2,8 @@
 #ifndef LUMEN_RUNTIME_KERNELCACHE_H
 #define LUMEN_RUNTIME_KERNELCACHE_H
 
+#include "lumen/Export.h"
+
 #include "lumen/Codegen/KernelABI.h"
 #include "lumen/Codegen/KernelSpec.h"
 #include "lumen/Runtime/Jit.h"
@@ -25,7 +27,7 @@ namespace lumen::runtime {
 /// Thread-safe map from a kernel's full spec to its compiled entry point.
 /// Each kernel is generated and compiled once, however many threads ask for
 /// it at the same time; later requests return the same pointer.
-class KernelCache {
+class LUMEN_API KernelCache {
 public:
   explicit KernelCache(Jit &J) : J(J) {}
 

@@ -7,6 +7,8 @@
 #ifndef LUMEN_RUNTIME_MEMORYPROBE_H
 #define LUMEN_RUNTIME_MEMORYPROBE_H
 
+#include "lumen/Export.h"
+
 #include "lumen/Runtime/ThreadPool.h"
 
 #include <cstddef>
@@ -16,7 +18,7 @@ namespace lumen::runtime {
 
 /// Anonymous memory, optionally backed by 2 MB pages (madvise
 /// MADV_HUGEPAGE; the kernel may still decline), zero-filled and touched.
-class LargeBuffer {
+class LUMEN_API LargeBuffer {
 public:
   LargeBuffer(size_t Bytes, bool HugePages);
   ~LargeBuffer();
@@ -35,7 +37,7 @@ private:
 
 /// Best of Reps passes of a streaming read over Bytes on all of Pool's
 /// threads (each its own contiguous slice), in GB/s (1e9 bytes/s).
-double measureReadBandwidth(ThreadPool &Pool, size_t Bytes, bool HugePages, int Reps = 3);
+LUMEN_API double measureReadBandwidth(ThreadPool &Pool, size_t Bytes, bool HugePages, int Reps = 3);
 
 } // namespace lumen::runtime
 

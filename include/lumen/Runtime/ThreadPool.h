@@ -9,6 +9,8 @@
 #ifndef LUMEN_RUNTIME_THREADPOOL_H
 #define LUMEN_RUNTIME_THREADPOOL_H
 
+#include "lumen/Export.h"
+
 #include <atomic>
 #include <cstdint>
 #include <thread>
@@ -17,7 +19,7 @@
 
 namespace lumen::runtime {
 
-class ThreadPool {
+class LUMEN_API ThreadPool {
 public:
   /// Threads counts the caller: Threads - 1 workers are started. 0 = all cores.
   explicit ThreadPool(unsigned Threads);

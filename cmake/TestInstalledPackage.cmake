@@ -1,0 +1,29 @@
+# Installs the build to a temporary prefix, builds examples/ against it (CMake
+# package) and the C API test against it (pkg-config), and runs them.
+#   cmake -DBUILD_DIR=... -DSOURCE_DIR=... -DPREFIX=... -DFIXTURE=... -P TestInstalledPackage.cmake
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE Result OUTPUT_VARIABLE Out ERROR_VARIABLE Err)
+  message(STATUS "${ARGN}\n${Out}")
+  if(NOT Result EQUAL 0)
+    message(FATAL_ERROR "failed (${Result}): ${ARGN}\n${Out}\n${Err}")
+  endif()
+endfunction()
+
+file(REMOVE_RECURSE ${PREFIX})
+run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${PREFIX})
+foreach(F include/lumen/lumen.h include/lumen/Codegen/KernelBuilder.h lib/cmake/Lumen/LumenConfig.cmake
+          lib/cmake/Lumen/LumenConfigVersion.cmake lib/pkgconfig/lumen.pc bin/lumen-jit)
+  if(NOT EXISTS ${PREFIX}/${F})
+    message(FATAL_ERROR "not installed: ${F}")
+  endif()
+endforeach()
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/examples -B ${PREFIX}/examples-build -DCMAKE_PREFIX_PATH=${PREFIX}
+    -DCMAKE_BUILD_TYPE=Release)
+run(${CMAKE_COMMAND} --build ${PREFIX}/examples-build -j 2)
+run(${PREFIX}/examples-build/emit_kernel)
+run(sh -c "PKG_CONFIG_PATH=${PREFIX}/lib/pkgconfig cc -O1 ${SOURCE_DIR}/unittests/CApi/CApiTest.c \
+  $(PKG_CONFIG_PATH=${PREFIX}/lib/pkgconfig pkg-config --cflags --libs lumen) -o ${PREFIX}/capi_test")
+if(EXISTS ${FIXTURE})
+  run(${PREFIX}/examples-build/generate ${FIXTURE})
+  run(${PREFIX}/capi_test ${FIXTURE})
+endif()

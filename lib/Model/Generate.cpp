@@ -1,0 +1,67 @@
+//===- Generate.cpp - Streaming generation ---------------------------------===//
+#include "lumen/Model/Generate.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace lumen::model {
+
+namespace {
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+} // namespace
+
+absl::StatusOr<GenerateResult> generate(Session &S, Sampler &Smp, std::span<const int32_t> Prompt,
+                                        const GenerateOptions &O, const TokenCallback &OnToken) {
+  const Tokenizer &Tok = S.model().tokenizer();
+  GenerateResult R;
+  std::vector<float> Logits;
+  double Start = now();
+  if (absl::Status St = S.eval(Prompt, false, Logits); !St.ok())
+    return St;
+  R.PromptTokens = Prompt.size();
+  R.PromptSeconds = now() - Start;
+  for (int32_t Id : Prompt)
+    Smp.accept(Id);
+
+  StreamDecoder Text(Tok);
+  Start = now();
+  for (;;) {
+    if (R.GeneratedTokens == O.MaxTokens) {
+      R.Reason = StopReason::MaxTokens;
+      break;
+    }
+    if (O.Cancel && O.Cancel->load(std::memory_order_relaxed)) {
+      R.Reason = StopReason::Cancelled;
+      break;
+    }
+    int32_t Id = Smp.sample(Logits);
+    Smp.accept(Id);
+    if (O.StopAtEndOfTurn && std::count(Tok.stopIds().begin(), Tok.stopIds().end(), Id)) {
+      R.Reason = StopReason::EndOfTurn;
+      R.StopToken = Id;
+      break;
+    }
+    ++R.GeneratedTokens;
+    std::string Piece = Tok.type(Id) == TokenType::Control ? "" : Text.push(Id);
+    if (!OnToken(Id, Piece)) {
+      R.Reason = StopReason::Callback;
+      break;
+    }
+    if (S.position() == S.contextSize()) {
+      R.Reason = StopReason::ContextFull;
+      break;
+    }
+    if (R.GeneratedTokens == O.MaxTokens)
+      continue; // No need to evaluate a token nothing will follow.
+    if (absl::Status St = S.eval(std::span<const int32_t>(&Id, 1), false, Logits); !St.ok())
+      return St;
+  }
+  if (std::string Rest = Text.finish(); !Rest.empty())
+    OnToken(-1, Rest);
+  R.GenerateSeconds = now() - Start;
+  return R;
+}
+
+} // namespace lumen::model
