@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Lumen builds with, if any are missing.
 # Sourced by quickstart.sh and test.sh; needs root (or sudo) only to install.
-lumen_install_deps() {
-  local pkgs=(g++ cmake make llvm-19-dev libabsl-dev libgtest-dev libgmock-dev lld-19 libutf8proc-dev nlohmann-json3-dev python3-numpy)
+
+LUMEN_APT_UPDATED=0
+# Installs the named packages that are not installed yet (apt-get update at
+# most once per run).
+lumen_apt_install() {
   local missing=()
-  for p in "${pkgs[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -14,7 +17,21 @@ lumen_install_deps() {
     command -v sudo >/dev/null || { echo "lumen: run as root to install: ${missing[*]}" >&2; return 1; }
     sudo=sudo
   fi
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+  if [ "$LUMEN_APT_UPDATED" = 0 ]; then
+    $sudo apt-get update -qq
+    LUMEN_APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+}
+
+lumen_install_deps() {
+  lumen_apt_install g++ cmake make pkg-config llvm-19-dev libabsl-dev libgtest-dev libgmock-dev lld-19 \
+    libutf8proc-dev nlohmann-json3-dev python3-numpy
+}
+
+# clang-19 and its runtime (libFuzzer, sanitizers) for fuzz/run.sh.
+lumen_install_fuzz_deps() {
+  lumen_apt_install clang-19 libclang-rt-19-dev
 }
 
 # Configures and builds into $1 (default: build) with the given extra CMake args.

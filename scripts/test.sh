@@ -1,8 +1,35 @@
 #!/usr/bin/env bash
 # Builds everything with tests and runs the whole suite.
+#
+# In CI (CI=true), or with LUMEN_SANITIZE=1, it then also runs the suite
+# under ASan+UBSan, the concurrency tests under TSan (separate build
+# directories), and a short smoke run of every libFuzzer harness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 lumen_install_deps
 lumen_build build -DLUMEN_BUILD_TESTS=ON
 ctest --test-dir build --output-on-failure -j "$(nproc)"
+
+if [ "${CI:-}" != true ] && [ "${LUMEN_SANITIZE:-0}" != 1 ]; then
+  exit 0
+fi
+echo "== ASan + UBSan: the unit tests =="
+lumen_build build-asan -DLUMEN_BUILD_TESTS=ON -DLUMEN_BUILD_BENCH=OFF -DLUMEN_SANITIZE=address,undefined
+# The installed-package test rebuilds the examples without sanitizers; the
+# 0.5B reference comparisons are covered above and take minutes under ASan.
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$(nproc)" \
+  -E 'InstalledPackage|JitVsReferenceTest|Qwen05bFixture|make_qwen05b|LumenJitTest.RunSynthetic05b'
+
+echo "== TSan: thread pool, kernel cache, concurrent sessions =="
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Release -DLUMEN_BUILD_BENCH=OFF -DLUMEN_SANITIZE=thread >/dev/null
+cmake --build build-tsan -j "$(nproc)" --target RuntimeTests ModelTests
+TSAN_OPTIONS=halt_on_error=1 build-tsan/unittests/Runtime/RuntimeTests \
+  --gtest_filter='ThreadPoolTest.*:KernelCacheTest.*:MatmulKernelTest.RowRangesAndThreadsAgree'
+TSAN_OPTIONS=halt_on_error=1 build-tsan/unittests/Model/ModelTests --gtest_filter='ConcurrencyTest.*'
+
+echo "== libFuzzer smoke run =="
+lumen_install_fuzz_deps
+bash fuzz/run.sh "${LUMEN_FUZZ_SECONDS:-20}" build-fuzz
+echo "sanitizer and fuzz stages: all passed"

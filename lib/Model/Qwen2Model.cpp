@@ -158,9 +158,10 @@ absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::fromFile(std::unique_ptr
     return absl::NotFoundError(absl::StrFormat("%s: missing tensor 'token_embd.weight'", File->name()));
   M->Config.Vocab = static_cast<uint32_t>(Embd->Dims[1]);
   M->Config.TiedOutput = File->findTensor("output.weight") == nullptr;
-  if (M->Tok->vocabSize() > static_cast<int32_t>(M->Config.Vocab))
+  // As llama.cpp: the embedding has one row per vocabulary entry, no more, no less.
+  if (M->Tok->vocabSize() != static_cast<int64_t>(M->Config.Vocab))
     return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: the tokenizer has %d tokens but token_embd.weight only %d rows", File->name(),
+        "%s: the tokenizer has %d tokens but token_embd.weight has %d rows", File->name(),
         M->Tok->vocabSize(), M->Config.Vocab));
 
   const Qwen2Config &Cf = M->Config;

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harnesses with ASan+UBSan (clang-19) and runs each for
+# SECONDS (default 60), from seed corpora made here.
+#
+#   fuzz/run.sh [SECONDS] [BUILD_DIR]
+#
+# Corpora grow in BUILD_DIR/corpus/<fuzzer>; crashes land in BUILD_DIR/crashes
+# and fail the run. Totals (executions, corpus size) are printed per fuzzer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+build="${2:-build-fuzz}"
+shared="$(cd .. && pwd)/shared"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang-19 \
+  -DCMAKE_CXX_COMPILER=clang++-19 -DLUMEN_BUILD_FUZZERS=ON -DLUMEN_SANITIZE=address,undefined \
+  -DLUMEN_BUILD_TESTS=OFF -DLUMEN_BUILD_BENCH=OFF >/dev/null
+cmake --build "$build" -j "$(nproc)" --target gguf_fuzzer tokenizer_fuzzer shape_fuzzer make_seeds
+mkdir -p "$build/crashes" "$build/corpus"/{gguf_fuzzer,tokenizer_fuzzer,shape_fuzzer}
+"$build/fuzz/make_seeds" "$build/corpus/gguf_fuzzer"
+if [ -f "$shared/fixtures/tiny-qwen2.gguf" ]; then
+  head -c 65536 "$shared/fixtures/tiny-qwen2.gguf" > "$build/corpus/gguf_fuzzer/fixture-head.gguf"
+fi
+if [ -f "$shared/fixtures/qwen-tokenizer-cases.json" ] && command -v python3 >/dev/null; then
+  python3 - "$shared/fixtures/qwen-tokenizer-cases.json" "$build/corpus/tokenizer_fuzzer" <<'PY'
+import json, sys
+cases = json.load(open(sys.argv[1]))["cases"]
+for i, c in enumerate(cases[:80]):
+    open(f"{sys.argv[2]}/case{i}", "wb").write(bytes([i % 3]) + c["text"].encode())
+PY
+fi
+for s in 896x4864 4864x896 32x1 x 0x0 1x; do printf %s "$s" > "$build/corpus/shape_fuzzer/$s"; done
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+status=0
+for f in gguf_fuzzer tokenizer_fuzzer shape_fuzzer; do
+  log="$build/$f.log"
+  if ! "$build/fuzz/$f" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=4096 -timeout=20 \
+       -artifact_prefix="$build/crashes/$f-" "$build/corpus/$f" > "$log" 2>&1; then
+    echo "$f: FOUND A PROBLEM (see $log and $build/crashes)"; tail -30 "$log"; status=1
+  fi
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
+  [ -n "$execs" ] || execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
+  echo "$f: $seconds s, ${execs:-?} executions, corpus $(ls "$build/corpus/$f" | wc -l) files"
+done
+exit $status

@@ -1,0 +1,192 @@
+//===- MalformedModelTest.cpp - Every class of broken model file -----------===//
+//
+// Mutations of the tiny fixture, each loaded as a model: all must fail with
+// a clear error (the table in docs/RELIABILITY.md lists them), none may
+// crash, hang or read outside the file.
+//
+//===----------------------------------------------------------------------===//
+#include "lumen/GGUF/GGUFWriter.h"
+#include "lumen/Model/Qwen2Model.h"
+
+#include "gtest/gtest.h"
+
+#include <cstring>
+#include <functional>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+
+using namespace lumen;
+
+namespace {
+
+const std::string kTiny = std::string(LUMEN_SHARED_DIR) + "/fixtures/tiny-qwen2.gguf";
+
+class MalformedModelTest : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    std::ifstream In(kTiny, std::ios::binary);
+    if (In)
+      Bytes.assign(std::istreambuf_iterator<char>(In), {});
+  }
+  void SetUp() override {
+    if (Bytes.empty())
+      GTEST_SKIP() << "fixture not found";
+  }
+  /// Loads B as a model; returns the error ("" if it loaded).
+  static std::string load(const std::vector<uint8_t> &B) {
+    auto F = gguf::GGUFFile::parse(B, "model.gguf");
+    if (!F.ok())
+      return std::string(F.status().message());
+    auto M = model::Qwen2Model::fromFile(std::move(*F));
+    return M.ok() ? "" : std::string(M.status().message());
+  }
+  /// The fixture rewritten through GGUFWriter with one change.
+  static std::string rewrite(const std::function<void(gguf::GGUFWriter &, const gguf::GGUFFile &)> &Edit,
+                             const std::string &SkipTensor = "", const std::string &SkipKey = "") {
+    auto Src = gguf::GGUFFile::parse(Bytes, "fixture");
+    gguf::GGUFWriter W;
+    for (const gguf::KeyValue &KV : (*Src)->metadata())
+      if (KV.Key != SkipKey)
+        W.setValue(KV.Key, KV.Val);
+    for (const gguf::TensorInfo &T : (*Src)->tensors())
+      if (T.Name != SkipTensor)
+        (void)W.addTensor(T.Name, T.Type, std::vector<int64_t>(T.Dims.begin(), T.Dims.begin() + T.NumDims),
+                          std::span<const uint8_t>(T.Data, T.NumBytes));
+    Edit(W, **Src);
+    std::string Path = std::string(LUMEN_TEST_TMPDIR) + "/malformed.gguf";
+    EXPECT_TRUE(W.write(Path).ok());
+    auto M = model::Qwen2Model::load(Path);
+    return M.ok() ? "" : std::string(M.status().message());
+  }
+  static std::vector<uint8_t> Bytes;
+};
+std::vector<uint8_t> MalformedModelTest::Bytes;
+
+TEST_F(MalformedModelTest, IntactFixtureLoads) { EXPECT_EQ(load(Bytes), ""); }
+
+TEST_F(MalformedModelTest, TruncationAnywhereInTheHeader) {
+  // Every offset of the first 4 KB (magic, counts, the scalar keys, the
+  // start of the vocabulary), every 4999th byte through the vocabulary and
+  // merges, every offset of the last 1 KB of tensor infos, a few in the data.
+  auto F = gguf::GGUFFile::parse(Bytes, "fixture");
+  const size_t Header = (*F)->dataOffset();
+  std::vector<size_t> Cuts;
+  for (size_t N = 0; N < 4096; ++N) Cuts.push_back(N);
+  for (size_t N = 4096; N < Header; N += 4999) Cuts.push_back(N);
+  for (size_t N = Header - 1024; N < Header; ++N) Cuts.push_back(N); // Tensor infos.
+  for (size_t N : {Header + 1, Bytes.size() / 2, Bytes.size() - 1}) Cuts.push_back(N);
+  for (size_t N : Cuts) {
+    std::vector<uint8_t> Cut(Bytes.begin(), Bytes.begin() + N);
+    std::string E = load(Cut);
+    ASSERT_FALSE(E.empty()) << "truncated at " << N << " loaded";
+    ASSERT_TRUE(E.find("truncated") != std::string::npos || E.find("cannot fit") != std::string::npos ||
+                E.find("runs past the end") != std::string::npos || E.find("outside the file") != std::string::npos)
+        << N << ": " << E;
+  }
+}
+
+TEST_F(MalformedModelTest, RandomBitFlipsInTheHeader) {
+  // Flips in the first 64 KB and in the tensor infos: the result loads (a
+  // harmless flip, e.g. in a token string) or fails with a message.
+  auto F = gguf::GGUFFile::parse(Bytes, "fixture");
+  const size_t Header = (*F)->dataOffset();
+  std::mt19937_64 Rng(7);
+  int Failed = 0;
+  for (int I = 0; I < 100; ++I) {
+    std::vector<uint8_t> M = Bytes;
+    for (int J = 0; J < 3; ++J) {
+      size_t At = Rng() % 2 ? Rng() % 65536 : Header - 1 - Rng() % 2400;
+      M[At] ^= static_cast<uint8_t>(1u << (Rng() % 8));
+    }
+    Failed += !load(M).empty();
+  }
+  EXPECT_GT(Failed, 0);
+}
+
+TEST_F(MalformedModelTest, HugeCounts) {
+  std::vector<uint8_t> M = Bytes;
+  uint64_t Huge = uint64_t(1) << 62;
+  std::memcpy(&M[8], &Huge, 8); // Tensor count.
+  EXPECT_NE(load(M).find("tensor count"), std::string::npos) << load(M);
+  M = Bytes;
+  std::memcpy(&M[16], &Huge, 8); // Metadata count.
+  EXPECT_NE(load(M).find("metadata count"), std::string::npos);
+}
+
+TEST_F(MalformedModelTest, TensorPastTheEnd) {
+  std::vector<uint8_t> M = Bytes;
+  auto F = gguf::GGUFFile::parse(Bytes, "fixture");
+  // The last tensor's offset field is the 8 bytes before the header padding;
+  // find it by value.
+  const gguf::TensorInfo &Last = (*F)->tensors().back();
+  uint64_t Far = Last.Offset + (uint64_t(1) << 30);
+  for (size_t At = 0; At + 8 <= (*F)->dataOffset(); ++At)
+    if (std::memcmp(&M[At], &Last.Offset, 8) == 0 && At > (*F)->dataOffset() - 64) {
+      std::memcpy(&M[At], &Far, 8);
+      break;
+    }
+  EXPECT_NE(load(M).find("lies outside the file"), std::string::npos) << load(M);
+}
+
+TEST_F(MalformedModelTest, ShapeDisagreesWithConfig) {
+  std::string E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) {
+    W.setU32("qwen2.feed_forward_length", 1024);
+  });
+  EXPECT_NE(E.find("tensor 'blk.0.ffn_gate.weight' has shape [192, 512], the model config needs [192, 1024]"),
+            std::string::npos) << E;
+}
+
+TEST_F(MalformedModelTest, MissingTensor) {
+  std::string E = rewrite([](gguf::GGUFWriter &, const gguf::GGUFFile &) {}, "blk.1.attn_k.bias");
+  EXPECT_NE(E.find("missing tensor 'blk.1.attn_k.bias'"), std::string::npos) << E;
+}
+
+TEST_F(MalformedModelTest, MissingKey) {
+  std::string E = rewrite([](gguf::GGUFWriter &, const gguf::GGUFFile &) {}, "", "qwen2.block_count");
+  EXPECT_NE(E.find("missing metadata key 'qwen2.block_count'"), std::string::npos) << E;
+}
+
+TEST_F(MalformedModelTest, WrongTypesForKnownKeys) {
+  std::string E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) {
+    W.setString("qwen2.embedding_length", "192");
+  });
+  EXPECT_NE(E.find("'qwen2.embedding_length' has type str, expected u32"), std::string::npos) << E;
+  E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) { W.setU32("qwen2.rope.freq_base", 5); });
+  EXPECT_NE(E.find("'qwen2.rope.freq_base' has type u32, expected f32"), std::string::npos) << E;
+  E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) {
+    W.setI32Array("tokenizer.ggml.tokens", std::vector<int32_t>{1, 2});
+  });
+  EXPECT_NE(E.find("'tokenizer.ggml.tokens' has type arr[i32], expected arr[str]"), std::string::npos) << E;
+  E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) { W.setString("general.architecture", "llama"); });
+  EXPECT_NE(E.find("general.architecture is 'llama'"), std::string::npos) << E;
+  E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) { W.setU32("qwen2.attention.head_count", 5); });
+  EXPECT_NE(E.find("is not divisible by 5 heads"), std::string::npos) << E;
+  E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) { W.setU32("tokenizer.ggml.eos_token_id", 999999); });
+  EXPECT_NE(E.find("eos_token_id = 999999 is outside the vocabulary"), std::string::npos) << E;
+}
+
+TEST_F(MalformedModelTest, VocabularySmallerThanTheEmbedding) {
+  std::string E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &F) {
+    const gguf::Value *Tokens = F.find("tokenizer.ggml.tokens");
+    const gguf::Value *Types = F.find("tokenizer.ggml.token_type");
+    std::vector<std::string> Fewer(Tokens->Strings.begin(), Tokens->Strings.begin() + 151900);
+    std::vector<int32_t> FewerTypes;
+    for (int I = 0; I < 151900; ++I) FewerTypes.push_back(static_cast<int32_t>(Types->intAt(I)));
+    W.setStringArray("tokenizer.ggml.tokens", Fewer);
+    W.setI32Array("tokenizer.ggml.token_type", FewerTypes);
+  });
+  EXPECT_NE(E.find("the tokenizer has 151900 tokens but token_embd.weight has 151936 rows"), std::string::npos) << E;
+}
+
+TEST_F(MalformedModelTest, UnsupportedTensorType) {
+  static std::vector<uint8_t> Q4(192 * 192 / 32 * 18, 0); // Outlives the writer.
+  std::string E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) {
+    (void)W.addTensor("blk.0.attn_q.weight", gguf::TensorType::Q4_0, {192, 192}, Q4);
+  }, "blk.0.attn_q.weight");
+  EXPECT_NE(E.find("tensor 'blk.0.attn_q.weight' has type Q4_0; Lumen computes on Q8_0, F16 and F32"),
+            std::string::npos) << E;
+}
+
+} // namespace
