@@ -454,6 +454,11 @@ std::string TensorInfo::shapeString() const {
   return absl::StrFormat("[%s]", absl::StrJoin(D, ", "));
 }
 
+void GGUFFile::releaseTensorData() const {
+  if (Mapping)
+    Mapping->release(DataOffset, Bytes.size() - DataOffset);
+}
+
 const Value *GGUFFile::find(std::string_view Key) const {
   auto It = KeyIndex.find(Key);
   return It == KeyIndex.end() ? nullptr : &KVs[It->second].Val;

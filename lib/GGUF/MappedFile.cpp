@@ -4,6 +4,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -40,6 +41,13 @@ absl::StatusOr<std::unique_ptr<MappedFile>> MappedFile::open(const std::string &
   }
   ::close(Fd); // The mapping keeps the file referenced.
   return std::unique_ptr<MappedFile>(new MappedFile(Path, Data, Size));
+}
+
+void MappedFile::release(size_t Offset, size_t Length) const {
+  const size_t Page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  size_t Begin = (Offset + Page - 1) / Page * Page, End = std::min(Size, Offset + Length) / Page * Page;
+  if (Data && Begin < End)
+    ::madvise(const_cast<uint8_t *>(Data) + Begin, End - Begin, MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {

@@ -3,8 +3,12 @@
 
 #include "lumen/Codegen/KernelABI.h"
 #include "lumen/GGUF/Quantize.h"
+#include "lumen/Runtime/MemoryProbe.h"
 
 #include "absl/strings/str_format.h"
+
+#include <cstring>
+#include <type_traits>
 
 namespace lumen::model {
 
@@ -136,14 +140,41 @@ private:
 
 } // namespace
 
-absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::load(const std::string &Path) {
+Qwen2Model::Qwen2Model() = default;
+Qwen2Model::~Qwen2Model() = default;
+
+absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::load(const std::string &Path, LoadOptions Options) {
   absl::StatusOr<std::unique_ptr<gguf::GGUFFile>> F = gguf::GGUFFile::open(Path);
   if (!F.ok())
     return F.status();
-  return fromFile(std::move(*F));
+  return fromFile(std::move(*F), Options);
 }
 
-absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::fromFile(std::unique_ptr<gguf::GGUFFile> File) {
+void Qwen2Model::moveWeightsToHugePages() {
+  std::span<const uint8_t> Data = File->tensorData();
+  auto Copy = std::make_unique<runtime::LargeBuffer>(Data.size(), /*HugePages=*/true);
+  if (!Copy->valid())
+    return; // Out of memory for a copy: keep reading the mapping.
+  std::memcpy(Copy->data(), Data.data(), Data.size());
+  auto Move = [&](const auto *P) {
+    using T = std::remove_cv_t<std::remove_pointer_t<decltype(P)>>;
+    return reinterpret_cast<const T *>(Copy->data() + (reinterpret_cast<const uint8_t *>(P) - Data.data()));
+  };
+  Embedding.Data = Move(Embedding.Data);
+  Output.Data = Move(Output.Data);
+  OutputNorm = Move(OutputNorm);
+  for (LayerWeights &L : Layers) {
+    for (Matrix *W : {&L.Q, &L.K, &L.V, &L.O, &L.Gate, &L.Up, &L.Down})
+      W->Data = Move(W->Data);
+    for (const float **V : {&L.AttnNorm, &L.QBias, &L.KBias, &L.VBias, &L.FfnNorm})
+      *V = Move(*V);
+  }
+  WeightCopy = std::move(Copy);
+  File->releaseTensorData();
+}
+
+absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::fromFile(std::unique_ptr<gguf::GGUFFile> File,
+                                                                  LoadOptions Options) {
   absl::StatusOr<Qwen2Config> C = Qwen2Config::fromGGUF(*File);
   if (!C.ok())
     return C.status();
@@ -203,6 +234,8 @@ absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::fromFile(std::unique_ptr
   if (!S.ok())
     return S;
   M->File = std::move(File);
+  if (Options.HugePages)
+    M->moveWeightsToHugePages();
   return M;
 }
 

@@ -24,7 +24,9 @@ absl::StatusOr<std::unique_ptr<model::Qwen2Model>> loadModel(double *Seconds) {
   if (Path.empty())
     return absl::InvalidArgumentError("no model: pass -m FILE.gguf");
   auto Start = std::chrono::steady_clock::now();
-  absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = model::Qwen2Model::load(Path);
+  model::LoadOptions Options;
+  Options.HugePages = absl::GetFlag(FLAGS_huge_pages);
+  absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = model::Qwen2Model::load(Path, Options);
   if (Seconds)
     *Seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - Start).count();
   return M;

@@ -98,6 +98,19 @@ TEST_F(TinyFixtureTest, GreedyIdsEqualReference) {
   }
 }
 
+TEST_F(TinyFixtureTest, HugePageCopyGivesTheSameLogits) {
+  LoadOptions O;
+  O.HugePages = true;
+  auto Copy = Qwen2Model::load(kShared + "/fixtures/tiny-qwen2.gguf", O);
+  ASSERT_TRUE(Copy.ok());
+  EXPECT_NE((*Copy)->Layers[0].Q.Data, M->Layers[0].Q.Data);
+  std::vector<int32_t> Ids = M->tokenizer().encode("Hello, huge pages");
+  std::vector<float> A, B;
+  ASSERT_TRUE((*createJitSession(*M, kernelCache()))->eval(Ids, true, A).ok());
+  ASSERT_TRUE((*createJitSession(**Copy, kernelCache()))->eval(Ids, true, B).ok());
+  EXPECT_EQ(A, B);
+}
+
 TEST_F(TinyFixtureTest, SessionErrors) {
   SessionOptions O;
   O.ContextSize = 8;

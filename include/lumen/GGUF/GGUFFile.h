@@ -105,6 +105,11 @@ public:
   absl::StatusOr<const Value *> getArray(std::string_view Key, ValueType Element) const;
 
   const std::vector<TensorInfo> &tensors() const { return Tensors; }
+  /// The tensor data section: [dataOffset(), fileSize()).
+  std::span<const uint8_t> tensorData() const { return Bytes.subspan(DataOffset); }
+  /// Drops the mapped tensor data from the resident set (after it was
+  /// copied elsewhere); no-op for caller-owned bytes.
+  void releaseTensorData() const;
   const TensorInfo *findTensor(std::string_view Name) const;
   absl::StatusOr<const TensorInfo *> getTensor(std::string_view Name) const;
 

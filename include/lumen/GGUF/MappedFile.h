@@ -24,6 +24,10 @@ public:
   MappedFile &operator=(const MappedFile &) = delete;
 
   std::span<const uint8_t> bytes() const { return {Data, Size}; }
+  /// Tells the kernel the pages of [Offset, Offset + Length) are not needed
+  /// now (they leave the resident set; reading them again faults them back
+  /// in from the file).
+  void release(size_t Offset, size_t Length) const;
   const std::string &path() const { return Path; }
 
 private:
