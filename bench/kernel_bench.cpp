@@ -72,10 +72,6 @@ void runSplit(runtime::ThreadPool &Pool, MatmulFn Fn, const uint8_t *W, const vo
   Pool.parallelFor(M, Grain, [&](int64_t B, int64_t E) { Fn(W, X, Y, B, E); });
 }
 
-struct Timing {
-  double Seconds; // Per call.
-};
-
 /// Best-of-passes seconds per call, cycling over Copies matrices.
 double timeCalls(runtime::ThreadPool &Pool, MatmulFn Fn, const uint8_t *Base, int64_t MatBytes,
                  int Copies, const void *X, float *Y, int64_t M, double MinSeconds) {

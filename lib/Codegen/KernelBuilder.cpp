@@ -88,9 +88,10 @@ protected:
     return B.CreateIntrinsic(Intrinsic::fma, {A->getType()}, {A, X, Acc});
   }
 
-  /// for (IV = Start; IV < End; IV += Step) Body(IV); with runtime bounds.
+  /// for (IV = Start; IV + Step <= End; IV += Step) Body(IV); with runtime
+  /// bounds. Returns the induction variable: after the loop, its exit value.
   template <typename BodyFn>
-  void countedLoop(Value *Start, Value *End, int64_t Step, StringRef Name, BodyFn Body) {
+  PHINode *countedLoop(Value *Start, Value *End, int64_t Step, StringRef Name, BodyFn Body) {
     Function *F = B.GetInsertBlock()->getParent();
     BasicBlock *Pre = B.GetInsertBlock();
     BasicBlock *Head = BasicBlock::Create(Ctx, Name + ".head", F);
@@ -108,7 +109,7 @@ protected:
     IV->addIncoming(Next, B.GetInsertBlock());
     B.CreateBr(Head);
     B.SetInsertPoint(Exit);
-    LastIV = IV;
+    return IV;
   }
 
   Module &M;
@@ -116,7 +117,6 @@ protected:
   const CpuFeatures &Cpu;
   IRBuilder<> B;
   Type *I8, *I16, *I32, *I64, *F32, *Half, *Ptr;
-  PHINode *LastIV = nullptr; // Induction variable of the last countedLoop: its exit value.
 };
 
 //===----------------------------------------------------------------------===//
@@ -404,9 +404,9 @@ Function *MatmulEmitter::emit() {
     if (RestTokens)
       B.CreateCall(TileFn(Rows, RestTokens), {W, X, Y, Row, B.getInt64(FullTokens)});
   };
-  countedLoop(RowBegin, RowEnd, TR, "rows", [&](Value *Row) { TokenTiles(Row, TR); });
+  PHINode *Row = countedLoop(RowBegin, RowEnd, TR, "rows", [&](Value *Row) { TokenTiles(Row, TR); });
   if (TR > 1) // Rows that do not fill a whole tile.
-    countedLoop(LastIV, RowEnd, 1, "rows.rest", [&](Value *Row) { TokenTiles(Row, 1); });
+    countedLoop(Row, RowEnd, 1, "rows.rest", [&](Value *Row) { TokenTiles(Row, 1); });
   B.CreateRetVoid();
   return F;
 }
