@@ -195,28 +195,39 @@ void JitSession::runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8
 
 void JitSession::attention(uint32_t Layer, int64_t N) {
   const Qwen2Config &C = M.config();
-  const int64_t D = C.Dim, KV = C.kvDim(), HD = C.HeadDim, H = C.Heads;
+  const int64_t D = C.Dim, KV = C.kvDim(), HD = C.HeadDim, KVHeads = C.KVHeads;
   const int64_t Group = C.Heads / C.KVHeads;
   const uint16_t *KC = &KCache[size_t(Layer) * Ctx * KV], *VC = &VCache[size_t(Layer) * Ctx * KV];
   const float Scale = 1.0f / std::sqrt(float(HD));
-  // As llama.cpp's attention over an fp16 cache: q and the probabilities
-  // enter their products rounded to fp16.
-  Pool.parallelFor(N * H, 1, [&](int64_t Begin, int64_t End) {
-    thread_local std::vector<float> Score, Qh;
-    Qh.resize(HD);
+  // One item per (token, KV head): the Group query heads that share a KV
+  // head read each cached K and V row once, converted from fp16 once. As
+  // llama.cpp's attention over an fp16 cache, q and the probabilities enter
+  // their products rounded to fp16.
+  Pool.parallelFor(N * KVHeads, 1, [&](int64_t Begin, int64_t End) {
+    thread_local std::vector<float> Qs, Scores, Row;
+    Qs.resize(Group * HD);
+    Row.resize(HD);
     for (int64_t Item = Begin; Item < End; ++Item) {
-      const int64_t T = Item / H, Head = Item % H, Seen = Pos + T + 1;
-      vec::roundToHalf(&Q[T * D + Head * HD], Qh.data(), HD);
-      const int64_t KVOff = (Head / Group) * HD;
-      Score.resize(Seen);
-      for (int64_t P = 0; P < Seen; ++P)
-        Score[P] = vec::dotHalf(Qh.data(), KC + P * KV + KVOff, HD) * Scale;
-      vec::softmax(Score.data(), Seen);
-      vec::roundToHalf(Score.data(), Score.data(), Seen);
-      float *Out = &Att[T * D + Head * HD];
-      std::fill_n(Out, HD, 0.0f);
-      for (int64_t P = 0; P < Seen; ++P)
-        vec::axpyHalf(Out, Score[P], VC + P * KV + KVOff, HD);
+      const int64_t T = Item / KVHeads, G = Item % KVHeads, Seen = Pos + T + 1;
+      const int64_t KVOff = G * HD;
+      for (int64_t J = 0; J < Group; ++J)
+        vec::roundToHalf(&Q[T * D + (G * Group + J) * HD], &Qs[J * HD], HD);
+      Scores.resize(Group * Seen);
+      for (int64_t P = 0; P < Seen; ++P) {
+        vec::fromHalf(KC + P * KV + KVOff, Row.data(), HD);
+        for (int64_t J = 0; J < Group; ++J)
+          Scores[J * Seen + P] = vec::dot(&Qs[J * HD], Row.data(), HD) * Scale;
+      }
+      for (int64_t J = 0; J < Group; ++J) {
+        vec::softmax(&Scores[J * Seen], Seen);
+        vec::roundToHalf(&Scores[J * Seen], &Scores[J * Seen], Seen);
+        std::fill_n(&Att[T * D + (G * Group + J) * HD], HD, 0.0f);
+      }
+      for (int64_t P = 0; P < Seen; ++P) {
+        vec::fromHalf(VC + P * KV + KVOff, Row.data(), HD);
+        for (int64_t J = 0; J < Group; ++J)
+          vec::axpy(&Att[T * D + (G * Group + J) * HD], Scores[J * Seen + P], Row.data(), HD);
+      }
     }
   });
 }

@@ -116,30 +116,34 @@ void roundToHalf(const float *X, float *Out, int64_t N) {
     Out[I] = _cvtsh_ss(_cvtss_sh(X[I], _MM_FROUND_TO_NEAREST_INT));
 }
 
-float dotHalf(const float *Q, const uint16_t *K, int64_t N) {
-  __m256 A = _mm256_setzero_ps(), B = _mm256_setzero_ps();
+void fromHalf(const uint16_t *X, float *Out, int64_t N) {
+  int64_t I = 0;
+  for (; I + 8 <= N; I += 8)
+    _mm256_storeu_ps(Out + I, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(X + I))));
+  for (; I < N; ++I)
+    Out[I] = _cvtsh_ss(X[I]);
+}
+
+float dot(const float *A, const float *B, int64_t N) {
+  __m256 S0 = _mm256_setzero_ps(), S1 = _mm256_setzero_ps();
   int64_t I = 0;
   for (; I + 16 <= N; I += 16) {
-    A = _mm256_fmadd_ps(_mm256_loadu_ps(Q + I),
-                        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(K + I))), A);
-    B = _mm256_fmadd_ps(_mm256_loadu_ps(Q + I + 8),
-                        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(K + I + 8))), B);
+    S0 = _mm256_fmadd_ps(_mm256_loadu_ps(A + I), _mm256_loadu_ps(B + I), S0);
+    S1 = _mm256_fmadd_ps(_mm256_loadu_ps(A + I + 8), _mm256_loadu_ps(B + I + 8), S1);
   }
-  float Sum = hsum(_mm256_add_ps(A, B));
+  float Sum = hsum(_mm256_add_ps(S0, S1));
   for (; I < N; ++I)
-    Sum += Q[I] * _cvtsh_ss(K[I]);
+    Sum += A[I] * B[I];
   return Sum;
 }
 
-void axpyHalf(float *Acc, float A, const uint16_t *V, int64_t N) {
+void axpy(float *Acc, float A, const float *X, int64_t N) {
   __m256 Av = _mm256_set1_ps(A);
   int64_t I = 0;
   for (; I + 8 <= N; I += 8)
-    _mm256_storeu_ps(Acc + I, _mm256_fmadd_ps(Av, _mm256_cvtph_ps(_mm_loadu_si128(
-                                                      reinterpret_cast<const __m128i *>(V + I))),
-                                              _mm256_loadu_ps(Acc + I)));
+    _mm256_storeu_ps(Acc + I, _mm256_fmadd_ps(Av, _mm256_loadu_ps(X + I), _mm256_loadu_ps(Acc + I)));
   for (; I < N; ++I)
-    Acc[I] += A * _cvtsh_ss(V[I]);
+    Acc[I] += A * X[I];
 }
 
 void softmax(float *X, int64_t N) {

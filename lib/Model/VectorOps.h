@@ -20,8 +20,9 @@ void rope(float *Head, const float *Cos, const float *Sin, int64_t HeadDim);
 void toHalf(const float *X, uint16_t *Out, int64_t N);
 /// Out = X rounded to fp16 precision (nearest even), kept as floats.
 void roundToHalf(const float *X, float *Out, int64_t N);
-float dotHalf(const float *Q, const uint16_t *K, int64_t N);
-void axpyHalf(float *Acc, float A, const uint16_t *V, int64_t N); // Acc += A * V
+void fromHalf(const uint16_t *X, float *Out, int64_t N);
+float dot(const float *A, const float *B, int64_t N);
+void axpy(float *Acc, float A, const float *X, int64_t N); // Acc += A * X
 /// In-place softmax of N scores; returns nothing, the scores become probabilities.
 void softmax(float *X, int64_t N);
 void scale(float *X, float S, int64_t N);
