@@ -43,7 +43,11 @@ absl::StatusOr<CpuFeatures> CpuFeatures::forIsa(std::string_view Isa) {
 
 std::string CpuFeatures::featureString() const {
   std::vector<std::string> Parts;
-  auto Add = [&](bool On, const char *Name) { Parts.push_back((On ? "+" : "-") + std::string(Name)); };
+  auto Add = [&](bool On, const char *Name) {
+    std::string P(1, On ? '+' : '-');
+    P += Name;
+    Parts.push_back(std::move(P));
+  };
   Add(AVX2, "avx2");
   Add(FMA, "fma");
   Add(F16C, "f16c");

@@ -44,8 +44,9 @@ inline Agreement checkReference(const Qwen2Model &M, const std::string &RefPath,
     SCOPED_TRACE(Case["name"].get<std::string>());
     std::vector<int32_t> Prompt = Case["prompt_tokens"].get<std::vector<int32_t>>();
     std::vector<int32_t> Gen = Case["generated"].get<std::vector<int32_t>>();
-    if (Case.contains("prompt"))
+    if (Case.contains("prompt")) {
       EXPECT_EQ(M.tokenizer().encode(Case["prompt"].get<std::string>()), Prompt);
+    }
     std::vector<int32_t> Seq = Prompt;
     Seq.insert(Seq.end(), Gen.begin(), Gen.end() - 1);
     std::unique_ptr<Session> S = NewSession();
@@ -69,8 +70,9 @@ inline Agreement checkReference(const Qwen2Model &M, const std::string &RefPath,
       EXPECT_LE(Max, 1.5) << "step " << I;
       int32_t Want = Steps[I]["argmax"], Got = argmax(L, V);
       double Margin = Top[0][1].get<double>() - Top[1][1].get<double>();
-      if (Margin >= 1.0)
+      if (Margin >= 1.0) {
         EXPECT_EQ(Got, Want) << "step " << I << " margin " << Margin;
+      }
       ++A.Steps;
       A.Agree += Got == Want;
     }

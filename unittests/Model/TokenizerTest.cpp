@@ -55,8 +55,9 @@ TEST_F(TokenizerTest, EveryFixtureCase) {
       ADD_FAILURE() << "text: " << nlohmann::json(Text).dump() << "\n got: " << G << "\nwant: " << W;
     }
     // Decoding gives the NFC form of the text back.
-    if (Got == Want && Text.find("<|") == std::string::npos)
+    if (Got == Want && Text.find("<|") == std::string::npos) {
       EXPECT_EQ(Tok->decode(Got), Tok->decode(Tok->encode(Tok->decode(Got)))) << Text;
+    }
   }
   EXPECT_EQ(Failed, 0) << Failed << " of " << Count << " cases differ";
   EXPECT_EQ(Count, 332);

@@ -4,6 +4,7 @@
 #include "gtest/gtest.h"
 
 #include <atomic>
+#include <chrono>
 #include <set>
 #include <thread>
 
@@ -39,7 +40,7 @@ TEST(ThreadPoolTest, ManyDispatchesUseAllThreads) {
       Sum.fetch_add(E - B);
       if (Rep % 100 == 0) {
         // Keep a chunk busy so the other thread gets some too.
-        for (volatile int I = 0; I < 2000; ++I) {}
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
         std::lock_guard<std::mutex> L(Mu);
         Seen.insert(std::this_thread::get_id());
       }

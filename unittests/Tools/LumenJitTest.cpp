@@ -33,11 +33,16 @@ std::string quote(const std::string &S) {
 Result lumen(const std::vector<std::string> &Args, const std::string &Stdin = "") {
   static int Counter = 0;
   std::string ErrFile = kTmp + "/stderr." + std::to_string(getpid()) + "." + std::to_string(Counter++);
-  std::string Cmd = kBinary;
-  for (const std::string &A : Args)
-    Cmd += " " + quote(A);
-  Cmd += " 2>" + quote(ErrFile) + " --no-kernel-cache";
-  Cmd = "printf %s " + quote(Stdin) + " | " + Cmd;
+  std::string Cmd = "printf %s ";
+  Cmd += quote(Stdin);
+  Cmd += " | ";
+  Cmd += kBinary;
+  for (const std::string &A : Args) {
+    Cmd += ' ';
+    Cmd += quote(A);
+  }
+  Cmd += " --no-kernel-cache 2>";
+  Cmd += quote(ErrFile);
   Result R;
   FILE *P = popen(Cmd.c_str(), "r");
   std::array<char, 4096> Buf;
@@ -226,8 +231,9 @@ TEST(LumenJitTest, RunSynthetic05b) {
   std::string Model = LUMEN_SYNTH_05B;
   if (!std::filesystem::exists(Model)) {
     Model = kTmp + "/synth-0.5b.gguf";
-    if (!std::filesystem::exists(Model))
+    if (!std::filesystem::exists(Model)) {
       ASSERT_EQ(lumen({"synth", "--preset", "qwen2.5-0.5b", "--seed", "7", "-o", Model}).Exit, 0);
+    }
   }
   Result R = lumen({"run", "-m", Model, "-p", "Hello", "-n", "32", "--temp", "0", "--ignore-eos"});
   ASSERT_EQ(R.Exit, 0) << R.Err;
