@@ -119,7 +119,7 @@ absl::StatusOr<std::unique_ptr<Jit>> Jit::create(JitOptions Options) {
   llvm::Expected<std::unique_ptr<llvm::orc::LLJIT>> LLJ = llvm::orc::LLJITBuilder().create();
   if (!LLJ)
     return absl::InternalError("cannot create LLJIT: " + errorText(LLJ.takeError()));
-  absl::MutexLock Lock(&J->Mu);
+  std::lock_guard<std::mutex> Lock(J->Mu);
   J->TM = std::move(*TM);
   J->LLJ = std::move(*LLJ);
   if (!J->Options.ObjectCacheDir.empty()) {
@@ -143,7 +143,7 @@ absl::StatusOr<void *> Jit::compile(std::unique_ptr<llvm::Module> M, const std::
                                     CompileReport *Report) {
   CompileReport Local;
   CompileReport &R = Report ? *Report : Local;
-  absl::MutexLock Lock(&Mu);
+  std::lock_guard<std::mutex> Lock(Mu);
   std::string Path;
   std::unique_ptr<llvm::MemoryBuffer> Object;
   if (!Options.ObjectCacheDir.empty()) {

@@ -14,14 +14,14 @@ absl::StatusOr<void *> KernelCache::getOrCompile(
     const std::string &Symbol,
     const std::function<absl::StatusOr<std::unique_ptr<llvm::Module>>(llvm::LLVMContext &)> &Build) {
   {
-    absl::ReaderMutexLock Lock(&Mu);
+    std::shared_lock Lock(Mu);
     auto It = Entries.find(Symbol);
     if (It != Entries.end())
       return It->second;
   }
   // Compile under the writer lock: a second thread asking for the same spec
   // waits here and then finds the entry.
-  absl::MutexLock Lock(&Mu);
+  std::unique_lock Lock(Mu);
   if (auto It = Entries.find(Symbol); It != Entries.end())
     return It->second;
   auto Start = std::chrono::steady_clock::now();
@@ -60,7 +60,7 @@ absl::StatusOr<codegen::QuantizeFn> KernelCache::getQuantize(int64_t K) {
 }
 
 KernelCache::Stats KernelCache::stats() const {
-  absl::ReaderMutexLock Lock(&Mu);
+  std::shared_lock Lock(Mu);
   return Counters;
 }
 

@@ -14,11 +14,10 @@
 
 #include "lumen/Codegen/CpuFeatures.h"
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace llvm {
@@ -66,9 +65,9 @@ private:
 
   JitOptions Options;
   std::string CacheWarning;
-  absl::Mutex Mu; // TargetMachine and LLJIT additions are not reentrant.
-  std::unique_ptr<llvm::TargetMachine> TM ABSL_GUARDED_BY(Mu);
-  std::unique_ptr<llvm::orc::LLJIT> LLJ ABSL_GUARDED_BY(Mu);
+  std::mutex Mu; // Guards TM and LLJ: codegen and LLJIT additions are not reentrant.
+  std::unique_ptr<llvm::TargetMachine> TM;
+  std::unique_ptr<llvm::orc::LLJIT> LLJ;
 };
 
 /// Runs the O3 pipeline on M for Cpu (what the JIT does before codegen);

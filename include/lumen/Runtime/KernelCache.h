@@ -8,12 +8,11 @@
 #include "lumen/Codegen/KernelSpec.h"
 #include "lumen/Runtime/Jit.h"
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 
 #include <functional>
+#include <shared_mutex>
 #include <memory>
 #include <string>
 
@@ -48,9 +47,11 @@ private:
                                           llvm::LLVMContext &)> &Build);
 
   Jit &J;
-  mutable absl::Mutex Mu;
-  absl::flat_hash_map<std::string, void *> Entries ABSL_GUARDED_BY(Mu);
-  Stats Counters ABSL_GUARDED_BY(Mu);
+  // A std::shared_mutex (pthread rwlock) rather than absl::Mutex: TSan sees
+  // through it, while Debian's uninstrumented Abseil looks like a race.
+  mutable std::shared_mutex Mu;
+  absl::flat_hash_map<std::string, void *> Entries; // Guarded by Mu.
+  Stats Counters;                                   // Guarded by Mu.
 };
 
 } // namespace lumen::runtime
