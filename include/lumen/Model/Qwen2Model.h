@@ -68,7 +68,8 @@ struct LUMEN_API LayerWeights {
 struct LUMEN_API LoadOptions {
   /// Copy the tensor data into 2 MB-page memory (madvise MADV_HUGEPAGE) and
   /// drop the file pages, so the weights stream with fewer TLB misses. The
-  /// copy replaces the mapping in memory; it does not add to it.
+  /// copy replaces the mapping once done (the peak during the copy holds
+  /// both). Measured: +6 % decode on 2 threads, none on 1, ~2 s more load.
   bool HugePages = false;
 };
 
