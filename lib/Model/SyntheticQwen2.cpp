@@ -20,13 +20,33 @@ using gguf::BlockQ8_0;
 using gguf::GGUFWriter;
 using gguf::TensorType;
 
+namespace {
+Qwen2Shape shape(const char *Name, uint32_t Layers, uint32_t Dim, uint32_t FFN, uint32_t Heads,
+                 uint32_t KVHeads, bool Tied) {
+  Qwen2Shape S;
+  S.Name = Name;
+  S.Layers = Layers;
+  S.Dim = Dim;
+  S.FFN = FFN;
+  S.Heads = Heads;
+  S.KVHeads = KVHeads;
+  S.HeadDim = Dim / Heads;
+  S.Vocab = 151936;
+  S.ContextLength = 32768;
+  S.RopeBase = 1e6f;
+  S.RmsEps = 1e-6f;
+  S.TiedOutput = Tied;
+  return S;
+}
+} // namespace
+
 absl::StatusOr<Qwen2Shape> qwen2Preset(std::string_view Preset) {
   if (Preset == "qwen2.5-0.5b")
-    return Qwen2Shape{"Qwen2.5-0.5B-Instruct", 24, 896, 4864, 14, 2, 151936, 32768, true};
+    return shape("Qwen2.5-0.5B-Instruct", 24, 896, 4864, 14, 2, true);
   if (Preset == "qwen2.5-1.5b")
-    return Qwen2Shape{"Qwen2.5-1.5B-Instruct", 28, 1536, 8960, 12, 2, 151936, 32768, false};
-  if (Preset == "tiny")
-    return Qwen2Shape{"Qwen2-tiny", 3, 192, 512, 3, 1, 151936, 32768, true};
+    return shape("Qwen2.5-1.5B-Instruct", 28, 1536, 8960, 12, 2, false);
+  if (Preset == "tiny") // The shape of shared/fixtures/tiny-qwen2.gguf.
+    return shape("Qwen2-tiny", 3, 192, 512, 3, 1, true);
   return absl::InvalidArgumentError(absl::StrFormat(
       "unknown preset '%s' (expected qwen2.5-0.5b, qwen2.5-1.5b or tiny)", Preset));
 }
@@ -277,8 +297,8 @@ absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string 
   W.setU32("qwen2.feed_forward_length", S.FFN);
   W.setU32("qwen2.attention.head_count", S.Heads);
   W.setU32("qwen2.attention.head_count_kv", S.KVHeads);
-  W.setF32("qwen2.rope.freq_base", 1000000.0f);
-  W.setF32("qwen2.attention.layer_norm_rms_epsilon", 1e-6f);
+  W.setF32("qwen2.rope.freq_base", S.RopeBase);
+  W.setF32("qwen2.attention.layer_norm_rms_epsilon", S.RmsEps);
 
   std::vector<int32_t> TokenTypes;
   if (Options.TokenizerFrom) {

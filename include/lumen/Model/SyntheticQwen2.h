@@ -13,6 +13,7 @@
 #include "lumen/Export.h"
 
 #include "lumen/GGUF/GGUFFile.h"
+#include "lumen/Model/Qwen2Model.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -24,17 +25,9 @@
 
 namespace lumen::model {
 
-/// The hyper-parameters that fix a Qwen2 file's layout.
-struct LUMEN_API Qwen2Shape {
+/// A named Qwen2 configuration: the hyper-parameters that fix a file's layout.
+struct LUMEN_API Qwen2Shape : Qwen2Config {
   std::string Name;
-  uint32_t Layers = 0;
-  uint32_t Dim = 0;
-  uint32_t FFN = 0;
-  uint32_t Heads = 0;
-  uint32_t KVHeads = 0;
-  uint32_t Vocab = 151936;
-  uint32_t ContextLength = 32768;
-  bool TiedOutput = true;
 };
 
 /// "qwen2.5-0.5b", "qwen2.5-1.5b" or "tiny" (the shape of the shared fixture).
