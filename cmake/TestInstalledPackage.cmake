@@ -9,10 +9,13 @@ function(run)
   endif()
 endfunction()
 
+if(NOT LIBDIR)
+  set(LIBDIR lib)
+endif()
 file(REMOVE_RECURSE ${PREFIX})
 run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${PREFIX})
-foreach(F include/lumen/lumen.h include/lumen/Codegen/KernelBuilder.h lib/cmake/Lumen/LumenConfig.cmake
-          lib/cmake/Lumen/LumenConfigVersion.cmake lib/pkgconfig/lumen.pc bin/lumen-jit)
+foreach(F include/lumen/lumen.h include/lumen/Codegen/KernelBuilder.h ${LIBDIR}/cmake/Lumen/LumenConfig.cmake
+          ${LIBDIR}/cmake/Lumen/LumenConfigVersion.cmake ${LIBDIR}/pkgconfig/lumen.pc bin/lumen-jit)
   if(NOT EXISTS ${PREFIX}/${F})
     message(FATAL_ERROR "not installed: ${F}")
   endif()
@@ -21,9 +24,10 @@ run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/examples -B ${PREFIX}/examples-build -DCMA
     -DCMAKE_BUILD_TYPE=Release)
 run(${CMAKE_COMMAND} --build ${PREFIX}/examples-build -j 2)
 run(${PREFIX}/examples-build/emit_kernel)
-run(sh -c "PKG_CONFIG_PATH=${PREFIX}/lib/pkgconfig cc -O1 ${SOURCE_DIR}/unittests/CApi/CApiTest.c \
-  $(PKG_CONFIG_PATH=${PREFIX}/lib/pkgconfig pkg-config --cflags --libs lumen) -o ${PREFIX}/capi_test")
+run(sh -c "PKG_CONFIG_PATH=${PREFIX}/${LIBDIR}/pkgconfig cc -O1 ${SOURCE_DIR}/unittests/CApi/CApiTest.c \
+  $(PKG_CONFIG_PATH=${PREFIX}/${LIBDIR}/pkgconfig pkg-config --cflags --libs lumen) -o ${PREFIX}/capi_test")
 if(EXISTS ${FIXTURE})
   run(${PREFIX}/examples-build/generate ${FIXTURE})
-  run(${PREFIX}/capi_test ${FIXTURE})
+  # pkg-config adds no rpath: a shared install outside the loader's path needs LD_LIBRARY_PATH.
+  run(${CMAKE_COMMAND} -E env LD_LIBRARY_PATH=${PREFIX}/${LIBDIR} ${PREFIX}/capi_test ${FIXTURE})
 endif()
