@@ -70,17 +70,20 @@ int64_t lumen_tokenize(const lumen_model *M, const char *Text, int32_t *Ids, int
 }
 
 lumen_generate_params lumen_default_params(void) {
+  // The library's own defaults, so the C API cannot drift from them.
   lumen::model::SamplerOptions S;
+  lumen::model::SessionOptions O;
+  lumen::model::GenerateOptions G;
   lumen_generate_params P;
-  P.max_tokens = 128;
+  P.max_tokens = G.MaxTokens;
   P.temperature = S.Temperature;
   P.top_k = S.TopK;
   P.top_p = S.TopP;
   P.min_p = S.MinP;
   P.repeat_penalty = S.RepeatPenalty;
   P.seed = S.Seed;
-  P.threads = 0;
-  P.context = 4096;
+  P.threads = O.Threads;
+  P.context = O.ContextSize;
   P.chat = 1;
   return P;
 }
