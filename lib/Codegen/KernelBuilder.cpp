@@ -129,18 +129,22 @@ public:
       : EmitterBase(M, Cpu), S(S), K(S.Shape.K), RowBytes(weightRowBytes(S.Shape.Weights, K)),
         XRowBytes(S.Activations == ActivationFormat::Q8 ? q8RowBytes(K) : K * 4) {
     bool IntDot = S.Activations == ActivationFormat::Q8;
+    Interleaved = S.Shape.Layout == WeightLayout::Interleaved8;
     // Lanes of an accumulator: int8 kernels keep one lane per 4-quant group,
-    // 8 per block; f32 kernels one lane per float of a full vector.
+    // 8 per block; f32 kernels one lane per float of a full vector;
+    // interleaved kernels one lane per row of the group.
     BlocksPerStep = IntDot && S.VNNI && S.VectorBits == 512 ? 2 : 1;
     AccLanes = IntDot ? 8 * BlocksPerStep : S.VectorBits / 32;
+    RowsPerCell = Interleaved ? 8 : 1;
   }
 
   Function *emit();
 
 private:
-  /// Per-tile state of one K-loop step: row and token base pointers.
+  /// Per-tile state of one K-loop step: base pointers of the tile's rows
+  /// (row groups when interleaved) and tokens.
   struct Tile {
-    unsigned Rows, Tokens;
+    unsigned Rows, Tokens; // Rows counts accumulator rows: rows, or groups of 8.
     std::vector<Value *> RowPtr, TokPtr;
   };
   using Accs = std::vector<Value *>; // [Row * Tokens + Token]
@@ -150,13 +154,25 @@ private:
   void emitStep(const Tile &T, Value *Blk, unsigned Blocks, Accs &Acc);
   void emitStepInt8(const Tile &T, Value *Blk, unsigned Blocks, Accs &Acc);
   void emitStepF32(const Tile &T, Value *Blk, Accs &Acc);
+  void emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc);
+  /// Software prefetch of Lines cache lines from P + PrefetchBytes on.
+  void prefetch(Value *P, unsigned Bytes);
   /// Sums Main (AccLanes wide) and Tail (8 lanes or null) by halving.
   Value *reduce(Value *Main, Value *Tail);
 
   const KernelSpec &S;
   int64_t K, RowBytes, XRowBytes;
-  unsigned BlocksPerStep, AccLanes;
+  unsigned BlocksPerStep, AccLanes, RowsPerCell;
+  bool Interleaved;
 };
+
+void MatmulEmitter::prefetch(Value *P, unsigned Bytes) {
+  if (!S.PrefetchBytes)
+    return;
+  for (unsigned Off = 0; Off < Bytes; Off += 64) // read, high locality, data cache.
+    B.CreateIntrinsic(Intrinsic::prefetch, {Ptr},
+                      {gep(P, S.PrefetchBytes + Off), B.getInt32(0), B.getInt32(3), B.getInt32(1)});
+}
 
 Value *MatmulEmitter::reduce(Value *V, Value *Tail) {
   unsigned W = cast<FixedVectorType>(V->getType())->getNumElements();
@@ -172,7 +188,9 @@ Value *MatmulEmitter::reduce(Value *V, Value *Tail) {
 }
 
 void MatmulEmitter::emitStep(const Tile &T, Value *Blk, unsigned Blocks, Accs &Acc) {
-  if (S.Activations == ActivationFormat::Q8)
+  if (Interleaved)
+    emitStepInterleaved(T, Blk, Acc);
+  else if (S.Activations == ActivationFormat::Q8)
     emitStepInt8(T, Blk, Blocks, Acc);
   else
     emitStepF32(T, Blk, Acc);
@@ -188,6 +206,7 @@ void MatmulEmitter::emitStepInt8(const Tile &T, Value *Blk, unsigned Blocks, Acc
   for (unsigned R = 0; R < T.Rows; ++R) {
     // Quants and fp16 scales of the step's blocks in this row.
     Value *RowBlk = gep(T.RowPtr[R], WOff);
+    prefetch(RowBlk, 64);
     Value *Quants = nullptr, *Scales = nullptr;
     for (unsigned G = 0; G < Blocks; ++G) {
       Value *Q = load(vec(I8, 32), gep(RowBlk, G * kBlockBytes + 2), 1);
@@ -224,6 +243,62 @@ void MatmulEmitter::emitStepInt8(const Tile &T, Value *Blk, unsigned Blocks, Acc
       Value *Scale = B.CreateFMul(Scales, XScales);
       Value *&A = Acc[R * T.Tokens + Tk];
       A = fma(B.CreateSIToFP(Dot, LaneF32), Scale, A);
+    }
+  }
+}
+
+void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
+  // One block of each row group: 8 fp16 scales, then 8 vectors of 32 bytes,
+  // vector j holding quants 4j..4j+3 of rows 0..7. Each token's 4 activation
+  // quants 4j..4j+3 are broadcast to the 8 lanes, so the integer dot products
+  // accumulate one row per lane.
+  VectorType *Bytes = vec(I8, 32), *LaneI32 = vec(I32, 8), *LaneF32 = vec(F32, 8);
+  Value *GOff = B.CreateMul(Blk, B.getInt64(8 * kBlockBytes));
+  Value *XOff = B.CreateMul(Blk, B.getInt64(32));
+  std::vector<Value *> GBlk(T.Rows), Sums(T.Rows * T.Tokens);
+  for (unsigned G = 0; G < T.Rows; ++G) {
+    GBlk[G] = gep(T.RowPtr[G], GOff);
+    prefetch(GBlk[G], 8 * kBlockBytes);
+  }
+  for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+    // VNNI starts at BlockBias (cancels the +128 on the weights); AVX2 at 0.
+    Value *Init = ConstantInt::get(LaneI32, 0);
+    if (S.VNNI)
+      Init = B.CreateVectorSplat(8, load(I32, gep(gep(T.TokPtr[Tk], 3 * K), B.CreateMul(Blk, B.getInt64(4))), 4));
+    for (unsigned G = 0; G < T.Rows; ++G)
+      Sums[G * T.Tokens + Tk] = Init;
+  }
+  for (unsigned J = 0; J < 8; ++J) {
+    std::vector<Value *> W(T.Rows), WOp(T.Rows);
+    for (unsigned G = 0; G < T.Rows; ++G) {
+      W[G] = load(Bytes, gep(GBlk[G], 16 + 32 * J), 1);
+      WOp[G] = S.VNNI ? B.CreateBitCast(B.CreateXor(W[G], ConstantInt::get(Bytes, 0x80)), LaneI32)
+                      : B.CreateIntrinsic(Intrinsic::x86_avx2_psign_b, {}, {W[G], W[G]});
+    }
+    for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+      Value *X4 = load(I32, gep(gep(T.TokPtr[Tk], XOff), 4 * J), 4);
+      Value *XSplat = B.CreateVectorSplat(8, X4);
+      for (unsigned G = 0; G < T.Rows; ++G) {
+        Value *&Sum = Sums[G * T.Tokens + Tk];
+        if (S.VNNI) {
+          Sum = B.CreateIntrinsic(Intrinsic::x86_avx512_vpdpbusd_256, {}, {Sum, WOp[G], XSplat});
+          continue;
+        }
+        Value *XSigned = B.CreateIntrinsic(Intrinsic::x86_avx2_psign_b, {},
+                                           {B.CreateBitCast(XSplat, Bytes), W[G]});
+        Value *Pairs = B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_ub_sw, {}, {WOp[G], XSigned});
+        Sum = B.CreateAdd(Sum, B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_wd, {},
+                                                 {Pairs, ConstantInt::get(vec(I16, 16), 1)}));
+      }
+    }
+  }
+  for (unsigned G = 0; G < T.Rows; ++G) {
+    Value *RowScales = B.CreateFPExt(load(vec(Half, 8), GBlk[G], 2), LaneF32);
+    for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+      Value *XScale = load(F32, gep(gep(T.TokPtr[Tk], K), XOff), 4);
+      Value *Scale = B.CreateFMul(RowScales, B.CreateVectorSplat(8, XScale));
+      Value *&A = Acc[G * T.Tokens + Tk];
+      A = fma(B.CreateSIToFP(Sums[G * T.Tokens + Tk], LaneF32), Scale, A);
     }
   }
 }
@@ -289,16 +364,19 @@ Function *MatmulEmitter::emitTile(unsigned Rows, unsigned Tokens) {
   BasicBlock *Entry = BasicBlock::Create(Ctx, "entry", F);
   B.SetInsertPoint(Entry);
 
-  Tile T{Rows, Tokens, {}, {}};
-  for (unsigned R = 0; R < Rows; ++R)
-    T.RowPtr.push_back(gep(W, B.CreateMul(B.CreateAdd(Row, B.getInt64(R)), B.getInt64(RowBytes))));
+  // Rows of an interleaved tile come as groups of 8 (RowsPerCell).
+  const unsigned Cells0 = Rows / RowsPerCell;
+  Tile T{Cells0, Tokens, {}, {}};
+  for (unsigned R = 0; R < Cells0; ++R)
+    T.RowPtr.push_back(gep(W, B.CreateMul(B.CreateAdd(Row, B.getInt64(R * RowsPerCell)),
+                                          B.getInt64(RowBytes))));
   for (unsigned Tk = 0; Tk < Tokens; ++Tk)
     T.TokPtr.push_back(
         gep(X, B.CreateMul(B.CreateAdd(Tok0, B.getInt64(Tk)), B.getInt64(XRowBytes))));
 
   const int64_t Blocks = K / kBlock, Steps = Blocks / BlocksPerStep;
   const int64_t TailBlocks = Blocks % BlocksPerStep;
-  const unsigned A = S.Accumulators, Cells = Rows * Tokens;
+  const unsigned A = S.Accumulators, Cells = Cells0 * Tokens;
   const int64_t MainIters = Steps / A;
   Value *Zero = ConstantFP::get(vec(F32, AccLanes), 0.0);
   std::vector<Accs> Acc(A, Accs(Cells, Zero));
@@ -341,15 +419,16 @@ Function *MatmulEmitter::emitTile(unsigned Rows, unsigned Tokens) {
     emitStep(T, B.getInt64(Steps * BlocksPerStep), 1, Tail);
   }
 
-  for (unsigned R = 0; R < Rows; ++R)
+  for (unsigned R = 0; R < Cells0; ++R)
     for (unsigned Tk = 0; Tk < Tokens; ++Tk) {
       unsigned C = R * Tokens + Tk;
       Value *Sum = Acc[0][C];
       for (unsigned Set = 1; Set < A; ++Set)
         Sum = B.CreateFAdd(Sum, Acc[Set][C]);
-      Value *Result = reduce(Sum, Tail.empty() ? nullptr : Tail[C]);
+      // Interleaved cells hold 8 finished rows; row cells need a reduction.
+      Value *Result = Interleaved ? Sum : reduce(Sum, Tail.empty() ? nullptr : Tail[C]);
       Value *Index = B.CreateAdd(B.CreateMul(B.CreateAdd(Tok0, B.getInt64(Tk)), B.getInt64(S.Shape.M)),
-                                 B.CreateAdd(Row, B.getInt64(R)));
+                                 B.CreateAdd(Row, B.getInt64(R * RowsPerCell)));
       B.CreateAlignedStore(Result, B.CreateGEP(F32, Y, Index), MaybeAlign(4));
     }
   B.CreateRetVoid();
@@ -387,7 +466,10 @@ Function *MatmulEmitter::emit() {
   F->addParamAttr(1, Attribute::ReadOnly);
   F->addParamAttr(2, Attribute::WriteOnly);
   // Tile functions are created before the driver's body so the builder is free.
-  for (unsigned Rows : {TR, 1u}) {
+  // Rows left over by the row tile run one at a time (one group of 8 when
+  // interleaved: the ABI keeps row ranges at multiples of 8 there).
+  const unsigned RestRows = RowsPerCell;
+  for (unsigned Rows : {TR, RestRows}) {
     if (FullTokens) TileFn(Rows, TT);
     if (RestTokens) TileFn(Rows, RestTokens);
   }
@@ -405,8 +487,8 @@ Function *MatmulEmitter::emit() {
       B.CreateCall(TileFn(Rows, RestTokens), {W, X, Y, Row, B.getInt64(FullTokens)});
   };
   PHINode *Row = countedLoop(RowBegin, RowEnd, TR, "rows", [&](Value *Row) { TokenTiles(Row, TR); });
-  if (TR > 1) // Rows that do not fill a whole tile.
-    countedLoop(Row, RowEnd, 1, "rows.rest", [&](Value *Row) { TokenTiles(Row, 1); });
+  if (TR > RestRows) // Rows that do not fill a whole tile.
+    countedLoop(Row, RowEnd, RestRows, "rows.rest", [&](Value *Row) { TokenTiles(Row, RestRows); });
   B.CreateRetVoid();
   return F;
 }
@@ -468,8 +550,11 @@ private:
       Value *Part = B.CreateShuffleVector(Quants, Mask);
       Sum = Sum ? B.CreateAdd(Sum, Part) : Part;
     }
-    B.CreateAlignedStore(B.CreateMul(Sum, ConstantInt::get(vec(I32, 8), -128)),
-                         gep(gep(QRow, 2 * K), Off), MaybeAlign(4));
+    Value *Bias8 = B.CreateMul(Sum, ConstantInt::get(vec(I32, 8), -128));
+    B.CreateAlignedStore(Bias8, gep(gep(QRow, 2 * K), Off), MaybeAlign(4));
+    // BlockBias[b]: the whole block's bias, for interleaved VNNI kernels.
+    B.CreateAlignedStore(B.CreateIntrinsic(Intrinsic::vector_reduce_add, {vec(I32, 8)}, {Bias8}),
+                         gep(gep(QRow, 3 * K), B.CreateMul(Blk, B.getInt64(4))), MaybeAlign(4));
   }
 
   int64_t K;

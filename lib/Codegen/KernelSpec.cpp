@@ -20,21 +20,27 @@ const char *activationFormatName(ActivationFormat A) {
 }
 
 std::string KernelSpec::functionName() const {
-  return absl::StrFormat("lumen_mm_%s_m%d_k%d_n%d_x%s_v%d_a%d_%s_r%d_t%d",
-                         weightTypeName(Shape.Weights), Shape.M, Shape.K, Shape.N,
-                         activationFormatName(Activations), VectorBits, Accumulators,
-                         VNNI ? "vnni" : "novnni", TileRows, TileTokens);
+  std::string Name = absl::StrFormat(
+      "lumen_mm_%s%s_m%d_k%d_n%d_x%s_v%d_a%d_%s_r%d_t%d", weightTypeName(Shape.Weights),
+      Shape.Layout == WeightLayout::Interleaved8 ? "r8" : "", Shape.M, Shape.K, Shape.N,
+      activationFormatName(Activations), VectorBits, Accumulators, VNNI ? "vnni" : "novnni",
+      TileRows, TileTokens);
+  if (PrefetchBytes)
+    Name += absl::StrFormat("_pf%d", PrefetchBytes);
+  return Name;
 }
 
 std::string KernelSpec::describe() const {
   const char *Dot = Activations == ActivationFormat::F32 ? "f32 FMA on in-register dequantized weights"
                     : VNNI                               ? "int8 vpdpbusd"
                                                          : "int8 pmaddubsw/pmaddwd";
-  return absl::StrFormat("%s weights, M=%d K=%d N=%d: %s activations, %s, %d-bit vectors, "
-                         "%d accumulator set(s), tile %d rows x %d tokens",
-                         weightTypeName(Shape.Weights), Shape.M, Shape.K, Shape.N,
-                         activationFormatName(Activations), Dot, VectorBits, Accumulators,
-                         TileRows, TileTokens);
+  return absl::StrFormat("%s weights (%s layout), M=%d K=%d N=%d: %s activations, %s, %d-bit "
+                         "vectors, %d accumulator set(s), tile %d rows x %d tokens, %s",
+                         weightTypeName(Shape.Weights), weightLayoutName(Shape.Layout), Shape.M,
+                         Shape.K, Shape.N, activationFormatName(Activations), Dot, VectorBits,
+                         Accumulators, TileRows, TileTokens,
+                         PrefetchBytes ? absl::StrFormat("prefetch %d bytes ahead", PrefetchBytes)
+                                       : std::string("no prefetch"));
 }
 
 std::string quantizeFunctionName(int64_t K) { return absl::StrFormat("lumen_quantize_q8_k%d", K); }
@@ -91,10 +97,30 @@ absl::Status KernelSpec::validate(const CpuFeatures &Cpu) const {
     return Bad("vector width must be 256 or 512 bits");
   if (Accumulators < 1 || Accumulators > 8)
     return Bad("accumulators must be 1 to 8");
-  if (TileRows < 1 || TileRows > 8 || TileTokens < 1 || TileTokens > 8)
-    return Bad("tile rows and tokens must be 1 to 8");
-  if (TileRows * TileTokens * Accumulators > 24)
-    return Bad("rows x tokens x accumulators must be at most 24 (registers)");
+  if (TileRows < 1 || TileRows > 16 || TileTokens < 1 || TileTokens > 8)
+    return Bad("tile rows must be 1 to 16 and tile tokens 1 to 8");
+  if (!layoutSupports(Shape.Layout, Shape.Weights, Shape.M, Shape.K))
+    return Bad(absl::StrFormat("the %s layout needs Q8_0 weights and M a multiple of 8",
+                               weightLayoutName(Shape.Layout)));
+  if (PrefetchBytes % 64 || PrefetchBytes > 65536)
+    return Bad("prefetch distance must be a multiple of 64 bytes, at most 64 KiB");
+  if (Shape.Layout == WeightLayout::Interleaved8) {
+    // A tile holds whole row groups; each (group, token) cell keeps one
+    // integer and Accumulators float vectors.
+    if (Activations != ActivationFormat::Q8)
+      return Bad("the interleaved8 layout is read by int8 kernels (Q8 activations) only");
+    if (VectorBits != 256)
+      return Bad("the interleaved8 kernels use 256-bit vectors (8 rows x 4 bytes)");
+    if (TileRows != 8 && TileRows != 16)
+      return Bad("interleaved8 tiles hold 8 or 16 rows");
+    if (TileRows / 8 * TileTokens * (Accumulators + 1) > 12)
+      return Bad("row groups x tokens x (accumulators + 1) must be at most 12 (registers)");
+  } else {
+    if (TileRows > 8)
+      return Bad("tile rows must be 1 to 8");
+    if (TileRows * TileTokens * Accumulators > 24)
+      return Bad("rows x tokens x accumulators must be at most 24 (registers)");
+  }
   if (Shape.Weights != WeightType::Q8_0 && Activations != ActivationFormat::F32)
     return Bad("f16/f32 weights take f32 activations");
   if (Activations == ActivationFormat::F32 && VNNI)

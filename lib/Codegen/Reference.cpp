@@ -31,11 +31,14 @@ void referenceQuantize(int64_t K, int64_t N, const float *X, uint8_t *Q) {
         Quants[Blk * 32 + I] = static_cast<int8_t>(Q32[I]);
       }
       float DRounded = halfToFloat(gguf::floatToHalf(D));
+      int32_t BlockBias = 0;
       for (int G = 0; G < 8; ++G) {
         int32_t Bias = -128 * (Q32[4 * G] + Q32[4 * G + 1] + Q32[4 * G + 2] + Q32[4 * G + 3]);
         std::memcpy(Out + K + (Blk * 8 + G) * 4, &DRounded, 4);
         std::memcpy(Out + 2 * K + (Blk * 8 + G) * 4, &Bias, 4);
+        BlockBias += Bias;
       }
+      std::memcpy(Out + 3 * K + Blk * 4, &BlockBias, 4);
     }
   }
 }
@@ -46,6 +49,28 @@ template <typename T> T loadAt(const uint8_t *P) {
   T V;
   std::memcpy(&V, P, sizeof(T));
   return V;
+}
+
+/// One (row, token) of an Interleaved8 kernel: the row's lane of its group,
+/// one block per step, exact integer block sums, then a scaled FMA into the
+/// step's accumulator set; the sets summed in order.
+float replayInterleaved(const KernelSpec &S, const uint8_t *W, int64_t R, const uint8_t *X) {
+  const int64_t K = S.Shape.K;
+  std::vector<float> Acc(S.Accumulators, 0.0f);
+  for (int64_t Blk = 0; Blk < K / 32; ++Blk) {
+    Q8Block WB = readQ8Block(W, S.Shape.Layout, K, R, Blk);
+    const int8_t *Xq = reinterpret_cast<const int8_t *>(X) + Blk * 32;
+    int32_t Dot = 0;
+    for (int I = 0; I < 32; ++I)
+      Dot += int32_t(WB.Quants[I]) * int32_t(Xq[I]);
+    float Scale = halfToFloat(WB.Scale) * loadAt<float>(X + K + Blk * 32);
+    float &A = Acc[Blk % S.Accumulators];
+    A = std::fma(static_cast<float>(Dot), Scale, A);
+  }
+  float Sum = Acc[0];
+  for (unsigned Set = 1; Set < S.Accumulators; ++Set)
+    Sum += Acc[Set];
+  return Sum;
 }
 
 /// One (row, token) cell of a kernel, lane by lane.
@@ -153,19 +178,18 @@ void replayMatmul(const KernelSpec &S, const uint8_t *W, const void *X, float *Y
   int64_t RowBytes = weightRowBytes(Sh.Weights, Sh.K);
   int64_t XBytes = activationBytes(S.Activations, Sh.K, 1);
   for (int64_t T = 0; T < Sh.N; ++T)
-    for (int64_t R = 0; R < Sh.M; ++R)
-      Y[T * Sh.M + R] =
-          CellReplay(S, W + R * RowBytes, static_cast<const uint8_t *>(X) + T * XBytes).run();
+    for (int64_t R = 0; R < Sh.M; ++R) {
+      const uint8_t *XT = static_cast<const uint8_t *>(X) + T * XBytes;
+      Y[T * Sh.M + R] = Sh.Layout == WeightLayout::Interleaved8
+                            ? replayInterleaved(S, W, R, XT)
+                            : CellReplay(S, W + R * RowBytes, XT).run();
+    }
 }
 
 void plainMatmul(const MatmulShape &Sh, const uint8_t *W, const float *X, float *Y) {
-  int64_t RowBytes = weightRowBytes(Sh.Weights, Sh.K);
-  gguf::TensorType T = Sh.Weights == WeightType::Q8_0  ? gguf::TensorType::Q8_0
-                       : Sh.Weights == WeightType::F16 ? gguf::TensorType::F16
-                                                       : gguf::TensorType::F32;
   std::vector<float> Row(Sh.K);
   for (int64_t R = 0; R < Sh.M; ++R) {
-    gguf::dequantizeRow(T, W + R * RowBytes, Row.data(), Sh.K);
+    dequantizeWeightRow(Sh, W, R, Row.data());
     for (int64_t Tok = 0; Tok < Sh.N; ++Tok) {
       double Sum = 0;
       for (int64_t I = 0; I < Sh.K; ++I)

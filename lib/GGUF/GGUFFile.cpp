@@ -459,6 +459,11 @@ void GGUFFile::releaseTensorData() const {
     Mapping->release(DataOffset, Bytes.size() - DataOffset);
 }
 
+void GGUFFile::releaseRange(const uint8_t *P, size_t N) const {
+  if (Mapping && P >= Bytes.data() && P + N <= Bytes.data() + Bytes.size())
+    Mapping->release(static_cast<size_t>(P - Bytes.data()), N);
+}
+
 const Value *GGUFFile::find(std::string_view Key) const {
   auto It = KeyIndex.find(Key);
   return It == KeyIndex.end() ? nullptr : &KVs[It->second].Val;

@@ -73,10 +73,7 @@ absl::StatusOr<Qwen2Config> Qwen2Config::fromGGUF(const gguf::GGUFFile &F) {
 }
 
 void Matrix::dequantizeRow(int64_t R, float *Out) const {
-  gguf::TensorType T = Type == codegen::WeightType::Q8_0  ? gguf::TensorType::Q8_0
-                       : Type == codegen::WeightType::F16 ? gguf::TensorType::F16
-                                                          : gguf::TensorType::F32;
-  gguf::dequantizeRow(T, Data + R * codegen::weightRowBytes(Type, Cols), Out, Cols);
+  codegen::dequantizeWeightRow(shape(1), Data, R, Out);
 }
 
 namespace {
@@ -150,27 +147,42 @@ absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::load(const std::string &
   return fromFile(std::move(*F), Options);
 }
 
-void Qwen2Model::moveWeightsToHugePages() {
-  std::span<const uint8_t> Data = File->tensorData();
-  auto Copy = std::make_unique<runtime::LargeBuffer>(Data.size(), /*HugePages=*/true);
-  if (!Copy->valid())
-    return; // Out of memory for a copy: keep reading the mapping.
-  std::memcpy(Copy->data(), Data.data(), Data.size());
-  auto Move = [&](const auto *P) {
-    using T = std::remove_cv_t<std::remove_pointer_t<decltype(P)>>;
-    return reinterpret_cast<const T *>(Copy->data() + (reinterpret_cast<const uint8_t *>(P) - Data.data()));
-  };
-  Embedding.Data = Move(Embedding.Data);
-  Output.Data = Move(Output.Data);
-  OutputNorm = Move(OutputNorm);
-  for (LayerWeights &L : Layers) {
+void Qwen2Model::placeWeights(const LoadOptions &Options) {
+  if (!Options.Repack && !Options.HugePages)
+    return;
+  // Every distinct matrix (the tied lm_head is the embedding itself).
+  std::vector<Matrix *> All = {&Embedding};
+  for (LayerWeights &L : Layers)
     for (Matrix *W : {&L.Q, &L.K, &L.V, &L.O, &L.Gate, &L.Up, &L.Down})
-      W->Data = Move(W->Data);
-    for (const float **V : {&L.AttnNorm, &L.QBias, &L.KBias, &L.VBias, &L.FfnNorm})
-      *V = Move(*V);
+      All.push_back(W);
+  if (Output.Data != Embedding.Data)
+    All.push_back(&Output);
+  constexpr int64_t kAlign = 4096; // Each matrix starts on its own page.
+  int64_t Total = 0;
+  for (const Matrix *W : All)
+    Total += (W->bytes() + kAlign - 1) / kAlign * kAlign;
+  auto Arena = std::make_unique<runtime::LargeBuffer>(Total, Options.HugePages, /*ZeroFill=*/false);
+  if (!Arena->valid())
+    return; // No memory for the copy: keep computing from the mapping.
+  const codegen::CpuFeatures Cpu = codegen::CpuFeatures::host();
+  uint8_t *At = Arena->data();
+  for (Matrix *W : All) {
+    codegen::WeightLayout To = Options.Repack
+                                   ? codegen::chooseLayout(W->Rows, W->Cols, W->Type, Cpu)
+                                   : codegen::WeightLayout::Rows;
+    if (W->Type == codegen::WeightType::Q8_0)
+      codegen::repackQ8_0(W->Data, At, To, W->Rows, W->Cols, 0, W->Rows);
+    else
+      std::memcpy(At, W->Data, W->bytes());
+    File->releaseRange(W->Data, W->bytes());
+    const bool TiedOutput = Output.Data == W->Data;
+    W->Data = At;
+    W->Layout = To;
+    if (TiedOutput && W != &Output)
+      Output = *W;
+    At += (W->bytes() + kAlign - 1) / kAlign * kAlign;
   }
-  WeightCopy = std::move(Copy);
-  File->releaseTensorData();
+  WeightArena = std::move(Arena);
 }
 
 absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::fromFile(std::unique_ptr<gguf::GGUFFile> File,
@@ -234,8 +246,7 @@ absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::fromFile(std::unique_ptr
   if (!S.ok())
     return S;
   M->File = std::move(File);
-  if (Options.HugePages)
-    M->moveWeightsToHugePages();
+  M->placeWeights(Options);
   return M;
 }
 

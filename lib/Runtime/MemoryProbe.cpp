@@ -13,7 +13,7 @@ namespace {
 constexpr size_t kHugePage = 2u << 20;
 }
 
-LargeBuffer::LargeBuffer(size_t Size, bool HugePages) : Bytes(Size) {
+LargeBuffer::LargeBuffer(size_t Size, bool HugePages, bool ZeroFill) : Bytes(Size) {
   // Over-allocate by a huge page so the start can be 2 MB aligned.
   Mapped = Size + (HugePages ? kHugePage : 0);
   void *P = ::mmap(nullptr, Mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -26,7 +26,8 @@ LargeBuffer::LargeBuffer(size_t Size, bool HugePages) : Bytes(Size) {
         (reinterpret_cast<uintptr_t>(Base) + kHugePage - 1) & ~(kHugePage - 1));
     ::madvise(Aligned, Size, MADV_HUGEPAGE);
   }
-  std::memset(Aligned, 0, Size);
+  if (ZeroFill)
+    std::memset(Aligned, 0, Size);
   Data = Aligned;
   MappedBase = Base;
 }

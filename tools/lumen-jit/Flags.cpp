@@ -44,9 +44,12 @@ ABSL_FLAG(int64_t, from, -1, "eval: first position to report (default: the last 
 ABSL_FLAG(bool, reference, false, "eval: use the scalar reference forward pass");
 ABSL_FLAG(std::string, kernel_cache, "",
           "kernel object cache directory (default: $LUMEN_CACHE_DIR or ~/.cache/lumen/kernels)");
-ABSL_FLAG(bool, huge_pages, false,
-          "copy the weights into 2 MB pages at load (measured: +6 % decode on 2 threads, but ~2 s "
-          "more load time; off by default)");
+ABSL_FLAG(bool, repack, true,
+          "store Q8_0 matrices with rows interleaved 8 at a time (the kernel table's layout); "
+          "--norepack keeps the file's row layout");
+ABSL_FLAG(bool, huge_pages, true,
+          "put the weights in 2 MB pages (a copy replacing the file pages tensor by tensor); "
+          "--nohuge_pages --norepack reads them from the file mapping in place");
 ABSL_FLAG(int32_t, r, 5, "bench: repetitions per test");
 ABSL_FLAG(bool, profile, false, "bench: time per op class for one decode step and one prefill");
 ABSL_FLAG(bool, no_kernel_cache, false, "compile every kernel, read and write no object cache");

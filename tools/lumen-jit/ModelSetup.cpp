@@ -26,6 +26,7 @@ absl::StatusOr<std::unique_ptr<model::Qwen2Model>> loadModel(double *Seconds) {
   auto Start = std::chrono::steady_clock::now();
   model::LoadOptions Options;
   Options.HugePages = absl::GetFlag(FLAGS_huge_pages);
+  Options.Repack = absl::GetFlag(FLAGS_repack);
   absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = model::Qwen2Model::load(Path, Options);
   if (Seconds)
     *Seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - Start).count();

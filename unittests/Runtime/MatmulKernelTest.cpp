@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -38,7 +39,11 @@ enum class Sweep { Wide, Narrow, Chosen };
 std::vector<KernelSpec> variants(const MatmulShape &Shape, Sweep How,
                                  const CpuFeatures &Cpu = test::sharedCache().jit().cpu()) {
   std::vector<KernelSpec> Out;
-  if (How == Sweep::Chosen) { // The table's pick, and its f32 counterpart.
+  if (How == Sweep::Chosen) { // The table's picks for both layouts, and the f32 counterpart.
+    MatmulShape Interleaved = Shape;
+    Interleaved.Layout = chooseLayout(Shape.M, Shape.K, Shape.Weights, Cpu);
+    if (Interleaved.Layout != Shape.Layout)
+      Out.push_back(chooseSpec(Interleaved, Cpu));
     KernelSpec S = chooseSpec(Shape, Cpu);
     Out.push_back(S);
     S.Activations = ActivationFormat::F32;
@@ -47,23 +52,28 @@ std::vector<KernelSpec> variants(const MatmulShape &Shape, Sweep How,
     return Out;
   }
   bool Wide = How == Sweep::Wide;
-  for (ActivationFormat A : {ActivationFormat::Q8, ActivationFormat::F32})
-    for (unsigned Bits : {256u, 512u})
-      for (bool Vnni : {false, true})
-        for (unsigned Acc : Wide ? std::vector<unsigned>{1, 2, 4} : std::vector<unsigned>{2})
-          for (auto [R, T] : Wide ? std::vector<std::pair<unsigned, unsigned>>{{1, 1}, {3, 1}, {2, 4}, {4, 4}}
-                                  : std::vector<std::pair<unsigned, unsigned>>{{1, 1}, {4, 4}}) {
-            KernelSpec S;
-            S.Shape = Shape;
-            S.Activations = A;
-            S.VectorBits = Bits;
-            S.VNNI = Vnni;
-            S.Accumulators = Acc;
-            S.TileRows = R;
-            S.TileTokens = Shape.N == 1 ? 1 : T;
-            if (S.validate(Cpu).ok())
-              Out.push_back(S);
-          }
+  using Tiles = std::vector<std::pair<unsigned, unsigned>>;
+  for (WeightLayout L : {WeightLayout::Rows, WeightLayout::Interleaved8})
+    for (ActivationFormat A : {ActivationFormat::Q8, ActivationFormat::F32})
+      for (unsigned Bits : {256u, 512u})
+        for (bool Vnni : {false, true})
+          for (unsigned Acc : Wide ? std::vector<unsigned>{1, 2, 4} : std::vector<unsigned>{2})
+            for (auto [R, T] : L == WeightLayout::Interleaved8
+                                   ? (Wide ? Tiles{{8, 1}, {16, 1}, {8, 4}, {16, 2}} : Tiles{{8, 1}, {8, 3}})
+                                   : (Wide ? Tiles{{1, 1}, {3, 1}, {2, 4}, {4, 4}} : Tiles{{1, 1}, {4, 4}})) {
+              KernelSpec S;
+              S.Shape = Shape;
+              S.Shape.Layout = L;
+              S.Activations = A;
+              S.VectorBits = Bits;
+              S.VNNI = Vnni;
+              S.Accumulators = Acc;
+              S.TileRows = R;
+              S.TileTokens = Shape.N == 1 ? 1 : T;
+              S.PrefetchBytes = Acc == 2 ? 1024 : 0; // Prefetching never changes results.
+              if (S.validate(Cpu).ok() && std::find(Out.begin(), Out.end(), S) == Out.end())
+                Out.push_back(S);
+            }
   return Out;
 }
 
@@ -122,9 +132,13 @@ void checkSpecs(const Case &C, WeightType WT, const std::vector<KernelSpec> &Spe
     ASSERT_NE(Fn, nullptr);
     const void *Act = S.Activations == ActivationFormat::Q8 ? static_cast<const void *>(Xq.data())
                                                               : static_cast<const void *>(X.data());
+    // The kernel and its replay read the weights in the spec's layout.
+    std::vector<uint8_t> WL = W;
+    if (S.Shape.Layout != WeightLayout::Rows)
+      repackQ8_0(W.data(), WL.data(), S.Shape.Layout, C.M, C.K, 0, C.M);
     std::vector<float> Y(C.N * C.M, NAN), Replay(C.N * C.M);
-    Fn(W.data(), Act, Y.data(), 0, C.M);
-    replayMatmul(S, W.data(), Act, Replay.data());
+    Fn(WL.data(), Act, Y.data(), 0, C.M);
+    replayMatmul(S, WL.data(), Act, Replay.data());
     int Mismatch = 0;
     for (int64_t I = 0; I < C.N * C.M; ++I)
       if (std::memcmp(&Y[I], &Replay[I], 4) != 0 && Mismatch++ < 3)
@@ -160,10 +174,15 @@ TEST(MatmulKernelTest, LmHeadShape) {
 TEST(MatmulKernelTest, EdgeShapes) {
   // K = 32 (one block, a tail on two-block steps), M = 1, M not a multiple
   // of the row tile, and every token count from 1 to 17.
-  for (Case C : {Case{1, 32, 1}, Case{5, 32, 3}, Case{7, 96, 2}, Case{13, 160, 1}})
+  // Interleaved kernels: one row group, and group counts not a multiple of
+  // a 16-row tile.
+  for (Case C : {Case{1, 32, 1}, Case{5, 32, 3}, Case{7, 96, 2}, Case{13, 160, 1}, Case{8, 32, 1},
+                 Case{24, 96, 2}, Case{40, 160, 5}})
     checkShape(C, WeightType::Q8_0, Sweep::Wide);
-  for (int64_t N = 1; N <= 17; ++N)
+  for (int64_t N = 1; N <= 17; ++N) {
     checkShape({11, 64, N}, WeightType::Q8_0, Sweep::Narrow);
+    checkShape({24, 64, N}, WeightType::Q8_0, Sweep::Narrow);
+  }
 }
 
 TEST(MatmulKernelTest, FloatWeights) {
@@ -194,7 +213,8 @@ TEST(MatmulKernelTest, Avx512KernelsUnderVnniEmulation) {
   };
   for (auto [C, How] : {std::pair{Case{896, 896, 1}, Sweep::Narrow}, {Case{128, 896, 3}, Sweep::Narrow},
                         {Case{64, 4864, 1}, Sweep::Narrow}, {Case{7, 32, 2}, Sweep::Wide},
-                        {Case{13, 96, 5}, Sweep::Wide}, {Case{9, 160, 17}, Sweep::Narrow}}) {
+                        {Case{13, 96, 5}, Sweep::Wide}, {Case{9, 160, 17}, Sweep::Narrow},
+                        {Case{24, 96, 5}, Sweep::Wide}}) {
     std::vector<KernelSpec> Specs;
     for (const KernelSpec &S : variants({C.M, C.K, C.N, WeightType::Q8_0}, How, Vnni))
       if (S.VectorBits == 512 || S.VNNI)
@@ -218,20 +238,26 @@ TEST(MatmulKernelTest, RowRangesAndThreadsAgree) {
       continue;
     SCOPED_TRACE(S.functionName());
     auto Fn = *test::sharedCache().getMatmul(S);
+    // Interleaved kernels take row ranges at multiples of 8 (KernelABI.h).
+    const bool Groups = S.Shape.Layout == WeightLayout::Interleaved8;
+    const int64_t Grain = Groups ? 96 : 100, First = Groups ? 1000 : 1001, Last = Groups ? 2000 : 2002;
+    std::vector<uint8_t> WL = W;
+    if (Groups)
+      repackQ8_0(W.data(), WL.data(), S.Shape.Layout, C.M, C.K, 0, C.M);
     std::vector<float> One(C.N * C.M), Split(C.N * C.M), Part(C.N * C.M, -1.0f);
-    Fn(W.data(), Xq.data(), One.data(), 0, C.M);
+    Fn(WL.data(), Xq.data(), One.data(), 0, C.M);
     for (unsigned Threads : {2u, 3u}) {
       runtime::ThreadPool Pool(Threads);
       for (int Rep = 0; Rep < 3; ++Rep)
-        Pool.parallelFor(C.M, 100, [&](int64_t B, int64_t E) {
-          Fn(W.data(), Xq.data(), Split.data(), B, E);
+        Pool.parallelFor(C.M, Grain, [&](int64_t B, int64_t E) {
+          Fn(WL.data(), Xq.data(), Split.data(), B, E);
         });
       EXPECT_EQ(std::memcmp(One.data(), Split.data(), One.size() * 4), 0) << Threads << " threads";
     }
-    Fn(W.data(), Xq.data(), Part.data(), 1001, 2002);
+    Fn(WL.data(), Xq.data(), Part.data(), First, Last);
     for (int64_t T = 0; T < C.N; ++T)
       for (int64_t R = 0; R < C.M; ++R) {
-        float Want = R >= 1001 && R < 2002 ? One[T * C.M + R] : -1.0f;
+        float Want = R >= First && R < Last ? One[T * C.M + R] : -1.0f;
         ASSERT_EQ(Part[T * C.M + R], Want) << "token " << T << " row " << R;
       }
   }

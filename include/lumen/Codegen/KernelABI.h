@@ -7,20 +7,33 @@
 //                 int64_t RowBegin, int64_t RowEnd)
 //   Computes Y[t * M + r] = sum_k W[r][k] * X[t][k] for r in [RowBegin, RowEnd)
 //   and every token t < N. Rows are independent, so a thread pool splits the
-//   row range. W is the weight matrix as stored in the GGUF file (row r at
-//   W + r * weightRowBytes). X is N rows of K floats (ActivationFormat::F32)
-//   or N quantized rows (ActivationFormat::Q8, below).
+//   row range; for the Interleaved8 layout RowBegin and RowEnd must be
+//   multiples of 8. W is the weight matrix in the spec's layout (below). X is
+//   N rows of K floats (ActivationFormat::F32) or N quantized rows
+//   (ActivationFormat::Q8, below).
 //
 // Quantize: void F(const float *X, uint8_t *Q, int64_t TokenBegin, int64_t TokenEnd)
 //   Quantizes rows of K floats into the Q8 layout.
 //
-// Q8 activation row layout, q8RowBytes(K) = 3 * K bytes per token:
-//   int8  Quants[K]        Q8_0 quants, block b = Quants[32b .. 32b+31]
-//   float Scale8[K / 4]    block b's fp16-rounded scale, repeated 8 times
-//   int32 Bias8[K / 4]     -128 * (sum of quants 4g .. 4g+3), one per group g
+// Q8 activation row layout, q8RowBytes(K) = 3 * K + K / 8 bytes per token:
+//   int8  Quants[K]         Q8_0 quants, block b = Quants[32b .. 32b+31]
+//   float Scale8[K / 4]     block b's fp16-rounded scale, repeated 8 times
+//   int32 Bias8[K / 4]      -128 * (sum of quants 4g .. 4g+3), one per group g
+//   int32 BlockBias[K / 32] -128 * (sum of block b's 32 quants)
 // The weights enter vpdpbusd as unsigned (w + 128, by flipping the sign
-// bit); starting each block's dot product at Bias8 cancels the +128 exactly.
-// Scale8 is pre-broadcast so a 512-bit lane vector of scales is one load.
+// bit); starting each block's dot product at Bias8 (a lane per 4-quant
+// group, Rows layout) or BlockBias (a lane per row, Interleaved8) cancels
+// the +128 exactly. Scale8 is pre-broadcast so a lane vector of scales is
+// one load.
+//
+// Weight layouts (WeightLayout in KernelSpec.h):
+//   Rows          row r at W + r * weightRowBytes(K): K/32 blocks of
+//                 {fp16 scale, int8 quants[32]} -- the GGUF file's Q8_0.
+//   Interleaved8  (Q8_0, M % 8 == 0) row group g = rows 8g .. 8g+7 at
+//                 W + g * 8 * weightRowBytes(K); its block b, 272 bytes at
+//                 offset 272 b, is {fp16 scale[8] (row 0..7),
+//                 int8 quants[8][8][4]}: quants[j][r][i] = row r's quant
+//                 32b + 4j + i. The same bytes as Rows, reordered.
 //
 //===----------------------------------------------------------------------===//
 #ifndef LUMEN_CODEGEN_KERNELABI_H
@@ -31,6 +44,7 @@
 #include "lumen/Codegen/KernelSpec.h"
 
 #include <cstdint>
+#include <string>
 
 namespace lumen::codegen {
 
@@ -38,7 +52,7 @@ using MatmulFn = void (*)(const uint8_t *W, const void *X, float *Y, int64_t Row
                           int64_t RowEnd);
 using QuantizeFn = void (*)(const float *X, uint8_t *Q, int64_t TokenBegin, int64_t TokenEnd);
 
-inline int64_t q8RowBytes(int64_t K) { return 3 * K; }
+inline int64_t q8RowBytes(int64_t K) { return 3 * K + K / 8; }
 inline int64_t weightRowBytes(WeightType W, int64_t K) {
   switch (W) {
   case WeightType::Q8_0: return K / 32 * 34;
@@ -54,6 +68,29 @@ inline int64_t activationBytes(ActivationFormat A, int64_t K, int64_t N) {
 
 /// Name of the quantizer kernel for rows of K.
 LUMEN_API std::string quantizeFunctionName(int64_t K);
+
+/// Rows that a layout stores together (1 or 8); row ranges split at multiples.
+inline int64_t layoutRowGroup(WeightLayout L) { return L == WeightLayout::Interleaved8 ? 8 : 1; }
+
+/// Whether an M x K matrix of type W can be stored in layout L.
+LUMEN_API bool layoutSupports(WeightLayout L, WeightType W, int64_t M, int64_t K);
+
+/// Copies rows [RowBegin, RowEnd) of an M x K Q8_0 matrix from the Rows
+/// layout (Src) to layout To (Dst, the same total size; rows outside the
+/// range are not touched). Row bounds must be multiples of
+/// layoutRowGroup(To), and layoutSupports(To, Q8_0, M, K) must hold.
+LUMEN_API void repackQ8_0(const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t M, int64_t K,
+                          int64_t RowBegin, int64_t RowEnd);
+
+/// Row R of an M x K matrix stored in Shape's type and layout, as floats.
+LUMEN_API void dequantizeWeightRow(const MatmulShape &Shape, const uint8_t *W, int64_t R, float *Out);
+
+/// Block B of row R of a Q8_0 matrix in layout L: its fp16 scale and quants.
+struct Q8Block {
+  uint16_t Scale;
+  int8_t Quants[32];
+};
+LUMEN_API Q8Block readQ8Block(const uint8_t *W, WeightLayout L, int64_t K, int64_t R, int64_t B);
 
 } // namespace lumen::codegen
 

@@ -31,11 +31,20 @@ enum class WeightType { Q8_0, F16, F32 };
 ///    multiplied with integer dot products (vpdpbusd, or pmaddubsw on AVX2).
 enum class ActivationFormat { F32, Q8 };
 
+/// How a Q8_0 matrix's bytes are arranged (KernelABI.h has the details).
+///  - Rows: as in the GGUF file, row after row of 34-byte blocks.
+///  - Interleaved8: rows in groups of 8, each block of the group stored as
+///    8 fp16 scales then the 8 rows' quants interleaved in 4-byte pieces, so
+///    one 32-byte load feeds pmaddubsw/vpdpbusd with 8 rows at once and the
+///    8 row sums land in the 8 lanes (no horizontal reductions). Same size.
+enum class WeightLayout { Rows, Interleaved8 };
+
 struct LUMEN_API MatmulShape {
   int64_t M = 0; // Output rows.
   int64_t K = 0; // Reduction length.
   int64_t N = 1; // Tokens: 1 = decode GEMV, > 1 = prefill GEMM.
   WeightType Weights = WeightType::Q8_0;
+  WeightLayout Layout = WeightLayout::Rows;
 };
 
 struct LUMEN_API KernelSpec {
@@ -44,11 +53,14 @@ struct LUMEN_API KernelSpec {
   unsigned VectorBits = 512;  // 256 or 512.
   unsigned Accumulators = 1;  // Independent accumulator sets over K.
   bool VNNI = true;           // vpdpbusd (Q8 activations only).
-  unsigned TileRows = 1;      // Register tile: rows x tokens sharing loads.
-  unsigned TileTokens = 1;
+  unsigned TileRows = 1;      // Register tile: rows x tokens sharing loads
+  unsigned TileTokens = 1;    // (rows: a multiple of 8 for Interleaved8).
+  /// Software prefetch this many bytes ahead of the weight stream (0: none).
+  unsigned PrefetchBytes = 0;
 
   /// A stable symbol naming every field, e.g.
-  /// "lumen_mm_q8_0_m4864_k896_n1_xq8_v512_a4_vnni_r1_t1".
+  /// "lumen_mm_q8_0_m4864_k896_n1_xq8_v512_a4_vnni_r1_t1", with "q8_0r8"
+  /// for the Interleaved8 layout and "_pf1024" when prefetching.
   std::string functionName() const;
   /// One line for people: shape and choices.
   std::string describe() const;
@@ -69,11 +81,16 @@ LUMEN_API absl::StatusOr<MatmulShape> parseShape(std::string_view Text, int64_t 
 LUMEN_API absl::Status validateShape(const MatmulShape &Shape);
 
 /// The kernel choice for Shape on Cpu, from the per-shape table. Why says
-/// which table row matched.
+/// which table row matched. Shape.Layout is how the weights are stored.
 LUMEN_API KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::string *Why = nullptr);
+
+/// The layout a model loader should store an M x K matrix of type W in for
+/// Cpu (from the same table file): Interleaved8 for Q8_0 with M % 8 == 0.
+LUMEN_API WeightLayout chooseLayout(int64_t M, int64_t K, WeightType W, const CpuFeatures &Cpu);
 
 LUMEN_API const char *weightTypeName(WeightType W);
 LUMEN_API const char *activationFormatName(ActivationFormat A);
+LUMEN_API const char *weightLayoutName(WeightLayout L);
 
 } // namespace lumen::codegen
 

@@ -24,7 +24,7 @@ LUMEN_API void referenceQuantize(int64_t K, int64_t N, const float *X, uint8_t *
 LUMEN_API void replayMatmul(const KernelSpec &Spec, const uint8_t *W, const void *X, float *Y);
 
 /// The math with no kernel structure: double-precision sums of the
-/// dequantized weights times f32 activations. Y is N x M.
+/// dequantized weights (W in Shape.Layout) times f32 activations. Y is N x M.
 LUMEN_API void plainMatmul(const MatmulShape &Shape, const uint8_t *W, const float *X, float *Y);
 
 } // namespace lumen::codegen

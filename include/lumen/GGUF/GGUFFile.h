@@ -110,6 +110,8 @@ public:
   /// Drops the mapped tensor data from the resident set (after it was
   /// copied elsewhere); no-op for caller-owned bytes.
   void releaseTensorData() const;
+  /// The same for the whole pages inside [P, P + N), a range of bytes().
+  void releaseRange(const uint8_t *P, size_t N) const;
   const TensorInfo *findTensor(std::string_view Name) const;
   absl::StatusOr<const TensorInfo *> getTensor(std::string_view Name) const;
 

@@ -1,10 +1,12 @@
 //===- lumen/Model/Qwen2Model.h - A loaded Qwen2 GGUF ------------*- C++ -*-===//
 //
-// The configuration, tokenizer and weights of a Qwen2 model. Weights are
-// used in place from the read-only mapping (no copy, no dequantization);
-// every tensor's presence, type and shape is checked at load, with errors
-// that name the key or tensor. A model is immutable and can be shared by
-// any number of sessions and threads.
+// The configuration, tokenizer and weights of a Qwen2 model. Every tensor's
+// presence, type and shape is checked at load, with errors that name the key
+// or tensor. Q8_0 matrices are repacked into the layout the kernel table
+// prefers (rows interleaved 8 at a time), in 2 MB-page memory that replaces
+// the file's pages tensor by tensor -- never a dequantized or second copy.
+// A model is immutable and can be shared by any number of sessions and
+// threads.
 //
 //===----------------------------------------------------------------------===//
 #ifndef LUMEN_MODEL_QWEN2MODEL_H
@@ -12,7 +14,7 @@
 
 #include "lumen/Export.h"
 
-#include "lumen/Codegen/KernelSpec.h"
+#include "lumen/Codegen/KernelABI.h"
 #include "lumen/GGUF/GGUFFile.h"
 #include "lumen/Model/Tokenizer.h"
 
@@ -46,15 +48,17 @@ struct LUMEN_API Qwen2Config {
   static absl::StatusOr<Qwen2Config> fromGGUF(const gguf::GGUFFile &File);
 };
 
-/// A weight matrix: Rows outputs of Cols inputs, row-major as in the file.
+/// A weight matrix: Rows outputs of Cols inputs, in Layout (KernelABI.h).
 struct LUMEN_API Matrix {
   const uint8_t *Data = nullptr;
   codegen::WeightType Type = codegen::WeightType::Q8_0;
+  codegen::WeightLayout Layout = codegen::WeightLayout::Rows;
   int64_t Rows = 0;
   int64_t Cols = 0;
   /// Row R's Cols values as floats.
   void dequantizeRow(int64_t R, float *Out) const;
-  codegen::MatmulShape shape(int64_t Tokens) const { return {Rows, Cols, Tokens, Type}; }
+  int64_t bytes() const { return Rows * codegen::weightRowBytes(Type, Cols); }
+  codegen::MatmulShape shape(int64_t Tokens) const { return {Rows, Cols, Tokens, Type, Layout}; }
 };
 
 struct LUMEN_API LayerWeights {
@@ -66,11 +70,13 @@ struct LUMEN_API LayerWeights {
 };
 
 struct LUMEN_API LoadOptions {
-  /// Copy the tensor data into 2 MB-page memory (madvise MADV_HUGEPAGE) and
-  /// drop the file pages, so the weights stream with fewer TLB misses. The
-  /// copy replaces the mapping once done (the peak during the copy holds
-  /// both). Measured: +6 % decode on 2 threads, none on 1, ~2 s more load.
-  bool HugePages = false;
+  /// Store Q8_0 matrices in the layout chosen by codegen::chooseLayout
+  /// (Interleaved8 where M % 8 == 0) instead of the file's row layout.
+  bool Repack = true;
+  /// Put copied matrices in 2 MB-page memory (madvise MADV_HUGEPAGE). With
+  /// Repack off this still copies the matrices, in file layout. With both
+  /// off the weights are read from the file mapping in place.
+  bool HugePages = true;
 };
 
 class LUMEN_API Qwen2Model {
@@ -91,11 +97,13 @@ public:
 
 private:
   Qwen2Model();
-  /// Moves every weight pointer into a huge-page copy of the data section.
-  void moveWeightsToHugePages();
+  /// Copies the matrices into one arena in the layouts chosen (repacking
+  /// where asked), releasing each one's file pages once it is copied, so the
+  /// peak resident size is the weights plus one tensor.
+  void placeWeights(const LoadOptions &Options);
 
   std::unique_ptr<gguf::GGUFFile> File;
-  std::unique_ptr<runtime::LargeBuffer> WeightCopy;
+  std::unique_ptr<runtime::LargeBuffer> WeightArena;
   Qwen2Config Config;
   std::unique_ptr<Tokenizer> Tok;
 };

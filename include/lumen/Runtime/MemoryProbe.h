@@ -17,10 +17,11 @@
 namespace lumen::runtime {
 
 /// Anonymous memory, optionally backed by 2 MB pages (madvise
-/// MADV_HUGEPAGE; the kernel may still decline), zero-filled and touched.
+/// MADV_HUGEPAGE; the kernel may still decline), zero (ZeroFill: written
+/// now, so every page is resident; otherwise faulted in on first touch).
 class LUMEN_API LargeBuffer {
 public:
-  LargeBuffer(size_t Bytes, bool HugePages);
+  LargeBuffer(size_t Bytes, bool HugePages, bool ZeroFill = true);
   ~LargeBuffer();
   LargeBuffer(const LargeBuffer &) = delete;
   LargeBuffer &operator=(const LargeBuffer &) = delete;

@@ -1,0 +1,94 @@
+//===- WeightLayout.cpp - Weight layouts the kernels read ------------------===//
+//
+// The byte arrangements of KernelABI.h: repacking from the file's Rows
+// layout, and reading a block or a row back for the scalar references and
+// the embedding lookup.
+//
+//===----------------------------------------------------------------------===//
+#include "lumen/Codegen/KernelABI.h"
+
+#include "lumen/GGUF/Quantize.h"
+
+#include <cassert>
+#include <cstring>
+
+namespace lumen::codegen {
+
+namespace {
+constexpr int64_t kBlockBytes = 34;
+constexpr int64_t kGroupBlockBytes = 8 * kBlockBytes; // One block of 8 interleaved rows.
+
+gguf::TensorType tensorType(WeightType W) {
+  switch (W) {
+  case WeightType::Q8_0: return gguf::TensorType::Q8_0;
+  case WeightType::F16: return gguf::TensorType::F16;
+  case WeightType::F32: return gguf::TensorType::F32;
+  }
+  return gguf::TensorType::F32;
+}
+} // namespace
+
+const char *weightLayoutName(WeightLayout L) {
+  return L == WeightLayout::Interleaved8 ? "interleaved8" : "rows";
+}
+
+bool layoutSupports(WeightLayout L, WeightType W, int64_t M, int64_t K) {
+  if (L == WeightLayout::Rows)
+    return true;
+  return W == WeightType::Q8_0 && M > 0 && M % 8 == 0 && K > 0 && K % 32 == 0;
+}
+
+void repackQ8_0(const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t M, int64_t K,
+                int64_t RowBegin, int64_t RowEnd) {
+  const int64_t RowBytes = weightRowBytes(WeightType::Q8_0, K), Blocks = K / 32;
+  if (To == WeightLayout::Rows) {
+    std::memcpy(Dst + RowBegin * RowBytes, Src + RowBegin * RowBytes, (RowEnd - RowBegin) * RowBytes);
+    return;
+  }
+  assert(layoutSupports(To, WeightType::Q8_0, M, K) && RowBegin % 8 == 0 && RowEnd % 8 == 0);
+  (void)M;
+  for (int64_t G = RowBegin / 8; G < RowEnd / 8; ++G) {
+    const uint8_t *Rows = Src + G * 8 * RowBytes;
+    uint8_t *Out = Dst + G * 8 * RowBytes;
+    for (int64_t B = 0; B < Blocks; ++B, Out += kGroupBlockBytes)
+      for (int64_t R = 0; R < 8; ++R) {
+        const uint8_t *Block = Rows + R * RowBytes + B * kBlockBytes;
+        std::memcpy(Out + 2 * R, Block, 2);
+        for (int64_t J = 0; J < 8; ++J)
+          std::memcpy(Out + 16 + 32 * J + 4 * R, Block + 2 + 4 * J, 4);
+      }
+  }
+}
+
+Q8Block readQ8Block(const uint8_t *W, WeightLayout L, int64_t K, int64_t R, int64_t B) {
+  const int64_t RowBytes = weightRowBytes(WeightType::Q8_0, K);
+  Q8Block Out;
+  if (L == WeightLayout::Rows) {
+    const uint8_t *Block = W + R * RowBytes + B * kBlockBytes;
+    std::memcpy(&Out.Scale, Block, 2);
+    std::memcpy(Out.Quants, Block + 2, 32);
+    return Out;
+  }
+  const uint8_t *Group = W + (R / 8) * 8 * RowBytes + B * kGroupBlockBytes;
+  const int64_t Lane = R % 8;
+  std::memcpy(&Out.Scale, Group + 2 * Lane, 2);
+  for (int64_t J = 0; J < 8; ++J)
+    std::memcpy(Out.Quants + 4 * J, Group + 16 + 32 * J + 4 * Lane, 4);
+  return Out;
+}
+
+void dequantizeWeightRow(const MatmulShape &Shape, const uint8_t *W, int64_t R, float *Out) {
+  const int64_t K = Shape.K;
+  if (Shape.Layout == WeightLayout::Rows) {
+    gguf::dequantizeRow(tensorType(Shape.Weights), W + R * weightRowBytes(Shape.Weights, K), Out, K);
+    return;
+  }
+  for (int64_t B = 0; B < K / 32; ++B) {
+    Q8Block Blk = readQ8Block(W, Shape.Layout, K, R, B);
+    float D = gguf::halfToFloat(Blk.Scale);
+    for (int I = 0; I < 32; ++I)
+      Out[B * 32 + I] = D * Blk.Quants[I];
+  }
+}
+
+} // namespace lumen::codegen
