@@ -52,23 +52,44 @@ constexpr Shape kShapes[] = {{"attn_q/attn_output 896x896", 896, 896},
                              {"ffn_down 4864x896", 4864, 896},
                              {"lm_head 896x151936", 896, 151936}};
 
-/// Fills Q8_0 blocks with random quants and a benign fp16 scale.
-void fillQ8(uint8_t *P, size_t Bytes) {
+/// Fills Q8_0 blocks with random quants and a benign fp16 scale, in layout
+/// L (every matrix starts at a multiple of 272 bytes, one interleaved block).
+void fillQ8(uint8_t *P, size_t Bytes, WeightLayout L) {
   uint64_t S = 0x9e3779b97f4a7c15ull;
   for (size_t I = 0; I < Bytes; I += 8) {
     S ^= S << 13, S ^= S >> 7, S ^= S << 17;
     std::memcpy(P + I, &S, std::min<size_t>(8, Bytes - I));
   }
-  for (size_t B = 0; B + 34 <= Bytes; B += 34) {
-    uint16_t Scale = 0x2000; // ~0.0078
-    std::memcpy(P + B, &Scale, 2);
+  const uint16_t Scale = 0x2000; // ~0.0078
+  if (L == WeightLayout::Rows) {
+    for (size_t B = 0; B + 34 <= Bytes; B += 34)
+      std::memcpy(P + B, &Scale, 2);
+    return;
   }
+  for (size_t B = 0; B + 272 <= Bytes; B += 272)
+    for (int R = 0; R < 8; ++R)
+      std::memcpy(P + B + 2 * R, &Scale, 2);
+}
+
+/// One benchmarked kernel variant.
+struct Variant {
+  WeightLayout Layout;
+  ActivationFormat Fmt;
+  unsigned Bits, Acc, Rows, Tokens, Prefetch;
+};
+
+std::string label(const KernelSpec &S) {
+  return absl::StrFormat("%s %s v%u a%u%s", S.Shape.Layout == WeightLayout::Interleaved8 ? "il8" : "rows",
+                         S.Activations == ActivationFormat::Q8 ? (S.VNNI ? "int8 vnni" : "int8 avx2") : "f32 fma",
+                         S.VectorBits, S.Accumulators,
+                         S.PrefetchBytes ? absl::StrFormat(" pf%u", S.PrefetchBytes) : std::string());
 }
 
 /// Runs Fn over rows split evenly across the pool (one contiguous slice per thread).
 void runSplit(runtime::ThreadPool &Pool, MatmulFn Fn, const uint8_t *W, const void *X, float *Y,
               int64_t M) {
-  int64_t Grain = (M + Pool.size() - 1) / Pool.size();
+  // Multiples of 16 rows: interleaved kernels take row groups of 8.
+  int64_t Grain = ((M + Pool.size() - 1) / Pool.size() + 15) / 16 * 16;
   Pool.parallelFor(M, Grain, [&](int64_t B, int64_t E) { Fn(W, X, Y, B, E); });
 }
 
@@ -120,22 +141,31 @@ int main(int Argc, char **Argv) {
     std::fflush(stdout);
   }
 
-  // >= 256 MB of weight copies, reused for every shape.
+  // >= 256 MB of weight copies per layout, reused for every shape.
   const size_t Arena = size_t(288) << 20;
-  runtime::LargeBuffer Weights(Arena, absl::GetFlag(FLAGS_huge_pages));
-  fillQ8(Weights.data(), Arena);
+  runtime::LargeBuffer RowWeights(Arena, absl::GetFlag(FLAGS_huge_pages));
+  runtime::LargeBuffer GroupWeights(Arena, absl::GetFlag(FLAGS_huge_pages));
+  fillQ8(RowWeights.data(), Arena, WeightLayout::Rows);
+  fillQ8(GroupWeights.data(), Arena, WeightLayout::Interleaved8);
+  auto WeightsFor = [&](WeightLayout L) {
+    return L == WeightLayout::Rows ? RowWeights.data() : GroupWeights.data();
+  };
 
-  std::vector<std::pair<ActivationFormat, unsigned>> Formats = {{ActivationFormat::Q8, 512},
-                                                                {ActivationFormat::Q8, 256},
-                                                                {ActivationFormat::F32, 512},
-                                                                {ActivationFormat::F32, 256}};
-  // (accumulator sets, tile rows) for decode.
-  std::vector<std::pair<unsigned, unsigned>> DecodeChoices =
-      Quick ? std::vector<std::pair<unsigned, unsigned>>{{1, 1}, {2, 1}, {1, 2}}
-            : std::vector<std::pair<unsigned, unsigned>>{{1, 1}, {2, 1}, {4, 1}, {1, 2}, {2, 2}, {1, 4}};
+  using WL = WeightLayout;
+  using AF = ActivationFormat;
+  std::vector<Variant> Decode;
+  for (auto [Fmt, Bits] : {std::pair{AF::Q8, 512u}, {AF::Q8, 256u}, {AF::F32, 512u}, {AF::F32, 256u}})
+    for (auto [Acc, Rows] : Quick ? std::vector<std::pair<unsigned, unsigned>>{{1, 1}, {2, 1}}
+                                  : std::vector<std::pair<unsigned, unsigned>>{{1, 1}, {2, 1}, {4, 1}, {1, 2}})
+      Decode.push_back({WL::Rows, Fmt, Bits, Acc, Rows, 1, 0});
+  Decode.push_back({WL::Rows, AF::Q8, 256, 2, 1, 1, 1024});
+  for (unsigned Acc : {1u, 2u})
+    for (unsigned Rows : Quick ? std::vector<unsigned>{8} : std::vector<unsigned>{8, 16})
+      for (unsigned Pf : Quick ? std::vector<unsigned>{0, 1024} : std::vector<unsigned>{0, 512, 1024, 2048})
+        Decode.push_back({WL::Interleaved8, AF::Q8, 256, Acc, Rows, 1, Pf});
 
   std::printf("\n## Decode (N=1): weight GB/s from DRAM (in-cache GB/s); %% of DRAM bandwidth\n\n");
-  std::printf("| shape | kernel | threads | DRAM GB/s | %% of DRAM | in-cache GB/s |\n|---|---|---|---|---|---|\n");
+  std::printf("| shape | kernel | rows | threads | DRAM GB/s | %% of DRAM | in-cache GB/s |\n|---|---|---|---|---|---|---|\n");
   for (const Shape &Sh : kShapes) {
     int64_t MatBytes = Sh.M * weightRowBytes(WeightType::Q8_0, Sh.K);
     int Copies = std::max<int64_t>(2, (int64_t(256) << 20) / MatBytes + 1);
@@ -146,40 +176,44 @@ int main(int Argc, char **Argv) {
     for (float &V : X) V = N(Rng);
     std::vector<uint8_t> Xq(q8RowBytes(Sh.K));
     referenceQuantize(Sh.K, 1, X.data(), Xq.data());
-    for (auto [Fmt, Bits] : Formats)
-      for (auto [Acc, Rows] : DecodeChoices) {
-        KernelSpec S;
-        S.Shape = {Sh.M, Sh.K, 1, WeightType::Q8_0};
-        S.Activations = Fmt;
-        S.VectorBits = Bits;
-        S.VNNI = Fmt == ActivationFormat::Q8 && Cpu.VNNI;
-        S.Accumulators = Acc;
-        S.TileRows = Rows;
-        if (!S.validate(Cpu).ok())
-          continue;
-        MatmulFn Fn = *Cache.getMatmul(S);
-        const void *Act = Fmt == ActivationFormat::Q8 ? (const void *)Xq.data() : (const void *)X.data();
-        for (size_t TI = 0; TI < ThreadCounts.size(); ++TI) {
-          runtime::ThreadPool Pool(ThreadCounts[TI]);
-          double Cold = timeCalls(Pool, Fn, Weights.data(), MatBytes, Copies, Act, Y.data(), Sh.M, MinSeconds);
-          double Warm = MatBytes <= (16 << 20)
-                            ? timeCalls(Pool, Fn, Weights.data(), MatBytes, 1, Act, Y.data(), Sh.M, MinSeconds / 2)
-                            : 0;
-          std::printf("| %s | %s v%u a%u r%u | %u | %.1f | %.0f%% | %s |\n", Sh.Name,
-                      S.Activations == ActivationFormat::Q8 ? (S.VNNI ? "int8 vnni" : "int8 avx2") : "f32 fma",
-                      Bits, Acc, Rows, ThreadCounts[TI], MatBytes / Cold / 1e9,
-                      100 * MatBytes / Cold / 1e9 / Dram[TI],
-                      Warm ? absl::StrFormat("%.1f", MatBytes / Warm / 1e9).c_str() : "(>16 MB)");
-          std::fflush(stdout);
-        }
+    for (const Variant &V : Decode) {
+      KernelSpec S;
+      S.Shape = {Sh.M, Sh.K, 1, WeightType::Q8_0, V.Layout};
+      S.Activations = V.Fmt;
+      S.VectorBits = V.Bits;
+      S.VNNI = V.Fmt == AF::Q8 && Cpu.VNNI;
+      S.Accumulators = V.Acc;
+      S.TileRows = V.Rows;
+      S.PrefetchBytes = V.Prefetch;
+      if (!S.validate(Cpu).ok())
+        continue;
+      MatmulFn Fn = *Cache.getMatmul(S);
+      const void *Act = V.Fmt == AF::Q8 ? (const void *)Xq.data() : (const void *)X.data();
+      for (size_t TI = 0; TI < ThreadCounts.size(); ++TI) {
+        runtime::ThreadPool Pool(ThreadCounts[TI]);
+        const uint8_t *W = WeightsFor(V.Layout);
+        double Cold = timeCalls(Pool, Fn, W, MatBytes, Copies, Act, Y.data(), Sh.M, MinSeconds);
+        double Warm = MatBytes <= (16 << 20) ? timeCalls(Pool, Fn, W, MatBytes, 1, Act, Y.data(), Sh.M, MinSeconds / 2)
+                                             : 0;
+        std::printf("| %s | %s | %u | %u | %.1f | %.0f%% | %s |\n", Sh.Name, label(S).c_str(), V.Rows,
+                    ThreadCounts[TI], MatBytes / Cold / 1e9, 100 * MatBytes / Cold / 1e9 / Dram[TI],
+                    Warm ? absl::StrFormat("%.1f", MatBytes / Warm / 1e9).c_str() : "(>16 MB)");
+        std::fflush(stdout);
       }
+    }
   }
 
   const int64_t NTok = absl::GetFlag(FLAGS_prefill_tokens);
+  std::vector<Variant> Prefill;
+  for (auto [Fmt, Bits] : {std::pair{AF::Q8, 512u}, {AF::Q8, 256u}, {AF::F32, 512u}, {AF::F32, 256u}})
+    for (auto [R, T] : Quick ? std::vector<std::pair<unsigned, unsigned>>{{1, 1}, {2, 4}}
+                             : std::vector<std::pair<unsigned, unsigned>>{{1, 1}, {2, 2}, {2, 4}, {4, 2}, {4, 4}})
+      Prefill.push_back({WL::Rows, Fmt, Bits, 1, R, T, 0});
+  for (auto [R, T] : Quick ? std::vector<std::pair<unsigned, unsigned>>{{8, 4}, {16, 2}}
+                           : std::vector<std::pair<unsigned, unsigned>>{{8, 2}, {8, 3}, {8, 4}, {8, 5}, {16, 1}, {16, 2}, {16, 3}})
+    Prefill.push_back({WL::Interleaved8, AF::Q8, 256, 1, R, T, 0});
   std::printf("\n## Prefill (N=%lld): GOP/s (2*M*K*N per second), weights in cache\n\n", (long long)NTok);
   std::printf("| shape | kernel | tile rows x tokens | threads | GOP/s |\n|---|---|---|---|---|\n");
-  std::vector<std::pair<unsigned, unsigned>> Tiles = {{1, 1}, {2, 2}, {1, 4}, {4, 1}, {2, 4}, {4, 2}, {3, 4}, {4, 4}, {2, 6}};
-  if (Quick) Tiles = {{1, 1}, {2, 4}, {4, 4}};
   for (const Shape &Sh : kShapes) {
     if (Sh.M > 8192) continue; // lm_head runs on the last token only.
     int64_t MatBytes = Sh.M * weightRowBytes(WeightType::Q8_0, Sh.K);
@@ -189,29 +223,27 @@ int main(int Argc, char **Argv) {
     for (float &V : X) V = N(Rng);
     std::vector<uint8_t> Xq(q8RowBytes(Sh.K) * NTok);
     referenceQuantize(Sh.K, NTok, X.data(), Xq.data());
-    for (auto [Fmt, Bits] : Formats)
-      for (auto [R, T] : Tiles) {
-        KernelSpec S;
-        S.Shape = {Sh.M, Sh.K, NTok, WeightType::Q8_0};
-        S.Activations = Fmt;
-        S.VectorBits = Bits;
-        S.VNNI = Fmt == ActivationFormat::Q8 && Cpu.VNNI;
-        S.Accumulators = 1;
-        S.TileRows = R;
-        S.TileTokens = T;
-        if (!S.validate(Cpu).ok())
-          continue;
-        MatmulFn Fn = *Cache.getMatmul(S);
-        const void *Act = Fmt == ActivationFormat::Q8 ? (const void *)Xq.data() : (const void *)X.data();
-        for (unsigned Th : ThreadCounts) {
-          runtime::ThreadPool Pool(Th);
-          double Sec = timeCalls(Pool, Fn, Weights.data(), MatBytes, 1, Act, Y.data(), Sh.M, MinSeconds / 2);
-          std::printf("| %s | %s v%u | %ux%u | %u | %.1f |\n", Sh.Name,
-                      Fmt == ActivationFormat::Q8 ? (S.VNNI ? "int8 vnni" : "int8 avx2") : "f32 fma", Bits,
-                      R, T, Th, 2.0 * Sh.M * Sh.K * NTok / Sec / 1e9);
-          std::fflush(stdout);
-        }
+    for (const Variant &V : Prefill) {
+      KernelSpec S;
+      S.Shape = {Sh.M, Sh.K, NTok, WeightType::Q8_0, V.Layout};
+      S.Activations = V.Fmt;
+      S.VectorBits = V.Bits;
+      S.VNNI = V.Fmt == AF::Q8 && Cpu.VNNI;
+      S.Accumulators = 1;
+      S.TileRows = V.Rows;
+      S.TileTokens = V.Tokens;
+      if (!S.validate(Cpu).ok())
+        continue;
+      MatmulFn Fn = *Cache.getMatmul(S);
+      const void *Act = V.Fmt == AF::Q8 ? (const void *)Xq.data() : (const void *)X.data();
+      for (unsigned Th : ThreadCounts) {
+        runtime::ThreadPool Pool(Th);
+        double Sec = timeCalls(Pool, Fn, WeightsFor(V.Layout), MatBytes, 1, Act, Y.data(), Sh.M, MinSeconds / 2);
+        std::printf("| %s | %s | %ux%u | %u | %.1f |\n", Sh.Name, label(S).c_str(), V.Rows, V.Tokens, Th,
+                    2.0 * Sh.M * Sh.K * NTok / Sec / 1e9);
+        std::fflush(stdout);
       }
+    }
   }
   runtime::KernelCache::Stats St = Cache.stats();
   std::printf("\n%u kernels compiled in %.2f s (%.1f ms each)\n", St.Compiled, St.Seconds,

@@ -43,7 +43,7 @@ constexpr std::array<TableRow, 6> kTable = {{
   // across 8 rows and each weight vector across the tile's tokens.
   // name                        layout                      N          K          act                     bits acc  rows tokens prefetch
   {"decode, interleaved",        WeightLayout::Interleaved8, 1, 1,      32, kAny,  ActivationFormat::Q8,   256, 2,   8,   1,     1024},
-  {"prefill, interleaved, short",WeightLayout::Interleaved8, 2, 3,      32, kAny,  ActivationFormat::Q8,   256, 1,   16,  2,     0},
+  {"prefill, interleaved, short",WeightLayout::Interleaved8, 2, 3,      32, kAny,  ActivationFormat::Q8,   256, 1,   8,   2,     0},
   {"prefill, interleaved",       WeightLayout::Interleaved8, 4, kAny,   32, kAny,  ActivationFormat::Q8,   256, 1,   8,   4,     0},
   // Rows (the file's layout, e.g. M not a multiple of 8). Decode: int8 dot
   // products beat in-register dequantization + f32 FMA by 20-30 % from

@@ -199,34 +199,47 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
   const int64_t Group = C.Heads / C.KVHeads;
   const uint16_t *KC = &KCache[size_t(Layer) * Ctx * KV], *VC = &VCache[size_t(Layer) * Ctx * KV];
   const float Scale = 1.0f / std::sqrt(float(HD));
-  // One item per (token, KV head): the Group query heads that share a KV
-  // head read each cached K and V row once, converted from fp16 once. As
-  // llama.cpp's attention over an fp16 cache, q and the probabilities enter
-  // their products rounded to fp16.
-  Pool.parallelFor(N * KVHeads, 1, [&](int64_t Begin, int64_t End) {
-    thread_local std::vector<float> Qs, Scores, Row;
-    Qs.resize(Group * HD);
-    Row.resize(HD);
+  // One item per (block of up to 16 tokens, KV head): its Group x tokens
+  // query rows share every cached K and V row, converted from fp16 once per
+  // item in blocks of 64 positions that stay in L1. As llama.cpp's attention
+  // over an fp16 cache, q and the probabilities enter their products rounded
+  // to fp16. The latest (longest) token blocks are handed out first.
+  constexpr int64_t TokenBlock = 16, PosBlock = 64;
+  const int64_t Blocks = (N + TokenBlock - 1) / TokenBlock;
+  Pool.parallelFor(Blocks * KVHeads, 1, [&](int64_t Begin, int64_t End) {
+    thread_local std::vector<float> Qs, Scores, KB, VB;
     for (int64_t Item = Begin; Item < End; ++Item) {
-      const int64_t T = Item / KVHeads, G = Item % KVHeads, Seen = Pos + T + 1;
-      const int64_t KVOff = G * HD;
-      for (int64_t J = 0; J < Group; ++J)
-        vec::roundToHalf(&Q[T * D + (G * Group + J) * HD], &Qs[J * HD], HD);
-      Scores.resize(Group * Seen);
-      for (int64_t P = 0; P < Seen; ++P) {
-        vec::fromHalf(KC + P * KV + KVOff, Row.data(), HD);
-        for (int64_t J = 0; J < Group; ++J)
-          Scores[J * Seen + P] = vec::dot(&Qs[J * HD], Row.data(), HD) * Scale;
+      const int64_t G = Item % KVHeads, T0 = (Blocks - 1 - Item / KVHeads) * TokenBlock;
+      const int64_t T1 = std::min(N, T0 + TokenBlock), Rows = (T1 - T0) * Group;
+      const int64_t Span = Pos + T1; // Positions any row of the item sees.
+      auto Seen = [&](int64_t R) { return Pos + T0 + R / Group + 1; };
+      auto OutRow = [&](int64_t R) { return &Att[(T0 + R / Group) * D + (G * Group + R % Group) * HD]; };
+      Qs.resize(Rows * HD);
+      Scores.resize(Rows * Span);
+      KB.resize(PosBlock * HD);
+      VB.resize(PosBlock * HD);
+      for (int64_t R = 0; R < Rows; ++R)
+        vec::roundToHalf(&Q[(T0 + R / Group) * D + (G * Group + R % Group) * HD], &Qs[R * HD], HD);
+      for (int64_t P0 = 0; P0 < Span; P0 += PosBlock) {
+        const int64_t P1 = std::min(Span, P0 + PosBlock);
+        for (int64_t P = P0; P < P1; ++P)
+          vec::fromHalf(KC + P * KV + G * HD, &KB[(P - P0) * HD], HD);
+        for (int64_t R = 0; R < Rows; ++R)
+          if (int64_t E = std::min(P1, Seen(R)); E > P0)
+            vec::scores(&Qs[R * HD], KB.data(), HD, E - P0, Scale, &Scores[R * Span + P0]);
       }
-      for (int64_t J = 0; J < Group; ++J) {
-        vec::softmax(&Scores[J * Seen], Seen);
-        vec::roundToHalf(&Scores[J * Seen], &Scores[J * Seen], Seen);
-        std::fill_n(&Att[T * D + (G * Group + J) * HD], HD, 0.0f);
+      for (int64_t R = 0; R < Rows; ++R) {
+        vec::softmax(&Scores[R * Span], Seen(R));
+        vec::roundToHalf(&Scores[R * Span], &Scores[R * Span], Seen(R));
+        std::fill_n(OutRow(R), HD, 0.0f);
       }
-      for (int64_t P = 0; P < Seen; ++P) {
-        vec::fromHalf(VC + P * KV + KVOff, Row.data(), HD);
-        for (int64_t J = 0; J < Group; ++J)
-          vec::axpy(&Att[T * D + (G * Group + J) * HD], Scores[J * Seen + P], Row.data(), HD);
+      for (int64_t P0 = 0; P0 < Span; P0 += PosBlock) {
+        const int64_t P1 = std::min(Span, P0 + PosBlock);
+        for (int64_t P = P0; P < P1; ++P)
+          vec::fromHalf(VC + P * KV + G * HD, &VB[(P - P0) * HD], HD);
+        for (int64_t R = 0; R < Rows; ++R)
+          if (int64_t E = std::min(P1, Seen(R)); E > P0)
+            vec::weightedSum(OutRow(R), &Scores[R * Span + P0], VB.data(), HD, E - P0);
       }
     }
   });

@@ -134,7 +134,8 @@ int runBench(const std::vector<std::string> &Args) {
     double Probe;
     {
       runtime::ThreadPool Pool(T);
-      Probe = runtime::measureReadBandwidth(Pool, size_t(1) << 30, /*HugePages=*/false);
+      // The same page size as the weights (LoadOptions::HugePages).
+      Probe = runtime::measureReadBandwidth(Pool, size_t(1) << 30, absl::GetFlag(FLAGS_huge_pages));
     }
     std::vector<float> Logits;
     auto RunPP = [&] {
