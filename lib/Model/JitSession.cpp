@@ -15,6 +15,7 @@
 
 #include "lumen/Codegen/KernelABI.h"
 #include "lumen/Runtime/KernelCache.h"
+#include "lumen/Runtime/MemoryProbe.h"
 #include "lumen/Runtime/ThreadPool.h"
 
 #include "absl/container/flat_hash_map.h"
@@ -91,6 +92,7 @@ public:
   absl::Status eval(std::span<const int32_t> Tokens, bool AllLogits,
                     std::vector<float> &Logits) override;
   absl::Status prepare(int64_t PromptTokens) override;
+  bool allocated() const { return KCache && VCache; }
 
 private:
   int64_t kernelTokens(int64_t N) const { return N == 1 ? 1 : std::min(Batch, roundUp(N, 8)); }
@@ -104,6 +106,8 @@ private:
   /// Rows of all Parts as one index space split across the pool.
   void runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, int64_t N);
   int64_t grain(int64_t Rows, int64_t N) const;
+  /// N rows of activations into Xq; a batch's rows are split across the pool.
+  void quantize(QuantizeFn Fn, const float *Rows, int64_t N);
 
   runtime::KernelCache &Cache;
   runtime::ThreadPool Pool;
@@ -115,7 +119,11 @@ private:
   // Activations, Batch rows each (token-major).
   std::vector<float> X, XN, Q, K, V, Att, O, Gate, Up, Hidden, Down, Logits;
   std::vector<uint8_t> Xq;
-  std::vector<uint16_t> KCache, VCache; // [layer][position][kv dim], fp16.
+  // [layer][position][kv dim], fp16. Untouched anonymous memory: pages
+  // become resident as positions are written, so a short conversation does
+  // not pay for the whole context up front.
+  std::unique_ptr<runtime::LargeBuffer> KBuf, VBuf;
+  uint16_t *KCache = nullptr, *VCache = nullptr;
   float ThetaScale;                     // RoPE: base^(-2/HeadDim).
   std::vector<float> Cos, Sin;          // Per token x frequency.
 };
@@ -132,8 +140,11 @@ JitSession::JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t
   for (std::vector<float> *B : {&Gate, &Up, &Hidden})
     B->assign(Batch * FF, 0.0f);
   Xq.assign(Batch * codegen::q8RowBytes(std::max(D, FF)), 0);
-  KCache.assign(size_t(C.Layers) * Ctx * KV, 0);
-  VCache.assign(KCache.size(), 0);
+  const size_t CacheBytes = size_t(C.Layers) * Ctx * KV * sizeof(uint16_t);
+  KBuf = std::make_unique<runtime::LargeBuffer>(CacheBytes, /*HugePages=*/false, /*ZeroFill=*/false);
+  VBuf = std::make_unique<runtime::LargeBuffer>(CacheBytes, /*HugePages=*/false, /*ZeroFill=*/false);
+  KCache = reinterpret_cast<uint16_t *>(KBuf->data());
+  VCache = reinterpret_cast<uint16_t *>(VBuf->data());
   ThetaScale = std::pow(C.RopeBase, -2.0f / C.HeadDim);
   Cos.assign(Batch * C.HeadDim / 2, 0.0f);
   Sin.assign(Cos.size(), 0.0f);
@@ -191,6 +202,14 @@ void JitSession::runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8
       Base += P.W->Rows;
     }
   });
+}
+
+void JitSession::quantize(QuantizeFn Fn, const float *Rows, int64_t N) {
+  if (N < 16) { // A pool round trip costs more than a few rows.
+    Fn(Rows, Xq.data(), 0, N);
+    return;
+  }
+  Pool.parallelFor(N, 8, [&](int64_t B, int64_t E) { Fn(Rows, Xq.data(), B, E); });
 }
 
 void JitSession::attention(uint32_t Layer, int64_t N) {
@@ -275,7 +294,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     for (int64_t T = 0; T < N; ++T)
       vec::rmsNorm(&X[T * D], W.AttnNorm, &XN[T * D], D, C.RmsEps);
     Prof.mark(Phase::Norms);
-    Ks.QuantizeDim(XN.data(), Xq.data(), 0, NK);
+    quantize(Ks.QuantizeDim, XN.data(), NK);
     Prof.mark(Phase::Quantize);
     runMatmuls({{Ks.Q, &W.Q, Q.data()}, {Ks.K, &W.K, K.data()}, {Ks.V, &W.V, V.data()}}, Xq.data(), NK);
     Prof.mark(Phase::QKV);
@@ -295,7 +314,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     Prof.mark(Phase::RopeCache);
     attention(L, N);
     Prof.mark(Phase::Attention);
-    Ks.QuantizeDim(Att.data(), Xq.data(), 0, NK);
+    quantize(Ks.QuantizeDim, Att.data(), NK);
     Prof.mark(Phase::Quantize);
     runMatmuls({{Ks.O, &W.O, O.data()}}, Xq.data(), NK);
     Prof.mark(Phase::O);
@@ -305,7 +324,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     for (int64_t T = 0; T < N; ++T)
       vec::rmsNorm(&X[T * D], W.FfnNorm, &XN[T * D], D, C.RmsEps);
     Prof.mark(Phase::Norms);
-    Ks.QuantizeDim(XN.data(), Xq.data(), 0, NK);
+    quantize(Ks.QuantizeDim, XN.data(), NK);
     Prof.mark(Phase::Quantize);
     Pool.parallelFor(FF, grain(2 * FF, NK) / 2, [&](int64_t B, int64_t E) {
       Ks.Gate(W.Gate.Data, Xq.data(), Gate.data(), B, E);
@@ -314,7 +333,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
         vec::siluMul(&Gate[T * FF + B], &Up[T * FF + B], &Hidden[T * FF + B], E - B);
     });
     Prof.mark(Phase::GateUp);
-    Ks.QuantizeFFN(Hidden.data(), Xq.data(), 0, NK);
+    quantize(Ks.QuantizeFFN, Hidden.data(), NK);
     Prof.mark(Phase::Quantize);
     runMatmuls({{Ks.Down, &W.Down, Down.data()}}, Xq.data(), NK);
     Prof.mark(Phase::Down);
@@ -332,7 +351,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
   std::fill(XN.begin(), XN.begin() + NO * D, 0.0f);
   for (int64_t T = First; T < N; ++T)
     vec::rmsNorm(&X[T * D], M.OutputNorm, &XN[(T - First) * D], D, C.RmsEps);
-  Ks.QuantizeDim(XN.data(), Xq.data(), 0, NO);
+  quantize(Ks.QuantizeDim, XN.data(), NO);
   absl::StatusOr<MatmulFn> Out = outputKernel(NO);
   if (!Out.ok())
     return Out.status();
@@ -393,8 +412,11 @@ absl::StatusOr<std::unique_ptr<Session>> createJitSession(const Qwen2Model &M, r
   if (Options.PrefillBatch < 1)
     return absl::InvalidArgumentError("prefill batch must be positive");
   int64_t Batch = roundUp(std::min<int64_t>(Options.PrefillBatch, 512), 8);
-  return std::unique_ptr<Session>(
-      new JitSession(M, Cache, Ctx, Options.Threads, Batch, Options.Profile));
+  auto S = std::make_unique<JitSession>(M, Cache, Ctx, Options.Threads, Batch, Options.Profile);
+  if (!S->allocated())
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("cannot allocate the KV cache for a context of %d tokens", Ctx));
+  return std::unique_ptr<Session>(std::move(S));
 }
 
 } // namespace lumen::model

@@ -4,9 +4,11 @@
 #include "lumen/Codegen/KernelABI.h"
 #include "lumen/GGUF/Quantize.h"
 #include "lumen/Runtime/MemoryProbe.h"
+#include "lumen/Runtime/ThreadPool.h"
 
 #include "absl/strings/str_format.h"
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -155,7 +157,8 @@ void Qwen2Model::placeWeights(const LoadOptions &Options) {
   for (LayerWeights &L : Layers)
     for (Matrix *W : {&L.Q, &L.K, &L.V, &L.O, &L.Gate, &L.Up, &L.Down})
       All.push_back(W);
-  if (Output.Data != Embedding.Data)
+  const bool Tied = Output.Data == Embedding.Data;
+  if (!Tied)
     All.push_back(&Output);
   constexpr int64_t kAlign = 4096; // Each matrix starts on its own page.
   int64_t Total = 0;
@@ -164,24 +167,51 @@ void Qwen2Model::placeWeights(const LoadOptions &Options) {
   auto Arena = std::make_unique<runtime::LargeBuffer>(Total, Options.HugePages, /*ZeroFill=*/false);
   if (!Arena->valid())
     return; // No memory for the copy: keep computing from the mapping.
+
+  // Where each matrix goes, and pieces of ~16 MB (whole row groups) that
+  // the threads copy and release independently: the copy's page faults and
+  // the file's page-ins run in parallel, and the peak resident size stays
+  // the weights plus a piece per thread.
+  struct Piece {
+    const Matrix *W;
+    uint8_t *Dst;
+    codegen::WeightLayout To;
+    int64_t RowBegin, RowEnd;
+  };
   const codegen::CpuFeatures Cpu = codegen::CpuFeatures::host();
+  std::vector<Piece> Pieces;
+  std::vector<std::pair<uint8_t *, codegen::WeightLayout>> Placed;
   uint8_t *At = Arena->data();
-  for (Matrix *W : All) {
-    codegen::WeightLayout To = Options.Repack
-                                   ? codegen::chooseLayout(W->Rows, W->Cols, W->Type, Cpu)
-                                   : codegen::WeightLayout::Rows;
-    if (W->Type == codegen::WeightType::Q8_0)
-      codegen::repackQ8_0(W->Data, At, To, W->Rows, W->Cols, 0, W->Rows);
-    else
-      std::memcpy(At, W->Data, W->bytes());
-    File->releaseRange(W->Data, W->bytes());
-    const bool TiedOutput = Output.Data == W->Data;
-    W->Data = At;
-    W->Layout = To;
-    if (TiedOutput && W != &Output)
-      Output = *W;
+  for (const Matrix *W : All) {
+    codegen::WeightLayout To = Options.Repack ? codegen::chooseLayout(W->Rows, W->Cols, W->Type, Cpu)
+                                              : codegen::WeightLayout::Rows;
+    const int64_t RowBytes = codegen::weightRowBytes(W->Type, W->Cols);
+    const int64_t Group = codegen::layoutRowGroup(To);
+    const int64_t Step = std::max<int64_t>(Group, (int64_t(16) << 20) / RowBytes / Group * Group);
+    for (int64_t R = 0; R < W->Rows; R += Step)
+      Pieces.push_back({W, At, To, R, std::min(W->Rows, R + Step)});
+    Placed.emplace_back(At, To);
     At += (W->bytes() + kAlign - 1) / kAlign * kAlign;
   }
+  runtime::ThreadPool Pool(Options.Threads);
+  Pool.parallelFor(static_cast<int64_t>(Pieces.size()), 1, [&](int64_t Begin, int64_t End) {
+    for (int64_t I = Begin; I < End; ++I) {
+      const Piece &P = Pieces[I];
+      const int64_t RowBytes = codegen::weightRowBytes(P.W->Type, P.W->Cols);
+      if (P.W->Type == codegen::WeightType::Q8_0)
+        codegen::repackQ8_0(P.W->Data, P.Dst, P.To, P.W->Rows, P.W->Cols, P.RowBegin, P.RowEnd);
+      else
+        std::memcpy(P.Dst + P.RowBegin * RowBytes, P.W->Data + P.RowBegin * RowBytes,
+                    (P.RowEnd - P.RowBegin) * RowBytes);
+      File->releaseRange(P.W->Data + P.RowBegin * RowBytes, (P.RowEnd - P.RowBegin) * RowBytes);
+    }
+  });
+  for (size_t I = 0; I < All.size(); ++I) {
+    All[I]->Data = Placed[I].first;
+    All[I]->Layout = Placed[I].second;
+  }
+  if (Tied)
+    Output = Embedding;
   WeightArena = std::move(Arena);
 }
 

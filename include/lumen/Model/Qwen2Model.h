@@ -77,6 +77,8 @@ struct LUMEN_API LoadOptions {
   /// Repack off this still copies the matrices, in file layout. With both
   /// off the weights are read from the file mapping in place.
   bool HugePages = true;
+  /// Threads that copy and repack (0: all cores).
+  unsigned Threads = 0;
 };
 
 class LUMEN_API Qwen2Model {
