@@ -218,47 +218,66 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
   const int64_t Group = C.Heads / C.KVHeads;
   const uint16_t *KC = &KCache[size_t(Layer) * Ctx * KV], *VC = &VCache[size_t(Layer) * Ctx * KV];
   const float Scale = 1.0f / std::sqrt(float(HD));
-  // One item per (block of up to 16 tokens, KV head): its Group x tokens
+  // One item per (block of up to 16 tokens, KV head): its tokens x Group
   // query rows share every cached K and V row, converted from fp16 once per
-  // item in blocks of 64 positions that stay in L1. As llama.cpp's attention
-  // over an fp16 cache, q and the probabilities enter their products rounded
-  // to fp16. The latest (longest) token blocks are handed out first.
+  // item in blocks of 64 positions that stay in L1 (K transposed, so scores
+  // come out 8 positions per vector; V row-major, so each probability scales
+  // a whole row held in registers). As llama.cpp's
+  // attention over an fp16 cache, q and the probabilities enter their
+  // products rounded to fp16. The latest (longest) token blocks go first.
   constexpr int64_t TokenBlock = 16, PosBlock = 64;
   const int64_t Blocks = (N + TokenBlock - 1) / TokenBlock;
   Pool.parallelFor(Blocks * KVHeads, 1, [&](int64_t Begin, int64_t End) {
-    thread_local std::vector<float> Qs, Scores, KB, VB;
+    thread_local std::vector<float> Qs, Scores, KT, VB;
+    thread_local std::vector<const float *> QRow;
+    thread_local std::vector<float *> SRow;
     for (int64_t Item = Begin; Item < End; ++Item) {
       const int64_t G = Item % KVHeads, T0 = (Blocks - 1 - Item / KVHeads) * TokenBlock;
       const int64_t T1 = std::min(N, T0 + TokenBlock), Rows = (T1 - T0) * Group;
-      const int64_t Span = Pos + T1; // Positions any row of the item sees.
-      auto Seen = [&](int64_t R) { return Pos + T0 + R / Group + 1; };
-      auto OutRow = [&](int64_t R) { return &Att[(T0 + R / Group) * D + (G * Group + R % Group) * HD]; };
+      // Rows are [token][head]; a score row holds whole 64-position blocks.
+      const int64_t Span = Pos + T1, Stride = (Span + PosBlock - 1) / PosBlock * PosBlock;
       Qs.resize(Rows * HD);
-      Scores.resize(Rows * Span);
-      KB.resize(PosBlock * HD);
+      Scores.resize(Rows * Stride);
+      KT.resize(HD * PosBlock);
       VB.resize(PosBlock * HD);
+      QRow.resize(Group);
+      SRow.resize(Group);
       for (int64_t R = 0; R < Rows; ++R)
         vec::roundToHalf(&Q[(T0 + R / Group) * D + (G * Group + R % Group) * HD], &Qs[R * HD], HD);
+      auto Heads = [&](int64_t T, auto &Ptrs, auto *Base, int64_t RowStride, int64_t Offset) {
+        for (int64_t J = 0; J < Group; ++J)
+          Ptrs[J] = Base + ((T - T0) * Group + J) * RowStride + Offset;
+      };
       for (int64_t P0 = 0; P0 < Span; P0 += PosBlock) {
         const int64_t P1 = std::min(Span, P0 + PosBlock);
-        for (int64_t P = P0; P < P1; ++P)
-          vec::fromHalf(KC + P * KV + G * HD, &KB[(P - P0) * HD], HD);
-        for (int64_t R = 0; R < Rows; ++R)
-          if (int64_t E = std::min(P1, Seen(R)); E > P0)
-            vec::scores(&Qs[R * HD], KB.data(), HD, E - P0, Scale, &Scores[R * Span + P0]);
+        vec::fromHalfTransposed(KC + P0 * KV + G * HD, KV, P1 - P0, HD, KT.data());
+        for (int64_t T = T0; T < T1; ++T) {
+          const int64_t E = std::min(P1, Pos + T + 1);
+          if (E <= P0)
+            continue;
+          Heads(T, QRow, static_cast<const float *>(Qs.data()), HD, 0);
+          Heads(T, SRow, Scores.data(), Stride, P0);
+          vec::scoresBlock(QRow.data(), Group, KT.data(), HD, E - P0, Scale, SRow.data());
+        }
       }
       for (int64_t R = 0; R < Rows; ++R) {
-        vec::softmax(&Scores[R * Span], Seen(R));
-        vec::roundToHalf(&Scores[R * Span], &Scores[R * Span], Seen(R));
-        std::fill_n(OutRow(R), HD, 0.0f);
+        const int64_t Seen = Pos + T0 + R / Group + 1;
+        vec::softmax(&Scores[R * Stride], Seen);
+        vec::roundToHalf(&Scores[R * Stride], &Scores[R * Stride], Seen);
+        std::fill_n(&Att[(T0 + R / Group) * D + (G * Group + R % Group) * HD], HD, 0.0f);
       }
       for (int64_t P0 = 0; P0 < Span; P0 += PosBlock) {
         const int64_t P1 = std::min(Span, P0 + PosBlock);
         for (int64_t P = P0; P < P1; ++P)
           vec::fromHalf(VC + P * KV + G * HD, &VB[(P - P0) * HD], HD);
-        for (int64_t R = 0; R < Rows; ++R)
-          if (int64_t E = std::min(P1, Seen(R)); E > P0)
-            vec::weightedSum(OutRow(R), &Scores[R * Span + P0], VB.data(), HD, E - P0);
+        for (int64_t T = T0; T < T1; ++T) {
+          const int64_t E = std::min(P1, Pos + T + 1);
+          if (E <= P0)
+            continue;
+          for (int64_t J = 0; J < Group; ++J)
+            vec::weightedSum(&Att[T * D + (G * Group + J) * HD], &Scores[((T - T0) * Group + J) * Stride + P0],
+                             VB.data(), HD, E - P0);
+        }
       }
     }
   });
@@ -411,6 +430,7 @@ absl::StatusOr<std::unique_ptr<Session>> createJitSession(const Qwen2Model &M, r
     return absl::InvalidArgumentError(absl::StrFormat("context size %d must be positive", Options.ContextSize));
   if (Options.PrefillBatch < 1)
     return absl::InvalidArgumentError("prefill batch must be positive");
+
   int64_t Batch = roundUp(std::min<int64_t>(Options.PrefillBatch, 512), 8);
   auto S = std::make_unique<JitSession>(M, Cache, Ctx, Options.Threads, Batch, Options.Profile);
   if (!S->allocated())

@@ -29,6 +29,14 @@ void scores(const float *Q, const float *K, int64_t Dim, int64_t N, float Scale,
 /// Acc[0 .. Dim) += sum_p P[p] * V[p * Dim ..]: the accumulator stays in
 /// registers across the N rows of V.
 void weightedSum(float *Acc, const float *P, const float *V, int64_t Dim, int64_t N);
+/// N (<= 64) fp16 rows of Dim values (row stride Stride) as the transposed
+/// f32 block KT[d * 64 + p], zero for p from N up to a multiple of 8.
+void fromHalfTransposed(const uint16_t *K, int64_t Stride, int64_t N, int64_t Dim, float *KT);
+/// Out[r][p] = Scale * dot(Q[r], K[p]) for the Rows query rows and p < N
+/// (<= 64) of a transposed K block: positions in the lanes, 8 accumulators,
+/// no horizontal sums. Whole vectors of 8 are written (Out rows hold 64).
+void scoresBlock(const float *const *Q, int64_t Rows, const float *KT, int64_t Dim, int64_t N,
+                 float Scale, float *const *Out);
 /// In-place softmax of N scores; returns nothing, the scores become probabilities.
 void softmax(float *X, int64_t N);
 void scale(float *X, float S, int64_t N);

@@ -53,6 +53,7 @@ ABSL_DECLARE_FLAG(int32_t, r);
 ABSL_DECLARE_FLAG(bool, profile);
 ABSL_DECLARE_FLAG(bool, huge_pages);
 ABSL_DECLARE_FLAG(bool, repack);
+ABSL_DECLARE_FLAG(std::string, layout);
 
 namespace lumen::tool {
 

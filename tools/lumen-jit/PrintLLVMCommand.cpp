@@ -43,6 +43,19 @@ int runPrintLLVM(const std::vector<std::string> &Args) {
   if (!Cpu.supportsKernels())
     return fail(absl::StrFormat("target %s lacks AVX2/FMA/F16C", Cpu.CpuName));
 
+  // The layout the model loader would store this matrix in, unless asked.
+  std::string Layout = absl::GetFlag(FLAGS_layout);
+  if (Layout == "auto")
+    Shape->Layout = codegen::chooseLayout(Shape->M, Shape->K, Shape->Weights, Cpu);
+  else if (Layout == "rows")
+    Shape->Layout = codegen::WeightLayout::Rows;
+  else if (Layout == "interleaved8")
+    Shape->Layout = codegen::WeightLayout::Interleaved8;
+  else
+    return fail(absl::StrFormat("--layout must be auto, rows or interleaved8 (got '%s')", Layout));
+  if (!codegen::layoutSupports(Shape->Layout, Shape->Weights, Shape->M, Shape->K))
+    return fail(absl::StrFormat("--layout %s needs M (%d) to be a multiple of 8", Layout, Shape->M));
+
   std::string Why;
   codegen::KernelSpec Spec = codegen::chooseSpec(*Shape, Cpu, &Why);
   llvm::LLVMContext Ctx;
