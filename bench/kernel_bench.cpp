@@ -141,6 +141,24 @@ int main(int Argc, char **Argv) {
     std::fflush(stdout);
   }
 
+  // What one pool dispatch costs: a decode step makes 5 per layer (q/k/v,
+  // attention, attn_output, gate/up, down) plus lm_head's.
+  std::printf("\n## Thread pool: one parallelFor round trip (empty chunks)\n\n| threads | us per dispatch |\n|---|---|\n");
+  for (unsigned T : ThreadCounts) {
+    runtime::ThreadPool Pool(T);
+    volatile int64_t Sink = 0;
+    const int Calls = 200000;
+    double Best = 1e30;
+    for (int Rep = 0; Rep < 3; ++Rep) {
+      double T0 = now();
+      for (int I = 0; I < Calls; ++I)
+        Pool.parallelFor(T, 1, [&](int64_t B, int64_t) { Sink = Sink + B; });
+      Best = std::min(Best, (now() - T0) / Calls);
+    }
+    std::printf("| %u | %.2f |\n", T, Best * 1e6);
+    std::fflush(stdout);
+  }
+
   // >= 256 MB of weight copies per layout, reused for every shape.
   const size_t Arena = size_t(288) << 20;
   runtime::LargeBuffer RowWeights(Arena, absl::GetFlag(FLAGS_huge_pages));
