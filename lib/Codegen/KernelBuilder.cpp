@@ -4,7 +4,10 @@
 // occurs (rows x tokens) and a driver with the ABI signature that walks the
 // row range and the token tiles. A tile function holds the K loop: each step
 // consumes one Q8_0 block (two on 512-bit VNNI) per row and keeps
-// Accumulators x rows x tokens vector accumulators in registers.
+// Accumulators x rows x tokens vector accumulators in registers. For the
+// Interleaved8 layout a "row" of the tile is a group of 8 rows whose sums
+// share one vector, one lane each, so no reduction follows the K loop.
+// Decode kernels may prefetch the weight stream ahead (KernelSpec).
 //
 // Floating-point operations carry no fast-math flags, so the order written
 // here is the order executed; Reference.cpp replays it to check the int8
@@ -155,7 +158,7 @@ private:
   void emitStepInt8(const Tile &T, Value *Blk, unsigned Blocks, Accs &Acc);
   void emitStepF32(const Tile &T, Value *Blk, Accs &Acc);
   void emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc);
-  /// Software prefetch of Lines cache lines from P + PrefetchBytes on.
+  /// Software prefetch of the Bytes from P + PrefetchBytes on (a line each 64).
   void prefetch(Value *P, unsigned Bytes);
   /// Sums Main (AccLanes wide) and Tail (8 lanes or null) by halving.
   Value *reduce(Value *Main, Value *Tail);
@@ -263,8 +266,10 @@ void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
   for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
     // VNNI starts at BlockBias (cancels the +128 on the weights); AVX2 at 0.
     Value *Init = ConstantInt::get(LaneI32, 0);
-    if (S.VNNI)
-      Init = B.CreateVectorSplat(8, load(I32, gep(gep(T.TokPtr[Tk], 3 * K), B.CreateMul(Blk, B.getInt64(4))), 4));
+    if (S.VNNI) {
+      Value *BlockBias = gep(gep(T.TokPtr[Tk], 3 * K), B.CreateMul(Blk, B.getInt64(4)));
+      Init = B.CreateVectorSplat(8, load(I32, BlockBias, 4));
+    }
     for (unsigned G = 0; G < T.Rows; ++G)
       Sums[G * T.Tokens + Tk] = Init;
   }
@@ -365,9 +370,9 @@ Function *MatmulEmitter::emitTile(unsigned Rows, unsigned Tokens) {
   B.SetInsertPoint(Entry);
 
   // Rows of an interleaved tile come as groups of 8 (RowsPerCell).
-  const unsigned Cells0 = Rows / RowsPerCell;
-  Tile T{Cells0, Tokens, {}, {}};
-  for (unsigned R = 0; R < Cells0; ++R)
+  const unsigned RowCells = Rows / RowsPerCell;
+  Tile T{RowCells, Tokens, {}, {}};
+  for (unsigned R = 0; R < RowCells; ++R)
     T.RowPtr.push_back(gep(W, B.CreateMul(B.CreateAdd(Row, B.getInt64(R * RowsPerCell)),
                                           B.getInt64(RowBytes))));
   for (unsigned Tk = 0; Tk < Tokens; ++Tk)
@@ -376,7 +381,7 @@ Function *MatmulEmitter::emitTile(unsigned Rows, unsigned Tokens) {
 
   const int64_t Blocks = K / kBlock, Steps = Blocks / BlocksPerStep;
   const int64_t TailBlocks = Blocks % BlocksPerStep;
-  const unsigned A = S.Accumulators, Cells = Cells0 * Tokens;
+  const unsigned A = S.Accumulators, Cells = RowCells * Tokens;
   const int64_t MainIters = Steps / A;
   Value *Zero = ConstantFP::get(vec(F32, AccLanes), 0.0);
   std::vector<Accs> Acc(A, Accs(Cells, Zero));
@@ -419,7 +424,7 @@ Function *MatmulEmitter::emitTile(unsigned Rows, unsigned Tokens) {
     emitStep(T, B.getInt64(Steps * BlocksPerStep), 1, Tail);
   }
 
-  for (unsigned R = 0; R < Cells0; ++R)
+  for (unsigned R = 0; R < RowCells; ++R)
     for (unsigned Tk = 0; Tk < Tokens; ++Tk) {
       unsigned C = R * Tokens + Tk;
       Value *Sum = Acc[0][C];

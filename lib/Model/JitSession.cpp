@@ -222,9 +222,9 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
   // query rows share every cached K and V row, converted from fp16 once per
   // item in blocks of 64 positions that stay in L1 (K transposed, so scores
   // come out 8 positions per vector; V row-major, so each probability scales
-  // a whole row held in registers). As llama.cpp's
-  // attention over an fp16 cache, q and the probabilities enter their
-  // products rounded to fp16. The latest (longest) token blocks go first.
+  // a whole row held in registers). As llama.cpp's attention over an fp16
+  // cache, q and the probabilities enter their products rounded to fp16.
+  // The latest (longest) token blocks are handed out first.
   constexpr int64_t TokenBlock = 16, PosBlock = 64;
   const int64_t Blocks = (N + TokenBlock - 1) / TokenBlock;
   Pool.parallelFor(Blocks * KVHeads, 1, [&](int64_t Begin, int64_t End) {

@@ -297,8 +297,9 @@ TEST(JitVsReferenceTest, Synthetic05bSameGreedyTokens) {
   size_t Same = 0;
   while (Same < Want.size() && Got[Same] == Want[Same])
     ++Same;
-  if (Same < Want.size())
+  if (Same < Want.size()) {
     EXPECT_LT(Margins[Same], 0.5) << "the runs part at step " << Same << " where the reference is not near a tie";
+  }
   std::string List;
   for (double X : Margins)
     List += absl::StrFormat("%.2f ", X);
