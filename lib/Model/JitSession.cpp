@@ -119,11 +119,14 @@ private:
   // Activations, Batch rows each (token-major).
   std::vector<float> X, XN, Q, K, V, Att, O, Gate, Up, Hidden, Down, Logits;
   std::vector<uint8_t> Xq;
-  // [layer][position][kv dim], fp16. Untouched anonymous memory: pages
-  // become resident as positions are written, so a short conversation does
-  // not pay for the whole context up front.
+  // fp16 caches of CacheCtx positions a layer (Ctx rounded up to 64). V is
+  // [layer][position][kv dim]; K is [layer][block of 64 positions][kv dim]
+  // [position in block], transposed so attention reads 8 positions a vector.
+  // Untouched anonymous memory: pages become resident as positions are
+  // written, so a short conversation does not pay for the whole context.
   std::unique_ptr<runtime::LargeBuffer> KBuf, VBuf;
   uint16_t *KCache = nullptr, *VCache = nullptr;
+  int64_t CacheCtx = 0;
   float ThetaScale;                     // RoPE: base^(-2/HeadDim).
   std::vector<float> Cos, Sin;          // Per token x frequency.
 };
@@ -140,7 +143,8 @@ JitSession::JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t
   for (std::vector<float> *B : {&Gate, &Up, &Hidden})
     B->assign(Batch * FF, 0.0f);
   Xq.assign(Batch * codegen::q8RowBytes(std::max(D, FF)), 0);
-  const size_t CacheBytes = size_t(C.Layers) * Ctx * KV * sizeof(uint16_t);
+  CacheCtx = roundUp(Ctx, 64);
+  const size_t CacheBytes = size_t(C.Layers) * CacheCtx * KV * sizeof(uint16_t);
   KBuf = std::make_unique<runtime::LargeBuffer>(CacheBytes, /*HugePages=*/false, /*ZeroFill=*/false);
   VBuf = std::make_unique<runtime::LargeBuffer>(CacheBytes, /*HugePages=*/false, /*ZeroFill=*/false);
   KCache = reinterpret_cast<uint16_t *>(KBuf->data());
@@ -216,13 +220,13 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
   const Qwen2Config &C = M.config();
   const int64_t D = C.Dim, KV = C.kvDim(), HD = C.HeadDim, KVHeads = C.KVHeads;
   const int64_t Group = C.Heads / C.KVHeads;
-  const uint16_t *KC = &KCache[size_t(Layer) * Ctx * KV], *VC = &VCache[size_t(Layer) * Ctx * KV];
+  const uint16_t *KC = &KCache[size_t(Layer) * CacheCtx * KV], *VC = &VCache[size_t(Layer) * CacheCtx * KV];
   const float Scale = 1.0f / std::sqrt(float(HD));
   // One item per (block of up to 16 tokens, KV head): its tokens x Group
   // query rows share every cached K and V row, converted from fp16 once per
-  // item in blocks of 64 positions that stay in L1 (K transposed, so scores
-  // come out 8 positions per vector; V row-major, so each probability scales
-  // a whole row held in registers). As llama.cpp's attention over an fp16
+  // item in blocks of 64 positions that stay in L1 (K transposed as cached,
+  // so scores come out 8 positions per vector; V row-major, so each
+  // probability scales a whole row held in registers). As llama.cpp's attention over an fp16
   // cache, q and the probabilities enter their products rounded to fp16.
   // The latest (longest) token blocks are handed out first.
   constexpr int64_t TokenBlock = 16, PosBlock = 64;
@@ -250,7 +254,10 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
       };
       for (int64_t P0 = 0; P0 < Span; P0 += PosBlock) {
         const int64_t P1 = std::min(Span, P0 + PosBlock);
-        vec::fromHalfTransposed(KC + P0 * KV + G * HD, KV, P1 - P0, HD, KT.data());
+        // The block's K, already transposed in the cache: whole vectors of 8
+        // positions (lanes past P1 hold stale values; their scores go unread).
+        for (int64_t I = 0; I < HD; ++I)
+          vec::fromHalf(KC + (P0 * KV) + (G * HD + I) * PosBlock, &KT[I * PosBlock], roundUp(P1 - P0, 8));
         for (int64_t T = T0; T < T1; ++T) {
           const int64_t E = std::min(P1, Pos + T + 1);
           if (E <= P0)
@@ -326,9 +333,10 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
         vec::rope(Qt + H * HD, &Cos[T * HD / 2], &Sin[T * HD / 2], HD);
       for (uint32_t H = 0; H < C.KVHeads; ++H)
         vec::rope(Kt + H * HD, &Cos[T * HD / 2], &Sin[T * HD / 2], HD);
-      size_t At = (size_t(L) * Ctx + Pos + T) * KV;
-      vec::toHalf(Kt, &KCache[At], KV);
-      vec::toHalf(Vt, &VCache[At], KV);
+      const int64_t P = Pos + T;
+      const size_t Layer = size_t(L) * CacheCtx * KV;
+      vec::toHalfStrided(Kt, &KCache[Layer + size_t(P / 64 * 64) * KV + P % 64], KV, 64);
+      vec::toHalf(Vt, &VCache[Layer + size_t(P) * KV], KV);
     }
     Prof.mark(Phase::RopeCache);
     attention(L, N);

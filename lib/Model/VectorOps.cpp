@@ -116,6 +116,11 @@ void roundToHalf(const float *X, float *Out, int64_t N) {
     Out[I] = _cvtsh_ss(_cvtss_sh(X[I], _MM_FROUND_TO_NEAREST_INT));
 }
 
+void toHalfStrided(const float *X, uint16_t *Out, int64_t N, int64_t Stride) {
+  for (int64_t I = 0; I < N; ++I)
+    Out[I * Stride] = _cvtss_sh(X[I], _MM_FROUND_TO_NEAREST_INT);
+}
+
 void fromHalf(const uint16_t *X, float *Out, int64_t N) {
   int64_t I = 0;
   for (; I + 8 <= N; I += 8)
@@ -229,40 +234,9 @@ void scoresTile(const float *const *Q, const float *KT, int64_t Dim, int64_t V0,
 
 } // namespace
 
-void fromHalfTransposed(const uint16_t *K, int64_t Stride, int64_t N, int64_t Dim, float *KT) {
-  // 8 positions x 8 dims at a time: convert the rows, transpose in registers.
-  for (int64_t P = 0; P < N + 7 - (N + 7) % 8; P += 8) {
-    int64_t D = 0;
-    for (; D + 8 <= Dim; D += 8) {
-      __m256 R[8];
-      for (int I = 0; I < 8; ++I)
-        R[I] = P + I < N ? _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(K + (P + I) * Stride + D)))
-                         : _mm256_setzero_ps();
-      __m256 T0 = _mm256_unpacklo_ps(R[0], R[1]), T1 = _mm256_unpackhi_ps(R[0], R[1]);
-      __m256 T2 = _mm256_unpacklo_ps(R[2], R[3]), T3 = _mm256_unpackhi_ps(R[2], R[3]);
-      __m256 T4 = _mm256_unpacklo_ps(R[4], R[5]), T5 = _mm256_unpackhi_ps(R[4], R[5]);
-      __m256 T6 = _mm256_unpacklo_ps(R[6], R[7]), T7 = _mm256_unpackhi_ps(R[6], R[7]);
-      __m256 S0 = _mm256_shuffle_ps(T0, T2, 0x44), S1 = _mm256_shuffle_ps(T0, T2, 0xEE);
-      __m256 S2 = _mm256_shuffle_ps(T1, T3, 0x44), S3 = _mm256_shuffle_ps(T1, T3, 0xEE);
-      __m256 S4 = _mm256_shuffle_ps(T4, T6, 0x44), S5 = _mm256_shuffle_ps(T4, T6, 0xEE);
-      __m256 S6 = _mm256_shuffle_ps(T5, T7, 0x44), S7 = _mm256_shuffle_ps(T5, T7, 0xEE);
-      __m256 Out[8] = {_mm256_permute2f128_ps(S0, S4, 0x20), _mm256_permute2f128_ps(S1, S5, 0x20),
-                       _mm256_permute2f128_ps(S2, S6, 0x20), _mm256_permute2f128_ps(S3, S7, 0x20),
-                       _mm256_permute2f128_ps(S0, S4, 0x31), _mm256_permute2f128_ps(S1, S5, 0x31),
-                       _mm256_permute2f128_ps(S2, S6, 0x31), _mm256_permute2f128_ps(S3, S7, 0x31)};
-      for (int I = 0; I < 8; ++I)
-        _mm256_storeu_ps(KT + (D + I) * 64 + P, Out[I]);
-    }
-    for (; D < Dim; ++D) // Dims past the last multiple of 8.
-      for (int64_t I = 0; I < 8; ++I)
-        KT[D * 64 + P + I] = P + I < N ? _cvtsh_ss(K[(P + I) * Stride + D]) : 0.0f;
-  }
-}
-
 void scoresBlock(const float *const *Q, int64_t Rows, const float *KT, int64_t Dim, int64_t N,
                  float Scale, float *const *Out) {
-  // Whole vectors of 8 positions are computed (KT is zero past N); Out rows
-  // hold 64 floats. One row at a time with 8 accumulators measured 2x the
+  // Whole vectors of 8 positions are computed; Out rows hold 64 floats. One row at a time with 8 accumulators measured 2x the
   // old per-position dot products; two rows sharing K loads were slower.
   const int64_t Vecs = (N + 7) / 8;
   for (int64_t R = 0; R < Rows; ++R) {

@@ -18,6 +18,8 @@ void siluMul(const float *Gate, const float *Up, float *Out, int64_t N);
 /// NEOX rotation of one head with precomputed Cos/Sin of HeadDim/2 angles.
 void rope(float *Head, const float *Cos, const float *Sin, int64_t HeadDim);
 void toHalf(const float *X, uint16_t *Out, int64_t N);
+/// Out[i * Stride] = fp16(X[i]) for i < N.
+void toHalfStrided(const float *X, uint16_t *Out, int64_t N, int64_t Stride);
 /// Out = X rounded to fp16 precision (nearest even), kept as floats.
 void roundToHalf(const float *X, float *Out, int64_t N);
 void fromHalf(const uint16_t *X, float *Out, int64_t N);
@@ -29,12 +31,10 @@ void scores(const float *Q, const float *K, int64_t Dim, int64_t N, float Scale,
 /// Acc[0 .. Dim) += sum_p P[p] * V[p * Dim ..]: the accumulator stays in
 /// registers across the N rows of V.
 void weightedSum(float *Acc, const float *P, const float *V, int64_t Dim, int64_t N);
-/// N (<= 64) fp16 rows of Dim values (row stride Stride) as the transposed
-/// f32 block KT[d * 64 + p], zero for p from N up to a multiple of 8.
-void fromHalfTransposed(const uint16_t *K, int64_t Stride, int64_t N, int64_t Dim, float *KT);
 /// Out[r][p] = Scale * dot(Q[r], K[p]) for the Rows query rows and p < N
-/// (<= 64) of a transposed K block: positions in the lanes, 8 accumulators,
-/// no horizontal sums. Whole vectors of 8 are written (Out rows hold 64).
+/// (<= 64) of a transposed K block KT[d * 64 + p]: positions in the lanes,
+/// 8 accumulators, no horizontal sums. Whole vectors of 8 positions are
+/// computed and written (Out rows hold 64); lanes past N are garbage.
 void scoresBlock(const float *const *Q, int64_t Rows, const float *KT, int64_t Dim, int64_t N,
                  float Scale, float *const *Out);
 /// In-place softmax of N scores; returns nothing, the scores become probabilities.
