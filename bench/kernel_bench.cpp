@@ -76,6 +76,20 @@ struct Variant {
   WeightLayout Layout;
   ActivationFormat Fmt;
   unsigned Bits, Acc, Rows, Tokens, Prefetch;
+
+  /// The variant for a shape and N tokens (VNNI where the host has it).
+  KernelSpec spec(const Shape &Sh, int64_t N, const CpuFeatures &Cpu) const {
+    KernelSpec S;
+    S.Shape = {Sh.M, Sh.K, N, WeightType::Q8_0, Layout};
+    S.Activations = Fmt;
+    S.VectorBits = Bits;
+    S.VNNI = Fmt == ActivationFormat::Q8 && Cpu.VNNI;
+    S.Accumulators = Acc;
+    S.TileRows = Rows;
+    S.TileTokens = N == 1 ? 1 : Tokens;
+    S.PrefetchBytes = Prefetch;
+    return S;
+  }
 };
 
 std::string label(const KernelSpec &S) {
@@ -195,14 +209,7 @@ int main(int Argc, char **Argv) {
     std::vector<uint8_t> Xq(q8RowBytes(Sh.K));
     referenceQuantize(Sh.K, 1, X.data(), Xq.data());
     for (const Variant &V : Decode) {
-      KernelSpec S;
-      S.Shape = {Sh.M, Sh.K, 1, WeightType::Q8_0, V.Layout};
-      S.Activations = V.Fmt;
-      S.VectorBits = V.Bits;
-      S.VNNI = V.Fmt == AF::Q8 && Cpu.VNNI;
-      S.Accumulators = V.Acc;
-      S.TileRows = V.Rows;
-      S.PrefetchBytes = V.Prefetch;
+      KernelSpec S = V.spec(Sh, 1, Cpu);
       if (!S.validate(Cpu).ok())
         continue;
       MatmulFn Fn = *Cache.getMatmul(S);
@@ -242,14 +249,7 @@ int main(int Argc, char **Argv) {
     std::vector<uint8_t> Xq(q8RowBytes(Sh.K) * NTok);
     referenceQuantize(Sh.K, NTok, X.data(), Xq.data());
     for (const Variant &V : Prefill) {
-      KernelSpec S;
-      S.Shape = {Sh.M, Sh.K, NTok, WeightType::Q8_0, V.Layout};
-      S.Activations = V.Fmt;
-      S.VectorBits = V.Bits;
-      S.VNNI = V.Fmt == AF::Q8 && Cpu.VNNI;
-      S.Accumulators = 1;
-      S.TileRows = V.Rows;
-      S.TileTokens = V.Tokens;
+      KernelSpec S = V.spec(Sh, NTok, Cpu);
       if (!S.validate(Cpu).ok())
         continue;
       MatmulFn Fn = *Cache.getMatmul(S);
