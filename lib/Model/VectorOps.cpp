@@ -129,57 +129,6 @@ void fromHalf(const uint16_t *X, float *Out, int64_t N) {
     Out[I] = _cvtsh_ss(X[I]);
 }
 
-float dot(const float *A, const float *B, int64_t N) {
-  __m256 S0 = _mm256_setzero_ps(), S1 = _mm256_setzero_ps();
-  int64_t I = 0;
-  for (; I + 16 <= N; I += 16) {
-    S0 = _mm256_fmadd_ps(_mm256_loadu_ps(A + I), _mm256_loadu_ps(B + I), S0);
-    S1 = _mm256_fmadd_ps(_mm256_loadu_ps(A + I + 8), _mm256_loadu_ps(B + I + 8), S1);
-  }
-  float Sum = hsum(_mm256_add_ps(S0, S1));
-  for (; I < N; ++I)
-    Sum += A[I] * B[I];
-  return Sum;
-}
-
-void axpy(float *Acc, float A, const float *X, int64_t N) {
-  __m256 Av = _mm256_set1_ps(A);
-  int64_t I = 0;
-  for (; I + 8 <= N; I += 8)
-    _mm256_storeu_ps(Acc + I, _mm256_fmadd_ps(Av, _mm256_loadu_ps(X + I), _mm256_loadu_ps(Acc + I)));
-  for (; I < N; ++I)
-    Acc[I] += A * X[I];
-}
-
-void scores(const float *Q, const float *K, int64_t Dim, int64_t N, float Scale, float *Out) {
-  const int64_t Vec = Dim / 8 * 8;
-  int64_t P = 0;
-  for (; P + 4 <= N; P += 4) {
-    const float *K0 = K + P * Dim, *K1 = K0 + Dim, *K2 = K1 + Dim, *K3 = K2 + Dim;
-    __m256 A0 = _mm256_setzero_ps(), A1 = A0, A2 = A0, A3 = A0;
-    for (int64_t I = 0; I < Vec; I += 8) {
-      __m256 Qv = _mm256_loadu_ps(Q + I);
-      A0 = _mm256_fmadd_ps(Qv, _mm256_loadu_ps(K0 + I), A0);
-      A1 = _mm256_fmadd_ps(Qv, _mm256_loadu_ps(K1 + I), A1);
-      A2 = _mm256_fmadd_ps(Qv, _mm256_loadu_ps(K2 + I), A2);
-      A3 = _mm256_fmadd_ps(Qv, _mm256_loadu_ps(K3 + I), A3);
-    }
-    // Lanes [a0 a1 a2 a3] of each 128-bit half, then the halves added.
-    __m256 H = _mm256_hadd_ps(_mm256_hadd_ps(A0, A1), _mm256_hadd_ps(A2, A3));
-    __m128 S = _mm_add_ps(_mm256_castps256_ps128(H), _mm256_extractf128_ps(H, 1));
-    float Sums[4];
-    _mm_storeu_ps(Sums, S);
-    for (int J = 0; J < 4; ++J) {
-      const float *KJ = K + (P + J) * Dim;
-      for (int64_t I = Vec; I < Dim; ++I)
-        Sums[J] += Q[I] * KJ[I];
-      Out[P + J] = Sums[J] * Scale;
-    }
-  }
-  for (; P < N; ++P)
-    Out[P] = dot(Q, K + P * Dim, Dim) * Scale;
-}
-
 namespace {
 /// Acc[0 .. 8 * NV) += sum_p P[p] * V[p * Stride ..], NV vectors in registers.
 template <int NV> void weightedSumVectors(float *Acc, const float *P, const float *V, int64_t Stride, int64_t N) {

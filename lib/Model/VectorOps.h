@@ -23,11 +23,6 @@ void toHalfStrided(const float *X, uint16_t *Out, int64_t N, int64_t Stride);
 /// Out = X rounded to fp16 precision (nearest even), kept as floats.
 void roundToHalf(const float *X, float *Out, int64_t N);
 void fromHalf(const uint16_t *X, float *Out, int64_t N);
-float dot(const float *A, const float *B, int64_t N);
-void axpy(float *Acc, float A, const float *X, int64_t N); // Acc += A * X
-/// Out[p] = Scale * dot(Q, K + p * Dim) for the N rows of K (row stride
-/// Dim): four rows at a time, so four independent FMA chains hide latency.
-void scores(const float *Q, const float *K, int64_t Dim, int64_t N, float Scale, float *Out);
 /// Acc[0 .. Dim) += sum_p P[p] * V[p * Dim ..]: the accumulator stays in
 /// registers across the N rows of V.
 void weightedSum(float *Acc, const float *P, const float *V, int64_t Dim, int64_t N);
