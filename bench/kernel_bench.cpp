@@ -26,6 +26,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
+#include <memory>
 #include <random>
 
 ABSL_FLAG(std::string, threads, "1,2", "thread counts");
@@ -52,23 +54,25 @@ constexpr Shape kShapes[] = {{"attn_q/attn_output 896x896", 896, 896},
                              {"ffn_down 4864x896", 4864, 896},
                              {"lm_head 896x151936", 896, 151936}};
 
-/// Fills Q8_0 blocks with random quants and a benign fp16 scale, in layout
-/// L (every matrix starts at a multiple of 272 bytes, one interleaved block).
-void fillQ8(uint8_t *P, size_t Bytes, WeightLayout L) {
+/// Fills Bytes with random Q8_0 rows (benign fp16 scales) of K columns in
+/// layout L, as the loader repacks them: every matrix of any shape with
+/// this K starts at a multiple of a row group, so all of them read valid
+/// blocks.
+void fillQ8(uint8_t *P, size_t Bytes, WeightLayout L, int64_t K) {
+  const int64_t RowBytes = weightRowBytes(WeightType::Q8_0, K);
+  const int64_t GroupBytes = layoutRowGroup(L) * RowBytes;
+  std::vector<uint8_t> Rows(GroupBytes);
   uint64_t S = 0x9e3779b97f4a7c15ull;
-  for (size_t I = 0; I < Bytes; I += 8) {
-    S ^= S << 13, S ^= S >> 7, S ^= S << 17;
-    std::memcpy(P + I, &S, std::min<size_t>(8, Bytes - I));
+  for (size_t At = 0; At + GroupBytes <= Bytes; At += GroupBytes) {
+    for (int64_t I = 0; I < GroupBytes; I += 8) {
+      S ^= S << 13, S ^= S >> 7, S ^= S << 17;
+      std::memcpy(Rows.data() + I, &S, std::min<int64_t>(8, GroupBytes - I));
+    }
+    const uint16_t Scale = 0x2000; // ~0.0078
+    for (int64_t B = 0; B < GroupBytes; B += 34)
+      std::memcpy(Rows.data() + B, &Scale, 2);
+    repackQ8_0(Rows.data(), P + At, L, layoutRowGroup(L), K, 0, layoutRowGroup(L));
   }
-  const uint16_t Scale = 0x2000; // ~0.0078
-  if (L == WeightLayout::Rows) {
-    for (size_t B = 0; B + 34 <= Bytes; B += 34)
-      std::memcpy(P + B, &Scale, 2);
-    return;
-  }
-  for (size_t B = 0; B + 272 <= Bytes; B += 272)
-    for (int R = 0; R < 8; ++R)
-      std::memcpy(P + B + 2 * R, &Scale, 2);
 }
 
 /// One benchmarked kernel variant.
@@ -93,7 +97,10 @@ struct Variant {
 };
 
 std::string label(const KernelSpec &S) {
-  return absl::StrFormat("%s %s v%u a%u%s", S.Shape.Layout == WeightLayout::Interleaved8 ? "il8" : "rows",
+  const char *Layout = S.Shape.Layout == WeightLayout::Interleaved16 ? "il16"
+                       : S.Shape.Layout == WeightLayout::Interleaved8 ? "il8"
+                                                                      : "rows";
+  return absl::StrFormat("%s %s v%u a%u%s", Layout,
                          S.Activations == ActivationFormat::Q8 ? (S.VNNI ? "int8 vnni" : "int8 avx2") : "f32 fma",
                          S.VectorBits, S.Accumulators,
                          S.PrefetchBytes ? absl::StrFormat(" pf%u", S.PrefetchBytes) : std::string());
@@ -173,14 +180,22 @@ int main(int Argc, char **Argv) {
     std::fflush(stdout);
   }
 
-  // >= 256 MB of weight copies per layout, reused for every shape.
+  // >= 256 MB of weight copies per layout, refilled when K changes.
   const size_t Arena = size_t(288) << 20;
-  runtime::LargeBuffer RowWeights(Arena, absl::GetFlag(FLAGS_huge_pages));
-  runtime::LargeBuffer GroupWeights(Arena, absl::GetFlag(FLAGS_huge_pages));
-  fillQ8(RowWeights.data(), Arena, WeightLayout::Rows);
-  fillQ8(GroupWeights.data(), Arena, WeightLayout::Interleaved8);
-  auto WeightsFor = [&](WeightLayout L) {
-    return L == WeightLayout::Rows ? RowWeights.data() : GroupWeights.data();
+  struct Filled {
+    std::unique_ptr<runtime::LargeBuffer> Buf;
+    int64_t K = 0;
+  };
+  std::map<WeightLayout, Filled> Arenas;
+  auto WeightsFor = [&](WeightLayout L, int64_t K) {
+    Filled &F = Arenas[L];
+    if (!F.Buf)
+      F.Buf = std::make_unique<runtime::LargeBuffer>(Arena, absl::GetFlag(FLAGS_huge_pages));
+    if (F.K != K) {
+      fillQ8(F.Buf->data(), Arena, L, K);
+      F.K = K;
+    }
+    return F.Buf->data();
   };
 
   using WL = WeightLayout;
@@ -195,6 +210,10 @@ int main(int Argc, char **Argv) {
     for (unsigned Rows : Quick ? std::vector<unsigned>{8} : std::vector<unsigned>{8, 16})
       for (unsigned Pf : Quick ? std::vector<unsigned>{0, 1024} : std::vector<unsigned>{0, 512, 1024, 2048})
         Decode.push_back({WL::Interleaved8, AF::Q8, 256, Acc, Rows, 1, Pf});
+  for (unsigned Acc : {1u, 2u})
+    for (unsigned Rows : Quick ? std::vector<unsigned>{16} : std::vector<unsigned>{16, 32})
+      for (unsigned Pf : Quick ? std::vector<unsigned>{0, 2048} : std::vector<unsigned>{0, 1024, 2048, 4096})
+        Decode.push_back({WL::Interleaved16, AF::Q8, 512, Acc, Rows, 1, Pf});
 
   std::printf("\n## Decode (N=1): weight GB/s from DRAM (in-cache GB/s); %% of DRAM bandwidth\n\n");
   std::printf("| shape | kernel | rows | threads | DRAM GB/s | %% of DRAM | in-cache GB/s |\n|---|---|---|---|---|---|---|\n");
@@ -216,7 +235,7 @@ int main(int Argc, char **Argv) {
       const void *Act = V.Fmt == AF::Q8 ? (const void *)Xq.data() : (const void *)X.data();
       for (size_t TI = 0; TI < ThreadCounts.size(); ++TI) {
         runtime::ThreadPool Pool(ThreadCounts[TI]);
-        const uint8_t *W = WeightsFor(V.Layout);
+        const uint8_t *W = WeightsFor(V.Layout, Sh.K);
         double Cold = timeCalls(Pool, Fn, W, MatBytes, Copies, Act, Y.data(), Sh.M, MinSeconds);
         double Warm = MatBytes <= (16 << 20) ? timeCalls(Pool, Fn, W, MatBytes, 1, Act, Y.data(), Sh.M, MinSeconds / 2)
                                              : 0;
@@ -237,6 +256,9 @@ int main(int Argc, char **Argv) {
   for (auto [R, T] : Quick ? std::vector<std::pair<unsigned, unsigned>>{{8, 4}, {16, 2}}
                            : std::vector<std::pair<unsigned, unsigned>>{{8, 2}, {8, 3}, {8, 4}, {8, 5}, {16, 1}, {16, 2}, {16, 3}})
     Prefill.push_back({WL::Interleaved8, AF::Q8, 256, 1, R, T, 0});
+  for (auto [R, T] : Quick ? std::vector<std::pair<unsigned, unsigned>>{{16, 4}, {16, 8}}
+                           : std::vector<std::pair<unsigned, unsigned>>{{16, 2}, {16, 4}, {16, 6}, {16, 8}, {32, 2}, {32, 4}, {32, 5}})
+    Prefill.push_back({WL::Interleaved16, AF::Q8, 512, 1, R, T, 0});
   std::printf("\n## Prefill (N=%lld): GOP/s (2*M*K*N per second), weights in cache\n\n", (long long)NTok);
   std::printf("| shape | kernel | tile rows x tokens | threads | GOP/s |\n|---|---|---|---|---|\n");
   for (const Shape &Sh : kShapes) {
@@ -256,7 +278,7 @@ int main(int Argc, char **Argv) {
       const void *Act = V.Fmt == AF::Q8 ? (const void *)Xq.data() : (const void *)X.data();
       for (unsigned Th : ThreadCounts) {
         runtime::ThreadPool Pool(Th);
-        double Sec = timeCalls(Pool, Fn, WeightsFor(V.Layout), MatBytes, 1, Act, Y.data(), Sh.M, MinSeconds / 2);
+        double Sec = timeCalls(Pool, Fn, WeightsFor(V.Layout, Sh.K), MatBytes, 1, Act, Y.data(), Sh.M, MinSeconds / 2);
         std::printf("| %s | %s | %ux%u | %u | %.1f |\n", Sh.Name, label(S).c_str(), V.Rows, V.Tokens, Th,
                     2.0 * Sh.M * Sh.K * NTok / Sec / 1e9);
         std::fflush(stdout);

@@ -5,8 +5,8 @@
 // row range and the token tiles. A tile function holds the K loop: each step
 // consumes one Q8_0 block (two on 512-bit VNNI) per row and keeps
 // Accumulators x rows x tokens vector accumulators in registers. For the
-// Interleaved8 layout a "row" of the tile is a group of 8 rows whose sums
-// share one vector, one lane each, so no reduction follows the K loop.
+// interleaved layouts a "row" of the tile is a group of 8 or 16 rows whose
+// sums share one vector, one lane each, so no reduction follows the K loop.
 // Decode kernels may prefetch the weight stream ahead (KernelSpec).
 //
 // Floating-point operations carry no fast-math flags, so the order written
@@ -132,13 +132,14 @@ public:
       : EmitterBase(M, Cpu), S(S), K(S.Shape.K), RowBytes(weightRowBytes(S.Shape.Weights, K)),
         XRowBytes(S.Activations == ActivationFormat::Q8 ? q8RowBytes(K) : K * 4) {
     bool IntDot = S.Activations == ActivationFormat::Q8;
-    Interleaved = S.Shape.Layout == WeightLayout::Interleaved8;
+    Interleaved = S.Shape.Layout != WeightLayout::Rows;
+    Geo = InterleavedGeometry::of(S.Shape.Layout);
     // Lanes of an accumulator: int8 kernels keep one lane per 4-quant group,
     // 8 per block; f32 kernels one lane per float of a full vector;
     // interleaved kernels one lane per row of the group.
-    BlocksPerStep = IntDot && S.VNNI && S.VectorBits == 512 ? 2 : 1;
-    AccLanes = IntDot ? 8 * BlocksPerStep : S.VectorBits / 32;
-    RowsPerCell = Interleaved ? 8 : 1;
+    BlocksPerStep = !Interleaved && IntDot && S.VNNI && S.VectorBits == 512 ? 2 : 1;
+    AccLanes = Interleaved ? Geo.Rows : IntDot ? 8 * BlocksPerStep : S.VectorBits / 32;
+    RowsPerCell = Interleaved ? Geo.Rows : 1;
   }
 
   Function *emit();
@@ -167,6 +168,7 @@ private:
   int64_t K, RowBytes, XRowBytes;
   unsigned BlocksPerStep, AccLanes, RowsPerCell;
   bool Interleaved;
+  InterleavedGeometry Geo; // Where the interleaved layouts keep a block.
 };
 
 void MatmulEmitter::prefetch(Value *P, unsigned Bytes) {
@@ -251,42 +253,49 @@ void MatmulEmitter::emitStepInt8(const Tile &T, Value *Blk, unsigned Blocks, Acc
 }
 
 void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
-  // One block of each row group: 8 fp16 scales, then 8 vectors of 32 bytes,
-  // vector j holding quants 4j..4j+3 of rows 0..7. Each token's 4 activation
-  // quants 4j..4j+3 are broadcast to the 8 lanes, so the integer dot products
-  // accumulate one row per lane.
-  VectorType *Bytes = vec(I8, 32), *LaneI32 = vec(I32, 8), *LaneF32 = vec(F32, 8);
-  Value *GOff = B.CreateMul(Blk, B.getInt64(8 * kBlockBytes));
+  // One block of each row group: a vector of the rows' fp16 scales and 8
+  // quant vectors, vector j holding quants 4j..4j+3 of every row of the
+  // group (4 bytes a lane). Each token's 4 activation quants 4j..4j+3 are
+  // broadcast to every lane, so the integer dot products accumulate one row
+  // per lane.
+  const unsigned Lanes = Geo.Rows;
+  VectorType *Bytes = vec(I8, 4 * Lanes), *LaneI32 = vec(I32, Lanes), *LaneF32 = vec(F32, Lanes);
   Value *XOff = B.CreateMul(Blk, B.getInt64(32));
   std::vector<Value *> GBlk(T.Rows), Sums(T.Rows * T.Tokens);
   for (unsigned G = 0; G < T.Rows; ++G) {
-    GBlk[G] = gep(T.RowPtr[G], GOff);
-    prefetch(GBlk[G], 8 * kBlockBytes);
+    GBlk[G] = gep(T.RowPtr[G], B.CreateMul(Blk, B.getInt64(Geo.blockBytes())));
+    prefetch(GBlk[G], Geo.blockBytes());
   }
   for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
     // VNNI starts at BlockBias (cancels the +128 on the weights); AVX2 at 0.
     Value *Init = ConstantInt::get(LaneI32, 0);
     if (S.VNNI) {
       Value *BlockBias = gep(gep(T.TokPtr[Tk], 3 * K), B.CreateMul(Blk, B.getInt64(4)));
-      Init = B.CreateVectorSplat(8, load(I32, BlockBias, 4));
+      Init = B.CreateVectorSplat(Lanes, load(I32, BlockBias, 4));
     }
     for (unsigned G = 0; G < T.Rows; ++G)
       Sums[G * T.Tokens + Tk] = Init;
   }
+  const Intrinsic::ID Dpbusd =
+      Lanes == 16 ? Intrinsic::x86_avx512_vpdpbusd_512 : Intrinsic::x86_avx512_vpdpbusd_256;
   for (unsigned J = 0; J < 8; ++J) {
     std::vector<Value *> W(T.Rows), WOp(T.Rows);
     for (unsigned G = 0; G < T.Rows; ++G) {
-      W[G] = load(Bytes, gep(GBlk[G], 16 + 32 * J), 1);
-      WOp[G] = S.VNNI ? B.CreateBitCast(B.CreateXor(W[G], ConstantInt::get(Bytes, 0x80)), LaneI32)
-                      : B.CreateIntrinsic(Intrinsic::x86_avx2_psign_b, {}, {W[G], W[G]});
+      W[G] = load(Bytes, gep(GBlk[G], Geo.quants(0, J)), 1);
+      if (!S.VNNI)
+        WOp[G] = B.CreateIntrinsic(Intrinsic::x86_avx2_psign_b, {}, {W[G], W[G]});
+      else if (Geo.Unsigned) // Stored as vpdpbusd takes it.
+        WOp[G] = B.CreateBitCast(W[G], LaneI32);
+      else // Flip the sign bit: w + 128.
+        WOp[G] = B.CreateBitCast(B.CreateXor(W[G], ConstantInt::get(Bytes, 0x80)), LaneI32);
     }
     for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
       Value *X4 = load(I32, gep(gep(T.TokPtr[Tk], XOff), 4 * J), 4);
-      Value *XSplat = B.CreateVectorSplat(8, X4);
+      Value *XSplat = B.CreateVectorSplat(Lanes, X4);
       for (unsigned G = 0; G < T.Rows; ++G) {
         Value *&Sum = Sums[G * T.Tokens + Tk];
         if (S.VNNI) {
-          Sum = B.CreateIntrinsic(Intrinsic::x86_avx512_vpdpbusd_256, {}, {Sum, WOp[G], XSplat});
+          Sum = B.CreateIntrinsic(Dpbusd, {}, {Sum, WOp[G], XSplat});
           continue;
         }
         Value *XSigned = B.CreateIntrinsic(Intrinsic::x86_avx2_psign_b, {},
@@ -298,10 +307,10 @@ void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
     }
   }
   for (unsigned G = 0; G < T.Rows; ++G) {
-    Value *RowScales = B.CreateFPExt(load(vec(Half, 8), GBlk[G], 2), LaneF32);
+    Value *RowScales = B.CreateFPExt(load(vec(Half, Lanes), GBlk[G], 2), LaneF32);
     for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
       Value *XScale = load(F32, gep(gep(T.TokPtr[Tk], K), XOff), 4);
-      Value *Scale = B.CreateFMul(RowScales, B.CreateVectorSplat(8, XScale));
+      Value *Scale = B.CreateFMul(RowScales, B.CreateVectorSplat(Lanes, XScale));
       Value *&A = Acc[G * T.Tokens + Tk];
       A = fma(B.CreateSIToFP(Sums[G * T.Tokens + Tk], LaneF32), Scale, A);
     }
@@ -369,7 +378,7 @@ Function *MatmulEmitter::emitTile(unsigned Rows, unsigned Tokens) {
   BasicBlock *Entry = BasicBlock::Create(Ctx, "entry", F);
   B.SetInsertPoint(Entry);
 
-  // Rows of an interleaved tile come as groups of 8 (RowsPerCell).
+  // Rows of an interleaved tile come as groups (RowsPerCell).
   const unsigned RowCells = Rows / RowsPerCell;
   Tile T{RowCells, Tokens, {}, {}};
   for (unsigned R = 0; R < RowCells; ++R)
@@ -430,7 +439,7 @@ Function *MatmulEmitter::emitTile(unsigned Rows, unsigned Tokens) {
       Value *Sum = Acc[0][C];
       for (unsigned Set = 1; Set < A; ++Set)
         Sum = B.CreateFAdd(Sum, Acc[Set][C]);
-      // Interleaved cells hold 8 finished rows; row cells need a reduction.
+      // Interleaved cells hold a group's finished rows; row cells need a reduction.
       Value *Result = Interleaved ? Sum : reduce(Sum, Tail.empty() ? nullptr : Tail[C]);
       Value *Index = B.CreateAdd(B.CreateMul(B.CreateAdd(Tok0, B.getInt64(Tk)), B.getInt64(S.Shape.M)),
                                  B.CreateAdd(Row, B.getInt64(R * RowsPerCell)));
@@ -471,8 +480,8 @@ Function *MatmulEmitter::emit() {
   F->addParamAttr(1, Attribute::ReadOnly);
   F->addParamAttr(2, Attribute::WriteOnly);
   // Tile functions are created before the driver's body so the builder is free.
-  // Rows left over by the row tile run one at a time (one group of 8 when
-  // interleaved: the ABI keeps row ranges at multiples of 8 there).
+  // Rows left over by the row tile run one at a time (one group when
+  // interleaved: the ABI keeps row ranges at multiples of the group there).
   const unsigned RestRows = RowsPerCell;
   for (unsigned Rows : {TR, RestRows}) {
     if (FullTokens) TileFn(Rows, TT);

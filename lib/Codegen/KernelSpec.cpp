@@ -22,7 +22,10 @@ const char *activationFormatName(ActivationFormat A) {
 std::string KernelSpec::functionName() const {
   std::string Name = absl::StrFormat(
       "lumen_mm_%s%s_m%d_k%d_n%d_x%s_v%d_a%d_%s_r%d_t%d", weightTypeName(Shape.Weights),
-      Shape.Layout == WeightLayout::Interleaved8 ? "r8" : "", Shape.M, Shape.K, Shape.N,
+      Shape.Layout == WeightLayout::Interleaved16 ? "r16"
+      : Shape.Layout == WeightLayout::Interleaved8 ? "r8"
+                                                   : "",
+      Shape.M, Shape.K, Shape.N,
       activationFormatName(Activations), VectorBits, Accumulators, VNNI ? "vnni" : "novnni",
       TileRows, TileTokens);
   if (PrefetchBytes)
@@ -97,24 +100,32 @@ absl::Status KernelSpec::validate(const CpuFeatures &Cpu) const {
     return Bad("vector width must be 256 or 512 bits");
   if (Accumulators < 1 || Accumulators > 8)
     return Bad("accumulators must be 1 to 8");
-  if (TileRows < 1 || TileRows > 16 || TileTokens < 1 || TileTokens > 8)
-    return Bad("tile rows must be 1 to 16 and tile tokens 1 to 8");
+  if (TileRows < 1 || TileRows > 32 || TileTokens < 1 || TileTokens > 8)
+    return Bad("tile rows must be 1 to 32 and tile tokens 1 to 8");
   if (!layoutSupports(Shape.Layout, Shape.Weights, Shape.M, Shape.K))
     return Bad(absl::StrFormat("the %s layout needs Q8_0 weights and M a multiple of 8",
                                weightLayoutName(Shape.Layout)));
   if (PrefetchBytes % 64 || PrefetchBytes > 65536)
     return Bad("prefetch distance must be a multiple of 64 bytes, at most 64 KiB");
-  if (Shape.Layout == WeightLayout::Interleaved8) {
-    // A tile holds whole row groups; each (group, token) cell keeps one
-    // integer and Accumulators float vectors.
+  if (Shape.Layout != WeightLayout::Rows) {
+    // A tile holds one or two whole row groups; each (group, token) cell
+    // keeps one integer and Accumulators float vectors in registers (16 of
+    // them on AVX2, 32 with AVX-512).
+    const unsigned Group = layoutRowGroup(Shape.Layout);
+    const char *Name = weightLayoutName(Shape.Layout);
     if (Activations != ActivationFormat::Q8)
-      return Bad("the interleaved8 layout is read by int8 kernels (Q8 activations) only");
-    if (VectorBits != 256)
-      return Bad("the interleaved8 kernels use 256-bit vectors (8 rows x 4 bytes)");
-    if (TileRows != 8 && TileRows != 16)
-      return Bad("interleaved8 tiles hold 8 or 16 rows");
-    if (TileRows / 8 * TileTokens * (Accumulators + 1) > 12)
-      return Bad("row groups x tokens x (accumulators + 1) must be at most 12 (registers)");
+      return Bad(absl::StrFormat("the %s layout is read by int8 kernels (Q8 activations) only", Name));
+    if (VectorBits != Group * 32)
+      return Bad(absl::StrFormat("the %s kernels use %d-bit vectors (%d rows x 4 bytes)", Name,
+                                 Group * 32, Group));
+    if (Shape.Layout == WeightLayout::Interleaved16 && !VNNI)
+      return Bad("the interleaved16 layout stores unsigned quants for vpdpbusd: it needs VNNI");
+    if (TileRows != Group && TileRows != 2 * Group)
+      return Bad(absl::StrFormat("%s tiles hold %d or %d rows", Name, Group, 2 * Group));
+    const unsigned Registers = Group == 16 ? 24 : 12;
+    if (TileRows / Group * TileTokens * (Accumulators + 1) > Registers)
+      return Bad(absl::StrFormat(
+          "row groups x tokens x (accumulators + 1) must be at most %d (registers)", Registers));
   } else {
     if (TileRows > 8)
       return Bad("tile rows must be 1 to 8");

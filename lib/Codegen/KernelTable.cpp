@@ -3,9 +3,9 @@
 // The one place where kernel choices are made. Rows are tried in order; the
 // first whose shape range matches wins, then the row is fitted to the ISA
 // (256-bit without AVX-512, pmaddubsw without VNNI). The numbers are the
-// winners of bench/kernel_bench (docs/BENCHMARK.md), measured on the AVX2
-// hosts we have; the 512-bit/VNNI choices mirror them unmeasured (no
-// AVX-512 machine was available). Rerun the benchmark before changing a row.
+// winners of bench/kernel_bench (docs/BENCHMARK.md): the VNNI rows measured
+// on Zen 4 (AVX-512 + AVX512_VNNI), the others on an AVX2-only host. Rerun
+// the benchmark before changing a row.
 //
 //===----------------------------------------------------------------------===//
 #include "lumen/Codegen/KernelSpec.h"
@@ -22,9 +22,15 @@ namespace {
 
 constexpr int64_t kAny = std::numeric_limits<int64_t>::max();
 
+/// Which hosts a row is for (the first fitting row wins, so a Vnni row
+/// shadows the Any row after it): the same kernel can stream differently on
+/// the microarchitectures with and without AVX512_VNNI.
+enum class Hosts { Any, Vnni };
+
 struct TableRow {
   const char *Name;
   WeightLayout Layout;
+  Hosts For;
   int64_t MinN, MaxN; // Tokens.
   int64_t MinK, MaxK; // Reduction length.
   ActivationFormat Activations;
@@ -35,16 +41,28 @@ struct TableRow {
 };
 
 // clang-format off
-constexpr std::array<TableRow, 6> kTable = {{
-  // Interleaved8 (what the model loader stores Q8_0 matrices as): 8 rows per
-  // 32-byte vector, so decode reads one sequential stream with no horizontal
-  // sums; prefetching ahead keeps more DRAM requests in flight than the
-  // hardware prefetcher alone. Prefill tiles share each activation broadcast
-  // across 8 rows and each weight vector across the tile's tokens.
-  // name                        layout                      N          K          act                     bits acc  rows tokens prefetch
-  {"decode, interleaved",        WeightLayout::Interleaved8, 1, 1,      32, kAny,  ActivationFormat::Q8,   256, 2,   8,   1,     1024},
-  {"prefill, interleaved, short",WeightLayout::Interleaved8, 2, 3,      32, kAny,  ActivationFormat::Q8,   256, 1,   8,   2,     0},
-  {"prefill, interleaved",       WeightLayout::Interleaved8, 4, kAny,   32, kAny,  ActivationFormat::Q8,   256, 1,   8,   4,     0},
+constexpr std::array<TableRow, 10> kTable = {{
+  // Interleaved16 (what the loader stores Q8_0 matrices as on AVX512_VNNI
+  // hosts): 16 rows per 64-byte vector, quants pre-offset for vpdpbusd, so
+  // a block of 16 rows is 8 loads, 8 broadcasts and 8 vpdpbusd; half the
+  // instructions per weight byte of Interleaved8. Decode streams one
+  // sequence of whole cache lines; the hardware prefetcher alone keeps up
+  // on Zen 4 (software prefetch cost 5-15 %). Prefill tiles reuse each
+  // weight vector for 8 tokens.
+  // name                          layout                       hosts         N          K          act                     bits acc  rows tokens prefetch
+  {"decode, interleaved16",        WeightLayout::Interleaved16, Hosts::Any,   1, 1,      32, kAny,  ActivationFormat::Q8,   512, 2,   16,  1,     0},
+  {"prefill, interleaved16, short",WeightLayout::Interleaved16, Hosts::Any,   2, 7,      32, kAny,  ActivationFormat::Q8,   512, 1,   16,  2,     0},
+  {"prefill, interleaved16",       WeightLayout::Interleaved16, Hosts::Any,   8, kAny,   32, kAny,  ActivationFormat::Q8,   512, 1,   16,  8,     0},
+  // Interleaved8 (what the loader stores Q8_0 matrices as elsewhere): 8
+  // rows per 32-byte vector, so decode reads one sequential stream with no
+  // horizontal sums. On the AVX2 hosts prefetching 1 KB ahead kept more
+  // DRAM requests in flight than the hardware prefetcher alone (+5-15 %);
+  // on Zen 4 with VNNI it cost as much. Prefill tiles share each activation
+  // broadcast across 8 rows and each weight vector across the tile's tokens.
+  {"decode, interleaved8",         WeightLayout::Interleaved8,  Hosts::Vnni,  1, 1,      32, kAny,  ActivationFormat::Q8,   256, 2,   8,   1,     0},
+  {"decode, interleaved8",         WeightLayout::Interleaved8,  Hosts::Any,   1, 1,      32, kAny,  ActivationFormat::Q8,   256, 2,   8,   1,     1024},
+  {"prefill, interleaved8, short", WeightLayout::Interleaved8,  Hosts::Any,   2, 3,      32, kAny,  ActivationFormat::Q8,   256, 1,   8,   2,     0},
+  {"prefill, interleaved8",        WeightLayout::Interleaved8,  Hosts::Any,   4, kAny,   32, kAny,  ActivationFormat::Q8,   256, 1,   8,   4,     0},
   // Rows (the file's layout, e.g. M not a multiple of 8). Decode: int8 dot
   // products beat in-register dequantization + f32 FMA by 20-30 % from
   // DRAM; one row at a time (adjacent rows in lockstep defeat the
@@ -52,19 +70,25 @@ constexpr std::array<TableRow, 6> kTable = {{
   // in-cache ceiling a little; prefetching 1 KB ahead adds 1-28 % from DRAM
   // on one thread (-7 to +10 % on two).
   // Prefill: 2x4 tiles were best or tied.
-  {"decode",                     WeightLayout::Rows,         1, 1,      32, kAny,  ActivationFormat::Q8,   512, 2,   1,   1,     1024},
-  {"prefill, short tiles",       WeightLayout::Rows,         2, 3,      32, kAny,  ActivationFormat::Q8,   512, 1,   2,   2,     0},
-  {"prefill",                    WeightLayout::Rows,         4, kAny,   32, kAny,  ActivationFormat::Q8,   512, 1,   2,   4,     0},
+  {"decode",                       WeightLayout::Rows,          Hosts::Any,   1, 1,      32, kAny,  ActivationFormat::Q8,   512, 2,   1,   1,     1024},
+  {"prefill, short tiles",         WeightLayout::Rows,          Hosts::Any,   2, 3,      32, kAny,  ActivationFormat::Q8,   512, 1,   2,   2,     0},
+  {"prefill",                      WeightLayout::Rows,          Hosts::Any,   4, kAny,   32, kAny,  ActivationFormat::Q8,   512, 1,   2,   4,     0},
 }};
 // clang-format on
+
+bool rowFits(const TableRow &R, const MatmulShape &Shape, const CpuFeatures &Cpu) {
+  if (R.For == Hosts::Vnni && !Cpu.VNNI)
+    return false;
+  return R.Layout == Shape.Layout && Shape.N >= R.MinN && Shape.N <= R.MaxN && Shape.K >= R.MinK &&
+         Shape.K <= R.MaxK;
+}
 
 } // namespace
 
 KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::string *Why) {
   const TableRow *Row = &kTable.back();
   for (const TableRow &R : kTable)
-    if (R.Layout == Shape.Layout && Shape.N >= R.MinN && Shape.N <= R.MaxN && Shape.K >= R.MinK &&
-        Shape.K <= R.MaxK) {
+    if (rowFits(R, Shape, Cpu)) {
       Row = &R;
       break;
     }
@@ -99,11 +123,13 @@ KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::str
 }
 
 WeightLayout chooseLayout(int64_t M, int64_t K, WeightType W, const CpuFeatures &Cpu) {
-  // Interleaved8 wherever it applies: its kernels (table rows above) are the
-  // fastest on every ISA we generate for, decode and prefill alike.
-  (void)Cpu;
-  return layoutSupports(WeightLayout::Interleaved8, W, M, K) ? WeightLayout::Interleaved8
-                                                             : WeightLayout::Rows;
+  // The widest interleaving the host's kernels read: their table rows above
+  // beat the row layout's, decode and prefill alike.
+  if (Cpu.VNNI && layoutSupports(WeightLayout::Interleaved16, W, M, K))
+    return WeightLayout::Interleaved16;
+  if (layoutSupports(WeightLayout::Interleaved8, W, M, K))
+    return WeightLayout::Interleaved8;
+  return WeightLayout::Rows;
 }
 
 } // namespace lumen::codegen

@@ -51,7 +51,7 @@ template <typename T> T loadAt(const uint8_t *P) {
   return V;
 }
 
-/// One (row, token) of an Interleaved8 kernel: the row's lane of its group,
+/// One (row, token) of an interleaved kernel: the row's lane of its group,
 /// one block per step, exact integer block sums, then a scaled FMA into the
 /// step's accumulator set; the sets summed in order.
 float replayInterleaved(const KernelSpec &S, const uint8_t *W, int64_t R, const uint8_t *X) {
@@ -180,7 +180,7 @@ void replayMatmul(const KernelSpec &S, const uint8_t *W, const void *X, float *Y
   for (int64_t T = 0; T < Sh.N; ++T)
     for (int64_t R = 0; R < Sh.M; ++R) {
       const uint8_t *XT = static_cast<const uint8_t *>(X) + T * XBytes;
-      Y[T * Sh.M + R] = Sh.Layout == WeightLayout::Interleaved8
+      Y[T * Sh.M + R] = Sh.Layout != WeightLayout::Rows
                             ? replayInterleaved(S, W, R, XT)
                             : CellReplay(S, W + R * RowBytes, XT).run();
     }

@@ -16,7 +16,6 @@ namespace lumen::codegen {
 
 namespace {
 constexpr int64_t kBlockBytes = 34;
-constexpr int64_t kGroupBlockBytes = 8 * kBlockBytes; // One block of 8 interleaved rows.
 
 gguf::TensorType tensorType(WeightType W) {
   switch (W) {
@@ -29,13 +28,18 @@ gguf::TensorType tensorType(WeightType W) {
 } // namespace
 
 const char *weightLayoutName(WeightLayout L) {
-  return L == WeightLayout::Interleaved8 ? "interleaved8" : "rows";
+  switch (L) {
+  case WeightLayout::Rows: return "rows";
+  case WeightLayout::Interleaved8: return "interleaved8";
+  case WeightLayout::Interleaved16: return "interleaved16";
+  }
+  return "?";
 }
 
 bool layoutSupports(WeightLayout L, WeightType W, int64_t M, int64_t K) {
   if (L == WeightLayout::Rows)
     return true;
-  return W == WeightType::Q8_0 && M > 0 && M % 8 == 0 && K > 0 && K % 32 == 0;
+  return W == WeightType::Q8_0 && M > 0 && M % layoutRowGroup(L) == 0 && K > 0 && K % 32 == 0;
 }
 
 void repackQ8_0(const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t M, int64_t K,
@@ -45,17 +49,21 @@ void repackQ8_0(const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t M, in
     std::memcpy(Dst + RowBegin * RowBytes, Src + RowBegin * RowBytes, (RowEnd - RowBegin) * RowBytes);
     return;
   }
-  assert(layoutSupports(To, WeightType::Q8_0, M, K) && RowBegin % 8 == 0 && RowEnd % 8 == 0);
+  const InterleavedGeometry Geo = InterleavedGeometry::of(To);
+  assert(layoutSupports(To, WeightType::Q8_0, M, K) && RowBegin % Geo.Rows == 0 &&
+         RowEnd % Geo.Rows == 0);
   (void)M;
-  for (int64_t G = RowBegin / 8; G < RowEnd / 8; ++G) {
-    const uint8_t *Rows = Src + G * 8 * RowBytes;
-    uint8_t *Out = Dst + G * 8 * RowBytes;
-    for (int64_t B = 0; B < Blocks; ++B, Out += kGroupBlockBytes)
-      for (int64_t R = 0; R < 8; ++R) {
+  const uint8_t Flip = Geo.Unsigned ? 0x80 : 0;
+  for (int64_t G = RowBegin / Geo.Rows; G < RowEnd / Geo.Rows; ++G) {
+    const uint8_t *Rows = Src + G * Geo.Rows * RowBytes;
+    uint8_t *Out = Dst + G * Geo.Rows * RowBytes;
+    for (int64_t B = 0; B < Blocks; ++B)
+      for (int64_t R = 0; R < Geo.Rows; ++R) {
         const uint8_t *Block = Rows + R * RowBytes + B * kBlockBytes;
-        std::memcpy(Out + 2 * R, Block, 2);
+        std::memcpy(Out + Geo.scales(B) + 2 * R, Block, 2);
         for (int64_t J = 0; J < 8; ++J)
-          std::memcpy(Out + 16 + 32 * J + 4 * R, Block + 2 + 4 * J, 4);
+          for (int64_t I = 0; I < 4; ++I)
+            Out[Geo.quants(B, J) + 4 * R + I] = Block[2 + 4 * J + I] ^ Flip;
       }
   }
 }
@@ -69,11 +77,14 @@ Q8Block readQ8Block(const uint8_t *W, WeightLayout L, int64_t K, int64_t R, int6
     std::memcpy(Out.Quants, Block + 2, 32);
     return Out;
   }
-  const uint8_t *Group = W + (R / 8) * 8 * RowBytes + B * kGroupBlockBytes;
-  const int64_t Lane = R % 8;
-  std::memcpy(&Out.Scale, Group + 2 * Lane, 2);
+  const InterleavedGeometry Geo = InterleavedGeometry::of(L);
+  const uint8_t *Group = W + (R / Geo.Rows) * Geo.Rows * RowBytes;
+  const int64_t Lane = R % Geo.Rows;
+  const uint8_t Flip = Geo.Unsigned ? 0x80 : 0;
+  std::memcpy(&Out.Scale, Group + Geo.scales(B) + 2 * Lane, 2);
   for (int64_t J = 0; J < 8; ++J)
-    std::memcpy(Out.Quants + 4 * J, Group + 16 + 32 * J + 4 * Lane, 4);
+    for (int64_t I = 0; I < 4; ++I)
+      Out.Quants[4 * J + I] = static_cast<int8_t>(Group[Geo.quants(B, J) + 4 * Lane + I] ^ Flip);
   return Out;
 }
 

@@ -189,8 +189,9 @@ int64_t JitSession::grain(int64_t Rows, int64_t N) const {
   // Decode streams weights: one contiguous slice per thread keeps each
   // thread's reads sequential. Prefill is compute-bound: smaller chunks
   // balance the load.
+  // Chunks are whole row groups of every weight layout.
   int64_t Chunks = N == 1 ? Pool.size() : 4 * Pool.size();
-  return roundUp((Rows + Chunks - 1) / Chunks, 16);
+  return roundUp((Rows + Chunks - 1) / Chunks, codegen::kMaxRowGroup);
 }
 
 void JitSession::runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, int64_t N) {
@@ -353,7 +354,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     Prof.mark(Phase::Norms);
     quantize(Ks.QuantizeDim, XN.data(), NK);
     Prof.mark(Phase::Quantize);
-    Pool.parallelFor(FF, grain(2 * FF, NK) / 2, [&](int64_t B, int64_t E) {
+    Pool.parallelFor(FF, grain(FF, NK), [&](int64_t B, int64_t E) {
       Ks.Gate(W.Gate.Data, Xq.data(), Gate.data(), B, E);
       Ks.Up(W.Up.Data, Xq.data(), Up.data(), B, E);
       for (int64_t T = 0; T < NK; ++T)

@@ -16,8 +16,9 @@ ABSL_FLAG(bool, print_llvm, false, "print the LLVM IR generated for --shape");
 ABSL_FLAG(std::string, shape, "", "--print-llvm: KxM, e.g. 896x4864 (896 in, 4864 out)");
 ABSL_FLAG(std::string, isa, "host", "--print-llvm: host, avx2, avx512 or avx512-vnni");
 ABSL_FLAG(std::string, layout, "auto",
-          "--print-llvm: weight layout: auto (what the model loader stores: interleaved8 when M is "
-          "a multiple of 8), rows or interleaved8");
+          "--print-llvm: weight layout: auto (what the model loader stores for --isa: "
+          "interleaved16 on avx512-vnni when M is a multiple of 16, else interleaved8 when M is a "
+          "multiple of 8), rows, interleaved8 or interleaved16");
 ABSL_FLAG(bool, opt, false, "--print-llvm: print the IR after the O3 pipeline");
 
 ABSL_FLAG(std::string, m, "", "model GGUF file");

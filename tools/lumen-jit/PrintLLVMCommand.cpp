@@ -51,10 +51,14 @@ int runPrintLLVM(const std::vector<std::string> &Args) {
     Shape->Layout = codegen::WeightLayout::Rows;
   else if (Layout == "interleaved8")
     Shape->Layout = codegen::WeightLayout::Interleaved8;
+  else if (Layout == "interleaved16")
+    Shape->Layout = codegen::WeightLayout::Interleaved16;
   else
-    return fail(absl::StrFormat("--layout must be auto, rows or interleaved8 (got '%s')", Layout));
+    return fail(absl::StrFormat(
+        "--layout must be auto, rows, interleaved8 or interleaved16 (got '%s')", Layout));
   if (!codegen::layoutSupports(Shape->Layout, Shape->Weights, Shape->M, Shape->K))
-    return fail(absl::StrFormat("--layout %s needs M (%d) to be a multiple of 8", Layout, Shape->M));
+    return fail(absl::StrFormat("--layout %s needs M (%d) to be a multiple of %d", Layout, Shape->M,
+                                codegen::layoutRowGroup(Shape->Layout)));
 
   std::string Why;
   codegen::KernelSpec Spec = codegen::chooseSpec(*Shape, Cpu, &Why);

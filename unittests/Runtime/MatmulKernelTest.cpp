@@ -53,14 +53,22 @@ std::vector<KernelSpec> variants(const MatmulShape &Shape, Sweep How,
   }
   bool Wide = How == Sweep::Wide;
   using Tiles = std::vector<std::pair<unsigned, unsigned>>;
-  for (WeightLayout L : {WeightLayout::Rows, WeightLayout::Interleaved8})
+  auto TilesFor = [&](WeightLayout L) {
+    switch (L) {
+    case WeightLayout::Interleaved8:
+      return Wide ? Tiles{{8, 1}, {16, 1}, {8, 4}, {16, 2}} : Tiles{{8, 1}, {8, 3}};
+    case WeightLayout::Interleaved16:
+      return Wide ? Tiles{{16, 1}, {32, 1}, {16, 8}, {32, 3}} : Tiles{{16, 1}, {16, 5}};
+    case WeightLayout::Rows: break;
+    }
+    return Wide ? Tiles{{1, 1}, {3, 1}, {2, 4}, {4, 4}} : Tiles{{1, 1}, {4, 4}};
+  };
+  for (WeightLayout L : {WeightLayout::Rows, WeightLayout::Interleaved8, WeightLayout::Interleaved16})
     for (ActivationFormat A : {ActivationFormat::Q8, ActivationFormat::F32})
       for (unsigned Bits : {256u, 512u})
         for (bool Vnni : {false, true})
           for (unsigned Acc : Wide ? std::vector<unsigned>{1, 2, 4} : std::vector<unsigned>{2})
-            for (auto [R, T] : L == WeightLayout::Interleaved8
-                                   ? (Wide ? Tiles{{8, 1}, {16, 1}, {8, 4}, {16, 2}} : Tiles{{8, 1}, {8, 3}})
-                                   : (Wide ? Tiles{{1, 1}, {3, 1}, {2, 4}, {4, 4}} : Tiles{{1, 1}, {4, 4}})) {
+            for (auto [R, T] : TilesFor(L)) {
               KernelSpec S;
               S.Shape = Shape;
               S.Shape.Layout = L;
@@ -175,13 +183,14 @@ TEST(MatmulKernelTest, EdgeShapes) {
   // K = 32 (one block, a tail on two-block steps), M = 1, M not a multiple
   // of the row tile, and every token count from 1 to 17.
   // Interleaved kernels: one row group, and group counts not a multiple of
-  // a 16-row tile.
+  // a two-group tile (8-row groups: 24, 40; 16-row groups: 16, 48, 80).
   for (Case C : {Case{1, 32, 1}, Case{5, 32, 3}, Case{7, 96, 2}, Case{13, 160, 1}, Case{8, 32, 1},
-                 Case{24, 96, 2}, Case{40, 160, 5}})
+                 Case{24, 96, 2}, Case{40, 160, 5}, Case{16, 32, 1}, Case{48, 96, 9}, Case{80, 160, 3}})
     checkShape(C, WeightType::Q8_0, Sweep::Wide);
   for (int64_t N = 1; N <= 17; ++N) {
     checkShape({11, 64, N}, WeightType::Q8_0, Sweep::Narrow);
     checkShape({24, 64, N}, WeightType::Q8_0, Sweep::Narrow);
+    checkShape({32, 64, N}, WeightType::Q8_0, Sweep::Narrow);
   }
 }
 
@@ -214,7 +223,8 @@ TEST(MatmulKernelTest, Avx512KernelsUnderVnniEmulation) {
   for (auto [C, How] : {std::pair{Case{896, 896, 1}, Sweep::Narrow}, {Case{128, 896, 3}, Sweep::Narrow},
                         {Case{64, 4864, 1}, Sweep::Narrow}, {Case{7, 32, 2}, Sweep::Wide},
                         {Case{13, 96, 5}, Sweep::Wide}, {Case{9, 160, 17}, Sweep::Narrow},
-                        {Case{24, 96, 5}, Sweep::Wide}}) {
+                        {Case{24, 96, 5}, Sweep::Wide}, {Case{48, 96, 9}, Sweep::Wide},
+                        {Case{80, 160, 3}, Sweep::Wide}}) {
     std::vector<KernelSpec> Specs;
     for (const KernelSpec &S : variants({C.M, C.K, C.N, WeightType::Q8_0}, How, Vnni))
       if (S.VectorBits == 512 || S.VNNI)
@@ -238,9 +248,9 @@ TEST(MatmulKernelTest, RowRangesAndThreadsAgree) {
       continue;
     SCOPED_TRACE(S.functionName());
     auto Fn = *test::sharedCache().getMatmul(S);
-    // Interleaved kernels take row ranges at multiples of 8 (KernelABI.h).
-    const bool Groups = S.Shape.Layout == WeightLayout::Interleaved8;
-    const int64_t Grain = Groups ? 96 : 100, First = Groups ? 1000 : 1001, Last = Groups ? 2000 : 2002;
+    // Interleaved kernels take row ranges at multiples of their group (KernelABI.h).
+    const bool Groups = S.Shape.Layout != WeightLayout::Rows;
+    const int64_t Grain = Groups ? 96 : 100, First = Groups ? 1008 : 1001, Last = Groups ? 2000 : 2002;
     std::vector<uint8_t> WL = W;
     if (Groups)
       repackQ8_0(W.data(), WL.data(), S.Shape.Layout, C.M, C.K, 0, C.M);

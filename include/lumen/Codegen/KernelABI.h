@@ -7,8 +7,8 @@
 //                 int64_t RowBegin, int64_t RowEnd)
 //   Computes Y[t * M + r] = sum_k W[r][k] * X[t][k] for r in [RowBegin, RowEnd)
 //   and every token t < N. Rows are independent, so a thread pool splits the
-//   row range; for the Interleaved8 layout RowBegin and RowEnd must be
-//   multiples of 8. W is the weight matrix in the spec's layout (below). X is
+//   row range; for the interleaved layouts RowBegin and RowEnd must be
+//   multiples of the row group (8 or 16, layoutRowGroup). W is the weight matrix in the spec's layout (below). X is
 //   N rows of K floats (ActivationFormat::F32) or N quantized rows
 //   (ActivationFormat::Q8, below).
 //
@@ -21,9 +21,9 @@
 //   int32 Bias8[K / 4]      -128 * (sum of quants 4g .. 4g+3), one per group g
 //   int32 BlockBias[K / 32] -128 * (sum of block b's 32 quants)
 // The weights enter vpdpbusd as unsigned (w + 128, by flipping the sign
-// bit); starting each block's dot product at Bias8 (a lane per 4-quant
-// group, Rows layout) or BlockBias (a lane per row, Interleaved8) cancels
-// the +128 exactly. Scale8 is pre-broadcast so a lane vector of scales is
+// bit, or stored so by Interleaved16); starting each block's dot product at
+// Bias8 (a lane per 4-quant group, Rows layout) or BlockBias (a lane per
+// row, interleaved layouts) cancels the +128 exactly. Scale8 is pre-broadcast so a lane vector of scales is
 // one load.
 //
 // Weight layouts (WeightLayout in KernelSpec.h):
@@ -34,6 +34,15 @@
 //                 offset 272 b, is {fp16 scale[8] (row 0..7),
 //                 int8 quants[8][8][4]}: quants[j][r][i] = row r's quant
 //                 32b + 4j + i. The same bytes as Rows, reordered.
+//   Interleaved16 (Q8_0, M % 16 == 0) row group g = rows 16g .. 16g+15 at
+//                 W + g * 16 * weightRowBytes(K); its block b, 544 bytes at
+//                 offset 544 b, is {fp16 scale[16] (row 0..15),
+//                 uint8 quants[8][16][4]}: quants[j][r][i] = row r's quant
+//                 32b + 4j + i, plus 128. The same bytes as Rows, reordered,
+//                 quants with their sign bit flipped.
+//
+// InterleavedGeometry below gives these offsets to the generator, the
+// repacker and the readers, so they cannot disagree.
 //
 //===----------------------------------------------------------------------===//
 #ifndef LUMEN_CODEGEN_KERNELABI_H
@@ -69,8 +78,28 @@ inline int64_t activationBytes(ActivationFormat A, int64_t K, int64_t N) {
 /// Name of the quantizer kernel for rows of K.
 LUMEN_API std::string quantizeFunctionName(int64_t K);
 
-/// Rows that a layout stores together (1 or 8); row ranges split at multiples.
-inline int64_t layoutRowGroup(WeightLayout L) { return L == WeightLayout::Interleaved8 ? 8 : 1; }
+/// Rows that a layout stores together (1, 8 or 16); row ranges split at
+/// multiples. kMaxRowGroup is a multiple of every layout's group.
+inline int64_t layoutRowGroup(WeightLayout L) {
+  return L == WeightLayout::Interleaved16 ? 16 : L == WeightLayout::Interleaved8 ? 8 : 1;
+}
+constexpr int64_t kMaxRowGroup = 16;
+
+/// Where an interleaved layout keeps block b of a row group, relative to the
+/// group's start: the rows' fp16 scales (row r at 2 r), then 8 quant pieces j
+/// of 4 quants of every row (row r at 4 r). One stream: a separate stream
+/// of scales after the quants ran at half the DRAM speed (BENCHMARK.md).
+struct InterleavedGeometry {
+  int64_t Rows;  // Rows per group: 8 or 16.
+  bool Unsigned; // Quants stored + 128 (sign bit flipped).
+
+  static InterleavedGeometry of(WeightLayout L) {
+    return {layoutRowGroup(L), L == WeightLayout::Interleaved16};
+  }
+  int64_t blockBytes() const { return 34 * Rows; }
+  int64_t scales(int64_t B) const { return B * blockBytes(); }
+  int64_t quants(int64_t B, int64_t J) const { return B * blockBytes() + 2 * Rows + J * 4 * Rows; }
+};
 
 /// Whether an M x K matrix of type W can be stored in layout L.
 LUMEN_API bool layoutSupports(WeightLayout L, WeightType W, int64_t M, int64_t K);

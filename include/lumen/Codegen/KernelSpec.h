@@ -37,7 +37,11 @@ enum class ActivationFormat { F32, Q8 };
 ///    8 fp16 scales then the 8 rows' quants interleaved in 4-byte pieces, so
 ///    one 32-byte load feeds pmaddubsw/vpdpbusd with 8 rows at once and the
 ///    8 row sums land in the 8 lanes (no horizontal reductions). Same size.
-enum class WeightLayout { Rows, Interleaved8 };
+///  - Interleaved16: the same at 512 bits for AVX512_VNNI: 16 rows in 4-byte
+///    pieces (one 64-byte vector holds 4 quants of 16 rows), quants stored
+///    +128 (unsigned, as vpdpbusd takes them: no sign flip in the loop).
+///    Same size.
+enum class WeightLayout { Rows, Interleaved8, Interleaved16 };
 
 struct LUMEN_API MatmulShape {
   int64_t M = 0; // Output rows.
@@ -54,13 +58,13 @@ struct LUMEN_API KernelSpec {
   unsigned Accumulators = 1;  // Independent accumulator sets over K.
   bool VNNI = true;           // vpdpbusd (Q8 activations only).
   unsigned TileRows = 1;      // Register tile: rows x tokens sharing loads
-  unsigned TileTokens = 1;    // (rows: a multiple of 8 for Interleaved8).
+  unsigned TileTokens = 1;    // (rows: whole row groups when interleaved).
   /// Software prefetch this many bytes ahead of the weight stream (0: none).
   unsigned PrefetchBytes = 0;
 
   /// A stable symbol naming every field, e.g.
   /// "lumen_mm_q8_0_m4864_k896_n1_xq8_v512_a4_vnni_r1_t1", with "q8_0r8"
-  /// for the Interleaved8 layout and "_pf1024" when prefetching.
+  /// / "q8_0r16" for the interleaved layouts and "_pf1024" when prefetching.
   std::string functionName() const;
   /// One line for people: shape and choices.
   std::string describe() const;
@@ -85,7 +89,8 @@ LUMEN_API absl::Status validateShape(const MatmulShape &Shape);
 LUMEN_API KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::string *Why = nullptr);
 
 /// The layout a model loader should store an M x K matrix of type W in for
-/// Cpu (from the same table file): Interleaved8 for Q8_0 with M % 8 == 0.
+/// Cpu (from the same table file): for Q8_0, Interleaved16 on AVX512_VNNI
+/// hosts when M % 16 == 0, else Interleaved8 when M % 8 == 0, else Rows.
 LUMEN_API WeightLayout chooseLayout(int64_t M, int64_t K, WeightType W, const CpuFeatures &Cpu);
 
 LUMEN_API const char *weightTypeName(WeightType W);
