@@ -65,11 +65,24 @@ TEST(LumenJitTest, PrintLLVM) {
   Result R = lumen({"--print-llvm", "--shape", "896x4864"});
   ASSERT_EQ(R.Exit, 0) << R.Err;
   EXPECT_NE(R.Out.find("; Lumen kernel for shape 896x4864: K=896 in, M=4864 out, N=1"), std::string::npos);
-  // By default the layout the model loader stores: rows interleaved by 8.
-  EXPECT_NE(R.Out.find("define void @lumen_mm_q8_0r8_m4864_k896_n1"), std::string::npos);
-  EXPECT_NE(R.Out.find("interleaved8 layout"), std::string::npos);
+  // By default the layout the model loader stores on the host: interleaved.
+  EXPECT_NE(R.Out.find("define void @lumen_mm_q8_0r"), std::string::npos);
   EXPECT_NE(R.Out.find("; why: table row"), std::string::npos);
-  EXPECT_NE(R.Out.find("@llvm.prefetch"), std::string::npos); // Decode prefetches ahead.
+  // On AVX2 hosts rows interleaved by 8, and decode prefetches ahead.
+  Result Il8 = lumen({"--print-llvm", "--shape", "896x4864", "--isa", "avx2"});
+  ASSERT_EQ(Il8.Exit, 0) << Il8.Err;
+  EXPECT_NE(Il8.Out.find("define void @lumen_mm_q8_0r8_m4864_k896_n1"), std::string::npos);
+  EXPECT_NE(Il8.Out.find("interleaved8 layout"), std::string::npos);
+  EXPECT_NE(Il8.Out.find("@llvm.prefetch"), std::string::npos);
+  // On AVX512_VNNI hosts by 16, 512-bit vpdpbusd on pre-offset quants, and
+  // the hardware prefetcher alone.
+  Result Il16 = lumen({"--print-llvm", "--shape", "896x4864", "--isa", "avx512-vnni"});
+  ASSERT_EQ(Il16.Exit, 0) << Il16.Err;
+  EXPECT_NE(Il16.Out.find("define void @lumen_mm_q8_0r16_m4864_k896_n1"), std::string::npos);
+  EXPECT_NE(Il16.Out.find("interleaved16 layout"), std::string::npos);
+  EXPECT_NE(Il16.Out.find("@llvm.x86.avx512.vpdpbusd.512"), std::string::npos);
+  EXPECT_EQ(Il16.Out.find("@llvm.prefetch"), std::string::npos);
+  EXPECT_EQ(Il16.Out.find("xor <64 x i8>"), std::string::npos); // No sign flip in the loop.
   Result Rows = lumen({"--print-llvm", "--shape", "896x4864", "--layout", "rows"});
   ASSERT_EQ(Rows.Exit, 0) << Rows.Err;
   EXPECT_NE(Rows.Out.find("define void @lumen_mm_q8_0_m4864_k896_n1"), std::string::npos);
@@ -78,7 +91,7 @@ TEST(LumenJitTest, PrintLLVM) {
   EXPECT_EQ(Avx2.Out.find("avx512."), std::string::npos);
   EXPECT_NE(Avx2.Out.find("N=16"), std::string::npos);
   EXPECT_NE(Avx2.Out.find("after the O3 pipeline"), std::string::npos);
-  Result Vnni = lumen({"--print-llvm", "--shape", "4864x896", "--isa", "avx512-vnni"});
+  Result Vnni = lumen({"--print-llvm", "--shape", "4864x896", "--isa", "avx512-vnni", "--layout", "interleaved8"});
   ASSERT_EQ(Vnni.Exit, 0) << Vnni.Err;
   EXPECT_NE(Vnni.Out.find("@llvm.x86.avx512.vpdpbusd.256"), std::string::npos);
   Result VnniRows = lumen({"--print-llvm", "--shape", "4864x896", "--isa", "avx512-vnni", "--layout", "rows"});
@@ -99,6 +112,11 @@ TEST(LumenJitTest, PrintLLVMRejectsBadShapes) {
   EXPECT_NE(lumen({"--print-llvm", "--shape", "64x64", "--layout", "columns"}).Err.find("--layout must be"),
             std::string::npos);
   EXPECT_NE(lumen({"--print-llvm", "--shape", "64x12", "--layout", "interleaved8"}).Err.find("multiple of 8"),
+            std::string::npos);
+  EXPECT_NE(lumen({"--print-llvm", "--shape", "64x24", "--layout", "interleaved16"}).Err.find("multiple of 16"),
+            std::string::npos);
+  EXPECT_NE(lumen({"--print-llvm", "--shape", "64x32", "--layout", "interleaved16", "--isa", "avx2"})
+                .Err.find("interleaved16"),
             std::string::npos);
   // auto falls back to the row layout where interleaving does not apply.
   EXPECT_EQ(lumen({"--print-llvm", "--shape", "64x12"}).Exit, 0);
