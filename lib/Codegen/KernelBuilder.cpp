@@ -270,7 +270,7 @@ void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
     // VNNI starts at BlockBias (cancels the +128 on the weights); AVX2 at 0.
     Value *Init = ConstantInt::get(LaneI32, 0);
     if (S.VNNI) {
-      Value *BlockBias = gep(gep(T.TokPtr[Tk], 3 * K), B.CreateMul(Blk, B.getInt64(4)));
+      Value *BlockBias = gep(gep(T.TokPtr[Tk], q8BlockBiasOffset(K)), B.CreateMul(Blk, B.getInt64(4)));
       Init = B.CreateVectorSplat(Lanes, load(I32, BlockBias, 4));
     }
     for (unsigned G = 0; G < T.Rows; ++G)
@@ -309,7 +309,7 @@ void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
   for (unsigned G = 0; G < T.Rows; ++G) {
     Value *RowScales = B.CreateFPExt(load(vec(Half, Lanes), GBlk[G], 2), LaneF32);
     for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
-      Value *XScale = load(F32, gep(gep(T.TokPtr[Tk], K), XOff), 4);
+      Value *XScale = load(F32, gep(gep(T.TokPtr[Tk], q8BlockScaleOffset(K)), B.CreateMul(Blk, B.getInt64(4))), 4);
       Value *Scale = B.CreateFMul(RowScales, B.CreateVectorSplat(Lanes, XScale));
       Value *&A = Acc[G * T.Tokens + Tk];
       A = fma(B.CreateSIToFP(Sums[G * T.Tokens + Tk], LaneF32), Scale, A);
@@ -566,9 +566,12 @@ private:
     }
     Value *Bias8 = B.CreateMul(Sum, ConstantInt::get(vec(I32, 8), -128));
     B.CreateAlignedStore(Bias8, gep(gep(QRow, 2 * K), Off), MaybeAlign(4));
-    // BlockBias[b]: the whole block's bias, for interleaved VNNI kernels.
+    // BlockBias[b] and BlockScale[b]: the whole block's bias and its scale
+    // once, for the interleaved kernels.
+    Value *BlkOff = B.CreateMul(Blk, B.getInt64(4));
     B.CreateAlignedStore(B.CreateIntrinsic(Intrinsic::vector_reduce_add, {vec(I32, 8)}, {Bias8}),
-                         gep(gep(QRow, 3 * K), B.CreateMul(Blk, B.getInt64(4))), MaybeAlign(4));
+                         gep(gep(QRow, q8BlockBiasOffset(K)), BlkOff), MaybeAlign(4));
+    B.CreateAlignedStore(DRounded, gep(gep(QRow, q8BlockScaleOffset(K)), BlkOff), MaybeAlign(4));
   }
 
   int64_t K;

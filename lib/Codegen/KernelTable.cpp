@@ -50,7 +50,7 @@ constexpr std::array<TableRow, 10> kTable = {{
   // on Zen 4 (software prefetch cost 5-15 %). Prefill tiles reuse each
   // weight vector for 8 tokens.
   // name                          layout                       hosts         N          K          act                     bits acc  rows tokens prefetch
-  {"decode, interleaved16",        WeightLayout::Interleaved16, Hosts::Any,   1, 1,      32, kAny,  ActivationFormat::Q8,   512, 2,   16,  1,     0},
+  {"decode, interleaved16",        WeightLayout::Interleaved16, Hosts::Any,   1, 1,      32, kAny,  ActivationFormat::Q8,   512, 1,   16,  1,     0},
   {"prefill, interleaved16, short",WeightLayout::Interleaved16, Hosts::Any,   2, 7,      32, kAny,  ActivationFormat::Q8,   512, 1,   16,  2,     0},
   {"prefill, interleaved16",       WeightLayout::Interleaved16, Hosts::Any,   8, kAny,   32, kAny,  ActivationFormat::Q8,   512, 1,   16,  8,     0},
   // Interleaved8 (what the loader stores Q8_0 matrices as elsewhere): 8

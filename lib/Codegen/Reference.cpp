@@ -38,7 +38,8 @@ void referenceQuantize(int64_t K, int64_t N, const float *X, uint8_t *Q) {
         std::memcpy(Out + 2 * K + (Blk * 8 + G) * 4, &Bias, 4);
         BlockBias += Bias;
       }
-      std::memcpy(Out + 3 * K + Blk * 4, &BlockBias, 4);
+      std::memcpy(Out + q8BlockBiasOffset(K) + Blk * 4, &BlockBias, 4);
+      std::memcpy(Out + q8BlockScaleOffset(K) + Blk * 4, &DRounded, 4);
     }
   }
 }
@@ -63,7 +64,7 @@ float replayInterleaved(const KernelSpec &S, const uint8_t *W, int64_t R, const 
     int32_t Dot = 0;
     for (int I = 0; I < 32; ++I)
       Dot += int32_t(WB.Quants[I]) * int32_t(Xq[I]);
-    float Scale = halfToFloat(WB.Scale) * loadAt<float>(X + K + Blk * 32);
+    float Scale = halfToFloat(WB.Scale) * loadAt<float>(X + q8BlockScaleOffset(K) + Blk * 4);
     float &A = Acc[Blk % S.Accumulators];
     A = std::fma(static_cast<float>(Dot), Scale, A);
   }
