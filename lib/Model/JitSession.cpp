@@ -43,7 +43,7 @@ struct Kernels {
 /// Op classes the profile reports.
 enum class Phase { Norms, Quantize, QKV, RopeCache, Attention, O, GateUp, Down, LmHead, Count };
 constexpr const char *kPhaseNames[] = {
-    "norms, residual, embedding", "activation quantization", "matmul q/k/v (fused)",
+    "residual adds, embedding", "RMS norm + activation quantization", "matmul q/k/v (fused)",
     "bias, RoPE, KV store", "attention", "matmul attn_output", "matmul gate/up + SiLU",
     "matmul ffn_down", "lm_head (final norm + matmul)"};
 static_assert(sizeof(kPhaseNames) / sizeof(kPhaseNames[0]) == size_t(Phase::Count));
@@ -108,6 +108,12 @@ private:
   int64_t grain(int64_t Rows, int64_t N) const;
   /// N rows of activations into Xq; a batch's rows are split across the pool.
   void quantize(QuantizeFn Fn, const float *Rows, int64_t N);
+  /// RMS-normalises the N real rows of X into XN with Weight, then quantizes
+  /// NK rows of XN (padding rows stay zero) into Xq, in one dispatch.
+  void normQuantize(const float *Weight, QuantizeFn Fn, int64_t N, int64_t NK);
+  /// Per token of a batch on the pool (serially below a few rows): a
+  /// dispatch costs more than a few rows, and keeps the workers awake.
+  template <typename Fn> void perToken(int64_t N, Fn &&F);
 
   runtime::KernelCache &Cache;
   runtime::ThreadPool Pool;
@@ -209,12 +215,25 @@ void JitSession::runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8
   });
 }
 
-void JitSession::quantize(QuantizeFn Fn, const float *Rows, int64_t N) {
-  if (N < 16) { // A pool round trip costs more than a few rows.
-    Fn(Rows, Xq.data(), 0, N);
+template <typename Fn> void JitSession::perToken(int64_t N, Fn &&F) {
+  if (N < 16) {
+    F(0, N);
     return;
   }
-  Pool.parallelFor(N, 8, [&](int64_t B, int64_t E) { Fn(Rows, Xq.data(), B, E); });
+  Pool.parallelFor(N, 8, F);
+}
+
+void JitSession::quantize(QuantizeFn Fn, const float *Rows, int64_t N) {
+  perToken(N, [&](int64_t B, int64_t E) { Fn(Rows, Xq.data(), B, E); });
+}
+
+void JitSession::normQuantize(const float *Weight, QuantizeFn Fn, int64_t N, int64_t NK) {
+  const int64_t D = M.config().Dim;
+  perToken(NK, [&](int64_t B, int64_t E) {
+    for (int64_t T = B; T < std::min(E, N); ++T)
+      vec::rmsNorm(&X[T * D], Weight, &XN[T * D], D, M.config().RmsEps);
+    Fn(XN.data(), Xq.data(), B, E);
+  });
 }
 
 void JitSession::attention(uint32_t Layer, int64_t N) {
@@ -314,31 +333,31 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
       Sin[T * HD / 2 + I] = std::sin(Theta);
     }
   }
+  Prof.mark(Phase::Norms);
 
   for (uint32_t L = 0; L < C.Layers; ++L) {
     const LayerWeights &W = M.Layers[L];
     // Attention block: norm, q/k/v in one dispatch, bias + RoPE, cache, attend.
-    for (int64_t T = 0; T < N; ++T)
-      vec::rmsNorm(&X[T * D], W.AttnNorm, &XN[T * D], D, C.RmsEps);
-    Prof.mark(Phase::Norms);
-    quantize(Ks.QuantizeDim, XN.data(), NK);
+    normQuantize(W.AttnNorm, Ks.QuantizeDim, N, NK);
     Prof.mark(Phase::Quantize);
     runMatmuls({{Ks.Q, &W.Q, Q.data()}, {Ks.K, &W.K, K.data()}, {Ks.V, &W.V, V.data()}}, Xq.data(), NK);
     Prof.mark(Phase::QKV);
-    for (int64_t T = 0; T < N; ++T) {
-      float *Qt = &Q[T * D], *Kt = &K[T * KV], *Vt = &V[T * KV];
-      vec::add(Qt, W.QBias, D);
-      vec::add(Kt, W.KBias, KV);
-      vec::add(Vt, W.VBias, KV);
-      for (uint32_t H = 0; H < C.Heads; ++H)
-        vec::rope(Qt + H * HD, &Cos[T * HD / 2], &Sin[T * HD / 2], HD);
-      for (uint32_t H = 0; H < C.KVHeads; ++H)
-        vec::rope(Kt + H * HD, &Cos[T * HD / 2], &Sin[T * HD / 2], HD);
-      const int64_t P = Pos + T;
-      const size_t Layer = size_t(L) * CacheCtx * KV;
-      vec::toHalfStrided(Kt, &KCache[Layer + size_t(P / 64 * 64) * KV + P % 64], KV, 64);
-      vec::toHalf(Vt, &VCache[Layer + size_t(P) * KV], KV);
-    }
+    perToken(N, [&](int64_t Begin, int64_t End) {
+      for (int64_t T = Begin; T < End; ++T) {
+        float *Qt = &Q[T * D], *Kt = &K[T * KV], *Vt = &V[T * KV];
+        vec::add(Qt, W.QBias, D);
+        vec::add(Kt, W.KBias, KV);
+        vec::add(Vt, W.VBias, KV);
+        for (uint32_t H = 0; H < C.Heads; ++H)
+          vec::rope(Qt + H * HD, &Cos[T * HD / 2], &Sin[T * HD / 2], HD);
+        for (uint32_t H = 0; H < C.KVHeads; ++H)
+          vec::rope(Kt + H * HD, &Cos[T * HD / 2], &Sin[T * HD / 2], HD);
+        const int64_t P = Pos + T;
+        const size_t Layer = size_t(L) * CacheCtx * KV;
+        vec::toHalfStrided(Kt, &KCache[Layer + size_t(P / 64 * 64) * KV + P % 64], KV, 64);
+        vec::toHalf(Vt, &VCache[Layer + size_t(P) * KV], KV);
+      }
+    });
     Prof.mark(Phase::RopeCache);
     attention(L, N);
     Prof.mark(Phase::Attention);
@@ -349,10 +368,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     vec::add(X.data(), O.data(), N * D);
 
     // Feed-forward block: gate and up together, SiLU(gate) * up fused.
-    for (int64_t T = 0; T < N; ++T)
-      vec::rmsNorm(&X[T * D], W.FfnNorm, &XN[T * D], D, C.RmsEps);
-    Prof.mark(Phase::Norms);
-    quantize(Ks.QuantizeDim, XN.data(), NK);
+    normQuantize(W.FfnNorm, Ks.QuantizeDim, N, NK);
     Prof.mark(Phase::Quantize);
     Pool.parallelFor(FF, grain(FF, NK), [&](int64_t B, int64_t E) {
       Ks.Gate(W.Gate.Data, Xq.data(), Gate.data(), B, E);
