@@ -3,7 +3,7 @@
 // The configuration, tokenizer and weights of a Qwen2 model. Every tensor's
 // presence, type and shape is checked at load, with errors that name the key
 // or tensor. Q8_0 matrices are repacked into the layout the kernel table
-// prefers (rows interleaved 8 at a time), in 2 MB-page memory that replaces
+// prefers (rows interleaved 16 or 8 at a time), in 2 MB-page memory that replaces
 // the file's pages tensor by tensor -- never a dequantized or second copy.
 // A model is immutable and can be shared by any number of sessions and
 // threads.
@@ -71,7 +71,7 @@ struct LUMEN_API LayerWeights {
 
 struct LUMEN_API LoadOptions {
   /// Store Q8_0 matrices in the layout chosen by codegen::chooseLayout
-  /// (Interleaved8 where M % 8 == 0) instead of the file's row layout.
+  /// (Interleaved16 or Interleaved8 where M allows) instead of the file's row layout.
   bool Repack = true;
   /// Put copied matrices in 2 MB-page memory (madvise MADV_HUGEPAGE). With
   /// Repack off this still copies the matrices, in file layout. With both
