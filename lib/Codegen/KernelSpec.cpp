@@ -103,8 +103,8 @@ absl::Status KernelSpec::validate(const CpuFeatures &Cpu) const {
   if (TileRows < 1 || TileRows > 32 || TileTokens < 1 || TileTokens > 8)
     return Bad("tile rows must be 1 to 32 and tile tokens 1 to 8");
   if (!layoutSupports(Shape.Layout, Shape.Weights, Shape.M, Shape.K))
-    return Bad(absl::StrFormat("the %s layout needs Q8_0 weights and M a multiple of 8",
-                               weightLayoutName(Shape.Layout)));
+    return Bad(absl::StrFormat("the %s layout needs Q8_0 weights and M a multiple of %d",
+                               weightLayoutName(Shape.Layout), layoutRowGroup(Shape.Layout)));
   if (PrefetchBytes % 64 || PrefetchBytes > 65536)
     return Bad("prefetch distance must be a multiple of 64 bytes, at most 64 KiB");
   if (Shape.Layout != WeightLayout::Rows) {

@@ -53,7 +53,7 @@ void repackQ8_0(const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t M, in
   assert(layoutSupports(To, WeightType::Q8_0, M, K) && RowBegin % Geo.Rows == 0 &&
          RowEnd % Geo.Rows == 0);
   (void)M;
-  const uint8_t Flip = Geo.Unsigned ? 0x80 : 0;
+  const uint32_t Flip = Geo.Unsigned ? 0x80808080u : 0;
   for (int64_t G = RowBegin / Geo.Rows; G < RowEnd / Geo.Rows; ++G) {
     const uint8_t *Rows = Src + G * Geo.Rows * RowBytes;
     uint8_t *Out = Dst + G * Geo.Rows * RowBytes;
@@ -61,9 +61,12 @@ void repackQ8_0(const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t M, in
       for (int64_t R = 0; R < Geo.Rows; ++R) {
         const uint8_t *Block = Rows + R * RowBytes + B * kBlockBytes;
         std::memcpy(Out + Geo.scales(B) + 2 * R, Block, 2);
-        for (int64_t J = 0; J < 8; ++J)
-          for (int64_t I = 0; I < 4; ++I)
-            Out[Geo.quants(B, J) + 4 * R + I] = Block[2 + 4 * J + I] ^ Flip;
+        for (int64_t J = 0; J < 8; ++J) {
+          uint32_t Piece;
+          std::memcpy(&Piece, Block + 2 + 4 * J, 4);
+          Piece ^= Flip;
+          std::memcpy(Out + Geo.quants(B, J) + 4 * R, &Piece, 4);
+        }
       }
   }
 }
