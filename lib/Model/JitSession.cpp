@@ -289,8 +289,7 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
       }
       for (int64_t R = 0; R < Rows; ++R) {
         const int64_t Seen = Pos + T0 + R / Group + 1;
-        vec::softmax(&Scores[R * Stride], Seen);
-        vec::roundToHalf(&Scores[R * Stride], &Scores[R * Stride], Seen);
+        vec::softmaxToHalf(&Scores[R * Stride], Seen);
         std::fill_n(&Att[(T0 + R / Group) * D + (G * Group + R % Group) * HD], HD, 0.0f);
       }
       for (int64_t P0 = 0; P0 < Span; P0 += PosBlock) {

@@ -62,14 +62,6 @@ void add(float *X, const float *Y, int64_t N) {
     X[I] += Y[I];
 }
 
-void scale(float *X, float S, int64_t N) {
-  int64_t I = 0;
-  for (; I + 8 <= N; I += 8)
-    _mm256_storeu_ps(X + I, _mm256_mul_ps(_mm256_loadu_ps(X + I), _mm256_set1_ps(S)));
-  for (; I < N; ++I)
-    X[I] *= S;
-}
-
 void siluMul(const float *G, const float *U, float *Out, int64_t N) {
   int64_t I = 0;
   const __m256 One = _mm256_set1_ps(1.0f);
@@ -201,12 +193,20 @@ void scoresBlock(const float *const *Q, int64_t Rows, const float *KT, int64_t D
   }
 }
 
-void softmax(float *X, int64_t N) {
-  float Max = -INFINITY;
-  for (int64_t I = 0; I < N; ++I)
+void softmaxToHalf(float *X, int64_t N) {
+  // The maximum 8 lanes at a time (a scalar std::max loop is not vectorised
+  // by the compiler: it was a third of the prefill softmax).
+  __m256 MaxV = _mm256_set1_ps(-INFINITY);
+  int64_t I = 0;
+  for (; I + 8 <= N; I += 8)
+    MaxV = _mm256_max_ps(MaxV, _mm256_loadu_ps(X + I));
+  __m128 Max4 = _mm_max_ps(_mm256_castps256_ps128(MaxV), _mm256_extractf128_ps(MaxV, 1));
+  Max4 = _mm_max_ps(Max4, _mm_movehl_ps(Max4, Max4));
+  float Max = _mm_cvtss_f32(_mm_max_ss(Max4, _mm_movehdup_ps(Max4)));
+  for (; I < N; ++I)
     Max = std::max(Max, X[I]);
   __m256 M = _mm256_set1_ps(Max), Acc = _mm256_setzero_ps();
-  int64_t I = 0;
+  I = 0;
   for (; I + 8 <= N; I += 8) {
     __m256 E = exp8(_mm256_sub_ps(_mm256_loadu_ps(X + I), M));
     _mm256_storeu_ps(X + I, E);
@@ -215,7 +215,14 @@ void softmax(float *X, int64_t N) {
   float Sum = hsum(Acc);
   for (; I < N; ++I)
     Sum += (X[I] = std::exp(X[I] - Max));
-  scale(X, 1.0f / Sum, N);
+  // Normalise and round in one pass: the same two roundings per element.
+  const float Inv = 1.0f / Sum;
+  const __m256 S = _mm256_set1_ps(Inv);
+  for (I = 0; I + 8 <= N; I += 8)
+    _mm256_storeu_ps(X + I, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(X + I), S),
+                                                            _MM_FROUND_TO_NEAREST_INT)));
+  for (; I < N; ++I)
+    X[I] = _cvtsh_ss(_cvtss_sh(X[I] * Inv, _MM_FROUND_TO_NEAREST_INT));
 }
 
 } // namespace lumen::model::vec

@@ -32,9 +32,9 @@ void weightedSum(float *Acc, const float *P, const float *V, int64_t Dim, int64_
 /// computed and written (Out rows hold 64); lanes past N are garbage.
 void scoresBlock(const float *const *Q, int64_t Rows, const float *KT, int64_t Dim, int64_t N,
                  float Scale, float *const *Out);
-/// In-place softmax of N scores; returns nothing, the scores become probabilities.
-void softmax(float *X, int64_t N);
-void scale(float *X, float S, int64_t N);
+/// In-place softmax of N scores, the probabilities rounded to fp16 precision
+/// (as they enter llama.cpp's product with an fp16 V cache).
+void softmaxToHalf(float *X, int64_t N);
 
 } // namespace lumen::model::vec
 

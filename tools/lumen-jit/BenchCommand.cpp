@@ -217,8 +217,11 @@ int runBench(const std::vector<std::string> &Args) {
       auto All = (*S)->profile();
       for (size_t I = 0; I < All.size(); ++I)
         All[I].second -= PPProfile[I].second;
-      printProfile(absl::StrFormat("Profile, %u thread(s): one decode step (mean of %d after a %d-token prompt)", T, *TG, *PP).c_str(), All, *TG);
-      printProfile(absl::StrFormat("Profile, %u thread(s): prefill of %d tokens", T, *PP).c_str(), PPProfile, 1);
+      // Only what ran: -n 0 has no decode step, -p 0 no prefill.
+      if (*TG > 0)
+        printProfile(absl::StrFormat("Profile, %u thread(s): one decode step (mean of %d after a %d-token prompt)", T, *TG, *PP).c_str(), All, *TG);
+      if (*PP > 0)
+        printProfile(absl::StrFormat("Profile, %u thread(s): prefill of %d tokens", T, *PP).c_str(), PPProfile, 1);
     }
   }
   return 0;

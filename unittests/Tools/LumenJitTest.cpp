@@ -1,4 +1,5 @@
 //===- LumenJitTest.cpp - The command line as a user runs it ---------------===//
+#include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "gtest/gtest.h"
 
@@ -160,6 +161,39 @@ TEST(LumenJitTest, SynthAndInspect) {
   EXPECT_NE(lumen({"synth", "--preset", "gpt5", "-o", Out}).Exit, 0);
   EXPECT_NE(lumen({"synth", "--preset", "tiny"}).Exit, 0);
   EXPECT_NE(lumen({"synth", "--preset", "tiny", "-o", "/nonexistent-dir/x.gguf"}).Exit, 0);
+}
+
+TEST(LumenJitTest, BenchRowsAndProfile) {
+  std::string Model = kTmp + "/cli-bench-tiny.gguf";
+  ASSERT_EQ(lumen({"synth", "--preset", "tiny", "-o", Model, "--seed", "3"}).Exit, 0);
+  // A csv row per (threads, test): positive tokens/s, weight GB/s, probe.
+  Result R = lumen({"bench", "-m", Model, "-p", "16", "-n", "4", "-t", "1", "-r", "1", "-o", "csv"});
+  ASSERT_EQ(R.Exit, 0) << R.Err;
+  std::istringstream Lines(R.Out);
+  std::string Line;
+  std::vector<std::vector<std::string>> Rows;
+  while (std::getline(Lines, Line))
+    if (!Line.empty() && Line.rfind("model,", 0) != 0)
+      Rows.push_back(absl::StrSplit(Line, ','));
+  ASSERT_EQ(Rows.size(), 2u) << R.Out;
+  EXPECT_EQ(Rows[0][2], "pp16");
+  EXPECT_EQ(Rows[1][2], "tg4");
+  for (const auto &Row : Rows) {
+    ASSERT_GE(Row.size(), 7u);
+    EXPECT_GT(std::stod(Row[3]), 0.0) << Line;  // tokens/s
+    EXPECT_GT(std::stod(Row[6]), 0.0) << Line;  // read probe GB/s
+  }
+  // The profile shows only what ran: no decode step for -n 0, no NaN.
+  Result P = lumen({"bench", "-m", Model, "-p", "16", "-n", "0", "-t", "1", "-r", "1", "--profile"});
+  ASSERT_EQ(P.Exit, 0) << P.Err;
+  EXPECT_NE(P.Out.find("prefill of 16 tokens"), std::string::npos) << P.Out;
+  EXPECT_EQ(P.Out.find("decode step"), std::string::npos);
+  EXPECT_EQ(P.Out.find("nan"), std::string::npos);
+  for (std::vector<std::string> Bad : {std::vector<std::string>{"-t", "0"}, {"-r", "0"}, {"-o", "xml"}}) {
+    std::vector<std::string> Args = {"bench", "-m", Model, "-p", "16", "-n", "4"};
+    Args.insert(Args.end(), Bad.begin(), Bad.end());
+    EXPECT_NE(lumen(Args).Exit, 0) << Bad[0] << " " << Bad[1];
+  }
 }
 
 TEST(LumenJitTest, TokenizeAndEval) {
