@@ -105,8 +105,8 @@ absl::Status KernelSpec::validate(const CpuFeatures &Cpu) const {
   if (!layoutSupports(Shape.Layout, Shape.Weights, Shape.M, Shape.K))
     return Bad(absl::StrFormat("the %s layout needs Q8_0 weights and M a multiple of %d",
                                weightLayoutName(Shape.Layout), layoutRowGroup(Shape.Layout)));
-  if (PrefetchBytes % 64 || PrefetchBytes > 65536)
-    return Bad("prefetch distance must be a multiple of 64 bytes, at most 64 KiB");
+  if (PrefetchBytes % 64 || PrefetchBytes > (1u << 20))
+    return Bad("prefetch distance must be a multiple of 64 bytes, at most 1 MiB");
   if (Shape.Layout != WeightLayout::Rows) {
     // A tile holds one or two whole row groups; each (group, token) cell
     // keeps one integer and Accumulators float vectors in registers (16 of

@@ -86,6 +86,33 @@ TEST(KernelSpecTest, ChooseSpecFollowsTableAndIsa) {
   EXPECT_GT(Prefill.TileTokens, 1u);
 }
 
+TEST(KernelSpecTest, ChooseLayoutAndInterleavedRows) {
+  // The loader's layout per ISA, and a valid table pick for it at every N.
+  EXPECT_EQ(chooseLayout(4864, 896, WeightType::Q8_0, isa("avx512-vnni")), WeightLayout::Interleaved16);
+  EXPECT_EQ(chooseLayout(4864, 896, WeightType::Q8_0, isa("avx512")), WeightLayout::Interleaved8);
+  EXPECT_EQ(chooseLayout(4864, 896, WeightType::Q8_0, isa("avx2")), WeightLayout::Interleaved8);
+  EXPECT_EQ(chooseLayout(24, 896, WeightType::Q8_0, isa("avx512-vnni")), WeightLayout::Interleaved8);
+  EXPECT_EQ(chooseLayout(12, 896, WeightType::Q8_0, isa("avx512-vnni")), WeightLayout::Rows);
+  EXPECT_EQ(chooseLayout(4864, 896, WeightType::F16, isa("avx512-vnni")), WeightLayout::Rows);
+  for (const char *Isa : {"avx2", "avx512", "avx512-vnni"})
+    for (int64_t K : {32, 96, 896, 4864})
+      for (int64_t N : {1, 2, 3, 7, 8, 64}) {
+        MatmulShape Sh{4864, K, N, WeightType::Q8_0, chooseLayout(4864, K, WeightType::Q8_0, isa(Isa))};
+        KernelSpec S = chooseSpec(Sh, isa(Isa));
+        EXPECT_TRUE(S.validate(isa(Isa)).ok()) << Isa << " " << S.functionName();
+      }
+  // Prefill on Interleaved16 prefetches the next row tile: its distance is
+  // the tile's bytes (whole lines).
+  KernelSpec Gate = chooseSpec({4864, 896, 64, WeightType::Q8_0, WeightLayout::Interleaved16}, isa("avx512-vnni"));
+  EXPECT_EQ(Gate.PrefetchBytes, 16u * 28 * 34);
+  KernelSpec Down = chooseSpec({896, 4864, 64, WeightType::Q8_0, WeightLayout::Interleaved16}, isa("avx512-vnni"));
+  EXPECT_EQ(Down.PrefetchBytes, 16u * 152 * 34);
+  // Decode prefetches in software on the AVX2 hosts only.
+  EXPECT_EQ(chooseSpec({4864, 896, 1, WeightType::Q8_0, WeightLayout::Interleaved16}, isa("avx512-vnni")).PrefetchBytes, 0u);
+  EXPECT_EQ(chooseSpec({4864, 896, 1, WeightType::Q8_0, WeightLayout::Interleaved8}, isa("avx512-vnni")).PrefetchBytes, 0u);
+  EXPECT_EQ(chooseSpec({4864, 896, 1, WeightType::Q8_0, WeightLayout::Interleaved8}, isa("avx2")).PrefetchBytes, 1024u);
+}
+
 TEST(KernelSpecTest, IsaNames) {
   EXPECT_FALSE(CpuFeatures::forIsa("sse2").ok());
   EXPECT_EQ(isa("avx2").featureString().find("+avx512"), std::string::npos);
