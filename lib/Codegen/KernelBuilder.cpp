@@ -542,8 +542,12 @@ private:
   void emitBlock(Value *XRow, Value *QRow, Value *Blk) {
     VectorType *V32F = vec(F32, 32), *V32I = vec(I32, 32);
     Value *Xs = load(V32F, gep(XRow, B.CreateMul(Blk, B.getInt64(kBlock * 4))), 4);
-    Value *AMax = B.CreateIntrinsic(Intrinsic::vector_reduce_fmax, {V32F},
-                                    {B.CreateIntrinsic(Intrinsic::fabs, {V32F}, {Xs})});
+    // max |x| by halving: llvm.vector.reduce.fmax is lowered as a serial
+    // chain of 31 scalar maxima (its NaN rule), a third of the quantizer.
+    Value *AMax = B.CreateIntrinsic(Intrinsic::fabs, {V32F}, {Xs});
+    for (unsigned W = 32; W > 1; W /= 2)
+      AMax = B.CreateBinaryIntrinsic(Intrinsic::maxnum, slice(AMax, 0, W / 2), slice(AMax, W / 2, W / 2));
+    AMax = B.CreateExtractElement(AMax, uint64_t(0));
     Value *D = B.CreateFDiv(AMax, ConstantFP::get(F32, 127.0));
     Value *Inv = B.CreateSelect(B.CreateFCmpONE(AMax, ConstantFP::get(F32, 0.0)),
                                 B.CreateFDiv(ConstantFP::get(F32, 127.0), AMax),
@@ -551,19 +555,24 @@ private:
     Value *Scaled = B.CreateFMul(Xs, B.CreateVectorSplat(32, Inv));
     Value *Quants = B.CreateFPToSI(B.CreateIntrinsic(Intrinsic::roundeven, {V32F}, {Scaled}), V32I);
     Value *Off = B.CreateMul(Blk, B.getInt64(32));
-    B.CreateAlignedStore(B.CreateTrunc(Quants, vec(I8, 32)), gep(QRow, Off), MaybeAlign(4));
+    Value *QBytes = B.CreateTrunc(Quants, vec(I8, 32));
+    B.CreateAlignedStore(QBytes, gep(QRow, Off), MaybeAlign(4));
     // The scale as the weights' kernels see it: rounded through fp16.
     Value *DRounded = B.CreateFPExt(B.CreateFPTrunc(D, Half), F32);
     B.CreateAlignedStore(B.CreateVectorSplat(8, DRounded), gep(gep(QRow, K), Off), MaybeAlign(4));
-    // Bias8[g] = -128 * (q[4g] + q[4g+1] + q[4g+2] + q[4g+3]).
-    Value *Sum = nullptr;
-    for (int J = 0; J < 4; ++J) {
-      SmallVector<int, 8> Mask;
-      for (int G = 0; G < 8; ++G)
-        Mask.push_back(4 * G + J);
-      Value *Part = B.CreateShuffleVector(Quants, Mask);
-      Sum = Sum ? B.CreateAdd(Sum, Part) : Part;
-    }
+    // Bias8[g] = -128 * (q[4g] + q[4g+1] + q[4g+2] + q[4g+3]): the sums of
+    // 4 as a dot product with unsigned ones (one vpdpbusd, or pmaddubsw +
+    // pmaddwd), not strided shuffles of the 32 lanes.
+    Value *Sum;
+    if (Cpu.VNNI)
+      Sum = B.CreateIntrinsic(Intrinsic::x86_avx512_vpdpbusd_256, {},
+                              {ConstantInt::get(vec(I32, 8), 0), ConstantInt::get(vec(I32, 8), 0x01010101),
+                               B.CreateBitCast(QBytes, vec(I32, 8))});
+    else
+      Sum = B.CreateIntrinsic(
+          Intrinsic::x86_avx2_pmadd_wd, {},
+          {B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_ub_sw, {}, {ConstantInt::get(vec(I8, 32), 1), QBytes}),
+           ConstantInt::get(vec(I16, 16), 1)});
     Value *Bias8 = B.CreateMul(Sum, ConstantInt::get(vec(I32, 8), -128));
     B.CreateAlignedStore(Bias8, gep(gep(QRow, 2 * K), Off), MaybeAlign(4));
     // BlockBias[b] and BlockScale[b]: the whole block's bias and its scale

@@ -234,6 +234,33 @@ TEST(MatmulKernelTest, Avx512KernelsUnderVnniEmulation) {
   EXPECT_GT(Rewritten, 50u);
 }
 
+TEST(MatmulKernelTest, QuantizerOnEveryIsaEqualsReference) {
+  // The quantizer's Bias8 comes from vpdpbusd with VNNI and from
+  // pmaddubsw + pmaddwd without: both equal the scalar quantizer byte for
+  // byte (VNNI emulated where the host lacks it).
+  for (const char *Isa : {"avx2", "avx512-vnni"})
+    for (int64_t K : {32, 96, 896, 4864}) {
+      auto J = runtime::Jit::create(); // One per kernel: the symbol names repeat.
+      ASSERT_TRUE(J.ok());
+      SCOPED_TRACE(testing::Message() << Isa << " K=" << K);
+      CpuFeatures Target = *CpuFeatures::forIsa(Isa);
+      llvm::LLVMContext Ctx;
+      auto M = buildQuantizeKernel(Ctx, K, Target);
+      ASSERT_TRUE(M.ok()) << M.status();
+      ASSERT_TRUE(emulateVnni(**M, (*J)->cpu()).ok());
+      auto P = (*J)->compile(std::move(*M), quantizeFunctionName(K));
+      ASSERT_TRUE(P.ok()) << P.status();
+      const int64_t N = 5;
+      std::vector<float> X = test::randomActivations(N, K, 9 + K);
+      X[3] = 0.0f; // Zero and a whole zero block: the scale-0 path.
+      std::fill_n(X.begin() + K, 32, 0.0f);
+      std::vector<uint8_t> Got(activationBytes(ActivationFormat::Q8, K, N)), Want(Got.size());
+      reinterpret_cast<QuantizeFn>(*P)(X.data(), Got.data(), 0, N);
+      referenceQuantize(K, N, X.data(), Want.data());
+      EXPECT_EQ(std::memcmp(Got.data(), Want.data(), Got.size()), 0);
+    }
+}
+
 TEST(MatmulKernelTest, RowRangesAndThreadsAgree) {
   // A pool splitting the rows gives the same bits as one call over all rows,
   // and a call over a sub-range writes exactly that range.
