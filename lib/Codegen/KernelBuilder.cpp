@@ -264,7 +264,8 @@ void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
   // per lane.
   const unsigned Lanes = Geo.Rows;
   VectorType *Bytes = vec(I8, 4 * Lanes), *LaneI32 = vec(I32, Lanes), *LaneF32 = vec(F32, Lanes);
-  Value *XOff = B.CreateMul(Blk, B.getInt64(32));
+  Value *XOff = B.CreateMul(Blk, B.getInt64(32));   // Quants.
+  Value *BlkOff = B.CreateMul(Blk, B.getInt64(4));  // BlockBias, BlockScale.
   std::vector<Value *> GBlk(T.Rows), Sums(T.Rows * T.Tokens);
   for (unsigned G = 0; G < T.Rows; ++G) {
     GBlk[G] = gep(T.RowPtr[G], B.CreateMul(Blk, B.getInt64(Geo.blockBytes())));
@@ -274,7 +275,7 @@ void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
     // VNNI starts at BlockBias (cancels the +128 on the weights); AVX2 at 0.
     Value *Init = ConstantInt::get(LaneI32, 0);
     if (S.VNNI) {
-      Value *BlockBias = gep(gep(T.TokPtr[Tk], q8BlockBiasOffset(K)), B.CreateMul(Blk, B.getInt64(4)));
+      Value *BlockBias = gep(gep(T.TokPtr[Tk], q8BlockBiasOffset(K)), BlkOff);
       Init = B.CreateVectorSplat(Lanes, load(I32, BlockBias, 4));
     }
     for (unsigned G = 0; G < T.Rows; ++G)
@@ -313,7 +314,7 @@ void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
   for (unsigned G = 0; G < T.Rows; ++G) {
     Value *RowScales = B.CreateFPExt(load(vec(Half, Lanes), GBlk[G], 2), LaneF32);
     for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
-      Value *XScale = load(F32, gep(gep(T.TokPtr[Tk], q8BlockScaleOffset(K)), B.CreateMul(Blk, B.getInt64(4))), 4);
+      Value *XScale = load(F32, gep(gep(T.TokPtr[Tk], q8BlockScaleOffset(K)), BlkOff), 4);
       Value *Scale = B.CreateFMul(RowScales, B.CreateVectorSplat(Lanes, XScale));
       Value *&A = Acc[G * T.Tokens + Tk];
       A = fma(B.CreateSIToFP(Sums[G * T.Tokens + Tk], LaneF32), Scale, A);
