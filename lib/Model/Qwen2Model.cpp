@@ -178,12 +178,11 @@ void Qwen2Model::placeWeights(const LoadOptions &Options) {
     codegen::WeightLayout To;
     int64_t RowBegin, RowEnd;
   };
-  const codegen::CpuFeatures Cpu = codegen::CpuFeatures::host();
   std::vector<Piece> Pieces;
   std::vector<std::pair<uint8_t *, codegen::WeightLayout>> Placed;
   uint8_t *At = Arena->data();
   for (const Matrix *W : All) {
-    codegen::WeightLayout To = Options.Repack ? codegen::chooseLayout(W->Rows, W->Cols, W->Type, Cpu)
+    codegen::WeightLayout To = Options.Repack ? codegen::chooseLayout(W->Rows, W->Cols, W->Type, Options.Cpu)
                                               : codegen::WeightLayout::Rows;
     const int64_t RowBytes = codegen::weightRowBytes(W->Type, W->Cols);
     const int64_t Group = codegen::layoutRowGroup(To);

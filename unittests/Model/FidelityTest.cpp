@@ -146,6 +146,30 @@ TEST_F(TinyFixtureTest, WeightPlacementsAgree) {
   }
 }
 
+TEST_F(TinyFixtureTest, WeightsFollowTheJitsIsa) {
+  // A Jit made for AVX2 on any host reads the layout the loader picked for
+  // its CPU (Interleaved8), and computes what the host's kernels compute.
+  auto J = runtime::Jit::create({*codegen::CpuFeatures::forIsa("avx2"), ""});
+  ASSERT_TRUE(J.ok()) << J.status();
+  runtime::KernelCache Avx2Cache(**J);
+  LoadOptions O;
+  O.Cpu = (*J)->cpu();
+  auto Avx2Model = Qwen2Model::load(kShared + "/fixtures/tiny-qwen2.gguf", O);
+  ASSERT_TRUE(Avx2Model.ok()) << Avx2Model.status();
+  EXPECT_EQ((*Avx2Model)->Layers[0].Gate.Layout, codegen::WeightLayout::Interleaved8);
+  std::vector<int32_t> Ids = M->tokenizer().encode("Hello, instruction sets");
+  std::vector<float> Host, Avx2;
+  ASSERT_TRUE((*createJitSession(*M, kernelCache()))->eval(Ids, true, Host).ok());
+  auto S = createJitSession(**Avx2Model, Avx2Cache);
+  ASSERT_TRUE(S.ok());
+  ASSERT_TRUE((*S)->eval(Ids, true, Avx2).ok());
+  ASSERT_EQ(Host.size(), Avx2.size());
+  double Worst = 0;
+  for (size_t I = 0; I < Host.size(); ++I)
+    Worst = std::max(Worst, double(std::fabs(Host[I] - Avx2[I])));
+  EXPECT_LT(Worst, 1e-2);
+}
+
 TEST_F(TinyFixtureTest, JitMatchesReferenceAcrossBatchesAndBlocks) {
   // 150 positions in prefill batches of 64 (so later batches start at 64 and
   // 128) and then decode steps: the attention's 16-token and 64-position

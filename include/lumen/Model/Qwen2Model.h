@@ -79,6 +79,10 @@ struct LUMEN_API LoadOptions {
   bool HugePages = true;
   /// Threads that copy and repack (0: all cores).
   unsigned Threads = 0;
+  /// The CPU whose kernels will read the weights (the Jit's,
+  /// runtime::Jit::cpu()): the layout is chosen for it, so a Jit made for
+  /// another ISA than the host's gets matrices its kernels can read.
+  codegen::CpuFeatures Cpu = codegen::CpuFeatures::host();
 };
 
 class LUMEN_API Qwen2Model {
