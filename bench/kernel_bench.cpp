@@ -97,9 +97,9 @@ struct Variant {
 };
 
 std::string label(const KernelSpec &S) {
-  const char *Layout = S.Shape.Layout == WeightLayout::Interleaved16 ? "il16"
-                       : S.Shape.Layout == WeightLayout::Interleaved8 ? "il8"
-                                                                      : "rows";
+  const std::string Layout = S.Shape.Layout == WeightLayout::Rows
+                                 ? "rows"
+                                 : absl::StrFormat("il%d", layoutRowGroup(S.Shape.Layout));
   return absl::StrFormat("%s %s v%u a%u%s", Layout,
                          S.Activations == ActivationFormat::Q8 ? (S.VNNI ? "int8 vnni" : "int8 avx2") : "f32 fma",
                          S.VectorBits, S.Accumulators,

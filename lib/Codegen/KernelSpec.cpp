@@ -20,11 +20,11 @@ const char *activationFormatName(ActivationFormat A) {
 }
 
 std::string KernelSpec::functionName() const {
+  // Interleaved layouts add "r" and their row group: "q8_0r16".
+  const std::string Layout =
+      Shape.Layout == WeightLayout::Rows ? "" : absl::StrFormat("r%d", layoutRowGroup(Shape.Layout));
   std::string Name = absl::StrFormat(
-      "lumen_mm_%s%s_m%d_k%d_n%d_x%s_v%d_a%d_%s_r%d_t%d", weightTypeName(Shape.Weights),
-      Shape.Layout == WeightLayout::Interleaved16 ? "r16"
-      : Shape.Layout == WeightLayout::Interleaved8 ? "r8"
-                                                   : "",
+      "lumen_mm_%s%s_m%d_k%d_n%d_x%s_v%d_a%d_%s_r%d_t%d", weightTypeName(Shape.Weights), Layout,
       Shape.M, Shape.K, Shape.N,
       activationFormatName(Activations), VectorBits, Accumulators, VNNI ? "vnni" : "novnni",
       TileRows, TileTokens);
