@@ -125,14 +125,20 @@ private:
   // Activations, Batch rows each (token-major).
   std::vector<float> X, XN, Q, K, V, Att, O, Gate, Up, Hidden, Down, Logits;
   std::vector<uint8_t> Xq;
-  // fp16 caches of CacheCtx positions a layer (Ctx rounded up to 64). V is
-  // [layer][position][kv dim]; K is [layer][block of 64 positions][kv dim]
-  // [position in block], transposed so attention reads 8 positions a vector.
+  // fp16 caches of CacheCtx positions (Ctx rounded up to 64) per layer and
+  // KV head, so that one head's keys and values are each one sequential
+  // stream: V is [layer][kv head][position][head dim]; K is [layer][kv head]
+  // [block of 64 positions][head dim][position in block], transposed so
+  // attention reads 8 positions a vector.
   // Untouched anonymous memory: pages become resident as positions are
   // written, so a short conversation does not pay for the whole context.
   std::unique_ptr<runtime::LargeBuffer> KBuf, VBuf;
   uint16_t *KCache = nullptr, *VCache = nullptr;
   int64_t CacheCtx = 0;
+  /// The start of one layer's and KV head's keys (or values).
+  size_t headCache(uint32_t Layer, int64_t Head) const {
+    return (size_t(Layer) * M.config().KVHeads + Head) * CacheCtx * M.config().HeadDim;
+  }
   float ThetaScale;                     // RoPE: base^(-2/HeadDim).
   std::vector<float> Cos, Sin;          // Per token x frequency.
 };
@@ -238,9 +244,8 @@ void JitSession::normQuantize(const float *Weight, QuantizeFn Fn, int64_t N, int
 
 void JitSession::attention(uint32_t Layer, int64_t N) {
   const Qwen2Config &C = M.config();
-  const int64_t D = C.Dim, KV = C.kvDim(), HD = C.HeadDim, KVHeads = C.KVHeads;
+  const int64_t D = C.Dim, HD = C.HeadDim, KVHeads = C.KVHeads;
   const int64_t Group = C.Heads / C.KVHeads;
-  const uint16_t *KC = &KCache[size_t(Layer) * CacheCtx * KV], *VC = &VCache[size_t(Layer) * CacheCtx * KV];
   const float Scale = 1.0f / std::sqrt(float(HD));
   // One item per (block of up to 16 tokens, KV head): its tokens x Group
   // query rows share every cached K and V row, converted from fp16 once per
@@ -257,6 +262,7 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
     thread_local std::vector<float *> SRow;
     for (int64_t Item = Begin; Item < End; ++Item) {
       const int64_t G = Item % KVHeads, T0 = (Blocks - 1 - Item / KVHeads) * TokenBlock;
+      const uint16_t *KC = &KCache[headCache(Layer, G)], *VC = &VCache[headCache(Layer, G)];
       const int64_t T1 = std::min(N, T0 + TokenBlock), Rows = (T1 - T0) * Group;
       // Rows are [token][head]; a score row holds whole 64-position blocks.
       const int64_t Span = Pos + T1, Stride = (Span + PosBlock - 1) / PosBlock * PosBlock;
@@ -268,6 +274,13 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
       SRow.resize(Group);
       for (int64_t R = 0; R < Rows; ++R)
         vec::roundToHalf(&Q[(T0 + R / Group) * D + (G * Group + R % Group) * HD], &Qs[R * HD], HD);
+      if (T1 - T0 == 1 && HD % 8 == 0) {
+        // One token (decode): its heads read the cache in place, converted in
+        // registers; a staging copy here cost as much as the products.
+        vec::attendToken(Qs.data(), Group, HD, KC, PosBlock * HD, VC, HD, Span, Scale, Scores.data(), Stride,
+                         &Att[T0 * D + G * Group * HD], HD);
+        continue;
+      }
       auto Heads = [&](int64_t T, auto &Ptrs, auto *Base, int64_t RowStride, int64_t Offset) {
         for (int64_t J = 0; J < Group; ++J)
           Ptrs[J] = Base + ((T - T0) * Group + J) * RowStride + Offset;
@@ -277,7 +290,7 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
         // The block's K, already transposed in the cache: whole vectors of 8
         // positions (lanes past P1 hold stale values; their scores go unread).
         for (int64_t I = 0; I < HD; ++I)
-          vec::fromHalf(KC + (P0 * KV) + (G * HD + I) * PosBlock, &KT[I * PosBlock], roundUp(P1 - P0, 8));
+          vec::fromHalf(KC + P0 * HD + I * PosBlock, &KT[I * PosBlock], roundUp(P1 - P0, 8));
         for (int64_t T = T0; T < T1; ++T) {
           const int64_t E = std::min(P1, Pos + T + 1);
           if (E <= P0)
@@ -295,7 +308,7 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
       for (int64_t P0 = 0; P0 < Span; P0 += PosBlock) {
         const int64_t P1 = std::min(Span, P0 + PosBlock);
         for (int64_t P = P0; P < P1; ++P)
-          vec::fromHalf(VC + P * KV + G * HD, &VB[(P - P0) * HD], HD);
+          vec::fromHalf(VC + P * HD, &VB[(P - P0) * HD], HD);
         for (int64_t T = T0; T < T1; ++T) {
           const int64_t E = std::min(P1, Pos + T + 1);
           if (E <= P0)
@@ -352,9 +365,10 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
         for (uint32_t H = 0; H < C.KVHeads; ++H)
           vec::rope(Kt + H * HD, &Cos[T * HD / 2], &Sin[T * HD / 2], HD);
         const int64_t P = Pos + T;
-        const size_t Layer = size_t(L) * CacheCtx * KV;
-        vec::toHalfStrided(Kt, &KCache[Layer + size_t(P / 64 * 64) * KV + P % 64], KV, 64);
-        vec::toHalf(Vt, &VCache[Layer + size_t(P) * KV], KV);
+        for (uint32_t H = 0; H < C.KVHeads; ++H) {
+          vec::toHalfStrided(Kt + H * HD, &KCache[headCache(L, H) + size_t(P / 64 * 64) * HD + P % 64], HD, 64);
+          vec::toHalf(Vt + H * HD, &VCache[headCache(L, H) + size_t(P) * HD], HD);
+        }
       }
     });
     Prof.mark(Phase::RopeCache);

@@ -1,6 +1,7 @@
 //===- VectorOps.cpp - Vectorised elementwise ops of the JIT path ----------===//
 #include "VectorOps.h"
 
+#include <algorithm>
 #include <cmath>
 #include <immintrin.h>
 
@@ -190,6 +191,95 @@ void scoresBlock(const float *const *Q, int64_t Rows, const float *KT, int64_t D
       scoresTile<1, 4>(Q + R, KT, Dim, V, Scale, Out + R);
     for (; V < Vecs; ++V)
       scoresTile<1, 1>(Q + R, KT, Dim, V, Scale, Out + R);
+  }
+}
+
+namespace {
+/// R heads' scores for every position, 8 positions per vector: a K vector is
+/// converted once and serves all R heads (R FMAs per conversion).
+template <int R>
+void tokenScores(const float *Q, int64_t HD, const uint16_t *K, int64_t KBlockStride, int64_t Seen,
+                 float Scale, float *S, int64_t Stride) {
+  const __m256 Sc = _mm256_set1_ps(Scale);
+  for (int64_t P0 = 0; P0 < Seen; P0 += 64) {
+    const uint16_t *KB = K + (P0 / 64) * KBlockStride;
+    const int64_t Vecs = (std::min<int64_t>(64, Seen - P0) + 7) / 8;
+    // The next block's K (HD x 128 bytes = HD / 4 lines a pass) is fetched
+    // while this one is computed.
+    const char *Next = reinterpret_cast<const char *>(KB + KBlockStride);
+    const bool More = P0 + 64 < Seen;
+    for (int64_t V = 0; V < Vecs; ++V) {
+      if (More) // Vecs == 8 whenever another block follows.
+        for (int64_t L = V * HD / 4; L < (V + 1) * HD / 4; ++L)
+          _mm_prefetch(Next + L * 64, _MM_HINT_T0);
+      __m256 A[R];
+      for (int I = 0; I < R; ++I)
+        A[I] = _mm256_setzero_ps();
+      for (int64_t D = 0; D < HD; ++D) {
+        __m256 Kv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(KB + D * 64 + 8 * V)));
+        for (int I = 0; I < R; ++I)
+          A[I] = _mm256_fmadd_ps(_mm256_broadcast_ss(Q + I * HD + D), Kv, A[I]);
+      }
+      for (int I = 0; I < R; ++I)
+        _mm256_storeu_ps(S + I * Stride + P0 + 8 * V, _mm256_mul_ps(A[I], Sc));
+    }
+  }
+}
+
+/// R heads' weighted sums of V rows, 8 dimensions per vector; 64-position
+/// blocks of V (8 KB for a 64-wide head) stay in L1 across the dimension
+/// passes, the accumulators round-trip through Out once per block.
+template <int R>
+void tokenValues(const float *P, int64_t Stride, int64_t Seen, const uint16_t *V, int64_t VStride, int64_t HD,
+                 float *Out, int64_t OutStride) {
+  for (int I = 0; I < R; ++I)
+    std::fill_n(Out + I * OutStride, HD, 0.0f);
+  for (int64_t P0 = 0; P0 < Seen; P0 += 64) {
+    const int64_t P1 = std::min<int64_t>(Seen, P0 + 64);
+    // The next block's V rows (64 x HD x 2 bytes), a share per pass.
+    const int64_t NextEnd = std::min<int64_t>(Seen, P1 + 64);
+    for (int64_t D = 0; D < HD; D += 8) {
+      for (int64_t Pp = P1 + D * 64 / HD; Pp < std::min(NextEnd, P1 + (D + 8) * 64 / HD); ++Pp)
+        for (int64_t B = 0; B < HD * 2; B += 64)
+          _mm_prefetch(reinterpret_cast<const char *>(V + Pp * VStride) + B, _MM_HINT_T0);
+      __m256 A[R];
+      for (int I = 0; I < R; ++I)
+        A[I] = _mm256_loadu_ps(Out + I * OutStride + D);
+      for (int64_t Pp = P0; Pp < P1; ++Pp) {
+        __m256 Vv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(V + Pp * VStride + D)));
+        for (int I = 0; I < R; ++I)
+          A[I] = _mm256_fmadd_ps(_mm256_broadcast_ss(P + I * Stride + Pp), Vv, A[I]);
+      }
+      for (int I = 0; I < R; ++I)
+        _mm256_storeu_ps(Out + I * OutStride + D, A[I]);
+    }
+  }
+}
+
+template <int R>
+void attendRows(const float *Q, int64_t HD, const uint16_t *K, int64_t KBlockStride, const uint16_t *V,
+                int64_t VStride, int64_t Seen, float Scale, float *S, int64_t Stride, float *Out,
+                int64_t OutStride) {
+  tokenScores<R>(Q, HD, K, KBlockStride, Seen, Scale, S, Stride);
+  for (int I = 0; I < R; ++I)
+    softmaxToHalf(S + I * Stride, Seen);
+  tokenValues<R>(S, Stride, Seen, V, VStride, HD, Out, OutStride);
+}
+} // namespace
+
+void attendToken(const float *Q, int64_t Rows, int64_t HD, const uint16_t *K, int64_t KBlockStride,
+                 const uint16_t *V, int64_t VStride, int64_t Seen, float Scale, float *Scores, int64_t Stride,
+                 float *Out, int64_t OutStride) {
+  // At most 8 heads at a time: R accumulators + a K vector + a broadcast
+  // fit the 16 ymm registers.
+  using Fn = void (*)(const float *, int64_t, const uint16_t *, int64_t, const uint16_t *, int64_t, int64_t,
+                      float, float *, int64_t, float *, int64_t);
+  static constexpr Fn ByRows[] = {attendRows<1>, attendRows<2>, attendRows<3>, attendRows<4>,
+                                  attendRows<5>, attendRows<6>, attendRows<7>, attendRows<8>};
+  for (int64_t R0 = 0; R0 < Rows; R0 += 8) {
+    const int64_t R = std::min<int64_t>(8, Rows - R0);
+    ByRows[R - 1](Q + R0 * HD, HD, K, KBlockStride, V, VStride, Seen, Scale, Scores + R0 * Stride, Stride,
+                  Out + R0 * OutStride, OutStride);
   }
 }
 

@@ -32,6 +32,18 @@ void weightedSum(float *Acc, const float *P, const float *V, int64_t Dim, int64_
 /// computed and written (Out rows hold 64); lanes past N are garbage.
 void scoresBlock(const float *const *Q, int64_t Rows, const float *KT, int64_t Dim, int64_t N,
                  float Scale, float *const *Out);
+/// One token's attention for Rows query heads that share a KV head, read
+/// straight from the fp16 cache (converted in registers, no staging copy):
+/// Scores[r * Stride + p] = Scale * dot(Q[r], K[p]) for p < Seen, softmaxed
+/// with softmaxToHalf, then Out[r * OutStride + d] = sum_p P[r][p] * V[p][d].
+/// Q is Rows x HeadDim (fp16-rounded); K is in transposed 64-position blocks
+/// (block b at K + b * KBlockStride, element (d, p) at [d * 64 + p]); V's
+/// position p is at V + p * VStride. Stride >= Seen rounded up to 64.
+/// Bit-identical to scoresBlock + softmaxToHalf + weightedSum over the same
+/// values (the same products, summed in the same order).
+void attendToken(const float *Q, int64_t Rows, int64_t HeadDim, const uint16_t *K, int64_t KBlockStride,
+                 const uint16_t *V, int64_t VStride, int64_t Seen, float Scale, float *Scores,
+                 int64_t Stride, float *Out, int64_t OutStride);
 /// In-place softmax of N scores, the probabilities rounded to fp16 precision
 /// (as they enter llama.cpp's product with an fp16 V cache).
 void softmaxToHalf(float *X, int64_t N);
