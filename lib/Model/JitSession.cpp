@@ -278,7 +278,7 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
         // One token (decode): its heads read the cache in place, converted in
         // registers; a staging copy here cost as much as the products.
         vec::attendToken(Qs.data(), Group, HD, KC, PosBlock * HD, VC, HD, Span, Scale, Scores.data(), Stride,
-                         &Att[T0 * D + G * Group * HD], HD);
+                         &Att[T0 * D + G * Group * HD], HD, Cache.jit().cpu().AVX512);
         continue;
       }
       auto Heads = [&](int64_t T, auto &Ptrs, auto *Base, int64_t RowStride, int64_t Offset) {

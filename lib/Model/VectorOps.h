@@ -40,10 +40,12 @@ void scoresBlock(const float *const *Q, int64_t Rows, const float *KT, int64_t D
 /// (block b at K + b * KBlockStride, element (d, p) at [d * 64 + p]); V's
 /// position p is at V + p * VStride. Stride >= Seen rounded up to 64.
 /// Bit-identical to scoresBlock + softmaxToHalf + weightedSum over the same
-/// values (the same products, summed in the same order).
+/// values (the same products, summed in the same order). HeadDim % 8 == 0;
+/// Avx512 (the caller's CPU has AVX-512 F/BW/VL/DQ) takes 512-bit loops
+/// when HeadDim % 64 == 0.
 void attendToken(const float *Q, int64_t Rows, int64_t HeadDim, const uint16_t *K, int64_t KBlockStride,
                  const uint16_t *V, int64_t VStride, int64_t Seen, float Scale, float *Scores,
-                 int64_t Stride, float *Out, int64_t OutStride);
+                 int64_t Stride, float *Out, int64_t OutStride, bool Avx512);
 /// In-place softmax of N scores, the probabilities rounded to fp16 precision
 /// (as they enter llama.cpp's product with an fp16 V cache).
 void softmaxToHalf(float *X, int64_t N);

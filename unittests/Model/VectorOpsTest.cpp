@@ -80,11 +80,16 @@ TEST(AttendTokenTest, EqualsTheBlockedPathAndTheDoubleReference) {
         for (float &X : Q) X = single(half(N(Rng))); // Queries enter rounded to fp16.
         const float Scale = 1.0f / std::sqrt(float(HD));
 
-        std::vector<float> Scores(Rows * C.Ctx), Out(Rows * HD, -1.0f);
-        vec::attendToken(Q.data(), Rows, HD, C.K.data(), 64 * HD, C.V.data(), HD, Seen, Scale, Scores.data(),
-                         C.Ctx, Out.data(), HD);
-        std::vector<float> Want = blocked(Q, Rows, C, Seen, Scale);
-        EXPECT_EQ(0, std::memcmp(Out.data(), Want.data(), Out.size() * sizeof(float)));
+        std::vector<float> Want = blocked(Q, Rows, C, Seen, Scale), Out;
+        for (bool Avx512 : {false, true}) {
+          if (Avx512 && !__builtin_cpu_supports("avx512bw"))
+            continue;
+          std::vector<float> Scores(Rows * C.Ctx), O(Rows * HD, -1.0f);
+          vec::attendToken(Q.data(), Rows, HD, C.K.data(), 64 * HD, C.V.data(), HD, Seen, Scale, Scores.data(),
+                           C.Ctx, O.data(), HD, Avx512);
+          EXPECT_EQ(0, std::memcmp(O.data(), Want.data(), O.size() * sizeof(float))) << "avx512 " << Avx512;
+          Out = O;
+        }
 
         // Softmax(q.k * scale) . V in double: the fp16 rounding of the
         // probabilities (relative 2^-11) bounds the difference.
