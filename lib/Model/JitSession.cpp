@@ -244,80 +244,26 @@ void JitSession::normQuantize(const float *Weight, QuantizeFn Fn, int64_t N, int
 
 void JitSession::attention(uint32_t Layer, int64_t N) {
   const Qwen2Config &C = M.config();
-  const int64_t D = C.Dim, HD = C.HeadDim, KVHeads = C.KVHeads;
-  const int64_t Group = C.Heads / C.KVHeads;
+  const int64_t D = C.Dim, HD = C.HeadDim, KVHeads = C.KVHeads, Group = C.Heads / C.KVHeads;
   const float Scale = 1.0f / std::sqrt(float(HD));
-  // One item per (block of up to 16 tokens, KV head): its tokens x Group
-  // query rows share every cached K and V row, converted from fp16 once per
-  // item in blocks of 64 positions that stay in L1 (K transposed as cached,
-  // so scores come out 8 positions per vector; V row-major, so each
-  // probability scales a whole row held in registers). As llama.cpp's attention over an fp16
-  // cache, q and the probabilities enter their products rounded to fp16.
-  // The latest (longest) token blocks are handed out first.
-  constexpr int64_t TokenBlock = 16, PosBlock = 64;
-  const int64_t Blocks = (N + TokenBlock - 1) / TokenBlock;
-  Pool.parallelFor(Blocks * KVHeads, 1, [&](int64_t Begin, int64_t End) {
-    thread_local std::vector<float> Qs, Scores, KT, VB;
-    thread_local std::vector<const float *> QRow;
-    thread_local std::vector<float *> SRow;
+  const bool Avx512 = Cache.jit().cpu().AVX512;
+  // One item per (token, KV head): the token's Group query heads read each
+  // cached K and V row once, in place, converted in registers (staging fp32
+  // blocks shared by 16 tokens measured slower: the conversion is cheap, the
+  // copies were not). As llama.cpp's attention over an fp16 cache, q and the
+  // probabilities enter their products rounded to fp16. The latest (longest)
+  // tokens are handed out first.
+  Pool.parallelFor(N * KVHeads, 1, [&](int64_t Begin, int64_t End) {
+    thread_local std::vector<float> Qs, Scores;
     for (int64_t Item = Begin; Item < End; ++Item) {
-      const int64_t G = Item % KVHeads, T0 = (Blocks - 1 - Item / KVHeads) * TokenBlock;
-      const uint16_t *KC = &KCache[headCache(Layer, G)], *VC = &VCache[headCache(Layer, G)];
-      const int64_t T1 = std::min(N, T0 + TokenBlock), Rows = (T1 - T0) * Group;
-      // Rows are [token][head]; a score row holds whole 64-position blocks.
-      const int64_t Span = Pos + T1, Stride = (Span + PosBlock - 1) / PosBlock * PosBlock;
-      Qs.resize(Rows * HD);
-      Scores.resize(Rows * Stride);
-      KT.resize(HD * PosBlock);
-      VB.resize(PosBlock * HD);
-      QRow.resize(Group);
-      SRow.resize(Group);
-      for (int64_t R = 0; R < Rows; ++R)
-        vec::roundToHalf(&Q[(T0 + R / Group) * D + (G * Group + R % Group) * HD], &Qs[R * HD], HD);
-      if (T1 - T0 == 1 && HD % 8 == 0) {
-        // One token (decode): its heads read the cache in place, converted in
-        // registers; a staging copy here cost as much as the products.
-        vec::attendToken(Qs.data(), Group, HD, KC, PosBlock * HD, VC, HD, Span, Scale, Scores.data(), Stride,
-                         &Att[T0 * D + G * Group * HD], HD, Cache.jit().cpu().AVX512);
-        continue;
-      }
-      auto Heads = [&](int64_t T, auto &Ptrs, auto *Base, int64_t RowStride, int64_t Offset) {
-        for (int64_t J = 0; J < Group; ++J)
-          Ptrs[J] = Base + ((T - T0) * Group + J) * RowStride + Offset;
-      };
-      for (int64_t P0 = 0; P0 < Span; P0 += PosBlock) {
-        const int64_t P1 = std::min(Span, P0 + PosBlock);
-        // The block's K, already transposed in the cache: whole vectors of 8
-        // positions (lanes past P1 hold stale values; their scores go unread).
-        for (int64_t I = 0; I < HD; ++I)
-          vec::fromHalf(KC + P0 * HD + I * PosBlock, &KT[I * PosBlock], roundUp(P1 - P0, 8));
-        for (int64_t T = T0; T < T1; ++T) {
-          const int64_t E = std::min(P1, Pos + T + 1);
-          if (E <= P0)
-            continue;
-          Heads(T, QRow, static_cast<const float *>(Qs.data()), HD, 0);
-          Heads(T, SRow, Scores.data(), Stride, P0);
-          vec::scoresBlock(QRow.data(), Group, KT.data(), HD, E - P0, Scale, SRow.data());
-        }
-      }
-      for (int64_t R = 0; R < Rows; ++R) {
-        const int64_t Seen = Pos + T0 + R / Group + 1;
-        vec::softmaxToHalf(&Scores[R * Stride], Seen);
-        std::fill_n(&Att[(T0 + R / Group) * D + (G * Group + R % Group) * HD], HD, 0.0f);
-      }
-      for (int64_t P0 = 0; P0 < Span; P0 += PosBlock) {
-        const int64_t P1 = std::min(Span, P0 + PosBlock);
-        for (int64_t P = P0; P < P1; ++P)
-          vec::fromHalf(VC + P * HD, &VB[(P - P0) * HD], HD);
-        for (int64_t T = T0; T < T1; ++T) {
-          const int64_t E = std::min(P1, Pos + T + 1);
-          if (E <= P0)
-            continue;
-          for (int64_t J = 0; J < Group; ++J)
-            vec::weightedSum(&Att[T * D + (G * Group + J) * HD], &Scores[((T - T0) * Group + J) * Stride + P0],
-                             VB.data(), HD, E - P0);
-        }
-      }
+      const int64_t G = Item % KVHeads, T = N - 1 - Item / KVHeads;
+      const int64_t Seen = Pos + T + 1, Stride = roundUp(Seen, 64);
+      Qs.resize(Group * HD);
+      Scores.resize(Group * Stride);
+      for (int64_t J = 0; J < Group; ++J)
+        vec::roundToHalf(&Q[T * D + (G * Group + J) * HD], &Qs[J * HD], HD);
+      vec::attendToken(Qs.data(), Group, HD, &KCache[headCache(Layer, G)], 64 * HD, &VCache[headCache(Layer, G)],
+                       HD, Seen, Scale, Scores.data(), Stride, &Att[T * D + G * Group * HD], HD, Avx512);
     }
   });
 }

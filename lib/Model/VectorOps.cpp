@@ -114,86 +114,6 @@ void toHalfStrided(const float *X, uint16_t *Out, int64_t N, int64_t Stride) {
     Out[I * Stride] = _cvtss_sh(X[I], _MM_FROUND_TO_NEAREST_INT);
 }
 
-void fromHalf(const uint16_t *X, float *Out, int64_t N) {
-  int64_t I = 0;
-  for (; I + 8 <= N; I += 8)
-    _mm256_storeu_ps(Out + I, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(X + I))));
-  for (; I < N; ++I)
-    Out[I] = _cvtsh_ss(X[I]);
-}
-
-namespace {
-/// Acc[0 .. 8 * NV) += sum_p P[p] * V[p * Stride ..], NV vectors in registers.
-template <int NV> void weightedSumVectors(float *Acc, const float *P, const float *V, int64_t Stride, int64_t N) {
-  __m256 A[NV];
-  for (int J = 0; J < NV; ++J)
-    A[J] = _mm256_loadu_ps(Acc + 8 * J);
-  for (int64_t I = 0; I < N; ++I) {
-    __m256 W = _mm256_broadcast_ss(P + I);
-    for (int J = 0; J < NV; ++J)
-      A[J] = _mm256_fmadd_ps(W, _mm256_loadu_ps(V + I * Stride + 8 * J), A[J]);
-  }
-  for (int J = 0; J < NV; ++J)
-    _mm256_storeu_ps(Acc + 8 * J, A[J]);
-}
-} // namespace
-
-void weightedSum(float *Acc, const float *P, const float *V, int64_t Dim, int64_t N) {
-  int64_t D = 0;
-  for (; D + 64 <= Dim; D += 64)
-    weightedSumVectors<8>(Acc + D, P, V + D, Dim, N);
-  for (; D + 8 <= Dim; D += 8)
-    weightedSumVectors<1>(Acc + D, P, V + D, Dim, N);
-  for (; D < Dim; ++D)
-    for (int64_t I = 0; I < N; ++I)
-      Acc[D] += P[I] * V[I * Dim + D];
-}
-
-namespace {
-/// R rows x NV vectors of 8 positions: Out[r][8v + i] for one block.
-template <int R, int NV>
-void scoresTile(const float *const *Q, const float *KT, int64_t Dim, int64_t V0, float Scale,
-                float *const *Out) {
-  __m256 A[R][NV];
-  for (int I = 0; I < R; ++I)
-    for (int J = 0; J < NV; ++J)
-      A[I][J] = _mm256_setzero_ps();
-  for (int64_t D = 0; D < Dim; ++D) {
-    __m256 K[NV];
-    for (int J = 0; J < NV; ++J)
-      K[J] = _mm256_loadu_ps(KT + D * 64 + 8 * (V0 + J));
-    for (int I = 0; I < R; ++I) {
-      __m256 Qd = _mm256_broadcast_ss(Q[I] + D);
-      for (int J = 0; J < NV; ++J)
-        A[I][J] = _mm256_fmadd_ps(Qd, K[J], A[I][J]);
-    }
-  }
-  __m256 S = _mm256_set1_ps(Scale);
-  for (int I = 0; I < R; ++I)
-    for (int J = 0; J < NV; ++J)
-      _mm256_storeu_ps(Out[I] + 8 * (V0 + J), _mm256_mul_ps(A[I][J], S));
-}
-
-} // namespace
-
-void scoresBlock(const float *const *Q, int64_t Rows, const float *KT, int64_t Dim, int64_t N,
-                 float Scale, float *const *Out) {
-  // Whole vectors of 8 positions are computed; Out rows hold 64 floats. One row at a time with 8 accumulators measured 2x the
-  // old per-position dot products; two rows sharing K loads were slower.
-  const int64_t Vecs = (N + 7) / 8;
-  for (int64_t R = 0; R < Rows; ++R) {
-    int64_t V = 0;
-    if (Vecs == 8) {
-      scoresTile<1, 8>(Q + R, KT, Dim, 0, Scale, Out + R);
-      continue;
-    }
-    for (; V + 4 <= Vecs; V += 4)
-      scoresTile<1, 4>(Q + R, KT, Dim, V, Scale, Out + R);
-    for (; V < Vecs; ++V)
-      scoresTile<1, 1>(Q + R, KT, Dim, V, Scale, Out + R);
-  }
-}
-
 namespace {
 /// R heads' scores for every position, 8 positions per vector: a K vector is
 /// converted once and serves all R heads (R FMAs per conversion).
@@ -238,7 +158,7 @@ void tokenValues(const float *P, int64_t Stride, int64_t Seen, const uint16_t *V
     const int64_t P1 = std::min<int64_t>(Seen, P0 + 64);
     // The next block's V rows (64 x HD x 2 bytes), a share per pass.
     const int64_t NextEnd = std::min<int64_t>(Seen, P1 + 64);
-    for (int64_t D = 0; D < HD; D += 8) {
+    for (int64_t D = 0; D + 8 <= HD; D += 8) {
       for (int64_t Pp = P1 + D * 64 / HD; Pp < std::min(NextEnd, P1 + (D + 8) * 64 / HD); ++Pp)
         for (int64_t B = 0; B < HD * 2; B += 64)
           _mm_prefetch(reinterpret_cast<const char *>(V + Pp * VStride) + B, _MM_HINT_T0);
@@ -253,6 +173,10 @@ void tokenValues(const float *P, int64_t Stride, int64_t Seen, const uint16_t *V
       for (int I = 0; I < R; ++I)
         _mm256_storeu_ps(Out + I * OutStride + D, A[I]);
     }
+    for (int64_t D = HD / 8 * 8; D < HD; ++D) // A head dimension not a multiple of 8.
+      for (int I = 0; I < R; ++I)
+        for (int64_t Pp = P0; Pp < P1; ++Pp)
+          Out[I * OutStride + D] = std::fma(P[I * Stride + Pp], _cvtsh_ss(V[Pp * VStride + D]), Out[I * OutStride + D]);
   }
 }
 

@@ -1,7 +1,7 @@
 //===- VectorOps.h - Vectorised elementwise ops of the JIT path -*- C++ -*-===//
 //
 // The small ops between matmuls (norms, RoPE, softmax, SiLU, attention dot
-// products over the fp16 KV cache), written with AVX2/FMA/F16C intrinsics.
+// over the fp16 KV cache), written with AVX2/FMA/F16C intrinsics.
 // This file's .cpp is compiled for AVX2; the JIT path requires it anyway.
 //
 //===----------------------------------------------------------------------===//
@@ -22,16 +22,6 @@ void toHalf(const float *X, uint16_t *Out, int64_t N);
 void toHalfStrided(const float *X, uint16_t *Out, int64_t N, int64_t Stride);
 /// Out = X rounded to fp16 precision (nearest even), kept as floats.
 void roundToHalf(const float *X, float *Out, int64_t N);
-void fromHalf(const uint16_t *X, float *Out, int64_t N);
-/// Acc[0 .. Dim) += sum_p P[p] * V[p * Dim ..]: the accumulator stays in
-/// registers across the N rows of V.
-void weightedSum(float *Acc, const float *P, const float *V, int64_t Dim, int64_t N);
-/// Out[r][p] = Scale * dot(Q[r], K[p]) for the Rows query rows and p < N
-/// (<= 64) of a transposed K block KT[d * 64 + p]: positions in the lanes,
-/// 8 accumulators, no horizontal sums. Whole vectors of 8 positions are
-/// computed and written (Out rows hold 64); lanes past N are garbage.
-void scoresBlock(const float *const *Q, int64_t Rows, const float *KT, int64_t Dim, int64_t N,
-                 float Scale, float *const *Out);
 /// One token's attention for Rows query heads that share a KV head, read
 /// straight from the fp16 cache (converted in registers, no staging copy):
 /// Scores[r * Stride + p] = Scale * dot(Q[r], K[p]) for p < Seen, softmaxed
@@ -39,8 +29,8 @@ void scoresBlock(const float *const *Q, int64_t Rows, const float *KT, int64_t D
 /// Q is Rows x HeadDim (fp16-rounded); K is in transposed 64-position blocks
 /// (block b at K + b * KBlockStride, element (d, p) at [d * 64 + p]); V's
 /// position p is at V + p * VStride. Stride >= Seen rounded up to 64.
-/// Bit-identical to scoresBlock + softmaxToHalf + weightedSum over the same
-/// values (the same products, summed in the same order). HeadDim % 8 == 0;
+/// Each lane sums its products in order with fused multiply-adds (dims for
+/// a score, positions for an output), so every width gives the same bits.
 /// Avx512 (the caller's CPU has AVX-512 F/BW/VL/DQ) takes 512-bit loops
 /// when HeadDim % 64 == 0.
 void attendToken(const float *Q, int64_t Rows, int64_t HeadDim, const uint16_t *K, int64_t KBlockStride,
