@@ -55,11 +55,14 @@ __attribute__((target("avx2"))) uint64_t readAll(const uint8_t *P, size_t Bytes)
 } // namespace
 
 double measureReadBandwidth(ThreadPool &Pool, size_t Bytes, bool HugePages, int Reps) {
-  LargeBuffer Buf(Bytes, HugePages);
+  return measureReadBandwidth(Pool, LargeBuffer(Bytes, HugePages), Reps);
+}
+
+double measureReadBandwidth(ThreadPool &Pool, const LargeBuffer &Buf, int Reps) {
   if (!Buf.valid())
     return 0;
   const unsigned T = Pool.size();
-  const size_t Slice = (Bytes / T) & ~size_t(127);
+  const size_t Slice = (Buf.size() / T) & ~size_t(127);
   volatile uint64_t Sink = 0;
   double Best = 0;
   for (int R = 0; R < Reps; ++R) {

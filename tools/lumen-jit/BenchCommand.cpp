@@ -5,7 +5,8 @@
 // one at a time from an empty context), a warm-up run and then R timed
 // repetitions, mean +- sd tokens/s. Beside each row: the weight bytes read
 // per second and their share of this machine's read bandwidth measured at
-// the same thread count, and for pp the int8 GOP/s (2 x weights x tokens).
+// the same thread count (the mean of a probe just before and one just after
+// the repetitions), and for pp the int8 GOP/s (2 x weights x tokens).
 //
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
@@ -131,12 +132,12 @@ int runBench(const std::vector<std::string> &Args) {
       return fail(std::string(S.status().message()));
     if (absl::Status St = (*S)->prepare(*PP); !St.ok())
       return fail(std::string(St.message()));
-    double Probe;
-    {
-      runtime::ThreadPool Pool(T);
-      // The same page size as the weights (LoadOptions::HugePages).
-      Probe = runtime::measureReadBandwidth(Pool, size_t(1) << 30, absl::GetFlag(FLAGS_huge_pages));
-    }
+    // The read probe: 1 GB in the same page size as the weights
+    // (LoadOptions::HugePages), measured right before and right after each
+    // test's repetitions, so that it sees the host as the test did.
+    runtime::ThreadPool ProbePool(T);
+    runtime::LargeBuffer ProbeBuffer(size_t(1) << 30, absl::GetFlag(FLAGS_huge_pages));
+    auto Probe = [&] { return runtime::measureReadBandwidth(ProbePool, ProbeBuffer); };
     std::vector<float> Logits;
     auto RunPP = [&] {
       (void)(*S)->rewind(0); // Always valid: 0 <= position.
@@ -159,15 +160,17 @@ int runBench(const std::vector<std::string> &Args) {
       if (Count == 0)
         continue;
       Fn(); // Warm-up: page in the weights, settle the caches.
+      const double ProbeBefore = Probe();
       std::vector<double> Rates;
       for (int32_t R = 0; R < Reps; ++R)
         Rates.push_back(Count / Fn());
+      const double ProbeGBs = (ProbeBefore + Probe()) / 2;
       auto [Mean, Sd] = meanSd(Rates);
       bool Prefill = Name[0] == 'p';
       // pp reads the weights once per batch; tg once per token.
       double Batches = Prefill ? std::ceil(double(Count) / Opt.PrefillBatch) : Count;
       double WeightGBs = Bytes * Batches / (Count / Mean) / 1e9;
-      Rows.push_back({T, Name, Mean, Sd, WeightGBs, Probe, Prefill ? 2 * MACs * Mean / 1e9 : 0});
+      Rows.push_back({T, Name, Mean, Sd, WeightGBs, ProbeGBs, Prefill ? 2 * MACs * Mean / 1e9 : 0});
       std::fflush(stdout);
     }
   }

@@ -36,8 +36,11 @@ private:
   uint8_t *MappedBase = nullptr;
 };
 
-/// Best of Reps passes of a streaming read over Bytes on all of Pool's
-/// threads (each its own contiguous slice), in GB/s (1e9 bytes/s).
+/// Best of Reps passes of a streaming read over Buffer on all of Pool's
+/// threads (each its own contiguous slice), in GB/s (1e9 bytes/s); 0 if
+/// the buffer is not valid.
+LUMEN_API double measureReadBandwidth(ThreadPool &Pool, const LargeBuffer &Buffer, int Reps = 3);
+/// The same over a fresh zero-filled buffer of Bytes.
 LUMEN_API double measureReadBandwidth(ThreadPool &Pool, size_t Bytes, bool HugePages, int Reps = 3);
 
 } // namespace lumen::runtime

@@ -1,0 +1,47 @@
+//===- MemoryProbeTest.cpp - LargeBuffer and the read-bandwidth probe ------===//
+//
+// What the probe must do, not how fast: speed is for the benchmarks.
+//
+//===----------------------------------------------------------------------===//
+#include "lumen/Runtime/MemoryProbe.h"
+
+#include "gtest/gtest.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+namespace lumen::runtime {
+namespace {
+
+TEST(LargeBufferTest, ZeroFilledAndHugePageAligned) {
+  LargeBuffer B(size_t(8) << 20, /*HugePages=*/true);
+  ASSERT_TRUE(B.valid());
+  EXPECT_EQ(B.size(), size_t(8) << 20);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(B.data()) % (2u << 20), 0u);
+  EXPECT_TRUE(std::all_of(B.data(), B.data() + B.size(), [](uint8_t X) { return X == 0; }));
+}
+
+TEST(LargeBufferTest, AnImpossibleSizeIsInvalidNotACrash) {
+  LargeBuffer B(size_t(1) << 62, /*HugePages=*/false, /*ZeroFill=*/false);
+  EXPECT_FALSE(B.valid());
+  ThreadPool Pool(1);
+  EXPECT_EQ(measureReadBandwidth(Pool, B), 0.0);
+}
+
+TEST(MemoryProbeTest, AKeptBufferIsProbedAgainOnEveryThreadCount) {
+  LargeBuffer B(size_t(64) << 20, /*HugePages=*/true);
+  ASSERT_TRUE(B.valid());
+  for (unsigned Threads : {1u, 2u, 3u}) {
+    ThreadPool Pool(Threads);
+    for (int Round = 0; Round < 2; ++Round) {
+      double GBs = measureReadBandwidth(Pool, B, /*Reps=*/2);
+      EXPECT_TRUE(std::isfinite(GBs) && GBs > 0) << Threads << " threads: " << GBs;
+    }
+  }
+  ThreadPool Pool(2);
+  EXPECT_GT(measureReadBandwidth(Pool, size_t(16) << 20, /*HugePages=*/false, 1), 0.0);
+}
+
+} // namespace
+} // namespace lumen::runtime
