@@ -2,6 +2,7 @@
 #include "lumen/Runtime/ThreadPool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <immintrin.h>
 
 namespace lumen::runtime {
@@ -75,6 +76,7 @@ void ThreadPool::run(int64_t Count, int64_t ChunkSize, Thunk Fn, void *Context) 
   Generation.fetch_add(1, std::memory_order_release);
   Generation.notify_all();
   drain();
+  const auto WaitStart = TimeWaits ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
   const unsigned Want = static_cast<unsigned>(Workers.size());
   unsigned D = Done.load(std::memory_order_acquire);
   for (int I = 0; D != Want && I < kSpinIterations; ++I) {
@@ -85,6 +87,8 @@ void ThreadPool::run(int64_t Count, int64_t ChunkSize, Thunk Fn, void *Context) 
     Done.wait(D, std::memory_order_acquire);
     D = Done.load(std::memory_order_acquire);
   }
+  if (TimeWaits)
+    WaitSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - WaitStart).count();
 }
 
 } // namespace lumen::runtime

@@ -59,3 +59,29 @@ TEST(ThreadPoolTest, IdleWorkersSleepAndWake) {
 }
 
 } // namespace
+
+TEST(ThreadPoolWaitTest, TheCallersWaitForASlowWorkerIsMeasuredOnlyWhenAsked) {
+  ThreadPool Pool(2);
+  const std::thread::id Caller = std::this_thread::get_id();
+  // Two chunks run at the same time on two threads (each waits until both
+  // have started); the worker's takes 30 ms, the caller's returns at once.
+  auto Run = [&] {
+    std::atomic<int> Started{0};
+    Pool.parallelFor(2, 1, [&](int64_t, int64_t) {
+      Started.fetch_add(1);
+      while (Started.load() < 2)
+        std::this_thread::yield();
+      if (std::this_thread::get_id() != Caller)
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    });
+  };
+  Run();
+  EXPECT_EQ(Pool.waitSeconds(), 0.0) << "not measured by default";
+  Pool.measureWaits(true);
+  Run();
+  const double Waited = Pool.waitSeconds();
+  EXPECT_GE(Waited, 0.025);
+  Pool.measureWaits(false);
+  Run();
+  EXPECT_EQ(Pool.waitSeconds(), Waited);
+}

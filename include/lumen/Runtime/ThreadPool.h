@@ -29,6 +29,13 @@ public:
 
   unsigned size() const { return static_cast<unsigned>(Workers.size()) + 1; }
 
+  /// Whether parallelFor times how long the caller, its own chunks done,
+  /// waits for the workers (the imbalance and wake-up cost; two clock
+  /// reads a call while on). Off by default.
+  void measureWaits(bool On) { TimeWaits = On; }
+  /// That waiting, summed over every parallelFor since measureWaits(true).
+  double waitSeconds() const { return WaitSeconds; }
+
   /// Calls Fn(Begin, End) on disjoint chunks of at most Grain indices
   /// covering [0, N), on all threads, and returns when all are done.
   template <typename Fn> void parallelFor(int64_t N, int64_t Grain, Fn &&F) {
@@ -53,6 +60,8 @@ private:
   alignas(64) std::atomic<uint64_t> Generation{0};
   alignas(64) std::atomic<unsigned> Done{0};
   std::atomic<bool> Stop{false};
+  bool TimeWaits = false;
+  double WaitSeconds = 0; // Written by the caller's thread only.
 };
 
 } // namespace lumen::runtime
