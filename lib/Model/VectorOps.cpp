@@ -35,6 +35,34 @@ __m256 exp8(__m256 X) {
   return _mm256_mul_ps(P, _mm256_castsi256_ps(E));
 }
 
+// 512-bit twins of some loops below, for AVX-512 hosts; each does the same
+// operations lane by lane (and sums in the same order) as its 256-bit form,
+// so both give the same bits.
+#define LUMEN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+
+LUMEN_AVX512 __m512 exp16(__m512 X) {
+  X = _mm512_min_ps(_mm512_max_ps(X, _mm512_set1_ps(-88.0f)), _mm512_set1_ps(88.0f));
+  __m512 N = _mm512_roundscale_ps(_mm512_mul_ps(X, _mm512_set1_ps(1.44269504088896341f)),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 R = _mm512_fnmadd_ps(N, _mm512_set1_ps(0.693359375f), X);
+  R = _mm512_fnmadd_ps(N, _mm512_set1_ps(-2.12194440e-4f), R);
+  __m512 P = _mm512_set1_ps(1.9875691500e-4f);
+  P = _mm512_fmadd_ps(P, R, _mm512_set1_ps(1.3981999507e-3f));
+  P = _mm512_fmadd_ps(P, R, _mm512_set1_ps(8.3334519073e-3f));
+  P = _mm512_fmadd_ps(P, R, _mm512_set1_ps(4.1665795894e-2f));
+  P = _mm512_fmadd_ps(P, R, _mm512_set1_ps(1.6666665459e-1f));
+  P = _mm512_fmadd_ps(P, R, _mm512_set1_ps(5.0000001201e-1f));
+  P = _mm512_fmadd_ps(P, _mm512_mul_ps(R, R), _mm512_add_ps(R, _mm512_set1_ps(1.0f)));
+  __m512i E = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(N), _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(P, _mm512_castsi512_ps(E));
+}
+
+LUMEN_AVX512 __m512 silu16(__m512 G, __m512 U) {
+  const __m512 One = _mm512_set1_ps(1.0f);
+  __m512 Sig = _mm512_div_ps(One, _mm512_add_ps(One, exp16(_mm512_sub_ps(_mm512_setzero_ps(), G))));
+  return _mm512_mul_ps(_mm512_mul_ps(G, Sig), U);
+}
+
 } // namespace
 
 void rmsNorm(const float *X, const float *W, float *Out, int64_t N, float Eps) {
@@ -61,6 +89,20 @@ void add(float *X, const float *Y, int64_t N) {
     _mm256_storeu_ps(X + I, _mm256_add_ps(_mm256_loadu_ps(X + I), _mm256_loadu_ps(Y + I)));
   for (; I < N; ++I)
     X[I] += Y[I];
+}
+
+namespace {
+LUMEN_AVX512 int64_t siluMul512(const float *G, const float *U, float *Out, int64_t N) {
+  int64_t I = 0;
+  for (; I + 16 <= N; I += 16)
+    _mm512_storeu_ps(Out + I, silu16(_mm512_loadu_ps(G + I), _mm512_loadu_ps(U + I)));
+  return I;
+}
+} // namespace
+
+void siluMul(const float *G, const float *U, float *Out, int64_t N, bool Avx512) {
+  const int64_t Done = Avx512 ? siluMul512(G, U, Out, N) : 0;
+  siluMul(G + Done, U + Done, Out + Done, N - Done);
 }
 
 void siluMul(const float *G, const float *U, float *Out, int64_t N) {
@@ -195,7 +237,6 @@ void attendRows(const float *Q, int64_t HD, const uint16_t *K, int64_t KBlockStr
 // heads is 4R accumulators, held in registers across the block (scores) or
 // across every position (values), so the products and their order are those
 // of the 256-bit loops. In L1 these run at ~2x their speed (BENCHMARK.md).
-#define LUMEN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
 
 /// 16 fp16 values as floats. (The masked form with every lane on is the same
 /// instruction; GCC 12 warns about the unmasked intrinsic's undefined source.)
@@ -267,16 +308,50 @@ LUMEN_AVX512 void tokenValues512(const float *P, int64_t Stride, int64_t Seen, c
   }
 }
 
+/// softmaxToHalf with 16-lane exponentials; the sum is kept in 8 lanes and
+/// added in the 256-bit loop's order.
+LUMEN_AVX512 void softmaxToHalf512(float *X, int64_t N) {
+  __m512 MaxV = _mm512_set1_ps(-INFINITY);
+  int64_t I = 0;
+  for (; I + 16 <= N; I += 16)
+    MaxV = _mm512_max_ps(MaxV, _mm512_loadu_ps(X + I));
+  float Max = _mm512_reduce_max_ps(MaxV);
+  for (; I < N; ++I)
+    Max = std::max(Max, X[I]);
+  const __m512 M = _mm512_set1_ps(Max);
+  __m256 Acc = _mm256_setzero_ps();
+  for (I = 0; I + 16 <= N; I += 16) {
+    __m512 E = exp16(_mm512_sub_ps(_mm512_loadu_ps(X + I), M));
+    _mm512_storeu_ps(X + I, E);
+    Acc = _mm256_add_ps(Acc, _mm512_castps512_ps256(E));
+    Acc = _mm256_add_ps(Acc, _mm512_extractf32x8_ps(E, 1));
+  }
+  for (; I + 8 <= N; I += 8) {
+    __m256 E = exp8(_mm256_sub_ps(_mm256_loadu_ps(X + I), _mm512_castps512_ps256(M)));
+    _mm256_storeu_ps(X + I, E);
+    Acc = _mm256_add_ps(Acc, E);
+  }
+  float Sum = hsum(Acc);
+  for (; I < N; ++I)
+    Sum += (X[I] = std::exp(X[I] - Max));
+  const float Inv = 1.0f / Sum;
+  const __m512 S = _mm512_set1_ps(Inv);
+  for (I = 0; I + 16 <= N; I += 16)
+    _mm512_storeu_ps(X + I, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_mul_ps(_mm512_loadu_ps(X + I), S),
+                                                            _MM_FROUND_TO_NEAREST_INT)));
+  for (; I < N; ++I)
+    X[I] = _cvtsh_ss(_cvtss_sh(X[I] * Inv, _MM_FROUND_TO_NEAREST_INT));
+}
+
 template <int R>
 LUMEN_AVX512 void attendRows512(const float *Q, int64_t HD, const uint16_t *K, int64_t KBlockStride,
                                 const uint16_t *V, int64_t VStride, int64_t Seen, float Scale, float *S,
                                 int64_t Stride, float *Out, int64_t OutStride) {
   tokenScores512<R>(Q, HD, K, KBlockStride, Seen, Scale, S, Stride);
   for (int I = 0; I < R; ++I)
-    softmaxToHalf(S + I * Stride, Seen);
+    softmaxToHalf512(S + I * Stride, Seen);
   tokenValues512<R>(S, Stride, Seen, V, VStride, HD, Out, OutStride);
 }
-#undef LUMEN_AVX512
 
 using AttendFn = void (*)(const float *, int64_t, const uint16_t *, int64_t, const uint16_t *, int64_t, int64_t,
                           float, float *, int64_t, float *, int64_t);

@@ -15,6 +15,8 @@ namespace lumen::model::vec {
 void rmsNorm(const float *X, const float *Weight, float *Out, int64_t N, float Eps);
 void add(float *X, const float *Y, int64_t N);                 // X += Y
 void siluMul(const float *Gate, const float *Up, float *Out, int64_t N);
+/// The same, with 512-bit loops when Avx512 (the same bits).
+void siluMul(const float *Gate, const float *Up, float *Out, int64_t N, bool Avx512);
 /// NEOX rotation of one head with precomputed Cos/Sin of HeadDim/2 angles.
 void rope(float *Head, const float *Cos, const float *Sin, int64_t HeadDim);
 void toHalf(const float *X, uint16_t *Out, int64_t N);

@@ -109,3 +109,28 @@ TEST(AttendTokenTest, EqualsScalarFloatsAndTheDoubleReference) {
 
 } // namespace
 } // namespace lumen::model
+
+namespace lumen::model {
+namespace {
+
+TEST(SiluMulTest, EveryWidthGivesTheSameBitsAsTheScalarTail) {
+  if (!__builtin_cpu_supports("avx512bw"))
+    GTEST_SKIP() << "no AVX-512 on this host";
+  std::mt19937 Rng(3);
+  std::normal_distribution<float> N(0.0f, 4.0f);
+  for (int64_t Count : {1, 7, 8, 15, 16, 17, 33, 100, 4864}) {
+    std::vector<float> G(Count), U(Count), Narrow(Count), Wide(Count);
+    for (int64_t I = 0; I < Count; ++I) {
+      G[I] = I % 13 == 0 ? (I % 2 ? 120.0f : -120.0f) : N(Rng); // The exponential's clamps too.
+      U[I] = N(Rng);
+    }
+    vec::siluMul(G.data(), U.data(), Narrow.data(), Count);
+    vec::siluMul(G.data(), U.data(), Wide.data(), Count, /*Avx512=*/true);
+    EXPECT_EQ(0, std::memcmp(Narrow.data(), Wide.data(), Count * sizeof(float))) << Count << " elements";
+    for (int64_t I = 0; I < Count; ++I) // And it is SiLU(g) * u.
+      ASSERT_NEAR(Wide[I], G[I] / (1 + std::exp(-double(G[I]))) * U[I], 1e-5 * (1 + std::fabs(G[I] * U[I])));
+  }
+}
+
+} // namespace
+} // namespace lumen::model
