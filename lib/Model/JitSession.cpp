@@ -100,6 +100,7 @@ public:
   absl::Status eval(std::span<const int32_t> Tokens, bool AllLogits,
                     std::vector<float> &Logits) override;
   absl::Status prepare(int64_t PromptTokens) override;
+  int64_t batchSize() const override { return Batch; }
   bool allocated() const { return KCache && VCache; }
 
 private:

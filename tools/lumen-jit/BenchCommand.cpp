@@ -50,15 +50,16 @@ struct Row {
   double GOPs;              // pp only
 };
 
-/// Bytes of weights one forward pass reads (every matrix once, the norms;
-/// the embedding only as the lm_head when tied).
-double weightBytes(const model::Qwen2Model &M) {
+double matrixBytes(const model::Matrix &W) { return double(W.Rows) * codegen::weightRowBytes(W.Type, W.Cols); }
+
+/// Bytes of the layers' matrices, which every forward pass (every batch of
+/// a prompt) reads once.
+double layerBytes(const model::Qwen2Model &M) {
   double B = 0;
-  auto Mat = [](const model::Matrix &W) { return double(W.Rows) * codegen::weightRowBytes(W.Type, W.Cols); };
   for (const model::LayerWeights &L : M.Layers)
     for (const model::Matrix *W : {&L.Q, &L.K, &L.V, &L.O, &L.Gate, &L.Up, &L.Down})
-      B += Mat(*W);
-  return B + Mat(M.Output);
+      B += matrixBytes(*W);
+  return B;
 }
 
 double multiplyAdds(const model::Qwen2Model &M) {
@@ -104,6 +105,15 @@ int runBench(const std::vector<std::string> &Args) {
   int32_t Reps = absl::GetFlag(FLAGS_r);
   if (Reps < 1)
     return fail("-r must be at least 1");
+  // -pg P,N: a prompt of P tokens, then N generated (llama-bench's -pg),
+  // tokens/s over both; 0 = no such test.
+  int64_t PgPrompt = 0, PgGen = 0;
+  if (std::string Pg = absl::GetFlag(FLAGS_pg); !Pg.empty()) {
+    std::vector<std::string> Parts = absl::StrSplit(Pg, ',');
+    if (Parts.size() != 2 || !absl::SimpleAtoi(Parts[0], &PgPrompt) || !absl::SimpleAtoi(Parts[1], &PgGen) ||
+        PgPrompt < 1 || PgGen < 1 || PgPrompt > (1 << 20) || PgGen > (1 << 20))
+      return fail(absl::StrFormat("-pg %s: expected two positive token counts P,N (e.g. 512,128)", Pg));
+  }
   std::string Format = absl::GetFlag(FLAGS_o).empty() ? "md" : absl::GetFlag(FLAGS_o);
   if (Format != "md" && Format != "csv" && Format != "json")
     return fail(absl::StrFormat("-o %s: expected md, csv or json", Format));
@@ -115,23 +125,27 @@ int runBench(const std::vector<std::string> &Args) {
   if (!E.ok())
     return fail(std::string(E.status().message()));
   const model::Qwen2Model &Model = **M;
-  const double Bytes = weightBytes(Model), MACs = multiplyAdds(Model);
+  // The lm_head (the embedding when tied) is read by every decode step but
+  // only by a prompt's last batch.
+  const double Layers = layerBytes(Model), Output = matrixBytes(Model.Output), MACs = multiplyAdds(Model);
+  const double Bytes = Layers + Output;
   std::mt19937 Rng(1234);
   std::uniform_int_distribution<int32_t> Tok(0, std::min<int32_t>(Model.tokenizer().vocabSize(), Model.config().Vocab) - 1);
-  std::vector<int32_t> Prompt(std::max<int64_t>(*PP, 1));
+  std::vector<int32_t> Prompt(std::max<int64_t>({*PP, PgPrompt, 1}));
   for (int32_t &T : Prompt) T = Tok(Rng);
 
   std::vector<Row> Rows;
   for (unsigned T : Threads) {
     model::SessionOptions Opt;
     Opt.Threads = T;
-    Opt.ContextSize = std::max<int64_t>(*PP, *TG) + 1;
+    Opt.ContextSize = std::max<int64_t>({*PP, *TG, PgPrompt + PgGen}) + 1;
     Opt.PrefillBatch = absl::GetFlag(FLAGS_batch);
     absl::StatusOr<std::unique_ptr<model::Session>> S = model::createJitSession(Model, *E->Cache, Opt);
     if (!S.ok())
       return fail(std::string(S.status().message()));
-    if (absl::Status St = (*S)->prepare(*PP); !St.ok())
-      return fail(std::string(St.message()));
+    for (int64_t P : {*PP, PgPrompt})
+      if (absl::Status St = (*S)->prepare(P); !St.ok())
+        return fail(std::string(St.message()));
     // The read probe: 1 GB in the same page size as the weights
     // (LoadOptions::HugePages), measured right before and right after each
     // test's repetitions, so that it sees the host as the test did.
@@ -139,38 +153,53 @@ int runBench(const std::vector<std::string> &Args) {
     runtime::LargeBuffer ProbeBuffer(size_t(1) << 30, absl::GetFlag(FLAGS_huge_pages));
     auto Probe = [&] { return runtime::measureReadBandwidth(ProbePool, ProbeBuffer); };
     std::vector<float> Logits;
-    auto RunPP = [&] {
-      (void)(*S)->rewind(0); // Always valid: 0 <= position.
-      double T0 = now();
-      if (absl::Status St = (*S)->eval(std::span<const int32_t>(Prompt.data(), *PP), false, Logits); !St.ok())
+    auto Check = [](absl::Status St) {
+      if (!St.ok())
         std::fprintf(stderr, "lumen-jit: %s\n", std::string(St.message()).c_str());
-      return now() - T0;
     };
-    auto RunTG = [&] {
+    // Each test from an empty context; returns its seconds.
+    auto Prefill = [&](int64_t Count) {
+      Check((*S)->eval(std::span<const int32_t>(Prompt.data(), Count), false, Logits));
+    };
+    auto Decode = [&](int64_t Count) {
+      for (int64_t I = 0; I < Count; ++I)
+        Check((*S)->eval(std::span<const int32_t>(&Prompt[I % Prompt.size()], 1), false, Logits));
+    };
+    auto Timed = [&](auto &&Body) {
       (void)(*S)->rewind(0); // Always valid: 0 <= position.
       double T0 = now();
-      for (int64_t I = 0; I < *TG; ++I)
-        if (absl::Status St = (*S)->eval(std::span<const int32_t>(&Prompt[I % Prompt.size()], 1), false, Logits);
-            !St.ok())
-          std::fprintf(stderr, "lumen-jit: %s\n", std::string(St.message()).c_str());
+      Body();
       return now() - T0;
     };
-    for (auto [Name, Count, Fn] : {std::tuple{absl::StrFormat("pp%d", *PP), *PP, std::function<double()>(RunPP)},
-                                   std::tuple{absl::StrFormat("tg%d", *TG), *TG, std::function<double()>(RunTG)}}) {
-      if (Count == 0)
+    // Weight bytes a prompt of P tokens and N decode steps read.
+    auto Read = [&](int64_t P, int64_t N) {
+      return (P ? std::ceil(double(P) / (*S)->batchSize()) * Layers + Output : 0) + N * Bytes;
+    };
+    struct Test {
+      std::string Name;
+      int64_t Tokens;     // Counted in tokens/s.
+      double WeightBytes; // Read by one run.
+      bool Prefill;       // Has an int8 GOP/s figure.
+      std::function<double()> Run;
+    };
+    const std::vector<Test> Tests = {
+        {absl::StrFormat("pp%d", *PP), *PP, Read(*PP, 0), true, [&] { return Timed([&] { Prefill(*PP); }); }},
+        {absl::StrFormat("tg%d", *TG), *TG, Read(0, *TG), false, [&] { return Timed([&] { Decode(*TG); }); }},
+        {absl::StrFormat("pp%d+tg%d", PgPrompt, PgGen), PgPrompt + PgGen, Read(PgPrompt, PgGen), false,
+         [&] { return Timed([&] { Prefill(PgPrompt); Decode(PgGen); }); }},
+    };
+    for (const Test &Tst : Tests) {
+      if (Tst.Tokens == 0)
         continue;
-      Fn(); // Warm-up: page in the weights, settle the caches.
+      Tst.Run(); // Warm-up: page in the weights, settle the caches.
       const double ProbeBefore = Probe();
       std::vector<double> Rates;
       for (int32_t R = 0; R < Reps; ++R)
-        Rates.push_back(Count / Fn());
+        Rates.push_back(Tst.Tokens / Tst.Run());
       const double ProbeGBs = (ProbeBefore + Probe()) / 2;
       auto [Mean, Sd] = meanSd(Rates);
-      bool Prefill = Name[0] == 'p';
-      // pp reads the weights once per batch; tg once per token.
-      double Batches = Prefill ? std::ceil(double(Count) / Opt.PrefillBatch) : Count;
-      double WeightGBs = Bytes * Batches / (Count / Mean) / 1e9;
-      Rows.push_back({T, Name, Mean, Sd, WeightGBs, ProbeGBs, Prefill ? 2 * MACs * Mean / 1e9 : 0});
+      double WeightGBs = Tst.WeightBytes / (Tst.Tokens / Mean) / 1e9;
+      Rows.push_back({T, Tst.Name, Mean, Sd, WeightGBs, ProbeGBs, Tst.Prefill ? 2 * MACs * Mean / 1e9 : 0});
       std::fflush(stdout);
     }
   }

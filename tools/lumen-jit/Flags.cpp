@@ -56,6 +56,8 @@ ABSL_FLAG(bool, huge_pages, true,
           "--nohuge_pages --norepack reads them from the file mapping in place");
 ABSL_FLAG(int32_t, r, 5, "bench: repetitions per test");
 ABSL_FLAG(bool, profile, false, "bench: time per op class for one decode step and one prefill");
+ABSL_FLAG(std::string, pg, "",
+          "bench: also a prompt of P tokens then N generated, as llama-bench -pg P,N (tokens/s over both)");
 ABSL_FLAG(bool, no_kernel_cache, false, "compile every kernel, read and write no object cache");
 
 namespace lumen::tool {

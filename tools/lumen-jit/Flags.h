@@ -51,6 +51,7 @@ ABSL_DECLARE_FLAG(std::string, kernel_cache);
 ABSL_DECLARE_FLAG(bool, no_kernel_cache);
 ABSL_DECLARE_FLAG(int32_t, r);
 ABSL_DECLARE_FLAG(bool, profile);
+ABSL_DECLARE_FLAG(std::string, pg);
 ABSL_DECLARE_FLAG(bool, huge_pages);
 ABSL_DECLARE_FLAG(bool, repack);
 ABSL_DECLARE_FLAG(std::string, layout);

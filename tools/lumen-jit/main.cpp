@@ -34,9 +34,11 @@ usage:
       Print the token ids, space-separated.
   lumen-jit eval -m FILE --tokens 1,2,3 [--top K] [--from POS] [--reference]
       Evaluate the ids in one batch; print JSON {"positions":[{"pos","argmax","top"}]}.
-  lumen-jit bench -m FILE [-p 512] [-n 128] [-t 1,2] [-r 5] [-o md|csv|json] [--profile]
-      pp/tg tokens/s like llama-bench, with weight GB/s against the measured
-      read bandwidth; --profile adds the time per op class.
+  lumen-jit bench -m FILE [-p 512] [-n 128] [-pg P,N] [-t 1,2] [-r 5] [-o md|csv|json]
+                  [--profile]
+      pp/tg (and -pg: prompt then generation) tokens/s like llama-bench, with
+      weight GB/s against the measured read bandwidth; --profile adds the
+      time per op class.
   lumen-jit inspect FILE [--tensors]
       Print a GGUF file's metadata (long arrays summarised) and, with
       --tensors, its tensor table (name, type, shape, bytes, offset).

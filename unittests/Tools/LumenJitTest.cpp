@@ -183,6 +183,13 @@ TEST(LumenJitTest, BenchRowsAndProfile) {
     EXPECT_GT(std::stod(Row[3]), 0.0) << Line;  // tokens/s
     EXPECT_GT(std::stod(Row[6]), 0.0) << Line;  // read probe GB/s
   }
+  // -pg P,N: one more row, prompt and generation together; bad values fail.
+  Result Pg = lumen({"bench", "-m", Model, "-p", "0", "-n", "0", "-pg", "8,2", "-t", "1", "-r", "1", "-o", "csv"});
+  ASSERT_EQ(Pg.Exit, 0) << Pg.Err;
+  EXPECT_NE(Pg.Out.find(",1,pp8+tg2,"), std::string::npos) << Pg.Out;
+  EXPECT_EQ(Pg.Out.find(",pp0"), std::string::npos) << "a test of 0 tokens is skipped";
+  for (const char *Bad : {"8", "8,0", "x,2", "8,2,1"})
+    EXPECT_NE(lumen({"bench", "-m", Model, "-pg", Bad, "-r", "1"}).Exit, 0) << "-pg " << Bad;
   // The profile shows only what ran: no decode step for -n 0, no NaN.
   Result P = lumen({"bench", "-m", Model, "-p", "16", "-n", "0", "-t", "1", "-r", "1", "--profile"});
   ASSERT_EQ(P.Exit, 0) << P.Err;

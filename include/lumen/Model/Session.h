@@ -47,6 +47,10 @@ public:
   /// SessionOptions::Profile (empty otherwise).
   virtual std::vector<std::pair<std::string, double>> profile() const { return {}; }
 
+  /// eval runs longer inputs in batches of at most this many tokens (each
+  /// batch a forward pass that reads every weight once).
+  virtual int64_t batchSize() const { return Ctx; }
+
   int64_t position() const { return Pos; }
   int64_t contextSize() const { return Ctx; }
   const Qwen2Model &model() const { return M; }
