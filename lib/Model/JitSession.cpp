@@ -258,11 +258,11 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
   const int64_t D = C.Dim, HD = C.HeadDim, KVHeads = C.KVHeads, Group = C.Heads / C.KVHeads;
   const float Scale = 1.0f / std::sqrt(float(HD));
   // One item per (token, KV head): the token's Group query heads read each
-  // cached K and V row once, in place, converted in registers (staging fp32
-  // blocks shared by 16 tokens measured slower: the conversion is cheap, the
-  // copies were not). As llama.cpp's attention over an fp16 cache, q and the
-  // probabilities enter their products rounded to fp16. The latest (longest)
-  // tokens are handed out first.
+  // cached K and V row once, in place, converted in registers. (Blocks of 16
+  // tokens sharing fp32 copies of the K/V blocks were no faster at 256 bits
+  // and could not keep 512-bit accumulators in registers.) As llama.cpp's
+  // attention over an fp16 cache, q and the probabilities enter their
+  // products rounded to fp16. The latest (longest) tokens are handed out first.
   Pool.parallelFor(N * KVHeads, 1, [&](int64_t Begin, int64_t End) {
     thread_local std::vector<float> Qs, Scores;
     for (int64_t Item = Begin; Item < End; ++Item) {
