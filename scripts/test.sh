@@ -26,7 +26,7 @@ echo "== TSan: thread pool, kernel cache, concurrent sessions =="
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Release -DLUMEN_BUILD_BENCH=OFF -DLUMEN_SANITIZE=thread >/dev/null
 cmake --build build-tsan -j "$(nproc)" --target RuntimeTests ModelTests
 TSAN_OPTIONS=halt_on_error=1 build-tsan/unittests/Runtime/RuntimeTests \
-  --gtest_filter='ThreadPoolTest.*:KernelCacheTest.*:MatmulKernelTest.RowRangesAndThreadsAgree'
+  --gtest_filter='ThreadPoolTest.*:ThreadPoolWaitTest.*:KernelCacheTest.*:MatmulKernelTest.RowRangesAndThreadsAgree'
 TSAN_OPTIONS=halt_on_error=1 build-tsan/unittests/Model/ModelTests --gtest_filter='ConcurrencyTest.*'
 
 echo "== libFuzzer smoke run =="
