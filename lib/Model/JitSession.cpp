@@ -135,11 +135,11 @@ private:
   // Activations, Batch rows each (token-major).
   std::vector<float> X, XN, Q, K, V, Att, O, Gate, Up, Hidden, Down, Logits;
   std::vector<uint8_t> Xq;
-  // fp16 caches of CacheCtx positions (Ctx rounded up to 64) per layer and
-  // KV head, so that one head's keys and values are each one sequential
-  // stream: V is [layer][kv head][position][head dim]; K is [layer][kv head]
-  // [block of 64 positions][head dim][position in block], transposed so
-  // attention reads 8 positions a vector.
+  // fp16 caches of CacheCtx positions (Ctx rounded up to whole K blocks) per
+  // layer and KV head, so that one head's keys and values are each one
+  // sequential stream: V is [layer][kv head][position][head dim]; K is
+  // [layer][kv head][block of vec::kKeyBlock positions][head dim][position
+  // in block], transposed so attention reads 8 positions a vector.
   // Untouched anonymous memory: pages become resident as positions are
   // written, so a short conversation does not pay for the whole context.
   std::unique_ptr<runtime::LargeBuffer> KBuf, VBuf;
@@ -166,7 +166,7 @@ JitSession::JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t
   for (std::vector<float> *B : {&Gate, &Up, &Hidden})
     B->assign(Batch * FF, 0.0f);
   Xq.assign(Batch * codegen::q8RowBytes(std::max(D, FF)), 0);
-  CacheCtx = roundUp(Ctx, 64);
+  CacheCtx = roundUp(Ctx, vec::kKeyBlock);
   const size_t CacheBytes = size_t(C.Layers) * CacheCtx * KV * sizeof(uint16_t);
   KBuf = std::make_unique<runtime::LargeBuffer>(CacheBytes, /*HugePages=*/false, /*ZeroFill=*/false);
   VBuf = std::make_unique<runtime::LargeBuffer>(CacheBytes, /*HugePages=*/false, /*ZeroFill=*/false);
@@ -267,13 +267,14 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
     thread_local std::vector<float> Qs, Scores;
     for (int64_t Item = Begin; Item < End; ++Item) {
       const int64_t G = Item % KVHeads, T = N - 1 - Item / KVHeads;
-      const int64_t Seen = Pos + T + 1, Stride = roundUp(Seen, 64);
+      const int64_t Seen = Pos + T + 1, Stride = roundUp(Seen, vec::kKeyBlock);
       Qs.resize(Group * HD);
       Scores.resize(Group * Stride);
       for (int64_t J = 0; J < Group; ++J)
         vec::roundToHalf(&Q[T * D + (G * Group + J) * HD], &Qs[J * HD], HD);
-      vec::attendToken(Qs.data(), Group, HD, &KCache[headCache(Layer, G)], 64 * HD, &VCache[headCache(Layer, G)],
-                       HD, Seen, Scale, Scores.data(), Stride, &Att[T * D + G * Group * HD], HD, Avx512);
+      vec::attendToken(Qs.data(), Group, HD, &KCache[headCache(Layer, G)], vec::kKeyBlock * HD,
+                       &VCache[headCache(Layer, G)], HD, Seen, Scale, Scores.data(), Stride,
+                       &Att[T * D + G * Group * HD], HD, Avx512);
     }
   });
 }
@@ -322,7 +323,9 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
           vec::rope(Kt + H * HD, &Cos[T * HD / 2], &Sin[T * HD / 2], HD);
         const int64_t P = Pos + T;
         for (uint32_t H = 0; H < C.KVHeads; ++H) {
-          vec::toHalfStrided(Kt + H * HD, &KCache[headCache(L, H) + size_t(P / 64 * 64) * HD + P % 64], HD, 64);
+          const size_t Block = size_t(P / vec::kKeyBlock * vec::kKeyBlock) * HD;
+          vec::toHalfStrided(Kt + H * HD, &KCache[headCache(L, H) + Block + P % vec::kKeyBlock], HD,
+                             vec::kKeyBlock);
           vec::toHalf(Vt + H * HD, &VCache[headCache(L, H) + size_t(P) * HD], HD);
         }
       }

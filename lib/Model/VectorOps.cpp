@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <immintrin.h>
+#include <iterator>
 
 namespace lumen::model::vec {
 
@@ -16,23 +17,69 @@ float hsum(__m256 V) {
   return _mm_cvtss_f32(S);
 }
 
-/// e^x for 8 floats: exp(x) = 2^n * exp(r), r in [-ln2/2, ln2/2], a degree-6
-/// polynomial for exp(r) (relative error ~2e-7); inputs clamped to +-88.
+/// e^x = 2^n * e^r with n = round(x / ln 2) and r = x - n ln 2 (ln 2 in two
+/// parts), in [-ln2/2, ln2/2]; e^r by a degree-6 polynomial (relative error
+/// ~2e-7); x clamped to +-88. Both widths below use these constants.
+namespace expconst {
+constexpr float Clamp = 88.0f, Log2E = 1.44269504088896341f, Ln2Hi = 0.693359375f, Ln2Lo = -2.12194440e-4f;
+/// The polynomial's coefficients, highest degree first, down to x^2's.
+constexpr float Poly[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                          4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+} // namespace expconst
+
+/// e^x for 8 floats.
 __m256 exp8(__m256 X) {
-  X = _mm256_min_ps(_mm256_max_ps(X, _mm256_set1_ps(-88.0f)), _mm256_set1_ps(88.0f));
-  __m256 N = _mm256_round_ps(_mm256_mul_ps(X, _mm256_set1_ps(1.44269504088896341f)),
+  using namespace expconst;
+  X = _mm256_min_ps(_mm256_max_ps(X, _mm256_set1_ps(-Clamp)), _mm256_set1_ps(Clamp));
+  __m256 N = _mm256_round_ps(_mm256_mul_ps(X, _mm256_set1_ps(Log2E)),
                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 R = _mm256_fnmadd_ps(N, _mm256_set1_ps(0.693359375f), X);
-  R = _mm256_fnmadd_ps(N, _mm256_set1_ps(-2.12194440e-4f), R);
-  __m256 P = _mm256_set1_ps(1.9875691500e-4f);
-  P = _mm256_fmadd_ps(P, R, _mm256_set1_ps(1.3981999507e-3f));
-  P = _mm256_fmadd_ps(P, R, _mm256_set1_ps(8.3334519073e-3f));
-  P = _mm256_fmadd_ps(P, R, _mm256_set1_ps(4.1665795894e-2f));
-  P = _mm256_fmadd_ps(P, R, _mm256_set1_ps(1.6666665459e-1f));
-  P = _mm256_fmadd_ps(P, R, _mm256_set1_ps(5.0000001201e-1f));
+  __m256 R = _mm256_fnmadd_ps(N, _mm256_set1_ps(Ln2Hi), X);
+  R = _mm256_fnmadd_ps(N, _mm256_set1_ps(Ln2Lo), R);
+  __m256 P = _mm256_set1_ps(Poly[0]);
+  for (size_t I = 1; I < std::size(Poly); ++I)
+    P = _mm256_fmadd_ps(P, R, _mm256_set1_ps(Poly[I]));
   P = _mm256_fmadd_ps(P, _mm256_mul_ps(R, R), _mm256_add_ps(R, _mm256_set1_ps(1.0f)));
   __m256i E = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(N), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(P, _mm256_castsi256_ps(E));
+}
+
+// softmaxToHalf's three passes from element I on, 8 lanes at a time and then
+// one by one; the 512-bit softmax finishes its rows with them.
+float maxFrom(const float *X, int64_t I, int64_t N, float Max) {
+  __m256 MaxV = _mm256_set1_ps(Max);
+  for (; I + 8 <= N; I += 8)
+    MaxV = _mm256_max_ps(MaxV, _mm256_loadu_ps(X + I));
+  __m128 Max4 = _mm_max_ps(_mm256_castps256_ps128(MaxV), _mm256_extractf128_ps(MaxV, 1));
+  Max4 = _mm_max_ps(Max4, _mm_movehl_ps(Max4, Max4));
+  Max = _mm_cvtss_f32(_mm_max_ss(Max4, _mm_movehdup_ps(Max4)));
+  for (; I < N; ++I)
+    Max = std::max(Max, X[I]);
+  return Max;
+}
+
+/// X[i] = e^(X[i] - Max); returns the sum of the whole row, Acc holding the
+/// 8 lane sums of the elements before I.
+float expSumFrom(float *X, int64_t I, int64_t N, float Max, __m256 Acc) {
+  const __m256 M = _mm256_set1_ps(Max);
+  for (; I + 8 <= N; I += 8) {
+    __m256 E = exp8(_mm256_sub_ps(_mm256_loadu_ps(X + I), M));
+    _mm256_storeu_ps(X + I, E);
+    Acc = _mm256_add_ps(Acc, E);
+  }
+  float Sum = hsum(Acc);
+  for (; I < N; ++I)
+    Sum += (X[I] = std::exp(X[I] - Max));
+  return Sum;
+}
+
+/// X[i] = X[i] * Inv rounded to fp16 precision.
+void normalizeToHalfFrom(float *X, int64_t I, int64_t N, float Inv) {
+  const __m256 S = _mm256_set1_ps(Inv);
+  for (; I + 8 <= N; I += 8)
+    _mm256_storeu_ps(X + I, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(X + I), S),
+                                                            _MM_FROUND_TO_NEAREST_INT)));
+  for (; I < N; ++I)
+    X[I] = _cvtsh_ss(_cvtss_sh(X[I] * Inv, _MM_FROUND_TO_NEAREST_INT));
 }
 
 // 512-bit twins of some loops below, for AVX-512 hosts; each does the same
@@ -41,17 +88,15 @@ __m256 exp8(__m256 X) {
 #define LUMEN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
 
 LUMEN_AVX512 __m512 exp16(__m512 X) {
-  X = _mm512_min_ps(_mm512_max_ps(X, _mm512_set1_ps(-88.0f)), _mm512_set1_ps(88.0f));
-  __m512 N = _mm512_roundscale_ps(_mm512_mul_ps(X, _mm512_set1_ps(1.44269504088896341f)),
+  using namespace expconst;
+  X = _mm512_min_ps(_mm512_max_ps(X, _mm512_set1_ps(-Clamp)), _mm512_set1_ps(Clamp));
+  __m512 N = _mm512_roundscale_ps(_mm512_mul_ps(X, _mm512_set1_ps(Log2E)),
                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 R = _mm512_fnmadd_ps(N, _mm512_set1_ps(0.693359375f), X);
-  R = _mm512_fnmadd_ps(N, _mm512_set1_ps(-2.12194440e-4f), R);
-  __m512 P = _mm512_set1_ps(1.9875691500e-4f);
-  P = _mm512_fmadd_ps(P, R, _mm512_set1_ps(1.3981999507e-3f));
-  P = _mm512_fmadd_ps(P, R, _mm512_set1_ps(8.3334519073e-3f));
-  P = _mm512_fmadd_ps(P, R, _mm512_set1_ps(4.1665795894e-2f));
-  P = _mm512_fmadd_ps(P, R, _mm512_set1_ps(1.6666665459e-1f));
-  P = _mm512_fmadd_ps(P, R, _mm512_set1_ps(5.0000001201e-1f));
+  __m512 R = _mm512_fnmadd_ps(N, _mm512_set1_ps(Ln2Hi), X);
+  R = _mm512_fnmadd_ps(N, _mm512_set1_ps(Ln2Lo), R);
+  __m512 P = _mm512_set1_ps(Poly[0]);
+  for (size_t I = 1; I < std::size(Poly); ++I)
+    P = _mm512_fmadd_ps(P, R, _mm512_set1_ps(Poly[I]));
   P = _mm512_fmadd_ps(P, _mm512_mul_ps(R, R), _mm512_add_ps(R, _mm512_set1_ps(1.0f)));
   __m512i E = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(N), _mm512_set1_epi32(127)), 23);
   return _mm512_mul_ps(P, _mm512_castsi512_ps(E));
@@ -156,6 +201,9 @@ void toHalfStrided(const float *X, uint16_t *Out, int64_t N, int64_t Stride) {
     Out[I * Stride] = _cvtss_sh(X[I], _MM_FROUND_TO_NEAREST_INT);
 }
 
+// The loops below hold a K block in 8 ymm or 4 zmm vectors of positions.
+static_assert(kKeyBlock == 64);
+
 namespace {
 /// R heads' scores for every position, 8 positions per vector: a K vector is
 /// converted once and serves all R heads (R FMAs per conversion).
@@ -218,7 +266,8 @@ void tokenValues(const float *P, int64_t Stride, int64_t Seen, const uint16_t *V
     for (int64_t D = HD / 8 * 8; D < HD; ++D) // A head dimension not a multiple of 8.
       for (int I = 0; I < R; ++I)
         for (int64_t Pp = P0; Pp < P1; ++Pp)
-          Out[I * OutStride + D] = std::fma(P[I * Stride + Pp], _cvtsh_ss(V[Pp * VStride + D]), Out[I * OutStride + D]);
+          Out[I * OutStride + D] =
+              std::fma(P[I * Stride + Pp], _cvtsh_ss(V[Pp * VStride + D]), Out[I * OutStride + D]);
   }
 }
 
@@ -315,9 +364,7 @@ LUMEN_AVX512 void softmaxToHalf512(float *X, int64_t N) {
   int64_t I = 0;
   for (; I + 16 <= N; I += 16)
     MaxV = _mm512_max_ps(MaxV, _mm512_loadu_ps(X + I));
-  float Max = _mm512_reduce_max_ps(MaxV);
-  for (; I < N; ++I)
-    Max = std::max(Max, X[I]);
+  const float Max = maxFrom(X, I, N, _mm512_reduce_max_ps(MaxV));
   const __m512 M = _mm512_set1_ps(Max);
   __m256 Acc = _mm256_setzero_ps();
   for (I = 0; I + 16 <= N; I += 16) {
@@ -326,21 +373,12 @@ LUMEN_AVX512 void softmaxToHalf512(float *X, int64_t N) {
     Acc = _mm256_add_ps(Acc, _mm512_castps512_ps256(E));
     Acc = _mm256_add_ps(Acc, _mm512_extractf32x8_ps(E, 1));
   }
-  for (; I + 8 <= N; I += 8) {
-    __m256 E = exp8(_mm256_sub_ps(_mm256_loadu_ps(X + I), _mm512_castps512_ps256(M)));
-    _mm256_storeu_ps(X + I, E);
-    Acc = _mm256_add_ps(Acc, E);
-  }
-  float Sum = hsum(Acc);
-  for (; I < N; ++I)
-    Sum += (X[I] = std::exp(X[I] - Max));
-  const float Inv = 1.0f / Sum;
+  const float Inv = 1.0f / expSumFrom(X, I, N, Max, Acc);
   const __m512 S = _mm512_set1_ps(Inv);
   for (I = 0; I + 16 <= N; I += 16)
     _mm512_storeu_ps(X + I, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_mul_ps(_mm512_loadu_ps(X + I), S),
                                                             _MM_FROUND_TO_NEAREST_INT)));
-  for (; I < N; ++I)
-    X[I] = _cvtsh_ss(_cvtss_sh(X[I] * Inv, _MM_FROUND_TO_NEAREST_INT));
+  normalizeToHalfFrom(X, I, N, Inv);
 }
 
 template <int R>
@@ -376,35 +414,11 @@ void attendToken(const float *Q, int64_t Rows, int64_t HD, const uint16_t *K, in
 }
 
 void softmaxToHalf(float *X, int64_t N) {
-  // The maximum 8 lanes at a time (a scalar std::max loop is not vectorised
-  // by the compiler: it was a third of the prefill softmax).
-  __m256 MaxV = _mm256_set1_ps(-INFINITY);
-  int64_t I = 0;
-  for (; I + 8 <= N; I += 8)
-    MaxV = _mm256_max_ps(MaxV, _mm256_loadu_ps(X + I));
-  __m128 Max4 = _mm_max_ps(_mm256_castps256_ps128(MaxV), _mm256_extractf128_ps(MaxV, 1));
-  Max4 = _mm_max_ps(Max4, _mm_movehl_ps(Max4, Max4));
-  float Max = _mm_cvtss_f32(_mm_max_ss(Max4, _mm_movehdup_ps(Max4)));
-  for (; I < N; ++I)
-    Max = std::max(Max, X[I]);
-  __m256 M = _mm256_set1_ps(Max), Acc = _mm256_setzero_ps();
-  I = 0;
-  for (; I + 8 <= N; I += 8) {
-    __m256 E = exp8(_mm256_sub_ps(_mm256_loadu_ps(X + I), M));
-    _mm256_storeu_ps(X + I, E);
-    Acc = _mm256_add_ps(Acc, E);
-  }
-  float Sum = hsum(Acc);
-  for (; I < N; ++I)
-    Sum += (X[I] = std::exp(X[I] - Max));
-  // Normalise and round in one pass: the same two roundings per element.
-  const float Inv = 1.0f / Sum;
-  const __m256 S = _mm256_set1_ps(Inv);
-  for (I = 0; I + 8 <= N; I += 8)
-    _mm256_storeu_ps(X + I, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(X + I), S),
-                                                            _MM_FROUND_TO_NEAREST_INT)));
-  for (; I < N; ++I)
-    X[I] = _cvtsh_ss(_cvtss_sh(X[I] * Inv, _MM_FROUND_TO_NEAREST_INT));
+  // The maximum is vectorised (a scalar std::max loop is not, by the
+  // compiler: it was a third of the prefill softmax); normalising and
+  // rounding share a pass: the same two roundings per element.
+  const float Max = maxFrom(X, 0, N, -INFINITY);
+  normalizeToHalfFrom(X, 0, N, 1.0f / expSumFrom(X, 0, N, Max, _mm256_setzero_ps()));
 }
 
 } // namespace lumen::model::vec

@@ -12,6 +12,9 @@
 
 namespace lumen::model::vec {
 
+/// Positions per block of the transposed K cache (attendToken's layout).
+constexpr int64_t kKeyBlock = 64;
+
 void rmsNorm(const float *X, const float *Weight, float *Out, int64_t N, float Eps);
 void add(float *X, const float *Y, int64_t N);                 // X += Y
 void siluMul(const float *Gate, const float *Up, float *Out, int64_t N);
@@ -28,9 +31,10 @@ void roundToHalf(const float *X, float *Out, int64_t N);
 /// straight from the fp16 cache (converted in registers, no staging copy):
 /// Scores[r * Stride + p] = Scale * dot(Q[r], K[p]) for p < Seen, softmaxed
 /// with softmaxToHalf, then Out[r * OutStride + d] = sum_p P[r][p] * V[p][d].
-/// Q is Rows x HeadDim (fp16-rounded); K is in transposed 64-position blocks
-/// (block b at K + b * KBlockStride, element (d, p) at [d * 64 + p]); V's
-/// position p is at V + p * VStride. Stride >= Seen rounded up to 64.
+/// Q is Rows x HeadDim (fp16-rounded); K is in transposed kKeyBlock-position
+/// blocks (block b at K + b * KBlockStride, element (d, p) at [d * kKeyBlock
+/// + p]); V's position p is at V + p * VStride. Stride >= Seen rounded up to
+/// kKeyBlock.
 /// Each lane sums its products in order with fused multiply-adds (dims for
 /// a score, positions for an output), so every width gives the same bits.
 /// Avx512 (the caller's CPU has AVX-512 F/BW/VL/DQ) takes 512-bit loops

@@ -134,6 +134,9 @@ int runBench(const std::vector<std::string> &Args) {
   std::vector<int32_t> Prompt(std::max<int64_t>({*PP, PgPrompt, 1}));
   for (int32_t &T : Prompt) T = Tok(Rng);
 
+  // The read probe's 1 GB, in the same page size as the weights
+  // (LoadOptions::HugePages): filled once, read before and after each test.
+  runtime::LargeBuffer ProbeBuffer(size_t(1) << 30, absl::GetFlag(FLAGS_huge_pages));
   std::vector<Row> Rows;
   for (unsigned T : Threads) {
     model::SessionOptions Opt;
@@ -146,11 +149,9 @@ int runBench(const std::vector<std::string> &Args) {
     for (int64_t P : {*PP, PgPrompt})
       if (absl::Status St = (*S)->prepare(P); !St.ok())
         return fail(std::string(St.message()));
-    // The read probe: 1 GB in the same page size as the weights
-    // (LoadOptions::HugePages), measured right before and right after each
-    // test's repetitions, so that it sees the host as the test did.
+    // Probed right before and right after each test's repetitions, at the
+    // same thread count, so that the probe sees the host as the test did.
     runtime::ThreadPool ProbePool(T);
-    runtime::LargeBuffer ProbeBuffer(size_t(1) << 30, absl::GetFlag(FLAGS_huge_pages));
     auto Probe = [&] { return runtime::measureReadBandwidth(ProbePool, ProbeBuffer); };
     std::vector<float> Logits;
     auto Check = [](absl::Status St) {
