@@ -25,7 +25,7 @@ lumen_apt_install() {
 }
 
 lumen_install_deps() {
-  lumen_apt_install g++ cmake make pkg-config llvm-19-dev libabsl-dev libgtest-dev libgmock-dev lld-19 \
+  lumen_apt_install g++ cmake make pkg-config llvm-19-dev libzstd-dev libabsl-dev libgtest-dev libgmock-dev lld-19 \
     libutf8proc-dev nlohmann-json3-dev python3-numpy
 }
 
