@@ -8,6 +8,7 @@
 #include "gtest/gtest.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 
@@ -41,6 +42,20 @@ TEST(MemoryProbeTest, AKeptBufferIsProbedAgainOnEveryThreadCount) {
   }
   ThreadPool Pool(2);
   EXPECT_GT(measureReadBandwidth(Pool, size_t(16) << 20, /*HugePages=*/false, 1), 0.0);
+}
+
+TEST(MemoryProbeTest, StreamReadSumsEveryWordOfWhole128ByteSteps) {
+  // Words at every lane position and a tail the loop must skip.
+  alignas(32) std::array<uint64_t, 16 * 37 + 5> Words; // The loads are aligned.
+  for (size_t I = 0; I < Words.size(); ++I)
+    Words[I] = 0x9e3779b97f4a7c15ull * (I + 1); // Wraps: the sum is mod 2^64.
+  for (size_t Steps : {size_t(0), size_t(1), size_t(3), size_t(37)}) {
+    uint64_t Want = 0;
+    for (size_t I = 0; I < Steps * 16; ++I)
+      Want += Words[I];
+    const size_t Bytes = Steps * 128 + (Steps < 37 ? 120 : 40); // Tails of 120 / 40 bytes are left.
+    EXPECT_EQ(streamRead(reinterpret_cast<const uint8_t *>(Words.data()), Bytes), Want) << Steps;
+  }
 }
 
 } // namespace

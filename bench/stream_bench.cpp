@@ -1,0 +1,177 @@
+//===- stream_bench.cpp - How one core's DRAM read stream runs fastest ----===//
+//
+// The access patterns decode could use to read its weights, each timed over
+// 64 MB windows taken in turn from a 1 GiB buffer in 2 MB pages (the page
+// size the weights use), the variants alternating so that they share the
+// host's minutes; prints median / p90 / max GB/s of each:
+//  - the read probe's loop (256-bit loads, runtime::measureReadBandwidth)
+//    against the same with 512-bit loads;
+//  - several streams a core, far apart, read in turns of 512 bytes (the
+//    loop a kernel reading several row groups at once would make);
+//  - one software prefetch per 4 KB page, 8 KB ahead, into L1 or L2 (help
+//    for the hardware prefetcher at page starts), against the same loop
+//    without it;
+//  - the whole buffer read as ThreadPool::parallelFor dispatches of a given
+//    size (each thread its contiguous share), as decode's ~120 dispatches a
+//    token read it, at each thread count.
+//
+//   stream_bench [--reps 40] [--threads 1,2]
+//
+//===----------------------------------------------------------------------===//
+#include "lumen/Runtime/MemoryProbe.h"
+#include "lumen/Runtime/ThreadPool.h"
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <immintrin.h>
+#include <string>
+#include <vector>
+
+ABSL_FLAG(int32_t, reps, 40, "64 MB windows per pattern");
+ABSL_FLAG(std::string, threads, "1,2", "thread counts for the dispatch-size table");
+
+using namespace lumen::runtime;
+
+namespace {
+
+volatile uint64_t Sink;
+
+// The probe's loop: four independent chains of 256-bit loads.
+void read256(const uint8_t *P, size_t Bytes) { Sink = Sink + streamRead(P, Bytes); }
+
+__attribute__((target("avx512f"), noinline)) void read512(const uint8_t *P, size_t Bytes) {
+  __m512i A = _mm512_setzero_si512(), B = A, C = A, D = A;
+  for (size_t I = 0; I + 256 <= Bytes; I += 256) {
+    A = _mm512_add_epi64(A, _mm512_load_si512(P + I));
+    B = _mm512_add_epi64(B, _mm512_load_si512(P + I + 64));
+    C = _mm512_add_epi64(C, _mm512_load_si512(P + I + 128));
+    D = _mm512_add_epi64(D, _mm512_load_si512(P + I + 192));
+  }
+  Sink = Sink + _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(A, B), _mm512_add_epi64(C, D)));
+}
+
+// Streams far apart (Bytes / Streams each), 512 bytes from each in turn.
+template <int Streams> __attribute__((target("avx2"), noinline)) void readStreams(const uint8_t *P, size_t Bytes) {
+  const size_t Len = Bytes / Streams & ~size_t(511);
+  __m256i A = _mm256_setzero_si256(), B = A;
+  for (size_t I = 0; I < Len; I += 512)
+    for (int S = 0; S < Streams; ++S)
+      for (size_t J = 0; J < 512; J += 64) {
+        const uint8_t *Q = P + S * Len + I + J;
+        A = _mm256_add_epi64(A, _mm256_load_si256(reinterpret_cast<const __m256i *>(Q)));
+        B = _mm256_add_epi64(B, _mm256_load_si256(reinterpret_cast<const __m256i *>(Q + 32)));
+      }
+  Sink = Sink + _mm256_extract_epi64(_mm256_add_epi64(A, B), 0);
+}
+
+// The probe's loop a 4 KB page a call, with (Hint >= 0) one prefetch per
+// page 8 KB ahead first.
+template <int Hint> void readPages(const uint8_t *P, size_t Bytes) {
+  for (size_t I = 0; I + 4096 <= Bytes; I += 4096) {
+    if constexpr (Hint >= 0)
+      if (I + 8192 < Bytes)
+        __builtin_prefetch(P + I + 8192, 0, Hint);
+    Sink = Sink + streamRead(P + I, 4096);
+  }
+}
+
+double seconds(std::chrono::steady_clock::time_point T0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - T0).count();
+}
+
+struct Summary {
+  double Median, P90, Max;
+};
+Summary summarize(std::vector<double> V) {
+  std::sort(V.begin(), V.end());
+  return {V[V.size() / 2], V[V.size() * 9 / 10], V.back()};
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  absl::ParseCommandLine(argc, argv);
+  const int32_t Reps = absl::GetFlag(FLAGS_reps);
+  std::vector<unsigned> Threads;
+  for (absl::string_view S : absl::StrSplit(absl::GetFlag(FLAGS_threads), ',')) {
+    unsigned T;
+    if (!absl::SimpleAtoi(S, &T) || T < 1 || T > 256) {
+      std::fprintf(stderr, "stream_bench: '%s' is not a thread count\n", std::string(S).c_str());
+      return 1;
+    }
+    Threads.push_back(T);
+  }
+  if (Reps < 1) {
+    std::fprintf(stderr, "stream_bench: --reps must be positive\n");
+    return 1;
+  }
+  if (!__builtin_cpu_supports("avx2")) {
+    std::fprintf(stderr, "stream_bench: needs AVX2\n");
+    return 1;
+  }
+  const bool Avx512 = __builtin_cpu_supports("avx512f");
+  constexpr size_t kBuffer = size_t(1) << 30, kWindow = size_t(64) << 20;
+  LargeBuffer Buf(kBuffer, /*HugePages=*/true);
+  if (!Buf.valid()) {
+    std::fprintf(stderr, "stream_bench: cannot allocate 1 GiB\n");
+    return 1;
+  }
+
+  struct Pattern {
+    const char *Name;
+    void (*Read)(const uint8_t *, size_t);
+  };
+  std::vector<Pattern> Patterns = {{"one stream, 256-bit loads (the probe's loop)", read256}};
+  if (Avx512)
+    Patterns.push_back({"one stream, 512-bit loads", read512});
+  Patterns.push_back({"2 streams far apart, 512 B turns", readStreams<2>});
+  Patterns.push_back({"4 streams far apart, 512 B turns", readStreams<4>});
+  Patterns.push_back({"one stream, the probe's loop a 4 KB page a call", readPages<-1>});
+  Patterns.push_back({"the same + prefetcht0 per page, 8 KB ahead", readPages<3>});
+  Patterns.push_back({"the same + prefetcht1 per page, 8 KB ahead", readPages<2>});
+
+  std::printf("## One thread, 64 MB windows of a 1 GiB buffer in 2 MB pages (%d each, alternating)\n\n"
+              "| pattern | median GB/s | p90 | max |\n|---|---|---|---|\n",
+              Reps);
+  std::vector<std::vector<double>> Rates(Patterns.size());
+  size_t Offset = 0;
+  for (int32_t R = 0; R < Reps; ++R)
+    for (size_t P = 0; P < Patterns.size(); ++P) {
+      Offset = (Offset + kWindow) % (kBuffer - kWindow + 1);
+      auto T0 = std::chrono::steady_clock::now();
+      Patterns[P].Read(Buf.data() + Offset, kWindow);
+      Rates[P].push_back(kWindow / seconds(T0) / 1e9);
+    }
+  for (size_t P = 0; P < Patterns.size(); ++P) {
+    Summary S = summarize(Rates[P]);
+    std::printf("| %s | %.1f | %.1f | %.1f |\n", Patterns[P].Name, S.Median, S.P90, S.Max);
+  }
+
+  std::printf("\n## The 1 GiB buffer read as parallelFor dispatches (each thread its contiguous share; "
+              "3 passes each)\n\n| threads | bytes a dispatch | median GB/s | max |\n|---|---|---|---|\n");
+  for (unsigned T : Threads) {
+    ThreadPool Pool(T);
+    for (size_t Dispatch : {size_t(128) << 10, size_t(512) << 10, size_t(2) << 20, size_t(8) << 20, kBuffer}) {
+      std::vector<double> V;
+      const size_t Share = Dispatch / T & ~size_t(127);
+      for (int Pass = 0; Pass < 3; ++Pass) {
+        auto T0 = std::chrono::steady_clock::now();
+        for (size_t Off = 0; Off + Dispatch <= kBuffer; Off += Dispatch)
+          Pool.parallelFor(T, 1, [&](int64_t B, int64_t E) {
+            for (int64_t I = B; I < E; ++I)
+              read256(Buf.data() + Off + I * Share, Share);
+          });
+        V.push_back(kBuffer / seconds(T0) / 1e9);
+      }
+      Summary S = summarize(V);
+      std::printf("| %u | %zu KB | %.1f | %.1f |\n", T, Dispatch >> 10, S.Median, S.Max);
+    }
+  }
+  return 0;
+}
