@@ -15,7 +15,7 @@
 //    size (each thread its contiguous share), as decode's ~120 dispatches a
 //    token read it, at each thread count.
 //
-//   stream_bench [--reps 40] [--threads 1,2]
+//   stream_bench [--reps 40] [--passes 5] [--threads 1,2]
 //
 //===----------------------------------------------------------------------===//
 #include "lumen/Runtime/MemoryProbe.h"
@@ -34,6 +34,7 @@
 #include <vector>
 
 ABSL_FLAG(int32_t, reps, 40, "64 MB windows per pattern");
+ABSL_FLAG(int32_t, passes, 5, "1 GiB passes per dispatch size");
 ABSL_FLAG(std::string, threads, "1,2", "thread counts for the dispatch-size table");
 
 using namespace lumen::runtime;
@@ -97,7 +98,7 @@ Summary summarize(std::vector<double> V) {
 
 int main(int argc, char **argv) {
   absl::ParseCommandLine(argc, argv);
-  const int32_t Reps = absl::GetFlag(FLAGS_reps);
+  const int32_t Reps = absl::GetFlag(FLAGS_reps), Passes = absl::GetFlag(FLAGS_passes);
   std::vector<unsigned> Threads;
   for (absl::string_view S : absl::StrSplit(absl::GetFlag(FLAGS_threads), ',')) {
     unsigned T;
@@ -107,8 +108,8 @@ int main(int argc, char **argv) {
     }
     Threads.push_back(T);
   }
-  if (Reps < 1) {
-    std::fprintf(stderr, "stream_bench: --reps must be positive\n");
+  if (Reps < 1 || Passes < 1) {
+    std::fprintf(stderr, "stream_bench: --reps and --passes must be positive\n");
     return 1;
   }
   if (!__builtin_cpu_supports("avx2")) {
@@ -140,12 +141,12 @@ int main(int argc, char **argv) {
               "| pattern | median GB/s | p90 | max |\n|---|---|---|---|\n",
               Reps);
   std::vector<std::vector<double>> Rates(Patterns.size());
-  size_t Offset = 0;
+  size_t Window = 0; // Each read a window not read just before (L3 is 32 MB).
   for (int32_t R = 0; R < Reps; ++R)
     for (size_t P = 0; P < Patterns.size(); ++P) {
-      Offset = (Offset + kWindow) % (kBuffer - kWindow + 1);
+      Window = (Window + 1) % (kBuffer / kWindow);
       auto T0 = std::chrono::steady_clock::now();
-      Patterns[P].Read(Buf.data() + Offset, kWindow);
+      Patterns[P].Read(Buf.data() + Window * kWindow, kWindow);
       Rates[P].push_back(kWindow / seconds(T0) / 1e9);
     }
   for (size_t P = 0; P < Patterns.size(); ++P) {
@@ -154,23 +155,27 @@ int main(int argc, char **argv) {
   }
 
   std::printf("\n## The 1 GiB buffer read as parallelFor dispatches (each thread its contiguous share; "
-              "3 passes each)\n\n| threads | bytes a dispatch | median GB/s | max |\n|---|---|---|---|\n");
+              "%d passes of each size, alternating)\n\n| threads | bytes a dispatch | median GB/s | max |\n"
+              "|---|---|---|---|\n", Passes);
+  const std::vector<size_t> Sizes = {size_t(128) << 10, size_t(512) << 10, size_t(2) << 20, size_t(8) << 20,
+                                     size_t(64) << 20, kBuffer};
   for (unsigned T : Threads) {
     ThreadPool Pool(T);
-    for (size_t Dispatch : {size_t(128) << 10, size_t(512) << 10, size_t(2) << 20, size_t(8) << 20, kBuffer}) {
-      std::vector<double> V;
-      const size_t Share = Dispatch / T & ~size_t(127);
-      for (int Pass = 0; Pass < 3; ++Pass) {
+    std::vector<std::vector<double>> V(Sizes.size());
+    for (int Pass = 0; Pass < Passes; ++Pass)
+      for (size_t S = 0; S < Sizes.size(); ++S) {
+        const size_t Dispatch = Sizes[S], Share = Dispatch / T & ~size_t(127);
         auto T0 = std::chrono::steady_clock::now();
         for (size_t Off = 0; Off + Dispatch <= kBuffer; Off += Dispatch)
           Pool.parallelFor(T, 1, [&](int64_t B, int64_t E) {
             for (int64_t I = B; I < E; ++I)
               read256(Buf.data() + Off + I * Share, Share);
           });
-        V.push_back(kBuffer / seconds(T0) / 1e9);
+        V[S].push_back(kBuffer / seconds(T0) / 1e9);
       }
-      Summary S = summarize(V);
-      std::printf("| %u | %zu KB | %.1f | %.1f |\n", T, Dispatch >> 10, S.Median, S.Max);
+    for (size_t S = 0; S < Sizes.size(); ++S) {
+      Summary Sum = summarize(V[S]);
+      std::printf("| %u | %zu KB | %.1f | %.1f |\n", T, Sizes[S] >> 10, Sum.Median, Sum.Max);
     }
   }
   return 0;
