@@ -2,8 +2,9 @@
 # Builds everything with tests and runs the whole suite.
 #
 # In CI (CI=true), or with LUMEN_SANITIZE=1, it then also runs the suite
-# under ASan+UBSan, the concurrency tests under TSan (separate build
-# directories), and a short smoke run of every libFuzzer harness.
+# under ASan+UBSan, a shared-library build (with the shared libLLVM) used
+# from its installed package, the concurrency tests under TSan (separate
+# build directories), and a short smoke run of every libFuzzer harness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -21,6 +22,11 @@ lumen_build build-asan -DLUMEN_BUILD_TESTS=ON -DLUMEN_BUILD_BENCH=OFF -DLUMEN_SA
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j "$(nproc)" \
   -E 'InstalledPackage|JitVsReferenceTest|Qwen05bFixture|make_qwen05b|LumenJitTest.RunSynthetic05b'
+
+echo "== Shared libraries (and so the shared libLLVM): install, build the examples against it =="
+cmake -S . -B build-shared -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DLUMEN_BUILD_BENCH=OFF >/dev/null
+cmake --build build-shared -j "$(nproc)" --target lumen-jit
+ctest --test-dir build-shared --output-on-failure -R InstalledPackage
 
 echo "== TSan: thread pool, kernel cache, concurrent sessions =="
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Release -DLUMEN_BUILD_BENCH=OFF -DLUMEN_SANITIZE=thread >/dev/null
