@@ -3,10 +3,13 @@
 
 #include "gtest/gtest.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 using namespace lumen::runtime;
 
@@ -47,6 +50,35 @@ TEST(ThreadPoolTest, ManyDispatchesUseAllThreads) {
     });
   EXPECT_EQ(Sum.load(), 20000 * 64);
   EXPECT_EQ(Seen.size(), 2u);
+}
+
+TEST(ThreadPoolTest, MoreThreadsThanCoresCoverEveryIndexOnce) {
+  // Workers that wake late find their job closed, or join a later one;
+  // either way every index of every job runs exactly once.
+  const unsigned Threads = 4 * std::max(1u, std::thread::hardware_concurrency());
+  ThreadPool Pool(Threads);
+  std::vector<std::atomic<int>> Hits(256);
+  int64_t Expected = 0;
+  for (int Rep = 0; Rep < 3000; ++Rep) {
+    const int64_t N = 1 + Rep % 256, Grain = 1 + Rep % 5;
+    Pool.parallelFor(N, Grain, [&](int64_t B, int64_t E) {
+      for (int64_t I = B; I < E; ++I)
+        Hits[I].fetch_add(1, std::memory_order_relaxed);
+    });
+    Expected += N;
+    if (Rep % 1000 == 999) {
+      int64_t Sum = 0;
+      for (const std::atomic<int> &H : Hits)
+        Sum += H.load();
+      ASSERT_EQ(Sum, Expected) << "after " << Rep + 1 << " jobs";
+    }
+  }
+  for (int64_t I = 0; I < 256; ++I) {
+    int Want = 0; // The jobs whose N exceeds I.
+    for (int Rep = 0; Rep < 3000; ++Rep)
+      Want += 1 + Rep % 256 > I;
+    EXPECT_EQ(Hits[I].load(), Want) << "index " << I;
+  }
 }
 
 TEST(ThreadPoolTest, IdleWorkersSleepAndWake) {

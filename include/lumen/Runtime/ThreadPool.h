@@ -3,7 +3,9 @@
 // Persistent workers that wake on a generation counter (a short spin, then a
 // futex wait through std::atomic::wait) and take chunks of an index range
 // from an atomic counter. parallelFor allocates nothing and the calling
-// thread works too. One parallelFor at a time per pool.
+// thread works too. It waits only for the workers that joined the job: one
+// that wakes late (descheduled, or more threads than cores) finds the job
+// closed and is not waited for. One parallelFor at a time per pool.
 //
 //===----------------------------------------------------------------------===//
 #ifndef LUMEN_RUNTIME_THREADPOOL_H
@@ -49,16 +51,23 @@ private:
   using Thunk = void (*)(void *, int64_t, int64_t);
   void run(int64_t N, int64_t Grain, Thunk Invoke, void *Ctx);
   void workerLoop();
+  bool join();
   void drain();
 
+  static constexpr uint64_t kClosed = uint64_t(1) << 63;
+
   std::vector<std::thread> Workers;
-  // The current job; written by the caller before Generation is bumped.
+  // The current job. The caller writes it, opens it in Join, then bumps
+  // Generation; a worker reads it only after joining (a CAS on Join while it
+  // is open), and the caller writes the next one only after closing Join and
+  // seeing every worker that joined leave.
   Thunk Invoke = nullptr;
   void *Ctx = nullptr;
   int64_t N = 0, Grain = 1;
   alignas(64) std::atomic<int64_t> Next{0};
   alignas(64) std::atomic<uint64_t> Generation{0};
-  alignas(64) std::atomic<unsigned> Done{0};
+  // kClosed, or'ed with the number of workers inside the job.
+  alignas(64) std::atomic<uint64_t> Join{kClosed};
   std::atomic<bool> Stop{false};
   bool TimeWaits = false;
   double WaitSeconds = 0; // Written by the caller's thread only.
