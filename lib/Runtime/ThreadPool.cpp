@@ -8,9 +8,9 @@
 namespace lumen::runtime {
 
 namespace {
-// About 0.5 ms of polling before sleeping (~26 ns an iteration here): long
-// enough to catch the next matmul of a forward pass, short enough not to
-// burn a core when idle.
+// Polling before sleeping, ~0.5-1 ms here (pauses of ~26 ns and the yields
+// below): long enough to catch the next matmul of a forward pass, short
+// enough not to burn a core when idle.
 constexpr int kSpinIterations = 20000;
 // A spinning thread yields its core this often, so that with more threads
 // than cores the one holding a chunk is not kept off the CPU by spinners.
