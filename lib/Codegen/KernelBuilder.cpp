@@ -517,27 +517,38 @@ Function *MatmulEmitter::emit() {
 //===----------------------------------------------------------------------===//
 
 /// f32 rows -> the Q8 activation layout of KernelABI.h, rounding as ggml's
-/// x86 quantize_row_q8_0 does (nearest-even quants, fp16 scale).
+/// x86 quantize_row_q8_0 does (nearest-even quants, fp16 scale). Whole rows
+/// of a token range, or (Blocks) a block range of every token's row.
 class QuantizeEmitter : EmitterBase {
 public:
-  QuantizeEmitter(Module &M, int64_t K, const CpuFeatures &Cpu) : EmitterBase(M, Cpu), K(K) {}
+  QuantizeEmitter(Module &M, int64_t K, const CpuFeatures &Cpu, bool Blocks)
+      : EmitterBase(M, Cpu), K(K), Blocks(Blocks) {}
 
   Function *emit() {
-    Function *F = createFunction(quantizeFunctionName(K), {Ptr, Ptr, I64, I64}, true,
-                                 Cpu.AVX512 ? 512 : 256);
+    const std::string Name = Blocks ? quantizeBlocksFunctionName(K) : quantizeFunctionName(K);
+    std::vector<Type *> Args = {Ptr, Ptr, I64, I64};
+    if (Blocks)
+      Args.push_back(I64);
+    Function *F = createFunction(Name, Args, true, Cpu.AVX512 ? 512 : 256);
     Value *X = F->getArg(0), *Q = F->getArg(1);
     X->setName("x");
     Q->setName("q");
-    F->getArg(2)->setName("tok_begin");
-    F->getArg(3)->setName("tok_end");
     F->addParamAttr(0, Attribute::ReadOnly);
     F->addParamAttr(1, Attribute::WriteOnly);
     B.SetInsertPoint(BasicBlock::Create(Ctx, "entry", F));
-    countedLoop(F->getArg(2), F->getArg(3), 1, "tok", [&](Value *Tok) {
+    Value *TokBegin = B.getInt64(0), *TokEnd, *BlkBegin = B.getInt64(0), *BlkEnd = B.getInt64(K / kBlock);
+    if (Blocks) {
+      (TokEnd = F->getArg(2))->setName("tokens");
+      (BlkBegin = F->getArg(3))->setName("blk_begin");
+      (BlkEnd = F->getArg(4))->setName("blk_end");
+    } else {
+      (TokBegin = F->getArg(2))->setName("tok_begin");
+      (TokEnd = F->getArg(3))->setName("tok_end");
+    }
+    countedLoop(TokBegin, TokEnd, 1, "tok", [&](Value *Tok) {
       Value *XRow = gep(X, B.CreateMul(Tok, B.getInt64(K * 4)));
       Value *QRow = gep(Q, B.CreateMul(Tok, B.getInt64(q8RowBytes(K))));
-      countedLoop(B.getInt64(0), B.getInt64(K / kBlock), 1, "blk",
-                  [&](Value *Blk) { emitBlock(XRow, QRow, Blk); });
+      countedLoop(BlkBegin, BlkEnd, 1, "blk", [&](Value *Blk) { emitBlock(XRow, QRow, Blk); });
     });
     B.CreateRetVoid();
     return F;
@@ -589,6 +600,7 @@ private:
   }
 
   int64_t K;
+  bool Blocks;
 };
 
 absl::Status verify(const Function &F) {
@@ -628,14 +640,14 @@ absl::StatusOr<Function *> emitMatmulKernel(Module &M, const KernelSpec &Spec,
   return F;
 }
 
-absl::StatusOr<Function *> emitQuantizeKernel(Module &M, int64_t K, const CpuFeatures &Cpu) {
+absl::StatusOr<Function *> emitQuantizeKernel(Module &M, int64_t K, const CpuFeatures &Cpu, bool Blocks) {
   if (absl::Status S = validateShape({1, K, 1, WeightType::Q8_0}); !S.ok())
     return S;
   if (!Cpu.supportsKernels())
     return absl::InvalidArgumentError("target lacks AVX2/FMA/F16C");
-  if (absl::Status S = checkFreeName(M, quantizeFunctionName(K)); !S.ok())
+  if (absl::Status S = checkFreeName(M, Blocks ? quantizeBlocksFunctionName(K) : quantizeFunctionName(K)); !S.ok())
     return S;
-  Function *F = QuantizeEmitter(M, K, Cpu).emit();
+  Function *F = QuantizeEmitter(M, K, Cpu, Blocks).emit();
   if (absl::Status S = verify(*F); !S.ok())
     return S;
   return F;
@@ -651,9 +663,9 @@ absl::StatusOr<std::unique_ptr<Module>> buildKernel(LLVMContext &Ctx, const Kern
 }
 
 absl::StatusOr<std::unique_ptr<Module>> buildQuantizeKernel(LLVMContext &Ctx, int64_t K,
-                                                            const CpuFeatures &Cpu) {
-  auto M = newModule(Ctx, quantizeFunctionName(K));
-  absl::StatusOr<Function *> F = emitQuantizeKernel(*M, K, Cpu);
+                                                            const CpuFeatures &Cpu, bool Blocks) {
+  auto M = newModule(Ctx, Blocks ? quantizeBlocksFunctionName(K) : quantizeFunctionName(K));
+  absl::StatusOr<Function *> F = emitQuantizeKernel(*M, K, Cpu, Blocks);
   if (!F.ok())
     return F.status();
   return M;

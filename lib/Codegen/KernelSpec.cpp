@@ -47,6 +47,7 @@ std::string KernelSpec::describe() const {
 }
 
 std::string quantizeFunctionName(int64_t K) { return absl::StrFormat("lumen_quantize_q8_k%d", K); }
+std::string quantizeBlocksFunctionName(int64_t K) { return absl::StrFormat("lumen_quantize_q8_k%d_blocks", K); }
 
 absl::StatusOr<MatmulShape> parseShape(std::string_view Text, int64_t N) {
   auto Bad = [&](const char *Why) {

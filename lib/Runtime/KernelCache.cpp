@@ -59,6 +59,15 @@ absl::StatusOr<codegen::QuantizeFn> KernelCache::getQuantize(int64_t K) {
   return reinterpret_cast<codegen::QuantizeFn>(*P);
 }
 
+absl::StatusOr<codegen::QuantizeBlocksFn> KernelCache::getQuantizeBlocks(int64_t K) {
+  absl::StatusOr<void *> P = getOrCompile(codegen::quantizeBlocksFunctionName(K), [&](llvm::LLVMContext &Ctx) {
+    return codegen::buildQuantizeKernel(Ctx, K, J.cpu(), /*Blocks=*/true);
+  });
+  if (!P.ok())
+    return P.status();
+  return reinterpret_cast<codegen::QuantizeBlocksFn>(*P);
+}
+
 KernelCache::Stats KernelCache::stats() const {
   std::shared_lock Lock(Mu);
   return Counters;

@@ -261,6 +261,52 @@ TEST(MatmulKernelTest, QuantizerOnEveryIsaEqualsReference) {
     }
 }
 
+TEST(MatmulKernelTest, BlockQuantizerWritesItsBlocksAsTheRowQuantizerDoes) {
+  // Every field of the blocks asked for, byte for byte as the whole-row
+  // quantizer writes them, for every token; every other byte untouched.
+  for (const char *Isa : {"avx2", "avx512-vnni"})
+    for (int64_t K : {96, 4864}) {
+      auto J = runtime::Jit::create();
+      ASSERT_TRUE(J.ok());
+      SCOPED_TRACE(testing::Message() << Isa << " K=" << K);
+      CpuFeatures Target = *CpuFeatures::forIsa(Isa);
+      llvm::LLVMContext Ctx;
+      auto M = buildQuantizeKernel(Ctx, K, Target, /*Blocks=*/true);
+      ASSERT_TRUE(M.ok()) << M.status();
+      ASSERT_TRUE(emulateVnni(**M, (*J)->cpu()).ok());
+      auto P = (*J)->compile(std::move(*M), quantizeBlocksFunctionName(K));
+      ASSERT_TRUE(P.ok()) << P.status();
+      auto Fn = reinterpret_cast<QuantizeBlocksFn>(*P);
+      const int64_t N = 3, Blocks = K / 32, Row = q8RowBytes(K);
+      std::vector<float> X = test::randomActivations(N, K, 21 + K);
+      std::fill_n(X.begin() + K + 32, 32, 0.0f); // A zero block: the scale-0 path.
+      std::vector<uint8_t> Want(activationBytes(ActivationFormat::Q8, K, N));
+      referenceQuantize(K, N, X.data(), Want.data());
+      // Which bytes of a row belong to block b (KernelABI.h's Q8 layout).
+      auto InBlock = [&](int64_t Byte, int64_t B) {
+        if (Byte < K) return Byte / 32 == B;
+        if (Byte < 3 * K) return (Byte - K) % K / 32 == B; // Scale8, Bias8: 8 x 4 bytes a block.
+        return (Byte - 3 * K) % (K / 8) / 4 == B;
+      };
+      const int64_t Mid = Blocks / 3, End = Blocks - 1;
+      std::vector<uint8_t> Got(Want.size(), 0xA5);
+      Fn(X.data(), Got.data(), N, Mid, End);
+      for (int64_t T = 0; T < N; ++T)
+        for (int64_t Byte = 0; Byte < Row; ++Byte) {
+          bool Written = false;
+          for (int64_t B = Mid; B < End; ++B)
+            Written |= InBlock(Byte, B);
+          ASSERT_EQ(Got[T * Row + Byte], Written ? Want[T * Row + Byte] : 0xA5)
+              << "token " << T << " byte " << Byte;
+        }
+      // The rest in two more ranges (one empty) completes every row.
+      Fn(X.data(), Got.data(), N, 0, Mid);
+      Fn(X.data(), Got.data(), N, End, End);
+      Fn(X.data(), Got.data(), N, End, Blocks);
+      EXPECT_EQ(std::memcmp(Got.data(), Want.data(), Got.size()), 0);
+    }
+}
+
 TEST(MatmulKernelTest, RowRangesAndThreadsAgree) {
   // A pool splitting the rows gives the same bits as one call over all rows,
   // and a call over a sub-range writes exactly that range.

@@ -14,6 +14,11 @@
 //
 // Quantize: void F(const float *X, uint8_t *Q, int64_t TokenBegin, int64_t TokenEnd)
 //   Quantizes rows of K floats into the Q8 layout.
+// Quantize blocks: void F(const float *X, uint8_t *Q, int64_t Tokens,
+//                         int64_t BlockBegin, int64_t BlockEnd)
+//   The same for the 32-value blocks [BlockBegin, BlockEnd) of tokens
+//   [0, Tokens) only, every field of those blocks and nothing else: the
+//   thread that produced a range of a row quantizes it where it is.
 //
 // Q8 activation row layout, q8RowBytes(K) = 3 * K + K / 4 bytes per token:
 //   int8  Quants[K]          Q8_0 quants, block b = Quants[32b .. 32b+31]
@@ -65,6 +70,8 @@ namespace lumen::codegen {
 using MatmulFn = void (*)(const uint8_t *W, const void *X, float *Y, int64_t RowBegin,
                           int64_t RowEnd);
 using QuantizeFn = void (*)(const float *X, uint8_t *Q, int64_t TokenBegin, int64_t TokenEnd);
+using QuantizeBlocksFn = void (*)(const float *X, uint8_t *Q, int64_t Tokens, int64_t BlockBegin,
+                                  int64_t BlockEnd);
 
 inline int64_t q8RowBytes(int64_t K) { return 3 * K + K / 4; }
 inline int64_t q8BlockBiasOffset(int64_t K) { return 3 * K; }
@@ -82,8 +89,9 @@ inline int64_t activationBytes(ActivationFormat A, int64_t K, int64_t N) {
   return N * (A == ActivationFormat::Q8 ? q8RowBytes(K) : K * 4);
 }
 
-/// Name of the quantizer kernel for rows of K.
+/// Name of the quantizer kernel for rows of K, and of its block-range form.
 LUMEN_API std::string quantizeFunctionName(int64_t K);
+LUMEN_API std::string quantizeBlocksFunctionName(int64_t K);
 
 /// Rows that a layout stores together (1, 8 or 16); row ranges split at
 /// multiples. kMaxRowGroup is a multiple of every layout's group.

@@ -30,15 +30,16 @@ namespace lumen::codegen {
 /// error if M already has that symbol). Its attributes target Cpu.
 LUMEN_API absl::StatusOr<llvm::Function *> emitMatmulKernel(llvm::Module &M, const KernelSpec &Spec,
                                                   const CpuFeatures &Cpu);
-/// Adds quantizeFunctionName(K) to M.
+/// Adds quantizeFunctionName(K) to M, or with Blocks its block-range form
+/// quantizeBlocksFunctionName(K) (KernelABI.h).
 LUMEN_API absl::StatusOr<llvm::Function *> emitQuantizeKernel(llvm::Module &M, int64_t K,
-                                                    const CpuFeatures &Cpu);
+                                                    const CpuFeatures &Cpu, bool Blocks = false);
 
 /// A new module named after the kernel, holding it alone; passes verifyModule.
 LUMEN_API absl::StatusOr<std::unique_ptr<llvm::Module>>
 buildKernel(llvm::LLVMContext &Ctx, const KernelSpec &Spec, const CpuFeatures &Cpu);
 LUMEN_API absl::StatusOr<std::unique_ptr<llvm::Module>>
-buildQuantizeKernel(llvm::LLVMContext &Ctx, int64_t K, const CpuFeatures &Cpu);
+buildQuantizeKernel(llvm::LLVMContext &Ctx, int64_t K, const CpuFeatures &Cpu, bool Blocks = false);
 
 } // namespace lumen::codegen
 

@@ -32,6 +32,7 @@ public:
 
   absl::StatusOr<codegen::MatmulFn> getMatmul(const codegen::KernelSpec &Spec);
   absl::StatusOr<codegen::QuantizeFn> getQuantize(int64_t K);
+  absl::StatusOr<codegen::QuantizeBlocksFn> getQuantizeBlocks(int64_t K);
 
   struct Stats {
     unsigned Compiled = 0;   // Generated and compiled in this process.
