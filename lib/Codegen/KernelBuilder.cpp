@@ -516,6 +516,10 @@ Function *MatmulEmitter::emit() {
 // Activation quantizer
 //===----------------------------------------------------------------------===//
 
+std::string quantizerName(int64_t K, bool Blocks) {
+  return Blocks ? quantizeBlocksFunctionName(K) : quantizeFunctionName(K);
+}
+
 /// f32 rows -> the Q8 activation layout of KernelABI.h, rounding as ggml's
 /// x86 quantize_row_q8_0 does (nearest-even quants, fp16 scale). Whole rows
 /// of a token range, or (Blocks) a block range of every token's row.
@@ -525,11 +529,10 @@ public:
       : EmitterBase(M, Cpu), K(K), Blocks(Blocks) {}
 
   Function *emit() {
-    const std::string Name = Blocks ? quantizeBlocksFunctionName(K) : quantizeFunctionName(K);
     std::vector<Type *> Args = {Ptr, Ptr, I64, I64};
     if (Blocks)
       Args.push_back(I64);
-    Function *F = createFunction(Name, Args, true, Cpu.AVX512 ? 512 : 256);
+    Function *F = createFunction(quantizerName(K, Blocks), Args, true, Cpu.AVX512 ? 512 : 256);
     Value *X = F->getArg(0), *Q = F->getArg(1);
     X->setName("x");
     Q->setName("q");
@@ -645,7 +648,7 @@ absl::StatusOr<Function *> emitQuantizeKernel(Module &M, int64_t K, const CpuFea
     return S;
   if (!Cpu.supportsKernels())
     return absl::InvalidArgumentError("target lacks AVX2/FMA/F16C");
-  if (absl::Status S = checkFreeName(M, Blocks ? quantizeBlocksFunctionName(K) : quantizeFunctionName(K)); !S.ok())
+  if (absl::Status S = checkFreeName(M, quantizerName(K, Blocks)); !S.ok())
     return S;
   Function *F = QuantizeEmitter(M, K, Cpu, Blocks).emit();
   if (absl::Status S = verify(*F); !S.ok())
@@ -664,7 +667,7 @@ absl::StatusOr<std::unique_ptr<Module>> buildKernel(LLVMContext &Ctx, const Kern
 
 absl::StatusOr<std::unique_ptr<Module>> buildQuantizeKernel(LLVMContext &Ctx, int64_t K,
                                                             const CpuFeatures &Cpu, bool Blocks) {
-  auto M = newModule(Ctx, Blocks ? quantizeBlocksFunctionName(K) : quantizeFunctionName(K));
+  auto M = newModule(Ctx, quantizerName(K, Blocks));
   absl::StatusOr<Function *> F = emitQuantizeKernel(*M, K, Cpu, Blocks);
   if (!F.ok())
     return F.status();

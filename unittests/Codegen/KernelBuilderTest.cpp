@@ -95,6 +95,11 @@ TEST(KernelBuilderTest, EmitsIntoCallersModule) {
   ASSERT_TRUE(emitMatmulKernel(M, A, Cpu).ok());
   ASSERT_TRUE(emitMatmulKernel(M, B, Cpu).ok());
   ASSERT_TRUE(emitQuantizeKernel(M, 896, Cpu).ok());
+  ASSERT_TRUE(emitQuantizeKernel(M, 896, Cpu, /*Blocks=*/true).ok()); // Its own name beside the row form.
+  EXPECT_FALSE(emitQuantizeKernel(M, 896, Cpu, /*Blocks=*/true).ok());
+  ASSERT_NE(M.getFunction(quantizeBlocksFunctionName(896)), nullptr);
+  EXPECT_EQ(M.getFunction(quantizeBlocksFunctionName(896))->arg_size(), 5u);
+  EXPECT_EQ(M.getFunction(quantizeFunctionName(896))->arg_size(), 4u);
   EXPECT_FALSE(llvm::verifyModule(M, &llvm::errs()));
   auto Again = emitMatmulKernel(M, A, Cpu);
   ASSERT_FALSE(Again.ok());
