@@ -14,6 +14,7 @@
 #include "VectorOps.h"
 
 #include "lumen/Codegen/KernelABI.h"
+#include "lumen/GGUF/GGUFTypes.h"
 #include "lumen/Runtime/KernelCache.h"
 #include "lumen/Runtime/MemoryProbe.h"
 #include "lumen/Runtime/ThreadPool.h"
@@ -34,7 +35,7 @@ using codegen::QuantizeBlocksFn;
 using codegen::QuantizeFn;
 
 int64_t roundUp(int64_t X, int64_t M) { return (X + M - 1) / M * M; }
-constexpr int64_t kQ8Block = 32; // Values per Q8 activation block.
+constexpr int64_t kQ8Block = gguf::kQ8BlockSize; // Values per Q8 activation block.
 
 /// The kernels of one batch size.
 struct Kernels {

@@ -39,33 +39,33 @@ absl::StatusOr<void *> KernelCache::getOrCompile(
   return *Addr;
 }
 
+namespace {
+/// A compiled entry point as the kernel's function type.
+template <typename Fn> absl::StatusOr<Fn> entryAs(absl::StatusOr<void *> P) {
+  if (!P.ok())
+    return P.status();
+  return reinterpret_cast<Fn>(*P);
+}
+} // namespace
+
 absl::StatusOr<codegen::MatmulFn> KernelCache::getMatmul(const codegen::KernelSpec &Spec) {
   if (absl::Status S = Spec.validate(J.cpu()); !S.ok())
     return S;
-  absl::StatusOr<void *> P = getOrCompile(Spec.functionName(), [&](llvm::LLVMContext &Ctx) {
-    return codegen::buildKernel(Ctx, Spec, J.cpu());
-  });
-  if (!P.ok())
-    return P.status();
-  return reinterpret_cast<codegen::MatmulFn>(*P);
+  return entryAs<codegen::MatmulFn>(getOrCompile(
+      Spec.functionName(), [&](llvm::LLVMContext &Ctx) { return codegen::buildKernel(Ctx, Spec, J.cpu()); }));
 }
 
 absl::StatusOr<codegen::QuantizeFn> KernelCache::getQuantize(int64_t K) {
-  absl::StatusOr<void *> P = getOrCompile(codegen::quantizeFunctionName(K), [&](llvm::LLVMContext &Ctx) {
+  return entryAs<codegen::QuantizeFn>(getOrCompile(codegen::quantizeFunctionName(K), [&](llvm::LLVMContext &Ctx) {
     return codegen::buildQuantizeKernel(Ctx, K, J.cpu());
-  });
-  if (!P.ok())
-    return P.status();
-  return reinterpret_cast<codegen::QuantizeFn>(*P);
+  }));
 }
 
 absl::StatusOr<codegen::QuantizeBlocksFn> KernelCache::getQuantizeBlocks(int64_t K) {
-  absl::StatusOr<void *> P = getOrCompile(codegen::quantizeBlocksFunctionName(K), [&](llvm::LLVMContext &Ctx) {
-    return codegen::buildQuantizeKernel(Ctx, K, J.cpu(), /*Blocks=*/true);
-  });
-  if (!P.ok())
-    return P.status();
-  return reinterpret_cast<codegen::QuantizeBlocksFn>(*P);
+  return entryAs<codegen::QuantizeBlocksFn>(
+      getOrCompile(codegen::quantizeBlocksFunctionName(K), [&](llvm::LLVMContext &Ctx) {
+        return codegen::buildQuantizeKernel(Ctx, K, J.cpu(), /*Blocks=*/true);
+      }));
 }
 
 KernelCache::Stats KernelCache::stats() const {

@@ -16,11 +16,22 @@ constexpr int kSpinIterations = 20000;
 // than cores the one holding a chunk is not kept off the CPU by spinners.
 constexpr int kYieldEvery = 64;
 
-void spinOnce(int I) {
-  if (I % kYieldEvery == kYieldEvery - 1)
-    std::this_thread::yield();
-  else
-    _mm_pause();
+/// Waits until Ready(A's value): polls for a while, then sleeps on A (a
+/// futex). Returns the value that was ready.
+template <typename T, typename Pred> T await(const std::atomic<T> &A, Pred Ready) {
+  T V = A.load(std::memory_order_acquire);
+  for (int I = 0; !Ready(V) && I < kSpinIterations; ++I) {
+    if (I % kYieldEvery == kYieldEvery - 1)
+      std::this_thread::yield();
+    else
+      _mm_pause();
+    V = A.load(std::memory_order_acquire);
+  }
+  while (!Ready(V)) {
+    A.wait(V, std::memory_order_acquire);
+    V = A.load(std::memory_order_acquire);
+  }
+  return V;
 }
 } // namespace
 
@@ -59,16 +70,7 @@ bool ThreadPool::join() {
 void ThreadPool::workerLoop() {
   uint64_t Seen = 0;
   for (;;) {
-    uint64_t G = Generation.load(std::memory_order_acquire);
-    for (int I = 0; G == Seen && I < kSpinIterations; ++I) {
-      spinOnce(I);
-      G = Generation.load(std::memory_order_acquire);
-    }
-    while (G == Seen) {
-      Generation.wait(Seen, std::memory_order_acquire);
-      G = Generation.load(std::memory_order_acquire);
-    }
-    Seen = G;
+    Seen = await(Generation, [&](uint64_t G) { return G != Seen; });
     if (Stop.load(std::memory_order_relaxed))
       return;
     if (!join())
@@ -100,15 +102,8 @@ void ThreadPool::run(int64_t Count, int64_t ChunkSize, Thunk Fn, void *Context) 
   drain();
   const auto WaitStart = TimeWaits ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
   // Every chunk is taken; close the job and wait for the workers inside it.
-  uint64_t J = Join.fetch_or(kClosed, std::memory_order_acq_rel) | kClosed;
-  for (int I = 0; J != kClosed && I < kSpinIterations; ++I) {
-    spinOnce(I);
-    J = Join.load(std::memory_order_acquire);
-  }
-  while (J != kClosed) {
-    Join.wait(J, std::memory_order_acquire);
-    J = Join.load(std::memory_order_acquire);
-  }
+  Join.fetch_or(kClosed, std::memory_order_acq_rel);
+  await(Join, [](uint64_t J) { return J == kClosed; });
   if (TimeWaits)
     WaitSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - WaitStart).count();
 }
