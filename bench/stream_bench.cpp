@@ -11,6 +11,9 @@
 //  - one software prefetch per 4 KB page, 8 KB ahead, into L1 or L2 (help
 //    for the hardware prefetcher at page starts), against the same loop
 //    without it;
+//  - the JIT's own decode kernels (K 896 and K 4864, the table's choice),
+//    on one thread among the patterns above, then on every thread count
+//    against the probe's loop split the same way (64 MB windows);
 //  - the whole buffer read as ThreadPool::parallelFor dispatches of a given
 //    size (each thread its contiguous share), as decode's ~120 dispatches a
 //    token read it, at each thread count.
@@ -18,6 +21,10 @@
 //   stream_bench [--reps 40] [--passes 5] [--threads 1,2]
 //
 //===----------------------------------------------------------------------===//
+#include "lumen/Codegen/KernelABI.h"
+#include "lumen/Codegen/KernelSpec.h"
+#include "lumen/Runtime/Jit.h"
+#include "lumen/Runtime/KernelCache.h"
 #include "lumen/Runtime/MemoryProbe.h"
 #include "lumen/Runtime/ThreadPool.h"
 
@@ -30,6 +37,8 @@
 #include <chrono>
 #include <cstdio>
 #include <immintrin.h>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -82,6 +91,45 @@ template <int Hint> void readPages(const uint8_t *P, size_t Bytes) {
   }
 }
 
+// The JIT's own decode kernel (the table's choice for N = 1) reading a
+// window as one M x K matrix in the loader's layout, its rows split among
+// the pool's threads as decode splits them: what decode's matmuls stream
+// at against the probe's loop, in the same minutes.
+struct DecodeKernel {
+  std::string Name;
+  lumen::codegen::MatmulFn Fn = nullptr;
+  int64_t RowBytes = 0, Group = 1;
+  std::vector<uint8_t> X;
+  std::vector<float> Y;
+
+  void read(ThreadPool &Pool, const uint8_t *P, size_t Bytes) {
+    const int64_t M = int64_t(Bytes) / (RowBytes * Group) * Group;
+    const int64_t Share = (M / Group + Pool.size() - 1) / Pool.size() * Group;
+    Pool.parallelFor(M, Share, [&](int64_t B, int64_t E) { Fn(P, X.data(), Y.data(), B, E); });
+    Sink = Sink + static_cast<uint64_t>(Y[0]);
+  }
+};
+
+absl::StatusOr<DecodeKernel> decodeKernel(KernelCache &Cache, int64_t K, size_t MaxBytes, std::string Name) {
+  using namespace lumen::codegen;
+  const CpuFeatures &Cpu = Cache.jit().cpu();
+  MatmulShape Shape;
+  Shape.K = K;
+  Shape.M = 4864; // Any multiple of 16: the kernel takes its row range.
+  Shape.Layout = chooseLayout(Shape.M, K, WeightType::Q8_0, Cpu);
+  absl::StatusOr<MatmulFn> Fn = Cache.getMatmul(chooseSpec(Shape, Cpu));
+  if (!Fn.ok())
+    return Fn.status();
+  DecodeKernel D;
+  D.Name = std::move(Name);
+  D.Fn = *Fn;
+  D.RowBytes = weightRowBytes(WeightType::Q8_0, K);
+  D.Group = layoutRowGroup(Shape.Layout);
+  D.X.assign(q8RowBytes(K), 0); // Zero scales: no denormals, and the same speed.
+  D.Y.assign(MaxBytes / D.RowBytes + 1, 0);
+  return D;
+}
+
 double seconds(std::chrono::steady_clock::time_point T0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - T0).count();
 }
@@ -125,8 +173,8 @@ int main(int argc, char **argv) {
   }
 
   struct Pattern {
-    const char *Name;
-    void (*Read)(const uint8_t *, size_t);
+    std::string Name;
+    std::function<void(const uint8_t *, size_t)> Read;
   };
   std::vector<Pattern> Patterns = {{"one stream, 256-bit loads (the probe's loop)", read256}};
   if (Avx512)
@@ -136,6 +184,29 @@ int main(int argc, char **argv) {
   Patterns.push_back({"one stream, the probe's loop a 4 KB page a call", readPages<-1>});
   Patterns.push_back({"the same + prefetcht0 per page, 8 KB ahead", readPages<3>});
   Patterns.push_back({"the same + prefetcht1 per page, 8 KB ahead", readPages<2>});
+
+  // The decode kernels of gate/up and lm_head (K 896) and of down (K 4864).
+  std::vector<DecodeKernel> Kernels;
+  auto J = Jit::create();
+  std::unique_ptr<KernelCache> Cache;
+  if (J.ok())
+    Cache = std::make_unique<KernelCache>(**J);
+  else
+    std::fprintf(stderr, "stream_bench: no JIT (%s); no kernel rows\n", std::string(J.status().message()).c_str());
+  for (auto [K, Name] : {std::pair{int64_t(896), "the JIT decode kernel, K 896 (gate/up, lm_head)"},
+                         std::pair{int64_t(4864), "the JIT decode kernel, K 4864 (down)"}}) {
+    if (!Cache)
+      break;
+    absl::StatusOr<DecodeKernel> D = decodeKernel(*Cache, K, kWindow, Name);
+    if (!D.ok()) {
+      std::fprintf(stderr, "stream_bench: %s\n", std::string(D.status().message()).c_str());
+      return 1;
+    }
+    Kernels.push_back(std::move(*D));
+  }
+  ThreadPool Single(1);
+  for (DecodeKernel &D : Kernels)
+    Patterns.push_back({D.Name, [&](const uint8_t *P, size_t Bytes) { D.read(Single, P, Bytes); }});
 
   std::printf("## One thread, 64 MB windows of a 1 GiB buffer in 2 MB pages (%d each, alternating)\n\n"
               "| pattern | median GB/s | p90 | max |\n|---|---|---|---|\n",
@@ -151,7 +222,34 @@ int main(int argc, char **argv) {
     }
   for (size_t P = 0; P < Patterns.size(); ++P) {
     Summary S = summarize(Rates[P]);
-    std::printf("| %s | %.1f | %.1f | %.1f |\n", Patterns[P].Name, S.Median, S.P90, S.Max);
+    std::printf("| %s | %.1f | %.1f | %.1f |\n", Patterns[P].Name.c_str(), S.Median, S.P90, S.Max);
+  }
+
+  if (!Kernels.empty()) {
+    std::printf("\n## 64 MB windows on every thread: the probe's loop (a contiguous share each) against the "
+                "decode kernels (rows split as decode splits them), alternating, %d each\n\n"
+                "| threads | reader | median GB/s | p90 | max |\n|---|---|---|---|---|\n", Reps);
+    for (unsigned T : Threads) {
+      ThreadPool Pool(T);
+      std::vector<std::vector<double>> V(Kernels.size() + 1);
+      for (int32_t R = 0; R < Reps; ++R)
+        for (size_t I = 0; I <= Kernels.size(); ++I) {
+          Window = (Window + 1) % (kBuffer / kWindow);
+          const uint8_t *P = Buf.data() + Window * kWindow;
+          const size_t Share = kWindow / T & ~size_t(127);
+          auto T0 = std::chrono::steady_clock::now();
+          if (I == 0)
+            Pool.parallelFor(T, 1, [&](int64_t B, int64_t) { read256(P + B * Share, Share); });
+          else
+            Kernels[I - 1].read(Pool, P, kWindow);
+          V[I].push_back(kWindow / seconds(T0) / 1e9);
+        }
+      for (size_t I = 0; I <= Kernels.size(); ++I) {
+        Summary S = summarize(V[I]);
+        std::printf("| %u | %s | %.1f | %.1f | %.1f |\n", T, I == 0 ? "the probe's loop" : Kernels[I - 1].Name.c_str(),
+                    S.Median, S.P90, S.Max);
+      }
+    }
   }
 
   std::printf("\n## The 1 GiB buffer read as parallelFor dispatches (each thread its contiguous share; "
