@@ -36,6 +36,10 @@ using codegen::QuantizeFn;
 
 int64_t roundUp(int64_t X, int64_t M) { return (X + M - 1) / M * M; }
 constexpr int64_t kQ8Block = gguf::kQ8BlockSize; // Values per Q8 activation block.
+// Chunks of a decode matmul's share a thread takes one at a time: the
+// finer, the better the balance at the end (4: 2 %, 8 and 16: 3 % faster
+// than one chunk, docs/BENCHMARK.md).
+constexpr int64_t kDecodeChunksPerThread = 8;
 
 /// The kernels of one batch size.
 struct Kernels {
@@ -118,7 +122,10 @@ private:
   void attention(uint32_t Layer, int64_t N);
   /// Rows of all Parts as one index space split across the pool.
   void runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, int64_t N);
-  int64_t grain(int64_t Rows, int64_t N) const;
+  /// Calls F on chunks of [0, Rows) (multiples of Granule) across the pool,
+  /// as a batch of N tokens should split a matmul's output rows.
+  template <typename Fn> void rowsParallel(int64_t Rows, int64_t N, int64_t Granule, Fn &&F);
+  int64_t prefillGrain(int64_t Rows) const;
   /// N rows of activations into Xq; a batch's rows are split across the pool.
   void quantize(QuantizeFn Fn, const float *Rows, int64_t N);
   /// RMS-normalises the N real rows of X into XN with Weight, then quantizes
@@ -216,20 +223,31 @@ absl::StatusOr<MatmulFn> JitSession::outputKernel(int64_t N) {
   return F;
 }
 
-int64_t JitSession::grain(int64_t Rows, int64_t N) const {
-  // Decode streams weights: one contiguous slice per thread keeps each
-  // thread's reads sequential. Prefill is compute-bound: smaller chunks
-  // balance the load.
+int64_t JitSession::prefillGrain(int64_t Rows) const {
+  // Prefill is compute-bound: chunks taken in turn balance the load.
   // Chunks are whole row groups of every weight layout.
-  int64_t Chunks = N == 1 ? Pool.size() : 4 * Pool.size();
+  const int64_t Chunks = 4 * Pool.size();
   return roundUp((Rows + Chunks - 1) / Chunks, codegen::kMaxRowGroup);
+}
+
+template <typename Fn> void JitSession::rowsParallel(int64_t Rows, int64_t N, int64_t Granule, Fn &&F) {
+  if (N > 1) {
+    Pool.parallelFor(Rows, roundUp(prefillGrain(Rows), Granule), F);
+    return;
+  }
+  // Decode: each thread streams its own contiguous share of the rows and
+  // then helps with what is left of the others', so a thread the host slows
+  // down is not waited for (3 % a token on two threads; one thread keeps
+  // one call a matmul).
+  const int64_t Chunks = Pool.size() == 1 ? 1 : Pool.size() * kDecodeChunksPerThread;
+  Pool.parallelForShares(Rows, roundUp((Rows + Chunks - 1) / Chunks, Granule), F);
 }
 
 void JitSession::runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, int64_t N) {
   int64_t Total = 0;
   for (const MatmulPart &P : Parts)
     Total += P.W->Rows;
-  Pool.parallelFor(Total, grain(Total, N), [&](int64_t Begin, int64_t End) {
+  rowsParallel(Total, N, codegen::kMaxRowGroup, [&](int64_t Begin, int64_t End) {
     int64_t Base = 0;
     for (const MatmulPart &P : Parts) {
       int64_t B = std::max(Begin, Base), E = std::min(End, Base + P.W->Rows);
@@ -353,7 +371,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     // what the other had written: ~55 ms of a two-thread pp512).
     normQuantize(W.FfnNorm, Ks.QuantizeDim, N, NK);
     Prof.mark(Phase::Quantize);
-    Pool.parallelFor(FF, roundUp(grain(FF, NK), kQ8Block), [&](int64_t B, int64_t E) {
+    rowsParallel(FF, NK, kQ8Block, [&](int64_t B, int64_t E) {
       Ks.Gate(W.Gate.Data, Xq.data(), Gate.data(), B, E);
       Ks.Up(W.Up.Data, Xq.data(), Up.data(), B, E);
       for (int64_t T = 0; T < NK; ++T)

@@ -38,6 +38,7 @@ template <typename T, typename Pred> T await(const std::atomic<T> &A, Pred Ready
 ThreadPool::ThreadPool(unsigned Threads) {
   if (Threads == 0)
     Threads = std::max(1u, std::thread::hardware_concurrency());
+  Shares = std::make_unique<Share[]>(Threads);
   for (unsigned I = 1; I < Threads; ++I)
     Workers.emplace_back([this] { workerLoop(); });
 }
@@ -50,20 +51,49 @@ ThreadPool::~ThreadPool() {
     W.join();
 }
 
-void ThreadPool::drain() {
+bool ThreadPool::take(unsigned S, bool Front, int64_t &Chunk) {
+  std::atomic<uint64_t> &R = Shares[S].Range;
+  uint64_t V = R.load(std::memory_order_relaxed);
   for (;;) {
-    int64_t Begin = Next.fetch_add(Grain, std::memory_order_relaxed);
-    if (Begin >= N)
-      return;
-    Invoke(Ctx, Begin, std::min(N, Begin + Grain));
+    const uint64_t F = V >> 32, B = V & 0xffffffffu;
+    if (F >= B)
+      return false;
+    const uint64_t Taken = Front ? (F + 1) << 32 | B : F << 32 | (B - 1);
+    if (R.compare_exchange_weak(V, Taken, std::memory_order_relaxed)) {
+      Chunk = static_cast<int64_t>(Front ? F : B - 1);
+      return true;
+    }
   }
 }
 
-bool ThreadPool::join() {
+void ThreadPool::drain(unsigned Slot) {
+  if (!SharesJob) {
+    for (;;) {
+      int64_t Begin = Next.fetch_add(Grain, std::memory_order_relaxed);
+      if (Begin >= N)
+        return;
+      Invoke(Ctx, Begin, std::min(N, Begin + Grain));
+    }
+  }
+  int64_t Chunk;
+  while (take(Slot, /*Front=*/true, Chunk))
+    invokeChunk(Chunk);
+  // Then help the others, from the far ends of their shares.
+  const unsigned T = size();
+  for (unsigned I = 1; I < T; ++I)
+    while (take((Slot + I) % T, /*Front=*/false, Chunk))
+      invokeChunk(Chunk);
+}
+
+bool ThreadPool::join(unsigned &Slot) {
   uint64_t J = Join.load(std::memory_order_relaxed);
   while (!(J & kClosed))
-    if (Join.compare_exchange_weak(J, J + 1, std::memory_order_acquire, std::memory_order_relaxed))
+    if (Join.compare_exchange_weak(J, J + 1, std::memory_order_acquire, std::memory_order_relaxed)) {
+      // At most size() - 1 workers are inside at once: slots 1..size()-1.
+      // (One that left may hand its slot on; its share is taken by then.)
+      Slot = static_cast<unsigned>(J) + 1;
       return true;
+    }
   return false;
 }
 
@@ -73,20 +103,22 @@ void ThreadPool::workerLoop() {
     Seen = await(Generation, [&](uint64_t G) { return G != Seen; });
     if (Stop.load(std::memory_order_relaxed))
       return;
-    if (!join())
+    unsigned Slot;
+    if (!join(Slot))
       continue; // Woke after the job was done: nothing of it is read.
-    drain();
+    drain(Slot);
     // The last worker out of a closed job wakes the caller.
     if (Join.fetch_sub(1, std::memory_order_acq_rel) == (kClosed | 1))
       Join.notify_one();
   }
 }
 
-void ThreadPool::run(int64_t Count, int64_t ChunkSize, Thunk Fn, void *Context) {
+void ThreadPool::run(int64_t Count, int64_t ChunkSize, Thunk Fn, void *Context, bool SharesMode) {
   if (Count <= 0)
     return;
   ChunkSize = std::max<int64_t>(1, ChunkSize);
-  if (Workers.empty() || Count <= ChunkSize) {
+  const int64_t Chunks = (Count + ChunkSize - 1) / ChunkSize;
+  if (Workers.empty() || Chunks == 1) {
     for (int64_t Begin = 0; Begin < Count; Begin += ChunkSize)
       Fn(Context, Begin, std::min(Count, Begin + ChunkSize));
     return;
@@ -95,11 +127,20 @@ void ThreadPool::run(int64_t Count, int64_t ChunkSize, Thunk Fn, void *Context) 
   Ctx = Context;
   N = Count;
   Grain = ChunkSize;
+  // Chunk indices are packed in 32 bits; more chunks than that take the
+  // shared counter (the split would not matter at that size).
+  SharesJob = SharesMode && Chunks <= int64_t(0xffffffffu);
+  if (SharesJob) {
+    const uint64_t T = size();
+    for (uint64_t I = 0; I < T; ++I)
+      Shares[I].Range.store(uint64_t(Chunks) * I / T << 32 | uint64_t(Chunks) * (I + 1) / T,
+                            std::memory_order_relaxed);
+  }
   Next.store(0, std::memory_order_relaxed);
   Join.store(0, std::memory_order_release); // Open, nobody inside.
   Generation.fetch_add(1, std::memory_order_release);
   Generation.notify_all();
-  drain();
+  drain(/*Slot=*/0);
   const auto WaitStart = TimeWaits ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
   // Every chunk is taken; close the job and wait for the workers inside it.
   Join.fetch_or(kClosed, std::memory_order_acq_rel);

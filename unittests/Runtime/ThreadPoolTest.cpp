@@ -81,6 +81,86 @@ TEST(ThreadPoolTest, MoreThreadsThanCoresCoverEveryIndexOnce) {
   }
 }
 
+TEST(ThreadPoolTest, SharesCoverEveryIndexExactlyOnce) {
+  for (unsigned Threads : {1u, 2u, 3u, 4u}) {
+    ThreadPool Pool(Threads);
+    for (int64_t N : {0, 1, 7, 100, 1152, 4864, 151936})
+      for (int64_t Grain : {1, 16, 1000}) {
+        std::vector<std::atomic<int>> Hits(N);
+        Pool.parallelForShares(N, Grain, [&](int64_t B, int64_t E) {
+          ASSERT_EQ(B % Grain, 0) << "chunks start at multiples of the grain";
+          ASSERT_TRUE(E - B == Grain || E == N) << "only the last chunk is short";
+          for (int64_t I = B; I < E; ++I)
+            Hits[I].fetch_add(1);
+        });
+        for (int64_t I = 0; I < N; ++I)
+          ASSERT_EQ(Hits[I].load(), 1) << Threads << " threads, N=" << N << " grain=" << Grain << " i=" << I;
+      }
+  }
+}
+
+TEST(ThreadPoolTest, SharesWithMoreThreadsThanCoresMixedWithParallelFor) {
+  const unsigned Threads = 4 * std::max(1u, std::thread::hardware_concurrency());
+  ThreadPool Pool(Threads);
+  std::vector<std::atomic<int>> Hits(300);
+  int64_t Expected = 0;
+  for (int Rep = 0; Rep < 3000; ++Rep) {
+    const int64_t N = 1 + Rep % 300, Grain = 1 + Rep % 7;
+    auto Count = [&](int64_t B, int64_t E) {
+      for (int64_t I = B; I < E; ++I)
+        Hits[I].fetch_add(1, std::memory_order_relaxed);
+    };
+    if (Rep % 2)
+      Pool.parallelForShares(N, Grain, Count);
+    else
+      Pool.parallelFor(N, Grain, Count);
+    Expected += N;
+  }
+  int64_t Sum = 0;
+  for (const std::atomic<int> &H : Hits)
+    Sum += H.load();
+  EXPECT_EQ(Sum, Expected);
+}
+
+TEST(ThreadPoolTest, SharesRunFrontToBackThenTheOthersAreHelpedFromTheirBacks) {
+  // Two threads, 16 chunks: the caller's share is 0..7, the worker's 8..15.
+  // The worker stays in its first chunk until the caller has run chunk 9;
+  // the caller, once it has seen the worker start, runs its share in
+  // order, then the worker's from the back (15, 14, ...) down to 9.
+  ThreadPool Pool(2);
+  const std::thread::id Caller = std::this_thread::get_id();
+  std::mutex Mu;
+  std::vector<int64_t> ByCaller, ByWorker;
+  std::atomic<bool> WorkerStarted{false}, CallerReached9{false}, TimedOut{false};
+  auto WaitFor = [&](const std::atomic<bool> &Flag) {
+    const auto Deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!Flag.load())
+      if (std::chrono::steady_clock::now() > Deadline) {
+        TimedOut = true;
+        return;
+      }
+  };
+  Pool.parallelForShares(16, 1, [&](int64_t B, int64_t E) {
+    ASSERT_EQ(E, B + 1);
+    const bool IsCaller = std::this_thread::get_id() == Caller;
+    {
+      std::lock_guard<std::mutex> L(Mu);
+      (IsCaller ? ByCaller : ByWorker).push_back(B);
+    }
+    if (!IsCaller) {
+      WorkerStarted = true;
+      WaitFor(CallerReached9);
+    } else if (B == 0) {
+      WaitFor(WorkerStarted);
+    } else if (B == 9) {
+      CallerReached9 = true;
+    }
+  });
+  ASSERT_FALSE(TimedOut.load()) << "the worker never joined, or the caller never helped it";
+  EXPECT_EQ(ByWorker, std::vector<int64_t>({8}));
+  EXPECT_EQ(ByCaller, std::vector<int64_t>({0, 1, 2, 3, 4, 5, 6, 7, 15, 14, 13, 12, 11, 10, 9}));
+}
+
 TEST(ThreadPoolTest, IdleWorkersSleepAndWake) {
   ThreadPool Pool(3);
   std::atomic<int> Count{0};

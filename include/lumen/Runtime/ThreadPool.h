@@ -2,7 +2,8 @@
 //
 // Persistent workers that wake on a generation counter (a short spin, then a
 // futex wait through std::atomic::wait) and take chunks of an index range
-// from an atomic counter. parallelFor allocates nothing and the calling
+// from an atomic counter (parallelFor) or first from their own contiguous
+// share of it (parallelForShares). Neither allocates, and the calling
 // thread works too. It waits only for the workers that joined the job: one
 // that wakes late (descheduled, or more threads than cores) finds the job
 // closed and is not waited for. One parallelFor at a time per pool.
@@ -14,7 +15,9 @@
 #include "lumen/Export.h"
 
 #include <atomic>
+#include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -47,12 +50,29 @@ public:
         const_cast<void *>(static_cast<const void *>(&F)));
   }
 
+  /// The same, but each thread first works through its own contiguous
+  /// share of [0, N) (N / threads, front to back in chunks of Grain), and
+  /// only then takes what is left of the others' shares, a chunk at a time
+  /// from their backs: every thread reads one sequential stream (what the
+  /// decode matmuls want from DRAM), and one that the host slows down is
+  /// helped at the end instead of waited for.
+  template <typename Fn> void parallelForShares(int64_t N, int64_t Grain, Fn &&F) {
+    using FnT = std::remove_reference_t<Fn>;
+    run(N, Grain,
+        [](void *Ctx, int64_t Begin, int64_t End) { (*static_cast<FnT *>(Ctx))(Begin, End); },
+        const_cast<void *>(static_cast<const void *>(&F)), /*Shares=*/true);
+  }
+
 private:
   using Thunk = void (*)(void *, int64_t, int64_t);
-  void run(int64_t N, int64_t Grain, Thunk Invoke, void *Ctx);
+  void run(int64_t N, int64_t Grain, Thunk Invoke, void *Ctx, bool Shares = false);
   void workerLoop();
-  bool join();
-  void drain();
+  /// Joins the open job; Slot is then the thread's share (1.. for workers).
+  bool join(unsigned &Slot);
+  void drain(unsigned Slot);
+  void invokeChunk(int64_t Chunk) { Invoke(Ctx, Chunk * Grain, std::min(N, (Chunk + 1) * Grain)); }
+  /// Claims the first (Front) or last chunk left in share S.
+  bool take(unsigned S, bool Front, int64_t &Chunk);
 
   static constexpr uint64_t kClosed = uint64_t(1) << 63;
 
@@ -64,7 +84,15 @@ private:
   Thunk Invoke = nullptr;
   void *Ctx = nullptr;
   int64_t N = 0, Grain = 1;
+  bool SharesJob = false;
   alignas(64) std::atomic<int64_t> Next{0};
+  // A shares job's chunks left in each thread's share: [Front, Back) as
+  // Front << 32 | Back, a cache line each (its owner claims from it alone
+  // until it runs dry).
+  struct alignas(64) Share {
+    std::atomic<uint64_t> Range{0};
+  };
+  std::unique_ptr<Share[]> Shares;
   alignas(64) std::atomic<uint64_t> Generation{0};
   // kClosed, or'ed with the number of workers inside the job.
   alignas(64) std::atomic<uint64_t> Join{kClosed};
