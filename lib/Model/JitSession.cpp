@@ -36,10 +36,6 @@ using codegen::QuantizeFn;
 
 int64_t roundUp(int64_t X, int64_t M) { return (X + M - 1) / M * M; }
 constexpr int64_t kQ8Block = gguf::kQ8BlockSize; // Values per Q8 activation block.
-// Chunks of a decode matmul's share a thread takes one at a time: the
-// finer, the better the balance at the end (4: 2 %, 8 and 16: 3 % faster
-// than one chunk, docs/BENCHMARK.md).
-constexpr int64_t kDecodeChunksPerThread = 8;
 
 /// The kernels of one batch size.
 struct Kernels {
@@ -237,10 +233,9 @@ template <typename Fn> void JitSession::rowsParallel(int64_t Rows, int64_t N, in
   }
   // Decode: each thread streams its own contiguous share of the rows and
   // then helps with what is left of the others', so a thread the host slows
-  // down is not waited for (3 % a token on two threads; one thread keeps
-  // one call a matmul).
-  const int64_t Chunks = Pool.size() == 1 ? 1 : Pool.size() * kDecodeChunksPerThread;
-  Pool.parallelForShares(Rows, roundUp((Rows + Chunks - 1) / Chunks, Granule), F);
+  // down is not waited for (docs/BENCHMARK.md: 4-5 % a token on two
+  // threads against one slice a thread).
+  Pool.parallelForShares(Rows, Granule, F);
 }
 
 void JitSession::runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, int64_t N) {

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace lumen::runtime;
@@ -88,8 +89,12 @@ TEST(ThreadPoolTest, SharesCoverEveryIndexExactlyOnce) {
       for (int64_t Grain : {1, 16, 1000}) {
         std::vector<std::atomic<int>> Hits(N);
         Pool.parallelForShares(N, Grain, [&](int64_t B, int64_t E) {
+          ASSERT_LT(B, E);
           ASSERT_EQ(B % Grain, 0) << "chunks start at multiples of the grain";
-          ASSERT_TRUE(E - B == Grain || E == N) << "only the last chunk is short";
+          ASSERT_TRUE(E % Grain == 0 || E == N) << "only the last chunk is short";
+          if (Threads == 1) {
+            ASSERT_TRUE(B == 0 && E == N) << "one thread: one call";
+          }
           for (int64_t I = B; I < E; ++I)
             Hits[I].fetch_add(1);
         });
@@ -122,16 +127,18 @@ TEST(ThreadPoolTest, SharesWithMoreThreadsThanCoresMixedWithParallelFor) {
   EXPECT_EQ(Sum, Expected);
 }
 
-TEST(ThreadPoolTest, SharesRunFrontToBackThenTheOthersAreHelpedFromTheirBacks) {
-  // Two threads, 16 chunks: the caller's share is 0..7, the worker's 8..15.
-  // The worker stays in its first chunk until the caller has run chunk 9;
-  // the caller, once it has seen the worker start, runs its share in
-  // order, then the worker's from the back (15, 14, ...) down to 9.
+TEST(ThreadPoolTest, SharesRunFrontToBackInHalvingChunksThenTheOthersAreHelpedFromTheirBacks) {
+  // Two threads, 16 grains: the caller's share is [0, 8), the worker's
+  // [8, 16). Each claim takes half of what is left of a share. The worker
+  // stays in its first chunk, [8, 12), until the caller has run [12, 13);
+  // the caller, once it has seen the worker start, runs its share front to
+  // back, then the rest of the worker's from the back.
+  using Range = std::pair<int64_t, int64_t>;
   ThreadPool Pool(2);
   const std::thread::id Caller = std::this_thread::get_id();
   std::mutex Mu;
-  std::vector<int64_t> ByCaller, ByWorker;
-  std::atomic<bool> WorkerStarted{false}, CallerReached9{false}, TimedOut{false};
+  std::vector<Range> ByCaller, ByWorker;
+  std::atomic<bool> WorkerStarted{false}, CallerReachedTheWorkersChunk{false}, TimedOut{false};
   auto WaitFor = [&](const std::atomic<bool> &Flag) {
     const auto Deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!Flag.load())
@@ -141,24 +148,23 @@ TEST(ThreadPoolTest, SharesRunFrontToBackThenTheOthersAreHelpedFromTheirBacks) {
       }
   };
   Pool.parallelForShares(16, 1, [&](int64_t B, int64_t E) {
-    ASSERT_EQ(E, B + 1);
     const bool IsCaller = std::this_thread::get_id() == Caller;
     {
       std::lock_guard<std::mutex> L(Mu);
-      (IsCaller ? ByCaller : ByWorker).push_back(B);
+      (IsCaller ? ByCaller : ByWorker).push_back({B, E});
     }
     if (!IsCaller) {
       WorkerStarted = true;
-      WaitFor(CallerReached9);
+      WaitFor(CallerReachedTheWorkersChunk);
     } else if (B == 0) {
       WaitFor(WorkerStarted);
-    } else if (B == 9) {
-      CallerReached9 = true;
+    } else if (B == 12) {
+      CallerReachedTheWorkersChunk = true;
     }
   });
   ASSERT_FALSE(TimedOut.load()) << "the worker never joined, or the caller never helped it";
-  EXPECT_EQ(ByWorker, std::vector<int64_t>({8}));
-  EXPECT_EQ(ByCaller, std::vector<int64_t>({0, 1, 2, 3, 4, 5, 6, 7, 15, 14, 13, 12, 11, 10, 9}));
+  EXPECT_EQ(ByWorker, std::vector<Range>({{8, 12}}));
+  EXPECT_EQ(ByCaller, std::vector<Range>({{0, 4}, {4, 6}, {6, 7}, {7, 8}, {14, 16}, {13, 14}, {12, 13}}));
 }
 
 TEST(ThreadPoolTest, IdleWorkersSleepAndWake) {

@@ -51,11 +51,13 @@ public:
   }
 
   /// The same, but each thread first works through its own contiguous
-  /// share of [0, N) (N / threads, front to back in chunks of Grain), and
-  /// only then takes what is left of the others' shares, a chunk at a time
-  /// from their backs: every thread reads one sequential stream (what the
-  /// decode matmuls want from DRAM), and one that the host slows down is
-  /// helped at the end instead of waited for.
+  /// share of [0, N) (N / threads, front to back), and then takes what is
+  /// left of the others' shares from their backs: every thread reads one
+  /// sequential stream (what the decode matmuls want from DRAM), and one
+  /// that the host slows down is helped at the end instead of waited for.
+  /// Each claim takes half of what is left of a share, at least Grain
+  /// indices: chunks start at multiples of Grain and shrink to single
+  /// grains where the threads meet. With one thread, one call covers [0, N).
   template <typename Fn> void parallelForShares(int64_t N, int64_t Grain, Fn &&F) {
     using FnT = std::remove_reference_t<Fn>;
     run(N, Grain,
@@ -70,9 +72,8 @@ private:
   /// Joins the open job; Slot is then the thread's share (1.. for workers).
   bool join(unsigned &Slot);
   void drain(unsigned Slot);
-  void invokeChunk(int64_t Chunk) { Invoke(Ctx, Chunk * Grain, std::min(N, (Chunk + 1) * Grain)); }
-  /// Claims the first (Front) or last chunk left in share S.
-  bool take(unsigned S, bool Front, int64_t &Chunk);
+  /// Claims a chunk [Begin, End) from the front or the back of share S.
+  bool take(unsigned S, bool Front, int64_t &Begin, int64_t &End);
 
   static constexpr uint64_t kClosed = uint64_t(1) << 63;
 
@@ -86,9 +87,9 @@ private:
   int64_t N = 0, Grain = 1;
   bool SharesJob = false;
   alignas(64) std::atomic<int64_t> Next{0};
-  // A shares job's chunks left in each thread's share: [Front, Back) as
-  // Front << 32 | Back, a cache line each (its owner claims from it alone
-  // until it runs dry).
+  // What is left of each thread's share in a shares job, in grains:
+  // [Front, Back) as Front << 32 | Back, a cache line each (its owner
+  // claims from it alone until it runs dry).
   struct alignas(64) Share {
     std::atomic<uint64_t> Range{0};
   };
