@@ -55,7 +55,9 @@ protected:
         (void)W.addTensor(T.Name, T.Type, std::vector<int64_t>(T.Dims.begin(), T.Dims.begin() + T.NumDims),
                           std::span<const uint8_t>(T.Data, T.NumBytes));
     Edit(W, **Src);
-    std::string Path = std::string(LUMEN_TEST_TMPDIR) + "/malformed.gguf";
+    // A file per test: CTest runs the tests of this suite in parallel.
+    std::string Path = std::string(LUMEN_TEST_TMPDIR) + "/malformed-" +
+                       ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".gguf";
     EXPECT_TRUE(W.write(Path).ok());
     auto M = model::Qwen2Model::load(Path);
     return M.ok() ? "" : std::string(M.status().message());
