@@ -80,6 +80,7 @@ struct Variant {
   WeightLayout Layout;
   ActivationFormat Fmt;
   unsigned Bits, Acc, Rows, Tokens, Prefetch;
+  bool Paced = false;
 
   /// The variant for a shape and N tokens (VNNI where the host has it).
   KernelSpec spec(const Shape &Sh, int64_t N, const CpuFeatures &Cpu) const {
@@ -92,6 +93,7 @@ struct Variant {
     S.TileRows = Rows;
     S.TileTokens = N == 1 ? 1 : Tokens;
     S.PrefetchBytes = Prefetch;
+    S.Paced = Paced && N == 1;
     return S;
   }
 };
@@ -100,10 +102,11 @@ std::string label(const KernelSpec &S) {
   const std::string Layout = S.Shape.Layout == WeightLayout::Rows
                                  ? "rows"
                                  : absl::StrFormat("il%d", layoutRowGroup(S.Shape.Layout));
-  return absl::StrFormat("%s %s v%u a%u%s", Layout,
+  return absl::StrFormat("%s %s v%u a%u%s%s", Layout,
                          S.Activations == ActivationFormat::Q8 ? (S.VNNI ? "int8 vnni" : "int8 avx2") : "f32 fma",
                          S.VectorBits, S.Accumulators,
-                         S.PrefetchBytes ? absl::StrFormat(" pf%u", S.PrefetchBytes) : std::string());
+                         S.PrefetchBytes ? absl::StrFormat(" pf%u", S.PrefetchBytes) : std::string(),
+                         S.Paced ? " paced" : "");
 }
 
 /// Runs Fn over rows split evenly across the pool (one contiguous slice per thread).
@@ -212,8 +215,11 @@ int main(int Argc, char **Argv) {
         Decode.push_back({WL::Interleaved8, AF::Q8, 256, Acc, Rows, 1, Pf});
   for (unsigned Acc : {1u, 2u})
     for (unsigned Rows : Quick ? std::vector<unsigned>{16} : std::vector<unsigned>{16, 32})
-      for (unsigned Pf : Quick ? std::vector<unsigned>{0, 2048} : std::vector<unsigned>{0, 1024, 2048, 4096})
+      for (unsigned Pf : Quick ? std::vector<unsigned>{0, 2048} : std::vector<unsigned>{0, 1024, 2048, 4096}) {
         Decode.push_back({WL::Interleaved16, AF::Q8, 512, Acc, Rows, 1, Pf});
+        if (Pf == 0) // The table's decode choice: paced.
+          Decode.push_back({WL::Interleaved16, AF::Q8, 512, Acc, Rows, 1, Pf, true});
+      }
 
   std::printf("\n## Decode (N=1): weight GB/s from DRAM (in-cache GB/s); %% of DRAM bandwidth\n\n");
   std::printf("| shape | kernel | rows | threads | DRAM GB/s | %% of DRAM | in-cache GB/s |\n|---|---|---|---|---|---|---|\n");

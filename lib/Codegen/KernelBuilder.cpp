@@ -20,6 +20,7 @@
 #include "absl/strings/str_format.h"
 
 #include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/InlineAsm.h"
 #include "llvm/IR/Intrinsics.h"
 #include "llvm/IR/IntrinsicsX86.h"
 #include "llvm/IR/Module.h"
@@ -161,6 +162,8 @@ private:
   void emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc);
   /// Software prefetch of the Bytes from P + PrefetchBytes on (a line each 64).
   void prefetch(Value *P, unsigned Bytes);
+  /// Lanes zeros the optimizer cannot see through (an empty inline asm).
+  Value *opaqueZero(unsigned Lanes);
   /// Sums Main (AccLanes wide) and Tail (8 lanes or null) by halving.
   Value *reduce(Value *Main, Value *Tail);
 
@@ -181,6 +184,13 @@ void MatmulEmitter::prefetch(Value *P, unsigned Bytes) {
   for (unsigned Off = 0; Off < Bytes; Off += 64) // read, data cache.
     B.CreateIntrinsic(Intrinsic::prefetch, {Ptr},
                       {gep(P, S.PrefetchBytes + Off), B.getInt32(0), B.getInt32(Locality), B.getInt32(1)});
+}
+
+Value *MatmulEmitter::opaqueZero(unsigned Lanes) {
+  // No side effects and no memory: LLVM hoists it out of the loops.
+  FunctionType *FT = FunctionType::get(I32, {I32}, false);
+  Value *Zero = B.CreateCall(InlineAsm::get(FT, "", "=r,0", /*hasSideEffects=*/false), {B.getInt32(0)});
+  return B.CreateVectorSplat(Lanes, Zero);
 }
 
 Value *MatmulEmitter::reduce(Value *V, Value *Tail) {
@@ -278,8 +288,12 @@ void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
       Value *BlockBias = gep(gep(T.TokPtr[Tk], q8BlockBiasOffset(K)), BlkOff);
       Init = B.CreateVectorSplat(Lanes, load(I32, BlockBias, 4));
     }
-    for (unsigned G = 0; G < T.Rows; ++G)
-      Sums[G * T.Tokens + Tk] = Init;
+    for (unsigned G = 0; G < T.Rows; ++G) {
+      Value *&Sum = Sums[G * T.Tokens + Tk];
+      Sum = Init;
+      if (S.Paced) // The previous block's result AND zero: a dependence, not a value.
+        Sum = B.CreateAdd(Init, B.CreateAnd(B.CreateBitCast(Acc[G * T.Tokens + Tk], LaneI32), opaqueZero(Lanes)));
+    }
   }
   const Intrinsic::ID Dpbusd =
       Lanes == 16 ? Intrinsic::x86_avx512_vpdpbusd_512 : Intrinsic::x86_avx512_vpdpbusd_256;

@@ -30,6 +30,8 @@ std::string KernelSpec::functionName() const {
       TileRows, TileTokens);
   if (PrefetchBytes)
     Name += absl::StrFormat("_pf%d", PrefetchBytes);
+  if (Paced)
+    Name += "_paced";
   return Name;
 }
 
@@ -38,12 +40,13 @@ std::string KernelSpec::describe() const {
                     : VNNI                               ? "int8 vpdpbusd"
                                                          : "int8 pmaddubsw/pmaddwd";
   return absl::StrFormat("%s weights (%s layout), M=%d K=%d N=%d: %s activations, %s, %d-bit "
-                         "vectors, %d accumulator set(s), tile %d rows x %d tokens, %s",
+                         "vectors, %d accumulator set(s), tile %d rows x %d tokens, %s%s",
                          weightTypeName(Shape.Weights), weightLayoutName(Shape.Layout), Shape.M,
                          Shape.K, Shape.N, activationFormatName(Activations), Dot, VectorBits,
                          Accumulators, TileRows, TileTokens,
                          PrefetchBytes ? absl::StrFormat("prefetch %d bytes ahead", PrefetchBytes)
-                                       : std::string("no prefetch"));
+                                       : std::string("no prefetch"),
+                         Paced ? ", paced" : "");
 }
 
 std::string quantizeFunctionName(int64_t K) { return absl::StrFormat("lumen_quantize_q8_k%d", K); }
@@ -108,6 +111,8 @@ absl::Status KernelSpec::validate(const CpuFeatures &Cpu) const {
                                weightLayoutName(Shape.Layout), layoutRowGroup(Shape.Layout)));
   if (PrefetchBytes % 64 || PrefetchBytes > (1u << 20))
     return Bad("prefetch distance must be a multiple of 64 bytes, at most 1 MiB");
+  if (Paced && (Shape.Layout == WeightLayout::Rows || TileTokens != 1))
+    return Bad("pacing is implemented for the interleaved kernels on one token (decode)");
   if (Shape.Layout != WeightLayout::Rows) {
     // A tile holds one or two whole row groups; each (group, token) cell
     // keeps one integer and Accumulators float vectors in registers (16 of

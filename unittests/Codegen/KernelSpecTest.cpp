@@ -33,6 +33,14 @@ TEST(KernelSpecTest, NamesAreStableAndDistinct) {
           T.TileRows = R;
           EXPECT_TRUE(Names.insert(T.functionName()).second) << T.functionName();
         }
+  KernelSpec P = S;
+  P.Shape.Layout = WeightLayout::Interleaved16;
+  P.Accumulators = 1;
+  P.TileRows = 16;
+  P.Paced = true;
+  EXPECT_EQ(P.functionName(), "lumen_mm_q8_0r16_m4864_k896_n1_xq8_v512_a1_vnni_r16_t1_paced");
+  P.Paced = false;
+  EXPECT_EQ(P.functionName(), "lumen_mm_q8_0r16_m4864_k896_n1_xq8_v512_a1_vnni_r16_t1");
 }
 
 TEST(KernelSpecTest, ValidateRejectsBadShapesAndCombinations) {
@@ -65,6 +73,17 @@ TEST(KernelSpecTest, ValidateRejectsBadShapesAndCombinations) {
   S.TileRows = S.TileTokens = 4;
   S.Accumulators = 2;
   EXPECT_NE(Msg(S, Vnni).find("at most 24"), std::string::npos);
+  // Pacing: interleaved kernels on one token only.
+  S = spec(896, 896);
+  S.Paced = true;
+  EXPECT_NE(Msg(S, Vnni).find("pacing is implemented for the interleaved kernels"), std::string::npos);
+  S.Shape.Layout = WeightLayout::Interleaved16;
+  S.TileRows = 16;
+  S.Accumulators = 1;
+  EXPECT_TRUE(S.validate(Vnni).ok());
+  S.Shape.N = 8;
+  S.TileTokens = 8;
+  EXPECT_NE(Msg(S, Vnni).find("pacing is implemented for the interleaved kernels"), std::string::npos);
 }
 
 TEST(KernelSpecTest, ChooseSpecFollowsTableAndIsa) {
@@ -107,6 +126,10 @@ TEST(KernelSpecTest, ChooseLayoutAndInterleavedRows) {
   EXPECT_EQ(Gate.PrefetchBytes, 16u * 28 * 34);
   KernelSpec Down = chooseSpec({896, 4864, 64, WeightType::Q8_0, WeightLayout::Interleaved16}, isa("avx512-vnni"));
   EXPECT_EQ(Down.PrefetchBytes, 16u * 152 * 34);
+  // Decode is paced on Interleaved16 (measured on Zen 4); prefill never.
+  EXPECT_TRUE(chooseSpec({4864, 896, 1, WeightType::Q8_0, WeightLayout::Interleaved16}, isa("avx512-vnni")).Paced);
+  EXPECT_FALSE(Gate.Paced);
+  EXPECT_FALSE(chooseSpec({4864, 896, 1, WeightType::Q8_0, WeightLayout::Interleaved8}, isa("avx2")).Paced);
   // Decode prefetches in software on the AVX2 hosts only.
   EXPECT_EQ(chooseSpec({4864, 896, 1, WeightType::Q8_0, WeightLayout::Interleaved16}, isa("avx512-vnni")).PrefetchBytes, 0u);
   EXPECT_EQ(chooseSpec({4864, 896, 1, WeightType::Q8_0, WeightLayout::Interleaved8}, isa("avx512-vnni")).PrefetchBytes, 0u);

@@ -81,6 +81,11 @@ std::vector<KernelSpec> variants(const MatmulShape &Shape, Sweep How,
               S.PrefetchBytes = Acc == 2 ? 1024 : 0; // Prefetching never changes results.
               if (S.validate(Cpu).ok() && std::find(Out.begin(), Out.end(), S) == Out.end())
                 Out.push_back(S);
+              // Nor does pacing (interleaved kernels on one token): both forms are
+              // checked bit for bit against the replay.
+              S.Paced = true;
+              if (S.validate(Cpu).ok() && std::find(Out.begin(), Out.end(), S) == Out.end())
+                Out.push_back(S);
             }
   return Out;
 }
