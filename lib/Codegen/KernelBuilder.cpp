@@ -281,6 +281,7 @@ void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
     GBlk[G] = gep(T.RowPtr[G], B.CreateMul(Blk, B.getInt64(Geo.blockBytes())));
     prefetch(GBlk[G], Geo.blockBytes());
   }
+  Value *Zero = S.Paced ? opaqueZero(Lanes) : nullptr;
   for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
     // VNNI starts at BlockBias (cancels the +128 on the weights); AVX2 at 0.
     Value *Init = ConstantInt::get(LaneI32, 0);
@@ -291,8 +292,8 @@ void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
     for (unsigned G = 0; G < T.Rows; ++G) {
       Value *&Sum = Sums[G * T.Tokens + Tk];
       Sum = Init;
-      if (S.Paced) // The previous block's result AND zero: a dependence, not a value.
-        Sum = B.CreateAdd(Init, B.CreateAnd(B.CreateBitCast(Acc[G * T.Tokens + Tk], LaneI32), opaqueZero(Lanes)));
+      if (Zero) // The previous block's result AND zero: a dependence, not a value.
+        Sum = B.CreateAdd(Init, B.CreateAnd(B.CreateBitCast(Acc[G * T.Tokens + Tk], LaneI32), Zero));
     }
   }
   const Intrinsic::ID Dpbusd =

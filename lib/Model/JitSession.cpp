@@ -233,7 +233,7 @@ template <typename Fn> void JitSession::rowsParallel(int64_t Rows, int64_t N, in
   }
   // Decode: each thread streams its own contiguous share of the rows and
   // then helps with what is left of the others', so a thread the host slows
-  // down is not waited for (docs/BENCHMARK.md: 4-5 % a token on two
+  // down is not waited for (docs/BENCHMARK.md: ~4 % a token on two
   // threads against one slice a thread).
   Pool.parallelForShares(Rows, Granule, F);
 }

@@ -16,6 +16,17 @@ using namespace lumen::runtime;
 
 namespace {
 
+/// Four threads a core: workers that wake late are the common case.
+unsigned oversubscribed() { return 4 * std::max(1u, std::thread::hardware_concurrency()); }
+
+/// A parallelFor body that counts every index it is given into Hits.
+auto countInto(std::vector<std::atomic<int>> &Hits) {
+  return [&Hits](int64_t B, int64_t E) {
+    for (int64_t I = B; I < E; ++I)
+      Hits[I].fetch_add(1, std::memory_order_relaxed);
+  };
+}
+
 TEST(ThreadPoolTest, EveryIndexExactlyOnce) {
   for (unsigned Threads : {1u, 2u, 4u}) {
     ThreadPool Pool(Threads);
@@ -56,16 +67,12 @@ TEST(ThreadPoolTest, ManyDispatchesUseAllThreads) {
 TEST(ThreadPoolTest, MoreThreadsThanCoresCoverEveryIndexOnce) {
   // Workers that wake late find their job closed, or join a later one;
   // either way every index of every job runs exactly once.
-  const unsigned Threads = 4 * std::max(1u, std::thread::hardware_concurrency());
-  ThreadPool Pool(Threads);
+  ThreadPool Pool(oversubscribed());
   std::vector<std::atomic<int>> Hits(256);
   int64_t Expected = 0;
   for (int Rep = 0; Rep < 3000; ++Rep) {
     const int64_t N = 1 + Rep % 256, Grain = 1 + Rep % 5;
-    Pool.parallelFor(N, Grain, [&](int64_t B, int64_t E) {
-      for (int64_t I = B; I < E; ++I)
-        Hits[I].fetch_add(1, std::memory_order_relaxed);
-    });
+    Pool.parallelFor(N, Grain, countInto(Hits));
     Expected += N;
     if (Rep % 1000 == 999) {
       int64_t Sum = 0;
@@ -105,20 +112,15 @@ TEST(ThreadPoolTest, SharesCoverEveryIndexExactlyOnce) {
 }
 
 TEST(ThreadPoolTest, SharesWithMoreThreadsThanCoresMixedWithParallelFor) {
-  const unsigned Threads = 4 * std::max(1u, std::thread::hardware_concurrency());
-  ThreadPool Pool(Threads);
+  ThreadPool Pool(oversubscribed());
   std::vector<std::atomic<int>> Hits(300);
   int64_t Expected = 0;
   for (int Rep = 0; Rep < 3000; ++Rep) {
     const int64_t N = 1 + Rep % 300, Grain = 1 + Rep % 7;
-    auto Count = [&](int64_t B, int64_t E) {
-      for (int64_t I = B; I < E; ++I)
-        Hits[I].fetch_add(1, std::memory_order_relaxed);
-    };
     if (Rep % 2)
-      Pool.parallelForShares(N, Grain, Count);
+      Pool.parallelForShares(N, Grain, countInto(Hits));
     else
-      Pool.parallelFor(N, Grain, Count);
+      Pool.parallelFor(N, Grain, countInto(Hits));
     Expected += N;
   }
   int64_t Sum = 0;

@@ -15,7 +15,6 @@
 #include "lumen/Export.h"
 
 #include <atomic>
-#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <thread>
