@@ -1,4 +1,6 @@
 //===- LumenJitTest.cpp - The command line as a user runs it ---------------===//
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "gtest/gtest.h"
@@ -31,21 +33,12 @@ std::string quote(const std::string &S) {
   return Q + "'";
 }
 
-Result lumen(const std::vector<std::string> &Args, const std::string &Stdin = "") {
+/// Runs a shell command line; its stdout, stderr and exit status.
+Result shell(const std::string &Command) {
   static int Counter = 0;
   std::string ErrFile = kTmp + "/stderr." + std::to_string(getpid()) + "." + std::to_string(Counter++);
-  std::string Cmd = "printf %s ";
-  Cmd += quote(Stdin);
-  Cmd += " | ";
-  Cmd += kBinary;
-  for (const std::string &A : Args) {
-    Cmd += ' ';
-    Cmd += quote(A);
-  }
-  Cmd += " --no-kernel-cache 2>";
-  Cmd += quote(ErrFile);
   Result R;
-  FILE *P = popen(Cmd.c_str(), "r");
+  FILE *P = popen((Command + " 2>" + quote(ErrFile)).c_str(), "r");
   std::array<char, 4096> Buf;
   size_t N;
   while ((N = fread(Buf.data(), 1, Buf.size(), P)) > 0)
@@ -58,6 +51,30 @@ Result lumen(const std::vector<std::string> &Args, const std::string &Stdin = ""
   R.Err = SS.str();
   std::filesystem::remove(ErrFile);
   return R;
+}
+
+Result lumen(const std::vector<std::string> &Args, const std::string &Stdin = "") {
+  std::string Cmd = "printf %s ";
+  Cmd += quote(Stdin);
+  Cmd += " | ";
+  Cmd += kBinary;
+  for (const std::string &A : Args) {
+    Cmd += ' ';
+    Cmd += quote(A);
+  }
+  return shell(Cmd + " --no-kernel-cache");
+}
+
+void writeExecutable(const std::string &Path, const std::string &Text) {
+  std::ofstream(Path) << Text;
+  std::filesystem::permissions(Path, std::filesystem::perms::owner_all);
+}
+
+std::string readFile(const std::string &Path) {
+  std::ifstream In(Path);
+  std::stringstream SS;
+  SS << In.rdbuf();
+  return SS.str();
 }
 
 bool haveFixtures() { return std::filesystem::exists(kTiny); }
@@ -320,6 +337,70 @@ TEST(LumenJitTest, RunSynthetic05b) {
   ASSERT_EQ(R.Exit, 0) << R.Err;
   EXPECT_NE(R.Err.find("generation 32 tokens"), std::string::npos) << R.Err;
   EXPECT_NE(R.Err.find("tok/s"), std::string::npos);
+}
+
+TEST(LumenJitTest, CompareScriptPairsRunsWithLlamaBench) {
+  std::string Model = kTmp + "/compare-tiny.gguf";
+  ASSERT_EQ(lumen({"synth", "--preset", "tiny", "-o", Model, "--seed", "3"}).Exit, 0);
+  // Both sides log their calls: lumen-jit through a wrapper, and a stand-in
+  // llama-bench that prints its csv (columns in another order, quoted, as
+  // llama-bench writes them) with 100 tok/s for pp and 10 for tg.
+  const std::string Log = kTmp + "/compare.log", Lumen = kTmp + "/compare-lumen.sh",
+                    Llama = kTmp + "/compare-llama.sh";
+  std::filesystem::remove(Log);
+  writeExecutable(Lumen, "#!/bin/sh\necho \"lumen $*\" >> " + quote(Log) + "\nexec " + kBinary +
+                             " \"$@\" --no-kernel-cache\n");
+  writeExecutable(Llama, "#!/bin/sh\necho \"llama $*\" >> " + quote(Log) +
+                             "\nwhile [ $# -gt 0 ]; do [ \"$1\" = -t ] && t=$2; shift; done\n"
+                             "echo '\"build\",\"n_threads\",\"n_prompt\",\"n_gen\",\"avg_ts\"'\n"
+                             "echo \"\\\"x\\\",\\\"$t\\\",\\\"16\\\",\\\"0\\\",\\\"100\\\"\"\n"
+                             "echo \"\\\"x\\\",\\\"$t\\\",\\\"0\\\",\\\"4\\\",\\\"10\\\"\"\n");
+  const std::string Script = "LUMEN_JIT=" + quote(Lumen) + " bash " + quote(LUMEN_COMPARE_SH) + " " + quote(Model);
+  Result R = shell(Script + " " + quote(Llama) + " -p 16 -n 4 -t 1 -r 2");
+  ASSERT_EQ(R.Exit, 0) << R.Err;
+
+  // One run of each a repetition, -r 1, the order swapped the second time.
+  std::vector<std::string> Calls = absl::StrSplit(readFile(Log), '\n', absl::SkipEmpty());
+  ASSERT_EQ(Calls.size(), 4u) << readFile(Log);
+  for (size_t I = 0; I < Calls.size(); ++I) {
+    EXPECT_EQ(Calls[I].substr(0, 5), I == 0 || I == 3 ? "lumen" : "llama") << I;
+    EXPECT_NE(Calls[I].find("-t 1 -r 1"), std::string::npos) << Calls[I];
+  }
+  // A row per test: the ratio is Lumen's mean over the stand-in's.
+  for (auto [Test, Ref] : {std::pair{"pp16", 100.0}, {"tg4", 10.0}}) {
+    size_t At = R.Out.find(std::string("| 1 | ") + Test + " | ");
+    ASSERT_NE(At, std::string::npos) << R.Out;
+    std::vector<std::string> Cells =
+        absl::StrSplit(R.Out.substr(At, R.Out.find('\n', At) - At), " | ");
+    ASSERT_EQ(Cells.size(), 9u) << R.Out;
+    const double Mean = std::stod(Cells[2]);
+    EXPECT_GT(Mean, 0.0);
+    EXPECT_EQ(Cells[3], absl::StrFormat("%.2f ± 0.00", Ref));
+    EXPECT_EQ(Cells[4], absl::StrFormat("%.2fx", Mean / Ref)) << R.Out;
+    EXPECT_EQ(std::count(Cells[5].begin(), Cells[5].end(), ' '), 1) << "two pairs: " << Cells[5];
+  }
+
+  // Without llama-bench: one lumen-jit call with every repetition.
+  std::filesystem::remove(Log);
+  Result Alone = shell(Script + " -p 16 -n 4 -t 1 -r 2");
+  ASSERT_EQ(Alone.Exit, 0) << Alone.Err;
+  Calls = absl::StrSplit(readFile(Log), '\n', absl::SkipEmpty());
+  ASSERT_EQ(Calls.size(), 1u) << readFile(Log);
+  EXPECT_NE(Calls[0].find("-t 1 -r 2"), std::string::npos) << Calls[0];
+  EXPECT_NE(Alone.Out.find("| 1 | tg4 | "), std::string::npos) << Alone.Out;
+
+  // Bad input is an error with a message, not a table.
+  const std::string Garbage = kTmp + "/compare-garbage.sh";
+  writeExecutable(Garbage, "#!/bin/sh\necho not a csv\n");
+  for (const std::string &Bad : {std::string(" -r 0"), std::string(" -t"), std::string(" -q 3"),
+                                 absl::StrCat(" ", quote(Garbage), " -p 16 -n 4 -t 1 -r 1")}) {
+    Result B = shell(Script + Bad);
+    EXPECT_NE(B.Exit, 0) << Bad;
+    EXPECT_NE(B.Err.find("compare.sh: "), std::string::npos) << Bad << ": " << B.Err;
+  }
+  Result NoModel = shell("bash " + quote(LUMEN_COMPARE_SH) + " " + quote(kTmp + "/no-such.gguf"));
+  EXPECT_NE(NoModel.Exit, 0);
+  EXPECT_NE(NoModel.Err.find("no such model file"), std::string::npos) << NoModel.Err;
 }
 
 } // namespace
