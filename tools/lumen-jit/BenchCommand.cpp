@@ -5,7 +5,7 @@
 // one at a time from an empty context), a warm-up run and then R timed
 // repetitions, mean +- sd tokens/s. Beside each row: the weight bytes read
 // per second and their share of this machine's read bandwidth measured at
-// the same thread count (the mean of a probe just before and one just after
+// the same thread count (the mean of probes taken before, between and after
 // the repetitions), and for pp the int8 GOP/s (2 x weights x tokens).
 //
 //===----------------------------------------------------------------------===//
@@ -135,7 +135,7 @@ int runBench(const std::vector<std::string> &Args) {
   for (int32_t &T : Prompt) T = Tok(Rng);
 
   // The read probe's 1 GB, in the same page size as the weights
-  // (LoadOptions::HugePages): filled once, read before and after each test.
+  // (LoadOptions::HugePages): filled once, read around every repetition.
   runtime::LargeBuffer ProbeBuffer(size_t(1) << 30, absl::GetFlag(FLAGS_huge_pages));
   std::vector<Row> Rows;
   for (unsigned T : Threads) {
@@ -149,8 +149,10 @@ int runBench(const std::vector<std::string> &Args) {
     for (int64_t P : {*PP, PgPrompt})
       if (absl::Status St = (*S)->prepare(P); !St.ok())
         return fail(std::string(St.message()));
-    // Probed right before and right after each test's repetitions, at the
-    // same thread count, so that the probe sees the host as the test did.
+    // Probed before the first repetition and after every one, at the same
+    // thread count, so that the probe sees the host as the test did: its
+    // read bandwidth drifts within seconds here, and probes at the two ends
+    // alone caught other seconds than the test's (docs/BENCHMARK.md).
     runtime::ThreadPool ProbePool(T);
     auto Probe = [&] { return runtime::measureReadBandwidth(ProbePool, ProbeBuffer); };
     std::vector<float> Logits;
@@ -193,11 +195,12 @@ int runBench(const std::vector<std::string> &Args) {
       if (Tst.Tokens == 0)
         continue;
       Tst.Run(); // Warm-up: page in the weights, settle the caches.
-      const double ProbeBefore = Probe();
-      std::vector<double> Rates;
-      for (int32_t R = 0; R < Reps; ++R)
+      std::vector<double> Rates, Probes = {Probe()};
+      for (int32_t R = 0; R < Reps; ++R) {
         Rates.push_back(Tst.Tokens / Tst.Run());
-      const double ProbeGBs = (ProbeBefore + Probe()) / 2;
+        Probes.push_back(Probe());
+      }
+      const double ProbeGBs = meanSd(Probes).first;
       auto [Mean, Sd] = meanSd(Rates);
       double WeightGBs = Tst.WeightBytes / (Tst.Tokens / Mean) / 1e9;
       Rows.push_back({T, Tst.Name, Mean, Sd, WeightGBs, ProbeGBs, Tst.Prefill ? 2 * MACs * Mean / 1e9 : 0});
