@@ -48,6 +48,8 @@ run_lumen() { # rep threads reps
 }
 # Appends "rep,threads,test,tps" lines, llama-bench's columns found by name.
 run_llama() { # rep threads
+  local before
+  before=$(wc -l < "$tmp/llama.csv")
   "$llama" -m "$model" -p "$p" -n "$n" "${pgargs[@]}" -t "$2" -r 1 -o csv 2>/dev/null > "$tmp/out.csv" ||
     { echo "compare.sh: $llama failed" >&2; exit 1; }
   awk -F, -v rep="$1" '
@@ -58,6 +60,7 @@ run_llama() { # rep threads
       name = (np > 0 && ng > 0 ? "pp" np "+tg" ng : np > 0 ? "pp" np : "tg" ng)
       print rep "," $col["n_threads"] "," name "," $col["avg_ts"] }' "$tmp/out.csv" >> "$tmp/llama.csv" ||
     { echo "compare.sh: unexpected llama-bench csv (no n_prompt/n_gen/n_threads/avg_ts columns)" >&2; exit 1; }
+  [ "$(wc -l < "$tmp/llama.csv")" -gt "$before" ] || { echo "compare.sh: $llama printed no results" >&2; exit 1; }
 }
 
 echo "# Lumen vs llama.cpp: $(basename "$model"), pp$p / tg$n${pg:+ / pg $pg}, threads $threads, $reps reps, $(date -u '+%F %H:%M') UTC"

@@ -392,8 +392,11 @@ TEST(LumenJitTest, CompareScriptPairsRunsWithLlamaBench) {
   // Bad input is an error with a message, not a table.
   const std::string Garbage = kTmp + "/compare-garbage.sh";
   writeExecutable(Garbage, "#!/bin/sh\necho not a csv\n");
+  const std::string HeaderOnly = kTmp + "/compare-header-only.sh";
+  writeExecutable(HeaderOnly, "#!/bin/sh\necho n_threads,n_prompt,n_gen,avg_ts\n");
   for (const std::string &Bad : {std::string(" -r 0"), std::string(" -t"), std::string(" -q 3"),
-                                 absl::StrCat(" ", quote(Garbage), " -p 16 -n 4 -t 1 -r 1")}) {
+                                 absl::StrCat(" ", quote(Garbage), " -p 16 -n 4 -t 1 -r 1"),
+                                 absl::StrCat(" ", quote(HeaderOnly), " -p 16 -n 4 -t 1 -r 1")}) {
     Result B = shell(Script + Bad);
     EXPECT_NE(B.Exit, 0) << Bad;
     EXPECT_NE(B.Err.find("compare.sh: "), std::string::npos) << Bad << ": " << B.Err;
