@@ -6,6 +6,7 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/TargetParser/Host.h"
 
+#include <tuple>
 #include <vector>
 
 namespace lumen::codegen {
@@ -58,6 +59,16 @@ std::string CpuFeatures::featureString() const {
   for (const std::string &P : Parts)
     Out += (Out.empty() ? "" : ",") + P;
   return Out;
+}
+
+absl::Status CpuFeatures::runsOn(const CpuFeatures &Host) const {
+  for (auto [Needs, Has, Name] : {std::tuple{AVX2, Host.AVX2, "AVX2"}, {FMA, Host.FMA, "FMA"},
+                                  {F16C, Host.F16C, "F16C"}, {AVX512, Host.AVX512, "AVX-512 (F/BW/VL/DQ)"},
+                                  {VNNI, Host.VNNI, "AVX512_VNNI"}})
+    if (Needs && !Has)
+      return absl::FailedPreconditionError(
+          absl::StrFormat("%s code cannot run here: this CPU (%s) lacks %s", isaName(), Host.CpuName, Name));
+  return absl::OkStatus();
 }
 
 std::string CpuFeatures::isaName() const {

@@ -14,6 +14,29 @@
 
 namespace lumen::tool {
 
+absl::StatusOr<codegen::CpuFeatures> isaFlag() {
+  const std::string Isa = absl::GetFlag(FLAGS_isa);
+  if (Isa == "host")
+    return codegen::CpuFeatures::host();
+  absl::StatusOr<codegen::CpuFeatures> Cpu = codegen::CpuFeatures::forIsa(Isa);
+  if (!Cpu.ok())
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--isa '%s': expected host, avx2, avx512 or avx512-vnni", Isa));
+  return Cpu;
+}
+
+absl::StatusOr<codegen::CpuFeatures> targetCpu() {
+  absl::StatusOr<codegen::CpuFeatures> Cpu = isaFlag();
+  if (!Cpu.ok())
+    return Cpu.status();
+  if (absl::Status S = Cpu->runsOn(codegen::CpuFeatures::host()); !S.ok())
+    return absl::FailedPreconditionError(absl::StrFormat("--isa %s: %s", Cpu->isaName(), S.message()));
+  if (!Cpu->supportsKernels())
+    return absl::FailedPreconditionError(
+        absl::StrFormat("this CPU (%s) lacks AVX2/FMA/F16C, which the kernels need", Cpu->CpuName));
+  return Cpu;
+}
+
 absl::StatusOr<std::unique_ptr<model::Qwen2Model>> loadModel(double *Seconds) {
   std::string Path = absl::GetFlag(FLAGS_m);
   std::string Alias = absl::GetFlag(FLAGS_model);
@@ -23,8 +46,12 @@ absl::StatusOr<std::unique_ptr<model::Qwen2Model>> loadModel(double *Seconds) {
     Path = Alias;
   if (Path.empty())
     return absl::InvalidArgumentError("no model: pass -m FILE.gguf");
+  absl::StatusOr<codegen::CpuFeatures> Cpu = targetCpu();
+  if (!Cpu.ok())
+    return Cpu.status();
   auto Start = std::chrono::steady_clock::now();
   model::LoadOptions Options;
+  Options.Cpu = *Cpu;
   Options.HugePages = absl::GetFlag(FLAGS_huge_pages);
   Options.Repack = absl::GetFlag(FLAGS_repack);
   absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = model::Qwen2Model::load(Path, Options);
@@ -34,7 +61,11 @@ absl::StatusOr<std::unique_ptr<model::Qwen2Model>> loadModel(double *Seconds) {
 }
 
 absl::StatusOr<Engine> createEngine() {
+  absl::StatusOr<codegen::CpuFeatures> Cpu = targetCpu();
+  if (!Cpu.ok())
+    return Cpu.status();
   runtime::JitOptions Options;
+  Options.Cpu = *Cpu;
   if (!absl::GetFlag(FLAGS_no_kernel_cache)) {
     Options.ObjectCacheDir = absl::GetFlag(FLAGS_kernel_cache);
     if (Options.ObjectCacheDir.empty())

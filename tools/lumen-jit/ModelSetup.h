@@ -13,10 +13,17 @@
 
 namespace lumen::tool {
 
-/// The model named by -m / --model, with its load time.
+/// --isa as CPU features: the host's for "host", else the named level.
+absl::StatusOr<codegen::CpuFeatures> isaFlag();
+/// The CPU the model commands compile kernels for and store weights for:
+/// --isa, which this host must be able to run.
+absl::StatusOr<codegen::CpuFeatures> targetCpu();
+
+/// The model named by -m / --model (weights laid out for targetCpu()),
+/// with its load time.
 absl::StatusOr<std::unique_ptr<model::Qwen2Model>> loadModel(double *Seconds = nullptr);
 
-/// A host JIT and kernel cache, with the object cache the flags ask for
+/// A JIT for targetCpu() and kernel cache, with the object cache the flags ask for
 /// (an unusable cache directory gives a warning on stderr, not an error).
 struct Engine {
   std::unique_ptr<runtime::Jit> Jit;

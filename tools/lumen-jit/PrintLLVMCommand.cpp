@@ -1,6 +1,7 @@
 //===- PrintLLVMCommand.cpp - lumen-jit --print-llvm -----------------------===//
 #include "Commands.h"
 #include "Flags.h"
+#include "ModelSetup.h"
 
 #include "lumen/Codegen/KernelABI.h"
 #include "lumen/Codegen/KernelBuilder.h"
@@ -30,16 +31,11 @@ int runPrintLLVM(const std::vector<std::string> &Args) {
   if (!Shape.ok())
     return fail(std::string(Shape.status().message()));
 
-  std::string Isa = absl::GetFlag(FLAGS_isa);
-  codegen::CpuFeatures Cpu;
-  if (Isa == "host") {
-    Cpu = codegen::CpuFeatures::host();
-  } else {
-    absl::StatusOr<codegen::CpuFeatures> C = codegen::CpuFeatures::forIsa(Isa);
-    if (!C.ok())
-      return fail(std::string(C.status().message()));
-    Cpu = *C;
-  }
+  // Any ISA can be printed; only run/eval/bench need the host to have it.
+  absl::StatusOr<codegen::CpuFeatures> C = isaFlag();
+  if (!C.ok())
+    return fail(std::string(C.status().message()));
+  const codegen::CpuFeatures Cpu = *C;
   if (!Cpu.supportsKernels())
     return fail(absl::StrFormat("target %s lacks AVX2/FMA/F16C", Cpu.CpuName));
 

@@ -49,6 +49,9 @@ usage:
       Print the LLVM IR the kernel generator builds for a K-in, M-out
       matmul on N tokens (for this host unless --isa), after O3 with --opt.
 
+run, eval and bench take --isa avx2|avx512|avx512-vnni too: kernels and
+weight layout for that level instead of the host's (one this CPU has).
+
 Run 'lumen-jit --helpfull' for every flag.)";
 } // namespace
 

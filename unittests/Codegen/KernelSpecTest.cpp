@@ -143,4 +143,21 @@ TEST(KernelSpecTest, IsaNames) {
   EXPECT_NE(isa("avx512-vnni").featureString().find("+avx512vnni"), std::string::npos);
 }
 
+TEST(KernelSpecTest, IsaRunsOnHostsThatHaveIt) {
+  // Every level runs on itself and on the levels above it.
+  const char *Levels[] = {"avx2", "avx512", "avx512-vnni"};
+  for (int A = 0; A < 3; ++A)
+    for (int B = 0; B < 3; ++B)
+      EXPECT_EQ(isa(Levels[A]).runsOn(isa(Levels[B])).ok(), A <= B) << Levels[A] << " on " << Levels[B];
+  absl::Status S = isa("avx512-vnni").runsOn(isa("avx512"));
+  EXPECT_NE(S.message().find("lacks AVX512_VNNI"), std::string::npos) << S;
+  S = isa("avx512").runsOn(isa("avx2"));
+  EXPECT_NE(S.message().find("lacks AVX-512"), std::string::npos) << S;
+  CpuFeatures NoF16C = isa("avx2");
+  NoF16C.F16C = false;
+  EXPECT_FALSE(isa("avx2").runsOn(NoF16C).ok());
+  // The host runs what it is.
+  EXPECT_TRUE(CpuFeatures::host().runsOn(CpuFeatures::host()).ok());
+}
+
 } // namespace

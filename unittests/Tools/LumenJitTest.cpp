@@ -1,6 +1,7 @@
 //===- LumenJitTest.cpp - The command line as a user runs it ---------------===//
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "gtest/gtest.h"
@@ -248,16 +249,18 @@ TEST(LumenJitTest, RunGreedyIdsEqualLlamaCpp) {
   std::ifstream In(kShared + "/fixtures/tiny-qwen2.ref.json");
   nlohmann::json Ref = nlohmann::json::parse(In);
   int Full = 0;
-  // The default (weights repacked, interleaved by 8, in 2 MB pages) and the
-  // file's own row layout read from the mapping are held to the same rule.
-  for (std::vector<std::string> Placement : {std::vector<std::string>{}, {"--norepack", "--nohuge_pages"}})
+  // The default (weights repacked for the host, in 2 MB pages), the file's
+  // own row layout read from the mapping, and the AVX2 kernels and layout
+  // (which every host that runs Lumen has) are held to the same rule.
+  for (std::vector<std::string> Placement :
+       {std::vector<std::string>{}, {"--norepack", "--nohuge_pages"}, {"--isa", "avx2"}})
   for (const auto &Case : Ref["cases"]) {
     if (!Case.contains("prompt"))
       continue;
     std::vector<std::string> Args = {"run", "-m", kTiny, "-p", Case["prompt"], "--raw", "--temp", "0", "-n", "24",
                                      "--print-token-ids", "-t", "2"};
     Args.insert(Args.end(), Placement.begin(), Placement.end());
-    SCOPED_TRACE(Placement.empty() ? "default placement" : "file layout, mapped");
+    SCOPED_TRACE(Placement.empty() ? "default placement" : absl::StrJoin(Placement, " "));
     Result R = lumen(Args);
     ASSERT_EQ(R.Exit, 0) << R.Err;
     std::vector<int32_t> Got;
@@ -305,6 +308,13 @@ TEST(LumenJitTest, RunErrors) {
   EXPECT_NE(lumen({"run", "-m", kTiny, "-f", "/nonexistent/prompt.txt"}).Exit, 0);
   Result Cache = lumen({"run", "-m", kTiny, "-p", "Hi", "-n", "2", "--kernel-cache", "/proc/nope"});
   EXPECT_EQ(Cache.Exit, 0) << Cache.Err;
+  for (std::vector<std::string> Args : {std::vector<std::string>{"run", "-p", "Hi"},
+                                        {"bench", "-p", "8", "-n", "2", "-r", "1"}, {"eval", "--tokens", "1"}}) {
+    Args.insert(Args.end(), {"-m", kTiny, "--isa", "avx3"});
+    Result Isa = lumen(Args);
+    EXPECT_EQ(Isa.Exit, 1) << Args[0];
+    EXPECT_NE(Isa.Err.find("--isa 'avx3': expected host, avx2"), std::string::npos) << Args[0] << ": " << Isa.Err;
+  }
 }
 
 TEST(LumenJitTest, ChatKeepsTheConversation) {

@@ -36,6 +36,9 @@ struct LUMEN_API CpuFeatures {
   std::string isaName() const;
   /// Enough for the generated kernels: AVX2 + FMA + F16C.
   bool supportsKernels() const { return AVX2 && FMA && F16C; }
+  /// Code for this target runs on Host: Host has every feature it uses.
+  /// Otherwise the first feature Host lacks ("AVX512_VNNI"), for errors.
+  absl::Status runsOn(const CpuFeatures &Host) const;
 };
 
 } // namespace lumen::codegen
