@@ -4,6 +4,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 #include <chrono>
@@ -30,7 +31,7 @@ absl::StatusOr<codegen::CpuFeatures> targetCpu() {
   if (!Cpu.ok())
     return Cpu.status();
   if (absl::Status S = Cpu->runsOn(codegen::CpuFeatures::host()); !S.ok())
-    return absl::FailedPreconditionError(absl::StrFormat("--isa %s: %s", Cpu->isaName(), S.message()));
+    return absl::FailedPreconditionError(absl::StrCat("--isa: ", S.message()));
   if (!Cpu->supportsKernels())
     return absl::FailedPreconditionError(
         absl::StrFormat("this CPU (%s) lacks AVX2/FMA/F16C, which the kernels need", Cpu->CpuName));
