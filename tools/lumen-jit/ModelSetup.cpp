@@ -30,11 +30,9 @@ absl::StatusOr<codegen::CpuFeatures> targetCpu() {
   absl::StatusOr<codegen::CpuFeatures> Cpu = isaFlag();
   if (!Cpu.ok())
     return Cpu.status();
+  // (Whether the CPU can run the kernels at all is Jit::create's check.)
   if (absl::Status S = Cpu->runsOn(codegen::CpuFeatures::host()); !S.ok())
     return absl::FailedPreconditionError(absl::StrCat("--isa: ", S.message()));
-  if (!Cpu->supportsKernels())
-    return absl::FailedPreconditionError(
-        absl::StrFormat("this CPU (%s) lacks AVX2/FMA/F16C, which the kernels need", Cpu->CpuName));
   return Cpu;
 }
 

@@ -34,6 +34,13 @@ std::string quote(const std::string &S) {
   return Q + "'";
 }
 
+std::string readFile(const std::string &Path) {
+  std::ifstream In(Path);
+  std::stringstream SS;
+  SS << In.rdbuf();
+  return SS.str();
+}
+
 /// Runs a shell command line; its stdout, stderr and exit status.
 Result shell(const std::string &Command) {
   static int Counter = 0;
@@ -46,10 +53,7 @@ Result shell(const std::string &Command) {
     R.Out.append(Buf.data(), N);
   int Status = pclose(P);
   R.Exit = WIFEXITED(Status) ? WEXITSTATUS(Status) : 128;
-  std::ifstream E(ErrFile);
-  std::stringstream SS;
-  SS << E.rdbuf();
-  R.Err = SS.str();
+  R.Err = readFile(ErrFile);
   std::filesystem::remove(ErrFile);
   return R;
 }
@@ -69,13 +73,6 @@ Result lumen(const std::vector<std::string> &Args, const std::string &Stdin = ""
 void writeExecutable(const std::string &Path, const std::string &Text) {
   std::ofstream(Path) << Text;
   std::filesystem::permissions(Path, std::filesystem::perms::owner_all);
-}
-
-std::string readFile(const std::string &Path) {
-  std::ifstream In(Path);
-  std::stringstream SS;
-  SS << In.rdbuf();
-  return SS.str();
 }
 
 bool haveFixtures() { return std::filesystem::exists(kTiny); }
