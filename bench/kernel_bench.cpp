@@ -263,7 +263,7 @@ int main(int Argc, char **Argv) {
                            : std::vector<std::pair<unsigned, unsigned>>{{8, 2}, {8, 3}, {8, 4}, {8, 5}, {16, 1}, {16, 2}, {16, 3}})
     Prefill.push_back({WL::Interleaved8, AF::Q8, 256, 1, R, T, 0});
   for (auto [R, T] : Quick ? std::vector<std::pair<unsigned, unsigned>>{{16, 4}, {16, 8}}
-                           : std::vector<std::pair<unsigned, unsigned>>{{16, 2}, {16, 4}, {16, 6}, {16, 8}, {32, 2}, {32, 4}, {32, 5}})
+                           : std::vector<std::pair<unsigned, unsigned>>{{16, 2}, {16, 4}, {16, 6}, {16, 8}, {32, 2}, {32, 4}, {32, 5}, {32, 6}})
     Prefill.push_back({WL::Interleaved16, AF::Q8, 512, 1, R, T, 0});
   std::printf("\n## Prefill (N=%lld): GOP/s (2*M*K*N per second), weights in cache\n\n", (long long)NTok);
   std::printf("| shape | kernel | tile rows x tokens | threads | GOP/s |\n|---|---|---|---|---|\n");

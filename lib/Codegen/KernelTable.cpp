@@ -4,8 +4,8 @@
 // first whose shape range matches wins, then the row is fitted to the ISA
 // (256-bit without AVX-512, pmaddubsw without VNNI). The numbers are the
 // winners of bench/kernel_bench (docs/BENCHMARK.md): the VNNI rows measured
-// on Zen 4 (AVX-512 + AVX512_VNNI), the others on an AVX2-only host. Rerun
-// the benchmark before changing a row.
+// on Zen 4 (AVX-512 + AVX512_VNNI) and the Zen5 row on Zen 5, the others on
+// an AVX2-only host. Rerun the benchmark before changing a row.
 //
 //===----------------------------------------------------------------------===//
 #include "lumen/Codegen/KernelSpec.h"
@@ -26,10 +26,15 @@ constexpr int64_t kAny = std::numeric_limits<int64_t>::max();
 /// block to the same block of the tile after it (shape-dependent).
 constexpr unsigned kNextTile = std::numeric_limits<unsigned>::max();
 
-/// Which hosts a row is for (the first fitting row wins, so a Vnni row
-/// shadows the Any row after it): the same kernel can stream differently on
-/// the microarchitectures with and without AVX512_VNNI.
-enum class Hosts { Any, Vnni };
+/// Which hosts a row is for. The first fitting row wins, so a row for a
+/// narrower class of hosts shadows the wider rows after it: the same kernel
+/// streams, and the same tile fills the pipes, differently on other
+/// microarchitectures.
+enum class Hosts {
+  Any,
+  Vnni, // AVX512_VNNI.
+  Zen5, // AVX512_VNNI on LLVM's znver5: two 512-bit vpdpbusd a cycle (Zen 4: one).
+};
 
 struct TableRow {
   const char *Name;
@@ -46,7 +51,7 @@ struct TableRow {
 };
 
 // clang-format off
-constexpr std::array<TableRow, 10> kTable = {{
+constexpr std::array<TableRow, 11> kTable = {{
   // Interleaved16 (what the loader stores Q8_0 matrices as on AVX512_VNNI
   // hosts): 16 rows per 64-byte vector, quants pre-offset for vpdpbusd, so
   // a block of 16 rows is 8 loads, 8 broadcasts and 8 vpdpbusd; half the
@@ -61,6 +66,10 @@ constexpr std::array<TableRow, 10> kTable = {{
   // name                          layout                       hosts         N          K          act                     bits acc  rows tokens prefetch  paced
   {"decode, interleaved16",        WeightLayout::Interleaved16, Hosts::Any,   1, 1,      32, kAny,  ActivationFormat::Q8,   512, 1,   16,  1,     0,         true},
   {"prefill, interleaved16, short",WeightLayout::Interleaved16, Hosts::Any,   2, 7,      32, kAny,  ActivationFormat::Q8,   512, 1,   16,  2,     0,         false},
+  // Zen 5 issues two vpdpbusd a cycle, and 16x8 tiles, loading 8 activation
+  // words a weight vector, left a third of that idle; 32x6 tiles share each
+  // word between two row groups (12 integer + 12 float accumulators).
+  {"prefill, interleaved16, zen5", WeightLayout::Interleaved16, Hosts::Zen5,  8, kAny,   32, kAny,  ActivationFormat::Q8,   512, 1,   32,  6,     kNextTile, false},
   {"prefill, interleaved16",       WeightLayout::Interleaved16, Hosts::Any,   8, kAny,   32, kAny,  ActivationFormat::Q8,   512, 1,   16,  8,     kNextTile, false},
   // Interleaved8 (what the loader stores Q8_0 matrices as elsewhere): 8
   // rows per 32-byte vector, so decode reads one sequential stream with no
@@ -86,8 +95,18 @@ constexpr std::array<TableRow, 10> kTable = {{
 // clang-format on
 
 bool rowFits(const TableRow &R, const MatmulShape &Shape, const CpuFeatures &Cpu) {
-  if (R.For == Hosts::Vnni && !Cpu.VNNI)
-    return false;
+  switch (R.For) {
+  case Hosts::Any:
+    break;
+  case Hosts::Vnni:
+    if (!Cpu.VNNI)
+      return false;
+    break;
+  case Hosts::Zen5:
+    if (!Cpu.VNNI || Cpu.CpuName != "znver5")
+      return false;
+    break;
+  }
   return R.Layout == Shape.Layout && Shape.N >= R.MinN && Shape.N <= R.MaxN && Shape.K >= R.MinK &&
          Shape.K <= R.MaxK;
 }

@@ -136,6 +136,31 @@ TEST(KernelSpecTest, ChooseLayoutAndInterleavedRows) {
   EXPECT_EQ(chooseSpec({4864, 896, 1, WeightType::Q8_0, WeightLayout::Interleaved8}, isa("avx2")).PrefetchBytes, 1024u);
 }
 
+TEST(KernelSpecTest, Zen5RowShadowsTheVnniPrefillRow) {
+  // Zen 5 (two vpdpbusd a cycle) takes 32x6 prefill tiles; other VNNI hosts
+  // keep 16x8; decode and short batches are the same on both.
+  CpuFeatures Zen5 = isa("avx512-vnni");
+  Zen5.CpuName = "znver5";
+  std::string Why;
+  KernelSpec Gate = chooseSpec({4864, 896, 64, WeightType::Q8_0, WeightLayout::Interleaved16}, Zen5, &Why);
+  EXPECT_EQ(Gate.TileRows, 32u);
+  EXPECT_EQ(Gate.TileTokens, 6u);
+  EXPECT_EQ(Gate.PrefetchBytes, 32u * 28 * 34); // The next row tile: two groups on.
+  EXPECT_NE(Why.find("zen5"), std::string::npos) << Why;
+  EXPECT_TRUE(Gate.validate(Zen5).ok());
+  KernelSpec Other = chooseSpec({4864, 896, 64, WeightType::Q8_0, WeightLayout::Interleaved16}, isa("avx512-vnni"));
+  EXPECT_EQ(Other.TileRows, 16u);
+  EXPECT_EQ(Other.TileTokens, 8u);
+  for (int64_t N : {1, 2, 7}) {
+    MatmulShape Sh{4864, 896, N, WeightType::Q8_0, WeightLayout::Interleaved16};
+    EXPECT_EQ(chooseSpec(Sh, Zen5), chooseSpec(Sh, isa("avx512-vnni"))) << N;
+  }
+  // A znver5 name without VNNI (an --isa level below it) falls through.
+  CpuFeatures NoVnni = isa("avx512");
+  NoVnni.CpuName = "znver5";
+  EXPECT_EQ(chooseSpec({4864, 896, 64, WeightType::Q8_0, WeightLayout::Interleaved8}, NoVnni).TileRows, 8u);
+}
+
 TEST(KernelSpecTest, IsaNames) {
   EXPECT_FALSE(CpuFeatures::forIsa("sse2").ok());
   EXPECT_EQ(isa("avx2").featureString().find("+avx512"), std::string::npos);

@@ -58,7 +58,7 @@ std::vector<KernelSpec> variants(const MatmulShape &Shape, Sweep How,
     case WeightLayout::Interleaved8:
       return Wide ? Tiles{{8, 1}, {16, 1}, {8, 4}, {16, 2}} : Tiles{{8, 1}, {8, 3}};
     case WeightLayout::Interleaved16:
-      return Wide ? Tiles{{16, 1}, {32, 1}, {16, 8}, {32, 3}} : Tiles{{16, 1}, {16, 5}};
+      return Wide ? Tiles{{16, 1}, {32, 1}, {16, 8}, {32, 3}, {32, 6}} : Tiles{{16, 1}, {16, 5}};
     case WeightLayout::Rows: break;
     }
     return Wide ? Tiles{{1, 1}, {3, 1}, {2, 4}, {4, 4}} : Tiles{{1, 1}, {4, 4}};
