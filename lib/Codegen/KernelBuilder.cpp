@@ -27,6 +27,7 @@
 #include "llvm/IR/Verifier.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <map>
 #include <vector>
 
@@ -160,7 +161,8 @@ private:
   void emitStepInt8(const Tile &T, Value *Blk, unsigned Blocks, Accs &Acc);
   void emitStepF32(const Tile &T, Value *Blk, Accs &Acc);
   void emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc);
-  /// Software prefetch of the Bytes from P + PrefetchBytes on (a line each 64).
+  /// Software prefetch of the Bytes from P + PrefetchBytes on (a line each
+  /// 64), or of the first PrefetchLines lines of them.
   void prefetch(Value *P, unsigned Bytes);
   /// Lanes zeros the optimizer cannot see through (an empty inline asm).
   Value *opaqueZero(unsigned Lanes);
@@ -177,10 +179,12 @@ private:
 void MatmulEmitter::prefetch(Value *P, unsigned Bytes) {
   if (!S.PrefetchBytes)
     return;
-  // Near the stream (decode), into L1; a whole row tile ahead (prefill),
-  // into L2 only, so L1 keeps the tile being computed (prefetcht1 beat
-  // prefetcht0 by 4-10 % on gate/up and down there).
-  const int Locality = S.PrefetchBytes > 4096 ? 2 : 3;
+  // Decode's stream, into L1; a whole row tile ahead (prefill), into L2
+  // only, so L1 keeps the tile being computed (prefetcht1 beat prefetcht0
+  // by 4-10 % on gate/up and down there).
+  const int Locality = S.Shape.N > 1 && S.PrefetchBytes > 4096 ? 2 : 3;
+  if (S.PrefetchLines)
+    Bytes = std::min(Bytes, 64 * S.PrefetchLines);
   for (unsigned Off = 0; Off < Bytes; Off += 64) // read, data cache.
     B.CreateIntrinsic(Intrinsic::prefetch, {Ptr},
                       {gep(P, S.PrefetchBytes + Off), B.getInt32(0), B.getInt32(Locality), B.getInt32(1)});

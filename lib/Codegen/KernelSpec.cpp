@@ -30,6 +30,8 @@ std::string KernelSpec::functionName() const {
       TileRows, TileTokens);
   if (PrefetchBytes)
     Name += absl::StrFormat("_pf%d", PrefetchBytes);
+  if (PrefetchLines)
+    Name += absl::StrFormat("x%d", PrefetchLines);
   if (Paced)
     Name += "_paced";
   return Name;
@@ -44,8 +46,10 @@ std::string KernelSpec::describe() const {
                          weightTypeName(Shape.Weights), weightLayoutName(Shape.Layout), Shape.M,
                          Shape.K, Shape.N, activationFormatName(Activations), Dot, VectorBits,
                          Accumulators, TileRows, TileTokens,
-                         PrefetchBytes ? absl::StrFormat("prefetch %d bytes ahead", PrefetchBytes)
-                                       : std::string("no prefetch"),
+                         !PrefetchBytes ? std::string("no prefetch")
+                         : PrefetchLines
+                             ? absl::StrFormat("prefetch %d line(s) a step %d bytes ahead", PrefetchLines, PrefetchBytes)
+                             : absl::StrFormat("prefetch %d bytes ahead", PrefetchBytes),
                          Paced ? ", paced" : "");
 }
 
@@ -111,6 +115,8 @@ absl::Status KernelSpec::validate(const CpuFeatures &Cpu) const {
                                weightLayoutName(Shape.Layout), layoutRowGroup(Shape.Layout)));
   if (PrefetchBytes % 64 || PrefetchBytes > (1u << 20))
     return Bad("prefetch distance must be a multiple of 64 bytes, at most 1 MiB");
+  if (PrefetchLines > 16 || (PrefetchLines && !PrefetchBytes))
+    return Bad("prefetch lines must be 0 to 16, and set only with a prefetch distance");
   if (Paced && (Shape.Layout == WeightLayout::Rows || TileTokens != 1))
     return Bad("pacing is implemented for the interleaved kernels on one token (decode)");
   if (Shape.Layout != WeightLayout::Rows) {
