@@ -27,7 +27,6 @@
 #include "llvm/IR/Verifier.h"
 #include "llvm/Support/raw_ostream.h"
 
-#include <algorithm>
 #include <map>
 #include <vector>
 
@@ -162,7 +161,7 @@ private:
   void emitStepF32(const Tile &T, Value *Blk, Accs &Acc);
   void emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc);
   /// Software prefetch of the Bytes from P + PrefetchBytes on (a line each
-  /// 64), or of the first PrefetchLines lines of them.
+  /// 64), or of the start of the page they begin in.
   void prefetch(Value *P, unsigned Bytes);
   /// Lanes zeros the optimizer cannot see through (an empty inline asm).
   Value *opaqueZero(unsigned Lanes);
@@ -183,11 +182,17 @@ void MatmulEmitter::prefetch(Value *P, unsigned Bytes) {
   // only, so L1 keeps the tile being computed (prefetcht1 beat prefetcht0
   // by 4-10 % on gate/up and down there).
   const int Locality = S.Shape.N > 1 && S.PrefetchBytes > 4096 ? 2 : 3;
-  if (S.PrefetchLines)
-    Bytes = std::min(Bytes, 64 * S.PrefetchLines);
-  for (unsigned Off = 0; Off < Bytes; Off += 64) // read, data cache.
-    B.CreateIntrinsic(Intrinsic::prefetch, {Ptr},
-                      {gep(P, S.PrefetchBytes + Off), B.getInt32(0), B.getInt32(Locality), B.getInt32(1)});
+  auto Prefetch = [&](Value *At) { // read, data cache.
+    B.CreateIntrinsic(Intrinsic::prefetch, {Ptr}, {At, B.getInt32(0), B.getInt32(Locality), B.getInt32(1)});
+  };
+  if (S.PrefetchPageStart) {
+    Value *Ahead = gep(P, S.PrefetchBytes);
+    Value *InPage = B.CreateAnd(B.CreatePtrToInt(Ahead, I64), B.getInt64(4095));
+    Prefetch(gep(Ahead, B.CreateNeg(InPage)));
+    return;
+  }
+  for (unsigned Off = 0; Off < Bytes; Off += 64)
+    Prefetch(gep(P, S.PrefetchBytes + Off));
 }
 
 Value *MatmulEmitter::opaqueZero(unsigned Lanes) {

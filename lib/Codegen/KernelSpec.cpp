@@ -30,8 +30,8 @@ std::string KernelSpec::functionName() const {
       TileRows, TileTokens);
   if (PrefetchBytes)
     Name += absl::StrFormat("_pf%d", PrefetchBytes);
-  if (PrefetchLines)
-    Name += absl::StrFormat("x%d", PrefetchLines);
+  if (PrefetchPageStart)
+    Name += "pg";
   if (Paced)
     Name += "_paced";
   return Name;
@@ -47,9 +47,8 @@ std::string KernelSpec::describe() const {
                          Shape.K, Shape.N, activationFormatName(Activations), Dot, VectorBits,
                          Accumulators, TileRows, TileTokens,
                          !PrefetchBytes ? std::string("no prefetch")
-                         : PrefetchLines
-                             ? absl::StrFormat("prefetch %d line(s) a step %d bytes ahead", PrefetchLines, PrefetchBytes)
-                             : absl::StrFormat("prefetch %d bytes ahead", PrefetchBytes),
+                         : absl::StrFormat("prefetch %s%d bytes ahead",
+                                           PrefetchPageStart ? "the page start " : "", PrefetchBytes),
                          Paced ? ", paced" : "");
 }
 
@@ -115,8 +114,8 @@ absl::Status KernelSpec::validate(const CpuFeatures &Cpu) const {
                                weightLayoutName(Shape.Layout), layoutRowGroup(Shape.Layout)));
   if (PrefetchBytes % 64 || PrefetchBytes > (1u << 20))
     return Bad("prefetch distance must be a multiple of 64 bytes, at most 1 MiB");
-  if (PrefetchLines > 16 || (PrefetchLines && !PrefetchBytes))
-    return Bad("prefetch lines must be 0 to 16, and set only with a prefetch distance");
+  if (PrefetchPageStart && !PrefetchBytes)
+    return Bad("page-start prefetch needs a prefetch distance");
   if (Paced && (Shape.Layout == WeightLayout::Rows || TileTokens != 1))
     return Bad("pacing is implemented for the interleaved kernels on one token (decode)");
   if (Shape.Layout != WeightLayout::Rows) {

@@ -73,14 +73,12 @@ TEST(KernelSpecTest, ValidateRejectsBadShapesAndCombinations) {
   S.TileRows = S.TileTokens = 4;
   S.Accumulators = 2;
   EXPECT_NE(Msg(S, Vnni).find("at most 24"), std::string::npos);
-  // Prefetch lines: with a distance only, at most 16.
+  // Page-start prefetch: with a distance only.
   S = spec(896, 896);
-  S.PrefetchLines = 1;
-  EXPECT_NE(Msg(S, Vnni).find("only with a prefetch distance"), std::string::npos);
+  S.PrefetchPageStart = true;
+  EXPECT_NE(Msg(S, Vnni).find("page-start prefetch needs a prefetch distance"), std::string::npos);
   S.PrefetchBytes = 8192;
   EXPECT_TRUE(S.validate(Vnni).ok());
-  S.PrefetchLines = 17;
-  EXPECT_NE(Msg(S, Vnni).find("prefetch lines must be 0 to 16"), std::string::npos);
   // Pacing: interleaved kernels on one token only.
   S = spec(896, 896);
   S.Paced = true;
@@ -146,7 +144,7 @@ TEST(KernelSpecTest, ChooseLayoutAndInterleavedRows) {
 
 TEST(KernelSpecTest, Zen5RowsShadowTheVnniRows) {
   // Zen 5 (two vpdpbusd a cycle) takes 32x6 prefill tiles, other VNNI hosts
-  // 16x8; its decode is unpaced with a line prefetched a block 8 KB ahead;
+  // 16x8; its decode is unpaced and prefetches the page start 8 KB ahead;
   // short batches are the same on both.
   CpuFeatures Zen5 = isa("avx512-vnni");
   Zen5.CpuName = "znver5";
@@ -163,10 +161,10 @@ TEST(KernelSpecTest, Zen5RowsShadowTheVnniRows) {
   KernelSpec Decode = chooseSpec({4864, 896, 1, WeightType::Q8_0, WeightLayout::Interleaved16}, Zen5);
   EXPECT_FALSE(Decode.Paced);
   EXPECT_EQ(Decode.PrefetchBytes, 8192u);
-  EXPECT_EQ(Decode.PrefetchLines, 1u);
+  EXPECT_TRUE(Decode.PrefetchPageStart);
   EXPECT_TRUE(Decode.validate(Zen5).ok());
-  EXPECT_NE(Decode.functionName().find("_pf8192x1"), std::string::npos) << Decode.functionName();
-  EXPECT_NE(Decode.describe().find("1 line(s) a step 8192 bytes ahead"), std::string::npos) << Decode.describe();
+  EXPECT_NE(Decode.functionName().find("_pf8192pg"), std::string::npos) << Decode.functionName();
+  EXPECT_NE(Decode.describe().find("prefetch the page start 8192 bytes ahead"), std::string::npos) << Decode.describe();
   for (int64_t N : {2, 7}) {
     MatmulShape Sh{4864, 896, N, WeightType::Q8_0, WeightLayout::Interleaved16};
     EXPECT_EQ(chooseSpec(Sh, Zen5), chooseSpec(Sh, isa("avx512-vnni"))) << N;

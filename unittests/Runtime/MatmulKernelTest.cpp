@@ -79,7 +79,7 @@ std::vector<KernelSpec> variants(const MatmulShape &Shape, Sweep How,
               S.TileRows = R;
               S.TileTokens = Shape.N == 1 ? 1 : T;
               S.PrefetchBytes = Acc == 2 ? 1024 : 0; // Prefetching never changes results,
-              S.PrefetchLines = Acc == 2 && Wide ? 1 : 0; // nor does its extent.
+              S.PrefetchPageStart = Acc == 2 && Wide; // nor does its extent.
               if (S.validate(Cpu).ok() && std::find(Out.begin(), Out.end(), S) == Out.end())
                 Out.push_back(S);
               // Nor does pacing (interleaved kernels on one token): both forms are

@@ -61,10 +61,11 @@ struct LUMEN_API KernelSpec {
   unsigned TileTokens = 1;    // (rows: whole row groups when interleaved).
   /// Software prefetch this many bytes ahead of the weight stream (0: none).
   unsigned PrefetchBytes = 0;
-  /// Lines prefetched a step at that distance: 0 every line the step reads;
-  /// 1 (decode) one, which touches every page ahead of the stream, enough to
-  /// start the hardware prefetcher on it without an instruction a line.
-  unsigned PrefetchLines = 0;
+  /// Prefetch, instead of every line a step reads, the first line of the
+  /// 4 KB page PrefetchBytes ahead (one instruction a step; the repeats
+  /// within a page find the line in flight): on Zen 5 the hardware
+  /// prefetcher then streams each page from its start (docs/BENCHMARK.md).
+  bool PrefetchPageStart = false;
   /// Decode pacing (interleaved layouts, one token): each block's integer
   /// sums start from the previous block's result ANDed with an opaque zero
   /// (the value is unchanged), so the core cannot run far ahead of the
@@ -75,7 +76,7 @@ struct LUMEN_API KernelSpec {
   /// A stable symbol naming every field, e.g.
   /// "lumen_mm_q8_0_m4864_k896_n1_xq8_v512_a4_vnni_r1_t1", with "q8_0r8"
   /// / "q8_0r16" for the interleaved layouts, "_pf1024" when prefetching
-  /// ("_pf8192x1" for one line a step) and "_paced" when paced.
+  /// ("_pf8192pg" for page starts) and "_paced" when paced.
   std::string functionName() const;
   /// One line for people: shape and choices.
   std::string describe() const;
