@@ -54,8 +54,22 @@ TEST(MemoryProbeTest, StreamReadSumsEveryWordOfWhole128ByteSteps) {
     for (size_t I = 0; I < Steps * 16; ++I)
       Want += Words[I];
     const size_t Bytes = Steps * 128 + (Steps < 37 ? 120 : 40); // Tails of 120 / 40 bytes are left.
-    EXPECT_EQ(streamRead(reinterpret_cast<const uint8_t *>(Words.data()), Bytes), Want) << Steps;
+    for (ReadPattern How : {ReadPattern::Plain, ReadPattern::PageStartPrefetch})
+      EXPECT_EQ(streamRead(reinterpret_cast<const uint8_t *>(Words.data()), Bytes, How), Want) << Steps;
   }
+}
+
+TEST(MemoryProbeTest, PageStartPrefetchReadsTheSameWordsAcrossPages) {
+  // Page-aligned, several pages and a part of one: the prefetching loop
+  // enters every page start and prefetches past the end.
+  LargeBuffer B(3 * 4096 + 256, /*HugePages=*/false);
+  ASSERT_TRUE(B.valid());
+  uint64_t *Words = reinterpret_cast<uint64_t *>(B.data());
+  uint64_t Want = 0;
+  for (size_t I = 0; I < B.size() / 8; ++I)
+    Want += Words[I] = 0xd1b54a32d192ed03ull * (I + 7);
+  EXPECT_EQ(streamRead(B.data(), B.size(), ReadPattern::Plain), Want);
+  EXPECT_EQ(streamRead(B.data(), B.size(), ReadPattern::PageStartPrefetch), Want);
 }
 
 } // namespace

@@ -36,15 +36,21 @@ private:
   uint8_t *MappedBase = nullptr;
 };
 
+/// How the probe's loop reads: as it is, or with a prefetch of the start
+/// of the 4 KB page 8 KB ahead at each page it enters (what Zen 5's decode
+/// kernels do: ~25 % faster there, ~10 % slower on Zen 4; docs/BENCHMARK.md).
+enum class ReadPattern { Plain, PageStartPrefetch };
+
 /// The probe's read loop over [P, P + Bytes) (P 32-byte aligned; a tail
 /// of under 128 bytes is skipped): four independent chains of 256-bit
 /// loads, which streamed faster here than 512-bit ones (bench/stream_bench).
 /// Returns the sum (mod 2^64) of the 64-bit words read, so the reads stay.
-LUMEN_API uint64_t streamRead(const uint8_t *P, size_t Bytes);
+LUMEN_API uint64_t streamRead(const uint8_t *P, size_t Bytes, ReadPattern How = ReadPattern::Plain);
 
-/// Best of Reps passes of a streaming read over Buffer on all of Pool's
-/// threads (each its own contiguous slice), in GB/s (1e9 bytes/s); 0 if
-/// the buffer is not valid.
+/// Best of Reps passes of each ReadPattern over Buffer on all of Pool's
+/// threads (each its own contiguous slice), in GB/s (1e9 bytes/s): the
+/// fastest this machine reads, whichever loop it favours; 0 if the buffer
+/// is not valid.
 LUMEN_API double measureReadBandwidth(ThreadPool &Pool, const LargeBuffer &Buffer, int Reps = 3);
 /// The same over a fresh zero-filled buffer of Bytes.
 LUMEN_API double measureReadBandwidth(ThreadPool &Pool, size_t Bytes, bool HugePages, int Reps = 3);
