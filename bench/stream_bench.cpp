@@ -4,8 +4,9 @@
 // 64 MB windows taken in turn from a 1 GiB buffer in 2 MB pages (the page
 // size the weights use), the variants alternating so that they share the
 // host's minutes; prints median / p90 / max GB/s of each:
-//  - the read probe's loop (256-bit loads, runtime::measureReadBandwidth)
-//    against the same with 512-bit loads;
+//  - the read probe's loop (256-bit loads, runtime::measureReadBandwidth),
+//    plain and with its page-start prefetch, against the same with 512-bit
+//    loads;
 //  - several streams a core, far apart, read in turns of 512 bytes (the
 //    loop a kernel reading several row groups at once would make);
 //  - one software prefetch per 4 KB page, 8 KB ahead, into L1 or L2 (help
@@ -52,8 +53,12 @@ namespace {
 
 volatile uint64_t Sink;
 
-// The probe's loop: four independent chains of 256-bit loads.
+// The probe's loop: four independent chains of 256-bit loads, plain and
+// (the probe's second pattern) with the page start 8 KB ahead prefetched.
 void read256(const uint8_t *P, size_t Bytes) { Sink = Sink + streamRead(P, Bytes); }
+void read256PageStarts(const uint8_t *P, size_t Bytes) {
+  Sink = Sink + streamRead(P, Bytes, ReadPattern::PageStartPrefetch);
+}
 
 __attribute__((target("avx512f"), noinline)) void read512(const uint8_t *P, size_t Bytes) {
   __m512i A = _mm512_setzero_si512(), B = A, C = A, D = A;
@@ -181,6 +186,7 @@ int main(int argc, char **argv) {
     Patterns.push_back({"one stream, 512-bit loads", read512});
   Patterns.push_back({"2 streams far apart, 512 B turns", readStreams<2>});
   Patterns.push_back({"4 streams far apart, 512 B turns", readStreams<4>});
+  Patterns.push_back({"one stream, the probe's loop prefetching page starts 8 KB ahead", read256PageStarts});
   Patterns.push_back({"one stream, the probe's loop a 4 KB page a call", readPages<-1>});
   Patterns.push_back({"the same + prefetcht0 per page, 8 KB ahead", readPages<3>});
   Patterns.push_back({"the same + prefetcht1 per page, 8 KB ahead", readPages<2>});
