@@ -4,8 +4,8 @@
 // first whose shape range matches wins, then the row is fitted to the ISA
 // (256-bit without AVX-512, pmaddubsw without VNNI). The numbers are the
 // winners of bench/kernel_bench (docs/BENCHMARK.md): the VNNI rows measured
-// on Zen 4 (AVX-512 + AVX512_VNNI) and the Zen5 row on Zen 5, the others on
-// an AVX2-only host. Rerun the benchmark before changing a row.
+// on Zen 4 (AVX-512 + AVX512_VNNI) and the Zen5 rows on Zen 5, the others
+// on an AVX2-only host. Rerun the benchmark before changing a row.
 //
 //===----------------------------------------------------------------------===//
 #include "lumen/Codegen/KernelSpec.h"
@@ -64,11 +64,12 @@ constexpr std::array<TableRow, 12> kTable = {{
   // DRAM (gate/up -11 %). Decode is paced: a core that runs ahead of the
   // stream with loads of its own made the prefetcher stream slower (the
   // kernels read at 86-96 % of the bare read loop unpaced, 93-97 % paced).
-  // name                           layout                        hosts         N             K           act                     bits  acc  rows  tokens  prefetch   page   paced
+  //
   // Zen 5's hardware prefetcher streams a page at full speed when its start
   // was touched ahead of the stream: the first line of the page 8 KB ahead,
   // prefetched every block, took the kernels from ~30 to ~40 GB/s a core
   // (stream_bench; any other line of that page, or pacing: ~30).
+  // name                           layout                        hosts         N             K           act                     bits  acc  rows  tokens  prefetch   page   paced
   {"decode, interleaved16, zen5",   WeightLayout::Interleaved16,  Hosts::Zen5,  1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      8192,      true,  false},
   {"decode, interleaved16",         WeightLayout::Interleaved16,  Hosts::Any,   1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      0,         false, true},
   {"prefill, interleaved16, short", WeightLayout::Interleaved16,  Hosts::Any,   2,   7,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   2,      0,         false, false},
