@@ -118,6 +118,28 @@ TEST_F(TinyFixtureTest, WeightPlacementsAgree) {
   EXPECT_NE(Gate.Layout, codegen::WeightLayout::Rows);
   EXPECT_EQ(Gate.Layout, codegen::chooseLayout(Gate.Rows, Gate.Cols, Gate.Type, codegen::CpuFeatures::host()));
   EXPECT_EQ(M->Output.Data, M->Embedding.Data); // Tied: one copy serves both.
+  // Whether every tensor the forward pass reads (the norm weights and biases
+  // too) points into the file's mapping: a copied model reads none of it,
+  // so none of the file stays resident.
+  auto PointsIntoFile = [](const Qwen2Model &Model) -> std::pair<int, int> {
+    std::span<const uint8_t> Data = Model.file().tensorData();
+    int In = 0, All = 0;
+    auto Count = [&](const void *P) {
+      auto *B = static_cast<const uint8_t *>(P);
+      In += B >= Data.data() && B < Data.data() + Data.size();
+      ++All;
+    };
+    Count(Model.Embedding.Data);
+    Count(Model.OutputNorm);
+    for (const LayerWeights &L : Model.Layers)
+      for (const void *P : {(const void *)L.AttnNorm, (const void *)L.QBias, (const void *)L.KBias,
+                            (const void *)L.VBias, (const void *)L.FfnNorm, (const void *)L.Q.Data,
+                            (const void *)L.K.Data, (const void *)L.V.Data, (const void *)L.O.Data,
+                            (const void *)L.Gate.Data, (const void *)L.Up.Data, (const void *)L.Down.Data})
+        Count(P);
+    return {In, All};
+  };
+  EXPECT_EQ(PointsIntoFile(*M).first, 0);
   for (Placement P : {Placement{false, false, codegen::WeightLayout::Rows},
                       Placement{false, true, codegen::WeightLayout::Rows}}) {
     SCOPED_TRACE(testing::Message() << "repack " << P.Repack << " huge pages " << P.HugePages);
@@ -128,6 +150,8 @@ TEST_F(TinyFixtureTest, WeightPlacementsAgree) {
     std::span<const uint8_t> Data = O.file().tensorData();
     bool InFile = O.Layers[0].Gate.Data >= Data.data() && O.Layers[0].Gate.Data < Data.data() + Data.size();
     EXPECT_EQ(InFile, !P.HugePages);
+    auto [In, All] = PointsIntoFile(O);
+    EXPECT_EQ(In, P.HugePages ? 0 : All);
     std::vector<float> A(M->config().Dim), B(A.size());
     for (int64_t R : {0, 7, 8, 151935}) {
       M->Embedding.dequantizeRow(R, A.data());

@@ -105,7 +105,8 @@ private:
   Qwen2Model();
   /// Copies the matrices into one arena in the layouts chosen (repacking
   /// where asked), releasing each one's file pages once it is copied, so the
-  /// peak resident size is the weights plus one tensor.
+  /// peak resident size is the weights plus one tensor; then the norm
+  /// weights and biases, so that no tensor data of the file stays resident.
   void placeWeights(const LoadOptions &Options);
 
   std::unique_ptr<gguf::GGUFFile> File;
