@@ -8,12 +8,16 @@
 namespace lumen::runtime {
 
 namespace {
-// Polling before sleeping, ~0.5-1 ms here (pauses of ~26 ns and the yields
+// Polling before sleeping, ~0.5-1 ms here (pauses of ~21 ns and the yields
 // below): long enough to catch the next matmul of a forward pass, short
 // enough not to burn a core when idle.
 constexpr int kSpinIterations = 20000;
-// A spinning thread yields its core this often, so that with more threads
-// than cores the one holding a chunk is not kept off the CPU by spinners.
+// The first ~40 us poll without yielding: the gaps between the dispatches
+// of a decode step are a few microseconds, and a sched_yield here takes
+// ~1.4 us (a VM), so a job that opened during one waited for it.
+constexpr int kPureSpinIterations = 2048;
+// Then a spinning thread yields its core this often, so that with more
+// threads than cores the one holding a chunk is not kept off the CPU by spinners.
 constexpr int kYieldEvery = 64;
 
 /// Waits until Ready(A's value): polls for a while, then sleeps on A (a
@@ -21,7 +25,7 @@ constexpr int kYieldEvery = 64;
 template <typename T, typename Pred> T await(const std::atomic<T> &A, Pred Ready) {
   T V = A.load(std::memory_order_acquire);
   for (int I = 0; !Ready(V) && I < kSpinIterations; ++I) {
-    if (I % kYieldEvery == kYieldEvery - 1)
+    if (I >= kPureSpinIterations && I % kYieldEvery == kYieldEvery - 1)
       std::this_thread::yield();
     else
       _mm_pause();
