@@ -48,7 +48,7 @@ struct Kernels {
 enum class Phase { Norms, Quantize, QKV, RopeCache, Attention, O, GateUp, Down, LmHead, Sync, Count };
 constexpr const char *kPhaseNames[] = {
     "residual adds, embedding", "RMS norm + activation quantization", "matmul q/k/v (fused)",
-    "bias, RoPE, KV store", "attention", "matmul attn_output", "matmul gate/up + SiLU + quantization",
+    "bias, RoPE, KV store (a batch's)", "attention (one token's: with bias, RoPE, KV store)", "matmul attn_output", "matmul gate/up + SiLU + quantization",
     "matmul ffn_down", "lm_head (final norm + matmul)", "thread sync (waiting for the slowest thread)"};
 static_assert(sizeof(kPhaseNames) / sizeof(kPhaseNames[0]) == size_t(Phase::Count));
 
@@ -115,6 +115,15 @@ private:
   /// One batch of Tokens (at most Batch) at position Pos; writes the logits
   /// wanted (none, the last token's, or every token's) to Logits.
   absl::Status forward(std::span<const int32_t> Tokens, Want Rows, float *Logits);
+  /// Makes the cache pages of positions up to End resident, whole K blocks
+  /// at a time, in one call per layer and head: a 512-token prefill took
+  /// ~25 ms more with a page fault at each first write (docs/BENCHMARK.md).
+  void reserveCache(int64_t End);
+  /// Bias, RoPE and the cache store of token T's KV head G: its query
+  /// heads, its key and its value.
+  void prepareHead(uint32_t Layer, int64_t T, int64_t G);
+  /// prepareHead for every token and KV head, then attention. One dispatch
+  /// for a single token: each item prepares the head it attends with.
   void attention(uint32_t Layer, int64_t N);
   /// Rows of all Parts as one index space split across the pool.
   void runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, int64_t N);
@@ -153,6 +162,7 @@ private:
   std::unique_ptr<runtime::LargeBuffer> KBuf, VBuf;
   uint16_t *KCache = nullptr, *VCache = nullptr;
   int64_t CacheCtx = 0;
+  int64_t CacheResident = 0; // Positions [0, CacheResident) are populated.
   /// The start of one layer's and KV head's keys (or values).
   size_t headCache(uint32_t Layer, int64_t Head) const {
     return (size_t(Layer) * M.config().KVHeads + Head) * CacheCtx * M.config().HeadDim;
@@ -274,10 +284,63 @@ void JitSession::normQuantize(const float *Weight, QuantizeFn Fn, int64_t N, int
   });
 }
 
+void JitSession::reserveCache(int64_t End) {
+  End = std::min(CacheCtx, roundUp(End, vec::kKeyBlock));
+  if (End <= CacheResident)
+    return;
+  const Qwen2Config &C = M.config();
+  // Both caches keep a layer and head's positions [A, B) (whole K blocks)
+  // in one range: elements [A * HeadDim, B * HeadDim) of its region.
+  const size_t Elem = sizeof(uint16_t), Begin = size_t(CacheResident) * C.HeadDim * Elem,
+               Length = size_t(End - CacheResident) * C.HeadDim * Elem;
+  for (uint32_t L = 0; L < C.Layers; ++L)
+    for (int64_t G = 0; G < C.KVHeads; ++G) {
+      KBuf->populate(headCache(L, G) * Elem + Begin, Length);
+      VBuf->populate(headCache(L, G) * Elem + Begin, Length);
+    }
+  CacheResident = End;
+}
+
+void JitSession::prepareHead(uint32_t Layer, int64_t T, int64_t G) {
+  const Qwen2Config &C = M.config();
+  const LayerWeights &W = M.Layers[Layer];
+  const int64_t D = C.Dim, KV = C.kvDim(), HD = C.HeadDim, Group = C.Heads / C.KVHeads;
+  const float *Cs = &Cos[T * HD / 2], *Sn = &Sin[T * HD / 2];
+  float *Qt = &Q[T * D + G * Group * HD], *Kt = &K[T * KV + G * HD], *Vt = &V[T * KV + G * HD];
+  vec::add(Qt, W.QBias + G * Group * HD, Group * HD);
+  vec::add(Kt, W.KBias + G * HD, HD);
+  vec::add(Vt, W.VBias + G * HD, HD);
+  for (int64_t J = 0; J < Group; ++J)
+    vec::rope(Qt + J * HD, Cs, Sn, HD);
+  vec::rope(Kt, Cs, Sn, HD);
+  const int64_t P = Pos + T;
+  const size_t Block = size_t(P / vec::kKeyBlock * vec::kKeyBlock) * HD;
+  vec::toHalfStrided(Kt, &KCache[headCache(Layer, G) + Block + P % vec::kKeyBlock], HD, vec::kKeyBlock);
+  vec::toHalf(Vt, &VCache[headCache(Layer, G) + size_t(P) * HD], HD);
+}
+
 void JitSession::attention(uint32_t Layer, int64_t N) {
   const Qwen2Config &C = M.config();
   const int64_t D = C.Dim, HD = C.HeadDim, KVHeads = C.KVHeads, Group = C.Heads / C.KVHeads;
   const float Scale = 1.0f / std::sqrt(float(HD));
+  // A batch's tokens read each other's keys and values: all are stored
+  // first. A single token's items are independent: no dispatch between.
+  const bool Fused = N == 1;
+  if (!Fused) {
+    // One item per KV head and K block: tokens of one block written from
+    // two cores would share the block's cache lines.
+    const int64_t First = Pos / vec::kKeyBlock, Blocks = (Pos + N - 1) / vec::kKeyBlock - First + 1;
+    Pool.parallelFor(Blocks * KVHeads, 1, [&](int64_t Begin, int64_t End) {
+      for (int64_t Item = Begin; Item < End; ++Item) {
+        const int64_t Block = First + Item / KVHeads;
+        const int64_t T0 = std::max<int64_t>(0, Block * vec::kKeyBlock - Pos);
+        const int64_t T1 = std::min(N, (Block + 1) * vec::kKeyBlock - Pos);
+        for (int64_t T = T0; T < T1; ++T)
+          prepareHead(Layer, T, Item % KVHeads);
+      }
+    });
+    Prof.mark(Phase::RopeCache);
+  }
   // One item per (token, KV head): the token's Group query heads read each
   // cached K and V row once, in place, converted in registers. (Blocks of 16
   // tokens sharing fp32 copies of the K/V blocks were no faster at 256 bits
@@ -288,6 +351,8 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
     thread_local std::vector<float> Qs, Scores;
     for (int64_t Item = Begin; Item < End; ++Item) {
       const int64_t G = Item % KVHeads, T = N - 1 - Item / KVHeads;
+      if (Fused)
+        prepareHead(Layer, T, G);
       const int64_t Seen = Pos + T + 1, Stride = roundUp(Seen, vec::kKeyBlock);
       Qs.resize(Group * HD);
       Scores.resize(Group * Stride);
@@ -302,7 +367,7 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
 
 absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, float *LogitsOut) {
   const Qwen2Config &C = M.config();
-  const int64_t N = Tokens.size(), D = C.Dim, KV = C.kvDim(), FF = C.FFN, HD = C.HeadDim;
+  const int64_t N = Tokens.size(), D = C.Dim, FF = C.FFN, HD = C.HeadDim;
   const int64_t NK = kernelTokens(N);
   absl::StatusOr<const Kernels *> KsOr = kernels(NK);
   if (!KsOr.ok())
@@ -324,6 +389,8 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     }
   }
   Prof.mark(Phase::Norms);
+  reserveCache(Pos + N);
+  Prof.mark(Phase::RopeCache);
 
   for (uint32_t L = 0; L < C.Layers; ++L) {
     const LayerWeights &W = M.Layers[L];
@@ -332,26 +399,6 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     Prof.mark(Phase::Quantize);
     runMatmuls({{Ks.Q, &W.Q, Q.data()}, {Ks.K, &W.K, K.data()}, {Ks.V, &W.V, V.data()}}, Xq.data(), NK);
     Prof.mark(Phase::QKV);
-    perToken(N, [&](int64_t Begin, int64_t End) {
-      for (int64_t T = Begin; T < End; ++T) {
-        float *Qt = &Q[T * D], *Kt = &K[T * KV], *Vt = &V[T * KV];
-        vec::add(Qt, W.QBias, D);
-        vec::add(Kt, W.KBias, KV);
-        vec::add(Vt, W.VBias, KV);
-        for (uint32_t H = 0; H < C.Heads; ++H)
-          vec::rope(Qt + H * HD, &Cos[T * HD / 2], &Sin[T * HD / 2], HD);
-        for (uint32_t H = 0; H < C.KVHeads; ++H)
-          vec::rope(Kt + H * HD, &Cos[T * HD / 2], &Sin[T * HD / 2], HD);
-        const int64_t P = Pos + T;
-        for (uint32_t H = 0; H < C.KVHeads; ++H) {
-          const size_t Block = size_t(P / vec::kKeyBlock * vec::kKeyBlock) * HD;
-          vec::toHalfStrided(Kt + H * HD, &KCache[headCache(L, H) + Block + P % vec::kKeyBlock], HD,
-                             vec::kKeyBlock);
-          vec::toHalf(Vt + H * HD, &VCache[headCache(L, H) + size_t(P) * HD], HD);
-        }
-      }
-    });
-    Prof.mark(Phase::RopeCache);
     attention(L, N);
     Prof.mark(Phase::Attention);
     quantize(Ks.QuantizeDim, Att.data(), NK);

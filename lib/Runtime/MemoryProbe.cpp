@@ -32,6 +32,22 @@ LargeBuffer::LargeBuffer(size_t Size, bool HugePages, bool ZeroFill) : Bytes(Siz
   MappedBase = Base;
 }
 
+bool LargeBuffer::populate(size_t Offset, size_t Length) const {
+#ifdef MADV_POPULATE_WRITE
+  constexpr uintptr_t kPage = 4096;
+  Length = std::min(Length, Bytes - std::min(Offset, Bytes));
+  if (!Data || Length == 0)
+    return false;
+  const uintptr_t Begin = reinterpret_cast<uintptr_t>(Data + Offset) & ~(kPage - 1);
+  const uintptr_t End = (reinterpret_cast<uintptr_t>(Data + Offset + Length) + kPage - 1) & ~(kPage - 1);
+  return ::madvise(reinterpret_cast<void *>(Begin), End - Begin, MADV_POPULATE_WRITE) == 0;
+#else
+  (void)Offset;
+  (void)Length;
+  return false;
+#endif
+}
+
 LargeBuffer::~LargeBuffer() {
   if (MappedBase)
     ::munmap(MappedBase, Mapped);

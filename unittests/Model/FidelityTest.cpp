@@ -195,9 +195,10 @@ TEST_F(TinyFixtureTest, WeightsFollowTheJitsIsa) {
 }
 
 TEST_F(TinyFixtureTest, JitMatchesReferenceAcrossBatchesAndBlocks) {
-  // 150 positions in prefill batches of 64 (so later batches start at 64 and
-  // 128) and then decode steps: the attention's 16-token and 64-position
-  // blocks are crossed at every offset the batches produce.
+  // 150 positions: a prompt of 30, then 100 in prefill batches of 64 (so
+  // the batches start at 30 and 94, each across two 64-position K blocks),
+  // then decode steps: the attention's 16-token and 64-position blocks are
+  // crossed at every offset the batches produce.
   std::vector<int32_t> Seq;
   for (int I = 0; I < 150; ++I)
     Seq.push_back((I * 7919 + 13) % 5000);
@@ -224,7 +225,8 @@ TEST_F(TinyFixtureTest, JitMatchesReferenceAcrossBatchesAndBlocks) {
       Sum += Rms;
     }
   };
-  Compare(std::span<const int32_t>(Seq).first(130), "prefill");
+  Compare(std::span<const int32_t>(Seq).first(30), "prefill");
+  Compare(std::span<const int32_t>(Seq).subspan(30, 100), "prefill after a prompt");
   for (int I = 130; I < 150; ++I)
     Compare(std::span<const int32_t>(&Seq[I], 1), "decode");
   EXPECT_LE(Sum / Seq.size(), 0.1);

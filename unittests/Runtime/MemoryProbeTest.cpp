@@ -11,6 +11,8 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <sys/mman.h>
+#include <vector>
 
 namespace lumen::runtime {
 namespace {
@@ -21,6 +23,35 @@ TEST(LargeBufferTest, ZeroFilledAndHugePageAligned) {
   EXPECT_EQ(B.size(), size_t(8) << 20);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(B.data()) % (2u << 20), 0u);
   EXPECT_TRUE(std::all_of(B.data(), B.data() + B.size(), [](uint8_t X) { return X == 0; }));
+}
+
+TEST(LargeBufferTest, PopulateMakesExactlyTheCoveringPagesResident) {
+  constexpr size_t kPage = 4096, kPages = 64;
+  LargeBuffer B(kPages * kPage, /*HugePages=*/false, /*ZeroFill=*/false);
+  ASSERT_TRUE(B.valid());
+  auto Resident = [&] {
+    std::vector<unsigned char> In(kPages);
+    EXPECT_EQ(::mincore(B.data(), kPages * kPage, In.data()), 0);
+    std::vector<bool> Out;
+    for (unsigned char C : In)
+      Out.push_back(C & 1);
+    return Out;
+  };
+  std::vector<bool> Want(kPages, false);
+  ASSERT_EQ(Resident(), Want);
+  // Bytes [3 pages + 100, 6 pages + 1) cover pages 3 to 6.
+  if (!B.populate(3 * kPage + 100, 3 * kPage - 99))
+    GTEST_SKIP() << "the kernel has no MADV_POPULATE_WRITE";
+  for (size_t P = 3; P <= 6; ++P)
+    Want[P] = true;
+  EXPECT_EQ(Resident(), Want);
+  // (Reading the others would map the zero page into them.)
+  EXPECT_TRUE(std::all_of(B.data() + 3 * kPage, B.data() + 7 * kPage, [](uint8_t X) { return X == 0; }));
+  // A range past the end is clipped; an empty one populates nothing.
+  EXPECT_TRUE(B.populate((kPages - 1) * kPage, 10 * kPage));
+  EXPECT_FALSE(B.populate(kPages * kPage, kPage));
+  Want[kPages - 1] = true;
+  EXPECT_EQ(Resident(), Want);
 }
 
 TEST(LargeBufferTest, AnImpossibleSizeIsInvalidNotACrash) {
