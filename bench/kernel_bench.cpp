@@ -8,7 +8,7 @@
 //  - prefill (N tokens) int8 GOP/s (2*M*K*N / time) for register tiles;
 // at 1 and 2 threads, beside the measured DRAM read bandwidth.
 //
-//   kernel_bench [--threads 1,2] [--prefill-tokens 64] [--quick]
+//   kernel_bench [--threads 1,2] [--prefill-tokens 64] [--quick] [--nodecode]
 //
 //===----------------------------------------------------------------------===//
 #include "lumen/Codegen/KernelABI.h"
@@ -34,6 +34,7 @@ ABSL_FLAG(std::string, threads, "1,2", "thread counts");
 ABSL_FLAG(int64_t, prefill_tokens, 64, "tokens for the prefill (GEMM) rows");
 ABSL_FLAG(bool, quick, false, "fewer variants, shorter timing");
 ABSL_FLAG(bool, huge_pages, true, "back the weight copies with 2 MB pages (madvise)");
+ABSL_FLAG(bool, decode, true, "the decode (N=1) tables; --nodecode for the prefill tables alone");
 
 using namespace lumen;
 using namespace lumen::codegen;
@@ -81,7 +82,7 @@ struct Variant {
   ActivationFormat Fmt;
   unsigned Bits, Acc, Rows, Tokens, Prefetch;
   bool Paced = false;
-  bool PageStart = false;
+  PrefetchPattern Pattern = PrefetchPattern::Lines;
 
   /// The variant for a shape and N tokens (VNNI where the host has it).
   KernelSpec spec(const Shape &Sh, int64_t N, const CpuFeatures &Cpu) const {
@@ -95,7 +96,7 @@ struct Variant {
     S.TileTokens = N == 1 ? 1 : Tokens;
     S.PrefetchBytes = Prefetch;
     S.Paced = Paced && N == 1;
-    S.PrefetchPageStart = Prefetch && PageStart;
+    S.Prefetch = Prefetch ? Pattern : PrefetchPattern::Lines;
     return S;
   }
 };
@@ -107,7 +108,10 @@ std::string label(const KernelSpec &S) {
   return absl::StrFormat("%s %s v%u a%u%s%s", Layout,
                          S.Activations == ActivationFormat::Q8 ? (S.VNNI ? "int8 vnni" : "int8 avx2") : "f32 fma",
                          S.VectorBits, S.Accumulators,
-                         S.PrefetchBytes ? absl::StrFormat(" pf%u%s", S.PrefetchBytes, S.PrefetchPageStart ? "pg" : "")
+                         S.PrefetchBytes ? absl::StrFormat(" pf%u%s", S.PrefetchBytes,
+                                                           S.Prefetch == PrefetchPattern::PageStart ? "pg"
+                                                           : S.Prefetch == PrefetchPattern::Spread  ? "sp"
+                                                                                                    : "")
                                          : std::string(),
                          S.Paced ? " paced" : "");
 }
@@ -225,8 +229,10 @@ int main(int Argc, char **Argv) {
       }
   // Zen 5's decode choice: the start of the page 8 KB ahead, every block.
   for (unsigned Pf : Quick ? std::vector<unsigned>{8192} : std::vector<unsigned>{4096, 8192, 16384})
-    Decode.push_back({WL::Interleaved16, AF::Q8, 512, 1, 16, 1, Pf, false, true});
+    Decode.push_back({WL::Interleaved16, AF::Q8, 512, 1, 16, 1, Pf, false, PrefetchPattern::PageStart});
 
+  if (!absl::GetFlag(FLAGS_decode))
+    Decode.clear();
   std::printf("\n## Decode (N=1): weight GB/s from DRAM (in-cache GB/s); %% of DRAM bandwidth\n\n");
   std::printf("| shape | kernel | rows | threads | DRAM GB/s | %% of DRAM | in-cache GB/s |\n|---|---|---|---|---|---|---|\n");
   for (const Shape &Sh : kShapes) {
@@ -271,8 +277,12 @@ int main(int Argc, char **Argv) {
   for (auto [R, T] : Quick ? std::vector<std::pair<unsigned, unsigned>>{{16, 4}, {16, 8}}
                            : std::vector<std::pair<unsigned, unsigned>>{{16, 2}, {16, 4}, {16, 6}, {16, 8}, {32, 2}, {32, 4}, {32, 5}, {32, 6}})
     Prefill.push_back({WL::Interleaved16, AF::Q8, 512, 1, R, T, 0});
-  std::printf("\n## Prefill (N=%lld): GOP/s (2*M*K*N per second), weights in cache\n\n", (long long)NTok);
-  std::printf("| shape | kernel | tile rows x tokens | threads | GOP/s |\n|---|---|---|---|---|\n");
+  // In cache: one copy (L3-resident). From DRAM: copies over >= 64 MB in
+  // turn, as a forward pass meets each layer's weights once per batch.
+  std::printf("\n## Prefill (N=%lld): GOP/s (2*M*K*N per second), weights in cache and from DRAM\n\n",
+              (long long)NTok);
+  std::printf("| shape | kernel | tile rows x tokens | threads | GOP/s in cache | GOP/s from DRAM |\n"
+              "|---|---|---|---|---|---|\n");
   for (const Shape &Sh : kShapes) {
     if (Sh.M > 8192) continue; // lm_head runs on the last token only.
     int64_t MatBytes = Sh.M * weightRowBytes(WeightType::Q8_0, Sh.K);
@@ -282,17 +292,27 @@ int main(int Argc, char **Argv) {
     for (float &V : X) V = N(Rng);
     std::vector<uint8_t> Xq(q8RowBytes(Sh.K) * NTok);
     referenceQuantize(Sh.K, NTok, X.data(), Xq.data());
-    for (const Variant &V : Prefill) {
-      KernelSpec S = V.spec(Sh, NTok, Cpu);
+    // The table's choice for this host first (its next-tile prefetch
+    // included), then the variants.
+    const MatmulShape Chosen{Sh.M, Sh.K, NTok, WeightType::Q8_0, chooseLayout(Sh.M, Sh.K, WeightType::Q8_0, Cpu)};
+    std::vector<std::pair<KernelSpec, bool>> Specs = {{chooseSpec(Chosen, Cpu), true}};
+    for (const Variant &V : Prefill)
+      Specs.push_back({V.spec(Sh, NTok, Cpu), false});
+    for (const auto &[S, FromTable] : Specs) {
       if (!S.validate(Cpu).ok())
         continue;
       MatmulFn Fn = *Cache.getMatmul(S);
-      const void *Act = V.Fmt == AF::Q8 ? (const void *)Xq.data() : (const void *)X.data();
+      const void *Act = S.Activations == AF::Q8 ? (const void *)Xq.data() : (const void *)X.data();
       for (unsigned Th : ThreadCounts) {
         runtime::ThreadPool Pool(Th);
-        double Sec = timeCalls(Pool, Fn, WeightsFor(V.Layout, Sh.K), MatBytes, 1, Act, Y.data(), Sh.M, MinSeconds / 2);
-        std::printf("| %s | %s | %ux%u | %u | %.1f |\n", Sh.Name, label(S).c_str(), V.Rows, V.Tokens, Th,
-                    2.0 * Sh.M * Sh.K * NTok / Sec / 1e9);
+        const int Copies = std::min<int64_t>(std::max<int64_t>(2, (int64_t(64) << 20) / MatBytes + 1),
+                                             Arena / MatBytes);
+        const uint8_t *W = WeightsFor(S.Shape.Layout, Sh.K);
+        double Warm = timeCalls(Pool, Fn, W, MatBytes, 1, Act, Y.data(), Sh.M, MinSeconds / 2);
+        double Cold = timeCalls(Pool, Fn, W, MatBytes, Copies, Act, Y.data(), Sh.M, MinSeconds / 2);
+        const double Ops = 2.0 * Sh.M * Sh.K * NTok / 1e9;
+        std::printf("| %s | %s%s | %ux%u | %u | %.1f | %.1f |\n", Sh.Name, FromTable ? "table: " : "",
+                    label(S).c_str(), S.TileRows, S.TileTokens, Th, Ops / Warm, Ops / Cold);
         std::fflush(stdout);
       }
     }

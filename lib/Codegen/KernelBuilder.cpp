@@ -151,6 +151,7 @@ private:
   struct Tile {
     unsigned Rows, Tokens; // Rows counts accumulator rows: rows, or groups of 8.
     std::vector<Value *> RowPtr, TokPtr;
+    Value *Pass = nullptr; // Which token tile of the row tile this is.
   };
   using Accs = std::vector<Value *>; // [Row * Tokens + Token]
 
@@ -163,6 +164,10 @@ private:
   /// Software prefetch of the Bytes from P + PrefetchBytes on (a line each
   /// 64), or of the start of the page they begin in.
   void prefetch(Value *P, unsigned Bytes);
+  /// PrefetchPattern::Spread: step Blk's share of the row tile
+  /// PrefetchBytes ahead of T's.
+  void prefetchSpread(const Tile &T, Value *Blk);
+  void emitPrefetch(Value *At);
   /// Lanes zeros the optimizer cannot see through (an empty inline asm).
   Value *opaqueZero(unsigned Lanes);
   /// Sums Main (AccLanes wide) and Tail (8 lanes or null) by halving.
@@ -175,24 +180,40 @@ private:
   InterleavedGeometry Geo; // Where the interleaved layouts keep a block.
 };
 
-void MatmulEmitter::prefetch(Value *P, unsigned Bytes) {
-  if (!S.PrefetchBytes)
-    return;
+void MatmulEmitter::emitPrefetch(Value *At) {
   // Decode's stream, into L1; a whole row tile ahead (prefill), into L2
   // only, so L1 keeps the tile being computed (prefetcht1 beat prefetcht0
   // by 4-10 % on gate/up and down there).
   const int Locality = S.Shape.N > 1 && S.PrefetchBytes > 4096 ? 2 : 3;
-  auto Prefetch = [&](Value *At) { // read, data cache.
-    B.CreateIntrinsic(Intrinsic::prefetch, {Ptr}, {At, B.getInt32(0), B.getInt32(Locality), B.getInt32(1)});
-  };
-  if (S.PrefetchPageStart) {
+  B.CreateIntrinsic(Intrinsic::prefetch, {Ptr}, {At, B.getInt32(0), B.getInt32(Locality), B.getInt32(1)}); // read, data
+}
+
+void MatmulEmitter::prefetch(Value *P, unsigned Bytes) {
+  if (!S.PrefetchBytes || S.Prefetch == PrefetchPattern::Spread)
+    return;
+  if (S.Prefetch == PrefetchPattern::PageStart) {
     Value *Ahead = gep(P, S.PrefetchBytes);
     Value *InPage = B.CreateAnd(B.CreatePtrToInt(Ahead, I64), B.getInt64(4095));
-    Prefetch(gep(Ahead, B.CreateNeg(InPage)));
+    emitPrefetch(gep(Ahead, B.CreateNeg(InPage)));
     return;
   }
   for (unsigned Off = 0; Off < Bytes; Off += 64)
-    Prefetch(gep(P, S.PrefetchBytes + Off));
+    emitPrefetch(gep(P, S.PrefetchBytes + Off));
+}
+
+void MatmulEmitter::prefetchSpread(const Tile &T, Value *Blk) {
+  if (!S.PrefetchBytes || S.Prefetch != PrefetchPattern::Spread)
+    return;
+  // The tile ahead is TileRows rows from its first row on (row groups are
+  // contiguous); step Blk of token tile Pass takes slot Pass * Steps + Blk
+  // of Slots, PerSlot lines each, the last slots past its end (harmless).
+  const int64_t Steps = K / kBlock, Passes = (S.Shape.N + S.TileTokens - 1) / S.TileTokens;
+  const int64_t Lines = (int64_t(S.TileRows) * RowBytes + 63) / 64;
+  const int64_t PerSlot = (Lines + Passes * Steps - 1) / (Passes * Steps);
+  Value *Slot = B.CreateAdd(B.CreateMul(T.Pass, B.getInt64(Steps)), Blk);
+  Value *At = gep(gep(T.RowPtr[0], S.PrefetchBytes), B.CreateMul(Slot, B.getInt64(PerSlot * 64)));
+  for (int64_t L = 0; L < PerSlot; ++L)
+    emitPrefetch(gep(At, L * 64));
 }
 
 Value *MatmulEmitter::opaqueZero(unsigned Lanes) {
@@ -290,6 +311,7 @@ void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
     GBlk[G] = gep(T.RowPtr[G], B.CreateMul(Blk, B.getInt64(Geo.blockBytes())));
     prefetch(GBlk[G], Geo.blockBytes());
   }
+  prefetchSpread(T, Blk);
   Value *Zero = S.Paced ? opaqueZero(Lanes) : nullptr;
   for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
     // VNNI starts at BlockBias (cancels the +128 on the weights); AVX2 at 0.
@@ -413,6 +435,7 @@ Function *MatmulEmitter::emitTile(unsigned Rows, unsigned Tokens) {
   for (unsigned R = 0; R < RowCells; ++R)
     T.RowPtr.push_back(gep(W, B.CreateMul(B.CreateAdd(Row, B.getInt64(R * RowsPerCell)),
                                           B.getInt64(RowBytes))));
+  T.Pass = B.CreateUDiv(Tok0, B.getInt64(S.TileTokens));
   for (unsigned Tk = 0; Tk < Tokens; ++Tk)
     T.TokPtr.push_back(
         gep(X, B.CreateMul(B.CreateAdd(Tok0, B.getInt64(Tk)), B.getInt64(XRowBytes))));

@@ -30,8 +30,10 @@ std::string KernelSpec::functionName() const {
       TileRows, TileTokens);
   if (PrefetchBytes)
     Name += absl::StrFormat("_pf%d", PrefetchBytes);
-  if (PrefetchPageStart)
+  if (Prefetch == PrefetchPattern::PageStart)
     Name += "pg";
+  else if (Prefetch == PrefetchPattern::Spread)
+    Name += "sp";
   if (Paced)
     Name += "_paced";
   return Name;
@@ -48,7 +50,10 @@ std::string KernelSpec::describe() const {
                          Accumulators, TileRows, TileTokens,
                          !PrefetchBytes ? std::string("no prefetch")
                          : absl::StrFormat("prefetch %s%d bytes ahead",
-                                           PrefetchPageStart ? "the page start " : "", PrefetchBytes),
+                                           Prefetch == PrefetchPattern::PageStart ? "the page start "
+                                           : Prefetch == PrefetchPattern::Spread  ? "the row tile, spread, "
+                                                                                  : "",
+                                           PrefetchBytes),
                          Paced ? ", paced" : "");
 }
 
@@ -114,8 +119,10 @@ absl::Status KernelSpec::validate(const CpuFeatures &Cpu) const {
                                weightLayoutName(Shape.Layout), layoutRowGroup(Shape.Layout)));
   if (PrefetchBytes % 64 || PrefetchBytes > (1u << 20))
     return Bad("prefetch distance must be a multiple of 64 bytes, at most 1 MiB");
-  if (PrefetchPageStart && !PrefetchBytes)
-    return Bad("page-start prefetch needs a prefetch distance");
+  if (Prefetch != PrefetchPattern::Lines && !PrefetchBytes)
+    return Bad("page-start and spread prefetch need a prefetch distance");
+  if (Prefetch == PrefetchPattern::Spread && (Shape.Layout == WeightLayout::Rows || Shape.N < 2))
+    return Bad("spread prefetch is implemented for the interleaved kernels on several tokens (prefill)");
   if (Paced && (Shape.Layout == WeightLayout::Rows || TileTokens != 1))
     return Bad("pacing is implemented for the interleaved kernels on one token (decode)");
   if (Shape.Layout != WeightLayout::Rows) {

@@ -73,12 +73,25 @@ TEST(KernelSpecTest, ValidateRejectsBadShapesAndCombinations) {
   S.TileRows = S.TileTokens = 4;
   S.Accumulators = 2;
   EXPECT_NE(Msg(S, Vnni).find("at most 24"), std::string::npos);
-  // Page-start prefetch: with a distance only.
+  // Page-start and spread prefetch: with a distance only; spread on
+  // interleaved prefill kernels only.
   S = spec(896, 896);
-  S.PrefetchPageStart = true;
-  EXPECT_NE(Msg(S, Vnni).find("page-start prefetch needs a prefetch distance"), std::string::npos);
+  S.Prefetch = PrefetchPattern::PageStart;
+  EXPECT_NE(Msg(S, Vnni).find("page-start and spread prefetch need a prefetch distance"), std::string::npos);
   S.PrefetchBytes = 8192;
   EXPECT_TRUE(S.validate(Vnni).ok());
+  S.Prefetch = PrefetchPattern::Spread;
+  EXPECT_NE(Msg(S, Vnni).find("spread prefetch is implemented for the interleaved kernels on several tokens"),
+            std::string::npos);
+  S.Shape.Layout = WeightLayout::Interleaved16;
+  S.TileRows = 32;
+  S.Accumulators = 1;
+  EXPECT_NE(Msg(S, Vnni).find("spread prefetch is implemented"), std::string::npos); // N = 1.
+  S.Shape.N = 64;
+  S.TileTokens = 6;
+  EXPECT_TRUE(S.validate(Vnni).ok());
+  S.PrefetchBytes = 0;
+  EXPECT_NE(Msg(S, Vnni).find("need a prefetch distance"), std::string::npos);
   // Pacing: interleaved kernels on one token only.
   S = spec(896, 896);
   S.Paced = true;
@@ -152,16 +165,21 @@ TEST(KernelSpecTest, Zen5RowsShadowTheVnniRows) {
   KernelSpec Gate = chooseSpec({4864, 896, 64, WeightType::Q8_0, WeightLayout::Interleaved16}, Zen5, &Why);
   EXPECT_EQ(Gate.TileRows, 32u);
   EXPECT_EQ(Gate.TileTokens, 6u);
-  EXPECT_EQ(Gate.PrefetchBytes, 32u * 28 * 34); // The next row tile: two groups on.
+  EXPECT_EQ(Gate.PrefetchBytes, 32u * 28 * 34); // The next row tile: two groups on,
+  EXPECT_EQ(Gate.Prefetch, PrefetchPattern::Spread); // spread over the token tiles.
+  EXPECT_NE(Gate.functionName().find("_pf30464sp"), std::string::npos) << Gate.functionName();
+  EXPECT_NE(Gate.describe().find("prefetch the row tile, spread, 30464 bytes ahead"), std::string::npos)
+      << Gate.describe();
   EXPECT_NE(Why.find("zen5"), std::string::npos) << Why;
   EXPECT_TRUE(Gate.validate(Zen5).ok());
   KernelSpec Other = chooseSpec({4864, 896, 64, WeightType::Q8_0, WeightLayout::Interleaved16}, isa("avx512-vnni"));
   EXPECT_EQ(Other.TileRows, 16u);
   EXPECT_EQ(Other.TileTokens, 8u);
+  EXPECT_EQ(Other.Prefetch, PrefetchPattern::Lines); // Zen 4's row, as measured there.
   KernelSpec Decode = chooseSpec({4864, 896, 1, WeightType::Q8_0, WeightLayout::Interleaved16}, Zen5);
   EXPECT_FALSE(Decode.Paced);
   EXPECT_EQ(Decode.PrefetchBytes, 8192u);
-  EXPECT_TRUE(Decode.PrefetchPageStart);
+  EXPECT_EQ(Decode.Prefetch, PrefetchPattern::PageStart);
   EXPECT_TRUE(Decode.validate(Zen5).ok());
   EXPECT_NE(Decode.functionName().find("_pf8192pg"), std::string::npos) << Decode.functionName();
   EXPECT_NE(Decode.describe().find("prefetch the page start 8192 bytes ahead"), std::string::npos) << Decode.describe();

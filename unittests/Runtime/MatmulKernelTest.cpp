@@ -79,9 +79,17 @@ std::vector<KernelSpec> variants(const MatmulShape &Shape, Sweep How,
               S.TileRows = R;
               S.TileTokens = Shape.N == 1 ? 1 : T;
               S.PrefetchBytes = Acc == 2 ? 1024 : 0; // Prefetching never changes results,
-              S.PrefetchPageStart = Acc == 2 && Wide; // nor does its extent.
+              S.Prefetch = Acc == 2 && Wide ? PrefetchPattern::PageStart // nor does its extent,
+                                            : PrefetchPattern::Lines;
               if (S.validate(Cpu).ok() && std::find(Out.begin(), Out.end(), S) == Out.end())
                 Out.push_back(S);
+              // nor spreading the next row tile's lines over the token tiles
+              // (the last slots point past the matrix: prefetches never fault).
+              KernelSpec Spread = S;
+              Spread.Prefetch = PrefetchPattern::Spread;
+              Spread.PrefetchBytes = R * weightRowBytes(Shape.Weights, Shape.K) / 64 * 64;
+              if (Spread.validate(Cpu).ok() && std::find(Out.begin(), Out.end(), Spread) == Out.end())
+                Out.push_back(Spread);
               // Nor does pacing (interleaved kernels on one token): both forms are
               // checked bit for bit against the replay.
               S.Paced = true;

@@ -51,6 +51,21 @@ struct LUMEN_API MatmulShape {
   WeightLayout Layout = WeightLayout::Rows;
 };
 
+/// The lines a kernel step prefetches (KernelSpec::PrefetchBytes ahead).
+enum class PrefetchPattern {
+  /// Every line the step reads, that far ahead.
+  Lines,
+  /// Only the first line of the 4 KB page that far ahead (one instruction a
+  /// step; the repeats within a page find the line in flight): on Zen 5 the
+  /// hardware prefetcher then streams each page from its start.
+  PageStart,
+  /// Prefill (interleaved layouts): the row tile that far ahead, its lines
+  /// spread evenly over every step of every token tile, a few a step, so
+  /// that its DRAM reads trickle in over the whole tile instead of coming as
+  /// a burst in the first token tile (the same lines at each later pass).
+  Spread,
+};
+
 struct LUMEN_API KernelSpec {
   MatmulShape Shape;
   ActivationFormat Activations = ActivationFormat::Q8;
@@ -61,11 +76,8 @@ struct LUMEN_API KernelSpec {
   unsigned TileTokens = 1;    // (rows: whole row groups when interleaved).
   /// Software prefetch this many bytes ahead of the weight stream (0: none).
   unsigned PrefetchBytes = 0;
-  /// Prefetch, instead of every line a step reads, the first line of the
-  /// 4 KB page PrefetchBytes ahead (one instruction a step; the repeats
-  /// within a page find the line in flight): on Zen 5 the hardware
-  /// prefetcher then streams each page from its start (docs/BENCHMARK.md).
-  bool PrefetchPageStart = false;
+  /// Which lines a step prefetches, PrefetchBytes ahead of what it reads.
+  PrefetchPattern Prefetch = PrefetchPattern::Lines;
   /// Decode pacing (interleaved layouts, one token): each block's integer
   /// sums start from the previous block's result ANDed with an opaque zero
   /// (the value is unchanged), so the core cannot run far ahead of the
