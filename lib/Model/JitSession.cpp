@@ -47,7 +47,7 @@ struct Kernels {
 /// Op classes the profile reports.
 enum class Phase { Norms, Quantize, QKV, RopeCache, Attention, O, GateUp, Down, LmHead, Sync, Count };
 constexpr const char *kPhaseNames[] = {
-    "residual adds, embedding", "RMS norm + activation quantization", "matmul q/k/v (fused)",
+    "embedding, RoPE angles", "residual add, RMS norm, activation quantization", "matmul q/k/v (fused)",
     "bias, RoPE, KV store (a batch's)", "attention (one token's: with bias, RoPE, KV store)", "matmul attn_output", "matmul gate/up + SiLU + quantization",
     "matmul ffn_down", "lm_head (final norm + matmul)", "thread sync (waiting for the slowest thread)"};
 static_assert(sizeof(kPhaseNames) / sizeof(kPhaseNames[0]) == size_t(Phase::Count));
@@ -133,9 +133,10 @@ private:
   int64_t prefillGrain(int64_t Rows) const;
   /// N rows of activations into Xq; a batch's rows are split across the pool.
   void quantize(QuantizeFn Fn, const float *Rows, int64_t N);
-  /// RMS-normalises the N real rows of X into XN with Weight, then quantizes
-  /// NK rows of XN (padding rows stay zero) into Xq, in one dispatch.
-  void normQuantize(const float *Weight, QuantizeFn Fn, int64_t N, int64_t NK);
+  /// Adds the N rows of Residual (if given: the previous block's output)
+  /// into X, RMS-normalises them into XN with Weight, then quantizes NK rows
+  /// of XN (padding rows stay zero) into Xq, in one dispatch by tokens.
+  void normQuantize(const float *Residual, const float *Weight, QuantizeFn Fn, int64_t N, int64_t NK);
   /// Per token of a batch on the pool (serially below a few rows): a
   /// dispatch costs more than a few rows, and keeps the workers awake.
   template <typename Fn> void perToken(int64_t N, Fn &&F);
@@ -275,11 +276,14 @@ void JitSession::quantize(QuantizeFn Fn, const float *Rows, int64_t N) {
   perToken(N, [&](int64_t B, int64_t E) { Fn(Rows, Xq.data(), B, E); });
 }
 
-void JitSession::normQuantize(const float *Weight, QuantizeFn Fn, int64_t N, int64_t NK) {
+void JitSession::normQuantize(const float *Residual, const float *Weight, QuantizeFn Fn, int64_t N, int64_t NK) {
   const int64_t D = M.config().Dim;
   perToken(NK, [&](int64_t B, int64_t E) {
-    for (int64_t T = B; T < std::min(E, N); ++T)
+    for (int64_t T = B; T < std::min(E, N); ++T) {
+      if (Residual)
+        vec::add(&X[T * D], &Residual[T * D], D);
       vec::rmsNorm(&X[T * D], Weight, &XN[T * D], D, M.config().RmsEps);
+    }
     Fn(XN.data(), Xq.data(), B, E);
   });
 }
@@ -394,8 +398,9 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
 
   for (uint32_t L = 0; L < C.Layers; ++L) {
     const LayerWeights &W = M.Layers[L];
-    // Attention block: norm, q/k/v in one dispatch, bias + RoPE, cache, attend.
-    normQuantize(W.AttnNorm, Ks.QuantizeDim, N, NK);
+    // Attention block: the last block's residual and norm, q/k/v in one
+    // dispatch, bias + RoPE, cache, attend.
+    normQuantize(L ? Down.data() : nullptr, W.AttnNorm, Ks.QuantizeDim, N, NK);
     Prof.mark(Phase::Quantize);
     runMatmuls({{Ks.Q, &W.Q, Q.data()}, {Ks.K, &W.K, K.data()}, {Ks.V, &W.V, V.data()}}, Xq.data(), NK);
     Prof.mark(Phase::QKV);
@@ -405,13 +410,13 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     Prof.mark(Phase::Quantize);
     runMatmuls({{Ks.O, &W.O, O.data()}}, Xq.data(), NK);
     Prof.mark(Phase::O);
-    vec::add(X.data(), O.data(), N * D);
 
-    // Feed-forward block: gate and up together, SiLU(gate) * up fused, and
+    // Feed-forward block: the attention's residual and norm, gate and up
+    // together, SiLU(gate) * up fused, and
     // its quantization: each thread quantizes the 32-blocks of the rows it
     // computed, where they are (quantizing by tokens made every core read
     // what the other had written: ~55 ms of a two-thread pp512).
-    normQuantize(W.FfnNorm, Ks.QuantizeDim, N, NK);
+    normQuantize(O.data(), W.FfnNorm, Ks.QuantizeDim, N, NK);
     Prof.mark(Phase::Quantize);
     rowsParallel(FF, NK, kQ8Block, [&](int64_t B, int64_t E) {
       Ks.Gate(W.Gate.Data, Xq.data(), Gate.data(), B, E);
@@ -423,20 +428,20 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     Prof.mark(Phase::GateUp);
     runMatmuls({{Ks.Down, &W.Down, Down.data()}}, XqFFN.data(), NK);
     Prof.mark(Phase::Down);
-    vec::add(X.data(), Down.data(), N * D);
-    Prof.mark(Phase::Norms);
   }
 
   if (Wanted == Want::None) {
     Pos += N;
     return absl::OkStatus();
   }
-  // Final norm and lm_head for the rows wanted.
+  // The last block's residual, final norm and lm_head for the rows wanted.
   const int64_t First = Wanted == Want::All ? 0 : N - 1, Rows = N - First;
   const int64_t NO = Rows == 1 ? 1 : NK;
   std::fill(XN.begin(), XN.begin() + NO * D, 0.0f);
-  for (int64_t T = First; T < N; ++T)
+  for (int64_t T = First; T < N; ++T) {
+    vec::add(&X[T * D], &Down[T * D], D);
     vec::rmsNorm(&X[T * D], M.OutputNorm, &XN[(T - First) * D], D, C.RmsEps);
+  }
   quantize(Ks.QuantizeDim, XN.data(), NO);
   absl::StatusOr<MatmulFn> Out = outputKernel(NO);
   if (!Out.ok())
