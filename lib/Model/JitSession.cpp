@@ -46,10 +46,16 @@ struct Kernels {
 
 /// Op classes the profile reports.
 enum class Phase { Norms, Quantize, QKV, RopeCache, Attention, O, GateUp, Down, LmHead, Sync, Count };
-constexpr const char *kPhaseNames[] = {
-    "embedding, RoPE angles", "residual add, RMS norm, activation quantization", "matmul q/k/v (fused)",
-    "bias, RoPE, KV store (a batch's)", "attention (one token's: with bias, RoPE, KV store)", "matmul attn_output", "matmul gate/up + SiLU + quantization",
-    "matmul ffn_down", "lm_head (final norm + matmul)", "thread sync (waiting for the slowest thread)"};
+constexpr const char *kPhaseNames[] = {"embedding, RoPE angles",
+                                       "residual add, RMS norm, activation quantization",
+                                       "matmul q/k/v (fused)",
+                                       "bias, RoPE, KV store (a batch's)",
+                                       "attention (one token's: with bias, RoPE, KV store)",
+                                       "matmul attn_output",
+                                       "matmul gate/up + SiLU + quantization",
+                                       "matmul ffn_down",
+                                       "lm_head (final norm + matmul)",
+                                       "thread sync (waiting for the slowest thread)"};
 static_assert(sizeof(kPhaseNames) / sizeof(kPhaseNames[0]) == size_t(Phase::Count));
 
 /// Wall time per phase, measured in the calling thread; the time it spent
@@ -412,10 +418,10 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     Prof.mark(Phase::O);
 
     // Feed-forward block: the attention's residual and norm, gate and up
-    // together, SiLU(gate) * up fused, and
-    // its quantization: each thread quantizes the 32-blocks of the rows it
-    // computed, where they are (quantizing by tokens made every core read
-    // what the other had written: ~55 ms of a two-thread pp512).
+    // together, SiLU(gate) * up fused, and its quantization: each thread
+    // quantizes the 32-blocks of the rows it computed, where they are
+    // (quantizing by tokens made every core read what the other had
+    // written: ~55 ms of a two-thread pp512).
     normQuantize(O.data(), W.FfnNorm, Ks.QuantizeDim, N, NK);
     Prof.mark(Phase::Quantize);
     rowsParallel(FF, NK, kQ8Block, [&](int64_t B, int64_t E) {
