@@ -11,12 +11,12 @@
 //===----------------------------------------------------------------------===//
 #include "lumen/Model/Session.h"
 
+#include "KVCache.h"
 #include "VectorOps.h"
 
 #include "lumen/Codegen/KernelABI.h"
 #include "lumen/GGUF/GGUFTypes.h"
 #include "lumen/Runtime/KernelCache.h"
-#include "lumen/Runtime/MemoryProbe.h"
 #include "lumen/Runtime/ThreadPool.h"
 
 #include "absl/container/flat_hash_map.h"
@@ -111,7 +111,7 @@ public:
                     std::vector<float> &Logits) override;
   absl::Status prepare(int64_t PromptTokens) override;
   int64_t batchSize() const override { return Batch; }
-  bool allocated() const { return KCache && VCache; }
+  bool allocated() const { return Cached.valid(); }
 
 private:
   int64_t kernelTokens(int64_t N) const { return N == 1 ? 1 : std::min(Batch, roundUp(N, 8)); }
@@ -121,10 +121,6 @@ private:
   /// One batch of Tokens (at most Batch) at position Pos; writes the logits
   /// wanted (none, the last token's, or every token's) to Logits.
   absl::Status forward(std::span<const int32_t> Tokens, Want Rows, float *Logits);
-  /// Makes the cache pages of positions up to End resident, whole K blocks
-  /// at a time, in one call per layer and head: a 512-token prefill took
-  /// ~25 ms more with a page fault at each first write (docs/BENCHMARK.md).
-  void reserveCache(int64_t End);
   /// Bias, RoPE and the cache store of token T's KV head G: its query
   /// heads, its key and its value.
   void prepareHead(uint32_t Layer, int64_t T, int64_t G);
@@ -159,21 +155,8 @@ private:
   std::vector<float> X, XN, Q, K, V, Att, O, Gate, Up, Hidden, Down, Logits;
   std::vector<uint8_t> Xq;    // Quantized input of q/k/v, attn_output, gate/up, lm_head.
   std::vector<uint8_t> XqFFN; // Quantized input of ffn_down.
-  // fp16 caches of CacheCtx positions (Ctx rounded up to whole K blocks) per
-  // layer and KV head, so that one head's keys and values are each one
-  // sequential stream: V is [layer][kv head][position][head dim]; K is
-  // [layer][kv head][block of vec::kKeyBlock positions][head dim][position
-  // in block], transposed so attention reads 8 positions a vector.
-  // Untouched anonymous memory: pages become resident as positions are
-  // written, so a short conversation does not pay for the whole context.
-  std::unique_ptr<runtime::LargeBuffer> KBuf, VBuf;
-  uint16_t *KCache = nullptr, *VCache = nullptr;
-  int64_t CacheCtx = 0;
-  int64_t CacheResident = 0; // Positions [0, CacheResident) are populated.
-  /// The start of one layer's and KV head's keys (or values).
-  size_t headCache(uint32_t Layer, int64_t Head) const {
-    return (size_t(Layer) * M.config().KVHeads + Head) * CacheCtx * M.config().HeadDim;
-  }
+  // The fp16 keys and values of every layer and KV head (KVCache.h).
+  KVCache Cached;
   float ThetaScale;                     // RoPE: base^(-2/HeadDim).
   std::vector<float> Cos, Sin;          // Per token x frequency.
 };
@@ -181,7 +164,8 @@ private:
 JitSession::JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t Ctx,
                        unsigned Threads, int64_t Batch, bool Profile)
     : Session(M, Ctx), Cache(Cache), Pool(Threads), Batch(Batch),
-      Avx512(Cache.jit().cpu().AVX512), Prof(Profile, Pool) {
+      Avx512(Cache.jit().cpu().AVX512), Prof(Profile, Pool),
+      Cached(M.config().Layers, M.config().KVHeads, M.config().HeadDim, Ctx) {
   const Qwen2Config &C = M.config();
   const int64_t D = C.Dim, KV = C.kvDim(), FF = C.FFN;
   for (std::vector<float> *B : {&X, &XN, &Q, &Att, &O, &Down})
@@ -192,12 +176,6 @@ JitSession::JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t
     B->assign(Batch * FF, 0.0f);
   Xq.assign(Batch * codegen::q8RowBytes(D), 0);
   XqFFN.assign(Batch * codegen::q8RowBytes(FF), 0);
-  CacheCtx = roundUp(Ctx, vec::kKeyBlock);
-  const size_t CacheBytes = size_t(C.Layers) * CacheCtx * KV * sizeof(uint16_t);
-  KBuf = std::make_unique<runtime::LargeBuffer>(CacheBytes, /*HugePages=*/false, /*ZeroFill=*/false);
-  VBuf = std::make_unique<runtime::LargeBuffer>(CacheBytes, /*HugePages=*/false, /*ZeroFill=*/false);
-  KCache = reinterpret_cast<uint16_t *>(KBuf->data());
-  VCache = reinterpret_cast<uint16_t *>(VBuf->data());
   ThetaScale = std::pow(C.RopeBase, -2.0f / C.HeadDim);
   Cos.assign(Batch * C.HeadDim / 2, 0.0f);
   Sin.assign(Cos.size(), 0.0f);
@@ -294,23 +272,6 @@ void JitSession::normQuantize(const float *Residual, const float *Weight, Quanti
   });
 }
 
-void JitSession::reserveCache(int64_t End) {
-  End = std::min(CacheCtx, roundUp(End, vec::kKeyBlock));
-  if (End <= CacheResident)
-    return;
-  const Qwen2Config &C = M.config();
-  // Both caches keep a layer and head's positions [A, B) (whole K blocks)
-  // in one range: elements [A * HeadDim, B * HeadDim) of its region.
-  const size_t Elem = sizeof(uint16_t), Begin = size_t(CacheResident) * C.HeadDim * Elem,
-               Length = size_t(End - CacheResident) * C.HeadDim * Elem;
-  for (uint32_t L = 0; L < C.Layers; ++L)
-    for (int64_t G = 0; G < C.KVHeads; ++G) {
-      KBuf->populate(headCache(L, G) * Elem + Begin, Length);
-      VBuf->populate(headCache(L, G) * Elem + Begin, Length);
-    }
-  CacheResident = End;
-}
-
 void JitSession::prepareHead(uint32_t Layer, int64_t T, int64_t G) {
   const Qwen2Config &C = M.config();
   const LayerWeights &W = M.Layers[Layer];
@@ -323,10 +284,7 @@ void JitSession::prepareHead(uint32_t Layer, int64_t T, int64_t G) {
   for (int64_t J = 0; J < Group; ++J)
     vec::rope(Qt + J * HD, Cs, Sn, HD);
   vec::rope(Kt, Cs, Sn, HD);
-  const int64_t P = Pos + T;
-  const size_t Block = size_t(P / vec::kKeyBlock * vec::kKeyBlock) * HD;
-  vec::toHalfStrided(Kt, &KCache[headCache(Layer, G) + Block + P % vec::kKeyBlock], HD, vec::kKeyBlock);
-  vec::toHalf(Vt, &VCache[headCache(Layer, G) + size_t(P) * HD], HD);
+  Cached.store(Layer, G, Pos + T, Kt, Vt);
 }
 
 void JitSession::attention(uint32_t Layer, int64_t N) {
@@ -368,8 +326,7 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
       Scores.resize(Group * Stride);
       for (int64_t J = 0; J < Group; ++J)
         vec::roundToHalf(&Q[T * D + (G * Group + J) * HD], &Qs[J * HD], HD);
-      vec::attendToken(Qs.data(), Group, HD, &KCache[headCache(Layer, G)], vec::kKeyBlock * HD,
-                       &VCache[headCache(Layer, G)], HD, Seen, Scale, Scores.data(), Stride,
+      vec::attendToken(Qs.data(), Group, Cached.head(Layer, G), Seen, Scale, Scores.data(), Stride,
                        &Att[T * D + G * Group * HD], HD, Avx512);
     }
   });
@@ -399,7 +356,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     }
   }
   Prof.mark(Phase::Norms);
-  reserveCache(Pos + N);
+  Cached.reserve(Pos + N);
   Prof.mark(Phase::RopeCache);
 
   for (uint32_t L = 0; L < C.Layers; ++L) {

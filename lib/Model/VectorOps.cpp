@@ -208,16 +208,16 @@ namespace {
 /// R heads' scores for every position, 8 positions per vector: a K vector is
 /// converted once and serves all R heads (R FMAs per conversion).
 template <int R>
-void tokenScores(const float *Q, int64_t HD, const uint16_t *K, int64_t KBlockStride, int64_t Seen,
-                 float Scale, float *S, int64_t Stride) {
+void tokenScores(const float *Q, const CachedHead &C, int64_t Seen, float Scale, float *S, int64_t Stride) {
+  const int64_t HD = C.HeadDim;
   const __m256 Sc = _mm256_set1_ps(Scale);
   for (int64_t P0 = 0; P0 < Seen; P0 += 64) {
-    const uint16_t *KB = K + (P0 / 64) * KBlockStride;
+    const uint16_t *KB = C.keyBlock(P0 / 64);
     const int64_t Vecs = (std::min<int64_t>(64, Seen - P0) + 7) / 8;
     // The next block's K (HD x 128 bytes = HD / 4 lines a pass) is fetched
     // while this one is computed.
-    const char *Next = reinterpret_cast<const char *>(KB + KBlockStride);
     const bool More = P0 + 64 < Seen;
+    const char *Next = reinterpret_cast<const char *>(More ? C.keyBlock(P0 / 64 + 1) : KB);
     for (int64_t V = 0; V < Vecs; ++V) {
       if (More) // Vecs == 8 whenever another block follows.
         for (int64_t L = V * HD / 4; L < (V + 1) * HD / 4; ++L)
@@ -240,23 +240,25 @@ void tokenScores(const float *Q, int64_t HD, const uint16_t *K, int64_t KBlockSt
 /// blocks of V (8 KB for a 64-wide head) stay in L1 across the dimension
 /// passes, the accumulators round-trip through Out once per block.
 template <int R>
-void tokenValues(const float *P, int64_t Stride, int64_t Seen, const uint16_t *V, int64_t VStride, int64_t HD,
-                 float *Out, int64_t OutStride) {
+void tokenValues(const float *P, int64_t Stride, int64_t Seen, const CachedHead &C, float *Out, int64_t OutStride) {
+  const int64_t HD = C.HeadDim;
   for (int I = 0; I < R; ++I)
     std::fill_n(Out + I * OutStride, HD, 0.0f);
   for (int64_t P0 = 0; P0 < Seen; P0 += 64) {
     const int64_t P1 = std::min<int64_t>(Seen, P0 + 64);
+    const uint16_t *VB = C.valueBlock(P0 / 64); // Row Pp at VB + (Pp - P0) * HD.
     // The next block's V rows (64 x HD x 2 bytes), a share per pass.
-    const int64_t NextEnd = std::min<int64_t>(Seen, P1 + 64);
+    const int64_t NextRows = std::min<int64_t>(Seen, P1 + 64) - P1;
+    const uint16_t *NB = NextRows > 0 ? C.valueBlock(P0 / 64 + 1) : VB;
     for (int64_t D = 0; D + 8 <= HD; D += 8) {
-      for (int64_t Pp = P1 + D * 64 / HD; Pp < std::min(NextEnd, P1 + (D + 8) * 64 / HD); ++Pp)
+      for (int64_t I = D * 64 / HD; I < std::min(NextRows, (D + 8) * 64 / HD); ++I)
         for (int64_t B = 0; B < HD * 2; B += 64)
-          _mm_prefetch(reinterpret_cast<const char *>(V + Pp * VStride) + B, _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char *>(NB + I * HD) + B, _MM_HINT_T0);
       __m256 A[R];
       for (int I = 0; I < R; ++I)
         A[I] = _mm256_loadu_ps(Out + I * OutStride + D);
       for (int64_t Pp = P0; Pp < P1; ++Pp) {
-        __m256 Vv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(V + Pp * VStride + D)));
+        __m256 Vv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(VB + (Pp - P0) * HD + D)));
         for (int I = 0; I < R; ++I)
           A[I] = _mm256_fmadd_ps(_mm256_broadcast_ss(P + I * Stride + Pp), Vv, A[I]);
       }
@@ -267,18 +269,17 @@ void tokenValues(const float *P, int64_t Stride, int64_t Seen, const uint16_t *V
       for (int I = 0; I < R; ++I)
         for (int64_t Pp = P0; Pp < P1; ++Pp)
           Out[I * OutStride + D] =
-              std::fma(P[I * Stride + Pp], _cvtsh_ss(V[Pp * VStride + D]), Out[I * OutStride + D]);
+              std::fma(P[I * Stride + Pp], _cvtsh_ss(VB[(Pp - P0) * HD + D]), Out[I * OutStride + D]);
   }
 }
 
 template <int R>
-void attendRows(const float *Q, int64_t HD, const uint16_t *K, int64_t KBlockStride, const uint16_t *V,
-                int64_t VStride, int64_t Seen, float Scale, float *S, int64_t Stride, float *Out,
-                int64_t OutStride) {
-  tokenScores<R>(Q, HD, K, KBlockStride, Seen, Scale, S, Stride);
+void attendRows(const float *Q, const CachedHead &C, int64_t Seen, float Scale, float *S, int64_t Stride,
+                float *Out, int64_t OutStride) {
+  tokenScores<R>(Q, C, Seen, Scale, S, Stride);
   for (int I = 0; I < R; ++I)
     softmaxToHalf(S + I * Stride, Seen);
-  tokenValues<R>(S, Stride, Seen, V, VStride, HD, Out, OutStride);
+  tokenValues<R>(S, Stride, Seen, C, Out, OutStride);
 }
 
 // The same two loops with 512-bit vectors, for AVX-512 hosts: a whole
@@ -294,14 +295,15 @@ LUMEN_AVX512 inline __m512 load16Halves(const uint16_t *P) {
 }
 
 template <int R>
-LUMEN_AVX512 void tokenScores512(const float *Q, int64_t HD, const uint16_t *K, int64_t KBlockStride,
-                                 int64_t Seen, float Scale, float *S, int64_t Stride) {
+LUMEN_AVX512 void tokenScores512(const float *Q, const CachedHead &C, int64_t Seen, float Scale, float *S,
+                                 int64_t Stride) {
+  const int64_t HD = C.HeadDim;
   const __m512 Sc = _mm512_set1_ps(Scale);
   for (int64_t P0 = 0; P0 < Seen; P0 += 64) {
-    const uint16_t *KB = K + (P0 / 64) * KBlockStride;
+    const uint16_t *KB = C.keyBlock(P0 / 64);
     // The next block's K: two lines (64 positions) a dimension.
-    const char *Next = reinterpret_cast<const char *>(KB + KBlockStride);
     const bool More = P0 + 64 < Seen;
+    const char *Next = reinterpret_cast<const char *>(More ? C.keyBlock(P0 / 64 + 1) : KB);
     __m512 A[R][4];
     for (int I = 0; I < R; ++I)
       for (int J = 0; J < 4; ++J)
@@ -328,27 +330,35 @@ LUMEN_AVX512 void tokenScores512(const float *Q, int64_t HD, const uint16_t *K, 
 }
 
 template <int R>
-LUMEN_AVX512 void tokenValues512(const float *P, int64_t Stride, int64_t Seen, const uint16_t *V,
-                                 int64_t VStride, int64_t HD, float *Out, int64_t OutStride) {
+LUMEN_AVX512 void tokenValues512(const float *P, int64_t Stride, int64_t Seen, const CachedHead &C, float *Out,
+                                 int64_t OutStride) {
   constexpr int64_t Ahead = 16; // Positions prefetched ahead (2 KB of a 64-wide head).
+  const int64_t HD = C.HeadDim;
   for (int64_t D0 = 0; D0 < HD; D0 += 64) {
     __m512 A[R][4];
     for (int I = 0; I < R; ++I)
       for (int J = 0; J < 4; ++J)
         A[I][J] = _mm512_setzero_ps();
-    for (int64_t Pp = 0; Pp < Seen; ++Pp) {
-      if (Pp + Ahead < Seen) {
-        const char *Row = reinterpret_cast<const char *>(V + (Pp + Ahead) * VStride + D0);
-        _mm_prefetch(Row, _MM_HINT_T0);
-        _mm_prefetch(Row + 64, _MM_HINT_T0);
-      }
-      __m512 Vv[4];
-      for (int J = 0; J < 4; ++J)
-        Vv[J] = load16Halves(V + Pp * VStride + D0 + 16 * J);
-      for (int I = 0; I < R; ++I) {
-        const __m512 W = _mm512_set1_ps(P[I * Stride + Pp]);
+    for (int64_t P0 = 0; P0 < Seen; P0 += 64) {
+      // Rows P0 + I of this block and of the next (which the prefetch
+      // reaches in the block's last Ahead positions).
+      const uint16_t *VB = C.valueBlock(P0 / 64) + D0;
+      const uint16_t *NB = P0 + 64 < Seen ? C.valueBlock(P0 / 64 + 1) + D0 : VB;
+      const int64_t Rows = std::min<int64_t>(64, Seen - P0);
+      for (int64_t I = 0; I < Rows; ++I) {
+        if (P0 + I + Ahead < Seen) {
+          const uint16_t *Ahd = I + Ahead < 64 ? VB + (I + Ahead) * HD : NB + (I + Ahead - 64) * HD;
+          _mm_prefetch(reinterpret_cast<const char *>(Ahd), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char *>(Ahd) + 64, _MM_HINT_T0);
+        }
+        __m512 Vv[4];
         for (int J = 0; J < 4; ++J)
-          A[I][J] = _mm512_fmadd_ps(W, Vv[J], A[I][J]);
+          Vv[J] = load16Halves(VB + I * HD + 16 * J);
+        for (int R0 = 0; R0 < R; ++R0) {
+          const __m512 W = _mm512_set1_ps(P[R0 * Stride + P0 + I]);
+          for (int J = 0; J < 4; ++J)
+            A[R0][J] = _mm512_fmadd_ps(W, Vv[J], A[R0][J]);
+        }
       }
     }
     for (int I = 0; I < R; ++I)
@@ -382,22 +392,20 @@ LUMEN_AVX512 void softmaxToHalf512(float *X, int64_t N) {
 }
 
 template <int R>
-LUMEN_AVX512 void attendRows512(const float *Q, int64_t HD, const uint16_t *K, int64_t KBlockStride,
-                                const uint16_t *V, int64_t VStride, int64_t Seen, float Scale, float *S,
+LUMEN_AVX512 void attendRows512(const float *Q, const CachedHead &C, int64_t Seen, float Scale, float *S,
                                 int64_t Stride, float *Out, int64_t OutStride) {
-  tokenScores512<R>(Q, HD, K, KBlockStride, Seen, Scale, S, Stride);
+  tokenScores512<R>(Q, C, Seen, Scale, S, Stride);
   for (int I = 0; I < R; ++I)
     softmaxToHalf512(S + I * Stride, Seen);
-  tokenValues512<R>(S, Stride, Seen, V, VStride, HD, Out, OutStride);
+  tokenValues512<R>(S, Stride, Seen, C, Out, OutStride);
 }
 
-using AttendFn = void (*)(const float *, int64_t, const uint16_t *, int64_t, const uint16_t *, int64_t, int64_t,
-                          float, float *, int64_t, float *, int64_t);
+using AttendFn = void (*)(const float *, const CachedHead &, int64_t, float, float *, int64_t, float *, int64_t);
 } // namespace
 
-void attendToken(const float *Q, int64_t Rows, int64_t HD, const uint16_t *K, int64_t KBlockStride,
-                 const uint16_t *V, int64_t VStride, int64_t Seen, float Scale, float *Scores, int64_t Stride,
-                 float *Out, int64_t OutStride, bool Avx512) {
+void attendToken(const float *Q, int64_t Rows, const CachedHead &Cache, int64_t Seen, float Scale, float *Scores,
+                 int64_t Stride, float *Out, int64_t OutStride, bool Avx512) {
+  const int64_t HD = Cache.HeadDim;
   // Heads at a time: 256-bit, R accumulators + a K vector + a broadcast in
   // 16 registers (R <= 8); 512-bit, 4R accumulators + 4 K vectors in 32.
   static constexpr AttendFn Narrow[] = {attendRows<1>, attendRows<2>, attendRows<3>, attendRows<4>,
@@ -408,8 +416,8 @@ void attendToken(const float *Q, int64_t Rows, int64_t HD, const uint16_t *K, in
   const int64_t Step = Avx512 ? 7 : 8;
   for (int64_t R0 = 0; R0 < Rows; R0 += Step) {
     const int64_t R = std::min<int64_t>(Step, Rows - R0);
-    (Avx512 ? Wide : Narrow)[R - 1](Q + R0 * HD, HD, K, KBlockStride, V, VStride, Seen, Scale,
-                                    Scores + R0 * Stride, Stride, Out + R0 * OutStride, OutStride);
+    (Avx512 ? Wide : Narrow)[R - 1](Q + R0 * HD, Cache, Seen, Scale, Scores + R0 * Stride, Stride,
+                                    Out + R0 * OutStride, OutStride);
   }
 }
 

@@ -27,20 +27,36 @@ void toHalf(const float *X, uint16_t *Out, int64_t N);
 void toHalfStrided(const float *X, uint16_t *Out, int64_t N, int64_t Stride);
 /// Out = X rounded to fp16 precision (nearest even), kept as floats.
 void roundToHalf(const float *X, float *Out, int64_t N);
+/// Where one KV head's cached keys and values are (read by attendToken).
+/// Positions come in blocks of kKeyBlock: block b's keys, transposed
+/// ([head dim][position in block]), and its values (kKeyBlock rows of
+/// HeadDim) are each kKeyBlock * HeadDim contiguous elements. Runs of
+/// SegmentBlocks blocks are contiguous; run s starts s * SegmentStride
+/// elements after K (V).
+struct CachedHead {
+  const uint16_t *K, *V;
+  int64_t HeadDim;
+  int64_t SegmentBlocks;
+  int64_t SegmentStride;
+
+  int64_t blockOffset(int64_t B) const {
+    return B / SegmentBlocks * SegmentStride + B % SegmentBlocks * kKeyBlock * HeadDim;
+  }
+  const uint16_t *keyBlock(int64_t B) const { return K + blockOffset(B); }
+  const uint16_t *valueBlock(int64_t B) const { return V + blockOffset(B); }
+};
+
 /// One token's attention for Rows query heads that share a KV head, read
 /// straight from the fp16 cache (converted in registers, no staging copy):
 /// Scores[r * Stride + p] = Scale * dot(Q[r], K[p]) for p < Seen, softmaxed
 /// with softmaxToHalf, then Out[r * OutStride + d] = sum_p P[r][p] * V[p][d].
-/// Q is Rows x HeadDim (fp16-rounded); K is in transposed kKeyBlock-position
-/// blocks (block b at K + b * KBlockStride, element (d, p) at [d * kKeyBlock
-/// + p]); V's position p is at V + p * VStride. Stride >= Seen rounded up to
+/// Q is Rows x HeadDim (fp16-rounded). Stride >= Seen rounded up to
 /// kKeyBlock.
 /// Each lane sums its products in order with fused multiply-adds (dims for
 /// a score, positions for an output), so every width gives the same bits.
 /// Avx512 (the caller's CPU has AVX-512 F/BW/VL/DQ) takes 512-bit loops
 /// when HeadDim % 64 == 0.
-void attendToken(const float *Q, int64_t Rows, int64_t HeadDim, const uint16_t *K, int64_t KBlockStride,
-                 const uint16_t *V, int64_t VStride, int64_t Seen, float Scale, float *Scores,
+void attendToken(const float *Q, int64_t Rows, const CachedHead &Cache, int64_t Seen, float Scale, float *Scores,
                  int64_t Stride, float *Out, int64_t OutStride, bool Avx512);
 /// In-place softmax of N scores, the probabilities rounded to fp16 precision
 /// (as they enter llama.cpp's product with an fp16 V cache).

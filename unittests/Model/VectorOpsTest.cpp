@@ -23,20 +23,29 @@ uint16_t half(float X) { return _cvtss_sh(X, _MM_FROUND_TO_NEAREST_INT); }
 float single(uint16_t H) { return _cvtsh_ss(H); }
 
 /// One KV head's cache in the JIT session's layout: K in transposed blocks of
-/// 64 positions ([block][dim][position in block]), V row-major.
+/// 64 positions ([block][dim][position in block]), V's blocks row-major, in
+/// runs of SegmentBlocks blocks with a gap of other heads' runs between.
 struct HeadCache {
-  int64_t HD, Ctx;
+  int64_t HD, Ctx, SegmentBlocks, Gap;
   std::vector<uint16_t> K, V;
-  HeadCache(int64_t HD, int64_t Seen, std::mt19937 &Rng) : HD(HD), Ctx((Seen + 63) / 64 * 64) {
+  HeadCache(int64_t HD, int64_t Seen, std::mt19937 &Rng, int64_t SegmentBlocks = 1 << 20, int64_t Gap = 0)
+      : HD(HD), Ctx((Seen + 63) / 64 * 64), SegmentBlocks(SegmentBlocks), Gap(Gap) {
     std::normal_distribution<float> N(0.0f, 1.0f);
-    K.resize(Ctx * HD);
-    V.resize(Ctx * HD);
-    // Every slot gets a value, also past Seen: stale entries must not leak in.
-    for (uint16_t &H : K) H = half(N(Rng));
-    for (uint16_t &H : V) H = half(N(Rng));
+    const int64_t Blocks = Ctx / 64;
+    K.assign(view().blockOffset(Blocks - 1) + 64 * HD, half(NAN)); // The gaps are NaN: they must not be read.
+    V = K;
+    for (int64_t B = 0; B < Blocks; ++B)
+      for (int64_t I = 0; I < 64 * HD; ++I) {
+        // Every slot gets a value, also past Seen: stale entries must not leak in.
+        K[view().blockOffset(B) + I] = half(N(Rng));
+        V[view().blockOffset(B) + I] = half(N(Rng));
+      }
   }
-  float k(int64_t P, int64_t D) const { return single(K[P / 64 * 64 * HD + D * 64 + P % 64]); }
-  float v(int64_t P, int64_t D) const { return single(V[P * HD + D]); }
+  vec::CachedHead view() const {
+    return {K.data(), V.data(), HD, SegmentBlocks, (SegmentBlocks * 64 + Gap) * HD};
+  }
+  float k(int64_t P, int64_t D) const { return single(K[view().blockOffset(P / 64) + D * 64 + P % 64]); }
+  float v(int64_t P, int64_t D) const { return single(V[view().blockOffset(P / 64) + P % 64 * HD + D]); }
 };
 
 /// The contract in scalar floats: each score and each output a chain of
@@ -65,43 +74,46 @@ TEST(AttendTokenTest, EqualsScalarFloatsAndTheDoubleReference) {
   for (int64_t HD : {64, 128, 24, 20})
     for (int64_t Rows : {1, 6, 7, 9})
       for (int64_t Seen : {1, 5, 8, 63, 64, 65, 130, 700}) {
-        SCOPED_TRACE(testing::Message() << "head dim " << HD << ", " << Rows << " heads, " << Seen << " positions");
-        HeadCache C(HD, Seen, Rng);
-        std::normal_distribution<float> N(0.0f, 1.0f);
-        std::vector<float> Q(Rows * HD);
-        for (float &X : Q) X = single(half(N(Rng))); // Queries enter rounded to fp16.
-        const float Scale = 1.0f / std::sqrt(float(HD));
+        // One run, runs of one block, and of two blocks 3 positions apart.
+        for (auto [SegmentBlocks, Gap] : {std::pair<int64_t, int64_t>{1 << 20, 0}, {1, 64}, {2, 3}}) {
+          SCOPED_TRACE(testing::Message() << "head dim " << HD << ", " << Rows << " heads, " << Seen
+                                          << " positions, runs of " << SegmentBlocks << " blocks");
+          HeadCache C(HD, Seen, Rng, SegmentBlocks, Gap);
+          std::normal_distribution<float> N(0.0f, 1.0f);
+          std::vector<float> Q(Rows * HD);
+          for (float &X : Q) X = single(half(N(Rng))); // Queries enter rounded to fp16.
+          const float Scale = 1.0f / std::sqrt(float(HD));
 
-        std::vector<float> Want = scalar(Q, Rows, C, Seen, Scale), Out;
-        for (bool Avx512 : {false, true}) {
-          if (Avx512 && !__builtin_cpu_supports("avx512bw"))
-            continue;
-          std::vector<float> Scores(Rows * C.Ctx), O(Rows * HD, -1.0f);
-          vec::attendToken(Q.data(), Rows, HD, C.K.data(), 64 * HD, C.V.data(), HD, Seen, Scale, Scores.data(),
-                           C.Ctx, O.data(), HD, Avx512);
-          EXPECT_EQ(0, std::memcmp(O.data(), Want.data(), O.size() * sizeof(float))) << "avx512 " << Avx512;
-          Out = O;
-        }
-
-        // Softmax(q.k * scale) . V in double: the fp16 rounding of the
-        // probabilities (relative 2^-11) bounds the difference.
-        for (int64_t R = 0; R < Rows; ++R) {
-          std::vector<double> S(Seen);
-          double Max = -INFINITY, Sum = 0;
-          for (int64_t P = 0; P < Seen; ++P) {
-            double Dot = 0;
-            for (int64_t D = 0; D < HD; ++D)
-              Dot += double(Q[R * HD + D]) * C.k(P, D);
-            Max = std::max(Max, S[P] = Dot * Scale);
+          std::vector<float> Want = scalar(Q, Rows, C, Seen, Scale), Out;
+          for (bool Avx512 : {false, true}) {
+            if (Avx512 && !__builtin_cpu_supports("avx512bw"))
+              continue;
+            std::vector<float> Scores(Rows * C.Ctx), O(Rows * HD, -1.0f);
+            vec::attendToken(Q.data(), Rows, C.view(), Seen, Scale, Scores.data(), C.Ctx, O.data(), HD, Avx512);
+            EXPECT_EQ(0, std::memcmp(O.data(), Want.data(), O.size() * sizeof(float))) << "avx512 " << Avx512;
+            Out = O;
           }
-          for (double &X : S) Sum += (X = std::exp(X - Max));
-          for (int64_t D = 0; D < HD; ++D) {
-            double Ref = 0, Mag = 0;
+
+          // Softmax(q.k * scale) . V in double: the fp16 rounding of the
+          // probabilities (relative 2^-11) bounds the difference.
+          for (int64_t R = 0; R < Rows; ++R) {
+            std::vector<double> S(Seen);
+            double Max = -INFINITY, Sum = 0;
             for (int64_t P = 0; P < Seen; ++P) {
-              Ref += S[P] / Sum * C.v(P, D);
-              Mag += S[P] / Sum * std::fabs(C.v(P, D));
+              double Dot = 0;
+              for (int64_t D = 0; D < HD; ++D)
+                Dot += double(Q[R * HD + D]) * C.k(P, D);
+              Max = std::max(Max, S[P] = Dot * Scale);
             }
-            ASSERT_NEAR(Out[R * HD + D], Ref, 1e-3 * Mag + 1e-6) << "head " << R << " dim " << D;
+            for (double &X : S) Sum += (X = std::exp(X - Max));
+            for (int64_t D = 0; D < HD; ++D) {
+              double Ref = 0, Mag = 0;
+              for (int64_t P = 0; P < Seen; ++P) {
+                Ref += S[P] / Sum * C.v(P, D);
+                Mag += S[P] / Sum * std::fabs(C.v(P, D));
+              }
+              ASSERT_NEAR(Out[R * HD + D], Ref, 1e-3 * Mag + 1e-6) << "head " << R << " dim " << D;
+            }
           }
         }
       }

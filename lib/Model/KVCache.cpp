@@ -1,0 +1,49 @@
+//===- KVCache.cpp - The JIT session's fp16 key and value caches ----------===//
+#include "KVCache.h"
+
+#include <algorithm>
+
+namespace lumen::model {
+
+KVCache::KVCache(int64_t Layers, int64_t KVHeads, int64_t HeadDim, int64_t Ctx, int64_t SegmentPositions,
+                 bool HugePages)
+    : Layers(Layers), KVHeads(KVHeads), HeadDim(HeadDim), SegmentPositions(SegmentPositions) {
+  if (Layers < 1 || KVHeads < 1 || HeadDim < 1 || Ctx < 1 || SegmentPositions < vec::kKeyBlock ||
+      SegmentPositions % vec::kKeyBlock != 0)
+    return;
+  Segments = (Ctx + SegmentPositions - 1) / SegmentPositions;
+  SegmentElems = Layers * KVHeads * SegmentPositions * HeadDim;
+  // Untouched anonymous memory: nothing is resident until reserve().
+  const size_t Bytes = size_t(Segments) * SegmentElems * sizeof(uint16_t);
+  KBuf = std::make_unique<runtime::LargeBuffer>(Bytes, HugePages, /*ZeroFill=*/false);
+  VBuf = std::make_unique<runtime::LargeBuffer>(Bytes, HugePages, /*ZeroFill=*/false);
+}
+
+int64_t KVCache::reserve(int64_t End) {
+  const int64_t Want = std::min(Segments, (End + SegmentPositions - 1) / SegmentPositions);
+  const size_t Bytes = size_t(SegmentElems) * sizeof(uint16_t);
+  for (; Resident < Want; ++Resident) {
+    KBuf->populate(Resident * Bytes, Bytes);
+    VBuf->populate(Resident * Bytes, Bytes);
+  }
+  return Resident * SegmentPositions;
+}
+
+void KVCache::store(int64_t Layer, int64_t G, int64_t P, const float *Key, const float *Value) {
+  const size_t At = size_t(P / SegmentPositions) * SegmentElems + headOffset(Layer, G) +
+                    P % SegmentPositions / vec::kKeyBlock * vec::kKeyBlock * HeadDim;
+  const int64_t InBlock = P % vec::kKeyBlock;
+  uint16_t *K = reinterpret_cast<uint16_t *>(KBuf->data()) + At;
+  uint16_t *V = reinterpret_cast<uint16_t *>(VBuf->data()) + At;
+  vec::toHalfStrided(Key, K + InBlock, HeadDim, vec::kKeyBlock); // Transposed: [dim][position in block].
+  vec::toHalf(Value, V + InBlock * HeadDim, HeadDim);
+}
+
+vec::CachedHead KVCache::head(int64_t Layer, int64_t G) const {
+  const int64_t At = headOffset(Layer, G);
+  return {reinterpret_cast<const uint16_t *>(KBuf->data()) + At,
+          reinterpret_cast<const uint16_t *>(VBuf->data()) + At, HeadDim, SegmentPositions / vec::kKeyBlock,
+          SegmentElems};
+}
+
+} // namespace lumen::model
