@@ -152,7 +152,7 @@ private:
   absl::flat_hash_map<int64_t, MatmulFn> OutputByN;
 
   // Activations, Batch rows each (token-major).
-  std::vector<float> X, XN, Q, K, V, Att, O, Gate, Up, Hidden, Down, Logits;
+  std::vector<float> X, XN, Q, K, V, Att, O, Gate, Up, Down, Logits; // Gate: then SiLU(gate) * up.
   std::vector<uint8_t> Xq;    // Quantized input of q/k/v, attn_output, gate/up, lm_head.
   std::vector<uint8_t> XqFFN; // Quantized input of ffn_down.
   // The fp16 keys and values of every layer and KV head (KVCache.h).
@@ -172,7 +172,7 @@ JitSession::JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t
     B->assign(Batch * D, 0.0f);
   K.assign(Batch * KV, 0.0f);
   V.assign(Batch * KV, 0.0f);
-  for (std::vector<float> *B : {&Gate, &Up, &Hidden})
+  for (std::vector<float> *B : {&Gate, &Up})
     B->assign(Batch * FF, 0.0f);
   Xq.assign(Batch * codegen::q8RowBytes(D), 0);
   XqFFN.assign(Batch * codegen::q8RowBytes(FF), 0);
@@ -384,9 +384,11 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     rowsParallel(FF, NK, kQ8Block, [&](int64_t B, int64_t E) {
       Ks.Gate(W.Gate.Data, Xq.data(), Gate.data(), B, E);
       Ks.Up(W.Up.Data, Xq.data(), Up.data(), B, E);
+      // SiLU(gate) * up in place: written to a third Batch x FFN buffer
+      // (10 MB at 512 tokens) it took ~10 % longer (docs/BENCHMARK.md).
       for (int64_t T = 0; T < NK; ++T)
-        vec::siluMul(&Gate[T * FF + B], &Up[T * FF + B], &Hidden[T * FF + B], E - B, Avx512);
-      Ks.QuantizeFFNBlocks(Hidden.data(), XqFFN.data(), NK, B / kQ8Block, E / kQ8Block);
+        vec::siluMul(&Gate[T * FF + B], &Up[T * FF + B], &Gate[T * FF + B], E - B, Avx512);
+      Ks.QuantizeFFNBlocks(Gate.data(), XqFFN.data(), NK, B / kQ8Block, E / kQ8Block);
     });
     Prof.mark(Phase::GateUp);
     runMatmuls({{Ks.Down, &W.Down, Down.data()}}, XqFFN.data(), NK);

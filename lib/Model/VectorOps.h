@@ -17,6 +17,7 @@ constexpr int64_t kKeyBlock = 64;
 
 void rmsNorm(const float *X, const float *Weight, float *Out, int64_t N, float Eps);
 void add(float *X, const float *Y, int64_t N);                 // X += Y
+/// Out may be Gate or Up (each element is read before it is written).
 void siluMul(const float *Gate, const float *Up, float *Out, int64_t N);
 /// The same, with 512-bit loops when Avx512 (the same bits).
 void siluMul(const float *Gate, const float *Up, float *Out, int64_t N, bool Avx512);
