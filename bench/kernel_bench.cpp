@@ -108,11 +108,9 @@ std::string label(const KernelSpec &S) {
   return absl::StrFormat("%s %s v%u a%u%s%s", Layout,
                          S.Activations == ActivationFormat::Q8 ? (S.VNNI ? "int8 vnni" : "int8 avx2") : "f32 fma",
                          S.VectorBits, S.Accumulators,
-                         S.PrefetchBytes ? absl::StrFormat(" pf%u%s", S.PrefetchBytes,
-                                                           S.Prefetch == PrefetchPattern::PageStart ? "pg"
-                                                           : S.Prefetch == PrefetchPattern::Spread  ? "sp"
-                                                                                                    : "")
-                                         : std::string(),
+                         S.PrefetchBytes
+                             ? absl::StrFormat(" pf%u%s", S.PrefetchBytes, prefetchPatternSuffix(S.Prefetch))
+                             : std::string(),
                          S.Paced ? " paced" : "");
 }
 

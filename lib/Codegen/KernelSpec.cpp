@@ -19,6 +19,18 @@ const char *activationFormatName(ActivationFormat A) {
   return A == ActivationFormat::Q8 ? "q8" : "f32";
 }
 
+const char *prefetchPatternSuffix(PrefetchPattern P) {
+  switch (P) {
+  case PrefetchPattern::PageStart:
+    return "pg";
+  case PrefetchPattern::Spread:
+    return "sp";
+  case PrefetchPattern::Lines:
+    break;
+  }
+  return "";
+}
+
 std::string KernelSpec::functionName() const {
   // Interleaved layouts add "r" and their row group: "q8_0r16".
   const std::string Layout =
@@ -30,10 +42,7 @@ std::string KernelSpec::functionName() const {
       TileRows, TileTokens);
   if (PrefetchBytes)
     Name += absl::StrFormat("_pf%d", PrefetchBytes);
-  if (Prefetch == PrefetchPattern::PageStart)
-    Name += "pg";
-  else if (Prefetch == PrefetchPattern::Spread)
-    Name += "sp";
+  Name += prefetchPatternSuffix(Prefetch);
   if (Paced)
     Name += "_paced";
   return Name;

@@ -41,6 +41,13 @@ TEST(KernelSpecTest, NamesAreStableAndDistinct) {
   EXPECT_EQ(P.functionName(), "lumen_mm_q8_0r16_m4864_k896_n1_xq8_v512_a1_vnni_r16_t1_paced");
   P.Paced = false;
   EXPECT_EQ(P.functionName(), "lumen_mm_q8_0r16_m4864_k896_n1_xq8_v512_a1_vnni_r16_t1");
+  // The prefetch distance, then its pattern's letters.
+  P.PrefetchBytes = 1024;
+  EXPECT_EQ(P.functionName(), "lumen_mm_q8_0r16_m4864_k896_n1_xq8_v512_a1_vnni_r16_t1_pf1024");
+  P.Prefetch = PrefetchPattern::PageStart;
+  EXPECT_EQ(P.functionName(), "lumen_mm_q8_0r16_m4864_k896_n1_xq8_v512_a1_vnni_r16_t1_pf1024pg");
+  P.Prefetch = PrefetchPattern::Spread;
+  EXPECT_EQ(P.functionName(), "lumen_mm_q8_0r16_m4864_k896_n1_xq8_v512_a1_vnni_r16_t1_pf1024sp");
 }
 
 TEST(KernelSpecTest, ValidateRejectsBadShapesAndCombinations) {

@@ -120,6 +120,9 @@ LUMEN_API WeightLayout chooseLayout(int64_t M, int64_t K, WeightType W, const Cp
 LUMEN_API const char *weightTypeName(WeightType W);
 LUMEN_API const char *activationFormatName(ActivationFormat A);
 LUMEN_API const char *weightLayoutName(WeightLayout L);
+/// The letters a kernel's name appends to its prefetch distance: "" for
+/// Lines, "pg" for PageStart, "sp" for Spread.
+LUMEN_API const char *prefetchPatternSuffix(PrefetchPattern P);
 
 } // namespace lumen::codegen
 
