@@ -105,7 +105,7 @@ struct MatmulPart {
 class JitSession final : public Session {
 public:
   JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t Ctx, unsigned Threads,
-             int64_t Batch, bool Profile);
+             int64_t Batch, bool Profile, bool HugePages);
   std::vector<std::pair<std::string, double>> profile() const override { return Prof.report(); }
   absl::Status eval(std::span<const int32_t> Tokens, bool AllLogits,
                     std::vector<float> &Logits) override;
@@ -162,10 +162,11 @@ private:
 };
 
 JitSession::JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t Ctx,
-                       unsigned Threads, int64_t Batch, bool Profile)
+                       unsigned Threads, int64_t Batch, bool Profile, bool HugePages)
     : Session(M, Ctx), Cache(Cache), Pool(Threads), Batch(Batch),
       Avx512(Cache.jit().cpu().AVX512), Prof(Profile, Pool),
-      Cached(M.config().Layers, M.config().KVHeads, M.config().HeadDim, Ctx) {
+      Cached(M.config().Layers, M.config().KVHeads, M.config().HeadDim, Ctx, KVCache::kSegmentPositions,
+             HugePages) {
   const Qwen2Config &C = M.config();
   const int64_t D = C.Dim, KV = C.kvDim(), FF = C.FFN;
   for (std::vector<float> *B : {&X, &XN, &Q, &Att, &O, &Down})
@@ -469,7 +470,8 @@ absl::StatusOr<std::unique_ptr<Session>> createJitSession(const Qwen2Model &M, r
     return absl::InvalidArgumentError("prefill batch must be positive");
 
   int64_t Batch = roundUp(std::min<int64_t>(Options.PrefillBatch, 512), 8);
-  auto S = std::make_unique<JitSession>(M, Cache, Ctx, Options.Threads, Batch, Options.Profile);
+  auto S = std::make_unique<JitSession>(M, Cache, Ctx, Options.Threads, Batch, Options.Profile,
+                                        Options.HugePages);
   if (!S->allocated())
     return absl::ResourceExhaustedError(
         absl::StrFormat("cannot allocate the KV cache for a context of %d tokens", Ctx));

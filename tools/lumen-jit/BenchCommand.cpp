@@ -139,10 +139,9 @@ int runBench(const std::vector<std::string> &Args) {
   runtime::LargeBuffer ProbeBuffer(size_t(1) << 30, absl::GetFlag(FLAGS_huge_pages));
   std::vector<Row> Rows;
   for (unsigned T : Threads) {
-    model::SessionOptions Opt;
+    model::SessionOptions Opt = sessionOptions();
     Opt.Threads = T;
     Opt.ContextSize = std::max<int64_t>({*PP, *TG, PgPrompt + PgGen}) + 1;
-    Opt.PrefillBatch = absl::GetFlag(FLAGS_batch);
     absl::StatusOr<std::unique_ptr<model::Session>> S = model::createJitSession(Model, *E->Cache, Opt);
     if (!S.ok())
       return fail(std::string(S.status().message()));
@@ -233,11 +232,10 @@ int runBench(const std::vector<std::string> &Args) {
 
   if (absl::GetFlag(FLAGS_profile)) {
     for (unsigned T : Threads) {
-      model::SessionOptions Opt;
+      model::SessionOptions Opt = sessionOptions();
       Opt.Threads = T;
       Opt.Profile = true;
       Opt.ContextSize = *PP + *TG + 1;
-      Opt.PrefillBatch = absl::GetFlag(FLAGS_batch);
       auto S = model::createJitSession(Model, *E->Cache, Opt);
       if (!S.ok())
         return fail(std::string(S.status().message()));

@@ -50,10 +50,10 @@ int runEval(const std::vector<std::string> &Args) {
   absl::StatusOr<unsigned> Threads = threadCount();
   if (!Threads.ok())
     return fail(std::string(Threads.status().message()));
-  model::SessionOptions Opt;
+  model::SessionOptions Opt = sessionOptions();
   Opt.ContextSize = std::max<int64_t>(absl::GetFlag(FLAGS_c), N);
   Opt.Threads = *Threads;
-  Opt.PrefillBatch = std::max<int64_t>(absl::GetFlag(FLAGS_batch), 1);
+  Opt.PrefillBatch = std::max<int64_t>(Opt.PrefillBatch, 1);
   absl::StatusOr<Engine> E;
   absl::StatusOr<std::unique_ptr<model::Session>> S;
   if (absl::GetFlag(FLAGS_reference)) {

@@ -54,8 +54,8 @@ ABSL_FLAG(bool, repack, true,
           "store Q8_0 matrices with rows interleaved 8 at a time (the kernel table's layout); "
           "--norepack keeps the file's row layout");
 ABSL_FLAG(bool, huge_pages, true,
-          "put the weights in 2 MB pages (a copy replacing the file pages tensor by tensor); "
-          "--nohuge_pages --norepack reads them from the file mapping in place");
+          "put the weights (a copy replacing the file pages tensor by tensor) and the KV cache in "
+          "2 MB pages; --nohuge_pages --norepack reads the weights from the file mapping in place");
 ABSL_FLAG(int32_t, r, 5, "bench: repetitions per test");
 ABSL_FLAG(bool, profile, false, "bench: time per op class for one decode step and one prefill");
 ABSL_FLAG(std::string, pg, "",

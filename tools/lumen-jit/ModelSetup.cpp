@@ -91,6 +91,13 @@ absl::StatusOr<int64_t> parseCount(const std::string &Flag, const std::string &V
   return N;
 }
 
+model::SessionOptions sessionOptions() {
+  model::SessionOptions Opt;
+  Opt.PrefillBatch = absl::GetFlag(FLAGS_batch);
+  Opt.HugePages = absl::GetFlag(FLAGS_huge_pages);
+  return Opt;
+}
+
 absl::StatusOr<unsigned> threadCount() {
   std::string T = absl::GetFlag(FLAGS_t);
   absl::StatusOr<int64_t> N = parseCount("-t", T, 0);

@@ -3,6 +3,7 @@
 #define LUMEN_TOOLS_MODELSETUP_H
 
 #include "lumen/Model/Qwen2Model.h"
+#include "lumen/Model/Session.h"
 #include "lumen/Runtime/Jit.h"
 #include "lumen/Runtime/KernelCache.h"
 
@@ -31,6 +32,9 @@ struct Engine {
 };
 absl::StatusOr<Engine> createEngine();
 
+/// The session options the flags set (--batch, --huge_pages); the caller
+/// adds the context size and thread count.
+model::SessionOptions sessionOptions();
 /// -t as one thread count (0 = all cores).
 absl::StatusOr<unsigned> threadCount();
 /// -p, or the contents of -f; exactly one of them.

@@ -116,10 +116,9 @@ int runRun(const std::vector<std::string> &Args) {
   absl::StatusOr<Engine> E = createEngine();
   if (!E.ok())
     return fail(std::string(E.status().message()));
-  model::SessionOptions Opt;
+  model::SessionOptions Opt = sessionOptions();
   Opt.ContextSize = Ctx;
   Opt.Threads = *Threads;
-  Opt.PrefillBatch = absl::GetFlag(FLAGS_batch);
   absl::StatusOr<std::unique_ptr<model::Session>> S = model::createJitSession(Model, *E->Cache, Opt);
   if (!S.ok())
     return fail(std::string(S.status().message()));

@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -232,6 +233,41 @@ TEST_F(TinyFixtureTest, JitMatchesReferenceAcrossBatchesAndBlocks) {
   EXPECT_LE(Sum / Seq.size(), 0.1);
   RecordProperty("worst_rms", std::to_string(Worst));
   RecordProperty("mean_rms", std::to_string(Sum / Seq.size()));
+}
+
+TEST_F(TinyFixtureTest, KVCacheSegmentsAndPageSizesAgree) {
+  // 600 positions cross two 256-position segments of the KV cache, in a
+  // prefill batch (250..314) and in decode steps (510..520). The cache in
+  // 4 KB pages must give the same bits as in 2 MB pages, and both stay
+  // within the int8 tolerance of the reference (each step's last logits:
+  // every earlier position reaches them through the cache).
+  std::vector<int32_t> Seq;
+  for (int I = 0; I < 600; ++I)
+    Seq.push_back((I * 4099 + 7) % 5000);
+  SessionOptions Huge, Small;
+  Huge.PrefillBatch = Small.PrefillBatch = 64;
+  Small.HugePages = false;
+  auto Ref = createReferenceSession(*M);
+  auto A = createJitSession(*M, kernelCache(), Huge), B = createJitSession(*M, kernelCache(), Small);
+  ASSERT_TRUE(Ref.ok() && A.ok() && B.ok());
+  const int64_t V = M->config().Vocab;
+  std::vector<float> LR, LA, LB;
+  auto Step = [&](int64_t Begin, int64_t End) {
+    std::span<const int32_t> Ids = std::span<const int32_t>(Seq).subspan(Begin, End - Begin);
+    ASSERT_TRUE((*Ref)->eval(Ids, false, LR).ok());
+    ASSERT_TRUE((*A)->eval(Ids, false, LA).ok());
+    ASSERT_TRUE((*B)->eval(Ids, false, LB).ok());
+    ASSERT_EQ(0, std::memcmp(LA.data(), LB.data(), V * sizeof(float))) << "position " << End - 1;
+    double Sq = 0;
+    for (int64_t I = 0; I < V; ++I)
+      Sq += std::pow(double(LA[I]) - LR[I], 2);
+    EXPECT_LE(std::sqrt(Sq / V), 0.25) << "position " << End - 1;
+  };
+  Step(0, 250);
+  Step(250, 510);
+  for (int64_t P = 510; P < 520; ++P)
+    Step(P, P + 1);
+  Step(520, 600);
 }
 
 TEST_F(TinyFixtureTest, SessionErrors) {

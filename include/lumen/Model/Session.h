@@ -72,6 +72,7 @@ struct LUMEN_API SessionOptions {
   unsigned Threads = 0;       // 0: all cores.
   int64_t PrefillBatch = 64;  // Prompt tokens per GEMM batch.
   bool Profile = false;       // Time each op class (see Session::profile).
+  bool HugePages = true;      // JIT session: the KV cache in 2 MB pages (madvise; the kernel may decline).
 };
 
 /// The plain scalar forward pass (f32 activations and KV cache, exact dot products).
