@@ -30,8 +30,8 @@ int64_t KVCache::reserve(int64_t End) {
 }
 
 void KVCache::store(int64_t Layer, int64_t G, int64_t P, const float *Key, const float *Value) {
-  const size_t At = size_t(P / SegmentPositions) * SegmentElems + headOffset(Layer, G) +
-                    P % SegmentPositions / vec::kKeyBlock * vec::kKeyBlock * HeadDim;
+  // The block's place as attendToken finds it.
+  const int64_t At = headOffset(Layer, G) + head(Layer, G).blockOffset(P / vec::kKeyBlock);
   const int64_t InBlock = P % vec::kKeyBlock;
   uint16_t *K = reinterpret_cast<uint16_t *>(KBuf->data()) + At;
   uint16_t *V = reinterpret_cast<uint16_t *>(VBuf->data()) + At;
