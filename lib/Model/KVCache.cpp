@@ -19,14 +19,15 @@ KVCache::KVCache(int64_t Layers, int64_t KVHeads, int64_t HeadDim, int64_t Ctx, 
   VBuf = std::make_unique<runtime::LargeBuffer>(Bytes, HugePages, /*ZeroFill=*/false);
 }
 
-int64_t KVCache::reserve(int64_t End) {
+bool KVCache::reserve(int64_t End) {
   const int64_t Want = std::min(Segments, (End + SegmentPositions - 1) / SegmentPositions);
   const size_t Bytes = size_t(SegmentElems) * sizeof(uint16_t);
+  bool Populated = true;
   for (; Resident < Want; ++Resident) {
-    KBuf->populate(Resident * Bytes, Bytes);
-    VBuf->populate(Resident * Bytes, Bytes);
+    Populated &= KBuf->populate(Resident * Bytes, Bytes);
+    Populated &= VBuf->populate(Resident * Bytes, Bytes);
   }
-  return Resident * SegmentPositions;
+  return Populated;
 }
 
 void KVCache::store(int64_t Layer, int64_t G, int64_t P, const float *Key, const float *Value) {

@@ -1,7 +1,7 @@
 //===- KVCache.h - The JIT session's fp16 key and value caches -*- C++ -*-===//
 //
 // Every layer's and KV head's cached keys and values, laid out for
-// vec::attendToken and kept in 2 MB pages. A decode step reads the cache
+// vec::attendToken and kept in 2 MB pages (unless told not to). A decode step reads the cache
 // between the weights of every layer; with 4 KB pages one-thread attention
 // after a 2048-token prompt took ~1.5x as long (docs/BENCHMARK.md).
 // So that a short conversation still does not pay for the whole context in
@@ -10,7 +10,7 @@
 // SegmentPositions positions, so each head's keys and values are long
 // sequential streams: in a run, V is [position][head dim] and K is
 // [block of vec::kKeyBlock positions][head dim][position in block],
-// transposed so attention reads 16 positions a vector.
+// transposed so attention reads 8 or 16 positions a vector.
 //
 //===----------------------------------------------------------------------===//
 #ifndef LUMEN_LIB_MODEL_KVCACHE_H
@@ -40,8 +40,11 @@ public:
   int64_t capacity() const { return Segments * SegmentPositions; }
   /// Makes the segments of positions [0, End) resident, one populate call
   /// per segment and cache (a demand fault per page cost ~9 us in the VMs
-  /// measured). Returns the positions now resident.
-  int64_t reserve(int64_t End);
+  /// measured). Returns whether the kernel populated them (without
+  /// MADV_POPULATE_WRITE they fault in at their first write instead).
+  bool reserve(int64_t End);
+  /// Positions in the segments reserved so far.
+  int64_t reserved() const { return Resident * SegmentPositions; }
   /// Rounds Key and Value (HeadDim floats each) to fp16 into position P of
   /// Layer's KV head G.
   void store(int64_t Layer, int64_t G, int64_t P, const float *Key, const float *Value);
