@@ -82,6 +82,11 @@ void normalizeToHalfFrom(float *X, int64_t I, int64_t N, float Inv) {
     X[I] = _cvtsh_ss(_cvtss_sh(X[I] * Inv, _MM_FROUND_TO_NEAREST_INT));
 }
 
+/// softmaxToHalf of a row whose maximum is known.
+void softmaxToHalfGivenMax(float *X, int64_t N, float Max) {
+  normalizeToHalfFrom(X, 0, N, 1.0f / expSumFrom(X, 0, N, Max, _mm256_setzero_ps()));
+}
+
 // 512-bit twins of some loops below, for AVX-512 hosts; each does the same
 // operations lane by lane (and sums in the same order) as its 256-bit form,
 // so both give the same bits.
@@ -206,11 +211,17 @@ static_assert(kKeyBlock == 64);
 
 namespace {
 /// R heads' scores for every position, 8 positions per vector: a K vector is
-/// converted once and serves all R heads (R FMAs per conversion).
+/// converted once and serves all R heads (R FMAs per conversion). Max[i] is
+/// the largest of row i's Seen scores, taken as they are stored (the softmax
+/// then need not read the row for it).
 template <int R>
-void tokenScores(const float *Q, const CachedHead &C, int64_t Seen, float Scale, float *S, int64_t Stride) {
+void tokenScores(const float *Q, const CachedHead &C, int64_t Seen, float Scale, float *S, int64_t Stride,
+                 float *Max) {
   const int64_t HD = C.HeadDim;
   const __m256 Sc = _mm256_set1_ps(Scale);
+  __m256 MaxV[R];
+  for (int I = 0; I < R; ++I)
+    MaxV[I] = _mm256_set1_ps(-INFINITY);
   for (int64_t P0 = 0; P0 < Seen; P0 += 64) {
     const uint16_t *KB = C.keyBlock(P0 / 64);
     const int64_t Vecs = (std::min<int64_t>(64, Seen - P0) + 7) / 8;
@@ -230,9 +241,23 @@ void tokenScores(const float *Q, const CachedHead &C, int64_t Seen, float Scale,
         for (int I = 0; I < R; ++I)
           A[I] = _mm256_fmadd_ps(_mm256_broadcast_ss(Q + I * HD + D), Kv, A[I]);
       }
-      for (int I = 0; I < R; ++I)
-        _mm256_storeu_ps(S + I * Stride + P0 + 8 * V, _mm256_mul_ps(A[I], Sc));
+      const int64_t Valid = Seen - P0 - 8 * V; // Lanes past Seen are not scores.
+      for (int I = 0; I < R; ++I) {
+        float *Out = S + I * Stride + P0 + 8 * V;
+        const __m256 Sv = _mm256_mul_ps(A[I], Sc);
+        _mm256_storeu_ps(Out, Sv);
+        if (Valid >= 8)
+          MaxV[I] = _mm256_max_ps(MaxV[I], Sv);
+        else
+          Max[I] = maxFrom(Out, 0, Valid, Max[I]);
+      }
     }
+  }
+  for (int I = 0; I < R; ++I) {
+    alignas(32) float Lanes[8];
+    _mm256_store_ps(Lanes, MaxV[I]);
+    for (float L : Lanes)
+      Max[I] = std::max(Max[I], L);
   }
 }
 
@@ -276,9 +301,11 @@ void tokenValues(const float *P, int64_t Stride, int64_t Seen, const CachedHead 
 template <int R>
 void attendRows(const float *Q, const CachedHead &C, int64_t Seen, float Scale, float *S, int64_t Stride,
                 float *Out, int64_t OutStride) {
-  tokenScores<R>(Q, C, Seen, Scale, S, Stride);
+  float Max[R];
+  std::fill_n(Max, R, -INFINITY);
+  tokenScores<R>(Q, C, Seen, Scale, S, Stride, Max);
   for (int I = 0; I < R; ++I)
-    softmaxToHalf(S + I * Stride, Seen);
+    softmaxToHalfGivenMax(S + I * Stride, Seen, Max[I]);
   tokenValues<R>(S, Stride, Seen, C, Out, OutStride);
 }
 
@@ -296,9 +323,12 @@ LUMEN_AVX512 inline __m512 load16Halves(const uint16_t *P) {
 
 template <int R>
 LUMEN_AVX512 void tokenScores512(const float *Q, const CachedHead &C, int64_t Seen, float Scale, float *S,
-                                 int64_t Stride) {
+                                 int64_t Stride, float *Max) {
   const int64_t HD = C.HeadDim;
   const __m512 Sc = _mm512_set1_ps(Scale);
+  __m512 MaxV[R];
+  for (int I = 0; I < R; ++I)
+    MaxV[I] = _mm512_set1_ps(-INFINITY);
   for (int64_t P0 = 0; P0 < Seen; P0 += 64) {
     const uint16_t *KB = C.keyBlock(P0 / 64);
     // The next block's K: two lines (64 positions) a dimension.
@@ -322,11 +352,22 @@ LUMEN_AVX512 void tokenScores512(const float *Q, const CachedHead &C, int64_t Se
           A[I][J] = _mm512_fmadd_ps(Qd, Kv[J], A[I][J]);
       }
     }
-    // Whole blocks are written (Stride covers them); lanes past Seen go unread.
+    // Whole blocks are written (Stride covers them); lanes past Seen go
+    // unread, and are left out of the maxima.
+    __mmask16 Lanes[4];
+    for (int J = 0; J < 4; ++J) {
+      const int64_t Valid = std::clamp<int64_t>(Seen - P0 - 16 * J, 0, 16);
+      Lanes[J] = __mmask16((1u << Valid) - 1);
+    }
     for (int I = 0; I < R; ++I)
-      for (int J = 0; J < 4; ++J)
-        _mm512_storeu_ps(S + I * Stride + P0 + 16 * J, _mm512_mul_ps(A[I][J], Sc));
+      for (int J = 0; J < 4; ++J) {
+        const __m512 Sv = _mm512_mul_ps(A[I][J], Sc);
+        _mm512_storeu_ps(S + I * Stride + P0 + 16 * J, Sv);
+        MaxV[I] = _mm512_mask_max_ps(MaxV[I], Lanes[J], MaxV[I], Sv);
+      }
   }
+  for (int I = 0; I < R; ++I)
+    Max[I] = _mm512_reduce_max_ps(MaxV[I]);
 }
 
 template <int R>
@@ -367,17 +408,13 @@ LUMEN_AVX512 void tokenValues512(const float *P, int64_t Stride, int64_t Seen, c
   }
 }
 
-/// softmaxToHalf with 16-lane exponentials; the sum is kept in 8 lanes and
-/// added in the 256-bit loop's order.
-LUMEN_AVX512 void softmaxToHalf512(float *X, int64_t N) {
-  __m512 MaxV = _mm512_set1_ps(-INFINITY);
-  int64_t I = 0;
-  for (; I + 16 <= N; I += 16)
-    MaxV = _mm512_max_ps(MaxV, _mm512_loadu_ps(X + I));
-  const float Max = maxFrom(X, I, N, _mm512_reduce_max_ps(MaxV));
+/// softmaxToHalfGivenMax with 16-lane exponentials; the sum is kept in 8
+/// lanes and added in the 256-bit loop's order.
+LUMEN_AVX512 void softmaxToHalf512(float *X, int64_t N, float Max) {
   const __m512 M = _mm512_set1_ps(Max);
   __m256 Acc = _mm256_setzero_ps();
-  for (I = 0; I + 16 <= N; I += 16) {
+  int64_t I = 0;
+  for (; I + 16 <= N; I += 16) {
     __m512 E = exp16(_mm512_sub_ps(_mm512_loadu_ps(X + I), M));
     _mm512_storeu_ps(X + I, E);
     Acc = _mm256_add_ps(Acc, _mm512_castps512_ps256(E));
@@ -394,9 +431,10 @@ LUMEN_AVX512 void softmaxToHalf512(float *X, int64_t N) {
 template <int R>
 LUMEN_AVX512 void attendRows512(const float *Q, const CachedHead &C, int64_t Seen, float Scale, float *S,
                                 int64_t Stride, float *Out, int64_t OutStride) {
-  tokenScores512<R>(Q, C, Seen, Scale, S, Stride);
+  float Max[R];
+  tokenScores512<R>(Q, C, Seen, Scale, S, Stride, Max);
   for (int I = 0; I < R; ++I)
-    softmaxToHalf512(S + I * Stride, Seen);
+    softmaxToHalf512(S + I * Stride, Seen, Max[I]);
   tokenValues512<R>(S, Stride, Seen, C, Out, OutStride);
 }
 
@@ -425,8 +463,7 @@ void softmaxToHalf(float *X, int64_t N) {
   // The maximum is vectorised (a scalar std::max loop is not, by the
   // compiler: it was a third of the prefill softmax); normalising and
   // rounding share a pass: the same two roundings per element.
-  const float Max = maxFrom(X, 0, N, -INFINITY);
-  normalizeToHalfFrom(X, 0, N, 1.0f / expSumFrom(X, 0, N, Max, _mm256_setzero_ps()));
+  softmaxToHalfGivenMax(X, N, maxFrom(X, 0, N, -INFINITY));
 }
 
 } // namespace lumen::model::vec
