@@ -128,11 +128,10 @@ private:
   /// for a single token: each item prepares the head it attends with.
   void attention(uint32_t Layer, int64_t N);
   /// Rows of all Parts as one index space split across the pool.
-  void runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, int64_t N);
-  /// Calls F on chunks of [0, Rows) (multiples of Granule) across the pool,
-  /// as a batch of N tokens should split a matmul's output rows.
-  template <typename Fn> void rowsParallel(int64_t Rows, int64_t N, int64_t Granule, Fn &&F);
-  int64_t prefillGrain(int64_t Rows) const;
+  void runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq);
+  /// Calls F on chunks of [0, Rows) (multiples of Granule and of every
+  /// layout's row group) across the pool, to split a matmul's output rows.
+  template <typename Fn> void rowsParallel(int64_t Rows, int64_t Granule, Fn &&F);
   /// N rows of activations into Xq; a batch's rows are split across the pool.
   void quantize(QuantizeFn Fn, const float *Rows, int64_t N);
   /// Adds the N rows of Residual (if given: the previous block's output)
@@ -215,30 +214,22 @@ absl::StatusOr<MatmulFn> JitSession::outputKernel(int64_t N) {
   return F;
 }
 
-int64_t JitSession::prefillGrain(int64_t Rows) const {
-  // Prefill is compute-bound: chunks taken in turn balance the load.
-  // Chunks are whole row groups of every weight layout.
-  const int64_t Chunks = 4 * Pool.size();
-  return roundUp((Rows + Chunks - 1) / Chunks, codegen::kMaxRowGroup);
+template <typename Fn> void JitSession::rowsParallel(int64_t Rows, int64_t Granule, Fn &&F) {
+  // Each thread streams its own contiguous share of the rows and then helps
+  // with what is left of the others', in halving chunks, so a thread the
+  // host slows down is not waited for. Decode: one sequential stream a
+  // thread (~4 % a token on two threads against one slice a thread).
+  // Prefill: the chunks shrink to one row group where the threads meet
+  // (+5-10 % on two threads against four equal chunks a thread, whose last
+  // one left a core idle; docs/BENCHMARK.md).
+  Pool.parallelForShares(Rows, roundUp(codegen::kMaxRowGroup, Granule), F);
 }
 
-template <typename Fn> void JitSession::rowsParallel(int64_t Rows, int64_t N, int64_t Granule, Fn &&F) {
-  if (N > 1) {
-    Pool.parallelFor(Rows, roundUp(prefillGrain(Rows), Granule), F);
-    return;
-  }
-  // Decode: each thread streams its own contiguous share of the rows and
-  // then helps with what is left of the others', so a thread the host slows
-  // down is not waited for (docs/BENCHMARK.md: ~4 % a token on two
-  // threads against one slice a thread).
-  Pool.parallelForShares(Rows, Granule, F);
-}
-
-void JitSession::runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, int64_t N) {
+void JitSession::runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq) {
   int64_t Total = 0;
   for (const MatmulPart &P : Parts)
     Total += P.W->Rows;
-  rowsParallel(Total, N, codegen::kMaxRowGroup, [&](int64_t Begin, int64_t End) {
+  rowsParallel(Total, codegen::kMaxRowGroup, [&](int64_t Begin, int64_t End) {
     int64_t Base = 0;
     for (const MatmulPart &P : Parts) {
       int64_t B = std::max(Begin, Base), E = std::min(End, Base + P.W->Rows);
@@ -366,13 +357,13 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     // dispatch, bias + RoPE, cache, attend.
     normQuantize(L ? Down.data() : nullptr, W.AttnNorm, Ks.QuantizeDim, N, NK);
     Prof.mark(Phase::Quantize);
-    runMatmuls({{Ks.Q, &W.Q, Q.data()}, {Ks.K, &W.K, K.data()}, {Ks.V, &W.V, V.data()}}, Xq.data(), NK);
+    runMatmuls({{Ks.Q, &W.Q, Q.data()}, {Ks.K, &W.K, K.data()}, {Ks.V, &W.V, V.data()}}, Xq.data());
     Prof.mark(Phase::QKV);
     attention(L, N);
     Prof.mark(Phase::Attention);
     quantize(Ks.QuantizeDim, Att.data(), NK);
     Prof.mark(Phase::Quantize);
-    runMatmuls({{Ks.O, &W.O, O.data()}}, Xq.data(), NK);
+    runMatmuls({{Ks.O, &W.O, O.data()}}, Xq.data());
     Prof.mark(Phase::O);
 
     // Feed-forward block: the attention's residual and norm, gate and up
@@ -382,7 +373,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     // written: ~55 ms of a two-thread pp512).
     normQuantize(O.data(), W.FfnNorm, Ks.QuantizeDim, N, NK);
     Prof.mark(Phase::Quantize);
-    rowsParallel(FF, NK, kQ8Block, [&](int64_t B, int64_t E) {
+    rowsParallel(FF, kQ8Block, [&](int64_t B, int64_t E) {
       Ks.Gate(W.Gate.Data, Xq.data(), Gate.data(), B, E);
       Ks.Up(W.Up.Data, Xq.data(), Up.data(), B, E);
       // SiLU(gate) * up in place: written to a third Batch x FFN buffer
@@ -392,7 +383,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
       Ks.QuantizeFFNBlocks(Gate.data(), XqFFN.data(), NK, B / kQ8Block, E / kQ8Block);
     });
     Prof.mark(Phase::GateUp);
-    runMatmuls({{Ks.Down, &W.Down, Down.data()}}, XqFFN.data(), NK);
+    runMatmuls({{Ks.Down, &W.Down, Down.data()}}, XqFFN.data());
     Prof.mark(Phase::Down);
   }
 
@@ -418,7 +409,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     Logits.resize(NO * Vocab);
     Y = Logits.data();
   }
-  runMatmuls({{*Out, &M.Output, Y}}, Xq.data(), NO);
+  runMatmuls({{*Out, &M.Output, Y}}, Xq.data());
   if (Y != LogitsOut)
     std::copy_n(Y, Rows * Vocab, LogitsOut);
   Prof.mark(Phase::LmHead);
