@@ -220,8 +220,11 @@ void tokenScores(const float *Q, const CachedHead &C, int64_t Seen, float Scale,
   const int64_t HD = C.HeadDim;
   const __m256 Sc = _mm256_set1_ps(Scale);
   __m256 MaxV[R];
-  for (int I = 0; I < R; ++I)
+  float Tail[R];
+  for (int I = 0; I < R; ++I) {
     MaxV[I] = _mm256_set1_ps(-INFINITY);
+    Tail[I] = -INFINITY;
+  }
   for (int64_t P0 = 0; P0 < Seen; P0 += 64) {
     const uint16_t *KB = C.keyBlock(P0 / 64);
     const int64_t Vecs = (std::min<int64_t>(64, Seen - P0) + 7) / 8;
@@ -241,7 +244,9 @@ void tokenScores(const float *Q, const CachedHead &C, int64_t Seen, float Scale,
         for (int I = 0; I < R; ++I)
           A[I] = _mm256_fmadd_ps(_mm256_broadcast_ss(Q + I * HD + D), Kv, A[I]);
       }
-      const int64_t Valid = Seen - P0 - 8 * V; // Lanes past Seen are not scores.
+      // Lanes past Seen are not scores: a last partial vector's valid
+      // lanes join the maximum one by one.
+      const int64_t Valid = Seen - P0 - 8 * V;
       for (int I = 0; I < R; ++I) {
         float *Out = S + I * Stride + P0 + 8 * V;
         const __m256 Sv = _mm256_mul_ps(A[I], Sc);
@@ -249,13 +254,15 @@ void tokenScores(const float *Q, const CachedHead &C, int64_t Seen, float Scale,
         if (Valid >= 8)
           MaxV[I] = _mm256_max_ps(MaxV[I], Sv);
         else
-          Max[I] = maxFrom(Out, 0, Valid, Max[I]);
+          for (int64_t L = 0; L < Valid; ++L)
+            Tail[I] = std::max(Tail[I], Out[L]);
       }
     }
   }
   for (int I = 0; I < R; ++I) {
     alignas(32) float Lanes[8];
     _mm256_store_ps(Lanes, MaxV[I]);
+    Max[I] = Tail[I];
     for (float L : Lanes)
       Max[I] = std::max(Max[I], L);
   }
@@ -302,7 +309,6 @@ template <int R>
 void attendRows(const float *Q, const CachedHead &C, int64_t Seen, float Scale, float *S, int64_t Stride,
                 float *Out, int64_t OutStride) {
   float Max[R];
-  std::fill_n(Max, R, -INFINITY);
   tokenScores<R>(Q, C, Seen, Scale, S, Stride, Max);
   for (int I = 0; I < R; ++I)
     softmaxToHalfGivenMax(S + I * Stride, Seen, Max[I]);
