@@ -337,18 +337,18 @@ LUMEN_AVX512 void tokenScores512(const float *Q, const CachedHead &C, int64_t Se
     MaxV[I] = _mm512_set1_ps(-INFINITY);
   for (int64_t P0 = 0; P0 < Seen; P0 += 64) {
     const uint16_t *KB = C.keyBlock(P0 / 64);
-    // The next block's K: two lines (64 positions) a dimension.
-    const bool More = P0 + 64 < Seen;
-    const char *Next = reinterpret_cast<const char *>(More ? C.keyBlock(P0 / 64 + 1) : KB);
+    // The next block's K, two lines (64 positions) a dimension; during the
+    // last block, V's first block (as many bytes), which tokenValues512
+    // reads first (from DRAM in a decode step, 4-10 % of attention_bench).
+    const char *Next =
+        reinterpret_cast<const char *>(P0 + 64 < Seen ? C.keyBlock(P0 / 64 + 1) : C.valueBlock(0));
     __m512 A[R][4];
     for (int I = 0; I < R; ++I)
       for (int J = 0; J < 4; ++J)
         A[I][J] = _mm512_setzero_ps();
     for (int64_t D = 0; D < HD; ++D) {
-      if (More) {
-        _mm_prefetch(Next + D * 128, _MM_HINT_T0);
-        _mm_prefetch(Next + D * 128 + 64, _MM_HINT_T0);
-      }
+      _mm_prefetch(Next + D * 128, _MM_HINT_T0);
+      _mm_prefetch(Next + D * 128 + 64, _MM_HINT_T0);
       __m512 Kv[4];
       for (int J = 0; J < 4; ++J)
         Kv[J] = load16Halves(KB + D * 64 + 16 * J);
@@ -379,7 +379,6 @@ LUMEN_AVX512 void tokenScores512(const float *Q, const CachedHead &C, int64_t Se
 template <int R>
 LUMEN_AVX512 void tokenValues512(const float *P, int64_t Stride, int64_t Seen, const CachedHead &C, float *Out,
                                  int64_t OutStride) {
-  constexpr int64_t Ahead = 16; // Positions prefetched ahead (2 KB of a 64-wide head).
   const int64_t HD = C.HeadDim;
   for (int64_t D0 = 0; D0 < HD; D0 += 64) {
     __m512 A[R][4];
@@ -387,16 +386,17 @@ LUMEN_AVX512 void tokenValues512(const float *P, int64_t Stride, int64_t Seen, c
       for (int J = 0; J < 4; ++J)
         A[I][J] = _mm512_setzero_ps();
     for (int64_t P0 = 0; P0 < Seen; P0 += 64) {
-      // Rows P0 + I of this block and of the next (which the prefetch
-      // reaches in the block's last Ahead positions).
+      // Row I of this block is read while row I of the next is fetched: a
+      // block (8 KB of a 64-wide head) ahead. (16 rows ahead, 2 KB, was
+      // 4-10 % slower from DRAM in attention_bench; docs/BENCHMARK.md.)
       const uint16_t *VB = C.valueBlock(P0 / 64) + D0;
-      const uint16_t *NB = P0 + 64 < Seen ? C.valueBlock(P0 / 64 + 1) + D0 : VB;
       const int64_t Rows = std::min<int64_t>(64, Seen - P0);
+      const int64_t NextRows = std::min<int64_t>(64, Seen - P0 - 64);
+      const char *NB = reinterpret_cast<const char *>(NextRows > 0 ? C.valueBlock(P0 / 64 + 1) + D0 : VB);
       for (int64_t I = 0; I < Rows; ++I) {
-        if (P0 + I + Ahead < Seen) {
-          const uint16_t *Ahd = I + Ahead < 64 ? VB + (I + Ahead) * HD : NB + (I + Ahead - 64) * HD;
-          _mm_prefetch(reinterpret_cast<const char *>(Ahd), _MM_HINT_T0);
-          _mm_prefetch(reinterpret_cast<const char *>(Ahd) + 64, _MM_HINT_T0);
+        if (I < NextRows) {
+          _mm_prefetch(NB + I * HD * 2, _MM_HINT_T0);
+          _mm_prefetch(NB + I * HD * 2 + 64, _MM_HINT_T0);
         }
         __m512 Vv[4];
         for (int J = 0; J < 4; ++J)
