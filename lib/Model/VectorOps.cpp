@@ -228,14 +228,15 @@ void tokenScores(const float *Q, const CachedHead &C, int64_t Seen, float Scale,
   for (int64_t P0 = 0; P0 < Seen; P0 += 64) {
     const uint16_t *KB = C.keyBlock(P0 / 64);
     const int64_t Vecs = (std::min<int64_t>(64, Seen - P0) + 7) / 8;
-    // The next block's K (HD x 128 bytes = HD / 4 lines a pass) is fetched
-    // while this one is computed.
-    const bool More = P0 + 64 < Seen;
-    const char *Next = reinterpret_cast<const char *>(More ? C.keyBlock(P0 / 64 + 1) : KB);
+    // The next block's K (HD x 128 bytes, a share of its lines a pass) is
+    // fetched while this one is computed; during the last block, V's first
+    // block (as many bytes), which tokenValues reads first.
+    const char *Next =
+        reinterpret_cast<const char *>(P0 + 64 < Seen ? C.keyBlock(P0 / 64 + 1) : C.valueBlock(0));
+    const int64_t Lines = 2 * HD, PerVec = (Lines + Vecs - 1) / Vecs;
     for (int64_t V = 0; V < Vecs; ++V) {
-      if (More) // Vecs == 8 whenever another block follows.
-        for (int64_t L = V * HD / 4; L < (V + 1) * HD / 4; ++L)
-          _mm_prefetch(Next + L * 64, _MM_HINT_T0);
+      for (int64_t L = V * PerVec; L < std::min(Lines, (V + 1) * PerVec); ++L)
+        _mm_prefetch(Next + L * 64, _MM_HINT_T0);
       __m256 A[R];
       for (int I = 0; I < R; ++I)
         A[I] = _mm256_setzero_ps();
