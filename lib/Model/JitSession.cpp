@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <numeric>
 
 namespace lumen::model {
 
@@ -45,12 +46,11 @@ struct Kernels {
 };
 
 /// Op classes the profile reports.
-enum class Phase { Norms, Quantize, QKV, RopeCache, Attention, O, GateUp, Down, LmHead, Sync, Count };
-constexpr const char *kPhaseNames[] = {"embedding, RoPE angles",
+enum class Phase { Embed, Norms, QKV, Attention, O, GateUp, Down, LmHead, Sync, Count };
+constexpr const char *kPhaseNames[] = {"embedding, RoPE angles, KV cache pages",
                                        "residual add, RMS norm, activation quantization",
-                                       "matmul q/k/v (fused)",
-                                       "bias, RoPE, KV store (a batch's)",
-                                       "attention (one token's: with bias, RoPE, KV store)",
+                                       "matmul q/k/v + bias, RoPE, KV store",
+                                       "attention",
                                        "matmul attn_output",
                                        "matmul gate/up + SiLU + quantization",
                                        "matmul ffn_down",
@@ -121,12 +121,14 @@ private:
   /// One batch of Tokens (at most Batch) at position Pos; writes the logits
   /// wanted (none, the last token's, or every token's) to Logits.
   absl::Status forward(std::span<const int32_t> Tokens, Want Rows, float *Logits);
-  /// Bias, RoPE and the cache store of token T's KV head G: its query
-  /// heads, its key and its value.
-  void prepareHead(uint32_t Layer, int64_t T, int64_t G);
-  /// prepareHead for every token and KV head, then attention. One dispatch
-  /// for a single token: each item prepares the head it attends with.
+  /// q, k and v of the N tokens in one dispatch of whole heads; the thread
+  /// that computed a head adds its bias, rotates it (q, k) and stores it in
+  /// the cache (k, v) while its rows are in that core's cache.
+  void qkv(uint32_t Layer, const Kernels &Ks, int64_t N);
+  /// Every token's attention over the cache, which holds them all.
   void attention(uint32_t Layer, int64_t N);
+  /// Rows [Begin, End) of all Parts as one index space.
+  static void matmulRows(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, int64_t Begin, int64_t End);
   /// Rows of all Parts as one index space split across the pool.
   void runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq);
   /// Calls F on chunks of [0, Rows) (multiples of Granule and of every
@@ -225,19 +227,23 @@ template <typename Fn> void JitSession::rowsParallel(int64_t Rows, int64_t Granu
   Pool.parallelForShares(Rows, roundUp(codegen::kMaxRowGroup, Granule), F);
 }
 
+void JitSession::matmulRows(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, int64_t Begin,
+                            int64_t End) {
+  int64_t Base = 0;
+  for (const MatmulPart &P : Parts) {
+    int64_t B = std::max(Begin, Base), E = std::min(End, Base + P.W->Rows);
+    if (B < E)
+      P.Fn(P.W->Data, Xq, P.Y, B - Base, E - Base);
+    Base += P.W->Rows;
+  }
+}
+
 void JitSession::runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq) {
   int64_t Total = 0;
   for (const MatmulPart &P : Parts)
     Total += P.W->Rows;
-  rowsParallel(Total, codegen::kMaxRowGroup, [&](int64_t Begin, int64_t End) {
-    int64_t Base = 0;
-    for (const MatmulPart &P : Parts) {
-      int64_t B = std::max(Begin, Base), E = std::min(End, Base + P.W->Rows);
-      if (B < E)
-        P.Fn(P.W->Data, Xq, P.Y, B - Base, E - Base);
-      Base += P.W->Rows;
-    }
-  });
+  rowsParallel(Total, codegen::kMaxRowGroup,
+               [&](int64_t Begin, int64_t End) { matmulRows(Parts, Xq, Begin, End); });
 }
 
 template <typename Fn> void JitSession::perToken(int64_t N, Fn &&F) {
@@ -264,43 +270,41 @@ void JitSession::normQuantize(const float *Residual, const float *Weight, Quanti
   });
 }
 
-void JitSession::prepareHead(uint32_t Layer, int64_t T, int64_t G) {
+void JitSession::qkv(uint32_t Layer, const Kernels &Ks, int64_t N) {
   const Qwen2Config &C = M.config();
   const LayerWeights &W = M.Layers[Layer];
-  const int64_t D = C.Dim, KV = C.kvDim(), HD = C.HeadDim, Group = C.Heads / C.KVHeads;
-  const float *Cs = &Cos[T * HD / 2], *Sn = &Sin[T * HD / 2];
-  float *Qt = &Q[T * D + G * Group * HD], *Kt = &K[T * KV + G * HD], *Vt = &V[T * KV + G * HD];
-  vec::add(Qt, W.QBias + G * Group * HD, Group * HD);
-  vec::add(Kt, W.KBias + G * HD, HD);
-  vec::add(Vt, W.VBias + G * HD, HD);
-  for (int64_t J = 0; J < Group; ++J)
-    vec::rope(Qt + J * HD, Cs, Sn, HD);
-  vec::rope(Kt, Cs, Sn, HD);
-  Cached.store(Layer, G, Pos + T, Kt, Vt);
+  const int64_t D = C.Dim, KV = C.kvDim(), HD = C.HeadDim, Heads = C.Heads, KVHeads = C.KVHeads;
+  // Heads [0, Heads) are q's, then KVHeads of k and of v. (Bias, RoPE and
+  // the store in a dispatch of their own read each head's rows from the
+  // core that computed them: 4-11 ms of a two-thread pp512, against ~4 ms
+  // on one thread; docs/BENCHMARK.md.)
+  rowsParallel(D + 2 * KV, std::lcm(codegen::kMaxRowGroup, HD), [&](int64_t Begin, int64_t End) {
+    matmulRows({{Ks.Q, &W.Q, Q.data()}, {Ks.K, &W.K, K.data()}, {Ks.V, &W.V, V.data()}}, Xq.data(), Begin, End);
+    for (int64_t H = Begin / HD; H < End / HD; ++H)
+      for (int64_t T = 0; T < N; ++T) {
+        const float *Cs = &Cos[T * HD / 2], *Sn = &Sin[T * HD / 2];
+        if (H < Heads) {
+          float *Qh = &Q[T * D + H * HD];
+          vec::add(Qh, W.QBias + H * HD, HD);
+          vec::rope(Qh, Cs, Sn, HD);
+        } else if (const int64_t G = H - Heads; G < KVHeads) {
+          float *Kh = &K[T * KV + G * HD];
+          vec::add(Kh, W.KBias + G * HD, HD);
+          vec::rope(Kh, Cs, Sn, HD);
+          Cached.storeKey(Layer, G, Pos + T, Kh);
+        } else {
+          float *Vh = &V[T * KV + (G - KVHeads) * HD];
+          vec::add(Vh, W.VBias + (G - KVHeads) * HD, HD);
+          Cached.storeValue(Layer, G - KVHeads, Pos + T, Vh);
+        }
+      }
+  });
 }
 
 void JitSession::attention(uint32_t Layer, int64_t N) {
   const Qwen2Config &C = M.config();
   const int64_t D = C.Dim, HD = C.HeadDim, KVHeads = C.KVHeads, Group = C.Heads / C.KVHeads;
   const float Scale = 1.0f / std::sqrt(float(HD));
-  // A batch's tokens read each other's keys and values: all are stored
-  // first. A single token's items are independent: no dispatch between.
-  const bool Fused = N == 1;
-  if (!Fused) {
-    // One item per KV head and K block: tokens of one block written from
-    // two cores would share the block's cache lines.
-    const int64_t First = Pos / vec::kKeyBlock, Blocks = (Pos + N - 1) / vec::kKeyBlock - First + 1;
-    Pool.parallelFor(Blocks * KVHeads, 1, [&](int64_t Begin, int64_t End) {
-      for (int64_t Item = Begin; Item < End; ++Item) {
-        const int64_t Block = First + Item / KVHeads;
-        const int64_t T0 = std::max<int64_t>(0, Block * vec::kKeyBlock - Pos);
-        const int64_t T1 = std::min(N, (Block + 1) * vec::kKeyBlock - Pos);
-        for (int64_t T = T0; T < T1; ++T)
-          prepareHead(Layer, T, Item % KVHeads);
-      }
-    });
-    Prof.mark(Phase::RopeCache);
-  }
   // One item per (token, KV head): the token's Group query heads read each
   // cached K and V row once, in place, converted in registers. (Blocks of 16
   // tokens sharing fp32 copies of the K/V blocks were no faster at 256 bits
@@ -311,8 +315,6 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
     thread_local std::vector<float> Qs, Scores;
     for (int64_t Item = Begin; Item < End; ++Item) {
       const int64_t G = Item % KVHeads, T = N - 1 - Item / KVHeads;
-      if (Fused)
-        prepareHead(Layer, T, G);
       const int64_t Seen = Pos + T + 1, Stride = roundUp(Seen, vec::kKeyBlock);
       Qs.resize(Group * HD);
       Scores.resize(Group * Stride);
@@ -347,22 +349,21 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
       Sin[T * HD / 2 + I] = std::sin(Theta);
     }
   }
-  Prof.mark(Phase::Norms);
   Cached.reserve(Pos + N);
-  Prof.mark(Phase::RopeCache);
+  Prof.mark(Phase::Embed);
 
   for (uint32_t L = 0; L < C.Layers; ++L) {
     const LayerWeights &W = M.Layers[L];
     // Attention block: the last block's residual and norm, q/k/v in one
-    // dispatch, bias + RoPE, cache, attend.
+    // dispatch with their bias, RoPE and cache store, attend.
     normQuantize(L ? Down.data() : nullptr, W.AttnNorm, Ks.QuantizeDim, N, NK);
-    Prof.mark(Phase::Quantize);
-    runMatmuls({{Ks.Q, &W.Q, Q.data()}, {Ks.K, &W.K, K.data()}, {Ks.V, &W.V, V.data()}}, Xq.data());
+    Prof.mark(Phase::Norms);
+    qkv(L, Ks, N);
     Prof.mark(Phase::QKV);
     attention(L, N);
     Prof.mark(Phase::Attention);
     quantize(Ks.QuantizeDim, Att.data(), NK);
-    Prof.mark(Phase::Quantize);
+    Prof.mark(Phase::Norms);
     runMatmuls({{Ks.O, &W.O, O.data()}}, Xq.data());
     Prof.mark(Phase::O);
 
@@ -372,7 +373,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     // (quantizing by tokens made every core read what the other had
     // written: ~55 ms of a two-thread pp512).
     normQuantize(O.data(), W.FfnNorm, Ks.QuantizeDim, N, NK);
-    Prof.mark(Phase::Quantize);
+    Prof.mark(Phase::Norms);
     rowsParallel(FF, kQ8Block, [&](int64_t B, int64_t E) {
       Ks.Gate(W.Gate.Data, Xq.data(), Gate.data(), B, E);
       Ks.Up(W.Up.Data, Xq.data(), Up.data(), B, E);

@@ -30,14 +30,17 @@ bool KVCache::reserve(int64_t End) {
   return Populated;
 }
 
-void KVCache::store(int64_t Layer, int64_t G, int64_t P, const float *Key, const float *Value) {
-  // The block's place as attendToken finds it.
-  const int64_t At = headOffset(Layer, G) + head(Layer, G).blockOffset(P / vec::kKeyBlock);
-  const int64_t InBlock = P % vec::kKeyBlock;
-  uint16_t *K = reinterpret_cast<uint16_t *>(KBuf->data()) + At;
-  uint16_t *V = reinterpret_cast<uint16_t *>(VBuf->data()) + At;
-  vec::toHalfStrided(Key, K + InBlock, HeadDim, vec::kKeyBlock); // Transposed: [dim][position in block].
-  vec::toHalf(Value, V + InBlock * HeadDim, HeadDim);
+void KVCache::storeKey(int64_t Layer, int64_t G, int64_t P, const float *Key) {
+  // The block's place as attendToken finds it, transposed: [dim][position in block].
+  uint16_t *K = reinterpret_cast<uint16_t *>(KBuf->data()) + headOffset(Layer, G) +
+                head(Layer, G).blockOffset(P / vec::kKeyBlock);
+  vec::toHalfStrided(Key, K + P % vec::kKeyBlock, HeadDim, vec::kKeyBlock);
+}
+
+void KVCache::storeValue(int64_t Layer, int64_t G, int64_t P, const float *Value) {
+  uint16_t *V = reinterpret_cast<uint16_t *>(VBuf->data()) + headOffset(Layer, G) +
+                head(Layer, G).blockOffset(P / vec::kKeyBlock);
+  vec::toHalf(Value, V + P % vec::kKeyBlock * HeadDim, HeadDim);
 }
 
 vec::CachedHead KVCache::head(int64_t Layer, int64_t G) const {

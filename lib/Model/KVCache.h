@@ -47,7 +47,14 @@ public:
   int64_t reserved() const { return Resident * SegmentPositions; }
   /// Rounds Key and Value (HeadDim floats each) to fp16 into position P of
   /// Layer's KV head G.
-  void store(int64_t Layer, int64_t G, int64_t P, const float *Key, const float *Value);
+  void store(int64_t Layer, int64_t G, int64_t P, const float *Key, const float *Value) {
+    storeKey(Layer, G, P, Key);
+    storeValue(Layer, G, P, Value);
+  }
+  /// The key's and the value's halves of store, for threads that made one
+  /// and not the other.
+  void storeKey(int64_t Layer, int64_t G, int64_t P, const float *Key);
+  void storeValue(int64_t Layer, int64_t G, int64_t P, const float *Value);
   vec::CachedHead head(int64_t Layer, int64_t G) const;
 
 private:
