@@ -3,7 +3,8 @@
 // The same computation as ReferenceSession, with every matmul through a
 // generated kernel on the thread pool. Activations are quantized to Q8 once
 // per matmul input and shared (q/k/v read one buffer, gate/up another);
-// gate and up run in one dispatch with SiLU(gate) * up fused after them.
+// q/k/v run in one dispatch with their bias, RoPE and cache store after
+// them, gate and up in one with SiLU(gate) * up and its quantization.
 // The KV cache is fp16, as llama.cpp's default. Prompts run as batches of
 // up to PrefillBatch tokens through GEMM kernels specialised for the batch
 // size rounded up to 8 (padding rows are zeros and are never read).
