@@ -30,16 +30,18 @@ bool KVCache::reserve(int64_t End) {
   return Populated;
 }
 
+int64_t KVCache::blockStart(int64_t Layer, int64_t G, int64_t P) const {
+  return headOffset(Layer, G) + head(Layer, G).blockOffset(P / vec::kKeyBlock);
+}
+
 void KVCache::storeKey(int64_t Layer, int64_t G, int64_t P, const float *Key) {
-  // The block's place as attendToken finds it, transposed: [dim][position in block].
-  uint16_t *K = reinterpret_cast<uint16_t *>(KBuf->data()) + headOffset(Layer, G) +
-                head(Layer, G).blockOffset(P / vec::kKeyBlock);
+  // Transposed, as attendToken reads it: [dim][position in block].
+  uint16_t *K = reinterpret_cast<uint16_t *>(KBuf->data()) + blockStart(Layer, G, P);
   vec::toHalfStrided(Key, K + P % vec::kKeyBlock, HeadDim, vec::kKeyBlock);
 }
 
 void KVCache::storeValue(int64_t Layer, int64_t G, int64_t P, const float *Value) {
-  uint16_t *V = reinterpret_cast<uint16_t *>(VBuf->data()) + headOffset(Layer, G) +
-                head(Layer, G).blockOffset(P / vec::kKeyBlock);
+  uint16_t *V = reinterpret_cast<uint16_t *>(VBuf->data()) + blockStart(Layer, G, P);
   vec::toHalf(Value, V + P % vec::kKeyBlock * HeadDim, HeadDim);
 }
 

@@ -60,6 +60,9 @@ public:
 private:
   /// Elements from a segment's start to head (Layer, G)'s run in it.
   int64_t headOffset(int64_t Layer, int64_t G) const { return (Layer * KVHeads + G) * SegmentPositions * HeadDim; }
+  /// Elements from the buffer's start to the block holding position P of
+  /// head (Layer, G), in either cache.
+  int64_t blockStart(int64_t Layer, int64_t G, int64_t P) const;
 
   int64_t Layers, KVHeads, HeadDim, SegmentPositions;
   int64_t Segments = 0;
