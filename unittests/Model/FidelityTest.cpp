@@ -213,17 +213,12 @@ TEST_F(TinyFixtureTest, JitMatchesReferenceAcrossBatchesAndBlocks) {
   // logits (std ~3); a wrong block boundary or mask gives > 1.
   double Worst = 0, Sum = 0;
   auto Compare = [&](std::span<const int32_t> Ids, const char *What) {
-    std::vector<float> LR, LJ;
-    ASSERT_TRUE((*Ref)->eval(Ids, true, LR).ok());
-    ASSERT_TRUE((*Jit)->eval(Ids, true, LJ).ok());
-    for (size_t P = 0; P < Ids.size(); ++P) {
-      double Sq = 0;
-      for (int64_t I = 0; I < V; ++I)
-        Sq += std::pow(double(LJ[P * V + I]) - LR[P * V + I], 2);
-      double Rms = std::sqrt(Sq / V);
-      EXPECT_LE(Rms, 0.25) << What << " position " << P;
-      Worst = std::max(Worst, Rms);
-      Sum += Rms;
+    const std::vector<double> Rms = logitRmsByPosition(**Ref, **Jit, Ids, V);
+    ASSERT_EQ(Rms.size(), Ids.size());
+    for (size_t P = 0; P < Rms.size(); ++P) {
+      EXPECT_LE(Rms[P], 0.25) << What << " position " << P;
+      Worst = std::max(Worst, Rms[P]);
+      Sum += Rms[P];
     }
   };
   Compare(std::span<const int32_t>(Seq).first(30), "prefill");
@@ -437,16 +432,11 @@ TEST(JitVsReferenceTest, HeadDimsOtherThan64) {
       Seq.push_back((I * 7919 + 13) % 256);
     double Worst = 0;
     auto Compare = [&](std::span<const int32_t> Ids, const char *What) {
-      std::vector<float> LR, LJ;
-      ASSERT_TRUE((*Ref)->eval(Ids, true, LR).ok());
-      ASSERT_TRUE((*Jit)->eval(Ids, true, LJ).ok());
-      for (size_t P = 0; P < Ids.size(); ++P) {
-        double Sq = 0;
-        for (int64_t I = 0; I < V; ++I)
-          Sq += std::pow(double(LJ[P * V + I]) - LR[P * V + I], 2);
-        const double Rms = std::sqrt(Sq / V);
-        EXPECT_LE(Rms, 0.2) << What << " position " << P; // Measured <= 0.09; a broken head ~2.5.
-        Worst = std::max(Worst, Rms);
+      const std::vector<double> Rms = logitRmsByPosition(**Ref, **Jit, Ids, V);
+      ASSERT_EQ(Rms.size(), Ids.size());
+      for (size_t P = 0; P < Rms.size(); ++P) {
+        EXPECT_LE(Rms[P], 0.2) << What << " position " << P; // Measured <= 0.09; a broken head ~2.5.
+        Worst = std::max(Worst, Rms[P]);
       }
     };
     Compare(std::span<const int32_t>(Seq).first(40), "prefill");

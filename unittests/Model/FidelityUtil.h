@@ -14,6 +14,8 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <span>
+#include <vector>
 
 namespace lumen::test {
 
@@ -28,6 +30,27 @@ inline runtime::KernelCache &kernelCache() {
 }
 
 inline int32_t argmax(const float *L, int64_t V) { return static_cast<int32_t>(std::max_element(L, L + V) - L); }
+
+/// Evaluates Ids in both sessions, every position's logits, and returns the
+/// rms difference of Jit's logits from Ref's at each position (none if an
+/// eval failed, which is reported).
+inline std::vector<double> logitRmsByPosition(Session &Ref, Session &Jit, std::span<const int32_t> Ids,
+                                              int64_t Vocab) {
+  std::vector<float> LR, LJ;
+  const absl::Status SR = Ref.eval(Ids, true, LR), SJ = Jit.eval(Ids, true, LJ);
+  EXPECT_TRUE(SR.ok()) << SR;
+  EXPECT_TRUE(SJ.ok()) << SJ;
+  std::vector<double> Rms;
+  if (!SR.ok() || !SJ.ok())
+    return Rms;
+  for (size_t P = 0; P < Ids.size(); ++P) {
+    double Sq = 0;
+    for (int64_t I = 0; I < Vocab; ++I)
+      Sq += std::pow(double(LJ[P * Vocab + I]) - LR[P * Vocab + I], 2);
+    Rms.push_back(std::sqrt(Sq / Vocab));
+  }
+  return Rms;
+}
 
 struct Agreement {
   int Steps = 0, Agree = 0;
