@@ -45,13 +45,16 @@ typedef struct lumen_generate_params {
   float top_p;          /* 1: off */
   float min_p;          /* 0: off */
   float repeat_penalty; /* 1: off */
-  uint64_t seed;
+  uint64_t seed;        /* LUMEN_SEED_RANDOM: a new random seed for each call */
   uint32_t threads;     /* 0: all cores */
   int64_t context;      /* KV cache size in tokens */
   int chat;             /* non-zero: wrap the prompt in the model's chat template */
 } lumen_generate_params;
 
-/* Defaults as lumen-jit run uses them. */
+/* The seed value that asks for a random seed, as lumen-jit run does without --seed. */
+#define LUMEN_SEED_RANDOM UINT64_MAX
+
+/* Defaults as lumen-jit run uses them (a random seed: LUMEN_SEED_RANDOM). */
 LUMEN_C_API lumen_generate_params lumen_default_params(void);
 
 /* Called for every generated token with its text (UTF-8, never a broken

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cerrno>
 #include <cstdio>
@@ -206,6 +207,11 @@ absl::Status GGUFWriter::write(const std::string &Path) const {
   }
   Header.resize(alignUp(Header.size(), Alignment), '\0');
 
+  // The file is renamed into place: that would replace a FIFO, a device or a
+  // symlink with a regular file, so only a regular file (or nothing) may be
+  // there.
+  if (absl::Status S = checkOutputPath(Path); !S.ok())
+    return S;
   // A name of our own: two writers of the same path never share a temp file.
   static std::atomic<unsigned> Counter{0};
   std::string Tmp = absl::StrFormat("%s.%d.%d.tmp", Path, ::getpid(), Counter++);
@@ -241,15 +247,40 @@ absl::Status GGUFWriter::write(const std::string &Path) const {
     }
     Written += T.NumBytes;
   }
-  if (std::fflush(Out.get()) != 0)
+  // On disk before the rename, so a crash leaves the old file or the new one.
+  if (std::fflush(Out.get()) != 0 || ::fsync(::fileno(Out.get())) != 0)
     return Fail("flush failed");
-  Out.reset();
+  if (std::fclose(Out.release()) != 0) {
+    std::string Msg = absl::StrFormat("%s: close failed: %s", Tmp, std::strerror(errno));
+    std::remove(Tmp.c_str());
+    return absl::DataLossError(Msg);
+  }
   if (std::rename(Tmp.c_str(), Path.c_str()) != 0) {
     std::string Msg = absl::StrFormat("%s: cannot rename to %s: %s", Tmp, Path, std::strerror(errno));
     std::remove(Tmp.c_str());
     return absl::PermissionDeniedError(Msg);
   }
   return absl::OkStatus();
+}
+
+absl::Status checkOutputPath(const std::string &Path) {
+  struct stat St;
+  if (::lstat(Path.c_str(), &St) != 0)
+    return errno == ENOENT ? absl::OkStatus()
+                           : absl::PermissionDeniedError(absl::StrFormat("%s: %s", Path, std::strerror(errno)));
+  if (S_ISREG(St.st_mode))
+    return absl::OkStatus();
+  const char *What = S_ISLNK(St.st_mode)   ? "a symbolic link"
+                     : S_ISDIR(St.st_mode)  ? "a directory"
+                     : S_ISFIFO(St.st_mode) ? "a FIFO"
+                     : S_ISCHR(St.st_mode)  ? "a character device"
+                     : S_ISBLK(St.st_mode)  ? "a block device"
+                     : S_ISSOCK(St.st_mode) ? "a socket"
+                                            : "not a regular file";
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "%s is %s; refusing to replace it (output files are written whole and renamed into place: "
+      "name a regular file or a new path)",
+      Path, What));
 }
 
 } // namespace lumen::gguf

@@ -11,6 +11,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <random>
 
 struct lumen_model {
   std::unique_ptr<lumen::model::Qwen2Model> Model;
@@ -81,7 +82,7 @@ lumen_generate_params lumen_default_params(void) {
   P.top_p = S.TopP;
   P.min_p = S.MinP;
   P.repeat_penalty = S.RepeatPenalty;
-  P.seed = S.Seed;
+  P.seed = LUMEN_SEED_RANDOM; // As lumen-jit run without --seed.
   P.threads = O.Threads;
   P.context = O.ContextSize;
   P.chat = 1;
@@ -101,7 +102,7 @@ int64_t lumen_generate(lumen_model *M, const char *Prompt, const lumen_generate_
   SO.TopP = P.top_p;
   SO.MinP = P.min_p;
   SO.RepeatPenalty = P.repeat_penalty;
-  SO.Seed = P.seed;
+  SO.Seed = P.seed != LUMEN_SEED_RANDOM ? P.seed : (uint64_t(std::random_device{}()) << 32 | std::random_device{}());
   if (absl::Status St = SO.validate(); !St.ok()) {
     setError(Error, St);
     return -1;

@@ -45,6 +45,7 @@ absl::StatusOr<GenerateResult> generate(Session &S, Sampler &Smp, std::span<cons
     }
     ++R.GeneratedTokens;
     std::string Piece = Tok.type(Id) == TokenType::Control ? "" : Text.push(Id);
+    R.PendingToken = Id; // Until it is evaluated below.
     if (!OnToken(Id, Piece)) {
       R.Reason = StopReason::Callback;
       break;
@@ -57,6 +58,7 @@ absl::StatusOr<GenerateResult> generate(Session &S, Sampler &Smp, std::span<cons
       continue; // No need to evaluate a token nothing will follow.
     if (absl::Status St = S.eval(std::span<const int32_t>(&Id, 1), false, Logits); !St.ok())
       return St;
+    R.PendingToken = -1;
   }
   if (std::string Rest = Text.finish(); !Rest.empty())
     OnToken(-1, Rest);

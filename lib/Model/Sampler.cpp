@@ -11,8 +11,8 @@ namespace lumen::model {
 
 absl::Status SamplerOptions::validate() const {
   auto Bad = [](const std::string &W) { return absl::InvalidArgumentError(W); };
-  if (!std::isfinite(Temperature))
-    return Bad("temperature must be a number");
+  if (!std::isfinite(Temperature) || Temperature < 0)
+    return Bad(absl::StrFormat("temperature %g must be a finite number >= 0 (0 = greedy)", Temperature));
   if (!(TopP > 0 && TopP <= 1))
     return Bad(absl::StrFormat("top-p %g must be in (0, 1]", TopP));
   if (!(MinP >= 0 && MinP <= 1))

@@ -17,7 +17,7 @@ absl::Status Session::checkTokens(std::span<const int32_t> Tokens) const {
     return absl::InvalidArgumentError("no tokens to evaluate");
   if (static_cast<int64_t>(Tokens.size()) > Ctx - Pos)
     return absl::OutOfRangeError(absl::StrFormat(
-        "%d tokens do not fit: position %d of a %d-token context (use a larger -c)", Tokens.size(),
+        "%d tokens do not fit: position %d of a %d-token context (the session's context size)", Tokens.size(),
         Pos, Ctx));
   const int32_t V = static_cast<int32_t>(M.config().Vocab);
   for (int32_t T : Tokens)

@@ -396,35 +396,67 @@ std::string Tokenizer::decode(const std::vector<int32_t> &Ids) const {
 }
 
 namespace {
-/// Length of the longest prefix of S made of complete UTF-8 sequences,
-/// treating bytes that can never start or continue a sequence as complete.
-size_t completePrefix(const std::string &S) {
-  size_t N = S.size();
-  // Look back at most 3 bytes for the start of an unfinished sequence.
-  for (size_t Back = 1; Back <= 3 && Back <= N; ++Back) {
-    uint8_t B = static_cast<uint8_t>(S[N - Back]);
-    if ((B & 0xC0) == 0x80)
-      continue; // A continuation byte: keep looking for the lead.
-    size_t Need = (B & 0xE0) == 0xC0 ? 2 : (B & 0xF0) == 0xE0 ? 3 : (B & 0xF8) == 0xF0 ? 4 : 1;
-    return Need > Back ? N - Back : N;
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD"; // U+FFFD
+
+/// Moves what is decidable of Pending to Out: well-formed UTF-8 sequences as
+/// they are, and each maximal ill-formed subpart as one U+FFFD (Unicode's
+/// recommended practice, which Hugging Face's decoder and Python's
+/// errors="replace" follow). A sequence that is well formed so far but
+/// incomplete stays in Pending for the next token, unless Final.
+void drainUtf8(std::string &Pending, std::string &Out, bool Final) {
+  const size_t N = Pending.size();
+  size_t I = 0;
+  while (I < N) {
+    const uint8_t B = static_cast<uint8_t>(Pending[I]);
+    if (B < 0x80) {
+      Out += static_cast<char>(B);
+      ++I;
+      continue;
+    }
+    // Length by lead byte, and the range of the second byte that excludes
+    // overlong forms, surrogates and code points past U+10FFFF.
+    size_t Need = 0;
+    uint8_t Lo = 0x80, Hi = 0xBF;
+    if (B >= 0xC2 && B <= 0xDF) {
+      Need = 2;
+    } else if (B >= 0xE0 && B <= 0xEF) {
+      Need = 3;
+      Lo = B == 0xE0 ? 0xA0 : 0x80;
+      Hi = B == 0xED ? 0x9F : 0xBF;
+    } else if (B >= 0xF0 && B <= 0xF4) {
+      Need = 4;
+      Lo = B == 0xF0 ? 0x90 : 0x80;
+      Hi = B == 0xF4 ? 0x8F : 0xBF;
+    }
+    size_t Got = 1;
+    for (; Need && Got < Need && I + Got < N; ++Got) {
+      const uint8_t C = static_cast<uint8_t>(Pending[I + Got]);
+      if (C < (Got == 1 ? Lo : 0x80) || C > (Got == 1 ? Hi : 0xBF))
+        break;
+    }
+    if (Need && Got == Need) {
+      Out.append(Pending, I, Need);
+    } else if (Need && I + Got == N && !Final) {
+      break; // Well formed so far: the next token may complete it.
+    } else {
+      Out += kReplacement;
+    }
+    I += Got;
   }
-  return N;
+  Pending.erase(0, I);
 }
 } // namespace
 
 std::string StreamDecoder::push(int32_t Id) {
   Pending += T.tokenBytes(Id);
-  size_t Ready = completePrefix(Pending);
-  std::string Out = Pending.substr(0, Ready);
-  Pending.erase(0, Ready);
+  std::string Out;
+  drainUtf8(Pending, Out, /*Final=*/false);
   return Out;
 }
 
 std::string StreamDecoder::finish() {
   std::string Out;
-  if (!Pending.empty())
-    Out = "\xEF\xBF\xBD"; // U+FFFD for the bytes of a character that never completed.
-  Pending.clear();
+  drainUtf8(Pending, Out, /*Final=*/true);
   return Out;
 }
 

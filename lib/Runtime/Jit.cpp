@@ -11,12 +11,15 @@
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/xxhash.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
 
 #include <chrono>
+#include <cstring>
+#include <fcntl.h>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -27,8 +30,56 @@ namespace lumen::runtime {
 
 namespace {
 
-// Bump when the compile pipeline changes in a way the IR hash cannot see.
-constexpr const char *kPipelineVersion = "lumen-objcache-1";
+// Bump when the compile pipeline or the entry format changes in a way the IR
+// hash cannot see.
+constexpr const char *kPipelineVersion = "lumen-objcache-2";
+
+// A cache entry: this magic, the object's size and its xxh3 hash (both
+// little-endian u64), then the object. The checksum catches what a crash
+// or a full disk leaves behind, which the rename alone cannot rule out.
+constexpr llvm::StringLiteral kEntryMagic("LUMENKO1");
+constexpr size_t kEntryHeader = 8 + 8 + 8;
+
+std::string encodeEntry(llvm::StringRef Object) {
+  std::string E(kEntryMagic.str());
+  uint64_t Size = Object.size(), Hash = llvm::xxh3_64bits(Object);
+  E.append(reinterpret_cast<const char *>(&Size), 8);
+  E.append(reinterpret_cast<const char *>(&Hash), 8);
+  E.append(Object.data(), Object.size());
+  return E;
+}
+
+/// The object in an entry, or why the entry is bad.
+absl::StatusOr<llvm::StringRef> decodeEntry(llvm::StringRef Entry) {
+  if (Entry.size() < kEntryHeader || !Entry.starts_with(kEntryMagic))
+    return absl::DataLossError(absl::StrFormat("%d bytes, no entry header", Entry.size()));
+  uint64_t Size, Hash;
+  std::memcpy(&Size, Entry.data() + 8, 8);
+  std::memcpy(&Hash, Entry.data() + 16, 8);
+  llvm::StringRef Object = Entry.drop_front(kEntryHeader);
+  if (Object.size() != Size)
+    return absl::DataLossError(absl::StrFormat("%d object bytes where the header says %d", Object.size(), Size));
+  if (llvm::xxh3_64bits(Object) != Hash)
+    return absl::DataLossError("checksum mismatch");
+  return Object;
+}
+
+/// Writes an entry: to a temporary name, synced, then renamed into place, so
+/// that a concurrent process or a crash never leaves half a file under Path.
+void writeEntry(const std::string &Path, llvm::StringRef Object) {
+  std::string Tmp = absl::StrFormat("%s.%d.tmp", Path, ::getpid());
+  std::string Entry = encodeEntry(Object);
+  int Fd = ::open(Tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (Fd < 0)
+    return;
+  bool Ok = ::write(Fd, Entry.data(), Entry.size()) == static_cast<ssize_t>(Entry.size()) && ::fsync(Fd) == 0;
+  Ok = ::close(Fd) == 0 && Ok;
+  std::error_code EC;
+  if (Ok)
+    std::filesystem::rename(Tmp, Path, EC);
+  if (!Ok || EC)
+    std::filesystem::remove(Tmp, EC);
+}
 
 void initializeLLVMOnce() {
   static std::once_flag Once;
@@ -137,6 +188,13 @@ absl::StatusOr<std::unique_ptr<Jit>> Jit::create(JitOptions Options) {
 }
 
 Jit::Jit(JitOptions Options) : Options(std::move(Options)) {}
+
+void Jit::warn(const std::string &Message) const {
+  if (Options.Warn)
+    Options.Warn(Message);
+  else
+    llvm::errs() << "lumen: warning: " << Message << "\n";
+}
 Jit::~Jit() = default;
 
 absl::StatusOr<void *> Jit::compile(std::unique_ptr<llvm::Module> M, const std::string &Symbol,
@@ -150,8 +208,16 @@ absl::StatusOr<void *> Jit::compile(std::unique_ptr<llvm::Module> M, const std::
     Path = Options.ObjectCacheDir + "/" + cacheKey(*M, Options.Cpu);
     llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> Cached = llvm::MemoryBuffer::getFile(Path);
     if (Cached) {
-      Object = std::move(*Cached);
-      R.FromDiskCache = true;
+      absl::StatusOr<llvm::StringRef> Entry = decodeEntry((*Cached)->getBuffer());
+      if (Entry.ok()) {
+        Object = llvm::MemoryBuffer::getMemBufferCopy(*Entry, M->getModuleIdentifier());
+        R.FromDiskCache = true;
+      } else {
+        // Dropped and recompiled below, which rewrites it.
+        warn(absl::StrFormat("kernel cache entry %s is corrupt (%s); recompiling it", Path, Entry.status().message()));
+        std::error_code EC;
+        std::filesystem::remove(Path, EC);
+      }
     }
   }
   if (!Object) {
@@ -167,18 +233,8 @@ absl::StatusOr<void *> Jit::compile(std::unique_ptr<llvm::Module> M, const std::
       return absl::InternalError("the target machine cannot emit object files");
     PM.run(*M);
     R.CodegenSeconds = secondsSince(Start);
-    if (!Path.empty()) {
-      // Write then rename, so a concurrent process never reads half a file.
-      std::string Tmp = absl::StrFormat("%s.%d.tmp", Path, ::getpid());
-      std::ofstream Out(Tmp, std::ios::binary);
-      Out.write(Buffer.data(), Buffer.size());
-      Out.close();
-      std::error_code EC;
-      if (Out)
-        std::filesystem::rename(Tmp, Path, EC);
-      else
-        std::filesystem::remove(Tmp, EC);
-    }
+    if (!Path.empty())
+      writeEntry(Path, llvm::StringRef(Buffer.data(), Buffer.size()));
     Object = llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(Buffer.data(), Buffer.size()),
                                                   M->getModuleIdentifier());
   }

@@ -125,6 +125,11 @@ int runBench(const std::vector<std::string> &Args) {
   if (!E.ok())
     return fail(std::string(E.status().message()));
   const model::Qwen2Model &Model = **M;
+  // Refuse tests that cannot run before timing any.
+  const int64_t Longest = std::max<int64_t>({*PP, *TG, PgPrompt + PgGen});
+  if (Longest >= Model.config().ContextLength)
+    return fail(absl::StrFormat("a test of %d tokens does not fit the model's %d-token context", Longest,
+                                Model.config().ContextLength));
   // The lm_head (the embedding when tied) is read by every decode step but
   // only by a prompt's last batch.
   const double Layers = layerBytes(Model), Output = matrixBytes(Model.Output), MACs = multiplyAdds(Model);
@@ -155,22 +160,23 @@ int runBench(const std::vector<std::string> &Args) {
     runtime::ThreadPool ProbePool(T);
     auto Probe = [&] { return runtime::measureReadBandwidth(ProbePool, ProbeBuffer); };
     std::vector<float> Logits;
-    auto Check = [](absl::Status St) {
-      if (!St.ok())
-        std::fprintf(stderr, "lumen-jit: %s\n", std::string(St.message()).c_str());
-    };
-    // Each test from an empty context; returns its seconds.
+    // Each test from an empty context; an error ends the whole run.
     auto Prefill = [&](int64_t Count) {
-      Check((*S)->eval(std::span<const int32_t>(Prompt.data(), Count), false, Logits));
+      return (*S)->eval(std::span<const int32_t>(Prompt.data(), Count), false, Logits);
     };
     auto Decode = [&](int64_t Count) {
       for (int64_t I = 0; I < Count; ++I)
-        Check((*S)->eval(std::span<const int32_t>(&Prompt[I % Prompt.size()], 1), false, Logits));
+        if (absl::Status St = (*S)->eval(std::span<const int32_t>(&Prompt[I % Prompt.size()], 1), false, Logits);
+            !St.ok())
+          return St;
+      return absl::OkStatus();
     };
-    auto Timed = [&](auto &&Body) {
+    // Runs Body from an empty context; its seconds.
+    auto Timed = [&](auto &&Body) -> absl::StatusOr<double> {
       (void)(*S)->rewind(0); // Always valid: 0 <= position.
       double T0 = now();
-      Body();
+      if (absl::Status St = Body(); !St.ok())
+        return St;
       return now() - T0;
     };
     // Weight bytes a prompt of P tokens and N decode steps read.
@@ -182,21 +188,31 @@ int runBench(const std::vector<std::string> &Args) {
       int64_t Tokens;     // Counted in tokens/s.
       double WeightBytes; // Read by one run.
       bool Prefill;       // Has an int8 GOP/s figure.
-      std::function<double()> Run;
+      std::function<absl::StatusOr<double>()> Run;
     };
     const std::vector<Test> Tests = {
-        {absl::StrFormat("pp%d", *PP), *PP, Read(*PP, 0), true, [&] { return Timed([&] { Prefill(*PP); }); }},
-        {absl::StrFormat("tg%d", *TG), *TG, Read(0, *TG), false, [&] { return Timed([&] { Decode(*TG); }); }},
+        {absl::StrFormat("pp%d", *PP), *PP, Read(*PP, 0), true, [&] { return Timed([&] { return Prefill(*PP); }); }},
+        {absl::StrFormat("tg%d", *TG), *TG, Read(0, *TG), false, [&] { return Timed([&] { return Decode(*TG); }); }},
         {absl::StrFormat("pp%d+tg%d", PgPrompt, PgGen), PgPrompt + PgGen, Read(PgPrompt, PgGen), false,
-         [&] { return Timed([&] { Prefill(PgPrompt); Decode(PgGen); }); }},
+         [&] {
+           return Timed([&] {
+             absl::Status St = Prefill(PgPrompt);
+             return St.ok() ? Decode(PgGen) : St;
+           });
+         }},
     };
     for (const Test &Tst : Tests) {
       if (Tst.Tokens == 0)
         continue;
-      Tst.Run(); // Warm-up: page in the weights, settle the caches.
+      // Warm-up: page in the weights, settle the caches.
+      if (absl::StatusOr<double> Warm = Tst.Run(); !Warm.ok())
+        return fail(absl::StrFormat("%s: %s", Tst.Name, Warm.status().message()));
       std::vector<double> Rates, Probes = {Probe()};
       for (int32_t R = 0; R < Reps; ++R) {
-        Rates.push_back(Tst.Tokens / Tst.Run());
+        absl::StatusOr<double> Seconds = Tst.Run();
+        if (!Seconds.ok())
+          return fail(absl::StrFormat("%s: %s", Tst.Name, Seconds.status().message()));
+        Rates.push_back(Tst.Tokens / *Seconds);
         Probes.push_back(Probe());
       }
       const double ProbeGBs = meanSd(Probes).first;

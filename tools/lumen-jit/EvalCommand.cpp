@@ -38,11 +38,12 @@ int runEval(const std::vector<std::string> &Args) {
   int32_t Top = absl::GetFlag(FLAGS_top);
   if (Top < 1)
     return fail("--top must be at least 1");
-  int64_t N = Tokens.size(), From = absl::GetFlag(FLAGS_from);
-  if (From < 0)
-    From = N - 1;
-  if (From >= N)
-    return fail(absl::StrFormat("--from %d is past the last position %d", From, N - 1));
+  const int64_t N = Tokens.size();
+  absl::StatusOr<int64_t> From = parseCount("--from", absl::GetFlag(FLAGS_from), N - 1);
+  if (!From.ok())
+    return fail(std::string(From.status().message()));
+  if (*From >= N)
+    return fail(absl::StrFormat("--from %d is past the last position %d", *From, N - 1));
 
   absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = loadModel();
   if (!M.ok())
@@ -51,7 +52,10 @@ int runEval(const std::vector<std::string> &Args) {
   if (!Threads.ok())
     return fail(std::string(Threads.status().message()));
   model::SessionOptions Opt = sessionOptions();
-  Opt.ContextSize = std::max<int64_t>(absl::GetFlag(FLAGS_c), N);
+  absl::StatusOr<int64_t> Ctx = contextSize(**M);
+  if (!Ctx.ok())
+    return fail(std::string(Ctx.status().message()));
+  Opt.ContextSize = std::max<int64_t>(*Ctx, N);
   Opt.Threads = *Threads;
   Opt.PrefillBatch = std::max<int64_t>(Opt.PrefillBatch, 1);
   absl::StatusOr<Engine> E;
@@ -73,7 +77,7 @@ int runEval(const std::vector<std::string> &Args) {
   const int64_t V = (*M)->config().Vocab;
   nlohmann::json Positions = nlohmann::json::array();
   std::vector<int32_t> Order(V);
-  for (int64_t P = From; P < N; ++P) {
+  for (int64_t P = *From; P < N; ++P) {
     const float *L = &Logits[P * V];
     std::iota(Order.begin(), Order.end(), 0);
     int32_t K = std::min<int64_t>(Top, V);

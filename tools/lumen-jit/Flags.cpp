@@ -2,13 +2,19 @@
 #include "Flags.h"
 
 #include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+
+#include <algorithm>
 
 ABSL_FLAG(bool, tensors, false, "inspect: also print the tensor table");
 ABSL_FLAG(std::string, preset, "qwen2.5-0.5b", "synth: qwen2.5-0.5b, qwen2.5-1.5b or tiny");
 ABSL_FLAG(std::string, o, "", "synth: output file; bench: output format md, csv or json");
-ABSL_FLAG(int64_t, seed, -1,
-          "random seed: synth weights (default 1; a seed always writes the same bytes), run sampling "
-          "(default: random)");
+ABSL_FLAG(std::string, seed, "",
+          "random seed, a non-negative integer: synth weights (default 1; a seed always writes the same "
+          "bytes), run sampling (default: random, printed on stderr)");
 ABSL_FLAG(std::string, tokenizer_from, "",
           "synth: copy the tokenizer from this GGUF (default: a byte-level vocabulary)");
 
@@ -46,7 +52,7 @@ ABSL_FLAG(bool, no_special, false, "tokenize: treat control tokens in the text a
 ABSL_FLAG(std::string, tokens, "",
           "eval: comma-separated token ids; --print-llvm: token count N (1 = decode GEMV, >1 = prefill GEMM)");
 ABSL_FLAG(int32_t, top, 5, "eval: logits to list per position");
-ABSL_FLAG(int64_t, from, -1, "eval: first position to report (default: the last only)");
+ABSL_FLAG(std::string, from, "", "eval: first position to report (default: the last only)");
 ABSL_FLAG(bool, reference, false, "eval: use the scalar reference forward pass");
 ABSL_FLAG(std::string, kernel_cache, "",
           "kernel object cache directory (default: $LUMEN_CACHE_DIR or ~/.cache/lumen/kernels)");
@@ -64,31 +70,197 @@ ABSL_FLAG(bool, no_kernel_cache, false, "compile every kernel, read and write no
 
 namespace lumen::tool {
 
-std::vector<char *> normalizeFlagSpelling(int Argc, char **Argv,
-                                          std::vector<std::string> &Storage) {
-  Storage.assign(Argv, Argv + Argc);
-  bool Rest = false;
+namespace {
+
+bool isHelp(std::string_view Name) { return Name == "h" || Name == "help" || Name == "helpfull" || Name == "?"; }
+
+/// The flag a canonical name sets, and whether it is a boolean; "norepack"
+/// finds "repack" as Abseil does.
+const absl::CommandLineFlag *lookUp(const std::string &Name, std::string *Canonical) {
+  if (const absl::CommandLineFlag *F = absl::FindCommandLineFlag(Name)) {
+    *Canonical = Name;
+    return F;
+  }
+  if (Name.size() > 2 && Name.compare(0, 2, "no") == 0)
+    if (const absl::CommandLineFlag *F = absl::FindCommandLineFlag(Name.substr(2)); F && F->IsOfType<bool>()) {
+      *Canonical = Name.substr(2);
+      return F;
+    }
+  return nullptr;
+}
+
+} // namespace
+
+CommandLine normalizeFlagSpelling(int Argc, char **Argv) {
+  CommandLine L;
+  L.Storage.push_back(Argc > 0 ? Argv[0] : "lumen-jit");
+  bool Rest = false, Value = false;
   for (int I = 1; I < Argc; ++I) {
-    std::string &A = Storage[I];
-    if (Rest || A.size() < 3 || A[0] != '-')
+    std::string A = Argv[I];
+    if (Rest || Value || A.size() < 2 || A[0] != '-') {
+      Value = false; // This was the previous flag's value (or a positional argument).
+      L.Storage.push_back(std::move(A));
       continue;
+    }
     if (A == "--") {
       Rest = true;
+      L.Storage.push_back(std::move(A));
       continue;
     }
     size_t Start = A[1] == '-' ? 2 : 1;
-    size_t End = A.find('=');
-    if (End == std::string::npos)
-      End = A.size();
-    for (size_t J = Start; J < End; ++J)
-      if (A[J] == '-')
-        A[J] = '_';
+    size_t End = std::min(A.find('='), A.size());
+    const bool Inline = End < A.size(); // --flag=value
+    std::string Name = A.substr(Start, End - Start);
+    std::replace(Name.begin(), Name.end(), '-', '_');
+    if (isHelp(Name)) {
+      L.Help = true;
+      continue;
+    }
+    if (Name == "version") {
+      L.Version = true;
+      continue;
+    }
+    std::string Canonical;
+    if (const absl::CommandLineFlag *F = lookUp(Name, &Canonical)) {
+      A = A.substr(0, Start) + Name + A.substr(End);
+      L.Given.push_back(Canonical);
+      Value = !Inline && !F->IsOfType<bool>(); // The next argument is its value.
+    }
+    L.Storage.push_back(std::move(A)); // Unknown flags are Abseil's to report.
   }
-  std::vector<char *> Out;
-  for (std::string &S : Storage)
-    Out.push_back(S.data());
-  Out.push_back(nullptr);
+  for (std::string &S : L.Storage)
+    L.Argv.push_back(S.data());
+  L.Argv.push_back(nullptr);
+  return L;
+}
+
+namespace {
+
+// Flags every command that loads a model for computing reads.
+#define LUMEN_MODEL_FLAGS "m", "model", "isa", "repack", "huge_pages"
+#define LUMEN_JIT_FLAGS "kernel_cache", "no_kernel_cache"
+
+const std::vector<CommandInfo> kCommands = {
+    {"run",
+     "run -m FILE (-p TEXT | -f FILE | --chat) [-n N] [-t THREADS] [-c CTX] [--temp T] [--top-k K]\n"
+     "              [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--system TEXT] [--raw]\n"
+     "              [--ignore-eos] [--print-token-ids]",
+     "Generate text: the prompt goes through the model's chat template (--raw: as is), tokens\n"
+     "stream to stdout, load/compile progress and timings to stderr. --chat is a multi-turn loop\n"
+     "on stdin that keeps the KV cache. Ctrl-C stops the reply (in --chat: back to the prompt);\n"
+     "a second Ctrl-C exits.",
+     {LUMEN_MODEL_FLAGS, LUMEN_JIT_FLAGS, "p|prompt text", "f|read the prompt from this file",
+      "n|tokens to generate, -1 = until end of turn or a full context (default: 128)",
+      "t|threads (default: all cores)", "c", "batch", "temp", "top_k", "top_p", "min_p", "repeat_penalty",
+      "repeat_last_n", "seed|sampling seed, a non-negative integer (default: random, printed on stderr)", "chat",
+      "system", "raw", "ignore_eos", "print_token_ids"}},
+    {"tokenize", "tokenize -m FILE (-p TEXT | -f FILE) [--no-special]", "Print the token ids, space-separated.",
+     {"m", "model", "p|the text", "f|read the text from this file", "no_special"}},
+    {"eval", "eval -m FILE --tokens 1,2,3 [--top K] [--from POS] [--reference] [-t THREADS]",
+     "Evaluate the ids in one batch; print JSON {\"positions\":[{\"pos\",\"argmax\",\"top\"}]}.",
+     {LUMEN_MODEL_FLAGS, LUMEN_JIT_FLAGS, "tokens|comma-separated token ids", "top", "from", "reference",
+      "t|threads (default: all cores)", "c", "batch"}},
+    {"bench", "bench -m FILE [-p 512] [-n 128] [-pg P,N] [-t 1,2] [-r 5] [-o md|csv|json] [--profile]",
+     "pp/tg (and -pg: prompt then generation) tokens/s like llama-bench, with weight GB/s\n"
+     "against the measured read bandwidth; --profile adds the time per op class.",
+     {LUMEN_MODEL_FLAGS, LUMEN_JIT_FLAGS, "p|prompt tokens of the pp test, 0 = none (default: 512)",
+      "n|generated tokens of the tg test, 0 = none (default: 128)", "pg",
+      "t|thread counts, comma-separated, e.g. 1,2 (default: all cores)", "r", "o|output format: md, csv or json (default: md)",
+      "profile", "batch"}},
+    {"inspect", "inspect FILE [--tensors]",
+     "Print a GGUF file's metadata (long arrays summarised) and, with --tensors, its tensor\n"
+     "table (name, type, shape, bytes, offset).",
+     {"tensors"}},
+    {"synth", "synth [--preset qwen2.5-0.5b|qwen2.5-1.5b|tiny] -o OUT [--seed N] [--tokenizer-from GGUF]",
+     "Write a Qwen2 GGUF with the real layout and random weights.", {"preset", "o|output file", "seed|weights seed; a seed always writes the same bytes (default: 1)",
+      "tokenizer_from"}},
+    {"--print-llvm",
+     "--print-llvm --shape KxM [--tokens N] [--isa avx2|avx512|avx512-vnni]\n"
+     "              [--layout auto|rows|interleaved8|interleaved16] [--opt]",
+     "Print the LLVM IR the kernel generator builds for a K-in, M-out matmul on N tokens (for\n"
+     "this host unless --isa), with a header saying which spec and why; after O3 with --opt.",
+     {"print_llvm", "shape", "tokens|token count N: 1 = decode GEMV, > 1 = prefill GEMM (default: 1)",
+      "isa|the ISA to generate for: host, avx2, avx512 or avx512-vnni (default: host)", "layout", "opt"}},
+};
+
+#undef LUMEN_MODEL_FLAGS
+#undef LUMEN_JIT_FLAGS
+
+/// "name|help for this command" or "name".
+std::pair<std::string, std::string> splitEntry(const char *Entry) {
+  std::pair<std::string, std::string> P = absl::StrSplit(Entry, absl::MaxSplits('|', 1));
+  return P;
+}
+
+} // namespace
+
+const std::vector<CommandInfo> &commands() { return kCommands; }
+
+const CommandInfo *findCommand(const std::string &Name) {
+  for (const CommandInfo &C : kCommands)
+    if (Name == C.Name || (Name == "print-llvm" && std::string(C.Name) == "--print-llvm"))
+      return &C;
+  return nullptr;
+}
+
+std::string flagSpelling(const std::string &Name) {
+  std::string S = Name;
+  std::replace(S.begin(), S.end(), '_', '-');
+  return (S.size() == 1 || S == "pg" ? "-" : "--") + S;
+}
+
+std::string commandHelp(const CommandInfo &C) {
+  std::string Out = absl::StrFormat("usage: lumen-jit %s\n\n%s\n\nflags:\n", C.Synopsis, C.Summary);
+  for (const char *Entry : C.Flags) {
+    auto [Name, Override] = splitEntry(Entry);
+    const absl::CommandLineFlag *F = absl::FindCommandLineFlag(Name);
+    if (!F || Name == "print_llvm")
+      continue;
+    std::string Spelling = flagSpelling(Name);
+    std::string Help = Override.empty() ? F->Help() : Override;
+    // Shared help texts say which command they are for ("bench: ..."); here that is clear.
+    if (size_t Colon = Help.find(": "); Colon != std::string::npos && Colon < 16 &&
+                                        Help.find(' ') > Colon && Help.find(',') > Colon)
+      Help.erase(0, Colon + 2);
+    std::string Default = F->DefaultValue();
+    if (F->IsOfType<bool>())
+      Default = Default == "true" ? absl::StrFormat("on; --no%s turns it off", Spelling.substr(2)) : "";
+    if (Override.empty() && !Default.empty())
+      absl::StrAppendFormat(&Help, " (default: %s)", Default);
+    // Wrapped to 100 columns beside a 21-column flag name.
+    std::string Line = absl::StrFormat("  %-18s", Spelling);
+    for (absl::string_view Word : absl::StrSplit(Help, ' ', absl::SkipEmpty())) {
+      if (Line.size() + 1 + Word.size() > 100 && Line.size() > 21) {
+        Out += Line + "\n";
+        Line = std::string(20, ' ');
+      }
+      absl::StrAppend(&Line, " ", Word);
+    }
+    Out += Line + "\n";
+  }
   return Out;
+}
+
+std::string generalHelp() {
+  std::string Out = "Lumen: an LLVM ORC JIT inference runtime for quantized LLMs.\n\nusage:\n";
+  for (const CommandInfo &C : kCommands) {
+    absl::StrAppendFormat(&Out, "  lumen-jit %s\n", C.Synopsis);
+    for (absl::string_view Line : absl::StrSplit(C.Summary, '\n'))
+      absl::StrAppendFormat(&Out, "      %s\n", Line);
+  }
+  Out += "\nrun, eval and bench take --isa avx2|avx512|avx512-vnni too: kernels and weight layout for\n"
+         "that level instead of the host's (one this CPU has). Flags may be spelled with dashes or\n"
+         "underscores. 'lumen-jit COMMAND --help' lists a command's flags with their defaults;\n"
+         "'lumen-jit --version' prints the versions and the CPU the JIT targets.\n";
+  return Out;
+}
+
+std::optional<std::string> inapplicableFlag(const CommandInfo &C, const std::vector<std::string> &Given) {
+  for (const std::string &G : Given)
+    if (std::find_if(C.Flags.begin(), C.Flags.end(), [&](const char *F) { return splitEntry(F).first == G; }) ==
+        C.Flags.end())
+      return G;
+  return std::nullopt;
 }
 
 } // namespace lumen::tool

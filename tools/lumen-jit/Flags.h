@@ -10,13 +10,14 @@
 #include "absl/flags/declare.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 ABSL_DECLARE_FLAG(bool, tensors);
 ABSL_DECLARE_FLAG(std::string, preset);
 ABSL_DECLARE_FLAG(std::string, o);
-ABSL_DECLARE_FLAG(int64_t, seed);
+ABSL_DECLARE_FLAG(std::string, seed);
 ABSL_DECLARE_FLAG(std::string, tokenizer_from);
 ABSL_DECLARE_FLAG(bool, print_llvm);
 ABSL_DECLARE_FLAG(std::string, shape);
@@ -45,7 +46,7 @@ ABSL_DECLARE_FLAG(bool, print_token_ids);
 ABSL_DECLARE_FLAG(bool, no_special);
 ABSL_DECLARE_FLAG(std::string, tokens);
 ABSL_DECLARE_FLAG(int32_t, top);
-ABSL_DECLARE_FLAG(int64_t, from);
+ABSL_DECLARE_FLAG(std::string, from);
 ABSL_DECLARE_FLAG(bool, reference);
 ABSL_DECLARE_FLAG(std::string, kernel_cache);
 ABSL_DECLARE_FLAG(bool, no_kernel_cache);
@@ -58,10 +59,44 @@ ABSL_DECLARE_FLAG(std::string, layout);
 
 namespace lumen::tool {
 
+/// The command line after the spelling pass: what Abseil parses, and what the
+/// pass saw before Abseil does.
+struct CommandLine {
+  std::vector<std::string> Storage; // Owns the strings Argv points into.
+  std::vector<char *> Argv;         // Null-terminated, for absl::ParseCommandLine.
+  std::vector<std::string> Given;   // Names of the known flags given (canonical: "top_k", "repack").
+  bool Help = false;                // -h, --help, --helpfull or -?
+  bool Version = false;             // --version
+};
+
 /// Rewrites "--long-name[=v]" to "--long_name[=v]" so users can spell flags
-/// the way llama.cpp does; Abseil flag names cannot contain '-'. Everything
-/// after a bare "--" is left alone.
-std::vector<char *> normalizeFlagSpelling(int Argc, char **Argv, std::vector<std::string> &Storage);
+/// the way llama.cpp does (Abseil flag names cannot contain '-'). Only the
+/// names of known flags change: a flag's value ("-p '- milk'", "-f -x.txt")
+/// and everything after a bare "--" are left alone. Help and version
+/// requests are taken out and reported instead.
+CommandLine normalizeFlagSpelling(int Argc, char **Argv);
+
+/// A subcommand as help shows it, and the flags it reads: any other flag
+/// given with it is an error rather than silently ignored.
+struct CommandInfo {
+  const char *Name;     // "run", or "--print-llvm".
+  const char *Synopsis; // Usage line(s) after "lumen-jit ".
+  const char *Summary;  // What it does, a few lines.
+  std::vector<const char *> Flags; // "name", or "name|its help for this command".
+};
+
+const std::vector<CommandInfo> &commands();
+const CommandInfo *findCommand(const std::string &Name);
+
+/// "lumen-jit COMMAND --help": synopsis, summary, each flag with its help
+/// and default.
+std::string commandHelp(const CommandInfo &C);
+/// "lumen-jit --help": every command's synopsis.
+std::string generalHelp();
+/// The first flag in Given that C does not read, if any.
+std::optional<std::string> inapplicableFlag(const CommandInfo &C, const std::vector<std::string> &Given);
+/// How a flag is spelled on the command line: "-m", "--top-k".
+std::string flagSpelling(const std::string &Name);
 
 } // namespace lumen::tool
 

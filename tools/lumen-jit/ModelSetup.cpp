@@ -7,7 +7,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <sys/stat.h>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -65,6 +68,7 @@ absl::StatusOr<Engine> createEngine() {
     return Cpu.status();
   runtime::JitOptions Options;
   Options.Cpu = *Cpu;
+  Options.Warn = [](const std::string &W) { std::fprintf(stderr, "lumen-jit: warning: %s\n", W.c_str()); };
   if (!absl::GetFlag(FLAGS_no_kernel_cache)) {
     Options.ObjectCacheDir = absl::GetFlag(FLAGS_kernel_cache);
     if (Options.ObjectCacheDir.empty())
@@ -116,12 +120,44 @@ absl::StatusOr<std::string> promptText() {
     return absl::InvalidArgumentError("give the prompt with -p or -f, not both");
   if (F.empty())
     return P;
+  // A directory opens and reads as empty; say what it is instead. Pipes and
+  // terminals (-f /dev/stdin) are fine.
+  struct stat St;
+  if (::stat(F.c_str(), &St) != 0)
+    return absl::NotFoundError(absl::StrFormat("-f %s: %s", F, std::strerror(errno)));
+  if (S_ISDIR(St.st_mode))
+    return absl::InvalidArgumentError(absl::StrFormat("-f %s: is a directory, not a regular file", F));
+  if (!S_ISREG(St.st_mode) && !S_ISFIFO(St.st_mode) && !S_ISCHR(St.st_mode))
+    return absl::InvalidArgumentError(absl::StrFormat("-f %s: not a regular file", F));
   std::ifstream In(F, std::ios::binary);
   if (!In)
-    return absl::NotFoundError(absl::StrFormat("%s: cannot read the prompt file", F));
+    return absl::NotFoundError(absl::StrFormat("-f %s: cannot read the prompt file", F));
   std::ostringstream S;
   S << In.rdbuf();
+  if (In.bad())
+    return absl::DataLossError(absl::StrFormat("-f %s: read error", F));
   return S.str();
+}
+
+absl::StatusOr<std::optional<uint64_t>> seedFlag() {
+  std::string S = absl::GetFlag(FLAGS_seed);
+  if (S.empty())
+    return std::nullopt;
+  uint64_t Seed;
+  if (!absl::SimpleAtoi(S, &Seed) || S[0] == '-' || S[0] == '+')
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--seed must be a non-negative integer below 2^64 (got '%s')", S));
+  return Seed;
+}
+
+absl::StatusOr<int64_t> contextSize(const model::Qwen2Model &M) {
+  int64_t Ctx = absl::GetFlag(FLAGS_c);
+  if (Ctx < 0)
+    return absl::InvalidArgumentError(
+        absl::StrFormat("-c must be a token count, or 0 for the model's trained context (got %d)", Ctx));
+  if (Ctx == 0)
+    Ctx = M.config().ContextLength;
+  return Ctx;
 }
 
 } // namespace lumen::tool

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace lumen::tool {
@@ -37,8 +38,13 @@ absl::StatusOr<Engine> createEngine();
 model::SessionOptions sessionOptions();
 /// -t as one thread count (0 = all cores).
 absl::StatusOr<unsigned> threadCount();
-/// -p, or the contents of -f; exactly one of them.
+/// -p, or the contents of -f (a file, pipe or terminal; not a directory);
+/// not both.
 absl::StatusOr<std::string> promptText();
+/// --seed if given (a non-negative integer).
+absl::StatusOr<std::optional<uint64_t>> seedFlag();
+/// -c for M: the flag's token count, or the model's trained context for 0.
+absl::StatusOr<int64_t> contextSize(const model::Qwen2Model &M);
 /// Parses a positive integer flag value, with the flag's name in errors.
 absl::StatusOr<int64_t> parseCount(const std::string &Flag, const std::string &Value, int64_t Default);
 

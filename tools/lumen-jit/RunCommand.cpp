@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
 #include "Flags.h"
+#include "Interrupt.h"
 #include "ModelSetup.h"
 
 #include "lumen/Model/Chat.h"
@@ -15,6 +16,7 @@
 #include "lumen/Model/Session.h"
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 #include <chrono>
@@ -38,6 +40,7 @@ absl::StatusOr<model::GenerateResult> turn(model::Session &S, model::Sampler &Sm
   model::GenerateOptions O;
   O.MaxTokens = MaxNew;
   O.StopAtEndOfTurn = !absl::GetFlag(FLAGS_ignore_eos);
+  O.Cancel = Interrupt::cancelFlag();
   bool First = true;
   absl::StatusOr<model::GenerateResult> R =
       model::generate(S, Smp, Prompt, O, [&](int32_t Id, std::string_view Text) {
@@ -53,6 +56,8 @@ absl::StatusOr<model::GenerateResult> turn(model::Session &S, model::Sampler &Sm
   std::fflush(stdout);
   if (!R.ok())
     return R;
+  if (R->Reason == model::StopReason::Cancelled)
+    std::fprintf(stderr, "lumen-jit: interrupted\n");
   if (R->Reason == model::StopReason::ContextFull)
     std::fprintf(stderr, "lumen-jit: the context (%lld tokens) is full; stopping\n",
                  static_cast<long long>(S.contextSize()));
@@ -76,18 +81,26 @@ void printTimings(const Timings &T, double LoadSeconds, const runtime::KernelCac
 
 } // namespace
 
+/// -n: a token count, or -1 for "until end of turn or a full context" (as
+/// llama.cpp's -n -1).
+static absl::StatusOr<int64_t> maxNewTokens() {
+  if (absl::GetFlag(FLAGS_n) == "-1")
+    return -1;
+  absl::StatusOr<int64_t> N = parseCount("-n", absl::GetFlag(FLAGS_n), 128);
+  if (!N.ok())
+    return absl::InvalidArgumentError(absl::StrCat(N.status().message(), ", or -1 for no limit"));
+  return N;
+}
+
 int runRun(const std::vector<std::string> &Args) {
   if (!Args.empty())
     return fail(absl::StrFormat("run takes no positional arguments (got '%s')", Args[0]));
-  absl::StatusOr<int64_t> MaxNew = parseCount("-n", absl::GetFlag(FLAGS_n), 128);
+  absl::StatusOr<int64_t> MaxNew = maxNewTokens();
   if (!MaxNew.ok())
     return fail(std::string(MaxNew.status().message()));
   absl::StatusOr<unsigned> Threads = threadCount();
   if (!Threads.ok())
     return fail(std::string(Threads.status().message()));
-  int64_t Ctx = absl::GetFlag(FLAGS_c);
-  if (Ctx < 1)
-    return fail(absl::StrFormat("-c must be at least 1 (got %d)", Ctx));
   model::SamplerOptions SO;
   SO.Temperature = static_cast<float>(absl::GetFlag(FLAGS_temp));
   SO.TopK = absl::GetFlag(FLAGS_top_k);
@@ -95,17 +108,26 @@ int runRun(const std::vector<std::string> &Args) {
   SO.MinP = static_cast<float>(absl::GetFlag(FLAGS_min_p));
   SO.RepeatPenalty = static_cast<float>(absl::GetFlag(FLAGS_repeat_penalty));
   SO.RepeatLastN = absl::GetFlag(FLAGS_repeat_last_n);
-  int64_t Seed = absl::GetFlag(FLAGS_seed);
-  SO.Seed = Seed >= 0 ? static_cast<uint64_t>(Seed) : std::random_device{}();
+  absl::StatusOr<std::optional<uint64_t>> Seed = seedFlag();
+  if (!Seed.ok())
+    return fail(std::string(Seed.status().message()));
+  // Without --seed a random one, printed so that a run can be repeated.
+  SO.Seed = Seed->has_value() ? **Seed : (uint64_t(std::random_device{}()) << 32 | std::random_device{}());
   if (absl::Status St = SO.validate(); !St.ok())
     return fail(std::string(St.message()));
   const bool Chat = absl::GetFlag(FLAGS_chat), Raw = absl::GetFlag(FLAGS_raw);
+  std::string System = absl::GetFlag(FLAGS_system);
+  if (Raw && Chat)
+    return fail("--raw and --chat exclude each other: a chat goes through the template");
+  if (Raw && !System.empty())
+    return fail("--system has no effect with --raw (the prompt is fed as is); put it in the prompt");
   absl::StatusOr<std::string> Prompt = promptText();
   if (!Prompt.ok())
     return fail(std::string(Prompt.status().message()));
   if (Prompt->empty() && !Chat)
     return fail("no prompt: pass -p TEXT or -f FILE (or --chat)");
 
+  Interrupt::install();
   std::fprintf(stderr, "lumen-jit: loading model\n");
   double LoadSeconds = 0;
   absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = loadModel(&LoadSeconds);
@@ -113,18 +135,23 @@ int runRun(const std::vector<std::string> &Args) {
     return fail(std::string(M.status().message()));
   const model::Qwen2Model &Model = **M;
   const model::Tokenizer &Tok = Model.tokenizer();
+  absl::StatusOr<int64_t> Ctx = contextSize(Model);
+  if (!Ctx.ok())
+    return fail(std::string(Ctx.status().message()));
   absl::StatusOr<Engine> E = createEngine();
   if (!E.ok())
     return fail(std::string(E.status().message()));
   model::SessionOptions Opt = sessionOptions();
-  Opt.ContextSize = Ctx;
+  Opt.ContextSize = *Ctx;
   Opt.Threads = *Threads;
   absl::StatusOr<std::unique_ptr<model::Session>> S = model::createJitSession(Model, *E->Cache, Opt);
   if (!S.ok())
     return fail(std::string(S.status().message()));
   model::Sampler Smp(SO);
+  if (SO.Temperature > 0)
+    std::fprintf(stderr, "lumen-jit: sampling with seed %llu%s\n", static_cast<unsigned long long>(SO.Seed),
+                 Seed->has_value() ? "" : " (--seed to repeat)");
 
-  std::string System = absl::GetFlag(FLAGS_system);
   if (System.empty())
     System = model::defaultSystemPrompt(Tok.chatTemplate());
   auto TurnText = [&](const std::string &User, bool First) {
@@ -156,21 +183,26 @@ int runRun(const std::vector<std::string> &Args) {
     std::fprintf(stderr, "lumen-jit: compiling kernels\n");
     if (absl::Status St = (*S)->prepare(Ids.size()); !St.ok())
       return fail(std::string(St.message()));
+    Interrupt::setCancellable(true);
     absl::StatusOr<model::GenerateResult> R = turn(**S, Smp, Ids, *MaxNew, T);
+    Interrupt::setCancellable(false);
     if (!R.ok())
       return fail(std::string(R.status().message()));
     printTimings(T, LoadSeconds, *E->Cache);
-    return 0;
+    return Interrupt::requested() ? 130 : 0;
   }
 
   // Interactive chat: the KV cache carries the conversation; each turn adds
-  // the end of the previous answer and the new user message.
+  // what the previous answer left unevaluated, its end of turn and the new
+  // user message, so that the cache holds exactly the conversation shown.
   if (absl::Status St = (*S)->prepare(64); !St.ok())
     return fail(std::string(St.message()));
-  std::fprintf(stderr, "lumen-jit: chat (empty line or EOF ends it)\n");
-  std::vector<int32_t> Carry; // "<|im_end|>\n" closing the previous answer.
-  std::string Line = *Prompt;  // -p, if given, is the first message.
+  std::fprintf(stderr, "lumen-jit: chat (empty line or EOF ends it; Ctrl-C stops a reply)\n");
+  std::vector<int32_t> Carry;
+  std::string Line = *Prompt; // -p, if given, is the first message.
   for (bool First = true;; First = false) {
+    Interrupt::setCancellable(true); // At the prompt Ctrl-C ends the chat (the read fails).
+    Interrupt::clear();
     if (Line.empty()) {
       std::fprintf(stderr, "> ");
       if (!std::getline(std::cin, Line) || Line.empty())
@@ -188,10 +220,15 @@ int runRun(const std::vector<std::string> &Args) {
     absl::StatusOr<model::GenerateResult> R = turn(**S, Smp, Ids, *MaxNew, T);
     if (!R.ok())
       return fail(std::string(R.status().message()));
-    Carry = Tok.encode(Tok.find("<|im_end|>") ? "<|im_end|>\n" : "\n", true);
+    Carry.clear();
+    if (R->PendingToken >= 0)
+      Carry.push_back(R->PendingToken);
+    std::vector<int32_t> End = Tok.encode(Tok.find("<|im_end|>") ? "<|im_end|>\n" : "\n", true);
+    Carry.insert(Carry.end(), End.begin(), End.end());
   }
+  Interrupt::setCancellable(false);
   printTimings(T, LoadSeconds, *E->Cache);
-  return 0;
+  return Interrupt::requested() ? 130 : 0;
 }
 
 } // namespace lumen::tool

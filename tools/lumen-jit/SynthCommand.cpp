@@ -1,6 +1,7 @@
 //===- SynthCommand.cpp - lumen-jit synth ----------------------------------===//
 #include "Commands.h"
 #include "Flags.h"
+#include "ModelSetup.h"
 
 #include "lumen/GGUF/GGUFFile.h"
 #include "lumen/Model/SyntheticQwen2.h"
@@ -27,8 +28,10 @@ int runSynth(const std::vector<std::string> &Args) {
 
   model::SynthOptions Options;
   Options.Shape = *Shape;
-  int64_t Seed = absl::GetFlag(FLAGS_seed);
-  Options.Seed = Seed < 0 ? 1 : static_cast<uint64_t>(Seed);
+  absl::StatusOr<std::optional<uint64_t>> Seed = seedFlag();
+  if (!Seed.ok())
+    return fail(std::string(Seed.status().message()));
+  Options.Seed = Seed->value_or(1);
   std::unique_ptr<gguf::GGUFFile> Tokenizer;
   if (std::string From = absl::GetFlag(FLAGS_tokenizer_from); !From.empty()) {
     absl::StatusOr<std::unique_ptr<gguf::GGUFFile>> F = gguf::GGUFFile::open(From);

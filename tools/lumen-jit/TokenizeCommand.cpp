@@ -19,6 +19,9 @@ int runTokenize(const std::vector<std::string> &Args) {
   absl::StatusOr<std::string> Text = promptText();
   if (!Text.ok())
     return fail(std::string(Text.status().message()));
+  if (Text->empty())
+    return fail(absl::GetFlag(FLAGS_f).empty() ? "tokenize needs the text: -p TEXT or -f FILE"
+                                               : absl::StrFormat("-f %s is empty", absl::GetFlag(FLAGS_f)));
   // Only the tokenizer is needed: read the file, not the weights.
   std::string Path = absl::GetFlag(FLAGS_m).empty() ? absl::GetFlag(FLAGS_model) : absl::GetFlag(FLAGS_m);
   if (Path.empty())

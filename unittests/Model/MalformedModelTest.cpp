@@ -191,4 +191,15 @@ TEST_F(MalformedModelTest, UnsupportedTensorType) {
             std::string::npos) << E;
 }
 
+TEST_F(MalformedModelTest, TypesLumenDoesNotComputeOnAreNamed) {
+  // Every ggml type is known by name and block geometry, so the message names
+  // it rather than calling it unknown.
+  static std::vector<uint8_t> Iq4(192 * 192 / 32 * 18, 0);
+  std::string E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) {
+    (void)W.addTensor("blk.0.attn_q.weight", gguf::TensorType::IQ4_NL, {192, 192}, Iq4);
+  }, "blk.0.attn_q.weight");
+  EXPECT_NE(E.find("tensor 'blk.0.attn_q.weight' has type IQ4_NL; Lumen computes on"), std::string::npos) << E;
+  EXPECT_EQ(E.find("unknown type"), std::string::npos) << E;
+}
+
 } // namespace

@@ -4,6 +4,8 @@
 #include "nlohmann/json.hpp"
 #include "gtest/gtest.h"
 
+#include <utf8proc.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -113,6 +115,55 @@ TEST_F(TokenizerTest, StreamingNeverSplitsACharacter) {
   StreamDecoder Cut(*Tok);
   std::string Half = Cut.push(Tok->encode("🚀")[0]);
   EXPECT_EQ(Half + Cut.finish(), Tok->tokenBytes(Tok->encode("🚀")[0]).size() == 4 ? "🚀" : "\xEF\xBF\xBD");
+}
+
+bool isValidUtf8(const std::string &S) {
+  utf8proc_int32_t Code;
+  for (size_t I = 0; I < S.size();) {
+    utf8proc_ssize_t N = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t *>(S.data()) + I,
+                                          S.size() - I, &Code);
+    if (N <= 0)
+      return false;
+    I += N;
+  }
+  return true;
+}
+
+TEST_F(TokenizerTest, StreamingReplacesIllFormedBytes) {
+  // The byte-level vocabulary has a token for every byte.
+  auto ByteToken = [&](uint8_t B) {
+    for (int32_t Id = 0; Id < Tok->vocabSize(); ++Id)
+      if (Tok->tokenBytes(Id) == std::string(1, static_cast<char>(B)))
+        return Id;
+    ADD_FAILURE() << "no token for byte " << int(B);
+    return 0;
+  };
+  const std::string R = "\xEF\xBF\xBD"; // U+FFFD
+  // Expected values as Python's bytes.decode("utf-8", "replace") gives them.
+  const std::vector<std::pair<std::vector<uint8_t>, std::string>> Cases = {
+      {{0xC1}, R},                                 // Never a lead byte.
+      {{0xC1, 'a'}, R + "a"},
+      {{0x80, 0xBF}, R + R},                       // Stray continuation bytes.
+      {{0xF8, 0xFF}, R + R},
+      {{0xE2, 0x82}, R},                           // Cut short at the end.
+      {{0xE2, 0x82, 'x'}, R + "x"},                // Cut short by another character.
+      {{0xE0, 0x80, 0x80}, R + R + R},             // Overlong.
+      {{0xED, 0xA0, 0x80}, R + R + R},             // A surrogate.
+      {{0xF4, 0x90, 0x80, 0x80}, R + R + R + R},   // Past U+10FFFF.
+      {{0xF0, 0x9F, 0x9A, 0x80}, "\xF0\x9F\x9A\x80"}, // Well formed, one byte a token.
+      {{'a', 0xC3, 0xA9, 0xC3}, "a\xC3\xA9" + R},
+  };
+  for (const auto &[Bytes, Want] : Cases) {
+    StreamDecoder D(*Tok);
+    std::string Out;
+    for (uint8_t B : Bytes) {
+      std::string Piece = D.push(ByteToken(B));
+      EXPECT_TRUE(isValidUtf8(Piece)) << "a streamed piece is not valid UTF-8";
+      Out += Piece;
+    }
+    Out += D.finish();
+    EXPECT_EQ(Out, Want) << "bytes " << testing::PrintToString(Bytes);
+  }
 }
 
 TEST_F(TokenizerTest, OutOfRangeIdsDecodeToNothing) {

@@ -1,4 +1,6 @@
 //===- LumenJitTest.cpp - The command line as a user runs it ---------------===//
+#include "CliHarness.h"
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -17,145 +19,87 @@
 
 namespace {
 
-const std::string kBinary = LUMEN_JIT_BINARY;
-const std::string kShared = LUMEN_SHARED_DIR;
-const std::string kTiny = kShared + "/fixtures/tiny-qwen2.gguf";
-const std::string kTmp = LUMEN_TEST_TMPDIR;
-
-struct Result {
-  int Exit;
-  std::string Out, Err;
-};
-
-std::string quote(const std::string &S) {
-  std::string Q = "'";
-  for (char C : S)
-    Q += C == '\'' ? std::string("'\\''") : std::string(1, C);
-  return Q + "'";
-}
-
-std::string readFile(const std::string &Path) {
-  std::ifstream In(Path);
-  std::stringstream SS;
-  SS << In.rdbuf();
-  return SS.str();
-}
-
-/// Runs a shell command line; its stdout, stderr and exit status.
-Result shell(const std::string &Command) {
-  static int Counter = 0;
-  std::string ErrFile = kTmp + "/stderr." + std::to_string(getpid()) + "." + std::to_string(Counter++);
-  Result R;
-  FILE *P = popen((Command + " 2>" + quote(ErrFile)).c_str(), "r");
-  std::array<char, 4096> Buf;
-  size_t N;
-  while ((N = fread(Buf.data(), 1, Buf.size(), P)) > 0)
-    R.Out.append(Buf.data(), N);
-  int Status = pclose(P);
-  R.Exit = WIFEXITED(Status) ? WEXITSTATUS(Status) : 128;
-  R.Err = readFile(ErrFile);
-  std::filesystem::remove(ErrFile);
-  return R;
-}
-
-Result lumen(const std::vector<std::string> &Args, const std::string &Stdin = "") {
-  std::string Cmd = "printf %s ";
-  Cmd += quote(Stdin);
-  Cmd += " | ";
-  Cmd += kBinary;
-  for (const std::string &A : Args) {
-    Cmd += ' ';
-    Cmd += quote(A);
-  }
-  return shell(Cmd + " --no-kernel-cache");
-}
-
-void writeExecutable(const std::string &Path, const std::string &Text) {
-  std::ofstream(Path) << Text;
-  std::filesystem::permissions(Path, std::filesystem::perms::owner_all);
-}
-
-bool haveFixtures() { return std::filesystem::exists(kTiny); }
+using namespace lumen::test;
 
 TEST(LumenJitTest, PrintLLVM) {
-  Result R = lumen({"--print-llvm", "--shape", "896x4864"});
+  Result R = lumenJit({"--print-llvm", "--shape", "896x4864"});
   ASSERT_EQ(R.Exit, 0) << R.Err;
   EXPECT_NE(R.Out.find("; Lumen kernel for shape 896x4864: K=896 in, M=4864 out, N=1"), std::string::npos);
   // By default the layout the model loader stores on the host: interleaved.
   EXPECT_NE(R.Out.find("define void @lumen_mm_q8_0r"), std::string::npos);
   EXPECT_NE(R.Out.find("; why: table row"), std::string::npos);
   // On AVX2 hosts rows interleaved by 8, and decode prefetches ahead.
-  Result Il8 = lumen({"--print-llvm", "--shape", "896x4864", "--isa", "avx2"});
+  Result Il8 = lumenJit({"--print-llvm", "--shape", "896x4864", "--isa", "avx2"});
   ASSERT_EQ(Il8.Exit, 0) << Il8.Err;
   EXPECT_NE(Il8.Out.find("define void @lumen_mm_q8_0r8_m4864_k896_n1"), std::string::npos);
   EXPECT_NE(Il8.Out.find("interleaved8 layout"), std::string::npos);
   EXPECT_NE(Il8.Out.find("@llvm.prefetch"), std::string::npos);
   // On AVX512_VNNI hosts by 16, 512-bit vpdpbusd on pre-offset quants, and
   // the hardware prefetcher alone.
-  Result Il16 = lumen({"--print-llvm", "--shape", "896x4864", "--isa", "avx512-vnni"});
+  Result Il16 = lumenJit({"--print-llvm", "--shape", "896x4864", "--isa", "avx512-vnni"});
   ASSERT_EQ(Il16.Exit, 0) << Il16.Err;
   EXPECT_NE(Il16.Out.find("define void @lumen_mm_q8_0r16_m4864_k896_n1"), std::string::npos);
   EXPECT_NE(Il16.Out.find("interleaved16 layout"), std::string::npos);
   EXPECT_NE(Il16.Out.find("@llvm.x86.avx512.vpdpbusd.512"), std::string::npos);
   EXPECT_EQ(Il16.Out.find("@llvm.prefetch"), std::string::npos);
   EXPECT_EQ(Il16.Out.find("xor <64 x i8>"), std::string::npos); // No sign flip in the loop.
-  Result Rows = lumen({"--print-llvm", "--shape", "896x4864", "--layout", "rows"});
+  Result Rows = lumenJit({"--print-llvm", "--shape", "896x4864", "--layout", "rows"});
   ASSERT_EQ(Rows.Exit, 0) << Rows.Err;
   EXPECT_NE(Rows.Out.find("define void @lumen_mm_q8_0_m4864_k896_n1"), std::string::npos);
-  Result Avx2 = lumen({"--print-llvm", "--shape=896x4864", "--tokens", "16", "--isa", "avx2", "--opt"});
+  Result Avx2 = lumenJit({"--print-llvm", "--shape=896x4864", "--tokens", "16", "--isa", "avx2", "--opt"});
   ASSERT_EQ(Avx2.Exit, 0) << Avx2.Err;
   EXPECT_EQ(Avx2.Out.find("avx512."), std::string::npos);
   EXPECT_NE(Avx2.Out.find("N=16"), std::string::npos);
   EXPECT_NE(Avx2.Out.find("after the O3 pipeline"), std::string::npos);
-  Result Vnni = lumen({"--print-llvm", "--shape", "4864x896", "--isa", "avx512-vnni", "--layout", "interleaved8"});
+  Result Vnni = lumenJit({"--print-llvm", "--shape", "4864x896", "--isa", "avx512-vnni", "--layout", "interleaved8"});
   ASSERT_EQ(Vnni.Exit, 0) << Vnni.Err;
   EXPECT_NE(Vnni.Out.find("@llvm.x86.avx512.vpdpbusd.256"), std::string::npos);
-  Result VnniRows = lumen({"--print-llvm", "--shape", "4864x896", "--isa", "avx512-vnni", "--layout", "rows"});
+  Result VnniRows = lumenJit({"--print-llvm", "--shape", "4864x896", "--isa", "avx512-vnni", "--layout", "rows"});
   ASSERT_EQ(VnniRows.Exit, 0) << VnniRows.Err;
   EXPECT_NE(VnniRows.Out.find("@llvm.x86.avx512.vpdpbusd.512"), std::string::npos);
 }
 
 TEST(LumenJitTest, PrintLLVMRejectsBadShapes) {
   for (const char *Bad : {"896x", "x4864", "abc", "896x4864x2", "900x4864", "0x64", "-32x64", "32x99999999999999"}) {
-    Result R = lumen({"--print-llvm", "--shape", Bad});
+    Result R = lumenJit({"--print-llvm", "--shape", Bad});
     EXPECT_NE(R.Exit, 0) << Bad;
     EXPECT_NE(R.Err.find("error"), std::string::npos) << Bad << ": " << R.Err;
   }
-  EXPECT_NE(lumen({"--print-llvm", "--shape", "900x64"}).Err.find("multiple of 32"), std::string::npos);
-  EXPECT_NE(lumen({"--print-llvm"}).Exit, 0);
-  EXPECT_NE(lumen({"--print-llvm", "--shape", "64x64", "--isa", "sse2"}).Exit, 0);
-  EXPECT_NE(lumen({"--print-llvm", "--shape", "64x64", "--tokens", "0"}).Exit, 0);
-  EXPECT_NE(lumen({"--print-llvm", "--shape", "64x64", "--layout", "columns"}).Err.find("--layout must be"),
+  EXPECT_NE(lumenJit({"--print-llvm", "--shape", "900x64"}).Err.find("multiple of 32"), std::string::npos);
+  EXPECT_NE(lumenJit({"--print-llvm"}).Exit, 0);
+  EXPECT_NE(lumenJit({"--print-llvm", "--shape", "64x64", "--isa", "sse2"}).Exit, 0);
+  EXPECT_NE(lumenJit({"--print-llvm", "--shape", "64x64", "--tokens", "0"}).Exit, 0);
+  EXPECT_NE(lumenJit({"--print-llvm", "--shape", "64x64", "--layout", "columns"}).Err.find("--layout must be"),
             std::string::npos);
-  EXPECT_NE(lumen({"--print-llvm", "--shape", "64x12", "--layout", "interleaved8"}).Err.find("multiple of 8"),
+  EXPECT_NE(lumenJit({"--print-llvm", "--shape", "64x12", "--layout", "interleaved8"}).Err.find("multiple of 8"),
             std::string::npos);
-  EXPECT_NE(lumen({"--print-llvm", "--shape", "64x24", "--layout", "interleaved16"}).Err.find("multiple of 16"),
+  EXPECT_NE(lumenJit({"--print-llvm", "--shape", "64x24", "--layout", "interleaved16"}).Err.find("multiple of 16"),
             std::string::npos);
-  EXPECT_NE(lumen({"--print-llvm", "--shape", "64x32", "--layout", "interleaved16", "--isa", "avx2"})
+  EXPECT_NE(lumenJit({"--print-llvm", "--shape", "64x32", "--layout", "interleaved16", "--isa", "avx2"})
                 .Err.find("interleaved16"),
             std::string::npos);
   // auto falls back to the row layout where interleaving does not apply.
-  EXPECT_EQ(lumen({"--print-llvm", "--shape", "64x12"}).Exit, 0);
+  EXPECT_EQ(lumenJit({"--print-llvm", "--shape", "64x12"}).Exit, 0);
 }
 
 TEST(LumenJitTest, BadCommandsAndFlags) {
-  EXPECT_NE(lumen({"frobnicate"}).Exit, 0);
-  EXPECT_NE(lumen({"inspect", "--no-such-flag", kTiny}).Exit, 0);
-  EXPECT_NE(lumen({}).Exit, 0);
-  Result Missing = lumen({"inspect", "/nonexistent.gguf"});
+  EXPECT_NE(lumenJit({"frobnicate"}).Exit, 0);
+  EXPECT_NE(lumenJit({"inspect", "--no-such-flag", kTiny}).Exit, 0);
+  EXPECT_NE(lumenJit({}).Exit, 0);
+  Result Missing = lumenJit({"inspect", "/nonexistent.gguf"});
   EXPECT_EQ(Missing.Exit, 1);
   EXPECT_NE(Missing.Err.find("cannot open"), std::string::npos);
-  Result Dir = lumen({"run", "-m", "/tmp", "-p", "hi"});
+  Result Dir = lumenJit({"run", "-m", "/tmp", "-p", "hi"});
   EXPECT_EQ(Dir.Exit, 1);
   EXPECT_NE(Dir.Err.find("not a regular file"), std::string::npos);
-  Result NotGguf = lumen({"inspect", kBinary});
+  Result NotGguf = lumenJit({"inspect", kBinary});
   EXPECT_EQ(NotGguf.Exit, 1);
   EXPECT_NE(NotGguf.Err.find("bad magic"), std::string::npos);
 }
 
 TEST(LumenJitTest, InspectFixture) {
   if (!haveFixtures()) GTEST_SKIP();
-  Result R = lumen({"inspect", kTiny, "--tensors"});
+  Result R = lumenJit({"inspect", kTiny, "--tensors"});
   ASSERT_EQ(R.Exit, 0) << R.Err;
   EXPECT_NE(R.Out.find("GGUF v3, 38 tensors, 24 metadata keys, alignment 32"), std::string::npos);
   EXPECT_NE(R.Out.find("tokenizer.ggml.tokens                      arr[str,151936]"), std::string::npos);
@@ -167,22 +111,22 @@ TEST(LumenJitTest, InspectFixture) {
 
 TEST(LumenJitTest, SynthAndInspect) {
   std::string Out = kTmp + "/cli-tiny.gguf";
-  Result S = lumen({"synth", "--preset", "tiny", "-o", Out, "--seed", "5"});
+  Result S = lumenJit({"synth", "--preset", "tiny", "-o", Out, "--seed", "5"});
   ASSERT_EQ(S.Exit, 0) << S.Err;
   EXPECT_NE(S.Err.find("RANDOM WEIGHTS"), std::string::npos);
-  Result I = lumen({"inspect", Out});
+  Result I = lumenJit({"inspect", Out});
   ASSERT_EQ(I.Exit, 0);
   EXPECT_NE(I.Out.find("qwen2.block_count                          u32                3"), std::string::npos);
-  EXPECT_NE(lumen({"synth", "--preset", "gpt5", "-o", Out}).Exit, 0);
-  EXPECT_NE(lumen({"synth", "--preset", "tiny"}).Exit, 0);
-  EXPECT_NE(lumen({"synth", "--preset", "tiny", "-o", "/nonexistent-dir/x.gguf"}).Exit, 0);
+  EXPECT_NE(lumenJit({"synth", "--preset", "gpt5", "-o", Out}).Exit, 0);
+  EXPECT_NE(lumenJit({"synth", "--preset", "tiny"}).Exit, 0);
+  EXPECT_NE(lumenJit({"synth", "--preset", "tiny", "-o", "/nonexistent-dir/x.gguf"}).Exit, 0);
 }
 
 TEST(LumenJitTest, BenchRowsAndProfile) {
   std::string Model = kTmp + "/cli-bench-tiny.gguf";
-  ASSERT_EQ(lumen({"synth", "--preset", "tiny", "-o", Model, "--seed", "3"}).Exit, 0);
+  ASSERT_EQ(lumenJit({"synth", "--preset", "tiny", "-o", Model, "--seed", "3"}).Exit, 0);
   // A csv row per (threads, test): positive tokens/s, weight GB/s, probe.
-  Result R = lumen({"bench", "-m", Model, "-p", "16", "-n", "4", "-t", "1", "-r", "1", "-o", "csv"});
+  Result R = lumenJit({"bench", "-m", Model, "-p", "16", "-n", "4", "-t", "1", "-r", "1", "-o", "csv"});
   ASSERT_EQ(R.Exit, 0) << R.Err;
   std::istringstream Lines(R.Out);
   std::string Line;
@@ -199,14 +143,14 @@ TEST(LumenJitTest, BenchRowsAndProfile) {
     EXPECT_GT(std::stod(Row[6]), 0.0) << Line;  // read probe GB/s
   }
   // -pg P,N: one more row, prompt and generation together; bad values fail.
-  Result Pg = lumen({"bench", "-m", Model, "-p", "0", "-n", "0", "-pg", "8,2", "-t", "1", "-r", "1", "-o", "csv"});
+  Result Pg = lumenJit({"bench", "-m", Model, "-p", "0", "-n", "0", "-pg", "8,2", "-t", "1", "-r", "1", "-o", "csv"});
   ASSERT_EQ(Pg.Exit, 0) << Pg.Err;
   EXPECT_NE(Pg.Out.find(",1,pp8+tg2,"), std::string::npos) << Pg.Out;
   EXPECT_EQ(Pg.Out.find(",pp0"), std::string::npos) << "a test of 0 tokens is skipped";
   for (const char *Bad : {"8", "8,0", "x,2", "8,2,1"})
-    EXPECT_NE(lumen({"bench", "-m", Model, "-pg", Bad, "-r", "1"}).Exit, 0) << "-pg " << Bad;
+    EXPECT_NE(lumenJit({"bench", "-m", Model, "-pg", Bad, "-r", "1"}).Exit, 0) << "-pg " << Bad;
   // The profile shows only what ran: no decode step for -n 0, no NaN.
-  Result P = lumen({"bench", "-m", Model, "-p", "16", "-n", "0", "-t", "1", "-r", "1", "--profile"});
+  Result P = lumenJit({"bench", "-m", Model, "-p", "16", "-n", "0", "-t", "1", "-r", "1", "--profile"});
   ASSERT_EQ(P.Exit, 0) << P.Err;
   EXPECT_NE(P.Out.find("prefill of 16 tokens"), std::string::npos) << P.Out;
   EXPECT_EQ(P.Out.find("decode step"), std::string::npos);
@@ -215,30 +159,30 @@ TEST(LumenJitTest, BenchRowsAndProfile) {
   for (std::vector<std::string> Bad : {std::vector<std::string>{"-t", "0"}, {"-r", "0"}, {"-o", "xml"}}) {
     std::vector<std::string> Args = {"bench", "-m", Model, "-p", "16", "-n", "4"};
     Args.insert(Args.end(), Bad.begin(), Bad.end());
-    EXPECT_NE(lumen(Args).Exit, 0) << Bad[0] << " " << Bad[1];
+    EXPECT_NE(lumenJit(Args).Exit, 0) << Bad[0] << " " << Bad[1];
   }
 }
 
 TEST(LumenJitTest, TokenizeAndEval) {
   if (!haveFixtures()) GTEST_SKIP();
-  Result T = lumen({"tokenize", "-m", kTiny, "-p", "Hello world<|im_end|>"});
+  Result T = lumenJit({"tokenize", "-m", kTiny, "-p", "Hello world<|im_end|>"});
   ASSERT_EQ(T.Exit, 0) << T.Err;
   EXPECT_EQ(T.Out, "9707 1879 151645\n");
-  Result NoSpecial = lumen({"tokenize", "--model", kTiny, "-p", "<|im_end|>", "--no-special"});
+  Result NoSpecial = lumenJit({"tokenize", "--model", kTiny, "-p", "<|im_end|>", "--no-special"});
   EXPECT_NE(NoSpecial.Out.find(" "), std::string::npos) << "several plain tokens";
-  Result E = lumen({"eval", "-m", kTiny, "--tokens", "9707,11", "--top", "3", "--from", "0"});
+  Result E = lumenJit({"eval", "-m", kTiny, "--tokens", "9707,11", "--top", "3", "--from", "0"});
   ASSERT_EQ(E.Exit, 0) << E.Err;
   nlohmann::json J = nlohmann::json::parse(E.Out);
   ASSERT_EQ(J["positions"].size(), 2u);
   EXPECT_EQ(J["positions"][0]["pos"], 0);
   EXPECT_EQ(J["positions"][0]["argmax"], 55518) << "the fixture's reference argmax after 'Hello'";
   EXPECT_EQ(J["positions"][0]["top"].size(), 3u);
-  Result Ref = lumen({"eval", "-m", kTiny, "--tokens", "9707", "--reference"});
+  Result Ref = lumenJit({"eval", "-m", kTiny, "--tokens", "9707", "--reference"});
   ASSERT_EQ(Ref.Exit, 0) << Ref.Err;
   EXPECT_EQ(nlohmann::json::parse(Ref.Out)["positions"][0]["argmax"], 55518);
-  EXPECT_NE(lumen({"eval", "-m", kTiny, "--tokens", "1,x"}).Exit, 0);
-  EXPECT_NE(lumen({"eval", "-m", kTiny, "--tokens", "999999"}).Exit, 0);
-  EXPECT_NE(lumen({"eval", "-m", kTiny, "--tokens", "1", "--from", "5"}).Exit, 0);
+  EXPECT_NE(lumenJit({"eval", "-m", kTiny, "--tokens", "1,x"}).Exit, 0);
+  EXPECT_NE(lumenJit({"eval", "-m", kTiny, "--tokens", "999999"}).Exit, 0);
+  EXPECT_NE(lumenJit({"eval", "-m", kTiny, "--tokens", "1", "--from", "5"}).Exit, 0);
 }
 
 TEST(LumenJitTest, RunGreedyIdsEqualLlamaCpp) {
@@ -258,7 +202,7 @@ TEST(LumenJitTest, RunGreedyIdsEqualLlamaCpp) {
                                      "--print-token-ids", "-t", "2"};
     Args.insert(Args.end(), Placement.begin(), Placement.end());
     SCOPED_TRACE(Placement.empty() ? "default placement" : absl::StrJoin(Placement, " "));
-    Result R = lumen(Args);
+    Result R = lumenJit(Args);
     ASSERT_EQ(R.Exit, 0) << R.Err;
     std::vector<int32_t> Got;
     std::istringstream S(R.Out);
@@ -282,17 +226,17 @@ TEST(LumenJitTest, RunGreedyIdsEqualLlamaCpp) {
 
 TEST(LumenJitTest, RunErrors) {
   if (!haveFixtures()) GTEST_SKIP();
-  EXPECT_NE(lumen({"run", "-m", kTiny}).Err.find("no prompt"), std::string::npos);
-  EXPECT_NE(lumen({"run", "-m", kTiny, "-p", "hi", "-t", "0"}).Exit, 0);
-  EXPECT_NE(lumen({"run", "-m", kTiny, "-p", "hi", "-t", "-3"}).Exit, 0);
-  EXPECT_NE(lumen({"run", "-m", kTiny, "-p", "hi", "-c", "0"}).Exit, 0);
-  EXPECT_NE(lumen({"run", "-m", kTiny, "-p", "hi", "-n", "lots"}).Exit, 0);
-  EXPECT_NE(lumen({"run", "-m", kTiny, "-p", "hi", "--top-p", "0"}).Exit, 0);
-  Result Long = lumen({"run", "-m", kTiny, "-p", std::string(200, 'a') + " b c d e f g", "-c", "16"});
+  EXPECT_NE(lumenJit({"run", "-m", kTiny}).Err.find("no prompt"), std::string::npos);
+  EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "hi", "-t", "0"}).Exit, 0);
+  EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "hi", "-t", "-3"}).Exit, 0);
+  EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "hi", "-c", "-1"}).Exit, 0);
+  EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "hi", "-n", "lots"}).Exit, 0);
+  EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "hi", "--top-p", "0"}).Exit, 0);
+  Result Long = lumenJit({"run", "-m", kTiny, "-p", std::string(200, 'a') + " b c d e f g", "-c", "16"});
   EXPECT_EQ(Long.Exit, 1);
   EXPECT_NE(Long.Err.find("the context holds 16"), std::string::npos) << Long.Err;
   // -n past the context: a warning, and generation stops when it is full.
-  Result Past = lumen({"run", "-m", kTiny, "-p", "Hello", "--raw", "-c", "8", "-n", "100", "--temp", "0",
+  Result Past = lumenJit({"run", "-m", kTiny, "-p", "Hello", "--raw", "-c", "8", "-n", "100", "--temp", "0",
                        "--print-token-ids", "--ignore-eos"});
   EXPECT_EQ(Past.Exit, 0) << Past.Err;
   EXPECT_NE(Past.Err.find("warning"), std::string::npos);
@@ -302,13 +246,16 @@ TEST(LumenJitTest, RunErrors) {
   // 1 prompt token + 7 generated fill the 8-token context; the 8th generated
   // token comes from the last position's logits and is printed, not stored.
   EXPECT_EQ(Count, 8);
-  EXPECT_NE(lumen({"run", "-m", kTiny, "-f", "/nonexistent/prompt.txt"}).Exit, 0);
-  Result Cache = lumen({"run", "-m", kTiny, "-p", "Hi", "-n", "2", "--kernel-cache", "/proc/nope"});
+  EXPECT_NE(lumenJit({"run", "-m", kTiny, "-f", "/nonexistent/prompt.txt"}).Exit, 0);
+  // An unusable cache directory is a warning naming it; the run goes on.
+  Result Cache = lumenJit({"run", "-m", kTiny, "-p", "Hi", "-n", "2", "--kernel-cache", "/proc/nope"});
   EXPECT_EQ(Cache.Exit, 0) << Cache.Err;
+  EXPECT_NE(Cache.Err.find("warning: kernel object cache /proc/nope is not writable"), std::string::npos)
+      << Cache.Err;
   for (std::vector<std::string> Args : {std::vector<std::string>{"run", "-p", "Hi"},
                                         {"bench", "-p", "8", "-n", "2", "-r", "1"}, {"eval", "--tokens", "1"}}) {
     Args.insert(Args.end(), {"-m", kTiny, "--isa", "avx3"});
-    Result Isa = lumen(Args);
+    Result Isa = lumenJit(Args);
     EXPECT_EQ(Isa.Exit, 1) << Args[0];
     EXPECT_NE(Isa.Err.find("--isa 'avx3': expected host, avx2"), std::string::npos) << Args[0] << ": " << Isa.Err;
   }
@@ -316,7 +263,7 @@ TEST(LumenJitTest, RunErrors) {
 
 TEST(LumenJitTest, ChatKeepsTheConversation) {
   if (!haveFixtures()) GTEST_SKIP();
-  Result R = lumen({"run", "-m", kTiny, "--chat", "-n", "8", "--temp", "0", "--ignore-eos"},
+  Result R = lumenJit({"run", "-m", kTiny, "--chat", "-n", "8", "--temp", "0", "--ignore-eos"},
                    "Hello\nHow are you?\n");
   ASSERT_EQ(R.Exit, 0) << R.Err;
   EXPECT_NE(R.Err.find("generation 16 tokens"), std::string::npos) << R.Err;
@@ -324,10 +271,10 @@ TEST(LumenJitTest, ChatKeepsTheConversation) {
   // first answer and the second user message.
   auto Count = [](const std::string &Ids) { return std::count(Ids.begin(), Ids.end(), ' ') + 1; };
   std::string System = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
-  long Turn1 = Count(lumen({"tokenize", "-m", kTiny, "-p",
+  long Turn1 = Count(lumenJit({"tokenize", "-m", kTiny, "-p",
                             "<|im_start|>system\n" + System + "<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n"
                             "<|im_start|>assistant\n"}).Out);
-  long Turn2 = Count(lumen({"tokenize", "-m", kTiny, "-p",
+  long Turn2 = Count(lumenJit({"tokenize", "-m", kTiny, "-p",
                             "<|im_end|>\n<|im_start|>user\nHow are you?<|im_end|>\n<|im_start|>assistant\n"}).Out);
   EXPECT_NE(R.Err.find("prompt " + std::to_string(Turn1 + Turn2) + " tokens"), std::string::npos) << R.Err;
 }
@@ -337,10 +284,10 @@ TEST(LumenJitTest, RunSynthetic05b) {
   if (!std::filesystem::exists(Model)) {
     Model = kTmp + "/synth-0.5b.gguf";
     if (!std::filesystem::exists(Model)) {
-      ASSERT_EQ(lumen({"synth", "--preset", "qwen2.5-0.5b", "--seed", "7", "-o", Model}).Exit, 0);
+      ASSERT_EQ(lumenJit({"synth", "--preset", "qwen2.5-0.5b", "--seed", "7", "-o", Model}).Exit, 0);
     }
   }
-  Result R = lumen({"run", "-m", Model, "-p", "Hello", "-n", "32", "--temp", "0", "--ignore-eos"});
+  Result R = lumenJit({"run", "-m", Model, "-p", "Hello", "-n", "32", "--temp", "0", "--ignore-eos"});
   ASSERT_EQ(R.Exit, 0) << R.Err;
   EXPECT_NE(R.Err.find("generation 32 tokens"), std::string::npos) << R.Err;
   EXPECT_NE(R.Err.find("tok/s"), std::string::npos);
@@ -348,7 +295,7 @@ TEST(LumenJitTest, RunSynthetic05b) {
 
 TEST(LumenJitTest, CompareScriptPairsRunsWithLlamaBench) {
   std::string Model = kTmp + "/compare-tiny.gguf";
-  ASSERT_EQ(lumen({"synth", "--preset", "tiny", "-o", Model, "--seed", "3"}).Exit, 0);
+  ASSERT_EQ(lumenJit({"synth", "--preset", "tiny", "-o", Model, "--seed", "3"}).Exit, 0);
   // Both sides log their calls: lumen-jit through a wrapper, and a stand-in
   // llama-bench that prints its csv (columns in another order, quoted, as
   // llama-bench writes them) with 100 tok/s for pp and 10 for tg.

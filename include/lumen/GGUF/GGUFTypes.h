@@ -26,12 +26,18 @@ LUMEN_API unsigned valueTypeSize(ValueType T);
 LUMEN_API std::string_view valueTypeName(ValueType T);
 LUMEN_API bool isValidValueType(uint32_t Raw);
 
-/// ggml tensor types, numbered as in ggml.h. Only the ones Lumen recognises
-/// are listed; any other id is rejected by the reader.
+/// ggml tensor types, numbered as in ggml.h: every id ggml has assigned, so
+/// that any GGUF file can be read and described, whether or not Lumen
+/// computes on the type. (4 and 5 were Q4_2/Q4_3, gone before GGUF existed;
+/// 31-33 and 36-38 are the interleaved Q4_0/IQ4_NL layouts ggml once wrote.)
 enum class TensorType : uint32_t {
   F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8,
   Q8_1 = 9, Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
-  I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, BF16 = 30,
+  IQ2_XXS = 16, IQ2_XS = 17, IQ3_XXS = 18, IQ1_S = 19, IQ4_NL = 20, IQ3_S = 21,
+  IQ2_S = 22, IQ4_XS = 23, I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28,
+  IQ1_M = 29, BF16 = 30, Q4_0_4_4 = 31, Q4_0_4_8 = 32, Q4_0_8_8 = 33,
+  TQ1_0 = 34, TQ2_0 = 35, IQ4_NL_4_4 = 36, IQ4_NL_4_8 = 37, IQ4_NL_8_8 = 38,
+  MXFP4 = 39,
 };
 
 /// Block geometry of a tensor type: BlockSize elements take TypeSize bytes.
@@ -41,7 +47,7 @@ struct LUMEN_API TensorTypeTraits {
   uint32_t TypeSize;
 };
 
-/// Traits of a raw type id, or nullopt if Lumen does not know it.
+/// Traits of a raw type id, or nullopt if it is no ggml type.
 LUMEN_API std::optional<TensorTypeTraits> tensorTypeTraits(uint32_t Raw);
 LUMEN_API TensorTypeTraits tensorTypeTraits(TensorType T);
 LUMEN_API std::optional<TensorType> tensorTypeFromName(std::string_view Name);

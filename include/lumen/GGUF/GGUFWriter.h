@@ -53,8 +53,9 @@ public:
   absl::Status addTensor(std::string_view Name, TensorType Type, std::vector<int64_t> Dims,
                          std::span<const uint8_t> Bytes);
 
-  /// Writes the file (to a temporary name beside it, then renamed over Path,
-  /// so readers never see a partial file).
+  /// Writes the file (to a temporary name beside it, synced, then renamed
+  /// over Path, so readers never see a partial file). Path must be absent or
+  /// a regular file (see checkOutputPath).
   absl::Status write(const std::string &Path) const;
 
   uint64_t tensorDataBytes() const;
@@ -75,6 +76,11 @@ private:
   std::vector<std::pair<std::string, std::string>> KVs; // Key, encoded type + value.
   std::vector<PendingTensor> Tensors;
 };
+
+/// Whether Path may be replaced by a file renamed into place: it is absent or
+/// a regular file. A FIFO, device, directory or symlink is an error naming
+/// what it is (a rename would replace it rather than write to it).
+LUMEN_API absl::Status checkOutputPath(const std::string &Path);
 
 } // namespace lumen::gguf
 

@@ -25,7 +25,7 @@
 namespace lumen::model {
 
 struct LUMEN_API GenerateOptions {
-  int64_t MaxTokens = 128;
+  int64_t MaxTokens = 128;                // Negative: until end of turn or a full context.
   bool StopAtEndOfTurn = true;            // Stop at the tokenizer's stop ids.
   const std::atomic<bool> *Cancel = nullptr; // Checked before every token.
 };
@@ -41,6 +41,11 @@ struct LUMEN_API GenerateResult {
   int64_t PromptTokens = 0, GeneratedTokens = 0;
   double PromptSeconds = 0, GenerateSeconds = 0;
   int32_t StopToken = -1; // The stop id that ended the turn (not fed to the session).
+  /// The last generated token when generation stopped before feeding it to
+  /// the session (MaxTokens, Callback, ContextFull), else -1. A caller that
+  /// goes on in the same session (a chat) evaluates it first, so that the
+  /// session holds exactly the text that was shown.
+  int32_t PendingToken = -1;
 };
 
 /// Prefills Prompt into S at its current position, then generates.

@@ -76,14 +76,16 @@ private:
   std::string ChatTemplate;
 };
 
-/// Turns a stream of token ids into text without ever emitting a broken
-/// UTF-8 sequence: bytes of an incomplete character wait for the next token.
+/// Turns a stream of token ids into valid UTF-8 text: bytes of an incomplete
+/// character wait for the next token, and bytes that cannot form a
+/// character (byte tokens such as 0xC1, a lead byte cut short) come out as
+/// U+FFFD, one per maximal ill-formed subpart, as Hugging Face decodes them.
 class LUMEN_API StreamDecoder {
 public:
   explicit StreamDecoder(const Tokenizer &T) : T(T) {}
-  /// The complete characters now available.
+  /// The text now decidable: always valid UTF-8.
   std::string push(int32_t Id);
-  /// What is left at the end (an incomplete sequence is replaced by U+FFFD).
+  /// What is left at the end (an incomplete sequence becomes U+FFFD).
   std::string finish();
 
 private:

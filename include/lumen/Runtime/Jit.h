@@ -5,6 +5,8 @@
 // that TargetMachine, then linked by LLJIT. Compiling ourselves lets the
 // on-disk object cache be consulted *before* optimisation, so a warm start
 // does no optimisation or codegen at all (see docs/llvm19-notes in shared/).
+// Cache entries carry their size and checksum; a bad one is dropped,
+// recompiled and rewritten, with a warning naming it.
 //
 //===----------------------------------------------------------------------===//
 #ifndef LUMEN_RUNTIME_JIT_H
@@ -16,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,6 +38,9 @@ struct LUMEN_API JitOptions {
   codegen::CpuFeatures Cpu = codegen::CpuFeatures::host();
   /// Directory for the persistent object cache; empty disables it.
   std::string ObjectCacheDir;
+  /// Receives warnings (a corrupt cache entry dropped and recompiled);
+  /// unset, they go to stderr.
+  std::function<void(const std::string &)> Warn;
 };
 
 /// What one compile did, for reporting.
@@ -62,6 +68,7 @@ public:
 
 private:
   explicit Jit(JitOptions Options);
+  void warn(const std::string &Message) const;
 
   JitOptions Options;
   std::string CacheWarning;

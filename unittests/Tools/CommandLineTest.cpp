@@ -1,0 +1,264 @@
+//===- CommandLineTest.cpp - Flags, help, inputs and outputs of lumen-jit --===//
+//
+// What a new user meets before any token is generated: help and version,
+// flag spelling, where prompts come from and where files go, and errors
+// that must stop a command rather than let it go on.
+//
+//===----------------------------------------------------------------------===//
+#include "CliHarness.h"
+
+#include "lumen/GGUF/GGUFWriter.h"
+
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+
+#include <filesystem>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace {
+
+using namespace lumen::test;
+namespace fs = std::filesystem;
+
+TEST(CommandLineTest, HelpOnEveryCommand) {
+  for (const char *H : {"-h", "--help", "--helpfull", "-help"}) {
+    Result R = lumenJit({H});
+    EXPECT_EQ(R.Exit, 0) << H << ": " << R.Err;
+    EXPECT_NE(R.Out.find("usage:"), std::string::npos) << H;
+    EXPECT_NE(R.Out.find("lumen-jit bench"), std::string::npos) << H;
+    EXPECT_EQ(R.Err.find("No flags matched"), std::string::npos);
+  }
+  // Each command lists its own flags with their defaults, and no others.
+  Result Run = lumenJit({"run", "--help"});
+  ASSERT_EQ(Run.Exit, 0) << Run.Err;
+  EXPECT_NE(Run.Out.find("usage: lumen-jit run -m FILE"), std::string::npos) << Run.Out;
+  EXPECT_NE(Run.Out.find("--top-k"), std::string::npos);
+  EXPECT_NE(Run.Out.find("(default: 40)"), std::string::npos) << "top-k's default";
+  EXPECT_NE(Run.Out.find("-1 = until end of turn"), std::string::npos);
+  EXPECT_EQ(Run.Out.find("--tensors"), std::string::npos) << "an inspect flag";
+  for (const char *Command : {"tokenize", "eval", "bench", "inspect", "synth"}) {
+    Result R = lumenJit({Command, "-h"});
+    EXPECT_EQ(R.Exit, 0) << Command;
+    EXPECT_NE(R.Out.find(std::string("usage: lumen-jit ") + Command), std::string::npos) << Command;
+    EXPECT_NE(R.Out.find("flags:"), std::string::npos) << Command;
+  }
+  Result Llvm = lumenJit({"--print-llvm", "--help"});
+  EXPECT_EQ(Llvm.Exit, 0);
+  EXPECT_NE(Llvm.Out.find("--layout"), std::string::npos) << Llvm.Out;
+  EXPECT_NE(Llvm.Out.find("interleaved16"), std::string::npos);
+  // Help after other flags, even with a model that does not exist.
+  EXPECT_EQ(lumenJit({"run", "-m", "/nonexistent.gguf", "-p", "x", "--help"}).Exit, 0);
+}
+
+TEST(CommandLineTest, VersionNamesLumenLlvmAndTheJitTarget) {
+  Result R = lumenJit({"--version"});
+  ASSERT_EQ(R.Exit, 0) << R.Err;
+  EXPECT_NE(R.Out.find("lumen-jit 0."), std::string::npos) << R.Out;
+  EXPECT_NE(R.Out.find("LLVM 19."), std::string::npos) << R.Out;
+  EXPECT_NE(R.Out.find("JIT target: "), std::string::npos) << R.Out;
+  EXPECT_EQ(R.Out.find("Debug build"), std::string::npos) << "Abseil's own --version";
+#ifdef NDEBUG
+  EXPECT_NE(R.Out.find("Release build"), std::string::npos) << R.Out;
+#endif
+}
+
+TEST(CommandLineTest, FlagsThatDoNotApplyAreRefused) {
+  Result R = lumenJit({"inspect", kTiny, "--top-k", "3"});
+  EXPECT_EQ(R.Exit, 1);
+  EXPECT_NE(R.Err.find("--top-k does not apply to 'inspect'"), std::string::npos) << R.Err;
+  EXPECT_NE(lumenJit({"synth", "--preset", "tiny", "-o", kTmp + "/x.gguf", "--chat"}).Exit, 0);
+  EXPECT_NE(lumenJit({"bench", "-m", kTiny, "-c", "64"}).Err.find("-c does not apply to 'bench'"),
+            std::string::npos);
+  EXPECT_NE(lumenJit({"tokenize", "-m", kTiny, "-p", "x", "--norepack"}).Err.find("--repack does not apply"),
+            std::string::npos);
+  EXPECT_NE(lumenJit({"--print-llvm", "--shape", "64x64", "-m", kTiny}).Exit, 0);
+}
+
+TEST(CommandLineTest, FlagValuesKeepTheirDashes) {
+  if (!haveFixtures()) GTEST_SKIP();
+  // Spelling normalisation changes flag names, never values.
+  const std::string Text = "- buy milk - eggs --and-more";
+  const std::string Dir = kTmp + "/dash-values";
+  fs::create_directories(Dir);
+  writeFile(Dir + "/-my-prompt.txt", Text);
+  Result FromFile = shell("cd " + quote(Dir) + " && " + kBinary + " tokenize -m " + quote(kTiny) + " -f -my-prompt.txt");
+  ASSERT_EQ(FromFile.Exit, 0) << FromFile.Err;
+  Result FromFlag = lumenJit({"tokenize", "-m", kTiny, "-p", Text});
+  ASSERT_EQ(FromFlag.Exit, 0) << FromFlag.Err;
+  EXPECT_EQ(FromFlag.Out, FromFile.Out);
+  EXPECT_NE(lumenJit({"tokenize", "--model", kTiny, "-p", "-_-"}).Out, lumenJit({"tokenize", "-m", kTiny, "-p", "-__"}).Out);
+  // An output and a model named with leading dashes.
+  Result Synth = shell("cd " + quote(Dir) + " && " + kBinary + " synth --preset tiny -o -out-file.gguf");
+  ASSERT_EQ(Synth.Exit, 0) << Synth.Err;
+  EXPECT_TRUE(fs::exists(Dir + "/-out-file.gguf"));
+  EXPECT_FALSE(fs::exists(Dir + "/-out_file.gguf"));
+  Result Model = shell("cd " + quote(Dir) + " && " + kBinary + " tokenize -m -out-file.gguf -p hi");
+  EXPECT_EQ(Model.Exit, 0) << Model.Err;
+  // Flag names still take either spelling, in both forms.
+  EXPECT_EQ(lumenJit({"tokenize", "-m", kTiny, "-p", "<|im_end|>", "--no-special"}).Out,
+            lumenJit({"tokenize", "-m", kTiny, "-p", "<|im_end|>", "--no_special"}).Out);
+  EXPECT_EQ(lumenJit({"tokenize", "--model=" + kTiny, "-p=-x-"}).Out, lumenJit({"tokenize", "-m", kTiny, "-p", "-x-"}).Out);
+}
+
+TEST(CommandLineTest, PromptSourcesMustExist) {
+  if (!haveFixtures()) GTEST_SKIP();
+  Result None = lumenJit({"tokenize", "-m", kTiny});
+  EXPECT_EQ(None.Exit, 1);
+  EXPECT_NE(None.Err.find("tokenize needs the text: -p TEXT or -f FILE"), std::string::npos) << None.Err;
+  for (const char *Command : {"tokenize", "run"}) {
+    Result Dir = lumenJit({Command, "-m", kTiny, "-f", "."});
+    EXPECT_EQ(Dir.Exit, 1) << Command;
+    EXPECT_NE(Dir.Err.find("-f .: is a directory, not a regular file"), std::string::npos) << Dir.Err;
+    Result Missing = lumenJit({Command, "-m", kTiny, "-f", kTmp + "/no-such-prompt.txt"});
+    EXPECT_EQ(Missing.Exit, 1);
+    EXPECT_NE(Missing.Err.find("No such file"), std::string::npos) << Missing.Err;
+  }
+  writeFile(kTmp + "/empty-prompt.txt", "");
+  EXPECT_NE(lumenJit({"tokenize", "-m", kTiny, "-f", kTmp + "/empty-prompt.txt"}).Err.find("is empty"),
+            std::string::npos);
+  // A pipe is a fine prompt file.
+  Result Pipe = lumenJit({"tokenize", "-m", kTiny, "-f", "/dev/stdin"}, "Hello world");
+  EXPECT_EQ(Pipe.Exit, 0) << Pipe.Err;
+  EXPECT_EQ(Pipe.Out, "9707 1879\n");
+  EXPECT_NE(lumenJit({"tokenize", "-m", kTiny, "-p", "a", "-f", kTmp + "/empty-prompt.txt"}).Exit, 0);
+}
+
+TEST(CommandLineTest, OptionsThatWouldBeIgnoredAreRefused) {
+  if (!haveFixtures()) GTEST_SKIP();
+  auto Error = [](const std::vector<std::string> &Args) {
+    Result R = lumenJit(Args);
+    EXPECT_EQ(R.Exit, 1) << Args[0];
+    return R.Err;
+  };
+  EXPECT_NE(Error({"run", "-m", kTiny, "-p", "x", "--raw", "--system", "S"}).find("--system has no effect with --raw"),
+            std::string::npos);
+  EXPECT_NE(Error({"run", "-m", kTiny, "--raw", "--chat"}).find("--raw and --chat"), std::string::npos);
+  EXPECT_NE(Error({"eval", "-m", kTiny, "--tokens", "1,2", "--from", "-5"}).find("--from must be a non-negative"),
+            std::string::npos);
+  EXPECT_NE(Error({"synth", "--preset", "tiny", "-o", kTmp + "/s.gguf", "--seed", "-5"}).find("--seed must be"),
+            std::string::npos);
+  EXPECT_NE(Error({"run", "-m", kTiny, "-p", "x", "--seed", "-1"}).find("--seed must be"), std::string::npos);
+  EXPECT_NE(Error({"run", "-m", kTiny, "-p", "x", "--temp", "inf"}).find("temperature inf must be a finite number"),
+            std::string::npos);
+  EXPECT_NE(Error({"run", "-m", kTiny, "-p", "x", "--temp", "-1"}).find("temperature -1 must be"), std::string::npos);
+  EXPECT_NE(Error({"run", "-m", kTiny, "-p", "x", "-n", "-2"}).find("or -1 for no limit"), std::string::npos);
+  EXPECT_NE(Error({"run", "-m", kTiny, "-p", "x", "-c", "-4"}).find("-c must be a token count"), std::string::npos);
+}
+
+TEST(CommandLineTest, OutputsAreRegularFilesOrNew) {
+  const std::string Dir = kTmp + "/outputs";
+  fs::remove_all(Dir);
+  fs::create_directories(Dir);
+  auto Synth = [](const std::string &Out) { return lumenJit({"synth", "--preset", "tiny", "-o", Out}); };
+  // A FIFO: refused, and still a FIFO (nothing blocks on it either).
+  const std::string Fifo = Dir + "/fifo";
+  ASSERT_EQ(mkfifo(Fifo.c_str(), 0644), 0);
+  Result F = Synth(Fifo);
+  EXPECT_EQ(F.Exit, 1);
+  EXPECT_NE(F.Err.find("is a FIFO; refusing to replace it"), std::string::npos) << F.Err;
+  EXPECT_TRUE(fs::is_fifo(Fifo));
+  // A symlink: refused; the link and its target are untouched.
+  writeFile(Dir + "/target", "keep");
+  fs::create_symlink(Dir + "/target", Dir + "/link");
+  Result L = Synth(Dir + "/link");
+  EXPECT_EQ(L.Exit, 1);
+  EXPECT_NE(L.Err.find("is a symbolic link"), std::string::npos) << L.Err;
+  EXPECT_TRUE(fs::is_symlink(Dir + "/link"));
+  EXPECT_EQ(readFile(Dir + "/target"), "keep");
+  // A directory, and a device node (as root /dev/full would be replaced).
+  EXPECT_NE(Synth(Dir).Err.find("is a directory"), std::string::npos);
+  Result Dev = Synth("/dev/full");
+  EXPECT_EQ(Dev.Exit, 1);
+  EXPECT_NE(Dev.Err.find("is a character device"), std::string::npos) << Dev.Err;
+  struct stat St;
+  ASSERT_EQ(stat("/dev/full", &St), 0);
+  EXPECT_TRUE(S_ISCHR(St.st_mode));
+  // A regular file is replaced whole; no temporary file is left beside it.
+  writeFile(Dir + "/old.gguf", "old");
+  ASSERT_EQ(Synth(Dir + "/old.gguf").Exit, 0);
+  EXPECT_GT(fs::file_size(Dir + "/old.gguf"), 1000u);
+  int Files = 0;
+  for (const auto &E : fs::directory_iterator(Dir))
+    Files += E.path().string().find(".tmp") != std::string::npos;
+  EXPECT_EQ(Files, 0);
+}
+
+TEST(CommandLineTest, BenchStopsAtTheFirstError) {
+  if (!haveFixtures()) GTEST_SKIP();
+  Result R = lumenJit({"bench", "-m", kTiny, "-p", "40000", "-n", "0", "-t", "1", "-r", "1"});
+  EXPECT_EQ(R.Exit, 1);
+  EXPECT_NE(R.Err.find("does not fit the model's 32768-token context"), std::string::npos) << R.Err;
+  EXPECT_EQ(R.Out.find("t/s"), std::string::npos) << "no table: " << R.Out;
+  EXPECT_EQ(std::count(R.Err.begin(), R.Err.end(), '\n'), 1) << "one message: " << R.Err;
+}
+
+TEST(CommandLineTest, CorruptKernelCacheEntriesAreRebuilt) {
+  if (!haveFixtures()) GTEST_SKIP();
+  const std::string Dir = kTmp + "/corrupt-cache";
+  fs::remove_all(Dir);
+  const std::vector<std::string> Run = {"run", "-m", kTiny, "-p", "Hi", "-n", "3", "--temp", "0", "-t", "1",
+                                        "--print-token-ids", "--kernel-cache", Dir};
+  Result First = lumenJit(Run);
+  ASSERT_EQ(First.Exit, 0) << First.Err;
+  EXPECT_EQ(First.Err.find(" 0 kernels compiled"), std::string::npos) << "a cold cache compiles";
+  std::vector<fs::path> Entries;
+  for (const auto &E : fs::directory_iterator(Dir))
+    Entries.push_back(E.path());
+  ASSERT_GE(Entries.size(), 3u);
+  // A second start compiles nothing.
+  Result Warm = lumenJit(Run);
+  ASSERT_EQ(Warm.Exit, 0) << Warm.Err;
+  EXPECT_NE(Warm.Err.find("JIT 0 kernels compiled"), std::string::npos) << Warm.Err;
+  EXPECT_EQ(Warm.Out, First.Out);
+  // Emptied, truncated and bit-flipped entries: each named, dropped, rebuilt.
+  fs::resize_file(Entries[0], 0);
+  fs::resize_file(Entries[1], fs::file_size(Entries[1]) / 2);
+  std::string Flipped = readFile(Entries[2]);
+  Flipped[Flipped.size() / 2] ^= 0x10;
+  writeFile(Entries[2], Flipped);
+  Result Fixed = lumenJit(Run);
+  ASSERT_EQ(Fixed.Exit, 0) << Fixed.Err;
+  EXPECT_EQ(Fixed.Out, First.Out);
+  for (int I = 0; I < 3; ++I)
+    EXPECT_NE(Fixed.Err.find("warning: kernel cache entry " + Entries[I].string() + " is corrupt"), std::string::npos)
+        << Fixed.Err;
+  EXPECT_NE(Fixed.Err.find("JIT 3 kernels compiled"), std::string::npos) << Fixed.Err;
+  // Rewritten: the next start is warm and quiet again.
+  Result Again = lumenJit(Run);
+  EXPECT_EQ(Again.Err.find("warning"), std::string::npos) << Again.Err;
+  EXPECT_NE(Again.Err.find("JIT 0 kernels compiled"), std::string::npos) << Again.Err;
+  // LUMEN_CACHE_DIR names the directory when no flag does.
+  const std::string EnvDir = kTmp + "/env-cache";
+  fs::remove_all(EnvDir);
+  Result Env = lumenJit({"run", "-m", kTiny, "-p", "Hi", "-n", "1", "-t", "1"}, "", "LUMEN_CACHE_DIR=" + quote(EnvDir));
+  ASSERT_EQ(Env.Exit, 0) << Env.Err;
+  EXPECT_FALSE(fs::is_empty(EnvDir));
+  // --no-kernel-cache compiles everything and writes nothing.
+  const std::string NoDir = kTmp + "/unused-cache";
+  fs::remove_all(NoDir);
+  Result No = lumenJit({"run", "-m", kTiny, "-p", "Hi", "-n", "1", "-t", "1", "--no-kernel-cache"}, "",
+                    "LUMEN_CACHE_DIR=" + quote(NoDir));
+  ASSERT_EQ(No.Exit, 0) << No.Err;
+  EXPECT_NE(No.Err.find(", 0 from cache"), std::string::npos) << No.Err;
+  EXPECT_FALSE(fs::exists(NoDir));
+}
+
+TEST(CommandLineTest, EveryGgmlTypeIsKnownByName) {
+  // A file with tensors of types Lumen does not compute on is still described.
+  lumen::gguf::GGUFWriter W;
+  W.setString("general.architecture", "qwen2");
+  std::vector<uint8_t> Bytes(4096, 0);
+  ASSERT_TRUE(W.addTensor("a.iq4_nl", lumen::gguf::TensorType::IQ4_NL, {64, 2}, std::span(Bytes.data(), 72)).ok());
+  ASSERT_TRUE(W.addTensor("b.iq2_xxs", lumen::gguf::TensorType::IQ2_XXS, {256, 1}, std::span(Bytes.data(), 66)).ok());
+  ASSERT_TRUE(W.addTensor("c.tq2_0", lumen::gguf::TensorType::TQ2_0, {256, 1}, std::span(Bytes.data(), 66)).ok());
+  ASSERT_TRUE(W.addTensor("d.mxfp4", lumen::gguf::TensorType::MXFP4, {32, 1}, std::span(Bytes.data(), 17)).ok());
+  const std::string Path = kTmp + "/other-types.gguf";
+  ASSERT_TRUE(W.write(Path).ok());
+  Result R = lumenJit({"inspect", Path, "--tensors"});
+  ASSERT_EQ(R.Exit, 0) << R.Err;
+  for (const char *Type : {"IQ4_NL", "IQ2_XXS", "TQ2_0", "MXFP4"})
+    EXPECT_NE(R.Out.find(Type), std::string::npos) << Type << "\n" << R.Out;
+}
+
+} // namespace

@@ -1,0 +1,179 @@
+//===- RunCommandTest.cpp - lumen-jit run as a user drives it --------------===//
+//
+// Conversations, interruption, the text that reaches the terminal, and the
+// flags that make a run repeatable.
+//
+//===----------------------------------------------------------------------===//
+#include "CliHarness.h"
+
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+#include "gtest/gtest.h"
+
+#include <csignal>
+#include <unistd.h>
+#include <utf8proc.h>
+
+namespace {
+
+using namespace lumen::test;
+
+std::vector<int32_t> tokenize(const std::string &Text) {
+  Result R = lumenJit({"tokenize", "-m", kTiny, "-p", Text});
+  EXPECT_EQ(R.Exit, 0) << R.Err;
+  return parseIds(R.Out);
+}
+
+/// The greedy next token at every position of Ids, evaluated in one batch.
+std::vector<int32_t> greedyAfterEach(const std::vector<int32_t> &Ids) {
+  Result R = lumenJit({"eval", "-m", kTiny, "-t", "1", "--top", "1", "--from", "0", "--tokens", absl::StrJoin(Ids, ",")});
+  EXPECT_EQ(R.Exit, 0) << R.Err;
+  std::vector<int32_t> Next;
+  const nlohmann::json J = nlohmann::json::parse(R.Out);
+  for (const auto &P : J["positions"])
+    Next.push_back(P["argmax"]);
+  return Next;
+}
+
+TEST(RunCommandTest, ChatCacheHoldsExactlyThePrintedConversation) {
+  if (!haveFixtures()) GTEST_SKIP();
+  // -n cuts both replies; the cut token must still be in the history.
+  Result R = lumenJit({"run", "-m", kTiny, "--chat", "-n", "3", "-t", "1", "--temp", "0", "--system", "S",
+                    "--print-token-ids"},
+                   "Hello\nAgain\n");
+  ASSERT_EQ(R.Exit, 0) << R.Err;
+  std::vector<std::string> Lines = absl::StrSplit(R.Out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(Lines.size(), 2u) << R.Out;
+  std::vector<int32_t> Reply1 = parseIds(Lines[0]), Reply2 = parseIds(Lines[1]);
+  ASSERT_EQ(Reply1.size(), 3u);
+  ASSERT_EQ(Reply2.size(), 3u);
+  // The conversation as printed, evaluated teacher-forced from scratch.
+  std::vector<int32_t> History =
+      tokenize("<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n");
+  History.insert(History.end(), Reply1.begin(), Reply1.end());
+  std::vector<int32_t> Turn2 = tokenize("<|im_end|>\n<|im_start|>user\nAgain<|im_end|>\n<|im_start|>assistant\n");
+  History.insert(History.end(), Turn2.begin(), Turn2.end());
+  const size_t Start = History.size();
+  History.insert(History.end(), Reply2.begin(), Reply2.end() - 1);
+  std::vector<int32_t> Next = greedyAfterEach(History);
+  ASSERT_EQ(Next.size(), History.size());
+  for (size_t I = 0; I < Reply2.size(); ++I)
+    EXPECT_EQ(Reply2[I], Next[Start - 1 + I]) << "reply 2, token " << I;
+  // The check has teeth: without reply 1's last token the model answers otherwise.
+  std::vector<int32_t> Dropped(History.begin(), History.begin() + Start);
+  Dropped.erase(Dropped.begin() + (Start - Turn2.size() - 1));
+  std::vector<int32_t> NextDropped = greedyAfterEach(Dropped);
+  ASSERT_EQ(NextDropped.size(), Dropped.size());
+  EXPECT_NE(NextDropped.back(), Reply2[0]) << "this prompt cannot tell the two apart";
+}
+
+TEST(RunCommandTest, CtrlCStopsTheReplyAndPrintsTimings) {
+  if (!haveFixtures()) GTEST_SKIP();
+  Child C({"run", "-m", kTiny, "-p", "Hi", "-n", "-1", "--ignore-eos", "--temp", "0", "-t", "1", "-c", "32768",
+           "--print-token-ids"});
+  ASSERT_TRUE(C.waitForOutput(" ", 60)) << C.err();
+  C.signal(SIGINT);
+  EXPECT_EQ(C.wait(30), 130);
+  EXPECT_NE(C.err().find("interrupted"), std::string::npos) << C.err();
+  EXPECT_NE(C.err().find("generation "), std::string::npos) << "timings: " << C.err();
+  ASSERT_FALSE(C.out().empty());
+  EXPECT_EQ(C.out().back(), '\n');
+}
+
+TEST(RunCommandTest, CtrlCInChatReturnsToThePrompt) {
+  if (!haveFixtures()) GTEST_SKIP();
+  Child C({"run", "-m", kTiny, "--chat", "-n", "-1", "--ignore-eos", "--temp", "0", "-t", "1", "-c", "32768",
+           "--print-token-ids"});
+  C.write("Hello\n");
+  ASSERT_TRUE(C.waitForOutput(" ", 60)) << C.err();
+  C.signal(SIGINT);
+  ASSERT_TRUE(C.waitForOutput("\n", 30)) << "the first reply ends: " << C.err();
+  // Still alive and listening: a second message gets a second reply.
+  const size_t FirstReply = C.out().size();
+  C.write("Again\n");
+  ASSERT_TRUE(C.waitForOutput("\n", 1)); // Already there; now wait for more.
+  for (int I = 0; I < 600 && C.out().size() <= FirstReply + 2; ++I)
+    C.waitForOutput("\x01", 0.05);
+  ASSERT_GT(C.out().size(), FirstReply + 2) << "no second reply: " << C.err();
+  C.signal(SIGINT);
+  C.closeStdin();
+  EXPECT_EQ(C.wait(30), 0) << C.err();
+  EXPECT_EQ(std::count(C.out().begin(), C.out().end(), '\n'), 2) << C.out();
+  EXPECT_NE(C.err().find("generation "), std::string::npos) << C.err();
+}
+
+TEST(RunCommandTest, SecondCtrlCExits) {
+  if (!haveFixtures()) GTEST_SKIP();
+  Child C({"run", "-m", kTiny, "--chat", "-n", "-1", "--ignore-eos", "-t", "1", "-c", "32768"});
+  C.write("Hello\n");
+  ASSERT_TRUE(C.waitForOutput("", 0));
+  for (int I = 0; I < 600 && C.out().empty(); ++I)
+    C.waitForOutput("\x01", 0.05);
+  // Two Ctrl-C a moment apart (at once, the kernel would deliver one): the
+  // second ends the process, whether the first has ended the reply yet or not.
+  C.signal(SIGINT);
+  usleep(20000);
+  C.signal(SIGINT);
+  EXPECT_EQ(C.wait(30), 130) << C.err();
+}
+
+bool isValidUtf8(const std::string &S) {
+  utf8proc_int32_t Code;
+  for (size_t I = 0; I < S.size();) {
+    utf8proc_ssize_t N =
+        utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t *>(S.data()) + I, S.size() - I, &Code);
+    if (N <= 0)
+      return false;
+    I += N;
+  }
+  return true;
+}
+
+TEST(RunCommandTest, StreamedTextIsValidUtf8) {
+  if (!haveFixtures()) GTEST_SKIP();
+  // High temperature over the whole vocabulary samples byte tokens that form
+  // no character (0xC1 among them with this seed).
+  Result R = lumenJit({"run", "-m", kTiny, "-p", "Hi", "-n", "400", "-t", "1", "--seed", "7", "--ignore-eos", "--temp",
+                    "1.5", "--top-k", "0", "--min-p", "0", "--top-p", "1"});
+  ASSERT_EQ(R.Exit, 0) << R.Err;
+  EXPECT_TRUE(isValidUtf8(R.Out));
+  EXPECT_NE(R.Out.find("\xEF\xBF\xBD"), std::string::npos) << "no U+FFFD: the run no longer samples a bad byte";
+}
+
+TEST(RunCommandTest, SeedIsPrintedAndRepeats) {
+  if (!haveFixtures()) GTEST_SKIP();
+  const std::vector<std::string> Args = {"run", "-m", kTiny, "-p", "Tell me", "-n", "24", "-t", "1",
+                                         "--temp", "1.0", "--print-token-ids", "--ignore-eos"};
+  Result A = lumenJit(Args);
+  ASSERT_EQ(A.Exit, 0) << A.Err;
+  size_t At = A.Err.find("sampling with seed ");
+  ASSERT_NE(At, std::string::npos) << A.Err;
+  std::string Seed = A.Err.substr(At + 19, A.Err.find_first_of(" \n", At + 19) - At - 19);
+  std::vector<std::string> Again = Args;
+  Again.insert(Again.end(), {"--seed", Seed});
+  Result B = lumenJit(Again);
+  ASSERT_EQ(B.Exit, 0) << B.Err;
+  EXPECT_EQ(A.Out, B.Out) << "the printed seed repeats the run";
+  Result C = lumenJit(Again);
+  EXPECT_EQ(B.Out, C.Out);
+  Again.back() = std::to_string(std::stoull(Seed) + 1);
+  EXPECT_NE(lumenJit(Again).Out, A.Out) << "another seed samples otherwise";
+}
+
+TEST(RunCommandTest, LlamaCppStyleLimits) {
+  if (!haveFixtures()) GTEST_SKIP();
+  // -n -1: until the context is full (with --ignore-eos), without a warning.
+  Result N = lumenJit({"run", "-m", kTiny, "-p", "Hello", "--raw", "-c", "8", "-n", "-1", "--temp", "0",
+                    "--print-token-ids", "--ignore-eos"});
+  ASSERT_EQ(N.Exit, 0) << N.Err;
+  EXPECT_EQ(parseIds(N.Out).size(), 8u) << N.Out;
+  EXPECT_EQ(N.Err.find("warning"), std::string::npos) << N.Err;
+  // -c 0: the model's trained context (32768 for the fixture).
+  Result C = lumenJit({"run", "-m", kTiny, "-p", std::string(40, 'a'), "--raw", "-c", "0", "-n", "2", "--temp", "0"});
+  EXPECT_EQ(C.Exit, 0) << C.Err;
+  Result E = lumenJit({"eval", "-m", kTiny, "--tokens", "1,2,3", "-c", "0"});
+  EXPECT_EQ(E.Exit, 0) << E.Err;
+}
+
+} // namespace
