@@ -397,6 +397,15 @@ void MatmulEmitter::emitStepF32(const Tile &T, Value *Blk, Accs &Acc) {
         W[P] = load(LaneF32, gep(RowBlk, P * Lanes * 4), 4);
       break;
     }
+    case WeightType::BF16: {
+      // A bf16 is the high half of an f32: widen and shift, exact.
+      Value *RowBlk = gep(T.RowPtr[R], B.CreateMul(Blk, B.getInt64(kBlock * 2)));
+      for (unsigned P = 0; P < Parts; ++P) {
+        Value *Bits = B.CreateZExt(load(vec(I16, Lanes), gep(RowBlk, P * Lanes * 2), 2), vec(I32, Lanes));
+        W[P] = B.CreateBitCast(B.CreateShl(Bits, 16), LaneF32);
+      }
+      break;
+    }
     }
     for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
       Value *X = gep(T.TokPtr[Tk], XOff);

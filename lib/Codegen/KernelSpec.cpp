@@ -11,6 +11,7 @@ const char *weightTypeName(WeightType W) {
   case WeightType::Q8_0: return "q8_0";
   case WeightType::F16: return "f16";
   case WeightType::F32: return "f32";
+  case WeightType::BF16: return "bf16";
   }
   return "?";
 }
@@ -160,7 +161,7 @@ absl::Status KernelSpec::validate(const CpuFeatures &Cpu) const {
       return Bad("rows x tokens x accumulators must be at most 24 (registers)");
   }
   if (Shape.Weights != WeightType::Q8_0 && Activations != ActivationFormat::F32)
-    return Bad("f16/f32 weights take f32 activations");
+    return Bad("f16/bf16/f32 weights take f32 activations");
   if (Activations == ActivationFormat::F32 && VNNI)
     return Bad("VNNI needs Q8 activations");
   if (Activations == ActivationFormat::Q8 && !VNNI && VectorBits == 512)

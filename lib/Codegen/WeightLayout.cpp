@@ -22,6 +22,7 @@ gguf::TensorType tensorType(WeightType W) {
   case WeightType::Q8_0: return gguf::TensorType::Q8_0;
   case WeightType::F16: return gguf::TensorType::F16;
   case WeightType::F32: return gguf::TensorType::F32;
+  case WeightType::BF16: return gguf::TensorType::BF16;
   }
   return gguf::TensorType::F32;
 }

@@ -57,6 +57,17 @@ float bf16ToFloat(uint16_t B) {
   return F;
 }
 
+uint16_t floatToBf16(float F) {
+  uint32_t Bits;
+  std::memcpy(&Bits, &F, 4);
+  if ((Bits & 0x7fffffff) > 0x7f800000) // NaN: keep it one (rounding could carry it to infinity).
+    return static_cast<uint16_t>((Bits >> 16) | 0x40);
+  // The 16 dropped bits rounded to even; a carry into the exponent is correct
+  // (up to infinity).
+  Bits += 0x7fff + ((Bits >> 16) & 1);
+  return static_cast<uint16_t>(Bits >> 16);
+}
+
 void quantizeRowQ8_0(const float *X, BlockQ8_0 *Out, int64_t N) {
   for (int64_t B = 0; B < N / kQ8BlockSize; ++B) {
     const float *Xb = X + B * kQ8BlockSize;

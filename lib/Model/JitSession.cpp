@@ -3,6 +3,7 @@
 // The same computation as ReferenceSession, with every matmul through a
 // generated kernel on the thread pool. Activations are quantized to Q8 once
 // per matmul input and shared (q/k/v read one buffer, gate/up another);
+// the kernels of F16, BF16 and F32 matrices read the f32 rows instead.
 // q/k/v run in one dispatch with their bias, RoPE and cache store after
 // them, gate and up in one with SiLU(gate) * up and its quantization.
 // The KV cache is fp16, as llama.cpp's default. Prompts run as batches of
@@ -39,9 +40,23 @@ using codegen::QuantizeFn;
 int64_t roundUp(int64_t X, int64_t M) { return (X + M - 1) / M * M; }
 constexpr int64_t kQ8Block = gguf::kQ8BlockSize; // Values per Q8 activation block.
 
+/// A matmul kernel and the activation format its spec takes: Q8 for Q8_0
+/// matrices, f32 for F16, BF16 and F32 ones (chooseSpec). Every matmul
+/// input is passed both ways, quantized and as floats, and each kernel gets
+/// the one it reads.
+struct Matmul {
+  MatmulFn Fn = nullptr;
+  codegen::ActivationFormat In = codegen::ActivationFormat::Q8;
+
+  void operator()(const uint8_t *W, const uint8_t *Xq, const float *X, float *Y, int64_t RowBegin,
+                  int64_t RowEnd) const {
+    Fn(W, In == codegen::ActivationFormat::Q8 ? static_cast<const void *>(Xq) : X, Y, RowBegin, RowEnd);
+  }
+};
+
 /// The kernels of one batch size.
 struct Kernels {
-  MatmulFn Q, K, V, O, Gate, Up, Down;
+  Matmul Q, K, V, O, Gate, Up, Down;
   QuantizeFn QuantizeDim;
   QuantizeBlocksFn QuantizeFFNBlocks; // SiLU(gate) * up, by the thread that made each block.
 };
@@ -98,7 +113,7 @@ private:
 
 /// One matrix's share of a fused dispatch.
 struct MatmulPart {
-  MatmulFn Fn;
+  Matmul Kernel;
   const Matrix *W;
   float *Y;
 };
@@ -117,7 +132,8 @@ public:
 private:
   int64_t kernelTokens(int64_t N) const { return N == 1 ? 1 : std::min(Batch, roundUp(N, 8)); }
   absl::StatusOr<const Kernels *> kernels(int64_t N);
-  absl::StatusOr<MatmulFn> outputKernel(int64_t N);
+  absl::StatusOr<Matmul> matmul(const Matrix &W, int64_t N);
+  absl::StatusOr<Matmul> outputKernel(int64_t N);
   enum class Want { None, Last, All };
   /// One batch of Tokens (at most Batch) at position Pos; writes the logits
   /// wanted (none, the last token's, or every token's) to Logits.
@@ -128,10 +144,12 @@ private:
   void qkv(uint32_t Layer, const Kernels &Ks, int64_t N);
   /// Every token's attention over the cache, which holds them all.
   void attention(uint32_t Layer, int64_t N);
-  /// Rows [Begin, End) of all Parts as one index space.
-  static void matmulRows(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, int64_t Begin, int64_t End);
+  /// Rows [Begin, End) of all Parts as one index space, on the activations
+  /// X and their quantization Xq.
+  static void matmulRows(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, const float *X,
+                         int64_t Begin, int64_t End);
   /// Rows of all Parts as one index space split across the pool.
-  void runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq);
+  void runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, const float *X);
   /// Calls F on chunks of [0, Rows) (multiples of Granule and of every
   /// layout's row group) across the pool, to split a matmul's output rows.
   template <typename Fn> void rowsParallel(int64_t Rows, int64_t Granule, Fn &&F);
@@ -151,12 +169,12 @@ private:
   const bool Avx512; // The 512-bit loops of the vector ops (the Jit's CPU has AVX-512).
   Profiler Prof;
   absl::flat_hash_map<int64_t, Kernels> KernelsByN;
-  absl::flat_hash_map<int64_t, MatmulFn> OutputByN;
+  absl::flat_hash_map<int64_t, Matmul> OutputByN;
 
   // Activations, Batch rows each (token-major).
   std::vector<float> X, XN, Q, K, V, Att, O, Gate, Up, Down, Logits; // Gate: then SiLU(gate) * up.
-  std::vector<uint8_t> Xq;    // Quantized input of q/k/v, attn_output, gate/up, lm_head.
-  std::vector<uint8_t> XqFFN; // Quantized input of ffn_down.
+  std::vector<uint8_t> Xq;    // Quantized XN (q/k/v, gate/up, lm_head) or Att (attn_output).
+  std::vector<uint8_t> XqFFN; // Quantized Gate (ffn_down).
   // The fp16 keys and values of every layer and KV head (KVCache.h).
   KVCache Cached;
   float ThetaScale;                     // RoPE: base^(-2/HeadDim).
@@ -184,15 +202,22 @@ JitSession::JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t
   Sin.assign(Cos.size(), 0.0f);
 }
 
+absl::StatusOr<Matmul> JitSession::matmul(const Matrix &W, int64_t N) {
+  const codegen::KernelSpec Spec = codegen::chooseSpec(W.shape(N), Cache.jit().cpu());
+  absl::StatusOr<MatmulFn> F = Cache.getMatmul(Spec);
+  if (!F.ok())
+    return F.status();
+  return Matmul{*F, Spec.Activations};
+}
+
 absl::StatusOr<const Kernels *> JitSession::kernels(int64_t N) {
   if (auto It = KernelsByN.find(N); It != KernelsByN.end())
     return &It->second;
-  const codegen::CpuFeatures &Cpu = Cache.jit().cpu();
   Kernels Ks;
   const LayerWeights &L = M.Layers[0]; // Every layer has the same shapes.
   for (auto [Out, W] : {std::pair{&Ks.Q, &L.Q}, {&Ks.K, &L.K}, {&Ks.V, &L.V}, {&Ks.O, &L.O},
                         {&Ks.Gate, &L.Gate}, {&Ks.Up, &L.Up}, {&Ks.Down, &L.Down}}) {
-    absl::StatusOr<MatmulFn> F = Cache.getMatmul(codegen::chooseSpec(W->shape(N), Cpu));
+    absl::StatusOr<Matmul> F = matmul(*W, N);
     if (!F.ok())
       return F.status();
     *Out = *F;
@@ -208,10 +233,10 @@ absl::StatusOr<const Kernels *> JitSession::kernels(int64_t N) {
   return &KernelsByN.emplace(N, Ks).first->second;
 }
 
-absl::StatusOr<MatmulFn> JitSession::outputKernel(int64_t N) {
+absl::StatusOr<Matmul> JitSession::outputKernel(int64_t N) {
   if (auto It = OutputByN.find(N); It != OutputByN.end())
     return It->second;
-  absl::StatusOr<MatmulFn> F = Cache.getMatmul(codegen::chooseSpec(M.Output.shape(N), Cache.jit().cpu()));
+  absl::StatusOr<Matmul> F = matmul(M.Output, N);
   if (F.ok())
     OutputByN.emplace(N, *F);
   return F;
@@ -228,23 +253,23 @@ template <typename Fn> void JitSession::rowsParallel(int64_t Rows, int64_t Granu
   Pool.parallelForShares(Rows, roundUp(codegen::kMaxRowGroup, Granule), F);
 }
 
-void JitSession::matmulRows(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, int64_t Begin,
-                            int64_t End) {
+void JitSession::matmulRows(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, const float *X,
+                            int64_t Begin, int64_t End) {
   int64_t Base = 0;
   for (const MatmulPart &P : Parts) {
     int64_t B = std::max(Begin, Base), E = std::min(End, Base + P.W->Rows);
     if (B < E)
-      P.Fn(P.W->Data, Xq, P.Y, B - Base, E - Base);
+      P.Kernel(P.W->Data, Xq, X, P.Y, B - Base, E - Base);
     Base += P.W->Rows;
   }
 }
 
-void JitSession::runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq) {
+void JitSession::runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, const float *X) {
   int64_t Total = 0;
   for (const MatmulPart &P : Parts)
     Total += P.W->Rows;
   rowsParallel(Total, codegen::kMaxRowGroup,
-               [&](int64_t Begin, int64_t End) { matmulRows(Parts, Xq, Begin, End); });
+               [&](int64_t Begin, int64_t End) { matmulRows(Parts, Xq, X, Begin, End); });
 }
 
 template <typename Fn> void JitSession::perToken(int64_t N, Fn &&F) {
@@ -280,7 +305,8 @@ void JitSession::qkv(uint32_t Layer, const Kernels &Ks, int64_t N) {
   // core that computed them: 4-11 ms of a two-thread pp512, against ~4 ms
   // on one thread; docs/BENCHMARK.md.)
   rowsParallel(D + 2 * KV, std::lcm(codegen::kMaxRowGroup, HD), [&](int64_t Begin, int64_t End) {
-    matmulRows({{Ks.Q, &W.Q, Q.data()}, {Ks.K, &W.K, K.data()}, {Ks.V, &W.V, V.data()}}, Xq.data(), Begin, End);
+    matmulRows({{Ks.Q, &W.Q, Q.data()}, {Ks.K, &W.K, K.data()}, {Ks.V, &W.V, V.data()}}, Xq.data(),
+               XN.data(), Begin, End);
     for (int64_t H = Begin / HD; H < End / HD; ++H)
       for (int64_t T = 0; T < N; ++T) {
         const float *Cs = &Cos[T * HD / 2], *Sn = &Sin[T * HD / 2];
@@ -365,7 +391,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     Prof.mark(Phase::Attention);
     quantize(Ks.QuantizeDim, Att.data(), NK);
     Prof.mark(Phase::Norms);
-    runMatmuls({{Ks.O, &W.O, O.data()}}, Xq.data());
+    runMatmuls({{Ks.O, &W.O, O.data()}}, Xq.data(), Att.data());
     Prof.mark(Phase::O);
 
     // Feed-forward block: the attention's residual and norm, gate and up
@@ -376,8 +402,8 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     normQuantize(O.data(), W.FfnNorm, Ks.QuantizeDim, N, NK);
     Prof.mark(Phase::Norms);
     rowsParallel(FF, kQ8Block, [&](int64_t B, int64_t E) {
-      Ks.Gate(W.Gate.Data, Xq.data(), Gate.data(), B, E);
-      Ks.Up(W.Up.Data, Xq.data(), Up.data(), B, E);
+      Ks.Gate(W.Gate.Data, Xq.data(), XN.data(), Gate.data(), B, E);
+      Ks.Up(W.Up.Data, Xq.data(), XN.data(), Up.data(), B, E);
       // SiLU(gate) * up in place: written to a third Batch x FFN buffer
       // (10 MB at 512 tokens) it took ~10 % longer (docs/BENCHMARK.md).
       for (int64_t T = 0; T < NK; ++T)
@@ -385,7 +411,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
       Ks.QuantizeFFNBlocks(Gate.data(), XqFFN.data(), NK, B / kQ8Block, E / kQ8Block);
     });
     Prof.mark(Phase::GateUp);
-    runMatmuls({{Ks.Down, &W.Down, Down.data()}}, XqFFN.data());
+    runMatmuls({{Ks.Down, &W.Down, Down.data()}}, XqFFN.data(), Gate.data());
     Prof.mark(Phase::Down);
   }
 
@@ -402,7 +428,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     vec::rmsNorm(&X[T * D], M.OutputNorm, &XN[(T - First) * D], D, C.RmsEps);
   }
   quantize(Ks.QuantizeDim, XN.data(), NO);
-  absl::StatusOr<MatmulFn> Out = outputKernel(NO);
+  absl::StatusOr<Matmul> Out = outputKernel(NO);
   if (!Out.ok())
     return Out.status();
   const int64_t Vocab = C.Vocab;
@@ -411,7 +437,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     Logits.resize(NO * Vocab);
     Y = Logits.data();
   }
-  runMatmuls({{*Out, &M.Output, Y}}, Xq.data());
+  runMatmuls({{*Out, &M.Output, Y}}, Xq.data(), XN.data());
   if (Y != LogitsOut)
     std::copy_n(Y, Rows * Vocab, LogitsOut);
   Prof.mark(Phase::LmHead);

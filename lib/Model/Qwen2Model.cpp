@@ -98,9 +98,10 @@ public:
     case gguf::TensorType::Q8_0: M.Type = codegen::WeightType::Q8_0; break;
     case gguf::TensorType::F16: M.Type = codegen::WeightType::F16; break;
     case gguf::TensorType::F32: M.Type = codegen::WeightType::F32; break;
+    case gguf::TensorType::BF16: M.Type = codegen::WeightType::BF16; break;
     default:
       return absl::UnimplementedError(absl::StrFormat(
-          "%s: tensor '%s' has type %s; Lumen computes on Q8_0, F16 and F32 matrices", F.name(),
+          "%s: tensor '%s' has type %s; Lumen computes on Q8_0, F16, BF16 and F32 matrices", F.name(),
           Name, gguf::tensorTypeTraits((*T)->Type).Name));
     }
     return M;

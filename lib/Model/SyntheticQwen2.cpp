@@ -153,12 +153,31 @@ void parallelRows(int64_t N, unsigned Threads, const std::function<void(int64_t,
     W.join();
 }
 
-/// A Q8_0 matrix of Rows rows of K gaussians, row r scaled by Std * RowScale[r].
-GGUFWriter::RowFiller gaussianQ8Rows(uint64_t Seed, int64_t K, double Std,
-                                     std::shared_ptr<const std::vector<float>> RowScale,
-                                     unsigned Threads) {
+/// Stores Row in Type: Q8_0, F32, or else F16 or BF16 (llamaFileType has
+/// accepted it).
+void storeRow(TensorType Type, const std::vector<float> &Row, uint8_t *Out) {
+  const int64_t K = static_cast<int64_t>(Row.size());
+  if (Type == TensorType::Q8_0) {
+    gguf::quantizeRowQ8_0(Row.data(), reinterpret_cast<BlockQ8_0 *>(Out), K);
+    return;
+  }
+  if (Type == TensorType::F32) {
+    std::memcpy(Out, Row.data(), K * sizeof(float));
+    return;
+  }
+  for (int64_t I = 0; I < K; ++I) {
+    uint16_t H = Type == TensorType::F16 ? gguf::floatToHalf(Row[I]) : gguf::floatToBf16(Row[I]);
+    std::memcpy(Out + 2 * I, &H, 2);
+  }
+}
+
+/// A matrix of Rows rows of K gaussians in Type, row r scaled by Std * RowScale[r].
+GGUFWriter::RowFiller gaussianRows(uint64_t Seed, int64_t K, double Std,
+                                   std::shared_ptr<const std::vector<float>> RowScale, TensorType Type,
+                                   unsigned Threads) {
   return [=](int64_t First, int64_t N, uint8_t *Out) {
-    size_t RowBytes = K / gguf::kQ8BlockSize * sizeof(BlockQ8_0);
+    const gguf::TensorTypeTraits T = gguf::tensorTypeTraits(Type);
+    const size_t RowBytes = K / T.BlockSize * T.TypeSize;
     parallelRows(N, Threads, [&](int64_t Begin, int64_t Count) {
       std::vector<float> Row(K);
       for (int64_t R = Begin; R < Begin + Count; ++R) {
@@ -167,7 +186,7 @@ GGUFWriter::RowFiller gaussianQ8Rows(uint64_t Seed, int64_t K, double Std,
         Normal G(rowSeed(Seed, Global));
         for (float &X : Row)
           X = static_cast<float>(S * G.next());
-        gguf::quantizeRowQ8_0(Row.data(), reinterpret_cast<BlockQ8_0 *>(Out + R * RowBytes), K);
+        storeRow(Type, Row, Out + R * RowBytes);
       }
     });
   };
@@ -261,6 +280,21 @@ absl::StatusOr<std::vector<int32_t>> copyTokenizer(GGUFWriter &W, const gguf::GG
   return Out;
 }
 
+/// general.file_type as llama.cpp numbers it (LLAMA_FTYPE_ALL_F32,
+/// MOSTLY_F16, MOSTLY_Q8_0, MOSTLY_BF16), for the types Lumen computes on.
+absl::StatusOr<uint32_t> llamaFileType(TensorType Matrices) {
+  switch (Matrices) {
+  case TensorType::F32: return 0;
+  case TensorType::F16: return 1;
+  case TensorType::Q8_0: return 7;
+  case TensorType::BF16: return 32;
+  default:
+    return absl::InvalidArgumentError(
+        absl::StrFormat("synthetic matrices of type %s: expected Q8_0, F16, BF16 or F32",
+                        gguf::tensorTypeTraits(Matrices).Name));
+  }
+}
+
 absl::Status validate(const Qwen2Shape &S) {
   auto Bad = [&](const std::string &What) {
     return absl::InvalidArgumentError(absl::StrFormat("synthetic %s: %s", S.Name, What));
@@ -288,7 +322,10 @@ absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string 
   W.setString("general.type", "model");
   W.setString("general.name",
               absl::StrFormat("%s (synthetic random weights) seed=%d", S.Name, Options.Seed));
-  W.setU32("general.file_type", 7); // LLAMA_FTYPE_MOSTLY_Q8_0.
+  absl::StatusOr<uint32_t> FileType = llamaFileType(Options.Matrices);
+  if (!FileType.ok())
+    return FileType.status();
+  W.setU32("general.file_type", *FileType);
   W.setU32("general.quantization_version", 2);
   W.setU32("general.alignment", 32);
   W.setU32("qwen2.block_count", S.Layers);
@@ -341,8 +378,9 @@ absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string 
 
   auto Mat = [&](const std::string &Name, int64_t In, int64_t Out, double Std,
                  std::shared_ptr<const std::vector<float>> RowScale = nullptr) {
-    return W.addTensor(Name, TensorType::Q8_0, {In, Out},
-                       gaussianQ8Rows(hashName(Seed, Name), In, Std, std::move(RowScale), Threads));
+    return W.addTensor(Name, Options.Matrices, {In, Out},
+                       gaussianRows(hashName(Seed, Name), In, Std, std::move(RowScale), Options.Matrices,
+                                    Threads));
   };
   auto Vec = [&](const std::string &Name, int64_t N, double Mean, double Std) {
     return W.addTensor(Name, TensorType::F32, {N}, gaussianF32(hashName(Seed, Name), N, Mean, Std));

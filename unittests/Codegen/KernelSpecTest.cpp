@@ -120,7 +120,7 @@ TEST(KernelSpecTest, ChooseSpecFollowsTableAndIsa) {
   EXPECT_NE(Why.find("table row"), std::string::npos);
   for (const char *Isa : {"avx2", "avx512", "avx512-vnni"})
     for (int64_t N : {1, 2, 3, 7, 64, 512})
-      for (WeightType W : {WeightType::Q8_0, WeightType::F16, WeightType::F32}) {
+      for (WeightType W : {WeightType::Q8_0, WeightType::F16, WeightType::BF16, WeightType::F32}) {
         KernelSpec S = chooseSpec({896, 4864, N, W}, isa(Isa));
         EXPECT_TRUE(S.validate(isa(Isa)).ok()) << Isa << " " << S.functionName();
       }

@@ -4,6 +4,7 @@
 #include "gtest/gtest.h"
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 using namespace lumen::gguf;
@@ -30,6 +31,21 @@ TEST(QuantizeTest, HalfKnownValues) {
   EXPECT_EQ(floatToHalf(1.0f + std::ldexp(1.0f, -11)), 0x3c00);
   EXPECT_EQ(floatToHalf(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3c02);
   EXPECT_TRUE(std::isnan(halfToFloat(floatToHalf(NAN))));
+}
+
+TEST(QuantizeTest, Bf16RoundTripsAndRoundsToEven) {
+  for (uint32_t B = 0; B < 0x10000; ++B) {
+    float F = bf16ToFloat(static_cast<uint16_t>(B));
+    if (std::isnan(F))
+      continue;
+    EXPECT_EQ(floatToBf16(F), B) << std::hex << B;
+  }
+  EXPECT_EQ(floatToBf16(1.0f), 0x3f80);
+  // 1 + 2^-8 is halfway between 1 and the next bf16: ties to even (1.0).
+  EXPECT_EQ(floatToBf16(1.0f + std::ldexp(1.0f, -8)), 0x3f80);
+  EXPECT_EQ(floatToBf16(1.0f + 3 * std::ldexp(1.0f, -8)), 0x3f82);
+  EXPECT_EQ(floatToBf16(std::numeric_limits<float>::max()), 0x7f80); // Rounds up to infinity.
+  EXPECT_TRUE(std::isnan(bf16ToFloat(floatToBf16(NAN))));
 }
 
 TEST(QuantizeTest, Q8_0MatchesDefinition) {

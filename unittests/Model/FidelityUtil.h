@@ -33,9 +33,10 @@ inline int32_t argmax(const float *L, int64_t V) { return static_cast<int32_t>(s
 
 /// Evaluates Ids in both sessions, every position's logits, and returns the
 /// rms difference of Jit's logits from Ref's at each position (none if an
-/// eval failed, which is reported).
+/// eval failed, which is reported); MaxAbs, if given, gets the largest
+/// difference at each position.
 inline std::vector<double> logitRmsByPosition(Session &Ref, Session &Jit, std::span<const int32_t> Ids,
-                                              int64_t Vocab) {
+                                              int64_t Vocab, std::vector<double> *MaxAbs = nullptr) {
   std::vector<float> LR, LJ;
   const absl::Status SR = Ref.eval(Ids, true, LR), SJ = Jit.eval(Ids, true, LJ);
   EXPECT_TRUE(SR.ok()) << SR;
@@ -43,11 +44,18 @@ inline std::vector<double> logitRmsByPosition(Session &Ref, Session &Jit, std::s
   std::vector<double> Rms;
   if (!SR.ok() || !SJ.ok())
     return Rms;
+  if (MaxAbs)
+    MaxAbs->clear();
   for (size_t P = 0; P < Ids.size(); ++P) {
-    double Sq = 0;
-    for (int64_t I = 0; I < Vocab; ++I)
-      Sq += std::pow(double(LJ[P * Vocab + I]) - LR[P * Vocab + I], 2);
+    double Sq = 0, Max = 0;
+    for (int64_t I = 0; I < Vocab; ++I) {
+      const double D = double(LJ[P * Vocab + I]) - LR[P * Vocab + I];
+      Sq += D * D;
+      Max = std::max(Max, std::fabs(D)); // A NaN passes Max by, but makes the rms NaN.
+    }
     Rms.push_back(std::sqrt(Sq / Vocab));
+    if (MaxAbs)
+      MaxAbs->push_back(Max);
   }
   return Rms;
 }

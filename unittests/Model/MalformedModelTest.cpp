@@ -187,7 +187,7 @@ TEST_F(MalformedModelTest, UnsupportedTensorType) {
   std::string E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) {
     (void)W.addTensor("blk.0.attn_q.weight", gguf::TensorType::Q4_0, {192, 192}, Q4);
   }, "blk.0.attn_q.weight");
-  EXPECT_NE(E.find("tensor 'blk.0.attn_q.weight' has type Q4_0; Lumen computes on Q8_0, F16 and F32"),
+  EXPECT_NE(E.find("tensor 'blk.0.attn_q.weight' has type Q4_0; Lumen computes on Q8_0, F16, BF16 and F32"),
             std::string::npos) << E;
 }
 

@@ -32,7 +32,7 @@ Qwen2Shape smallShape() {
   return S;
 }
 
-double rmsOfQ8Matrix(const gguf::TensorInfo &T) {
+double rmsOfMatrix(const gguf::TensorInfo &T) {
   std::vector<float> Row(T.Dims[0]);
   double Sum = 0;
   for (int64_t R = 0; R < T.numRows(); ++R) {
@@ -102,12 +102,47 @@ TEST(SyntheticQwen2Test, LayoutMetadataAndScales) {
   EXPECT_EQ(Down->Dims[1], 192);
 
   // The documented scales: unit-variance outputs for unit-rms inputs.
-  EXPECT_NEAR(rmsOfQ8Matrix(*G.findTensor("blk.1.ffn_up.weight")), 1 / std::sqrt(192.0), 0.003);
-  EXPECT_NEAR(rmsOfQ8Matrix(*G.findTensor("blk.1.attn_q.weight")), 1.25 / std::sqrt(192.0),
+  EXPECT_NEAR(rmsOfMatrix(*G.findTensor("blk.1.ffn_up.weight")), 1 / std::sqrt(192.0), 0.003);
+  EXPECT_NEAR(rmsOfMatrix(*G.findTensor("blk.1.attn_q.weight")), 1.25 / std::sqrt(192.0),
               0.004);
   // Later layers' residual branches are smaller than earlier ones'.
-  EXPECT_GT(rmsOfQ8Matrix(*G.findTensor("blk.0.attn_output.weight")),
-            1.3 * rmsOfQ8Matrix(*G.findTensor("blk.2.attn_output.weight")));
+  EXPECT_GT(rmsOfMatrix(*G.findTensor("blk.0.attn_output.weight")),
+            1.3 * rmsOfMatrix(*G.findTensor("blk.2.attn_output.weight")));
+}
+
+TEST(SyntheticQwen2Test, FloatMatrices) {
+  // The same gaussians as the Q8_0 file, stored as F16, BF16 or F32; the
+  // norm weights and biases stay F32.
+  SynthOptions O;
+  O.Shape = smallShape();
+  O.Seed = 3;
+  ASSERT_TRUE(writeSyntheticQwen2(O, tmpPath("synth-q8_0.gguf")).ok());
+  auto Q8 = gguf::GGUFFile::open(tmpPath("synth-q8_0.gguf"));
+  ASSERT_TRUE(Q8.ok()) << Q8.status();
+  const gguf::TensorInfo &Q8Up = *(*Q8)->findTensor("blk.1.ffn_up.weight");
+  std::vector<float> Want(192), Got(192);
+  gguf::dequantizeRow(Q8Up.Type, Q8Up.Data + 5 * Q8Up.rowBytes(), Want.data(), 192);
+  for (auto [Type, FileType] : {std::pair{gguf::TensorType::F16, 1u}, {gguf::TensorType::BF16, 32u},
+                                {gguf::TensorType::F32, 0u}}) {
+    SCOPED_TRACE(gguf::tensorTypeTraits(Type).Name);
+    O.Matrices = Type;
+    const std::string Path = tmpPath("synth-float.gguf");
+    ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());
+    auto F = gguf::GGUFFile::open(Path);
+    ASSERT_TRUE(F.ok()) << F.status();
+    EXPECT_EQ(*(*F)->getU32("general.file_type"), FileType);
+    EXPECT_EQ((*F)->findTensor("token_embd.weight")->Type, Type);
+    EXPECT_EQ((*F)->findTensor("blk.2.attn_k.bias")->Type, gguf::TensorType::F32);
+    const gguf::TensorInfo &Up = *(*F)->findTensor("blk.1.ffn_up.weight");
+    EXPECT_EQ(Up.Type, Type);
+    EXPECT_NEAR(rmsOfMatrix(Up), 1 / std::sqrt(192.0), 0.003);
+    gguf::dequantizeRow(Up.Type, Up.Data + 5 * Up.rowBytes(), Got.data(), 192);
+    for (int I = 0; I < 192; ++I)
+      ASSERT_NEAR(Got[I], Want[I], 0.01 * std::fabs(Want[I]) + 0.002) << "row 5, column " << I;
+  }
+  O.Matrices = gguf::TensorType::Q4_0;
+  absl::Status S = writeSyntheticQwen2(O, tmpPath("bad.gguf"));
+  EXPECT_NE(S.message().find("synthetic matrices of type Q4_0"), std::string::npos) << S;
 }
 
 TEST(SyntheticQwen2Test, DeterministicAcrossThreadCounts) {

@@ -48,6 +48,12 @@ inline std::vector<uint8_t> randomWeights(codegen::WeightType T, int64_t M, int6
     case codegen::WeightType::F32:
       std::memcpy(Out, Row.data(), K * 4);
       break;
+    case codegen::WeightType::BF16:
+      for (int64_t I = 0; I < K; ++I) {
+        uint16_t B = gguf::floatToBf16(Row[I]);
+        std::memcpy(Out + 2 * I, &B, 2);
+      }
+      break;
     }
   }
   return W;

@@ -132,8 +132,10 @@ void checkSpecs(const Case &C, WeightType WT, const std::vector<KernelSpec> &Spe
   std::vector<uint8_t> W = test::randomWeights(WT, C.M, C.K, 1 + C.M + C.K);
   std::vector<float> X = test::randomActivations(C.N, C.K, 2 + C.N);
   std::vector<float> WDeq(C.M * C.K);
-  gguf::TensorType TT = WT == WeightType::Q8_0 ? gguf::TensorType::Q8_0
-                        : WT == WeightType::F16 ? gguf::TensorType::F16 : gguf::TensorType::F32;
+  gguf::TensorType TT = WT == WeightType::Q8_0   ? gguf::TensorType::Q8_0
+                        : WT == WeightType::F16  ? gguf::TensorType::F16
+                        : WT == WeightType::BF16 ? gguf::TensorType::BF16
+                                                 : gguf::TensorType::F32;
   for (int64_t R = 0; R < C.M; ++R)
     gguf::dequantizeRow(TT, W.data() + R * weightRowBytes(WT, C.K), WDeq.data() + R * C.K, C.K);
 
@@ -209,7 +211,7 @@ TEST(MatmulKernelTest, EdgeShapes) {
 }
 
 TEST(MatmulKernelTest, FloatWeights) {
-  for (WeightType W : {WeightType::F16, WeightType::F32})
+  for (WeightType W : {WeightType::F16, WeightType::BF16, WeightType::F32})
     for (Case C : {Case{9, 96, 1}, Case{33, 896, 3}})
       checkShape(C, W, Sweep::Narrow);
 }

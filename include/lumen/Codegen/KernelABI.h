@@ -81,6 +81,7 @@ inline int64_t weightRowBytes(WeightType W, int64_t K) {
   case WeightType::Q8_0: return K / 32 * 34;
   case WeightType::F16: return K * 2;
   case WeightType::F32: return K * 4;
+  case WeightType::BF16: return K * 2;
   }
   return 0;
 }

@@ -23,7 +23,7 @@
 namespace lumen::codegen {
 
 /// How the M x K weight matrix is stored (row r = output r, K elements).
-enum class WeightType { Q8_0, F16, F32 };
+enum class WeightType { Q8_0, F16, F32, BF16 };
 
 /// How the N x K activations are passed.
 ///  - F32: plain floats; Q8_0 weights are dequantized in registers, f32 FMA.

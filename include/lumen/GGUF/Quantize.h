@@ -20,6 +20,8 @@ LUMEN_API float halfToFloat(uint16_t H);
 /// Round to nearest even; overflow gives infinity.
 LUMEN_API uint16_t floatToHalf(float F);
 LUMEN_API float bf16ToFloat(uint16_t B);
+/// Round to nearest even, as ggml's fp32 -> bf16; NaN stays NaN.
+LUMEN_API uint16_t floatToBf16(float F);
 
 /// Quantizes N floats (a multiple of 32) to N/32 Q8_0 blocks, as ggml does:
 /// scale = max|x| / 127, quants = round-half-away(x / scale).

@@ -1,8 +1,9 @@
 //===- lumen/Model/SyntheticQwen2.h - Random-weight Qwen2 models -*- C++ -*-===//
 //
 // Writes Qwen2 GGUF files with the exact tensor names, shapes, types and
-// metadata of the published Qwen2.5 Q8_0 GGUFs, and random weights drawn at
-// scales that keep activations O(1) through every layer (see
+// metadata of the published Qwen2.5 Q8_0 GGUFs (or F16, BF16 or F32
+// matrices instead), and random weights drawn at scales that keep
+// activations O(1) through every layer (see
 // docs/SYNTHETIC_MODELS.md for the recipe and why). Used for tests and
 // benchmarks where real weights cannot be downloaded.
 //
@@ -37,6 +38,10 @@ LUMEN_API std::vector<std::string> qwen2PresetNames();
 struct LUMEN_API SynthOptions {
   Qwen2Shape Shape;
   uint64_t Seed = 1;
+  /// The type of every matrix, the embedding and lm_head included: Q8_0 as
+  /// in the published files, or F16, BF16 or F32 (the same gaussians, not
+  /// rounded through Q8_0).
+  gguf::TensorType Matrices = gguf::TensorType::Q8_0;
   /// Copy tokenizer.* metadata from this file; null writes a byte-level vocabulary.
   const gguf::GGUFFile *TokenizerFrom = nullptr;
   /// Threads that draw weights (0: all cores). The file does not depend on it.
