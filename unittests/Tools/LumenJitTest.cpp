@@ -276,7 +276,9 @@ TEST(LumenJitTest, ChatKeepsTheConversation) {
                             "<|im_start|>assistant\n"}).Out);
   long Turn2 = Count(lumenJit({"tokenize", "-m", kTiny, "-p",
                             "<|im_end|>\n<|im_start|>user\nHow are you?<|im_end|>\n<|im_start|>assistant\n"}).Out);
-  EXPECT_NE(R.Err.find("prompt " + std::to_string(Turn1 + Turn2) + " tokens"), std::string::npos) << R.Err;
+  // -n cut the first answer: its last token, shown but not yet in the
+  // cache, goes in with the second turn.
+  EXPECT_NE(R.Err.find("prompt " + std::to_string(Turn1 + 1 + Turn2) + " tokens"), std::string::npos) << R.Err;
 }
 
 TEST(LumenJitTest, RunSynthetic05b) {
