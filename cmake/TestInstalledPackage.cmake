@@ -26,8 +26,15 @@ run(${CMAKE_COMMAND} --build ${PREFIX}/examples-build -j 2)
 run(${PREFIX}/examples-build/emit_kernel)
 run(sh -c "PKG_CONFIG_PATH=${PREFIX}/${LIBDIR}/pkgconfig cc -O1 ${SOURCE_DIR}/unittests/CApi/CApiTest.c \
   $(PKG_CONFIG_PATH=${PREFIX}/${LIBDIR}/pkgconfig pkg-config --cflags --libs lumen) -o ${PREFIX}/capi_test")
-if(EXISTS ${FIXTURE})
-  run(${PREFIX}/examples-build/generate ${FIXTURE})
-  # pkg-config adds no rpath: a shared install outside the loader's path needs LD_LIBRARY_PATH.
-  run(${CMAKE_COMMAND} -E env LD_LIBRARY_PATH=${PREFIX}/${LIBDIR} ${PREFIX}/capi_test ${FIXTURE})
+# The installed generate example and C API test run on the fixture model: without
+# it only the builds above are checked, which in CI (CI=true) is a failure.
+if(NOT EXISTS ${FIXTURE})
+  if("$ENV{CI}" STREQUAL "true")
+    message(FATAL_ERROR "${FIXTURE} is missing: CI must run the installed examples on it")
+  endif()
+  message(WARNING "${FIXTURE} not found: the installed generate and capi_test were built, not run")
+  return()
 endif()
+run(${PREFIX}/examples-build/generate ${FIXTURE})
+# pkg-config adds no rpath: a shared install outside the loader's path needs LD_LIBRARY_PATH.
+run(${CMAKE_COMMAND} -E env LD_LIBRARY_PATH=${PREFIX}/${LIBDIR} ${PREFIX}/capi_test ${FIXTURE})

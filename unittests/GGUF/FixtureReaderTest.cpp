@@ -1,4 +1,5 @@
 //===- FixtureReaderTest.cpp - Reading the shared tiny Qwen2 fixture -------===//
+#include "Fixtures.h"
 #include "lumen/GGUF/GGUFFile.h"
 #include "lumen/GGUF/Quantize.h"
 
@@ -17,8 +18,7 @@ const std::string kFixture = std::string(LUMEN_SHARED_DIR) + "/fixtures/tiny-qwe
 class FixtureReaderTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    if (!std::filesystem::exists(kFixture))
-      GTEST_SKIP() << "fixture not found: " << kFixture;
+    LUMEN_REQUIRE_SHARED(kFixture);
     auto F = GGUFFile::open(kFixture);
     ASSERT_TRUE(F.ok()) << F.status();
     File = std::move(*F);

@@ -5,6 +5,7 @@
 // tokens equal a single-threaded run's. Run under TSan in CI.
 //
 //===----------------------------------------------------------------------===//
+#include "Fixtures.h"
 #include "lumen/Model/Generate.h"
 #include "lumen/Model/Qwen2Model.h"
 #include "lumen/Model/Session.h"
@@ -47,8 +48,7 @@ std::vector<int32_t> greedy(const Qwen2Model &M, runtime::KernelCache &Cache, co
 
 TEST(ConcurrencyTest, SessionsShareModelAndKernelCache) {
   std::string Path = std::string(LUMEN_SHARED_DIR) + "/fixtures/tiny-qwen2.gguf";
-  if (!std::filesystem::exists(Path))
-    GTEST_SKIP() << "fixture not found";
+  LUMEN_REQUIRE_SHARED(Path);
   auto M = Qwen2Model::load(Path);
   ASSERT_TRUE(M.ok());
   const std::vector<std::string> Prompts = {"Hello", "The quick brown fox jumps over the lazy dog.",

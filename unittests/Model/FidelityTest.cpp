@@ -6,6 +6,7 @@
 // argmax agreement >= 90 % over a file. Both forward passes are checked.
 //
 //===----------------------------------------------------------------------===//
+#include "Fixtures.h"
 #include "lumen/Model/Qwen2Model.h"
 #include "lumen/Model/Session.h"
 #include "lumen/Model/SyntheticQwen2.h"
@@ -34,8 +35,7 @@ class TinyFixtureTest : public ::testing::Test {
 protected:
   void SetUp() override {
     std::string Path = kShared + "/fixtures/tiny-qwen2.gguf";
-    if (!std::filesystem::exists(Path))
-      GTEST_SKIP() << "fixture not found";
+    LUMEN_REQUIRE_SHARED(Path);
     auto Loaded = Qwen2Model::load(Path);
     ASSERT_TRUE(Loaded.ok()) << Loaded.status();
     M = std::move(*Loaded);

@@ -5,6 +5,7 @@
 // crash, hang or read outside the file.
 //
 //===----------------------------------------------------------------------===//
+#include "Fixtures.h"
 #include "lumen/GGUF/GGUFWriter.h"
 #include "lumen/Model/Qwen2Model.h"
 
@@ -31,8 +32,8 @@ protected:
       Bytes.assign(std::istreambuf_iterator<char>(In), {});
   }
   void SetUp() override {
-    if (Bytes.empty())
-      GTEST_SKIP() << "fixture not found";
+    LUMEN_REQUIRE_SHARED(kTiny);
+    ASSERT_FALSE(Bytes.empty()) << kTiny << " is empty";
   }
   /// Loads B as a model; returns the error ("" if it loaded).
   static std::string load(const std::vector<uint8_t> &B) {

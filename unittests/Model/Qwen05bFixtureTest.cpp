@@ -1,4 +1,5 @@
 //===- Qwen05bFixtureTest.cpp - JIT against llama.cpp on the 0.5B shape ---===//
+#include "Fixtures.h"
 #include "FidelityUtil.h"
 
 #include <filesystem>
@@ -12,8 +13,7 @@ namespace {
 // byte; CTest makes it before this test when python3-numpy is installed.
 TEST(Qwen05bFixtureTest, JitMatchesLlamaCpp) {
   std::string Path = std::string(LUMEN_TEST_TMPDIR) + "/qwen05b-s1.gguf";
-  if (!std::filesystem::exists(Path))
-    GTEST_SKIP() << Path << " not generated (needs python3-numpy)";
+  LUMEN_REQUIRE_FILE(Path, "made by CTest's make_qwen05b_fixture from ../shared/tools/mkqwen.py with numpy");
   auto M = Qwen2Model::load(Path);
   ASSERT_TRUE(M.ok()) << M.status();
   Agreement A = checkReference(**M, kShared + "/fixtures/qwen05b-s1.ref.json", [&] {

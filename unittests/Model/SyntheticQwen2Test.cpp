@@ -1,4 +1,5 @@
 //===- SyntheticQwen2Test.cpp - Random-weight Qwen2 files ------------------===//
+#include "Fixtures.h"
 #include "lumen/Model/SyntheticQwen2.h"
 
 #include "lumen/GGUF/Quantize.h"
@@ -165,8 +166,7 @@ TEST(SyntheticQwen2Test, DeterministicAcrossThreadCounts) {
 
 TEST(SyntheticQwen2Test, UntiedOutputAndTokenizerCopy) {
   std::string Fixture = std::string(LUMEN_SHARED_DIR) + "/fixtures/tiny-qwen2.gguf";
-  if (!std::filesystem::exists(Fixture))
-    GTEST_SKIP() << "fixture not found";
+  LUMEN_REQUIRE_SHARED(Fixture);
   auto Source = gguf::GGUFFile::open(Fixture);
   ASSERT_TRUE(Source.ok());
   SynthOptions O;

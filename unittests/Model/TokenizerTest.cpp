@@ -1,4 +1,5 @@
 //===- TokenizerTest.cpp - Qwen tokenizer against Hugging Face's ids -------===//
+#include "Fixtures.h"
 #include "lumen/Model/Tokenizer.h"
 
 #include "nlohmann/json.hpp"
@@ -32,8 +33,8 @@ protected:
     File.reset();
   }
   void SetUp() override {
-    if (!Tok)
-      GTEST_SKIP() << "fixture not found";
+    LUMEN_REQUIRE_SHARED(std::string(LUMEN_SHARED_DIR) + "/fixtures/tiny-qwen2.gguf");
+    ASSERT_TRUE(Tok) << "the fixture's tokenizer did not load";
   }
   static std::unique_ptr<gguf::GGUFFile> File;
   static std::unique_ptr<Tokenizer> Tok;

@@ -67,14 +67,6 @@ Result lumenJit(const std::vector<std::string> &Args, const std::string &Stdin, 
   return shell(Cmd);
 }
 
-bool haveFixtures() {
-  if (std::filesystem::exists(kTiny))
-    return true;
-  const char *Ci = std::getenv("CI");
-  EXPECT_FALSE(Ci && std::string(Ci) == "true") << kTiny << " is missing: CI needs ../shared/fixtures";
-  return false;
-}
-
 std::vector<int32_t> parseIds(const std::string &Text) {
   std::vector<int32_t> Ids;
   std::istringstream S(Text);

@@ -40,9 +40,6 @@ Result shell(const std::string &Command);
 /// Env sets it ("NAME=value ..." put before the command).
 Result lumenJit(const std::vector<std::string> &Args, const std::string &Stdin = "", const std::string &Env = "");
 
-/// The tiny fixture exists; in CI (CI=true) its absence is a failure.
-bool haveFixtures();
-
 /// Space-separated token ids as printed by tokenize and --print-token-ids.
 std::vector<int32_t> parseIds(const std::string &Text);
 

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "CliHarness.h"
+#include "Fixtures.h"
 
 #include "lumen/GGUF/GGUFWriter.h"
 
@@ -77,7 +78,7 @@ TEST(CommandLineTest, FlagsThatDoNotApplyAreRefused) {
 }
 
 TEST(CommandLineTest, FlagValuesKeepTheirDashes) {
-  if (!haveFixtures()) GTEST_SKIP();
+  LUMEN_REQUIRE_SHARED(kTiny);
   // Spelling normalisation changes flag names, never values.
   const std::string Text = "- buy milk - eggs --and-more";
   const std::string Dir = kTmp + "/dash-values";
@@ -103,7 +104,7 @@ TEST(CommandLineTest, FlagValuesKeepTheirDashes) {
 }
 
 TEST(CommandLineTest, PromptSourcesMustExist) {
-  if (!haveFixtures()) GTEST_SKIP();
+  LUMEN_REQUIRE_SHARED(kTiny);
   Result None = lumenJit({"tokenize", "-m", kTiny});
   EXPECT_EQ(None.Exit, 1);
   EXPECT_NE(None.Err.find("tokenize needs the text: -p TEXT or -f FILE"), std::string::npos) << None.Err;
@@ -126,7 +127,7 @@ TEST(CommandLineTest, PromptSourcesMustExist) {
 }
 
 TEST(CommandLineTest, OptionsThatWouldBeIgnoredAreRefused) {
-  if (!haveFixtures()) GTEST_SKIP();
+  LUMEN_REQUIRE_SHARED(kTiny);
   auto Error = [](const std::vector<std::string> &Args) {
     Result R = lumenJit(Args);
     EXPECT_EQ(R.Exit, 1) << Args[0];
@@ -192,7 +193,7 @@ TEST(CommandLineTest, OutputsAreRegularFilesOrNew) {
 }
 
 TEST(CommandLineTest, BenchStopsAtTheFirstError) {
-  if (!haveFixtures()) GTEST_SKIP();
+  LUMEN_REQUIRE_SHARED(kTiny);
   Result R = lumenJit({"bench", "-m", kTiny, "-p", "40000", "-n", "0", "-t", "1", "-r", "1"});
   EXPECT_EQ(R.Exit, 1);
   EXPECT_NE(R.Err.find("does not fit the model's 32768-token context"), std::string::npos) << R.Err;
@@ -201,7 +202,7 @@ TEST(CommandLineTest, BenchStopsAtTheFirstError) {
 }
 
 TEST(CommandLineTest, CorruptKernelCacheEntriesAreRebuilt) {
-  if (!haveFixtures()) GTEST_SKIP();
+  LUMEN_REQUIRE_SHARED(kTiny);
   const std::string Dir = kTmp + "/corrupt-cache";
   fs::remove_all(Dir);
   const std::vector<std::string> Run = {"run", "-m", kTiny, "-p", "Hi", "-n", "3", "--temp", "0", "-t", "1",

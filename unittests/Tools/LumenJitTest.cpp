@@ -1,5 +1,6 @@
 //===- LumenJitTest.cpp - The command line as a user runs it ---------------===//
 #include "CliHarness.h"
+#include "Fixtures.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -98,7 +99,7 @@ TEST(LumenJitTest, BadCommandsAndFlags) {
 }
 
 TEST(LumenJitTest, InspectFixture) {
-  if (!haveFixtures()) GTEST_SKIP();
+  LUMEN_REQUIRE_SHARED(kTiny);
   Result R = lumenJit({"inspect", kTiny, "--tensors"});
   ASSERT_EQ(R.Exit, 0) << R.Err;
   EXPECT_NE(R.Out.find("GGUF v3, 38 tensors, 24 metadata keys, alignment 32"), std::string::npos);
@@ -164,7 +165,7 @@ TEST(LumenJitTest, BenchRowsAndProfile) {
 }
 
 TEST(LumenJitTest, TokenizeAndEval) {
-  if (!haveFixtures()) GTEST_SKIP();
+  LUMEN_REQUIRE_SHARED(kTiny);
   Result T = lumenJit({"tokenize", "-m", kTiny, "-p", "Hello world<|im_end|>"});
   ASSERT_EQ(T.Exit, 0) << T.Err;
   EXPECT_EQ(T.Out, "9707 1879 151645\n");
@@ -186,7 +187,7 @@ TEST(LumenJitTest, TokenizeAndEval) {
 }
 
 TEST(LumenJitTest, RunGreedyIdsEqualLlamaCpp) {
-  if (!haveFixtures()) GTEST_SKIP();
+  LUMEN_REQUIRE_SHARED(kTiny);
   std::ifstream In(kShared + "/fixtures/tiny-qwen2.ref.json");
   nlohmann::json Ref = nlohmann::json::parse(In);
   int Full = 0;
@@ -225,7 +226,7 @@ TEST(LumenJitTest, RunGreedyIdsEqualLlamaCpp) {
 }
 
 TEST(LumenJitTest, RunErrors) {
-  if (!haveFixtures()) GTEST_SKIP();
+  LUMEN_REQUIRE_SHARED(kTiny);
   EXPECT_NE(lumenJit({"run", "-m", kTiny}).Err.find("no prompt"), std::string::npos);
   EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "hi", "-t", "0"}).Exit, 0);
   EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "hi", "-t", "-3"}).Exit, 0);
@@ -262,7 +263,7 @@ TEST(LumenJitTest, RunErrors) {
 }
 
 TEST(LumenJitTest, ChatKeepsTheConversation) {
-  if (!haveFixtures()) GTEST_SKIP();
+  LUMEN_REQUIRE_SHARED(kTiny);
   Result R = lumenJit({"run", "-m", kTiny, "--chat", "-n", "8", "--temp", "0", "--ignore-eos"},
                    "Hello\nHow are you?\n");
   ASSERT_EQ(R.Exit, 0) << R.Err;

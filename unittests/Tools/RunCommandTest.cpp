@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "CliHarness.h"
+#include "Fixtures.h"
 
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -37,7 +38,7 @@ std::vector<int32_t> greedyAfterEach(const std::vector<int32_t> &Ids) {
 }
 
 TEST(RunCommandTest, ChatCacheHoldsExactlyThePrintedConversation) {
-  if (!haveFixtures()) GTEST_SKIP();
+  LUMEN_REQUIRE_SHARED(kTiny);
   // -n cuts both replies; the cut token must still be in the history.
   Result R = lumenJit({"run", "-m", kTiny, "--chat", "-n", "3", "-t", "1", "--temp", "0", "--system", "S",
                     "--print-token-ids"},
@@ -69,7 +70,7 @@ TEST(RunCommandTest, ChatCacheHoldsExactlyThePrintedConversation) {
 }
 
 TEST(RunCommandTest, CtrlCStopsTheReplyAndPrintsTimings) {
-  if (!haveFixtures()) GTEST_SKIP();
+  LUMEN_REQUIRE_SHARED(kTiny);
   Child C({"run", "-m", kTiny, "-p", "Hi", "-n", "-1", "--ignore-eos", "--temp", "0", "-t", "1", "-c", "32768",
            "--print-token-ids"});
   ASSERT_TRUE(C.waitForOutput(" ", 60)) << C.err();
@@ -82,7 +83,7 @@ TEST(RunCommandTest, CtrlCStopsTheReplyAndPrintsTimings) {
 }
 
 TEST(RunCommandTest, CtrlCInChatReturnsToThePrompt) {
-  if (!haveFixtures()) GTEST_SKIP();
+  LUMEN_REQUIRE_SHARED(kTiny);
   Child C({"run", "-m", kTiny, "--chat", "-n", "-1", "--ignore-eos", "--temp", "0", "-t", "1", "-c", "32768",
            "--print-token-ids"});
   C.write("Hello\n");
@@ -104,7 +105,7 @@ TEST(RunCommandTest, CtrlCInChatReturnsToThePrompt) {
 }
 
 TEST(RunCommandTest, SecondCtrlCExits) {
-  if (!haveFixtures()) GTEST_SKIP();
+  LUMEN_REQUIRE_SHARED(kTiny);
   Child C({"run", "-m", kTiny, "--chat", "-n", "-1", "--ignore-eos", "-t", "1", "-c", "32768"});
   C.write("Hello\n");
   ASSERT_TRUE(C.waitForOutput("", 0));
@@ -131,7 +132,7 @@ bool isValidUtf8(const std::string &S) {
 }
 
 TEST(RunCommandTest, StreamedTextIsValidUtf8) {
-  if (!haveFixtures()) GTEST_SKIP();
+  LUMEN_REQUIRE_SHARED(kTiny);
   // High temperature over the whole vocabulary samples byte tokens that form
   // no character (0xC1 among them with this seed).
   Result R = lumenJit({"run", "-m", kTiny, "-p", "Hi", "-n", "400", "-t", "1", "--seed", "7", "--ignore-eos", "--temp",
@@ -142,7 +143,7 @@ TEST(RunCommandTest, StreamedTextIsValidUtf8) {
 }
 
 TEST(RunCommandTest, SeedIsPrintedAndRepeats) {
-  if (!haveFixtures()) GTEST_SKIP();
+  LUMEN_REQUIRE_SHARED(kTiny);
   const std::vector<std::string> Args = {"run", "-m", kTiny, "-p", "Tell me", "-n", "24", "-t", "1",
                                          "--temp", "1.0", "--print-token-ids", "--ignore-eos"};
   Result A = lumenJit(Args);
@@ -162,7 +163,7 @@ TEST(RunCommandTest, SeedIsPrintedAndRepeats) {
 }
 
 TEST(RunCommandTest, LlamaCppStyleLimits) {
-  if (!haveFixtures()) GTEST_SKIP();
+  LUMEN_REQUIRE_SHARED(kTiny);
   // -n -1: until the context is full (with --ignore-eos), without a warning.
   Result N = lumenJit({"run", "-m", kTiny, "-p", "Hello", "--raw", "-c", "8", "-n", "-1", "--temp", "0",
                     "--print-token-ids", "--ignore-eos"});
