@@ -34,8 +34,8 @@ def stage(name, reports):
     for path in reports:
         for case in ET.parse(path).getroot().iter("testcase"):
             status = case.get("status", "run")
-            name, suite = case.get("name", "?"), case.get("classname")
-            full = name if suite in (None, "", name) else f"{suite}.{name}"  # ctest repeats the name
+            test, suite = case.get("name", "?"), case.get("classname")
+            full = test if suite in (None, "", test) else f"{suite}.{test}"  # ctest repeats the name
             if case.find("failure") is not None or case.find("error") is not None or status == "fail":
                 failed += 1
             elif (case.find("skipped") is not None or status in ("notrun", "disabled")
