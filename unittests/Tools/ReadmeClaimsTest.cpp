@@ -1,0 +1,149 @@
+//===- ReadmeClaimsTest.cpp - What the README says lumen-jit does ----------===//
+//
+// Each test holds one of the README's claims about the command line to what
+// a user would see, so that the claim cannot break unnoticed.
+//
+//===----------------------------------------------------------------------===//
+#include "CliHarness.h"
+#include "Fixtures.h"
+
+#include "lumen/Codegen/CpuFeatures.h"
+
+#include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
+#include "gtest/gtest.h"
+
+#include <filesystem>
+#include <set>
+
+namespace {
+
+using namespace lumen::test;
+
+const std::string kChatHi = "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+                            "<|im_start|>assistant\n";
+
+std::vector<int32_t> tokenizeTiny(const std::string &Text) {
+  Result R = lumenJit({"tokenize", "-m", kTiny, "-p", Text});
+  EXPECT_EQ(R.Exit, 0) << R.Err;
+  return parseIds(R.Out);
+}
+
+/// eval's JSON for the last position of Ids, with extra flags.
+nlohmann::json evalLast(const std::vector<int32_t> &Ids, std::vector<std::string> Extra = {}) {
+  std::vector<std::string> Args = {"eval", "-m", kTiny, "-t", "1", "--top", "5", "--tokens", absl::StrJoin(Ids, ",")};
+  Args.insert(Args.end(), Extra.begin(), Extra.end());
+  Result R = lumenJit(Args);
+  EXPECT_EQ(R.Exit, 0) << R.Err;
+  return R.Exit == 0 ? nlohmann::json::parse(R.Out)["positions"][0] : nlohmann::json();
+}
+
+TEST(ReadmeClaimsTest, BenchJsonWithSeveralThreadCounts) {
+  const std::string Model = kTmp + "/claims-bench.gguf";
+  ASSERT_EQ(lumenJit({"synth", "--preset", "tiny", "-o", Model, "--seed", "4"}).Exit, 0);
+  Result R = lumenJit({"bench", "-m", Model, "-p", "8", "-n", "2", "-t", "1,2", "-r", "1", "-o", "json"});
+  ASSERT_EQ(R.Exit, 0) << R.Err;
+  nlohmann::json J = nlohmann::json::parse(R.Out);
+  ASSERT_EQ(J.size(), 4u) << R.Out;
+  std::set<std::pair<int, std::string>> Seen;
+  for (const auto &Row : J) {
+    Seen.insert({Row["threads"].get<int>(), Row["test"].get<std::string>()});
+    EXPECT_GT(Row["tps_mean"].get<double>(), 0) << Row;
+    EXPECT_GT(Row["weight_gbs"].get<double>(), 0) << Row;
+    EXPECT_GT(Row["read_probe_gbs"].get<double>(), 0) << Row;
+  }
+  EXPECT_EQ(Seen, (std::set<std::pair<int, std::string>>{{1, "pp8"}, {1, "tg2"}, {2, "pp8"}, {2, "tg2"}}));
+}
+
+TEST(ReadmeClaimsTest, SystemMessageAndPromptFile) {
+  LUMEN_REQUIRE_SHARED(kTiny);
+  // --system goes into the template: the prompt is exactly the rendered chat.
+  std::vector<int32_t> Ids = tokenizeTiny(kChatHi);
+  Result R = lumenJit({"run", "-m", kTiny, "-p", "Hi", "--system", "Be brief.", "-n", "1", "--temp", "0", "-t", "1",
+                       "--print-token-ids"});
+  ASSERT_EQ(R.Exit, 0) << R.Err;
+  EXPECT_NE(R.Err.find("prompt " + std::to_string(Ids.size()) + " tokens"), std::string::npos) << R.Err;
+  EXPECT_EQ(parseIds(R.Out), std::vector<int32_t>{evalLast(Ids)["argmax"].get<int32_t>()});
+  // -f FILE is the same prompt as -p with the file's text.
+  writeFile(kTmp + "/claims-prompt.txt", "Hi");
+  Result F = lumenJit({"run", "-m", kTiny, "-f", kTmp + "/claims-prompt.txt", "--system", "Be brief.", "-n", "1",
+                       "--temp", "0", "-t", "1", "--print-token-ids"});
+  EXPECT_EQ(F.Out, R.Out);
+}
+
+TEST(ReadmeClaimsTest, SamplingFlagsReachTheSampler) {
+  LUMEN_REQUIRE_SHARED(kTiny);
+  auto Run = [](std::vector<std::string> Sampling) {
+    std::vector<std::string> Args = {"run", "-m", kTiny, "-p", "Once upon a time", "--raw", "-n", "24", "-t", "1",
+                                     "--ignore-eos", "--print-token-ids", "--seed", "3"};
+    Args.insert(Args.end(), Sampling.begin(), Sampling.end());
+    Result R = lumenJit(Args);
+    EXPECT_EQ(R.Exit, 0) << R.Err;
+    return parseIds(R.Out);
+  };
+  const std::vector<int32_t> Greedy = Run({"--temp", "0"});
+  ASSERT_EQ(Greedy.size(), 24u);
+  // Each of these leaves only the most likely token, whatever the temperature.
+  EXPECT_EQ(Run({"--temp", "5", "--top-k", "1"}), Greedy);
+  EXPECT_EQ(Run({"--temp", "5", "--top-k", "0", "--top-p", "0.000001", "--min-p", "0"}), Greedy);
+  EXPECT_EQ(Run({"--temp", "5", "--top-k", "0", "--top-p", "1", "--min-p", "1"}), Greedy);
+  // And without them a hot sampler wanders off.
+  EXPECT_NE(Run({"--temp", "5", "--top-k", "0", "--top-p", "1", "--min-p", "0"}), Greedy);
+  // A strong repeat penalty keeps greedy decoding from repeating a token in
+  // its window, which plain greedy decoding of this model does.
+  auto Repeats = [](const std::vector<int32_t> &Ids) { return std::set<int32_t>(Ids.begin(), Ids.end()).size() < Ids.size(); };
+  EXPECT_TRUE(Repeats(Greedy));
+  EXPECT_FALSE(Repeats(Run({"--temp", "0", "--repeat-penalty", "1000", "--repeat-last-n", "64"})));
+}
+
+TEST(ReadmeClaimsTest, WeightPlacementFlagsAlone) {
+  LUMEN_REQUIRE_SHARED(kTiny);
+  // --norepack alone (file layout in 2 MB pages) and --nohuge_pages alone
+  // (repacked in 4 KB pages) compute what the default does.
+  std::vector<int32_t> Ids = tokenizeTiny("The capital of France is");
+  nlohmann::json Default = evalLast(Ids);
+  for (std::vector<std::string> Flags : {std::vector<std::string>{"--norepack"}, {"--nohuge_pages"}, {"--nohuge-pages"}}) {
+    nlohmann::json P = evalLast(Ids, Flags);
+    EXPECT_EQ(P["argmax"], Default["argmax"]) << Flags[0];
+    for (int I = 0; I < 5; ++I)
+      EXPECT_NEAR(P["top"][I][1].get<double>(), Default["top"][I][1].get<double>(), 0.05) << Flags[0];
+  }
+}
+
+TEST(ReadmeClaimsTest, IsaLevelsTheHostHas) {
+  LUMEN_REQUIRE_SHARED(kTiny);
+  const lumen::codegen::CpuFeatures Host = lumen::codegen::CpuFeatures::host();
+  std::vector<int32_t> Ids = tokenizeTiny("The capital of France is");
+  nlohmann::json Reference = evalLast(Ids, {"--reference"});
+  for (const char *Isa : {"avx2", "avx512", "avx512-vnni"}) {
+    SCOPED_TRACE(Isa);
+    const bool Has = std::string(Isa) == "avx2" ? Host.AVX2 : std::string(Isa) == "avx512" ? Host.AVX512 : Host.VNNI;
+    if (!Has) {
+      // The level is refused with a message naming it, and the test says why it does not compute.
+      Result R = lumenJit({"eval", "-m", kTiny, "--tokens", "1", "--isa", Isa});
+      EXPECT_EQ(R.Exit, 1);
+      std::printf("note: this host lacks %s; only its refusal was checked\n", Isa);
+      continue;
+    }
+    nlohmann::json P = evalLast(Ids, {"--isa", Isa});
+    EXPECT_EQ(P["argmax"], Reference["argmax"]);
+    EXPECT_NEAR(P["top"][0][1].get<double>(), Reference["top"][0][1].get<double>(), 0.5);
+    Result R = lumenJit({"run", "-m", kTiny, "-p", "Hi", "-n", "4", "--temp", "0", "-t", "1", "--isa", Isa});
+    EXPECT_EQ(R.Exit, 0) << R.Err;
+  }
+}
+
+TEST(ReadmeClaimsTest, SynthWritesEveryPreset) {
+  // qwen2.5-1.5b: 28 layers of 1536, 1.6 GB; checked by its metadata, then removed.
+  const std::string Out = kTmp + "/claims-1.5b.gguf";
+  Result S = lumenJit({"synth", "--preset", "qwen2.5-1.5b", "-o", Out});
+  ASSERT_EQ(S.Exit, 0) << S.Err;
+  Result I = lumenJit({"inspect", Out});
+  std::filesystem::remove(Out);
+  ASSERT_EQ(I.Exit, 0) << I.Err;
+  EXPECT_NE(I.Out.find("qwen2.block_count                          u32                28"), std::string::npos) << I.Out;
+  EXPECT_NE(I.Out.find("qwen2.embedding_length                     u32                1536"), std::string::npos);
+  EXPECT_NE(I.Out.find("qwen2.feed_forward_length                  u32                8960"), std::string::npos);
+}
+
+} // namespace
