@@ -300,6 +300,20 @@ absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::fromFile(std::unique_ptr
   }
   if (!S.ok())
     return S;
+  // The JIT session picks one kernel per matrix role (from layer 0) for all
+  // layers, so a role's type must not change from layer to layer.
+  static constexpr std::pair<const char *, Matrix LayerWeights::*> kRoles[] = {
+      {"attn_q", &LayerWeights::Q},       {"attn_k", &LayerWeights::K},     {"attn_v", &LayerWeights::V},
+      {"attn_output", &LayerWeights::O},  {"ffn_gate", &LayerWeights::Gate}, {"ffn_up", &LayerWeights::Up},
+      {"ffn_down", &LayerWeights::Down}};
+  for (uint32_t I = 1; I < Cf.Layers; ++I)
+    for (auto [Name, Role] : kRoles)
+      if ((M->Layers[I].*Role).Type != (M->Layers[0].*Role).Type)
+        return absl::UnimplementedError(absl::StrFormat(
+            "%s: blk.%d.%s.weight is %s but blk.0.%s.weight is %s; Lumen needs one type per matrix "
+            "role across layers",
+            File->name(), I, Name, codegen::weightTypeName((M->Layers[I].*Role).Type), Name,
+            codegen::weightTypeName((M->Layers[0].*Role).Type)));
   M->File = std::move(File);
   M->placeWeights(Options);
   return M;

@@ -203,4 +203,14 @@ TEST_F(MalformedModelTest, TypesLumenDoesNotComputeOnAreNamed) {
   EXPECT_EQ(E.find("unknown type"), std::string::npos) << E;
 }
 
+TEST_F(MalformedModelTest, MatrixTypeChangesAcrossLayers) {
+  // One kernel serves a matrix role in every layer: a layer whose attn_q is
+  // F16 where layer 0's is Q8_0 is refused, not computed with the wrong kernel.
+  static std::vector<uint8_t> F16(192 * 192 * 2, 0);
+  std::string E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) {
+    (void)W.addTensor("blk.1.attn_q.weight", gguf::TensorType::F16, {192, 192}, F16);
+  }, "blk.1.attn_q.weight");
+  EXPECT_NE(E.find("blk.1.attn_q.weight is f16 but blk.0.attn_q.weight is q8_0"), std::string::npos) << E;
+}
+
 } // namespace
