@@ -1,6 +1,8 @@
 //===- Quantize.cpp - Scalar (de)quantization ------------------------------===//
 #include "lumen/GGUF/Quantize.h"
 
+#include "BlockFormats.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -111,8 +113,21 @@ bool dequantizeRow(TensorType Type, const void *Row, float *Out, int64_t N) {
     dequantizeRowQ8_0(static_cast<const BlockQ8_0 *>(Row), Out, N);
     return true;
   default:
-    return false;
+    break;
   }
+  using DecodeFn = void (*)(const uint8_t *, float *, int64_t);
+  static constexpr std::pair<TensorType, DecodeFn> kBlockFormats[] = {
+      {TensorType::Q4_0, blocks::dequantizeQ4_0}, {TensorType::Q4_1, blocks::dequantizeQ4_1},
+      {TensorType::Q5_0, blocks::dequantizeQ5_0}, {TensorType::Q5_1, blocks::dequantizeQ5_1},
+      {TensorType::IQ4_NL, blocks::dequantizeIQ4_NL}, {TensorType::Q2_K, blocks::dequantizeQ2_K},
+      {TensorType::Q3_K, blocks::dequantizeQ3_K}, {TensorType::Q4_K, blocks::dequantizeQ4_K},
+      {TensorType::Q5_K, blocks::dequantizeQ5_K}, {TensorType::Q6_K, blocks::dequantizeQ6_K}};
+  for (auto [T, Decode] : kBlockFormats)
+    if (T == Type) {
+      Decode(static_cast<const uint8_t *>(Row), Out, N);
+      return true;
+    }
+  return false;
 }
 
 } // namespace lumen::gguf

@@ -3,6 +3,16 @@
 
 #include "gtest/gtest.h"
 
+#include <optional>
+
+#include <cstring>
+
+#include <sstream>
+
+#include <set>
+
+#include <fstream>
+
 #include <cmath>
 #include <limits>
 #include <random>
@@ -80,6 +90,52 @@ TEST(QuantizeTest, AllZeroBlock) {
   quantizeRowQ8_0(X.data(), &Q, 32);
   EXPECT_EQ(Q.Scale, 0);
   for (int8_t V : Q.Quants) EXPECT_EQ(V, 0);
+}
+
+} // namespace
+
+namespace {
+
+/// Bytes from two hex digits a byte.
+std::vector<uint8_t> fromHex(const std::string &Hex) {
+  std::vector<uint8_t> Out;
+  for (size_t I = 0; I + 1 < Hex.size(); I += 2)
+    Out.push_back(static_cast<uint8_t>(std::stoi(Hex.substr(I, 2), nullptr, 16)));
+  return Out;
+}
+
+TEST(QuantizeTest, BlockFormatsAsLlamaCppDecodesThem) {
+  // unittests/GGUF/data/block-formats.golden: seeded random blocks and their
+  // values as llama.cpp's gguf-py dequantizes them (scripts/make_block_golden.py).
+  std::ifstream In(LUMEN_GGUF_TEST_DATA "/block-formats.golden");
+  ASSERT_TRUE(In) << "missing golden data";
+  std::set<std::string> Seen;
+  for (std::string Line; std::getline(In, Line);) {
+    std::istringstream S(Line);
+    std::string Name, Raw;
+    S >> Name >> Raw;
+    std::vector<uint8_t> Blocks = fromHex(Raw);
+    std::vector<float> Want;
+    for (std::string V; S >> V;) {
+      std::vector<uint8_t> B = fromHex(V);
+      float F;
+      std::memcpy(&F, B.data(), 4);
+      Want.push_back(F);
+    }
+    std::optional<TensorType> T = tensorTypeFromName(Name);
+    ASSERT_TRUE(T) << Name;
+    TensorTypeTraits Traits = tensorTypeTraits(*T);
+    ASSERT_EQ(Blocks.size() / Traits.TypeSize * Traits.BlockSize, Want.size()) << Name;
+    std::vector<float> Got(Want.size(), -1.0f);
+    ASSERT_TRUE(dequantizeRow(*T, Blocks.data(), Got.data(), Got.size())) << Name;
+    for (size_t I = 0; I < Want.size(); ++I)
+      ASSERT_EQ(std::memcmp(&Got[I], &Want[I], 4), 0) << Name << " element " << I << ": " << Got[I] << " vs " << Want[I];
+    Seen.insert(Name);
+  }
+  EXPECT_EQ(Seen, (std::set<std::string>{"Q4_0", "Q4_1", "Q5_0", "Q5_1", "IQ4_NL", "Q2_K", "Q3_K", "Q4_K", "Q5_K",
+                                         "Q6_K"}));
+  float Out[32];
+  EXPECT_FALSE(dequantizeRow(TensorType::IQ2_XXS, Out, Out, 256)) << "a format Lumen does not decode";
 }
 
 } // namespace

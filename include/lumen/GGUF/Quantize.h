@@ -1,8 +1,9 @@
 //===- lumen/GGUF/Quantize.h - Scalar (de)quantization -----------*- C++ -*-===//
 //
-// Reference conversions for the tensor types Lumen computes on: IEEE half,
-// bfloat16 and Q8_0. These are the plain scalar definitions; the JIT kernels
-// are tested against them.
+// Reference conversions for the tensor types Lumen reads: IEEE half,
+// bfloat16, Q8_0 and the block formats of llama.cpp's quantization presets.
+// These are the plain scalar definitions; the JIT kernels are tested against
+// them.
 //
 //===----------------------------------------------------------------------===//
 #ifndef LUMEN_GGUF_QUANTIZE_H
@@ -28,8 +29,9 @@ LUMEN_API uint16_t floatToBf16(float F);
 LUMEN_API void quantizeRowQ8_0(const float *X, BlockQ8_0 *Out, int64_t N);
 LUMEN_API void dequantizeRowQ8_0(const BlockQ8_0 *In, float *Out, int64_t N);
 
-/// Converts one row of N elements of a computable type (F32, F16, BF16,
-/// Q8_0) to floats. Returns false for other types.
+/// Converts one row of N elements (whole blocks) to floats, exactly as ggml's
+/// dequantize_row_* do: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL
+/// and Q2_K ... Q6_K. Returns false for other types.
 LUMEN_API bool dequantizeRow(TensorType Type, const void *Row, float *Out, int64_t N);
 
 } // namespace lumen::gguf

@@ -1,0 +1,31 @@
+//===- BlockFormats.h - ggml's quantized blocks, decoded -------*- C++ -*-===//
+//
+// Scalar decoding of the block formats of ggml-common.h, one function per
+// format: the definition every kernel is checked against. Each takes
+// N / BlockSize whole blocks.
+//
+//===----------------------------------------------------------------------===//
+#ifndef LUMEN_LIB_GGUF_BLOCKFORMATS_H
+#define LUMEN_LIB_GGUF_BLOCKFORMATS_H
+
+#include <cstdint>
+
+namespace lumen::gguf::blocks {
+
+// 32-element blocks (LegacyQuants.cpp).
+void dequantizeQ4_0(const uint8_t *In, float *Out, int64_t N);
+void dequantizeQ4_1(const uint8_t *In, float *Out, int64_t N);
+void dequantizeQ5_0(const uint8_t *In, float *Out, int64_t N);
+void dequantizeQ5_1(const uint8_t *In, float *Out, int64_t N);
+void dequantizeIQ4_NL(const uint8_t *In, float *Out, int64_t N);
+
+// 256-element super-blocks (KQuants.cpp).
+void dequantizeQ2_K(const uint8_t *In, float *Out, int64_t N);
+void dequantizeQ3_K(const uint8_t *In, float *Out, int64_t N);
+void dequantizeQ4_K(const uint8_t *In, float *Out, int64_t N);
+void dequantizeQ5_K(const uint8_t *In, float *Out, int64_t N);
+void dequantizeQ6_K(const uint8_t *In, float *Out, int64_t N);
+
+} // namespace lumen::gguf::blocks
+
+#endif
