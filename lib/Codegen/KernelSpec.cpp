@@ -12,6 +12,16 @@ const char *weightTypeName(WeightType W) {
   case WeightType::F16: return "f16";
   case WeightType::F32: return "f32";
   case WeightType::BF16: return "bf16";
+  case WeightType::Q4_0: return "q4_0";
+  case WeightType::Q4_1: return "q4_1";
+  case WeightType::Q5_0: return "q5_0";
+  case WeightType::Q5_1: return "q5_1";
+  case WeightType::IQ4_NL: return "iq4_nl";
+  case WeightType::Q2_K: return "q2_k";
+  case WeightType::Q3_K: return "q3_k";
+  case WeightType::Q4_K: return "q4_k";
+  case WeightType::Q5_K: return "q5_k";
+  case WeightType::Q6_K: return "q6_k";
   }
   return "?";
 }
@@ -160,6 +170,9 @@ absl::Status KernelSpec::validate(const CpuFeatures &Cpu) const {
     if (TileRows * TileTokens * Accumulators > 24)
       return Bad("rows x tokens x accumulators must be at most 24 (registers)");
   }
+  if (!hasGeneratedKernels(Shape.Weights))
+    return absl::UnimplementedError(absl::StrFormat(
+        "no generated kernels for %s weights yet (q8_0, f16, bf16 and f32 have them)", weightTypeName(Shape.Weights)));
   if (Shape.Weights != WeightType::Q8_0 && Activations != ActivationFormat::F32)
     return Bad("f16/bf16/f32 weights take f32 activations");
   if (Activations == ActivationFormat::F32 && VNNI)

@@ -480,6 +480,35 @@ absl::Status JitSession::eval(std::span<const int32_t> Tokens, bool AllLogits,
 
 } // namespace
 
+/// Whether the JIT session can run M: it picks one kernel per matrix role
+/// (from layer 0) for every layer, from the types the generator covers.
+static absl::Status checkJitTypes(const Qwen2Model &M) {
+  static constexpr std::pair<const char *, Matrix LayerWeights::*> kRoles[] = {
+      {"attn_q", &LayerWeights::Q},      {"attn_k", &LayerWeights::K},      {"attn_v", &LayerWeights::V},
+      {"attn_output", &LayerWeights::O}, {"ffn_gate", &LayerWeights::Gate}, {"ffn_up", &LayerWeights::Up},
+      {"ffn_down", &LayerWeights::Down}};
+  auto NoKernels = [&](const std::string &Name, codegen::WeightType T) {
+    return absl::UnimplementedError(absl::StrFormat(
+        "%s: %s is %s: no generated kernels for it yet (the JIT computes on q8_0, f16, bf16 and f32 "
+        "matrices; the reference session on every type the loader reads)",
+        M.file().name(), Name, codegen::weightTypeName(T)));
+  };
+  if (!codegen::hasGeneratedKernels(M.Output.Type))
+    return NoKernels("the output matrix", M.Output.Type);
+  for (uint32_t I = 0; I < M.Layers.size(); ++I)
+    for (auto [Name, Role] : kRoles) {
+      const codegen::WeightType T = (M.Layers[I].*Role).Type, First = (M.Layers[0].*Role).Type;
+      const std::string Tensor = absl::StrFormat("blk.%d.%s.weight", I, Name);
+      if (!codegen::hasGeneratedKernels(T))
+        return NoKernels(Tensor, T);
+      if (T != First)
+        return absl::UnimplementedError(absl::StrFormat(
+            "%s: %s is %s but blk.0.%s.weight is %s; the JIT needs one type per matrix role across layers",
+            M.file().name(), Tensor, codegen::weightTypeName(T), Name, codegen::weightTypeName(First)));
+    }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Session>> createJitSession(const Qwen2Model &M, runtime::KernelCache &Cache,
                                                           SessionOptions Options) {
   int64_t Ctx = std::min<int64_t>(Options.ContextSize, M.config().ContextLength);
@@ -487,6 +516,8 @@ absl::StatusOr<std::unique_ptr<Session>> createJitSession(const Qwen2Model &M, r
     return absl::InvalidArgumentError(absl::StrFormat("context size %d must be positive", Options.ContextSize));
   if (Options.PrefillBatch < 1)
     return absl::InvalidArgumentError("prefill batch must be positive");
+  if (absl::Status S = checkJitTypes(M); !S.ok())
+    return S;
 
   int64_t Batch = roundUp(std::min<int64_t>(Options.PrefillBatch, 512), 8);
   auto S = std::make_unique<JitSession>(M, Cache, Ctx, Options.Threads, Batch, Options.Profile,

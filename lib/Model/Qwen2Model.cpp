@@ -94,16 +94,23 @@ public:
     M.Data = (*T)->Data;
     M.Rows = Rows;
     M.Cols = Cols;
-    switch ((*T)->Type) {
-    case gguf::TensorType::Q8_0: M.Type = codegen::WeightType::Q8_0; break;
-    case gguf::TensorType::F16: M.Type = codegen::WeightType::F16; break;
-    case gguf::TensorType::F32: M.Type = codegen::WeightType::F32; break;
-    case gguf::TensorType::BF16: M.Type = codegen::WeightType::BF16; break;
-    default:
+    using gguf::TensorType;
+    using codegen::WeightType;
+    static constexpr std::pair<TensorType, WeightType> kTypes[] = {
+        {TensorType::Q8_0, WeightType::Q8_0}, {TensorType::F16, WeightType::F16},
+        {TensorType::F32, WeightType::F32},   {TensorType::BF16, WeightType::BF16},
+        {TensorType::Q4_0, WeightType::Q4_0}, {TensorType::Q4_1, WeightType::Q4_1},
+        {TensorType::Q5_0, WeightType::Q5_0}, {TensorType::Q5_1, WeightType::Q5_1},
+        {TensorType::IQ4_NL, WeightType::IQ4_NL}, {TensorType::Q2_K, WeightType::Q2_K},
+        {TensorType::Q3_K, WeightType::Q3_K}, {TensorType::Q4_K, WeightType::Q4_K},
+        {TensorType::Q5_K, WeightType::Q5_K}, {TensorType::Q6_K, WeightType::Q6_K}};
+    auto It = std::find_if(std::begin(kTypes), std::end(kTypes), [&](auto P) { return P.first == (*T)->Type; });
+    if (It == std::end(kTypes))
       return absl::UnimplementedError(absl::StrFormat(
-          "%s: tensor '%s' has type %s; Lumen computes on Q8_0, F16, BF16 and F32 matrices", F.name(),
-          Name, gguf::tensorTypeTraits((*T)->Type).Name));
-    }
+          "%s: tensor '%s' has type %s; Lumen reads Q8_0, F16, BF16, F32, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL and "
+          "Q2_K-Q6_K matrices",
+          F.name(), Name, gguf::tensorTypeTraits((*T)->Type).Name));
+    M.Type = It->second;
     return M;
   }
 
@@ -300,20 +307,6 @@ absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::fromFile(std::unique_ptr
   }
   if (!S.ok())
     return S;
-  // The JIT session picks one kernel per matrix role (from layer 0) for all
-  // layers, so a role's type must not change from layer to layer.
-  static constexpr std::pair<const char *, Matrix LayerWeights::*> kRoles[] = {
-      {"attn_q", &LayerWeights::Q},       {"attn_k", &LayerWeights::K},     {"attn_v", &LayerWeights::V},
-      {"attn_output", &LayerWeights::O},  {"ffn_gate", &LayerWeights::Gate}, {"ffn_up", &LayerWeights::Up},
-      {"ffn_down", &LayerWeights::Down}};
-  for (uint32_t I = 1; I < Cf.Layers; ++I)
-    for (auto [Name, Role] : kRoles)
-      if ((M->Layers[I].*Role).Type != (M->Layers[0].*Role).Type)
-        return absl::UnimplementedError(absl::StrFormat(
-            "%s: blk.%d.%s.weight is %s but blk.0.%s.weight is %s; Lumen needs one type per matrix "
-            "role across layers",
-            File->name(), I, Name, codegen::weightTypeName((M->Layers[I].*Role).Type), Name,
-            codegen::weightTypeName((M->Layers[0].*Role).Type)));
   M->File = std::move(File);
   M->placeWeights(Options);
   return M;

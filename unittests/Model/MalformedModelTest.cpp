@@ -8,6 +8,9 @@
 #include "Fixtures.h"
 #include "lumen/GGUF/GGUFWriter.h"
 #include "lumen/Model/Qwen2Model.h"
+#include "lumen/Model/Session.h"
+#include "lumen/Runtime/Jit.h"
+#include "lumen/Runtime/KernelCache.h"
 
 #include "gtest/gtest.h"
 
@@ -184,33 +187,44 @@ TEST_F(MalformedModelTest, VocabularySmallerThanTheEmbedding) {
 }
 
 TEST_F(MalformedModelTest, UnsupportedTensorType) {
-  static std::vector<uint8_t> Q4(192 * 192 / 32 * 18, 0); // Outlives the writer.
+  // Every ggml type is known by name and block geometry, so a type Lumen does
+  // not read is named rather than called unknown.
+  static std::vector<uint8_t> Mx(192 * 192 / 32 * 17, 0); // Outlives the writer.
   std::string E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) {
-    (void)W.addTensor("blk.0.attn_q.weight", gguf::TensorType::Q4_0, {192, 192}, Q4);
+    (void)W.addTensor("blk.0.attn_q.weight", gguf::TensorType::MXFP4, {192, 192}, Mx);
   }, "blk.0.attn_q.weight");
-  EXPECT_NE(E.find("tensor 'blk.0.attn_q.weight' has type Q4_0; Lumen computes on Q8_0, F16, BF16 and F32"),
+  EXPECT_NE(E.find("tensor 'blk.0.attn_q.weight' has type MXFP4; Lumen reads Q8_0, F16, BF16, F32, Q4_0"),
             std::string::npos) << E;
-}
-
-TEST_F(MalformedModelTest, TypesLumenDoesNotComputeOnAreNamed) {
-  // Every ggml type is known by name and block geometry, so the message names
-  // it rather than calling it unknown.
-  static std::vector<uint8_t> Iq4(192 * 192 / 32 * 18, 0);
-  std::string E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) {
-    (void)W.addTensor("blk.0.attn_q.weight", gguf::TensorType::IQ4_NL, {192, 192}, Iq4);
-  }, "blk.0.attn_q.weight");
-  EXPECT_NE(E.find("tensor 'blk.0.attn_q.weight' has type IQ4_NL; Lumen computes on"), std::string::npos) << E;
   EXPECT_EQ(E.find("unknown type"), std::string::npos) << E;
 }
 
 TEST_F(MalformedModelTest, MatrixTypeChangesAcrossLayers) {
-  // One kernel serves a matrix role in every layer: a layer whose attn_q is
+  // The reference session computes each matrix as it is; the JIT serves a
+  // matrix role with one kernel in every layer, so a layer whose attn_q is
   // F16 where layer 0's is Q8_0 is refused, not computed with the wrong kernel.
   static std::vector<uint8_t> F16(192 * 192 * 2, 0);
-  std::string E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) {
-    (void)W.addTensor("blk.1.attn_q.weight", gguf::TensorType::F16, {192, 192}, F16);
-  }, "blk.1.attn_q.weight");
-  EXPECT_NE(E.find("blk.1.attn_q.weight is f16 but blk.0.attn_q.weight is q8_0"), std::string::npos) << E;
+  gguf::GGUFWriter W;
+  auto Src = gguf::GGUFFile::parse(Bytes, "fixture");
+  for (const gguf::KeyValue &KV : (*Src)->metadata())
+    W.setValue(KV.Key, KV.Val);
+  for (const gguf::TensorInfo &T : (*Src)->tensors())
+    if (T.Name != "blk.1.attn_q.weight")
+      (void)W.addTensor(T.Name, T.Type, std::vector<int64_t>(T.Dims.begin(), T.Dims.begin() + T.NumDims),
+                        std::span<const uint8_t>(T.Data, T.NumBytes));
+  (void)W.addTensor("blk.1.attn_q.weight", gguf::TensorType::F16, {192, 192}, F16);
+  const std::string Path = std::string(LUMEN_TEST_TMPDIR) + "/malformed-mixed-layers.gguf";
+  ASSERT_TRUE(W.write(Path).ok());
+  auto M = model::Qwen2Model::load(Path);
+  ASSERT_TRUE(M.ok()) << M.status();
+  EXPECT_TRUE(model::createReferenceSession(**M).ok());
+  auto J = runtime::Jit::create();
+  ASSERT_TRUE(J.ok());
+  runtime::KernelCache Cache(**J);
+  auto S = model::createJitSession(**M, Cache);
+  ASSERT_FALSE(S.ok());
+  EXPECT_NE(S.status().message().find("blk.1.attn_q.weight is f16 but blk.0.attn_q.weight is q8_0"),
+            std::string::npos)
+      << S.status();
 }
 
 } // namespace

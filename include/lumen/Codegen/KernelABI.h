@@ -82,6 +82,16 @@ inline int64_t weightRowBytes(WeightType W, int64_t K) {
   case WeightType::F16: return K * 2;
   case WeightType::F32: return K * 4;
   case WeightType::BF16: return K * 2;
+  case WeightType::Q4_0: return K / 32 * 18;
+  case WeightType::Q4_1: return K / 32 * 20;
+  case WeightType::Q5_0: return K / 32 * 22;
+  case WeightType::Q5_1: return K / 32 * 24;
+  case WeightType::IQ4_NL: return K / 32 * 18;
+  case WeightType::Q2_K: return K / 256 * 84;
+  case WeightType::Q3_K: return K / 256 * 110;
+  case WeightType::Q4_K: return K / 256 * 144;
+  case WeightType::Q5_K: return K / 256 * 176;
+  case WeightType::Q6_K: return K / 256 * 210;
   }
   return 0;
 }

@@ -22,8 +22,17 @@
 
 namespace lumen::codegen {
 
-/// How the M x K weight matrix is stored (row r = output r, K elements).
-enum class WeightType { Q8_0, F16, F32, BF16 };
+/// How the M x K weight matrix is stored (row r = output r, K elements):
+/// the GGUF tensor types Lumen reads. The kernel generator emits kernels for
+/// the first four (hasGeneratedKernels); the block formats of llama.cpp's
+/// quantization presets after them are read and computed on by the scalar
+/// reference path so far.
+enum class WeightType { Q8_0, F16, F32, BF16, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K };
+
+/// Whether the generator has kernels for W.
+inline bool hasGeneratedKernels(WeightType W) {
+  return W == WeightType::Q8_0 || W == WeightType::F16 || W == WeightType::F32 || W == WeightType::BF16;
+}
 
 /// How the N x K activations are passed.
 ///  - F32: plain floats; Q8_0 weights are dequantized in registers, f32 FMA.
