@@ -3,7 +3,9 @@
 
 #include "gtest/gtest.h"
 
+#include <fstream>
 #include <set>
+#include <sstream>
 
 using namespace lumen::codegen;
 
@@ -217,11 +219,54 @@ TEST(KernelSpecTest, IsaRunsOnHostsThatHaveIt) {
   EXPECT_NE(S.message().find("lacks AVX512_VNNI"), std::string::npos) << S;
   S = isa("avx512").runsOn(isa("avx2"));
   EXPECT_NE(S.message().find("lacks AVX-512"), std::string::npos) << S;
+  S = isa("avx512-vnni").runsOn(isa("avx2"));
+  EXPECT_NE(S.message().find("lacks AVX-512"), std::string::npos) << S;
+  EXPECT_TRUE(isa("avx2").runsOn(isa("avx512")).ok());
   CpuFeatures NoF16C = isa("avx2");
   NoF16C.F16C = false;
   EXPECT_FALSE(isa("avx2").runsOn(NoF16C).ok());
-  // The host runs what it is.
-  EXPECT_TRUE(CpuFeatures::host().runsOn(CpuFeatures::host()).ok());
+  // A host that lacks any one feature refuses code that uses it.
+  for (bool CpuFeatures::*F : {&CpuFeatures::AVX2, &CpuFeatures::FMA, &CpuFeatures::F16C, &CpuFeatures::AVX512,
+                               &CpuFeatures::VNNI}) {
+    CpuFeatures Lacking = isa("avx512-vnni");
+    Lacking.*F = false;
+    EXPECT_FALSE(isa("avx512-vnni").runsOn(Lacking).ok()) << Lacking.featureString();
+  }
+}
+
+/// The flags of /proc/cpuinfo's first processor (none if it cannot be read).
+std::set<std::string> cpuinfoFlags() {
+  std::ifstream In("/proc/cpuinfo");
+  std::set<std::string> Flags;
+  for (std::string Line; std::getline(In, Line);)
+    if (Line.rfind("flags", 0) == 0) {
+      std::istringstream S(Line.substr(Line.find(':') + 1));
+      for (std::string F; S >> F;)
+        Flags.insert(F);
+      break;
+    }
+  return Flags;
+}
+
+TEST(KernelSpecTest, HostFeaturesAreTheKernelsView) {
+  // What LLVM detects is what the kernel's /proc/cpuinfo reports (both from
+  // CPUID, with the OS's AVX-512 state support).
+  const std::set<std::string> Flags = cpuinfoFlags();
+  if (Flags.empty())
+    GTEST_SKIP() << "no /proc/cpuinfo flags";
+  auto Has = [&](const char *F) { return Flags.count(F) != 0; };
+  const CpuFeatures Host = CpuFeatures::host();
+  EXPECT_EQ(Host.AVX2, Has("avx2"));
+  EXPECT_EQ(Host.FMA, Has("fma"));
+  EXPECT_EQ(Host.F16C, Has("f16c"));
+  const bool Avx512 = Has("avx512f") && Has("avx512bw") && Has("avx512vl") && Has("avx512dq");
+  EXPECT_EQ(Host.AVX512, Avx512);
+  EXPECT_EQ(Host.VNNI, Avx512 && Has("avx512_vnni"));
+  // Each level runs on the host exactly when cpuinfo lists what it uses.
+  const bool Avx2 = Has("avx2") && Has("fma") && Has("f16c");
+  EXPECT_EQ(isa("avx2").runsOn(Host).ok(), Avx2);
+  EXPECT_EQ(isa("avx512").runsOn(Host).ok(), Avx2 && Avx512);
+  EXPECT_EQ(isa("avx512-vnni").runsOn(Host).ok(), Avx2 && Avx512 && Has("avx512_vnni"));
 }
 
 } // namespace

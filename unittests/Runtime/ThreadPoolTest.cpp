@@ -9,6 +9,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <time.h>
 #include <utility>
 #include <vector>
 
@@ -169,13 +170,53 @@ TEST(ThreadPoolTest, SharesRunFrontToBackInHalvingChunksThenTheOthersAreHelpedFr
   EXPECT_EQ(ByCaller, std::vector<Range>({{0, 4}, {4, 6}, {6, 7}, {7, 8}, {14, 16}, {13, 14}, {12, 13}}));
 }
 
+/// CPU time of the whole process, every thread's, in seconds.
+double processCpuSeconds() {
+  timespec T;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &T);
+  return T.tv_sec + T.tv_nsec * 1e-9;
+}
+
 TEST(ThreadPoolTest, IdleWorkersSleepAndWake) {
+  // After a job, idle workers poll for ~1 ms (kSpinIterations in
+  // ThreadPool.cpp), then sleep on a futex. Past that, over 200 ms idle,
+  // the process uses next to no CPU; workers that never stop polling would
+  // use most of the interval each (even sharing 2 cores with other work).
   ThreadPool Pool(3);
   std::atomic<int> Count{0};
   Pool.parallelFor(10, 1, [&](int64_t, int64_t) { Count++; });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50)); // Past the spin: futex wait.
-  Pool.parallelFor(10, 1, [&](int64_t, int64_t) { Count++; });
-  EXPECT_EQ(Count.load(), 20);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50)); // Past the spin.
+  const double Cpu0 = processCpuSeconds();
+  const auto Wall0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const double Cpu = processCpuSeconds() - Cpu0;
+  const double Wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - Wall0).count();
+  EXPECT_LT(Cpu, 0.1 * Wall * (Pool.size() - 1)) << "idle workers used " << Cpu << " s of CPU in " << Wall << " s";
+
+  // A new job wakes them: each of its 3 chunks waits until all 3 have
+  // started, so it completes only if both sleeping workers join (the
+  // caller alone would time out in its first chunk).
+  std::atomic<int> Started{0};
+  std::atomic<bool> TimedOut{false};
+  std::mutex Mu;
+  std::set<std::thread::id> Threads;
+  const auto Deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  Pool.parallelFor(3, 1, [&](int64_t, int64_t) {
+    {
+      std::lock_guard<std::mutex> L(Mu);
+      Threads.insert(std::this_thread::get_id());
+    }
+    Started.fetch_add(1);
+    while (Started.load() < 3)
+      if (std::chrono::steady_clock::now() > Deadline) {
+        TimedOut = true;
+        return;
+      }
+    Count++;
+  });
+  EXPECT_FALSE(TimedOut.load()) << "sleeping workers did not wake for the job";
+  EXPECT_EQ(Threads.size(), 3u);
+  EXPECT_EQ(Count.load(), 13);
 }
 
 } // namespace

@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
+#include <map>
 #include <unistd.h>
 #include <cstdio>
 #include <filesystem>
@@ -190,39 +192,82 @@ TEST(LumenJitTest, RunGreedyIdsEqualLlamaCpp) {
   LUMEN_REQUIRE_SHARED(kTiny);
   std::ifstream In(kShared + "/fixtures/tiny-qwen2.ref.json");
   nlohmann::json Ref = nlohmann::json::parse(In);
-  int Full = 0;
   // The default (weights repacked for the host, in 2 MB pages), the file's
   // own row layout read from the mapping, and the AVX2 kernels and layout
   // (which every host that runs Lumen has) are held to the same rule.
   for (std::vector<std::string> Placement :
-       {std::vector<std::string>{}, {"--norepack", "--nohuge_pages"}, {"--isa", "avx2"}})
-  for (const auto &Case : Ref["cases"]) {
-    if (!Case.contains("prompt"))
-      continue;
-    std::vector<std::string> Args = {"run", "-m", kTiny, "-p", Case["prompt"], "--raw", "--temp", "0", "-n", "24",
-                                     "--print-token-ids", "-t", "2"};
-    Args.insert(Args.end(), Placement.begin(), Placement.end());
+       {std::vector<std::string>{}, {"--norepack", "--nohuge_pages"}, {"--isa", "avx2"}}) {
     SCOPED_TRACE(Placement.empty() ? "default placement" : absl::StrJoin(Placement, " "));
-    Result R = lumenJit(Args);
-    ASSERT_EQ(R.Exit, 0) << R.Err;
-    std::vector<int32_t> Got;
-    std::istringstream S(R.Out);
-    for (int32_t Id; S >> Id;)
-      Got.push_back(Id);
-    std::vector<int32_t> Want = Case["generated"];
-    // Equal until llama.cpp itself was at a near-tie (margin < 0.1).
-    size_t I = 0;
-    for (; I < Want.size(); ++I) {
-      const auto &Top = Case["steps"][I]["top"];
-      if (Top[0][1].get<double>() - Top[1][1].get<double>() < 0.1)
-        break;
-      ASSERT_LT(I, Got.size());
-      EXPECT_EQ(Got[I], Want[I]) << Case["name"] << " step " << I;
+    int Steps = 0, Agree = 0;
+    for (const auto &Case : Ref["cases"]) {
+      SCOPED_TRACE(Case["name"].get<std::string>());
+      const std::vector<int32_t> Prompt = Case["prompt_tokens"], Want = Case["generated"];
+      // The fixture rule (shared/fixtures/README.md, as FidelityTest applies
+      // it to the library): teacher-forced over prompt + generated[:-1],
+      // step I at position |prompt| - 1 + I, over the reference's top-20
+      // ids. Our top 100 hold them all (rank <= 27 measured); one missing is
+      // an error that cannot be measured, and fails.
+      std::vector<int32_t> Seq = Prompt;
+      Seq.insert(Seq.end(), Want.begin(), Want.end() - 1);
+      std::vector<std::string> Args = {"eval", "-m", kTiny, "--top", "100", "--from",
+                                       std::to_string(Prompt.size() - 1), "--tokens", absl::StrJoin(Seq, ","),
+                                       "-t", "2"};
+      Args.insert(Args.end(), Placement.begin(), Placement.end());
+      Result E = lumenJit(Args);
+      ASSERT_EQ(E.Exit, 0) << E.Err;
+      const nlohmann::json Got = nlohmann::json::parse(E.Out)["positions"];
+      ASSERT_EQ(Got.size(), Case["steps"].size());
+      for (size_t I = 0; I < Got.size(); ++I) {
+        std::map<int32_t, double> Ours;
+        for (const auto &Pair : Got[I]["top"])
+          Ours[Pair[0].get<int32_t>()] = Pair[1].get<double>();
+        const auto &Top = Case["steps"][I]["top"];
+        double Sq = 0, Max = 0;
+        for (const auto &Pair : Top) {
+          auto It = Ours.find(Pair[0].get<int32_t>());
+          if (It == Ours.end()) {
+            ADD_FAILURE() << "step " << I << ": reference id " << Pair[0] << " is not in our top 100";
+            continue;
+          }
+          const double D = It->second - Pair[1].get<double>();
+          Sq += D * D;
+          Max = std::max(Max, std::fabs(D));
+        }
+        const double Rms = std::sqrt(Sq / Top.size());
+        EXPECT_LE(Rms, 0.5) << "step " << I;
+        EXPECT_LE(Max, 1.5) << "step " << I;
+        const int32_t WantMax = Case["steps"][I]["argmax"], GotMax = Got[I]["argmax"];
+        const double Margin = Top[0][1].get<double>() - Top[1][1].get<double>();
+        if (Margin >= 1.0) {
+          EXPECT_EQ(GotMax, WantMax) << "step " << I << " margin " << Margin;
+        }
+        ++Steps;
+        Agree += GotMax == WantMax;
+      }
+
+      // Free-running greedy ids are comparable only while the inputs are the
+      // same: up to the first id that differs, which may differ only where
+      // the reference margin is below 1.0.
+      if (!Case.contains("prompt"))
+        continue;
+      std::vector<std::string> RunArgs = {"run", "-m", kTiny, "-p", Case["prompt"], "--raw", "--temp", "0", "-n",
+                                          std::to_string(Want.size()), "--ignore-eos", "--print-token-ids", "-t", "2"};
+      RunArgs.insert(RunArgs.end(), Placement.begin(), Placement.end());
+      Result R = lumenJit(RunArgs);
+      ASSERT_EQ(R.Exit, 0) << R.Err;
+      EXPECT_NE(R.Err.find("generation"), std::string::npos);
+      const std::vector<int32_t> Ids = parseIds(R.Out);
+      ASSERT_EQ(Ids.size(), Want.size()) << R.Out;
+      for (size_t I = 0; I < Want.size(); ++I)
+        if (Ids[I] != Want[I]) {
+          const auto &Top = Case["steps"][I]["top"];
+          EXPECT_LT(Top[0][1].get<double>() - Top[1][1].get<double>(), 1.0)
+              << "greedy step " << I << ": " << Ids[I] << ", llama.cpp " << Want[I];
+          break;
+        }
     }
-    Full += Got == Want;
-    EXPECT_NE(R.Err.find("generation"), std::string::npos);
+    EXPECT_GE(Agree, 0.9 * Steps) << "argmax agreement " << Agree << "/" << Steps;
   }
-  EXPECT_GE(Full, 6) << "most cases match all 24 ids, in both placements";
 }
 
 TEST(LumenJitTest, RunErrors) {
@@ -290,10 +335,41 @@ TEST(LumenJitTest, RunSynthetic05b) {
       ASSERT_EQ(lumenJit({"synth", "--preset", "qwen2.5-0.5b", "--seed", "7", "-o", Model}).Exit, 0);
     }
   }
-  Result R = lumenJit({"run", "-m", Model, "-p", "Hello", "-n", "32", "--temp", "0", "--ignore-eos"});
+  // Greedy ids from the JIT runtime, checked against the scalar reference
+  // pass teacher-forced over the same sequence: a run that prints timings
+  // but computes garbage (NaN logits pick token 0 forever) fails here.
+  const std::string Text = "The quick brown fox";
+  Result R = lumenJit({"run", "-m", Model, "-p", Text, "--raw", "-n", "32", "--temp", "0", "--ignore-eos",
+                       "--print-token-ids"});
   ASSERT_EQ(R.Exit, 0) << R.Err;
   EXPECT_NE(R.Err.find("generation 32 tokens"), std::string::npos) << R.Err;
   EXPECT_NE(R.Err.find("tok/s"), std::string::npos);
+  const std::vector<int32_t> Gen = parseIds(R.Out);
+  ASSERT_EQ(Gen.size(), 32u) << R.Out;
+  EXPECT_NE(std::count(Gen.begin(), Gen.end(), Gen[0]), 32) << "one token over and over: " << R.Out;
+  Result T = lumenJit({"tokenize", "-m", Model, "-p", Text});
+  ASSERT_EQ(T.Exit, 0) << T.Err;
+  const std::vector<int32_t> Prompt = parseIds(T.Out);
+  ASSERT_FALSE(Prompt.empty());
+  std::vector<int32_t> Seq = Prompt;
+  Seq.insert(Seq.end(), Gen.begin(), Gen.end() - 1);
+  Result E = lumenJit({"eval", "-m", Model, "--reference", "--top", "2", "--from",
+                       std::to_string(Prompt.size() - 1), "--tokens", absl::StrJoin(Seq, ",")});
+  ASSERT_EQ(E.Exit, 0) << E.Err;
+  const nlohmann::json Steps = nlohmann::json::parse(E.Out)["positions"];
+  ASSERT_EQ(Steps.size(), Gen.size());
+  // The JIT's int8 activations move logits by ~0.3 at most on this model:
+  // only a near-tie in the reference may pick another token.
+  int Clear = 0;
+  for (size_t I = 0; I < Gen.size(); ++I) {
+    const auto &Top = Steps[I]["top"];
+    const double Margin = Top[0][1].get<double>() - Top[1][1].get<double>();
+    if (Margin < 0.5)
+      continue;
+    ++Clear;
+    EXPECT_EQ(Gen[I], Steps[I]["argmax"].get<int32_t>()) << "step " << I << ", reference margin " << Margin;
+  }
+  EXPECT_GE(Clear, 16) << "most steps have a clear reference top-1";
 }
 
 TEST(LumenJitTest, CompareScriptPairsRunsWithLlamaBench) {
