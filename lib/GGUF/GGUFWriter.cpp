@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <fcntl.h>
+#include <filesystem>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cerrno>
@@ -215,14 +217,31 @@ absl::Status GGUFWriter::write(const std::string &Path) const {
   // A name of our own: two writers of the same path never share a temp file.
   static std::atomic<unsigned> Counter{0};
   std::string Tmp = absl::StrFormat("%s.%d.%d.tmp", Path, ::getpid(), Counter++);
-  std::unique_ptr<FILE, int (*)(FILE *)> Out(std::fopen(Tmp.c_str(), "wb"), &std::fclose);
-  if (!Out)
-    return absl::PermissionDeniedError(
-        absl::StrFormat("%s: cannot create: %s", Tmp, std::strerror(errno)));
+  // Where the file system has them, an unnamed file in the target directory
+  // (O_TMPFILE), named only once complete: an interrupted write leaves
+  // nothing behind. Elsewhere a named temporary file.
+  std::string Dir = std::filesystem::path(Path).parent_path().string();
+  int Fd = ::access("/proc/self/fd", X_OK) == 0
+               ? ::open(Dir.empty() ? "." : Dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666)
+               : -1;
+  const bool Unnamed = Fd >= 0;
+  if (!Unnamed)
+    Fd = ::open(Tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (Fd < 0)
+    return absl::PermissionDeniedError(absl::StrFormat("%s: cannot create: %s", Tmp, std::strerror(errno)));
+  // A file replaced keeps its permissions.
+  if (struct stat Old; ::stat(Path.c_str(), &Old) == 0 && S_ISREG(Old.st_mode))
+    (void)::fchmod(Fd, Old.st_mode & 07777);
+  std::unique_ptr<FILE, int (*)(FILE *)> Out(::fdopen(Fd, "wb"), &std::fclose);
+  if (!Out) {
+    ::close(Fd);
+    return absl::InternalError(absl::StrFormat("%s: %s", Tmp, std::strerror(errno)));
+  }
   auto Fail = [&](const char *What) {
     std::string Msg = absl::StrFormat("%s: %s: %s", Tmp, What, std::strerror(errno));
     Out.reset();
-    std::remove(Tmp.c_str());
+    if (!Unnamed)
+      std::remove(Tmp.c_str());
     return absl::DataLossError(Msg);
   };
   if (std::fwrite(Header.data(), 1, Header.size(), Out.get()) != Header.size())
@@ -250,6 +269,9 @@ absl::Status GGUFWriter::write(const std::string &Path) const {
   // On disk before the rename, so a crash leaves the old file or the new one.
   if (std::fflush(Out.get()) != 0 || ::fsync(::fileno(Out.get())) != 0)
     return Fail("flush failed");
+  if (Unnamed && ::linkat(AT_FDCWD, absl::StrFormat("/proc/self/fd/%d", ::fileno(Out.get())).c_str(), AT_FDCWD,
+                          Tmp.c_str(), AT_SYMLINK_FOLLOW) != 0)
+    return Fail("cannot name the written file");
   if (std::fclose(Out.release()) != 0) {
     std::string Msg = absl::StrFormat("%s: close failed: %s", Tmp, std::strerror(errno));
     std::remove(Tmp.c_str());

@@ -15,7 +15,9 @@
 namespace lumen::gguf {
 
 absl::StatusOr<std::unique_ptr<MappedFile>> MappedFile::open(const std::string &Path) {
-  int Fd = ::open(Path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer; the fstat
+  // below refuses anything but a regular file (where the flag is moot).
+  int Fd = ::open(Path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (Fd < 0)
     return absl::NotFoundError(absl::StrFormat("%s: cannot open: %s", Path, std::strerror(errno)));
   struct stat St;

@@ -18,8 +18,24 @@ absl::StatusOr<GenerateResult> generate(Session &S, Sampler &Smp, std::span<cons
   GenerateResult R;
   std::vector<float> Logits;
   double Start = now();
-  if (absl::Status St = S.eval(Prompt, false, Logits); !St.ok())
-    return St;
+  // The prompt in chunks of at least 256 tokens (each chunk's last logits
+  // cost one lm_head pass, under 1 % of such a chunk), so that a
+  // cancellation need not wait for a long prompt; a cancelled prompt is
+  // taken back out of the session.
+  const int64_t Begin = S.position();
+  for (size_t Done = 0; Done < Prompt.size();) {
+    if (O.Cancel && O.Cancel->load(std::memory_order_relaxed)) {
+      if (absl::Status St = S.rewind(Begin); !St.ok())
+        return St;
+      R.Reason = StopReason::Cancelled;
+      R.PromptSeconds = now() - Start;
+      return R;
+    }
+    const size_t Count = std::min<size_t>(Prompt.size() - Done, std::max<int64_t>(S.batchSize(), 256));
+    if (absl::Status St = S.eval(Prompt.subspan(Done, Count), false, Logits); !St.ok())
+      return St;
+    Done += Count;
+  }
   R.PromptTokens = Prompt.size();
   R.PromptSeconds = now() - Start;
   for (int32_t Id : Prompt)

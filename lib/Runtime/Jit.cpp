@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -34,15 +35,20 @@ namespace {
 // hash cannot see.
 constexpr const char *kPipelineVersion = "lumen-objcache-2";
 
-// A cache entry: this magic, the object's size and its xxh3 hash (both
-// little-endian u64), then the object. The checksum catches what a crash
-// or a full disk leaves behind, which the rename alone cannot rule out.
+// A cache entry: this magic, the object's size and the xxh3 hash of its key
+// (the file name) and the object (both little-endian u64), then the object.
+// The checksum catches what a crash or a full disk leaves behind, which the
+// rename alone cannot rule out, and an entry copied under another key.
 constexpr llvm::StringLiteral kEntryMagic("LUMENKO1");
 constexpr size_t kEntryHeader = 8 + 8 + 8;
 
-std::string encodeEntry(llvm::StringRef Object) {
+uint64_t entryHash(llvm::StringRef Key, llvm::StringRef Object) {
+  return llvm::xxh3_64bits((Key + llvm::StringRef("\0", 1) + Object).str());
+}
+
+std::string encodeEntry(llvm::StringRef Key, llvm::StringRef Object) {
   std::string E(kEntryMagic.str());
-  uint64_t Size = Object.size(), Hash = llvm::xxh3_64bits(Object);
+  uint64_t Size = Object.size(), Hash = entryHash(Key, Object);
   E.append(reinterpret_cast<const char *>(&Size), 8);
   E.append(reinterpret_cast<const char *>(&Hash), 8);
   E.append(Object.data(), Object.size());
@@ -50,7 +56,7 @@ std::string encodeEntry(llvm::StringRef Object) {
 }
 
 /// The object in an entry, or why the entry is bad.
-absl::StatusOr<llvm::StringRef> decodeEntry(llvm::StringRef Entry) {
+absl::StatusOr<llvm::StringRef> decodeEntry(llvm::StringRef Key, llvm::StringRef Entry) {
   if (Entry.size() < kEntryHeader || !Entry.starts_with(kEntryMagic))
     return absl::DataLossError(absl::StrFormat("%d bytes, no entry header", Entry.size()));
   uint64_t Size, Hash;
@@ -59,16 +65,16 @@ absl::StatusOr<llvm::StringRef> decodeEntry(llvm::StringRef Entry) {
   llvm::StringRef Object = Entry.drop_front(kEntryHeader);
   if (Object.size() != Size)
     return absl::DataLossError(absl::StrFormat("%d object bytes where the header says %d", Object.size(), Size));
-  if (llvm::xxh3_64bits(Object) != Hash)
+  if (entryHash(Key, Object) != Hash)
     return absl::DataLossError("checksum mismatch");
   return Object;
 }
 
 /// Writes an entry: to a temporary name, synced, then renamed into place, so
 /// that a concurrent process or a crash never leaves half a file under Path.
-void writeEntry(const std::string &Path, llvm::StringRef Object) {
+void writeEntry(const std::string &Path, llvm::StringRef Key, llvm::StringRef Object) {
   std::string Tmp = absl::StrFormat("%s.%d.tmp", Path, ::getpid());
-  std::string Entry = encodeEntry(Object);
+  std::string Entry = encodeEntry(Key, Object);
   int Fd = ::open(Tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (Fd < 0)
     return;
@@ -202,13 +208,22 @@ absl::StatusOr<void *> Jit::compile(std::unique_ptr<llvm::Module> M, const std::
   CompileReport Local;
   CompileReport &R = Report ? *Report : Local;
   std::lock_guard<std::mutex> Lock(Mu);
-  std::string Path;
+  std::string Key, Path;
   std::unique_ptr<llvm::MemoryBuffer> Object;
   if (!Options.ObjectCacheDir.empty()) {
-    Path = Options.ObjectCacheDir + "/" + cacheKey(*M, Options.Cpu);
-    llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> Cached = llvm::MemoryBuffer::getFile(Path);
-    if (Cached) {
-      absl::StatusOr<llvm::StringRef> Entry = decodeEntry((*Cached)->getBuffer());
+    Key = cacheKey(*M, Options.Cpu);
+    Path = Options.ObjectCacheDir + "/" + Key;
+    // Only a regular file is read: a FIFO would block, a directory fail.
+    struct stat St;
+    const bool Exists = ::lstat(Path.c_str(), &St) == 0;
+    llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> Cached =
+        Exists && S_ISREG(St.st_mode) ? llvm::MemoryBuffer::getFile(Path) : std::make_error_code(std::errc::invalid_argument);
+    if (Exists && !S_ISREG(St.st_mode)) {
+      warn(absl::StrFormat("kernel cache entry %s is not a regular file; replacing it", Path));
+      std::error_code EC;
+      std::filesystem::remove_all(Path, EC);
+    } else if (Cached) {
+      absl::StatusOr<llvm::StringRef> Entry = decodeEntry(Key, (*Cached)->getBuffer());
       if (Entry.ok()) {
         Object = llvm::MemoryBuffer::getMemBufferCopy(*Entry, M->getModuleIdentifier());
         R.FromDiskCache = true;
@@ -234,7 +249,7 @@ absl::StatusOr<void *> Jit::compile(std::unique_ptr<llvm::Module> M, const std::
     PM.run(*M);
     R.CodegenSeconds = secondsSince(Start);
     if (!Path.empty())
-      writeEntry(Path, llvm::StringRef(Buffer.data(), Buffer.size()));
+      writeEntry(Path, Key, llvm::StringRef(Buffer.data(), Buffer.size()));
     Object = llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(Buffer.data(), Buffer.size()),
                                                   M->getModuleIdentifier());
   }

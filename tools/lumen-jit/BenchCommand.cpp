@@ -20,6 +20,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 
 #include "nlohmann/json.hpp"
@@ -76,12 +77,14 @@ std::pair<double, double> meanSd(const std::vector<double> &X) {
   return {Mean, X.size() > 1 ? std::sqrt(Var / (X.size() - 1)) : 0.0};
 }
 
-void printProfile(const char *What, const std::vector<std::pair<std::string, double>> &P, double Div) {
+/// A markdown table to Out: stdout beside the md table, stderr beside csv
+/// or json (which must stay parseable).
+void printProfile(FILE *Out, const char *What, const std::vector<std::pair<std::string, double>> &P, double Div) {
   double Total = 0;
   for (auto &[Name, S] : P) Total += S;
-  std::printf("\n%s: %.2f ms\n\n| op class | ms | share |\n|---|---|---|\n", What, 1000 * Total / Div);
+  std::fprintf(Out, "\n%s: %.2f ms\n\n| op class | ms | share |\n|---|---|---|\n", What, 1000 * Total / Div);
   for (auto &[Name, S] : P)
-    std::printf("| %s | %.3f | %.1f%% |\n", Name.c_str(), 1000 * S / Div, 100 * S / std::max(Total, 1e-12));
+    std::fprintf(Out, "| %s | %.3f | %.1f%% |\n", Name.c_str(), 1000 * S / Div, 100 * S / std::max(Total, 1e-12));
 }
 
 } // namespace
@@ -117,6 +120,8 @@ int runBench(const std::vector<std::string> &Args) {
   std::string Format = absl::GetFlag(FLAGS_o).empty() ? "md" : absl::GetFlag(FLAGS_o);
   if (Format != "md" && Format != "csv" && Format != "json")
     return fail(absl::StrFormat("-o %s: expected md, csv or json", Format));
+  if (*PP == 0 && *TG == 0 && PgPrompt == 0)
+    return fail("nothing to run: -p, -n and -pg are all 0");
 
   absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = loadModel();
   if (!M.ok())
@@ -224,24 +229,27 @@ int runBench(const std::vector<std::string> &Args) {
   }
 
   const std::string ModelName = Model.file().name();
+  // The name as a CSV field and a markdown cell: quoted, pipes escaped.
+  std::string CsvName = "\"" + absl::StrReplaceAll(ModelName, {{"\"", "\"\""}}) + "\"";
+  std::string MdName = absl::StrReplaceAll(ModelName, {{"|", "\\|"}, {"\n", " "}});
   if (Format == "json") {
     nlohmann::json J = nlohmann::json::array();
     for (const Row &R : Rows)
       J.push_back({{"model", ModelName}, {"threads", R.Threads}, {"test", R.Test}, {"tps_mean", R.Mean},
                    {"tps_sd", R.Sd}, {"weight_gbs", R.WeightGBs}, {"read_probe_gbs", R.ProbeGBs},
                    {"gops", R.GOPs}});
-    std::printf("%s\n", J.dump(2).c_str());
+    std::printf("%s\n", J.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else if (Format == "csv") {
     std::printf("model,threads,test,tps_mean,tps_sd,weight_gbs,read_probe_gbs,gops\n");
     for (const Row &R : Rows)
-      std::printf("%s,%u,%s,%.2f,%.2f,%.2f,%.2f,%.1f\n", ModelName.c_str(), R.Threads, R.Test.c_str(),
+      std::printf("%s,%u,%s,%.2f,%.2f,%.2f,%.2f,%.1f\n", CsvName.c_str(), R.Threads, R.Test.c_str(),
                   R.Mean, R.Sd, R.WeightGBs, R.ProbeGBs, R.GOPs);
   } else {
     std::printf("| model | weights | threads | test | t/s | weight GB/s | of read BW | int8 GOP/s |\n"
                 "|---|---|---|---|---|---|---|---|\n");
     for (const Row &R : Rows)
       std::printf("| %s | %.1f MB | %u | %s | %.2f ± %.2f | %.1f | %.0f%% (%.1f GB/s) | %s |\n",
-                  ModelName.c_str(), Bytes / 1e6, R.Threads, R.Test.c_str(), R.Mean, R.Sd, R.WeightGBs,
+                  MdName.c_str(), Bytes / 1e6, R.Threads, R.Test.c_str(), R.Mean, R.Sd, R.WeightGBs,
                   100 * R.WeightGBs / R.ProbeGBs, R.ProbeGBs,
                   R.GOPs ? absl::StrFormat("%.1f", R.GOPs).c_str() : "");
   }
@@ -269,9 +277,9 @@ int runBench(const std::vector<std::string> &Args) {
         All[I].second -= PPProfile[I].second;
       // Only what ran: -n 0 has no decode step, -p 0 no prefill.
       if (*TG > 0)
-        printProfile(absl::StrFormat("Profile, %u thread(s): one decode step (mean of %d after a %d-token prompt)", T, *TG, *PP).c_str(), All, *TG);
+        printProfile(Format == "md" ? stdout : stderr, absl::StrFormat("Profile, %u thread(s): one decode step (mean of %d after a %d-token prompt)", T, *TG, *PP).c_str(), All, *TG);
       if (*PP > 0)
-        printProfile(absl::StrFormat("Profile, %u thread(s): prefill of %d tokens", T, *PP).c_str(), PPProfile, 1);
+        printProfile(Format == "md" ? stdout : stderr, absl::StrFormat("Profile, %u thread(s): prefill of %d tokens", T, *PP).c_str(), PPProfile, 1);
     }
   }
   return 0;

@@ -27,9 +27,11 @@ int runEval(const std::vector<std::string> &Args) {
   if (!Args.empty())
     return fail(absl::StrFormat("eval takes no positional arguments (got '%s')", Args[0]));
   std::vector<int32_t> Tokens;
-  for (absl::string_view Part : absl::StrSplit(absl::GetFlag(FLAGS_tokens), ',', absl::SkipWhitespace())) {
+  if (absl::GetFlag(FLAGS_tokens).empty())
+    return fail("eval needs --tokens ID,ID,...");
+  for (absl::string_view Part : absl::StrSplit(absl::GetFlag(FLAGS_tokens), ',')) {
     int32_t Id;
-    if (!absl::SimpleAtoi(Part, &Id))
+    if (!absl::SimpleAtoi(Part, &Id)) // An empty part ("1,,2") too.
       return fail(absl::StrFormat("--tokens: '%s' is not a token id", std::string(Part)));
     Tokens.push_back(Id);
   }
@@ -61,6 +63,8 @@ int runEval(const std::vector<std::string> &Args) {
   absl::StatusOr<Engine> E;
   absl::StatusOr<std::unique_ptr<model::Session>> S;
   if (absl::GetFlag(FLAGS_reference)) {
+    if (absl::GetFlag(FLAGS_no_kernel_cache) || !absl::GetFlag(FLAGS_kernel_cache).empty())
+      return fail("--reference compiles no kernels: --kernel-cache and --no-kernel-cache do not apply");
     S = model::createReferenceSession(**M, Opt);
   } else {
     E = createEngine();
@@ -89,7 +93,9 @@ int runEval(const std::vector<std::string> &Args) {
       TopList.push_back({Order[I], L[Order[I]]});
     Positions.push_back({{"pos", P}, {"argmax", Order[0]}, {"top", TopList}});
   }
-  std::printf("%s\n", nlohmann::json{{"positions", Positions}}.dump().c_str());
+  std::printf("%s\n", nlohmann::json{{"positions", Positions}}
+                          .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                          .c_str());
   return 0;
 }
 

@@ -72,7 +72,10 @@ namespace lumen::tool {
 
 namespace {
 
-bool isHelp(std::string_view Name) { return Name == "h" || Name == "help" || Name == "helpfull" || Name == "?"; }
+bool isHelp(std::string_view Name) {
+  return Name == "h" || Name == "help" || Name == "helpfull" || Name == "helpshort" || Name == "helpon" ||
+         Name == "helppackage" || Name == "?";
+}
 
 /// The flag a canonical name sets, and whether it is a boolean; "norepack"
 /// finds "repack" as Abseil does.
@@ -81,11 +84,13 @@ const absl::CommandLineFlag *lookUp(const std::string &Name, std::string *Canoni
     *Canonical = Name;
     return F;
   }
-  if (Name.size() > 2 && Name.compare(0, 2, "no") == 0)
-    if (const absl::CommandLineFlag *F = absl::FindCommandLineFlag(Name.substr(2)); F && F->IsOfType<bool>()) {
-      *Canonical = Name.substr(2);
-      return F;
-    }
+  // "norepack", and as llama.cpp users also write it, "no_repack" ("--no-repack").
+  for (size_t Prefix : {3, 2})
+    if (Name.size() > Prefix && Name.compare(0, Prefix, std::string_view("no_", Prefix)) == 0)
+      if (const absl::CommandLineFlag *F = absl::FindCommandLineFlag(Name.substr(Prefix)); F && F->IsOfType<bool>()) {
+        *Canonical = Name.substr(Prefix);
+        return F;
+      }
   return nullptr;
 }
 
@@ -110,6 +115,7 @@ CommandLine normalizeFlagSpelling(int Argc, char **Argv) {
     size_t Start = A[1] == '-' ? 2 : 1;
     size_t End = std::min(A.find('='), A.size());
     const bool Inline = End < A.size(); // --flag=value
+    const bool EmptyValue = Inline ? End + 1 == A.size() : I + 1 < Argc && Argv[I + 1][0] == '\0';
     std::string Name = A.substr(Start, End - Start);
     std::replace(Name.begin(), Name.end(), '-', '_');
     if (isHelp(Name)) {
@@ -121,12 +127,21 @@ CommandLine normalizeFlagSpelling(int Argc, char **Argv) {
       continue;
     }
     std::string Canonical;
-    if (const absl::CommandLineFlag *F = lookUp(Name, &Canonical)) {
-      A = A.substr(0, Start) + Name + A.substr(End);
-      L.Given.push_back(Canonical);
-      Value = !Inline && !F->IsOfType<bool>(); // The next argument is its value.
+    const absl::CommandLineFlag *F = lookUp(Name, &Canonical);
+    if (!F) {
+      L.Unknown.push_back(A);
+      continue;
     }
-    L.Storage.push_back(std::move(A)); // Unknown flags are Abseil's to report.
+    // Abseil negates a boolean as "--noNAME".
+    if (F->IsOfType<bool>() && Canonical != Name)
+      Name = "no" + Canonical;
+    A = A.substr(0, Start) + Name + A.substr(End);
+    L.Given.push_back(Canonical);
+    const bool IsBool = F->IsOfType<bool>();
+    Value = !Inline && !IsBool; // The next argument is its value.
+    if (!IsBool && EmptyValue)
+      L.Empty.push_back(Canonical);
+    L.Storage.push_back(std::move(A));
   }
   for (std::string &S : L.Storage)
     L.Argv.push_back(S.data());

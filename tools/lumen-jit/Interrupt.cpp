@@ -25,7 +25,6 @@ void Interrupt::install() {
   sigemptyset(&Action.sa_mask);
   Action.sa_flags = 0; // No SA_RESTART: a blocked read returns EINTR.
   ::sigaction(SIGINT, &Action, nullptr);
-  ::sigaction(SIGTERM, &Action, nullptr);
 }
 
 const std::atomic<bool> *Interrupt::cancelFlag() { return &Requested; }

@@ -1,8 +1,9 @@
 //===- Interrupt.h - Ctrl-C as llama.cpp users expect it --------*- C++ -*-===//
 //
-// The first SIGINT (or SIGTERM) during a reply stops that reply through the
+// The first SIGINT (Ctrl-C) during a reply stops that reply through the
 // library's GenerateOptions::Cancel; a second one, or one while nothing can
 // be cancelled (loading, compiling), ends the process with status 130.
+// SIGTERM keeps its default: it ends the process.
 //
 //===----------------------------------------------------------------------===//
 #ifndef LUMEN_TOOLS_INTERRUPT_H

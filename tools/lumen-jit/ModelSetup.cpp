@@ -39,7 +39,7 @@ absl::StatusOr<codegen::CpuFeatures> targetCpu() {
   return Cpu;
 }
 
-absl::StatusOr<std::unique_ptr<model::Qwen2Model>> loadModel(double *Seconds) {
+absl::StatusOr<std::string> modelPath() {
   std::string Path = absl::GetFlag(FLAGS_m);
   std::string Alias = absl::GetFlag(FLAGS_model);
   if (!Path.empty() && !Alias.empty() && Path != Alias)
@@ -48,6 +48,13 @@ absl::StatusOr<std::unique_ptr<model::Qwen2Model>> loadModel(double *Seconds) {
     Path = Alias;
   if (Path.empty())
     return absl::InvalidArgumentError("no model: pass -m FILE.gguf");
+  return Path;
+}
+
+absl::StatusOr<std::unique_ptr<model::Qwen2Model>> loadModel(double *Seconds) {
+  absl::StatusOr<std::string> Path = modelPath();
+  if (!Path.ok())
+    return Path.status();
   absl::StatusOr<codegen::CpuFeatures> Cpu = targetCpu();
   if (!Cpu.ok())
     return Cpu.status();
@@ -56,7 +63,7 @@ absl::StatusOr<std::unique_ptr<model::Qwen2Model>> loadModel(double *Seconds) {
   Options.Cpu = *Cpu;
   Options.HugePages = absl::GetFlag(FLAGS_huge_pages);
   Options.Repack = absl::GetFlag(FLAGS_repack);
-  absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = model::Qwen2Model::load(Path, Options);
+  absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = model::Qwen2Model::load(*Path, Options);
   if (Seconds)
     *Seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - Start).count();
   return M;
@@ -69,6 +76,8 @@ absl::StatusOr<Engine> createEngine() {
   runtime::JitOptions Options;
   Options.Cpu = *Cpu;
   Options.Warn = [](const std::string &W) { std::fprintf(stderr, "lumen-jit: warning: %s\n", W.c_str()); };
+  if (absl::GetFlag(FLAGS_no_kernel_cache) && !absl::GetFlag(FLAGS_kernel_cache).empty())
+    return absl::InvalidArgumentError("--kernel-cache DIR and --no-kernel-cache exclude each other");
   if (!absl::GetFlag(FLAGS_no_kernel_cache)) {
     Options.ObjectCacheDir = absl::GetFlag(FLAGS_kernel_cache);
     if (Options.ObjectCacheDir.empty())
@@ -132,11 +141,18 @@ absl::StatusOr<std::string> promptText() {
   std::ifstream In(F, std::ios::binary);
   if (!In)
     return absl::NotFoundError(absl::StrFormat("-f %s: cannot read the prompt file", F));
-  std::ostringstream S;
-  S << In.rdbuf();
+  // Bounded: /dev/zero or a huge file is refused, not read until memory runs out.
+  constexpr size_t kMaxPrompt = size_t(64) << 20;
+  std::string Text(kMaxPrompt + 1, '\0');
+  In.read(Text.data(), Text.size());
   if (In.bad())
     return absl::DataLossError(absl::StrFormat("-f %s: read error", F));
-  return S.str();
+  Text.resize(In.gcount());
+  if (Text.size() > kMaxPrompt)
+    return absl::InvalidArgumentError(absl::StrFormat("-f %s: more than 64 MiB of prompt", F));
+  if (Text.empty())
+    return absl::InvalidArgumentError(absl::StrFormat("-f %s is empty", F));
+  return Text;
 }
 
 absl::StatusOr<std::optional<uint64_t>> seedFlag() {
@@ -157,6 +173,10 @@ absl::StatusOr<int64_t> contextSize(const model::Qwen2Model &M) {
         absl::StrFormat("-c must be a token count, or 0 for the model's trained context (got %d)", Ctx));
   if (Ctx == 0)
     Ctx = M.config().ContextLength;
+  if (Ctx > M.config().ContextLength)
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "-c %d is more than the model's trained context of %d tokens (-c 0 takes all of it)", Ctx,
+        M.config().ContextLength));
   return Ctx;
 }
 

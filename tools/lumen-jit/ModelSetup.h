@@ -21,6 +21,8 @@ absl::StatusOr<codegen::CpuFeatures> isaFlag();
 /// --isa, which this host must be able to run.
 absl::StatusOr<codegen::CpuFeatures> targetCpu();
 
+/// The file -m / --model names (they may not name two different files).
+absl::StatusOr<std::string> modelPath();
 /// The model named by -m / --model (weights laid out for targetCpu()),
 /// with its load time.
 absl::StatusOr<std::unique_ptr<model::Qwen2Model>> loadModel(double *Seconds = nullptr);

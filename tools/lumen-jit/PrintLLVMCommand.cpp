@@ -82,6 +82,12 @@ int runPrintLLVM(const std::vector<std::string> &Args) {
           : "",
       Opt ? "after the O3 pipeline" : "as generated (before optimisation; --opt for after O3)");
   (*M)->print(llvm::outs(), nullptr);
+  llvm::outs().flush();
+  if (llvm::outs().has_error()) {
+    std::error_code EC = llvm::outs().error();
+    llvm::outs().clear_error(); // Else LLVM reports it again, fatally, at exit.
+    return fail("cannot write the output: " + EC.message());
+  }
   return 0;
 }
 

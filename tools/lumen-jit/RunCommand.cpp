@@ -19,7 +19,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
+#include <cfloat>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <random>
@@ -101,6 +103,11 @@ int runRun(const std::vector<std::string> &Args) {
   absl::StatusOr<unsigned> Threads = threadCount();
   if (!Threads.ok())
     return fail(std::string(Threads.status().message()));
+  // The sampler takes floats: a value beyond float's range is refused as typed.
+  for (auto [Name, V] : {std::pair{"--temp", absl::GetFlag(FLAGS_temp)}, {"--top-p", absl::GetFlag(FLAGS_top_p)},
+                         {"--min-p", absl::GetFlag(FLAGS_min_p)}, {"--repeat-penalty", absl::GetFlag(FLAGS_repeat_penalty)}})
+    if (std::isfinite(V) && (std::fabs(V) > FLT_MAX || (V != 0 && std::fabs(V) < FLT_MIN)))
+      return fail(absl::StrFormat("%s %g is out of range", Name, V));
   model::SamplerOptions SO;
   SO.Temperature = static_cast<float>(absl::GetFlag(FLAGS_temp));
   SO.TopK = absl::GetFlag(FLAGS_top_k);
@@ -200,12 +207,16 @@ int runRun(const std::vector<std::string> &Args) {
   std::fprintf(stderr, "lumen-jit: chat (empty line or EOF ends it; Ctrl-C stops a reply)\n");
   std::vector<int32_t> Carry;
   std::string Line = *Prompt; // -p, if given, is the first message.
-  for (bool First = true;; First = false) {
+  for (bool First = true;;) {
     Interrupt::setCancellable(true); // At the prompt Ctrl-C ends the chat (the read fails).
     Interrupt::clear();
     if (Line.empty()) {
       std::fprintf(stderr, "> ");
-      if (!std::getline(std::cin, Line) || Line.empty())
+      if (!std::getline(std::cin, Line))
+        break;
+      if (!Line.empty() && Line.back() == '\r') // A CRLF terminal or file.
+        Line.pop_back();
+      if (Line.empty())
         break;
     }
     std::vector<int32_t> Ids = Carry;
@@ -220,6 +231,9 @@ int runRun(const std::vector<std::string> &Args) {
     absl::StatusOr<model::GenerateResult> R = turn(**S, Smp, Ids, *MaxNew, T);
     if (!R.ok())
       return fail(std::string(R.status().message()));
+    if (R->Reason == model::StopReason::Cancelled && R->PromptTokens == 0)
+      continue; // Stopped in the prompt: the session is as before this turn.
+    First = false;
     Carry.clear();
     if (R->PendingToken >= 0)
       Carry.push_back(R->PendingToken);

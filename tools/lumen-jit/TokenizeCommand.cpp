@@ -20,13 +20,12 @@ int runTokenize(const std::vector<std::string> &Args) {
   if (!Text.ok())
     return fail(std::string(Text.status().message()));
   if (Text->empty())
-    return fail(absl::GetFlag(FLAGS_f).empty() ? "tokenize needs the text: -p TEXT or -f FILE"
-                                               : absl::StrFormat("-f %s is empty", absl::GetFlag(FLAGS_f)));
+    return fail("tokenize needs the text: -p TEXT or -f FILE");
   // Only the tokenizer is needed: read the file, not the weights.
-  std::string Path = absl::GetFlag(FLAGS_m).empty() ? absl::GetFlag(FLAGS_model) : absl::GetFlag(FLAGS_m);
-  if (Path.empty())
-    return fail("no model: pass -m FILE.gguf");
-  absl::StatusOr<std::unique_ptr<gguf::GGUFFile>> F = gguf::GGUFFile::open(Path);
+  absl::StatusOr<std::string> Path = modelPath();
+  if (!Path.ok())
+    return fail(std::string(Path.status().message()));
+  absl::StatusOr<std::unique_ptr<gguf::GGUFFile>> F = gguf::GGUFFile::open(*Path);
   if (!F.ok())
     return fail(std::string(F.status().message()));
   absl::StatusOr<std::unique_ptr<model::Tokenizer>> Tok = model::Tokenizer::fromGGUF(**F);

@@ -15,7 +15,9 @@
 
 #include "llvm/Config/llvm-config.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <map>
 
 namespace lumen::tool {
@@ -34,6 +36,14 @@ void printVersion() {
               Host.supportsKernels() ? "runs Lumen's kernels" : "lacks AVX2/FMA/F16C: cannot run the kernels");
 }
 
+/// Status, unless stdout could not be written: output that never arrived (a
+/// full disk, a closed pipe) is a failure, not an empty success.
+int finish(int Status) {
+  if (std::fflush(stdout) != 0 || std::ferror(stdout))
+    return lumen::tool::fail(absl::StrFormat("cannot write the output: %s", std::strerror(errno)));
+  return Status;
+}
+
 } // namespace
 
 int main(int Argc, char **Argv) {
@@ -43,16 +53,16 @@ int main(int Argc, char **Argv) {
   // The command is the first word; --print-llvm is a command spelled as a flag.
   const CommandInfo *Command = nullptr;
   if (Argc > 1 && Argv[1][0] != '-')
-    Command = findCommand(Argv[1]);
+    Command = findCommand(Argv[1]); // "print-llvm" too.
   if (std::find(Line.Given.begin(), Line.Given.end(), "print_llvm") != Line.Given.end())
     Command = findCommand("--print-llvm");
   if (Line.Version) {
     printVersion();
-    return 0;
+    return finish(0);
   }
   if (Line.Help) {
     std::printf("%s", Command ? commandHelp(*Command).c_str() : generalHelp().c_str());
-    return 0;
+    return finish(0);
   }
   if (Argc > 1 && Argv[1][0] != '-' && !Command) {
     fail(absl::StrFormat("unknown command '%s'", Argv[1]));
@@ -60,6 +70,16 @@ int main(int Argc, char **Argv) {
     return 2;
   }
 
+  if (!Line.Unknown.empty()) {
+    const std::string &U = Line.Unknown.front();
+    return fail(absl::StrFormat("unknown flag '%s'%s (lumen-jit %s--help lists the flags)", U,
+                                U.size() > 1 && U[1] != '-' && U.find('.') != std::string::npos
+                                    ? "; a file name that starts with '-' goes after '--' or as ./NAME"
+                                    : "",
+                                Command ? std::string(Command->Name) + " " : ""));
+  }
+  if (!Line.Empty.empty())
+    return fail(absl::StrFormat("%s needs a value", flagSpelling(Line.Empty.front())));
   int ArgCount = static_cast<int>(Line.Argv.size()) - 1;
   std::vector<char *> Positional = absl::ParseCommandLine(ArgCount, Line.Argv.data());
   if (!Command) {
@@ -74,7 +94,7 @@ int main(int Argc, char **Argv) {
       {"eval", runEval},       {"bench", runBench}, {"--print-llvm", runPrintLLVM},
   };
   // Positional[0] is the program; for a word command Positional[1] is its name.
-  size_t First = std::string(Command->Name) == "--print-llvm" ? 1 : 2;
+  size_t First = Argv[1][0] == '-' ? 1 : 2;
   std::vector<std::string> Rest(Positional.begin() + std::min(First, Positional.size()), Positional.end());
-  return Run.at(Command->Name)(Rest);
+  return finish(Run.at(Command->Name)(Rest));
 }

@@ -159,6 +159,16 @@ bool Child::waitForOutput(const std::string &Needle, double TimeoutSeconds) {
   return true;
 }
 
+bool Child::waitForError(const std::string &Needle, double TimeoutSeconds) {
+  const double End = now() + TimeoutSeconds;
+  while (Err.find(Needle) == std::string::npos) {
+    if (now() > End || (OutFd < 0 && ErrFd < 0))
+      return false;
+    pump(0.05);
+  }
+  return true;
+}
+
 void Child::signal(int Sig) {
   if (Pid > 0)
     kill(Pid, Sig);

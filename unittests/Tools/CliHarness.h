@@ -54,6 +54,8 @@ public:
   /// Reads stdout until it contains Needle or TimeoutSeconds pass; whether
   /// it appeared. What was read stays in out().
   bool waitForOutput(const std::string &Needle, double TimeoutSeconds);
+  /// The same for stderr.
+  bool waitForError(const std::string &Needle, double TimeoutSeconds);
   void signal(int Sig);
   /// Waits for exit (killing the child after TimeoutSeconds); its status as
   /// shell() reports it, with all remaining output read.

@@ -11,8 +11,10 @@
 #include "lumen/GGUF/GGUFWriter.h"
 
 #include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
 #include "gtest/gtest.h"
 
+#include <csignal>
 #include <filesystem>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -267,6 +269,157 @@ TEST(CommandLineTest, EveryGgmlTypeIsKnownByName) {
   ASSERT_EQ(R.Exit, 0) << R.Err;
   for (const char *Type : {"IQ4_NL", "IQ2_XXS", "TQ2_0", "MXFP4"})
     EXPECT_NE(R.Out.find(Type), std::string::npos) << Type << "\n" << R.Out;
+}
+
+TEST(CommandLineTest, UnwritableOutputIsAnError) {
+  // /dev/full takes no bytes: a script must not get an empty file and success.
+  for (std::vector<std::string> Args : {std::vector<std::string>{"--help"}, {"--version"}, {"inspect", kTiny},
+                                        {"--print-llvm", "--shape", "64x64"}, {"tokenize", "-m", kTiny, "-p", "hi"}}) {
+    std::string Cmd = kBinary;
+    for (const std::string &A : Args)
+      Cmd += " " + quote(A);
+    Result R = shell(Cmd + " > /dev/full");
+    EXPECT_EQ(R.Exit, 1) << Args[0];
+    EXPECT_NE(R.Err.find("lumen-jit: error: cannot write the output: No space left on device"), std::string::npos)
+        << Args[0] << ": " << R.Err;
+  }
+}
+
+TEST(CommandLineTest, FlagSpellingsAndMistakes) {
+  LUMEN_REQUIRE_SHARED(kTiny);
+  // Booleans negate as --noX, --no-X or --no_X.
+  for (const char *Off : {"--norepack", "--no-repack", "--no_repack", "--no-huge-pages", "--nohuge_pages"})
+    EXPECT_EQ(lumenJit({"eval", "-m", kTiny, "--tokens", "1", Off}).Exit, 0) << Off;
+  Result Unknown = lumenJit({"inspect", "-x.gguf"});
+  EXPECT_EQ(Unknown.Exit, 1);
+  EXPECT_NE(Unknown.Err.find("unknown flag '-x.gguf'; a file name that starts with '-' goes after '--'"),
+            std::string::npos)
+      << Unknown.Err;
+  EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "x", "--seed="}).Err.find("--seed needs a value"), std::string::npos);
+  EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "x", "--system", ""}).Err.find("--system needs a value"),
+            std::string::npos);
+  EXPECT_NE(lumenJit({"eval", "-m", kTiny, "--tokens", "1,,2"}).Err.find("'' is not a token id"), std::string::npos);
+  EXPECT_NE(lumenJit({"tokenize", "-m", kTiny, "--model", kTmp + "/other.gguf", "-p", "x"})
+                .Err.find("-m and --model name different files"),
+            std::string::npos);
+  EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "x", "-c", "40000"})
+                .Err.find("-c 40000 is more than the model's trained context of 32768 tokens"),
+            std::string::npos);
+  EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "x", "--kernel-cache", kTmp, "--no-kernel-cache"})
+                .Err.find("exclude each other"),
+            std::string::npos);
+  EXPECT_NE(lumenJit({"eval", "-m", kTiny, "--tokens", "1", "--reference", "--no-kernel-cache"})
+                .Err.find("--reference compiles no kernels"),
+            std::string::npos);
+  EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "x", "--temp", "1e40"}).Err.find("--temp 1e+40 is out of range"),
+            std::string::npos);
+  // The command word print-llvm is --print-llvm.
+  Result Word = lumenJit({"print-llvm", "--shape", "64x64"});
+  EXPECT_EQ(Word.Exit, 0) << Word.Err;
+  EXPECT_NE(Word.Out.find("define void @lumen_mm"), std::string::npos);
+}
+
+TEST(CommandLineTest, PromptFilesAreBounded) {
+  LUMEN_REQUIRE_SHARED(kTiny);
+  writeFile(kTmp + "/empty-run-prompt.txt", "");
+  EXPECT_NE(lumenJit({"run", "-m", kTiny, "-f", kTmp + "/empty-run-prompt.txt"}).Err.find("is empty"),
+            std::string::npos);
+  Result Zero = lumenJit({"tokenize", "-m", kTiny, "-f", "/dev/zero"}, "", "timeout 60");
+  EXPECT_EQ(Zero.Exit, 1);
+  EXPECT_NE(Zero.Err.find("more than 64 MiB of prompt"), std::string::npos) << Zero.Err;
+}
+
+TEST(CommandLineTest, FifosNeverBlock) {
+  LUMEN_REQUIRE_SHARED(kTiny);
+  const std::string Dir = kTmp + "/fifos";
+  fs::remove_all(Dir);
+  fs::create_directories(Dir);
+  const std::string Fifo = Dir + "/model.gguf";
+  ASSERT_EQ(mkfifo(Fifo.c_str(), 0644), 0);
+  // A FIFO as the model: refused at once (timeout turns a hang into 124).
+  for (std::vector<std::string> Args : {std::vector<std::string>{"inspect", Fifo}, {"tokenize", "-m", Fifo, "-p", "x"},
+                                        {"run", "-m", Fifo, "-p", "x"}}) {
+    Result R = lumenJit(Args, "", "timeout 20");
+    EXPECT_EQ(R.Exit, 1) << Args[0];
+    EXPECT_NE(R.Err.find("not a regular file"), std::string::npos) << Args[0] << ": " << R.Err;
+  }
+  // A FIFO where a kernel cache entry belongs: named, replaced, and the run goes on.
+  const std::string Cache = Dir + "/cache";
+  const std::vector<std::string> Run = {"run", "-m", kTiny, "-p", "Hi", "-n", "1", "-t", "1", "--kernel-cache", Cache};
+  ASSERT_EQ(lumenJit(Run).Exit, 0);
+  const fs::path Entry = fs::directory_iterator(Cache)->path();
+  fs::remove(Entry);
+  ASSERT_EQ(mkfifo(Entry.c_str(), 0644), 0);
+  Result R = lumenJit(Run, "", "timeout 60");
+  EXPECT_EQ(R.Exit, 0) << R.Err;
+  EXPECT_NE(R.Err.find("kernel cache entry " + Entry.string() + " is not a regular file"), std::string::npos) << R.Err;
+  EXPECT_TRUE(fs::is_regular_file(Entry));
+}
+
+TEST(CommandLineTest, KernelCacheEntriesAreTiedToTheirKeys) {
+  LUMEN_REQUIRE_SHARED(kTiny);
+  const std::string Cache = kTmp + "/swapped-cache";
+  fs::remove_all(Cache);
+  const std::vector<std::string> Run = {"run", "-m", kTiny, "-p", "Hi", "-n", "3", "--temp", "0", "-t", "1",
+                                        "--print-token-ids", "--kernel-cache", Cache};
+  Result First = lumenJit(Run);
+  ASSERT_EQ(First.Exit, 0) << First.Err;
+  std::vector<fs::path> Entries;
+  for (const auto &E : fs::directory_iterator(Cache))
+    Entries.push_back(E.path());
+  ASSERT_GE(Entries.size(), 2u);
+  // A valid entry copied under another's name is someone else's object.
+  fs::copy_file(Entries[0], Entries[1], fs::copy_options::overwrite_existing);
+  Result R = lumenJit(Run);
+  ASSERT_EQ(R.Exit, 0) << R.Err;
+  EXPECT_EQ(R.Out, First.Out);
+  EXPECT_NE(R.Err.find("kernel cache entry " + Entries[1].string() + " is corrupt (checksum mismatch)"),
+            std::string::npos)
+      << R.Err;
+}
+
+TEST(CommandLineTest, BenchOutputStaysParseable) {
+  const std::string Dir = kTmp + "/bench-names";
+  fs::create_directories(Dir);
+  // A model path with bytes that are not UTF-8, a comma and a pipe.
+  const std::string Model = Dir + "/bad\xff,name|x.gguf";
+  ASSERT_EQ(lumenJit({"synth", "--preset", "tiny", "-o", Model, "--seed", "2"}).Exit, 0);
+  Result J = lumenJit({"bench", "-m", Model, "-p", "4", "-n", "2", "-t", "1", "-r", "1", "-o", "json", "--profile"});
+  ASSERT_EQ(J.Exit, 0) << J.Err;
+  nlohmann::json Rows = nlohmann::json::parse(J.Out); // The profile went to stderr.
+  ASSERT_EQ(Rows.size(), 2u);
+  EXPECT_NE(Rows[0]["model"].get<std::string>().find("\xEF\xBF\xBD,name|x.gguf"), std::string::npos);
+  EXPECT_NE(J.Err.find("Profile, 1 thread(s)"), std::string::npos);
+  Result C = lumenJit({"bench", "-m", Model, "-p", "4", "-n", "0", "-t", "1", "-r", "1", "-o", "csv"});
+  ASSERT_EQ(C.Exit, 0) << C.Err;
+  EXPECT_NE(C.Out.find("\"" + Model + "\",1,pp4,"), std::string::npos) << C.Out;
+  Result M = lumenJit({"bench", "-m", Model, "-p", "4", "-n", "0", "-t", "1", "-r", "1"});
+  EXPECT_NE(M.Out.find("bad\xff,name\\|x.gguf"), std::string::npos) << M.Out;
+  Result None = lumenJit({"bench", "-m", Model, "-p", "0", "-n", "0"});
+  EXPECT_EQ(None.Exit, 1);
+  EXPECT_NE(None.Err.find("nothing to run"), std::string::npos);
+}
+
+TEST(CommandLineTest, InterruptedSynthLeavesNothingAndKeepsTheMode) {
+  const std::string Dir = kTmp + "/synth-interrupted";
+  fs::remove_all(Dir);
+  fs::create_directories(Dir);
+  const std::string Out = Dir + "/model.gguf";
+  writeFile(Out, "old");
+  fs::permissions(Out, fs::perms::owner_read | fs::perms::owner_write);
+  {
+    Child C({"synth", "--preset", "qwen2.5-0.5b", "-o", Out});
+    usleep(1500000); // Well into writing 500 MB.
+    C.signal(SIGINT);
+    EXPECT_EQ(C.wait(30), 128 + SIGINT);
+  }
+  std::vector<std::string> Files;
+  for (const auto &E : fs::directory_iterator(Dir))
+    Files.push_back(E.path().filename().string());
+  EXPECT_EQ(Files, std::vector<std::string>{"model.gguf"}) << "a temporary file was left";
+  EXPECT_EQ(readFile(Out), "old");
+  ASSERT_EQ(lumenJit({"synth", "--preset", "tiny", "-o", Out}).Exit, 0);
+  EXPECT_EQ(fs::status(Out).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
 }
 
 } // namespace

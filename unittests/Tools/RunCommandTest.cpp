@@ -177,4 +177,39 @@ TEST(RunCommandTest, LlamaCppStyleLimits) {
   EXPECT_EQ(E.Exit, 0) << E.Err;
 }
 
+TEST(RunCommandTest, CtrlCDuringALongPromptStopsIt) {
+  LUMEN_REQUIRE_SHARED(kTiny);
+  // 30000 tokens of prompt: seconds of prefill; Ctrl-C must not wait for it.
+  std::string Long;
+  for (int I = 0; I < 6000; ++I)
+    Long += "one two three four five ";
+  writeFile(kTmp + "/long-prompt.txt", Long);
+  Child C({"run", "-m", kTiny, "-f", kTmp + "/long-prompt.txt", "--raw", "-c", "0", "-n", "4", "-t", "1"});
+  ASSERT_TRUE(C.waitForError("compiling kernels", 60)) << C.err();
+  usleep(500000);
+  C.signal(SIGINT);
+  EXPECT_EQ(C.wait(60), 130);
+  EXPECT_NE(C.err().find("interrupted"), std::string::npos) << C.err();
+  EXPECT_NE(C.err().find("prompt 0 tokens"), std::string::npos) << "the prompt was not cut short: " << C.err();
+}
+
+TEST(RunCommandTest, SigtermEndsAChat) {
+  LUMEN_REQUIRE_SHARED(kTiny);
+  Child C({"run", "-m", kTiny, "--chat", "-n", "-1", "--ignore-eos", "-t", "1", "-c", "32768", "--print-token-ids"});
+  C.write("Hello\n");
+  ASSERT_TRUE(C.waitForOutput(" ", 60)) << C.err();
+  C.signal(SIGTERM);
+  EXPECT_EQ(C.wait(30), 128 + SIGTERM) << "SIGTERM is not Ctrl-C: it ends the process";
+}
+
+TEST(RunCommandTest, ChatTakesCrlfLines) {
+  LUMEN_REQUIRE_SHARED(kTiny);
+  Result Lf = lumenJit({"run", "-m", kTiny, "--chat", "-n", "3", "--temp", "0", "-t", "1", "--print-token-ids"},
+                       "Hello\nAgain\n");
+  Result Crlf = lumenJit({"run", "-m", kTiny, "--chat", "-n", "3", "--temp", "0", "-t", "1", "--print-token-ids"},
+                         "Hello\r\nAgain\r\n\r\nnot sent\r\n");
+  ASSERT_EQ(Crlf.Exit, 0) << Crlf.Err;
+  EXPECT_EQ(Crlf.Out, Lf.Out) << "a CR is no part of the message, and a CRLF blank line ends the chat";
+}
+
 } // namespace

@@ -48,7 +48,9 @@ struct LUMEN_API GenerateResult {
   int32_t PendingToken = -1;
 };
 
-/// Prefills Prompt into S at its current position, then generates.
+/// Prefills Prompt into S at its current position, then generates. A
+/// cancellation during the prompt leaves the session where it was
+/// (Reason Cancelled, PromptTokens 0).
 LUMEN_API absl::StatusOr<GenerateResult> generate(Session &S, Sampler &Smp, std::span<const int32_t> Prompt,
                                         const GenerateOptions &Options, const TokenCallback &OnToken);
 
