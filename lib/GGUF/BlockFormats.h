@@ -9,8 +9,16 @@
 #define LUMEN_LIB_GGUF_BLOCKFORMATS_H
 
 #include <cstdint>
+#include <cstring>
 
 namespace lumen::gguf::blocks {
+
+/// A little-endian value at P, which need not be aligned.
+template <typename T> T loadAt(const uint8_t *P) {
+  T V;
+  std::memcpy(&V, P, sizeof(T));
+  return V;
+}
 
 // 32-element blocks (LegacyQuants.cpp).
 void dequantizeQ4_0(const uint8_t *In, float *Out, int64_t N);

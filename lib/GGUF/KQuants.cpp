@@ -14,18 +14,13 @@
 
 #include "lumen/GGUF/Quantize.h"
 
-#include <cstring>
 
 namespace lumen::gguf::blocks {
 
 namespace {
 constexpr int kSuper = 256;
 
-float halfAt(const uint8_t *P) {
-  uint16_t V;
-  std::memcpy(&V, P, 2);
-  return halfToFloat(V);
-}
+float halfAt(const uint8_t *P) { return halfToFloat(loadAt<uint16_t>(P)); }
 
 /// Sub-block J's 6-bit scale and minimum in Q4_K/Q5_K's 12 scale bytes:
 /// the first four pairs in the low six bits of bytes 0-7, the last four

@@ -10,24 +10,13 @@
 
 #include "lumen/GGUF/Quantize.h"
 
-#include <cstring>
 
 namespace lumen::gguf::blocks {
 
 namespace {
 constexpr int kBlock = 32;
 
-uint16_t u16At(const uint8_t *P) {
-  uint16_t V;
-  std::memcpy(&V, P, 2);
-  return V;
-}
-
-uint32_t u32At(const uint8_t *P) {
-  uint32_t V;
-  std::memcpy(&V, P, 4);
-  return V;
-}
+float halfAt(const uint8_t *P) { return halfToFloat(loadAt<uint16_t>(P)); }
 
 /// The 16 levels of IQ4_NL's nibbles (ggml's kvalues_iq4nl).
 constexpr int8_t kIQ4Levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
@@ -35,7 +24,7 @@ constexpr int8_t kIQ4Levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 
 
 void dequantizeQ4_0(const uint8_t *In, float *Out, int64_t N) {
   for (int64_t B = 0; B < N / kBlock; ++B, In += 18, Out += kBlock) {
-    const float D = halfToFloat(u16At(In));
+    const float D = halfAt(In);
     const uint8_t *Qs = In + 2;
     for (int J = 0; J < 16; ++J) {
       Out[J] = ((Qs[J] & 0xF) - 8) * D;
@@ -46,7 +35,7 @@ void dequantizeQ4_0(const uint8_t *In, float *Out, int64_t N) {
 
 void dequantizeQ4_1(const uint8_t *In, float *Out, int64_t N) {
   for (int64_t B = 0; B < N / kBlock; ++B, In += 20, Out += kBlock) {
-    const float D = halfToFloat(u16At(In)), M = halfToFloat(u16At(In + 2));
+    const float D = halfAt(In), M = halfAt(In + 2);
     const uint8_t *Qs = In + 4;
     for (int J = 0; J < 16; ++J) {
       Out[J] = (Qs[J] & 0xF) * D + M;
@@ -57,8 +46,8 @@ void dequantizeQ4_1(const uint8_t *In, float *Out, int64_t N) {
 
 void dequantizeQ5_0(const uint8_t *In, float *Out, int64_t N) {
   for (int64_t B = 0; B < N / kBlock; ++B, In += 22, Out += kBlock) {
-    const float D = halfToFloat(u16At(In));
-    const uint32_t Qh = u32At(In + 2);
+    const float D = halfAt(In);
+    const uint32_t Qh = loadAt<uint32_t>(In + 2);
     const uint8_t *Qs = In + 6;
     for (int J = 0; J < 16; ++J) {
       const int Lo = (Qs[J] & 0xF) | ((Qh >> J) & 1) << 4, Hi = (Qs[J] >> 4) | ((Qh >> (J + 16)) & 1) << 4;
@@ -70,8 +59,8 @@ void dequantizeQ5_0(const uint8_t *In, float *Out, int64_t N) {
 
 void dequantizeQ5_1(const uint8_t *In, float *Out, int64_t N) {
   for (int64_t B = 0; B < N / kBlock; ++B, In += 24, Out += kBlock) {
-    const float D = halfToFloat(u16At(In)), M = halfToFloat(u16At(In + 2));
-    const uint32_t Qh = u32At(In + 4);
+    const float D = halfAt(In), M = halfAt(In + 2);
+    const uint32_t Qh = loadAt<uint32_t>(In + 4);
     const uint8_t *Qs = In + 8;
     for (int J = 0; J < 16; ++J) {
       const int Lo = (Qs[J] & 0xF) | ((Qh >> J) & 1) << 4, Hi = (Qs[J] >> 4) | ((Qh >> (J + 16)) & 1) << 4;
@@ -83,7 +72,7 @@ void dequantizeQ5_1(const uint8_t *In, float *Out, int64_t N) {
 
 void dequantizeIQ4_NL(const uint8_t *In, float *Out, int64_t N) {
   for (int64_t B = 0; B < N / kBlock; ++B, In += 18, Out += kBlock) {
-    const float D = halfToFloat(u16At(In));
+    const float D = halfAt(In);
     const uint8_t *Qs = In + 2;
     for (int J = 0; J < 16; ++J) {
       Out[J] = D * kIQ4Levels[Qs[J] & 0xF];

@@ -4,6 +4,7 @@
 
 #include "lumen/Model/Qwen2Model.h"
 #include "lumen/Model/Session.h"
+#include "lumen/Model/SyntheticQwen2.h"
 #include "lumen/Runtime/Jit.h"
 #include "lumen/Runtime/KernelCache.h"
 
@@ -27,6 +28,24 @@ inline runtime::KernelCache &kernelCache() {
   static std::unique_ptr<runtime::Jit> J = std::move(*runtime::Jit::create());
   static runtime::KernelCache Cache(*J);
   return Cache;
+}
+
+/// A small synthetic model: 2 layers of 256 (the K formats' super-block),
+/// 4 heads of 64 over 2 KV heads, FFN 512, a 1024-token byte vocabulary.
+inline SynthOptions smallSynthetic(gguf::TensorType Matrices, bool Tied, uint64_t Seed) {
+  SynthOptions O;
+  O.Shape = *qwen2Preset("tiny");
+  O.Shape.Layers = 2;
+  O.Shape.Dim = 256;
+  O.Shape.Heads = 4;
+  O.Shape.KVHeads = 2;
+  O.Shape.HeadDim = 64;
+  O.Shape.FFN = 512;
+  O.Shape.Vocab = 1024;
+  O.Shape.TiedOutput = Tied;
+  O.Seed = Seed;
+  O.Matrices = Matrices;
+  return O;
 }
 
 inline int32_t argmax(const float *L, int64_t V) { return static_cast<int32_t>(std::max_element(L, L + V) - L); }

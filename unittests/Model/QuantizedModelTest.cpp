@@ -78,18 +78,7 @@ TEST_P(QuantizedModelTest, ReferenceComputesWhatF32Does) {
   const gguf::TensorType Type = GetParam();
   const std::string Name(gguf::tensorTypeTraits(Type).Name);
   // A 256-wide model (the K formats' super-block), F32 throughout.
-  SynthOptions O;
-  O.Shape = *qwen2Preset("tiny");
-  O.Shape.Layers = 2;
-  O.Shape.Dim = 256;
-  O.Shape.Heads = 4;
-  O.Shape.KVHeads = 2;
-  O.Shape.HeadDim = 64;
-  O.Shape.FFN = 512;
-  O.Shape.Vocab = 1024;
-  O.Shape.TiedOutput = false;
-  O.Seed = 43;
-  O.Matrices = gguf::TensorType::F32;
+  SynthOptions O = smallSynthetic(gguf::TensorType::F32, /*Tied=*/false, 43);
   const std::string Base = absl::StrFormat("%s/quant-base.%s.gguf", LUMEN_TEST_TMPDIR, Name);
   ASSERT_TRUE(writeSyntheticQwen2(O, Base).ok());
   auto F = gguf::GGUFFile::open(Base);

@@ -42,18 +42,7 @@ TEST_P(WeightTypeTest, JitMatchesReference) {
   const std::string Name(gguf::tensorTypeTraits(Type).Name);
   for (bool Tied : {false, true}) {
     SCOPED_TRACE(testing::Message() << Name << (Tied ? ", tied" : ", untied"));
-    SynthOptions O;
-    O.Shape = *qwen2Preset("tiny");
-    O.Shape.Layers = 2;
-    O.Shape.Dim = 256;
-    O.Shape.Heads = 4;
-    O.Shape.KVHeads = 2;
-    O.Shape.HeadDim = 64;
-    O.Shape.FFN = 512;
-    O.Shape.Vocab = 1024;
-    O.Shape.TiedOutput = Tied;
-    O.Seed = 41;
-    O.Matrices = Type;
+    SynthOptions O = smallSynthetic(Type, Tied, 41);
     const std::string Path =
         absl::StrFormat("%s/synth-%s-%s.gguf", LUMEN_TEST_TMPDIR, Name, Tied ? "tied" : "untied");
     ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());

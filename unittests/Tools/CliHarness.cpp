@@ -149,19 +149,9 @@ void Child::pump(double TimeoutSeconds) {
   }
 }
 
-bool Child::waitForOutput(const std::string &Needle, double TimeoutSeconds) {
+bool Child::waitFor(const std::string &Stream, const std::string &Needle, double TimeoutSeconds) {
   const double End = now() + TimeoutSeconds;
-  while (Out.find(Needle) == std::string::npos) {
-    if (now() > End || (OutFd < 0 && ErrFd < 0))
-      return false;
-    pump(0.05);
-  }
-  return true;
-}
-
-bool Child::waitForError(const std::string &Needle, double TimeoutSeconds) {
-  const double End = now() + TimeoutSeconds;
-  while (Err.find(Needle) == std::string::npos) {
+  while (Stream.find(Needle) == std::string::npos) {
     if (now() > End || (OutFd < 0 && ErrFd < 0))
       return false;
     pump(0.05);

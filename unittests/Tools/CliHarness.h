@@ -53,9 +53,9 @@ public:
   void closeStdin();
   /// Reads stdout until it contains Needle or TimeoutSeconds pass; whether
   /// it appeared. What was read stays in out().
-  bool waitForOutput(const std::string &Needle, double TimeoutSeconds);
+  bool waitForOutput(const std::string &Needle, double TimeoutSeconds) { return waitFor(Out, Needle, TimeoutSeconds); }
   /// The same for stderr.
-  bool waitForError(const std::string &Needle, double TimeoutSeconds);
+  bool waitForError(const std::string &Needle, double TimeoutSeconds) { return waitFor(Err, Needle, TimeoutSeconds); }
   void signal(int Sig);
   /// Waits for exit (killing the child after TimeoutSeconds); its status as
   /// shell() reports it, with all remaining output read.
@@ -65,6 +65,7 @@ public:
 
 private:
   void pump(double TimeoutSeconds);
+  bool waitFor(const std::string &Stream, const std::string &Needle, double TimeoutSeconds);
   int Pid = -1, In = -1, OutFd = -1, ErrFd = -1;
   std::string Out, Err;
 };

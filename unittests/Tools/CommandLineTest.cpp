@@ -14,6 +14,7 @@
 #include "nlohmann/json.hpp"
 #include "gtest/gtest.h"
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <sys/stat.h>
@@ -24,6 +25,15 @@ namespace {
 
 using namespace lumen::test;
 namespace fs = std::filesystem;
+
+/// The files in Dir, in a stable order.
+std::vector<fs::path> entriesOf(const std::string &Dir) {
+  std::vector<fs::path> Entries;
+  for (const auto &E : fs::directory_iterator(Dir))
+    Entries.push_back(E.path());
+  std::sort(Entries.begin(), Entries.end());
+  return Entries;
+}
 
 TEST(CommandLineTest, HelpOnEveryCommand) {
   for (const char *H : {"-h", "--help", "--helpfull", "-help"}) {
@@ -212,9 +222,7 @@ TEST(CommandLineTest, CorruptKernelCacheEntriesAreRebuilt) {
   Result First = lumenJit(Run);
   ASSERT_EQ(First.Exit, 0) << First.Err;
   EXPECT_EQ(First.Err.find(" 0 kernels compiled"), std::string::npos) << "a cold cache compiles";
-  std::vector<fs::path> Entries;
-  for (const auto &E : fs::directory_iterator(Dir))
-    Entries.push_back(E.path());
+  const std::vector<fs::path> Entries = entriesOf(Dir);
   ASSERT_GE(Entries.size(), 3u);
   // A second start compiles nothing.
   Result Warm = lumenJit(Run);
@@ -364,9 +372,7 @@ TEST(CommandLineTest, KernelCacheEntriesAreTiedToTheirKeys) {
                                         "--print-token-ids", "--kernel-cache", Cache};
   Result First = lumenJit(Run);
   ASSERT_EQ(First.Exit, 0) << First.Err;
-  std::vector<fs::path> Entries;
-  for (const auto &E : fs::directory_iterator(Cache))
-    Entries.push_back(E.path());
+  const std::vector<fs::path> Entries = entriesOf(Cache);
   ASSERT_GE(Entries.size(), 2u);
   // A valid entry copied under another's name is someone else's object.
   fs::copy_file(Entries[0], Entries[1], fs::copy_options::overwrite_existing);
