@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_format.h"
 
+#include "llvm/Support/ErrorHandling.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/InlineAsm.h"
 #include "llvm/IR/Intrinsics.h"
@@ -406,6 +407,8 @@ void MatmulEmitter::emitStepF32(const Tile &T, Value *Blk, Accs &Acc) {
       }
       break;
     }
+    default:
+      llvm_unreachable("KernelSpec::validate refuses types without generated kernels");
     }
     for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
       Value *X = gep(T.TokPtr[Tk], XOff);

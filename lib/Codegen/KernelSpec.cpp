@@ -6,24 +6,40 @@
 
 namespace lumen::codegen {
 
-const char *weightTypeName(WeightType W) {
-  switch (W) {
-  case WeightType::Q8_0: return "q8_0";
-  case WeightType::F16: return "f16";
-  case WeightType::F32: return "f32";
-  case WeightType::BF16: return "bf16";
-  case WeightType::Q4_0: return "q4_0";
-  case WeightType::Q4_1: return "q4_1";
-  case WeightType::Q5_0: return "q5_0";
-  case WeightType::Q5_1: return "q5_1";
-  case WeightType::IQ4_NL: return "iq4_nl";
-  case WeightType::Q2_K: return "q2_k";
-  case WeightType::Q3_K: return "q3_k";
-  case WeightType::Q4_K: return "q4_k";
-  case WeightType::Q5_K: return "q5_k";
-  case WeightType::Q6_K: return "q6_k";
-  }
-  return "?";
+namespace {
+/// Each weight type, its GGUF tensor type and its name in kernel names.
+struct WeightTypeRow {
+  WeightType Type;
+  gguf::TensorType Tensor;
+  const char *Name;
+};
+constexpr WeightTypeRow kWeightTypes[] = {
+    {WeightType::Q8_0, gguf::TensorType::Q8_0, "q8_0"},       {WeightType::F16, gguf::TensorType::F16, "f16"},
+    {WeightType::F32, gguf::TensorType::F32, "f32"},          {WeightType::BF16, gguf::TensorType::BF16, "bf16"},
+    {WeightType::Q4_0, gguf::TensorType::Q4_0, "q4_0"},       {WeightType::Q4_1, gguf::TensorType::Q4_1, "q4_1"},
+    {WeightType::Q5_0, gguf::TensorType::Q5_0, "q5_0"},       {WeightType::Q5_1, gguf::TensorType::Q5_1, "q5_1"},
+    {WeightType::IQ4_NL, gguf::TensorType::IQ4_NL, "iq4_nl"}, {WeightType::Q2_K, gguf::TensorType::Q2_K, "q2_k"},
+    {WeightType::Q3_K, gguf::TensorType::Q3_K, "q3_k"},       {WeightType::Q4_K, gguf::TensorType::Q4_K, "q4_k"},
+    {WeightType::Q5_K, gguf::TensorType::Q5_K, "q5_k"},       {WeightType::Q6_K, gguf::TensorType::Q6_K, "q6_k"},
+};
+
+const WeightTypeRow &rowOf(WeightType W) {
+  for (const WeightTypeRow &R : kWeightTypes)
+    if (R.Type == W)
+      return R;
+  return kWeightTypes[0]; // Unreachable: every enumerator has a row.
+}
+} // namespace
+
+const char *weightTypeName(WeightType W) { return rowOf(W).Name; }
+
+gguf::TensorType tensorType(WeightType W) { return rowOf(W).Tensor; }
+
+std::optional<WeightType> weightTypeOf(gguf::TensorType T) {
+  for (const WeightTypeRow &R : kWeightTypes)
+    if (R.Tensor == T)
+      return R.Type;
+  return std::nullopt;
 }
 
 const char *activationFormatName(ActivationFormat A) {

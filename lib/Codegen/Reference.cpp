@@ -148,10 +148,7 @@ private:
       for (int I = 0; I < 32; ++I)
         W[I] = static_cast<float>(reinterpret_cast<const int8_t *>(WB + 2)[I]);
     } else {
-      gguf::TensorType T = S.Shape.Weights == WeightType::F16    ? gguf::TensorType::F16
-                           : S.Shape.Weights == WeightType::BF16 ? gguf::TensorType::BF16
-                                                                 : gguf::TensorType::F32;
-      gguf::dequantizeRow(T, Row + Blk * weightRowBytes(S.Shape.Weights, 32), W, 32);
+      gguf::dequantizeRow(tensorType(S.Shape.Weights), Row + Blk * weightRowBytes(S.Shape.Weights, 32), W, 32);
     }
     for (unsigned L = 0; L < Lanes; ++L) {
       if (!Scaled) {

@@ -16,26 +16,6 @@ namespace lumen::codegen {
 
 namespace {
 constexpr int64_t kBlockBytes = 34;
-
-gguf::TensorType tensorType(WeightType W) {
-  switch (W) {
-  case WeightType::Q8_0: return gguf::TensorType::Q8_0;
-  case WeightType::F16: return gguf::TensorType::F16;
-  case WeightType::F32: return gguf::TensorType::F32;
-  case WeightType::BF16: return gguf::TensorType::BF16;
-  case WeightType::Q4_0: return gguf::TensorType::Q4_0;
-  case WeightType::Q4_1: return gguf::TensorType::Q4_1;
-  case WeightType::Q5_0: return gguf::TensorType::Q5_0;
-  case WeightType::Q5_1: return gguf::TensorType::Q5_1;
-  case WeightType::IQ4_NL: return gguf::TensorType::IQ4_NL;
-  case WeightType::Q2_K: return gguf::TensorType::Q2_K;
-  case WeightType::Q3_K: return gguf::TensorType::Q3_K;
-  case WeightType::Q4_K: return gguf::TensorType::Q4_K;
-  case WeightType::Q5_K: return gguf::TensorType::Q5_K;
-  case WeightType::Q6_K: return gguf::TensorType::Q6_K;
-  }
-  return gguf::TensorType::F32;
-}
 } // namespace
 
 const char *weightLayoutName(WeightLayout L) {

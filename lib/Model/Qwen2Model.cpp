@@ -94,23 +94,13 @@ public:
     M.Data = (*T)->Data;
     M.Rows = Rows;
     M.Cols = Cols;
-    using gguf::TensorType;
-    using codegen::WeightType;
-    static constexpr std::pair<TensorType, WeightType> kTypes[] = {
-        {TensorType::Q8_0, WeightType::Q8_0}, {TensorType::F16, WeightType::F16},
-        {TensorType::F32, WeightType::F32},   {TensorType::BF16, WeightType::BF16},
-        {TensorType::Q4_0, WeightType::Q4_0}, {TensorType::Q4_1, WeightType::Q4_1},
-        {TensorType::Q5_0, WeightType::Q5_0}, {TensorType::Q5_1, WeightType::Q5_1},
-        {TensorType::IQ4_NL, WeightType::IQ4_NL}, {TensorType::Q2_K, WeightType::Q2_K},
-        {TensorType::Q3_K, WeightType::Q3_K}, {TensorType::Q4_K, WeightType::Q4_K},
-        {TensorType::Q5_K, WeightType::Q5_K}, {TensorType::Q6_K, WeightType::Q6_K}};
-    auto It = std::find_if(std::begin(kTypes), std::end(kTypes), [&](auto P) { return P.first == (*T)->Type; });
-    if (It == std::end(kTypes))
+    std::optional<codegen::WeightType> Type = codegen::weightTypeOf((*T)->Type);
+    if (!Type)
       return absl::UnimplementedError(absl::StrFormat(
           "%s: tensor '%s' has type %s; Lumen reads Q8_0, F16, BF16, F32, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL and "
           "Q2_K-Q6_K matrices",
           F.name(), Name, gguf::tensorTypeTraits((*T)->Type).Name));
-    M.Type = It->second;
+    M.Type = *Type;
     return M;
   }
 

@@ -1,5 +1,6 @@
 //===- Flags.cpp - lumen-jit command-line flags ----------------------------===//
 #include "Flags.h"
+#include "Commands.h"
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
@@ -77,7 +78,7 @@ bool isHelp(std::string_view Name) {
          Name == "helppackage" || Name == "?";
 }
 
-/// The flag a canonical name sets, and whether it is a boolean; "norepack"
+/// The flag Name sets, with its canonical name in Canonical; "norepack"
 /// finds "repack" as Abseil does.
 const absl::CommandLineFlag *lookUp(const std::string &Name, std::string *Canonical) {
   if (const absl::CommandLineFlag *F = absl::FindCommandLineFlag(Name)) {
@@ -132,12 +133,12 @@ CommandLine normalizeFlagSpelling(int Argc, char **Argv) {
       L.Unknown.push_back(A);
       continue;
     }
+    const bool IsBool = F->IsOfType<bool>();
     // Abseil negates a boolean as "--noNAME".
-    if (F->IsOfType<bool>() && Canonical != Name)
+    if (IsBool && Canonical != Name)
       Name = "no" + Canonical;
     A = A.substr(0, Start) + Name + A.substr(End);
     L.Given.push_back(Canonical);
-    const bool IsBool = F->IsOfType<bool>();
     Value = !Inline && !IsBool; // The next argument is its value.
     if (!IsBool && EmptyValue)
       L.Empty.push_back(Canonical);
@@ -156,7 +157,7 @@ namespace {
 #define LUMEN_JIT_FLAGS "kernel_cache", "no_kernel_cache"
 
 const std::vector<CommandInfo> kCommands = {
-    {"run",
+    {"run", runRun,
      "run -m FILE (-p TEXT | -f FILE | --chat) [-n N] [-t THREADS] [-c CTX] [--temp T] [--top-k K]\n"
      "              [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--system TEXT] [--raw]\n"
      "              [--ignore-eos] [--print-token-ids]",
@@ -169,27 +170,27 @@ const std::vector<CommandInfo> kCommands = {
       "t|threads (default: all cores)", "c", "batch", "temp", "top_k", "top_p", "min_p", "repeat_penalty",
       "repeat_last_n", "seed|sampling seed, a non-negative integer (default: random, printed on stderr)", "chat",
       "system", "raw", "ignore_eos", "print_token_ids"}},
-    {"tokenize", "tokenize -m FILE (-p TEXT | -f FILE) [--no-special]", "Print the token ids, space-separated.",
+    {"tokenize", runTokenize, "tokenize -m FILE (-p TEXT | -f FILE) [--no-special]", "Print the token ids, space-separated.",
      {"m", "model", "p|the text", "f|read the text from this file", "no_special"}},
-    {"eval", "eval -m FILE --tokens 1,2,3 [--top K] [--from POS] [--reference] [-t THREADS]",
+    {"eval", runEval, "eval -m FILE --tokens 1,2,3 [--top K] [--from POS] [--reference] [-t THREADS]",
      "Evaluate the ids in one batch; print JSON {\"positions\":[{\"pos\",\"argmax\",\"top\"}]}.",
      {LUMEN_MODEL_FLAGS, LUMEN_JIT_FLAGS, "tokens|comma-separated token ids", "top", "from", "reference",
       "t|threads (default: all cores)", "c", "batch"}},
-    {"bench", "bench -m FILE [-p 512] [-n 128] [-pg P,N] [-t 1,2] [-r 5] [-o md|csv|json] [--profile]",
+    {"bench", runBench, "bench -m FILE [-p 512] [-n 128] [-pg P,N] [-t 1,2] [-r 5] [-o md|csv|json] [--profile]",
      "pp/tg (and -pg: prompt then generation) tokens/s like llama-bench, with weight GB/s\n"
      "against the measured read bandwidth; --profile adds the time per op class.",
      {LUMEN_MODEL_FLAGS, LUMEN_JIT_FLAGS, "p|prompt tokens of the pp test, 0 = none (default: 512)",
       "n|generated tokens of the tg test, 0 = none (default: 128)", "pg",
       "t|thread counts, comma-separated, e.g. 1,2 (default: all cores)", "r", "o|output format: md, csv or json (default: md)",
       "profile", "batch"}},
-    {"inspect", "inspect FILE [--tensors]",
+    {"inspect", runInspect, "inspect FILE [--tensors]",
      "Print a GGUF file's metadata (long arrays summarised) and, with --tensors, its tensor\n"
      "table (name, type, shape, bytes, offset).",
      {"tensors"}},
-    {"synth", "synth [--preset qwen2.5-0.5b|qwen2.5-1.5b|tiny] -o OUT [--seed N] [--tokenizer-from GGUF]",
+    {"synth", runSynth, "synth [--preset qwen2.5-0.5b|qwen2.5-1.5b|tiny] -o OUT [--seed N] [--tokenizer-from GGUF]",
      "Write a Qwen2 GGUF with the real layout and random weights.", {"preset", "o|output file", "seed|weights seed; a seed always writes the same bytes (default: 1)",
       "tokenizer_from"}},
-    {"--print-llvm",
+    {"--print-llvm", runPrintLLVM,
      "--print-llvm --shape KxM [--tokens N] [--isa avx2|avx512|avx512-vnni]\n"
      "              [--layout auto|rows|interleaved8|interleaved16] [--opt]",
      "Print the LLVM IR the kernel generator builds for a K-in, M-out matmul on N tokens (for\n"
@@ -208,8 +209,6 @@ std::pair<std::string, std::string> splitEntry(const char *Entry) {
 }
 
 } // namespace
-
-const std::vector<CommandInfo> &commands() { return kCommands; }
 
 const CommandInfo *findCommand(const std::string &Name) {
   for (const CommandInfo &C : kCommands)

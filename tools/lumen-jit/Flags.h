@@ -82,12 +82,12 @@ CommandLine normalizeFlagSpelling(int Argc, char **Argv);
 /// given with it is an error rather than silently ignored.
 struct CommandInfo {
   const char *Name;     // "run", or "--print-llvm".
+  int (*Run)(const std::vector<std::string> &Args); // Its positional arguments; the exit status.
   const char *Synopsis; // Usage line(s) after "lumen-jit ".
   const char *Summary;  // What it does, a few lines.
   std::vector<const char *> Flags; // "name", or "name|its help for this command".
 };
 
-const std::vector<CommandInfo> &commands();
 const CommandInfo *findCommand(const std::string &Name);
 
 /// "lumen-jit COMMAND --help": synopsis, summary, each flag with its help

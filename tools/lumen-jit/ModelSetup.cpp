@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 namespace lumen::tool {
@@ -143,11 +142,12 @@ absl::StatusOr<std::string> promptText() {
     return absl::NotFoundError(absl::StrFormat("-f %s: cannot read the prompt file", F));
   // Bounded: /dev/zero or a huge file is refused, not read until memory runs out.
   constexpr size_t kMaxPrompt = size_t(64) << 20;
-  std::string Text(kMaxPrompt + 1, '\0');
-  In.read(Text.data(), Text.size());
+  std::string Text;
+  char Buf[1 << 16];
+  while (Text.size() <= kMaxPrompt && In.read(Buf, sizeof Buf).gcount() > 0)
+    Text.append(Buf, In.gcount());
   if (In.bad())
     return absl::DataLossError(absl::StrFormat("-f %s: read error", F));
-  Text.resize(In.gcount());
   if (Text.size() > kMaxPrompt)
     return absl::InvalidArgumentError(absl::StrFormat("-f %s: more than 64 MiB of prompt", F));
   if (Text.empty())

@@ -18,7 +18,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <map>
 
 namespace lumen::tool {
 int fail(const std::string &Message) {
@@ -89,12 +88,8 @@ int main(int Argc, char **Argv) {
   if (std::optional<std::string> Flag = inapplicableFlag(*Command, Line.Given))
     return fail(absl::StrFormat("%s does not apply to '%s' (see lumen-jit %s --help)", flagSpelling(*Flag),
                                 Command->Name, Command->Name));
-  const std::map<std::string, int (*)(const std::vector<std::string> &)> Run = {
-      {"inspect", runInspect}, {"synth", runSynth}, {"run", runRun},         {"tokenize", runTokenize},
-      {"eval", runEval},       {"bench", runBench}, {"--print-llvm", runPrintLLVM},
-  };
   // Positional[0] is the program; for a word command Positional[1] is its name.
   size_t First = Argv[1][0] == '-' ? 1 : 2;
   std::vector<std::string> Rest(Positional.begin() + std::min(First, Positional.size()), Positional.end());
-  return finish(Run.at(Command->Name)(Rest));
+  return finish(Command->Run(Rest));
 }

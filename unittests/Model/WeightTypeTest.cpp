@@ -28,15 +28,6 @@ namespace {
 
 class WeightTypeTest : public ::testing::TestWithParam<gguf::TensorType> {};
 
-codegen::WeightType weightType(gguf::TensorType T) {
-  switch (T) {
-  case gguf::TensorType::F16: return codegen::WeightType::F16;
-  case gguf::TensorType::BF16: return codegen::WeightType::BF16;
-  case gguf::TensorType::F32: return codegen::WeightType::F32;
-  default: return codegen::WeightType::Q8_0;
-  }
-}
-
 TEST_P(WeightTypeTest, JitMatchesReference) {
   const gguf::TensorType Type = GetParam();
   const std::string Name(gguf::tensorTypeTraits(Type).Name);
@@ -49,7 +40,7 @@ TEST_P(WeightTypeTest, JitMatchesReference) {
     auto M = Qwen2Model::load(Path);
     ASSERT_TRUE(M.ok()) << M.status();
     for (const Matrix *W : {&(*M)->Embedding, &(*M)->Output, &(*M)->Layers[1].Down})
-      EXPECT_EQ(W->Type, weightType(Type));
+      EXPECT_EQ(W->Type, codegen::weightTypeOf(Type));
     EXPECT_EQ((*M)->config().TiedOutput, Tied);
 
     SessionOptions SO;

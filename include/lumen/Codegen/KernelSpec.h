@@ -12,11 +12,13 @@
 #include "lumen/Export.h"
 
 #include "lumen/Codegen/CpuFeatures.h"
+#include "lumen/GGUF/GGUFTypes.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -127,6 +129,10 @@ LUMEN_API KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu
 LUMEN_API WeightLayout chooseLayout(int64_t M, int64_t K, WeightType W, const CpuFeatures &Cpu);
 
 LUMEN_API const char *weightTypeName(WeightType W);
+/// The GGUF tensor type of W, and the weight type of a GGUF tensor type
+/// (nullopt for the types Lumen does not read).
+LUMEN_API gguf::TensorType tensorType(WeightType W);
+LUMEN_API std::optional<WeightType> weightTypeOf(gguf::TensorType T);
 LUMEN_API const char *activationFormatName(ActivationFormat A);
 LUMEN_API const char *weightLayoutName(WeightLayout L);
 /// The letters a kernel's name appends to its prefetch distance: "" for
