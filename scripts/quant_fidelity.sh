@@ -9,14 +9,16 @@
 #
 # LLAMA_CPP_DIR: a llama.cpp checkout beside the repo, built with
 # `cmake -B build -DGGML_NATIVE=ON && cmake --build build --target llama-quantize llama`.
-# EVAL_FLAGS default to --reference (the scalar path); pass e.g. nothing
-# after -- to check the JIT. Needs ../shared/tools/mkqwen.py and numpy.
+# EVAL_FLAGS default to --reference (the scalar path); "--" with nothing
+# after it checks the JIT, "-- --isa avx2" its AVX2 kernels. Needs
+# ../shared/tools/mkqwen.py and numpy.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 llama="$(cd "$1" && pwd)"; shift
 out="${1:-$here/build/quant-fidelity}"; [ $# -gt 0 ] && shift
-[ "${1:-}" = -- ] && shift
-eval_flags=("$@"); [ $# -eq 0 ] && eval_flags=(--reference)
+# Flags after "--" replace --reference (nothing after it: the JIT).
+eval_flags=(--reference)
+if [ "${1:-}" = -- ]; then shift; eval_flags=("$@"); fi
 lumen="$here/build/tools/lumen-jit/lumen-jit"
 mkqwen="$here/../shared/tools/mkqwen.py"
 mkdir -p "$out"

@@ -17,6 +17,9 @@
 #include "lumen/Codegen/KernelBuilder.h"
 #include "lumen/Codegen/KernelABI.h"
 
+#include "BlockFormat.h"
+#include "IREmitter.h"
+
 #include "absl/strings/str_format.h"
 
 #include "llvm/Support/ErrorHandling.h"
@@ -40,107 +43,28 @@ namespace {
 constexpr int64_t kBlock = 32;      // Elements per Q8_0 block.
 constexpr int64_t kBlockBytes = 34; // fp16 scale + 32 quants.
 
-/// Shared by both emitters: types, function creation and target attributes.
-class EmitterBase {
-protected:
-  EmitterBase(Module &M, const CpuFeatures &Cpu)
-      : M(M), Ctx(M.getContext()), Cpu(Cpu), B(Ctx), I8(B.getInt8Ty()), I16(B.getInt16Ty()),
-        I32(B.getInt32Ty()), I64(B.getInt64Ty()), F32(B.getFloatTy()), Half(B.getHalfTy()),
-        Ptr(B.getPtrTy()) {}
-
-  Function *createFunction(StringRef Name, ArrayRef<Type *> Params, bool External,
-                           unsigned VectorBits) {
-    FunctionType *FT = FunctionType::get(B.getVoidTy(), Params, false);
-    Function *F = Function::Create(
-        FT, External ? GlobalValue::ExternalLinkage : GlobalValue::InternalLinkage, Name, M);
-    F->setDoesNotThrow();
-    F->addFnAttr("target-cpu", Cpu.CpuName);
-    F->addFnAttr("target-features", Cpu.featureString());
-    // Both attributes are needed for the X86 backend to use (or avoid) zmm.
-    std::string Width = std::to_string(VectorBits);
-    F->addFnAttr("prefer-vector-width", Width);
-    F->addFnAttr("min-legal-vector-width", Width);
-    return F;
-  }
-
-  VectorType *vec(Type *Elt, unsigned N) { return FixedVectorType::get(Elt, N); }
-  Value *gep(Value *Base, Value *Offset) { return B.CreateGEP(I8, Base, Offset); }
-  Value *gep(Value *Base, int64_t Offset) { return gep(Base, B.getInt64(Offset)); }
-  Value *load(Type *T, Value *P, unsigned Align) {
-    return B.CreateAlignedLoad(T, P, MaybeAlign(Align));
-  }
-  /// Lanes [First, First + N) of V.
-  Value *slice(Value *V, unsigned First, unsigned N) {
-    SmallVector<int, 64> Mask;
-    for (unsigned I = 0; I < N; ++I)
-      Mask.push_back(First + I);
-    return B.CreateShuffleVector(V, Mask);
-  }
-  /// The lanes of A followed by the lanes of B (same type).
-  Value *concat(Value *A, Value *V) {
-    unsigned N = cast<FixedVectorType>(A->getType())->getNumElements();
-    SmallVector<int, 64> Mask;
-    for (unsigned I = 0; I < 2 * N; ++I)
-      Mask.push_back(I);
-    return B.CreateShuffleVector(A, V, Mask);
-  }
-  /// An fp16 scale (as i16) broadcast to N floats: splatting the half
-  /// before converting gives vpbroadcastw + vcvtph2ps, two instructions.
-  Value *splatHalf(Value *Bits, unsigned N) {
-    return B.CreateFPExt(B.CreateBitCast(B.CreateVectorSplat(N, Bits), vec(Half, N)), vec(F32, N));
-  }
-  Value *fma(Value *A, Value *X, Value *Acc) {
-    return B.CreateIntrinsic(Intrinsic::fma, {A->getType()}, {A, X, Acc});
-  }
-
-  /// for (IV = Start; IV + Step <= End; IV += Step) Body(IV); with runtime
-  /// bounds. Returns the induction variable: after the loop, its exit value.
-  template <typename BodyFn>
-  PHINode *countedLoop(Value *Start, Value *End, int64_t Step, StringRef Name, BodyFn Body) {
-    Function *F = B.GetInsertBlock()->getParent();
-    BasicBlock *Pre = B.GetInsertBlock();
-    BasicBlock *Head = BasicBlock::Create(Ctx, Name + ".head", F);
-    BasicBlock *BodyBB = BasicBlock::Create(Ctx, Name + ".body", F);
-    BasicBlock *Exit = BasicBlock::Create(Ctx, Name + ".exit", F);
-    B.CreateBr(Head);
-    B.SetInsertPoint(Head);
-    PHINode *IV = B.CreatePHI(I64, 2, Name + ".iv");
-    IV->addIncoming(Start, Pre);
-    // The tile [IV, IV + Step) must fit: IV + Step <= End.
-    B.CreateCondBr(B.CreateICmpSLE(B.CreateAdd(IV, B.getInt64(Step)), End), BodyBB, Exit);
-    B.SetInsertPoint(BodyBB);
-    Body(IV);
-    Value *Next = B.CreateAdd(IV, B.getInt64(Step), Name + ".next");
-    IV->addIncoming(Next, B.GetInsertBlock());
-    B.CreateBr(Head);
-    B.SetInsertPoint(Exit);
-    return IV;
-  }
-
-  Module &M;
-  LLVMContext &Ctx;
-  const CpuFeatures &Cpu;
-  IRBuilder<> B;
-  Type *I8, *I16, *I32, *I64, *F32, *Half, *Ptr;
-};
-
 //===----------------------------------------------------------------------===//
 // Matmul
 //===----------------------------------------------------------------------===//
 
-class MatmulEmitter : EmitterBase {
+class MatmulEmitter : IREmitter {
 public:
   MatmulEmitter(Module &M, const KernelSpec &S, const CpuFeatures &Cpu)
-      : EmitterBase(M, Cpu), S(S), K(S.Shape.K), RowBytes(weightRowBytes(S.Shape.Weights, K)),
+      : IREmitter(M, Cpu), S(S), K(S.Shape.K), RowBytes(weightRowBytes(S.Shape.Weights, K)),
         XRowBytes(S.Activations == ActivationFormat::Q8 ? q8RowBytes(K) : K * 4) {
     bool IntDot = S.Activations == ActivationFormat::Q8;
     Interleaved = S.Shape.Layout != WeightLayout::Rows;
     Geo = InterleavedGeometry::of(S.Shape.Layout);
+    Format = IntDot && !Interleaved ? blockFormat(S.Shape.Weights) : nullptr;
+    // A step reads whole weight blocks: one 32-element block, a K-quant
+    // super-block (8 sub-blocks), or two blocks at once on 512-bit VNNI,
+    // whose vpdpbusd takes two sub-blocks (64 bytes) at a time.
+    SubsPerGroup = Format && S.VNNI && S.VectorBits == 512 ? 2 : 1;
+    SubsPerStep = Format ? std::max<int64_t>(SubsPerGroup, Format->subBlocks()) : 1;
     // Lanes of an accumulator: int8 kernels keep one lane per 4-quant group,
-    // 8 per block; f32 kernels one lane per float of a full vector;
+    // 8 per sub-block; f32 kernels one lane per float of a full vector;
     // interleaved kernels one lane per row of the group.
-    BlocksPerStep = !Interleaved && IntDot && S.VNNI && S.VectorBits == 512 ? 2 : 1;
-    AccLanes = Interleaved ? Geo.Rows : IntDot ? 8 * BlocksPerStep : S.VectorBits / 32;
+    AccLanes = Interleaved ? Geo.Rows : IntDot ? 8 * SubsPerGroup : S.VectorBits / 32;
     RowsPerCell = Interleaved ? Geo.Rows : 1;
   }
 
@@ -157,9 +81,13 @@ private:
   using Accs = std::vector<Value *>; // [Row * Tokens + Token]
 
   Function *emitTile(unsigned Rows, unsigned Tokens);
-  /// Accumulates Blocks (1 or 2) blocks starting at block index Blk into Acc.
-  void emitStep(const Tile &T, Value *Blk, unsigned Blocks, Accs &Acc);
-  void emitStepInt8(const Tile &T, Value *Blk, unsigned Blocks, Accs &Acc);
+  /// Accumulates Subs 32-element sub-blocks from sub-block Sub on into Acc
+  /// (the f32 and interleaved kernels: one block).
+  void emitStep(const Tile &T, Value *Sub, unsigned Subs, Accs &Acc);
+  void emitStepInt8(const Tile &T, Value *Sub, unsigned Subs, Accs &Acc);
+  /// The integer dot products of one token with a group of decoded
+  /// sub-blocks (Lanes i32 lanes), exact: sum of level * activation quant.
+  Value *emitDot(const SubBlockIR &W, Value *WOperand, Value *XQuants, Value *XBias, unsigned Lanes);
   void emitStepF32(const Tile &T, Value *Blk, Accs &Acc);
   void emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc);
   /// Software prefetch of the Bytes from P + PrefetchBytes on (a line each
@@ -176,7 +104,9 @@ private:
 
   const KernelSpec &S;
   int64_t K, RowBytes, XRowBytes;
-  unsigned BlocksPerStep, AccLanes, RowsPerCell;
+  const BlockFormat *Format; // The int8 row kernels' weight blocks (else null).
+  int64_t SubsPerGroup, SubsPerStep;
+  unsigned AccLanes, RowsPerCell;
   bool Interleaved;
   InterleavedGeometry Geo; // Where the interleaved layouts keep a block.
 };
@@ -237,64 +167,100 @@ Value *MatmulEmitter::reduce(Value *V, Value *Tail) {
   return B.CreateExtractElement(V, uint64_t(0));
 }
 
-void MatmulEmitter::emitStep(const Tile &T, Value *Blk, unsigned Blocks, Accs &Acc) {
+void MatmulEmitter::emitStep(const Tile &T, Value *Sub, unsigned Subs, Accs &Acc) {
   if (Interleaved)
-    emitStepInterleaved(T, Blk, Acc);
+    emitStepInterleaved(T, Sub, Acc);
   else if (S.Activations == ActivationFormat::Q8)
-    emitStepInt8(T, Blk, Blocks, Acc);
+    emitStepInt8(T, Sub, Subs, Acc);
   else
-    emitStepF32(T, Blk, Acc);
+    emitStepF32(T, Sub, Acc);
 }
 
-void MatmulEmitter::emitStepInt8(const Tile &T, Value *Blk, unsigned Blocks, Accs &Acc) {
-  const unsigned Lanes = 8 * Blocks; // i32 lanes: one per 4-quant group.
-  VectorType *QuantTy = vec(I8, 32 * Blocks), *LaneI32 = vec(I32, Lanes),
-             *LaneF32 = vec(F32, Lanes);
-  Value *ActOff = B.CreateMul(Blk, B.getInt64(32)); // Quants, Scale8 and Bias8 all advance 32 B a block.
-  Value *WOff = B.CreateMul(Blk, B.getInt64(kBlockBytes));
+void MatmulEmitter::emitStepInt8(const Tile &T, Value *Sub, unsigned Subs, Accs &Acc) {
+  const BlockFormat &F = *Format;
+  const unsigned Group = std::min<int64_t>(Subs, SubsPerGroup), Lanes = 8 * Group;
+  VectorType *LaneI32 = vec(I32, Lanes), *LaneF32 = vec(F32, Lanes);
+  // The step starts at a block boundary: its blocks are whole.
+  Value *FirstBlock = B.CreateUDiv(Sub, B.getInt64(F.subBlocks()));
+  Value *WOff = B.CreateMul(FirstBlock, B.getInt64(F.Bytes));
+  const int64_t StepBytes = (Subs + F.subBlocks() - 1) / F.subBlocks() * F.Bytes;
+  // The minima's term needs each lane's activation sum (Bias8 / -128), and
+  // the dot products start from it where the levels are offset (VNNI's
+  // unsigned operand, or unsigned quants with a zero point).
+  const bool NeedBias = F.HasOffsets || (F.Signed ? S.VNNI : F.ZeroPoint != 0);
 
   for (unsigned R = 0; R < T.Rows; ++R) {
-    // Quants and fp16 scales of the step's blocks in this row.
-    Value *RowBlk = gep(T.RowPtr[R], WOff);
-    prefetch(RowBlk, 64);
-    Value *Quants = nullptr, *Scales = nullptr;
-    for (unsigned G = 0; G < Blocks; ++G) {
-      Value *Q = load(vec(I8, 32), gep(RowBlk, G * kBlockBytes + 2), 1);
-      Value *DV = splatHalf(load(I16, gep(RowBlk, G * kBlockBytes), 1), 8);
-      Quants = G == 0 ? Q : concat(Quants, Q);
-      Scales = G == 0 ? DV : concat(Scales, DV);
-    }
-    // VNNI multiplies unsigned by signed bytes: flip the weights' sign bit
-    // (w + 128); the activation row's Bias8 cancels the offset.
-    Value *WUnsigned = nullptr, *WAbs = nullptr;
-    if (S.VNNI)
-      WUnsigned = B.CreateBitCast(B.CreateXor(Quants, ConstantInt::get(QuantTy, 0x80)), LaneI32);
-    else
-      WAbs = B.CreateIntrinsic(Intrinsic::x86_avx2_psign_b, {}, {Quants, Quants});
-
-    for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
-      Value *X = gep(T.TokPtr[Tk], ActOff);
-      Value *XQuants = load(QuantTy, X, 4);
-      Value *XScales = load(LaneF32, gep(X, K), 4);
-      Value *Dot;
-      if (S.VNNI) {
-        Value *Bias = load(LaneI32, gep(X, 2 * K), 4);
-        Intrinsic::ID Id = Blocks == 2 ? Intrinsic::x86_avx512_vpdpbusd_512
-                                       : Intrinsic::x86_avx512_vpdpbusd_256;
-        Dot = B.CreateIntrinsic(Id, {}, {Bias, WUnsigned, B.CreateBitCast(XQuants, LaneI32)});
-      } else {
-        // |w| * (x * sign(w)): unsigned x signed without the +128 offset, and
-        // pairs of products stay below pmaddubsw's int16 saturation.
-        Value *XSigned = B.CreateIntrinsic(Intrinsic::x86_avx2_psign_b, {}, {XQuants, Quants});
-        Value *Pairs = B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_ub_sw, {}, {WAbs, XSigned});
-        Dot = B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_wd, {},
-                                {Pairs, ConstantInt::get(vec(I16, 16), 1)});
+    Value *RowStep = gep(T.RowPtr[R], WOff);
+    prefetch(RowStep, std::max<int64_t>(64, StepBytes / 64 * 64));
+    for (unsigned First = 0; First < Subs; First += Group) {
+      // A group of sub-blocks side by side: quants, scales, offsets.
+      SubBlockIR W;
+      for (unsigned G = 0; G < Group; ++G) {
+        const unsigned J = First + G;
+        SubBlockIR One = F.emitSubBlock(*this, gep(RowStep, J / F.subBlocks() * F.Bytes), J % F.subBlocks());
+        W.Quants = G ? concat(W.Quants, One.Quants) : One.Quants;
+        W.Scales = G ? concat(W.Scales, One.Scales) : One.Scales;
+        if (F.HasOffsets)
+          W.Offsets = G ? concat(W.Offsets, One.Offsets) : One.Offsets;
       }
-      Value *Scale = B.CreateFMul(Scales, XScales);
-      Value *&A = Acc[R * T.Tokens + Tk];
-      A = fma(B.CreateSIToFP(Dot, LaneF32), Scale, A);
+      // What the dot products multiply: vpdpbusd takes the weights as
+      // unsigned bytes (signed levels + 128: flip the sign bit); pmaddubsw
+      // without VNNI takes |w| against x * sign(w) for signed levels, the
+      // unsigned quants as they are (at most 63: pairs of products stay
+      // below its int16 saturation).
+      Value *WOperand = W.Quants;
+      if (F.Signed)
+        WOperand = S.VNNI ? B.CreateXor(W.Quants, ConstantInt::get(W.Quants->getType(), 0x80))
+                          : B.CreateIntrinsic(Intrinsic::x86_avx2_psign_b, {}, {W.Quants, W.Quants});
+      if (S.VNNI)
+        WOperand = B.CreateBitCast(WOperand, LaneI32);
+
+      // Activations of the group: quants, and per lane scale and Bias8; all
+      // three advance 32 bytes a sub-block.
+      Value *XOff = B.CreateMul(B.CreateAdd(Sub, B.getInt64(First)), B.getInt64(32));
+      for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+        Value *X = gep(T.TokPtr[Tk], XOff);
+        Value *XQuants = load(vec(I8, 4 * Lanes), X, 4);
+        Value *XScales = load(LaneF32, gep(X, K), 4);
+        Value *XBias = NeedBias ? load(LaneI32, gep(X, 2 * K), 4) : nullptr;
+        Value *Dot = emitDot(W, WOperand, XQuants, XBias, Lanes);
+        Value *&A = Acc[R * T.Tokens + Tk];
+        A = fma(B.CreateSIToFP(Dot, LaneF32), B.CreateFMul(W.Scales, XScales), A);
+        if (W.Offsets) { // offset * sum x = offset * scale * Bias8 / -128.
+          Value *Coef = B.CreateFMul(B.CreateFMul(W.Offsets, XScales), ConstantFP::get(LaneF32, -1.0 / 128));
+          A = fma(B.CreateSIToFP(XBias, LaneF32), Coef, A);
+        }
+      }
     }
   }
+}
+
+Value *MatmulEmitter::emitDot(const SubBlockIR &W, Value *WOperand, Value *XQuants, Value *XBias,
+                              unsigned Lanes) {
+  const BlockFormat &F = *Format;
+  VectorType *LaneI32 = vec(I32, Lanes);
+  // -Z * (sum of a lane's 4 activation quants) = Bias8 * Z / 128, exactly
+  // (Bias8 is -128 times that sum): the start that makes the sum over
+  // unsigned bytes a sum over levels.
+  auto ZeroPointBias = [&](unsigned Z) -> Value * {
+    if (Z == 0)
+      return ConstantInt::get(LaneI32, 0);
+    unsigned Shift = 7;
+    while ((1u << (7 - Shift)) < Z)
+      --Shift;
+    return Shift ? B.CreateAShr(XBias, ConstantInt::get(LaneI32, Shift)) : XBias;
+  };
+  if (S.VNNI) {
+    Intrinsic::ID Id = Lanes == 16 ? Intrinsic::x86_avx512_vpdpbusd_512 : Intrinsic::x86_avx512_vpdpbusd_256;
+    Value *Init = ZeroPointBias(F.Signed ? 128 : F.ZeroPoint);
+    return B.CreateIntrinsic(Id, {}, {Init, WOperand, B.CreateBitCast(XQuants, LaneI32)});
+  }
+  Value *XOperand = F.Signed ? B.CreateIntrinsic(Intrinsic::x86_avx2_psign_b, {}, {XQuants, W.Quants}) : XQuants;
+  Value *Pairs = B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_ub_sw, {}, {WOperand, XOperand});
+  Value *Dot = B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_wd, {}, {Pairs, ConstantInt::get(vec(I16, 16), 1)});
+  if (!F.Signed && F.ZeroPoint)
+    Dot = B.CreateAdd(ZeroPointBias(F.ZeroPoint), Dot);
+  return Dot;
 }
 
 void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
@@ -452,8 +418,8 @@ Function *MatmulEmitter::emitTile(unsigned Rows, unsigned Tokens) {
     T.TokPtr.push_back(
         gep(X, B.CreateMul(B.CreateAdd(Tok0, B.getInt64(Tk)), B.getInt64(XRowBytes))));
 
-  const int64_t Blocks = K / kBlock, Steps = Blocks / BlocksPerStep;
-  const int64_t TailBlocks = Blocks % BlocksPerStep;
+  const int64_t Subs = K / kBlock, Steps = Subs / SubsPerStep;
+  const int64_t TailSubs = Subs % SubsPerStep; // One block, on two-block steps.
   const unsigned A = S.Accumulators, Cells = RowCells * Tokens;
   const int64_t MainIters = Steps / A;
   Value *Zero = ConstantFP::get(vec(F32, AccLanes), 0.0);
@@ -476,7 +442,7 @@ Function *MatmulEmitter::emitTile(unsigned Rows, unsigned Tokens) {
       }
     for (unsigned Set = 0; Set < A; ++Set) {
       Value *Step = B.CreateAdd(B.CreateMul(I, B.getInt64(A)), B.getInt64(Set));
-      emitStep(T, B.CreateMul(Step, B.getInt64(BlocksPerStep)), BlocksPerStep, Acc[Set]);
+      emitStep(T, B.CreateMul(Step, B.getInt64(SubsPerStep)), SubsPerStep, Acc[Set]);
     }
     Value *Next = B.CreateAdd(I, B.getInt64(1), "k.next");
     BasicBlock *Latch = B.GetInsertBlock();
@@ -489,12 +455,12 @@ Function *MatmulEmitter::emitTile(unsigned Rows, unsigned Tokens) {
   }
   // Steps left over by the unrolling continue round-robin over the sets.
   for (int64_t Step = MainIters * A; Step < Steps; ++Step)
-    emitStep(T, B.getInt64(Step * BlocksPerStep), BlocksPerStep, Acc[Step % A]);
+    emitStep(T, B.getInt64(Step * SubsPerStep), SubsPerStep, Acc[Step % A]);
   // An odd block on a two-block step goes to a 256-bit tail accumulator.
   Accs Tail;
-  if (TailBlocks) {
+  if (TailSubs) {
     Tail.assign(Cells, ConstantFP::get(vec(F32, 8), 0.0));
-    emitStep(T, B.getInt64(Steps * BlocksPerStep), 1, Tail);
+    emitStep(T, B.getInt64(Steps * SubsPerStep), TailSubs, Tail);
   }
 
   for (unsigned R = 0; R < RowCells; ++R)
@@ -582,10 +548,10 @@ std::string quantizerName(int64_t K, bool Blocks) {
 /// f32 rows -> the Q8 activation layout of KernelABI.h, rounding as ggml's
 /// x86 quantize_row_q8_0 does (nearest-even quants, fp16 scale). Whole rows
 /// of a token range, or (Blocks) a block range of every token's row.
-class QuantizeEmitter : EmitterBase {
+class QuantizeEmitter : IREmitter {
 public:
   QuantizeEmitter(Module &M, int64_t K, const CpuFeatures &Cpu, bool Blocks)
-      : EmitterBase(M, Cpu), K(K), Blocks(Blocks) {}
+      : IREmitter(M, Cpu), K(K), Blocks(Blocks) {}
 
   Function *emit() {
     std::vector<Type *> Args = {Ptr, Ptr, I64, I64};

@@ -2,6 +2,7 @@
 #include "lumen/Codegen/KernelSpec.h"
 #include "lumen/Codegen/KernelABI.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 
 namespace lumen::codegen {
@@ -34,6 +35,13 @@ const WeightTypeRow &rowOf(WeightType W) {
 const char *weightTypeName(WeightType W) { return rowOf(W).Name; }
 
 gguf::TensorType tensorType(WeightType W) { return rowOf(W).Tensor; }
+
+std::optional<WeightType> weightTypeFromName(std::string_view Name) {
+  for (const WeightTypeRow &R : kWeightTypes)
+    if (absl::EqualsIgnoreCase(absl::string_view(Name.data(), Name.size()), R.Name))
+      return R.Type;
+  return std::nullopt;
+}
 
 std::optional<WeightType> weightTypeOf(gguf::TensorType T) {
   for (const WeightTypeRow &R : kWeightTypes)
@@ -96,7 +104,7 @@ std::string KernelSpec::describe() const {
 std::string quantizeFunctionName(int64_t K) { return absl::StrFormat("lumen_quantize_q8_k%d", K); }
 std::string quantizeBlocksFunctionName(int64_t K) { return absl::StrFormat("lumen_quantize_q8_k%d_blocks", K); }
 
-absl::StatusOr<MatmulShape> parseShape(std::string_view Text, int64_t N) {
+absl::StatusOr<MatmulShape> parseShape(std::string_view Text, int64_t N, WeightType W) {
   auto Bad = [&](const char *Why) {
     return absl::InvalidArgumentError(
         absl::StrFormat("bad shape '%s': %s (expected KxM, e.g. 896x4864)", Text, Why));
@@ -117,7 +125,7 @@ absl::StatusOr<MatmulShape> parseShape(std::string_view Text, int64_t N) {
     }
     Dims[I] = V;
   }
-  MatmulShape S{Dims[1], Dims[0], N, WeightType::Q8_0};
+  MatmulShape S{Dims[1], Dims[0], N, W};
   if (absl::Status St = validateShape(S); !St.ok())
     return St;
   return S;
@@ -127,9 +135,9 @@ absl::Status validateShape(const MatmulShape &S) {
   if (S.M <= 0 || S.K <= 0 || S.N <= 0)
     return absl::InvalidArgumentError(
         absl::StrFormat("matmul shape M=%d K=%d N=%d: every size must be positive", S.M, S.K, S.N));
-  if (S.K % 32)
-    return absl::InvalidArgumentError(
-        absl::StrFormat("matmul shape K=%d: K must be a multiple of 32 (one Q8_0 block)", S.K));
+  if (const int64_t Block = weightBlockElements(S.Weights); S.K % Block)
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "matmul shape K=%d: K must be a multiple of %d (one %s block)", S.K, Block, weightTypeName(S.Weights)));
   // Byte offsets are computed in 64 bits; keep every buffer far below that.
   constexpr int64_t Limit = int64_t(1) << 40;
   if (S.M > Limit / S.K || S.N > Limit / S.K || S.N > Limit / S.M)
@@ -186,11 +194,10 @@ absl::Status KernelSpec::validate(const CpuFeatures &Cpu) const {
     if (TileRows * TileTokens * Accumulators > 24)
       return Bad("rows x tokens x accumulators must be at most 24 (registers)");
   }
-  if (!hasGeneratedKernels(Shape.Weights))
-    return absl::UnimplementedError(absl::StrFormat(
-        "no generated kernels for %s weights yet (q8_0, f16, bf16 and f32 have them)", weightTypeName(Shape.Weights)));
-  if (Shape.Weights != WeightType::Q8_0 && Activations != ActivationFormat::F32)
+  if (isFloatType(Shape.Weights) && Activations != ActivationFormat::F32)
     return Bad("f16/bf16/f32 weights take f32 activations");
+  if (!isFloatType(Shape.Weights) && Shape.Weights != WeightType::Q8_0 && Activations != ActivationFormat::Q8)
+    return Bad(absl::StrFormat("%s weights take Q8 activations", weightTypeName(Shape.Weights)));
   if (Activations == ActivationFormat::F32 && VNNI)
     return Bad("VNNI needs Q8 activations");
   if (Activations == ActivationFormat::Q8 && !VNNI && VectorBits == 512)

@@ -144,9 +144,9 @@ KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::str
     S.PrefetchBytes = std::max<int64_t>(64, S.TileRows * weightRowBytes(Shape.Weights, Shape.K) / 64 * 64);
   std::string Adjusted;
   // Fit the row to the ISA and the data: what the table prefers, where it can run.
-  if (Shape.Weights != WeightType::Q8_0 && S.Activations == ActivationFormat::Q8) {
+  if (isFloatType(Shape.Weights) && S.Activations == ActivationFormat::Q8) {
     S.Activations = ActivationFormat::F32;
-    Adjusted += "; f32 activations for non-Q8_0 weights";
+    Adjusted += absl::StrFormat("; f32 activations for %s weights", weightTypeName(Shape.Weights));
   }
   if (S.VectorBits == 512 && !Cpu.AVX512) {
     S.VectorBits = 256;

@@ -2,6 +2,8 @@
 #include "lumen/Codegen/Reference.h"
 #include "lumen/Codegen/KernelABI.h"
 
+#include "BlockFormat.h"
+
 #include "lumen/GGUF/Quantize.h"
 
 #include <algorithm>
@@ -79,19 +81,21 @@ class CellReplay {
 public:
   CellReplay(const KernelSpec &S, const uint8_t *Row, const uint8_t *X) : S(S), Row(Row), X(X) {
     bool IntDot = S.Activations == ActivationFormat::Q8;
-    BlocksPerStep = IntDot && S.VNNI && S.VectorBits == 512 ? 2 : 1;
-    Lanes = IntDot ? 8 * BlocksPerStep : S.VectorBits / 32;
+    Format = IntDot ? blockFormat(S.Shape.Weights) : nullptr;
+    SubsPerGroup = Format && S.VNNI && S.VectorBits == 512 ? 2 : 1;
+    SubsPerStep = Format ? std::max<int64_t>(SubsPerGroup, Format->subBlocks()) : 1;
+    Lanes = IntDot ? 8 * SubsPerGroup : S.VectorBits / 32;
   }
 
   float run() {
-    const int64_t K = S.Shape.K, Blocks = K / 32, Steps = Blocks / BlocksPerStep;
+    const int64_t K = S.Shape.K, Subs = K / 32, Steps = Subs / SubsPerStep;
     std::vector<std::vector<float>> Acc(S.Accumulators, std::vector<float>(Lanes, 0.0f));
     for (int64_t Step = 0; Step < Steps; ++Step)
-      step(Step * BlocksPerStep, BlocksPerStep, Acc[Step % S.Accumulators]);
+      step(Step * SubsPerStep, SubsPerStep, Acc[Step % S.Accumulators]);
     std::vector<float> Tail;
-    if (Blocks % BlocksPerStep) {
+    if (Subs % SubsPerStep) {
       Tail.assign(8, 0.0f);
-      step(Steps * BlocksPerStep, 1, Tail);
+      step(Steps * SubsPerStep, Subs % SubsPerStep, Tail);
     }
     std::vector<float> Sum = Acc[0];
     for (unsigned Set = 1; Set < S.Accumulators; ++Set)
@@ -114,25 +118,36 @@ public:
   }
 
 private:
-  void step(int64_t Blk, unsigned Blocks, std::vector<float> &Acc) {
+  void step(int64_t Sub, int64_t Subs, std::vector<float> &Acc) {
     if (S.Activations == ActivationFormat::Q8)
-      stepInt8(Blk, Blocks, Acc);
+      stepInt8(Sub, Subs, Acc);
     else
-      stepF32(Blk, Acc);
+      stepF32(Sub, Acc);
   }
 
-  void stepInt8(int64_t Blk, unsigned Blocks, std::vector<float> &Acc) {
-    const int64_t K = S.Shape.K;
-    for (unsigned L = 0; L < 8 * Blocks; ++L) {
-      int64_t B = Blk + L / 8, G = L % 8;
-      const uint8_t *WB = Row + B * 34;
-      const int8_t *Wq = reinterpret_cast<const int8_t *>(WB + 2) + 4 * G;
-      const int8_t *Xq = reinterpret_cast<const int8_t *>(X) + B * 32 + 4 * G;
-      int32_t Dot = 0; // Bias8 + sum (w + 128) * x, i.e. exactly sum w * x.
-      for (int J = 0; J < 4; ++J)
-        Dot += int32_t(Wq[J]) * int32_t(Xq[J]);
-      float Scale = halfToFloat(loadAt<uint16_t>(WB)) * loadAt<float>(X + K + (B * 8 + G) * 4);
-      Acc[L] = std::fma(static_cast<float>(Dot), Scale, Acc[L]);
+  /// Sub-blocks [Sub, Sub + Subs) in groups as the kernel takes them: lane L
+  /// of a group is 4-quant piece L % 8 of its sub-block L / 8.
+  void stepInt8(int64_t Sub, int64_t Subs, std::vector<float> &Acc) {
+    const BlockFormat &F = *Format;
+    const int64_t K = S.Shape.K, Group = std::min(Subs, SubsPerGroup);
+    for (int64_t First = Sub; First < Sub + Subs; First += Group) {
+      SubBlockValues W[2];
+      for (int64_t G = 0; G < Group; ++G)
+        F.decodeSubBlock(Row + (First + G) / F.subBlocks() * F.Bytes, (First + G) % F.subBlocks(), W[G]);
+      for (int64_t L = 0; L < 8 * Group; ++L) {
+        const int64_t SubBlock = First + L / 8, Piece = L % 8;
+        const SubBlockValues &V = W[L / 8];
+        const int8_t *Xq = reinterpret_cast<const int8_t *>(X) + SubBlock * 32 + 4 * Piece;
+        int32_t Dot = 0; // What the kernel's offset dot products come to, exactly.
+        for (int J = 0; J < 4; ++J)
+          Dot += F.level(V.Quants[4 * Piece + J]) * int32_t(Xq[J]);
+        const float XScale = loadAt<float>(X + K + (SubBlock * 8 + Piece) * 4);
+        Acc[L] = std::fma(static_cast<float>(Dot), V.Scales[Piece / 4] * XScale, Acc[L]);
+        if (F.HasOffsets) {
+          const int32_t Bias = loadAt<int32_t>(X + 2 * K + (SubBlock * 8 + Piece) * 4);
+          Acc[L] = std::fma(static_cast<float>(Bias), V.Offsets[Piece / 4] * XScale * (-1.0f / 128), Acc[L]);
+        }
+      }
     }
   }
 
@@ -166,7 +181,9 @@ private:
   const KernelSpec &S;
   const uint8_t *Row;
   const uint8_t *X;
-  unsigned BlocksPerStep, Lanes;
+  const BlockFormat *Format; // Int8 kernels' weight blocks.
+  int64_t SubsPerGroup, SubsPerStep;
+  unsigned Lanes;
 };
 
 } // namespace

@@ -54,9 +54,15 @@ struct Matmul {
   }
 };
 
+/// The matmul kernels of one layer: layers differ where a quantization
+/// preset gives some of them more bits (Q4_K_M's attn_v and ffn_down).
+struct LayerKernels {
+  Matmul Q, K, V, O, Gate, Up, Down;
+};
+
 /// The kernels of one batch size.
 struct Kernels {
-  Matmul Q, K, V, O, Gate, Up, Down;
+  std::vector<LayerKernels> Layers;
   QuantizeFn QuantizeDim;
   QuantizeBlocksFn QuantizeFFNBlocks; // SiLU(gate) * up, by the thread that made each block.
 };
@@ -214,13 +220,15 @@ absl::StatusOr<const Kernels *> JitSession::kernels(int64_t N) {
   if (auto It = KernelsByN.find(N); It != KernelsByN.end())
     return &It->second;
   Kernels Ks;
-  const LayerWeights &L = M.Layers[0]; // Every layer has the same shapes.
-  for (auto [Out, W] : {std::pair{&Ks.Q, &L.Q}, {&Ks.K, &L.K}, {&Ks.V, &L.V}, {&Ks.O, &L.O},
-                        {&Ks.Gate, &L.Gate}, {&Ks.Up, &L.Up}, {&Ks.Down, &L.Down}}) {
-    absl::StatusOr<Matmul> F = matmul(*W, N);
-    if (!F.ok())
-      return F.status();
-    *Out = *F;
+  for (const LayerWeights &L : M.Layers) {
+    LayerKernels &LK = Ks.Layers.emplace_back();
+    for (auto [Out, W] : {std::pair{&LK.Q, &L.Q}, {&LK.K, &L.K}, {&LK.V, &L.V}, {&LK.O, &L.O},
+                          {&LK.Gate, &L.Gate}, {&LK.Up, &L.Up}, {&LK.Down, &L.Down}}) {
+      absl::StatusOr<Matmul> F = matmul(*W, N);
+      if (!F.ok())
+        return F.status();
+      *Out = *F;
+    }
   }
   absl::StatusOr<QuantizeFn> Quantize = Cache.getQuantize(M.config().Dim);
   if (!Quantize.ok())
@@ -305,7 +313,8 @@ void JitSession::qkv(uint32_t Layer, const Kernels &Ks, int64_t N) {
   // core that computed them: 4-11 ms of a two-thread pp512, against ~4 ms
   // on one thread; docs/BENCHMARK.md.)
   rowsParallel(D + 2 * KV, std::lcm(codegen::kMaxRowGroup, HD), [&](int64_t Begin, int64_t End) {
-    matmulRows({{Ks.Q, &W.Q, Q.data()}, {Ks.K, &W.K, K.data()}, {Ks.V, &W.V, V.data()}}, Xq.data(),
+    const LayerKernels &LK = Ks.Layers[Layer];
+    matmulRows({{LK.Q, &W.Q, Q.data()}, {LK.K, &W.K, K.data()}, {LK.V, &W.V, V.data()}}, Xq.data(),
                XN.data(), Begin, End);
     for (int64_t H = Begin / HD; H < End / HD; ++H)
       for (int64_t T = 0; T < N; ++T) {
@@ -381,6 +390,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
 
   for (uint32_t L = 0; L < C.Layers; ++L) {
     const LayerWeights &W = M.Layers[L];
+    const LayerKernels &LK = Ks.Layers[L];
     // Attention block: the last block's residual and norm, q/k/v in one
     // dispatch with their bias, RoPE and cache store, attend.
     normQuantize(L ? Down.data() : nullptr, W.AttnNorm, Ks.QuantizeDim, N, NK);
@@ -391,7 +401,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     Prof.mark(Phase::Attention);
     quantize(Ks.QuantizeDim, Att.data(), NK);
     Prof.mark(Phase::Norms);
-    runMatmuls({{Ks.O, &W.O, O.data()}}, Xq.data(), Att.data());
+    runMatmuls({{LK.O, &W.O, O.data()}}, Xq.data(), Att.data());
     Prof.mark(Phase::O);
 
     // Feed-forward block: the attention's residual and norm, gate and up
@@ -402,8 +412,8 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     normQuantize(O.data(), W.FfnNorm, Ks.QuantizeDim, N, NK);
     Prof.mark(Phase::Norms);
     rowsParallel(FF, kQ8Block, [&](int64_t B, int64_t E) {
-      Ks.Gate(W.Gate.Data, Xq.data(), XN.data(), Gate.data(), B, E);
-      Ks.Up(W.Up.Data, Xq.data(), XN.data(), Up.data(), B, E);
+      LK.Gate(W.Gate.Data, Xq.data(), XN.data(), Gate.data(), B, E);
+      LK.Up(W.Up.Data, Xq.data(), XN.data(), Up.data(), B, E);
       // SiLU(gate) * up in place: written to a third Batch x FFN buffer
       // (10 MB at 512 tokens) it took ~10 % longer (docs/BENCHMARK.md).
       for (int64_t T = 0; T < NK; ++T)
@@ -411,7 +421,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
       Ks.QuantizeFFNBlocks(Gate.data(), XqFFN.data(), NK, B / kQ8Block, E / kQ8Block);
     });
     Prof.mark(Phase::GateUp);
-    runMatmuls({{Ks.Down, &W.Down, Down.data()}}, XqFFN.data(), Gate.data());
+    runMatmuls({{LK.Down, &W.Down, Down.data()}}, XqFFN.data(), Gate.data());
     Prof.mark(Phase::Down);
   }
 
@@ -480,35 +490,6 @@ absl::Status JitSession::eval(std::span<const int32_t> Tokens, bool AllLogits,
 
 } // namespace
 
-/// Whether the JIT session can run M: it picks one kernel per matrix role
-/// (from layer 0) for every layer, from the types the generator covers.
-static absl::Status checkJitTypes(const Qwen2Model &M) {
-  static constexpr std::pair<const char *, Matrix LayerWeights::*> kRoles[] = {
-      {"attn_q", &LayerWeights::Q},      {"attn_k", &LayerWeights::K},      {"attn_v", &LayerWeights::V},
-      {"attn_output", &LayerWeights::O}, {"ffn_gate", &LayerWeights::Gate}, {"ffn_up", &LayerWeights::Up},
-      {"ffn_down", &LayerWeights::Down}};
-  auto NoKernels = [&](const std::string &Name, codegen::WeightType T) {
-    return absl::UnimplementedError(absl::StrFormat(
-        "%s: %s is %s: no generated kernels for it yet (the JIT computes on q8_0, f16, bf16 and f32 "
-        "matrices; the reference session on every type the loader reads)",
-        M.file().name(), Name, codegen::weightTypeName(T)));
-  };
-  if (!codegen::hasGeneratedKernels(M.Output.Type))
-    return NoKernels("the output matrix", M.Output.Type);
-  for (uint32_t I = 0; I < M.Layers.size(); ++I)
-    for (auto [Name, Role] : kRoles) {
-      const codegen::WeightType T = (M.Layers[I].*Role).Type, First = (M.Layers[0].*Role).Type;
-      const std::string Tensor = absl::StrFormat("blk.%d.%s.weight", I, Name);
-      if (!codegen::hasGeneratedKernels(T))
-        return NoKernels(Tensor, T);
-      if (T != First)
-        return absl::UnimplementedError(absl::StrFormat(
-            "%s: %s is %s but blk.0.%s.weight is %s; the JIT needs one type per matrix role across layers",
-            M.file().name(), Tensor, codegen::weightTypeName(T), Name, codegen::weightTypeName(First)));
-    }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::unique_ptr<Session>> createJitSession(const Qwen2Model &M, runtime::KernelCache &Cache,
                                                           SessionOptions Options) {
   int64_t Ctx = std::min<int64_t>(Options.ContextSize, M.config().ContextLength);
@@ -516,8 +497,6 @@ absl::StatusOr<std::unique_ptr<Session>> createJitSession(const Qwen2Model &M, r
     return absl::InvalidArgumentError(absl::StrFormat("context size %d must be positive", Options.ContextSize));
   if (Options.PrefillBatch < 1)
     return absl::InvalidArgumentError("prefill batch must be positive");
-  if (absl::Status S = checkJitTypes(M); !S.ok())
-    return S;
 
   int64_t Batch = roundUp(std::min<int64_t>(Options.PrefillBatch, 512), 8);
   auto S = std::make_unique<JitSession>(M, Cache, Ctx, Options.Threads, Batch, Options.Profile,

@@ -29,6 +29,9 @@ ABSL_FLAG(std::string, layout, "auto",
           "interleaved16 on avx512-vnni when M is a multiple of 16, else interleaved8 when M is a "
           "multiple of 8), rows, interleaved8 or interleaved16");
 ABSL_FLAG(bool, opt, false, "--print-llvm: print the IR after the O3 pipeline");
+ABSL_FLAG(std::string, type, "q8_0",
+          "--print-llvm: weight type: q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q2_k, q3_k, q4_k, q5_k, q6_k, "
+          "f16, bf16 or f32");
 
 ABSL_FLAG(std::string, m, "", "model GGUF file");
 ABSL_FLAG(std::string, model, "", "model GGUF file (same as -m)");
@@ -191,11 +194,11 @@ const std::vector<CommandInfo> kCommands = {
      "Write a Qwen2 GGUF with the real layout and random weights.", {"preset", "o|output file", "seed|weights seed; a seed always writes the same bytes (default: 1)",
       "tokenizer_from"}},
     {"--print-llvm", runPrintLLVM,
-     "--print-llvm --shape KxM [--tokens N] [--isa avx2|avx512|avx512-vnni]\n"
+     "--print-llvm --shape KxM [--type q4_k] [--tokens N] [--isa avx2|avx512|avx512-vnni]\n"
      "              [--layout auto|rows|interleaved8|interleaved16] [--opt]",
      "Print the LLVM IR the kernel generator builds for a K-in, M-out matmul on N tokens (for\n"
      "this host unless --isa), with a header saying which spec and why; after O3 with --opt.",
-     {"print_llvm", "shape", "tokens|token count N: 1 = decode GEMV, > 1 = prefill GEMM (default: 1)",
+     {"print_llvm", "shape", "type", "tokens|token count N: 1 = decode GEMV, > 1 = prefill GEMM (default: 1)",
       "isa|the ISA to generate for: host, avx2, avx512 or avx512-vnni (default: host)", "layout", "opt"}},
 };
 

@@ -23,6 +23,7 @@ ABSL_DECLARE_FLAG(bool, print_llvm);
 ABSL_DECLARE_FLAG(std::string, shape);
 ABSL_DECLARE_FLAG(std::string, isa);
 ABSL_DECLARE_FLAG(bool, opt);
+ABSL_DECLARE_FLAG(std::string, type);
 // Model commands (run, tokenize, eval, bench).
 ABSL_DECLARE_FLAG(std::string, m);
 ABSL_DECLARE_FLAG(std::string, model);

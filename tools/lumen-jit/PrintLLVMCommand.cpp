@@ -27,7 +27,12 @@ int runPrintLLVM(const std::vector<std::string> &Args) {
   int64_t Tokens = 1;
   if (std::string T = absl::GetFlag(FLAGS_tokens); !T.empty() && (!absl::SimpleAtoi(T, &Tokens) || Tokens < 1))
     return fail(absl::StrFormat("--tokens must be a positive integer with --print-llvm (got '%s')", T));
-  absl::StatusOr<codegen::MatmulShape> Shape = codegen::parseShape(ShapeText, Tokens);
+  const std::string TypeName = absl::GetFlag(FLAGS_type);
+  std::optional<codegen::WeightType> Type = codegen::weightTypeFromName(TypeName);
+  if (!Type)
+    return fail(absl::StrFormat("--type must be one of q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q2_k, q3_k, q4_k, "
+                                "q5_k, q6_k, f16, bf16, f32 (got '%s')", TypeName));
+  absl::StatusOr<codegen::MatmulShape> Shape = codegen::parseShape(ShapeText, Tokens, *Type);
   if (!Shape.ok())
     return fail(std::string(Shape.status().message()));
 
@@ -53,8 +58,11 @@ int runPrintLLVM(const std::vector<std::string> &Args) {
     return fail(absl::StrFormat(
         "--layout must be auto, rows, interleaved8 or interleaved16 (got '%s')", Layout));
   if (!codegen::layoutSupports(Shape->Layout, Shape->Weights, Shape->M, Shape->K))
-    return fail(absl::StrFormat("--layout %s needs M (%d) to be a multiple of %d", Layout, Shape->M,
-                                codegen::layoutRowGroup(Shape->Layout)));
+    return fail(Shape->Weights != codegen::WeightType::Q8_0
+                    ? absl::StrFormat("--layout %s is a Q8_0 layout; %s weights are read in rows", Layout,
+                                      codegen::weightTypeName(Shape->Weights))
+                    : absl::StrFormat("--layout %s needs M (%d) to be a multiple of %d", Layout, Shape->M,
+                                      codegen::layoutRowGroup(Shape->Layout)));
 
   std::string Why;
   codegen::KernelSpec Spec = codegen::chooseSpec(*Shape, Cpu, &Why);
@@ -68,14 +76,14 @@ int runPrintLLVM(const std::vector<std::string> &Args) {
       return fail(std::string(S.message()));
 
   llvm::outs() << absl::StrFormat(
-      "; Lumen kernel for shape %s: K=%d in, M=%d out, N=%d token(s)\n"
+      "; Lumen kernel for shape %s: K=%d in, M=%d out, N=%d token(s), %s weights\n"
       "; target: %s (cpu %s)\n"
       "; spec: %s\n"
       "; why: %s\n"
       "; ABI: void %s(const uint8_t *W, const void *X, float *Y, int64_t RowBegin, int64_t RowEnd)\n"
       ";      (see include/lumen/Codegen/KernelABI.h)%s\n"
       "; IR: %s\n",
-      ShapeText, Shape->K, Shape->M, Shape->N, Cpu.isaName(), Cpu.CpuName, Spec.describe(), Why,
+      ShapeText, Shape->K, Shape->M, Shape->N, codegen::weightTypeName(Shape->Weights), Cpu.isaName(), Cpu.CpuName, Spec.describe(), Why,
       Spec.functionName(),
       Spec.Activations == codegen::ActivationFormat::Q8
           ? absl::StrFormat("; X comes from %s", codegen::quantizeFunctionName(Shape->K))

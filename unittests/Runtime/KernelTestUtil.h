@@ -23,6 +23,37 @@ inline runtime::KernelCache &sharedCache() {
   return Cache;
 }
 
+/// Where the block formats keep their fp16 factors (d, and dmin or m).
+inline std::vector<int> halfFields(codegen::WeightType T) {
+  using W = codegen::WeightType;
+  switch (T) {
+  case W::Q4_0: case W::Q5_0: case W::IQ4_NL: return {0};
+  case W::Q4_1: case W::Q5_1: case W::Q4_K: case W::Q5_K: return {0, 2};
+  case W::Q2_K: return {80, 82};
+  case W::Q3_K: return {108};
+  case W::Q6_K: return {208};
+  default: return {};
+  }
+}
+
+/// K weights of a block type at Out: every bit pattern of the quants and
+/// sub-block scales is a valid block, so random bytes cover them all; the
+/// fp16 factors are set to a random magnitude around Scale / 16 (every
+/// product stays far from overflow).
+inline void randomBlocks(codegen::WeightType T, uint8_t *Out, int64_t K, float Scale, std::mt19937 &Rng) {
+  const int64_t Bytes = codegen::weightRowBytes(T, K);
+  const int64_t Block = codegen::weightRowBytes(T, codegen::weightBlockElements(T));
+  std::uniform_int_distribution<int> Byte(0, 255);
+  std::uniform_real_distribution<float> Factor(0.25f, 1.0f);
+  for (int64_t I = 0; I < Bytes; ++I)
+    Out[I] = uint8_t(Byte(Rng));
+  for (int64_t B = 0; B < Bytes / Block; ++B)
+    for (int At : halfFields(T)) {
+      uint16_t H = gguf::floatToHalf(Scale / 16 * Factor(Rng));
+      std::memcpy(Out + B * Block + At, &H, 2);
+    }
+}
+
 /// M rows of K weights in the given type, gaussian with a per-row scale.
 inline std::vector<uint8_t> randomWeights(codegen::WeightType T, int64_t M, int64_t K,
                                           uint32_t Seed) {
@@ -53,6 +84,9 @@ inline std::vector<uint8_t> randomWeights(codegen::WeightType T, int64_t M, int6
         uint16_t B = gguf::floatToBf16(Row[I]);
         std::memcpy(Out + 2 * I, &B, 2);
       }
+      break;
+    default:
+      randomBlocks(T, Out, K, Scale, Rng);
       break;
     }
   }

@@ -132,12 +132,8 @@ void checkSpecs(const Case &C, WeightType WT, const std::vector<KernelSpec> &Spe
   std::vector<uint8_t> W = test::randomWeights(WT, C.M, C.K, 1 + C.M + C.K);
   std::vector<float> X = test::randomActivations(C.N, C.K, 2 + C.N);
   std::vector<float> WDeq(C.M * C.K);
-  gguf::TensorType TT = WT == WeightType::Q8_0   ? gguf::TensorType::Q8_0
-                        : WT == WeightType::F16  ? gguf::TensorType::F16
-                        : WT == WeightType::BF16 ? gguf::TensorType::BF16
-                                                 : gguf::TensorType::F32;
   for (int64_t R = 0; R < C.M; ++R)
-    gguf::dequantizeRow(TT, W.data() + R * weightRowBytes(WT, C.K), WDeq.data() + R * C.K, C.K);
+    gguf::dequantizeRow(tensorType(WT), W.data() + R * weightRowBytes(WT, C.K), WDeq.data() + R * C.K, C.K);
 
   // The JIT quantizer equals the scalar one byte for byte.
   std::vector<uint8_t> Xq(activationBytes(ActivationFormat::Q8, C.K, C.N));
@@ -216,6 +212,40 @@ TEST(MatmulKernelTest, FloatWeights) {
       checkShape(C, W, Sweep::Narrow);
 }
 
+/// The quantized types of llama.cpp's presets, as their int8 kernels read them.
+constexpr WeightType kBlockTypes[] = {WeightType::Q4_0, WeightType::Q4_1, WeightType::Q5_0,
+                                      WeightType::Q5_1, WeightType::IQ4_NL, WeightType::Q2_K,
+                                      WeightType::Q3_K, WeightType::Q4_K, WeightType::Q5_K,
+                                      WeightType::Q6_K};
+
+/// Shapes for a block type: one block, an odd number of blocks (a tail on
+/// two-block steps), a Qwen row length; M not a multiple of any tile.
+std::vector<Case> blockCases(WeightType W, std::initializer_list<int64_t> Tokens) {
+  const int64_t E = weightBlockElements(W);
+  std::vector<Case> Out;
+  for (int64_t N : Tokens)
+    for (Case C : {Case{5, E, N}, Case{13, 3 * E, N}, Case{33, E == 32 ? 896 : 1792, N}})
+      Out.push_back(C);
+  return Out;
+}
+
+TEST(MatmulKernelTest, BlockTypesDecodeAndPrefill) {
+  for (WeightType W : kBlockTypes) {
+    SCOPED_TRACE(weightTypeName(W));
+    for (Case C : blockCases(W, {1, 3, 9}))
+      checkShape(C, W, C.N == 1 && C.M == 13 ? Sweep::Wide : Sweep::Narrow);
+  }
+}
+
+TEST(MatmulKernelTest, BlockTypesChosenForQwenShapes) {
+  for (WeightType W : kBlockTypes)
+    for (int64_t N : {1, 16}) {
+      SCOPED_TRACE(weightTypeName(W));
+      const int64_t K = weightBlockElements(W) == 256 ? 1536 : 896;
+      checkSpecs({256, K, N}, W, {chooseSpec({256, K, N, W}, test::sharedCache().jit().cpu())}, fromSharedCache);
+    }
+}
+
 TEST(MatmulKernelTest, Avx512KernelsUnderVnniEmulation) {
   // The 512-bit and VNNI kernels, with vpdpbusd rewritten to generic IR and
   // compiled for this host: their lane layout, bias trick, two-block steps
@@ -247,6 +277,18 @@ TEST(MatmulKernelTest, Avx512KernelsUnderVnniEmulation) {
         Specs.push_back(S);
     checkSpecs(C, WeightType::Q8_0, Specs, Emulated);
   }
+  // Every block type's 512-bit and VNNI kernels: their zero-point starts,
+  // minima and two-sub-block groups.
+  for (WeightType W : kBlockTypes)
+    for (Case C : blockCases(W, {1, 4})) {
+      SCOPED_TRACE(weightTypeName(W));
+      std::vector<KernelSpec> Specs;
+      for (const KernelSpec &S : variants({C.M, C.K, C.N, W}, Sweep::Narrow, Vnni))
+        if (S.VectorBits == 512 || S.VNNI)
+          Specs.push_back(S);
+      ASSERT_FALSE(Specs.empty());
+      checkSpecs(C, W, Specs, Emulated);
+    }
   EXPECT_GT(Rewritten, 50u);
 }
 

@@ -62,6 +62,34 @@ TEST(LumenJitTest, PrintLLVM) {
   EXPECT_NE(VnniRows.Out.find("@llvm.x86.avx512.vpdpbusd.512"), std::string::npos);
 }
 
+TEST(LumenJitTest, PrintLLVMForEveryWeightType) {
+  // Every type of llama.cpp's presets, on each ISA: K-quants need K a
+  // multiple of 256, the others of 32; the int8 kernels take Q8 activations.
+  for (const char *Type : {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "q2_k", "q3_k", "q4_k", "q5_k",
+                           "q6_k", "f16", "bf16", "f32"})
+    for (const char *Isa : {"avx2", "avx512-vnni"}) {
+      SCOPED_TRACE(std::string(Type) + " " + Isa);
+      Result R = lumenJit({"--print-llvm", "--shape", "1536x8960", "--type", Type, "--isa", Isa, "--tokens", "4"});
+      ASSERT_EQ(R.Exit, 0) << R.Err;
+      EXPECT_NE(R.Out.find(std::string("N=4 token(s), ") + Type + " weights"), std::string::npos);
+      EXPECT_NE(R.Out.find(std::string("define void @lumen_mm_") + Type), std::string::npos);
+      const bool Float = std::string(Type).starts_with("f") || std::string(Type) == "bf16";
+      EXPECT_EQ(R.Out.find("X comes from lumen_quantize_q8_k1536") != std::string::npos, !Float);
+      EXPECT_EQ(R.Out.find("@llvm.x86.avx512.vpdpbusd") != std::string::npos,
+                !Float && std::string(Isa) == "avx512-vnni");
+    }
+  // Upper case as llama.cpp writes types; a K-quant on K = 896 is refused.
+  EXPECT_EQ(lumenJit({"--print-llvm", "--shape", "1536x8960", "--type", "Q4_K"}).Exit, 0);
+  Result K896 = lumenJit({"--print-llvm", "--shape", "896x4864", "--type", "q4_k"});
+  EXPECT_NE(K896.Exit, 0);
+  EXPECT_NE(K896.Err.find("K must be a multiple of 256 (one q4_k block)"), std::string::npos) << K896.Err;
+  Result Bad = lumenJit({"--print-llvm", "--shape", "896x4864", "--type", "q9_k"});
+  EXPECT_NE(Bad.Exit, 0);
+  EXPECT_NE(Bad.Err.find("--type must be one of"), std::string::npos) << Bad.Err;
+  Result Layout = lumenJit({"--print-llvm", "--shape", "896x4864", "--type", "q4_0", "--layout", "interleaved8"});
+  EXPECT_NE(Layout.Err.find("is a Q8_0 layout"), std::string::npos) << Layout.Err;
+}
+
 TEST(LumenJitTest, PrintLLVMRejectsBadShapes) {
   for (const char *Bad : {"896x", "x4864", "abc", "896x4864x2", "900x4864", "0x64", "-32x64", "32x99999999999999"}) {
     Result R = lumenJit({"--print-llvm", "--shape", Bad});

@@ -25,21 +25,33 @@
 namespace lumen::codegen {
 
 /// How the M x K weight matrix is stored (row r = output r, K elements):
-/// the GGUF tensor types Lumen reads. The kernel generator emits kernels for
-/// the first four (hasGeneratedKernels); the block formats of llama.cpp's
-/// quantization presets after them are read and computed on by the scalar
-/// reference path so far.
+/// the GGUF tensor types Lumen reads and generates kernels for. The
+/// quantized ones are blocks of 32 elements (256 for the K-quants) in
+/// ggml's layouts; the int8 kernels read them through lib/Codegen's
+/// BlockFormat (one small class per type).
 enum class WeightType { Q8_0, F16, F32, BF16, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K };
 
-/// Whether the generator has kernels for W.
-inline bool hasGeneratedKernels(WeightType W) {
-  return W == WeightType::Q8_0 || W == WeightType::F16 || W == WeightType::F32 || W == WeightType::BF16;
+/// Whether W is a plain float type (F16, BF16, F32): its kernels take f32
+/// activations; every other type is quantized and takes Q8 activations.
+inline bool isFloatType(WeightType W) {
+  return W == WeightType::F16 || W == WeightType::F32 || W == WeightType::BF16;
+}
+
+/// Elements per block of W: 256 for the K-quants, else 32 (the float types
+/// are read 32 at a time), so K must be a multiple of it.
+inline int64_t weightBlockElements(WeightType W) {
+  return W == WeightType::Q2_K || W == WeightType::Q3_K || W == WeightType::Q4_K || W == WeightType::Q5_K ||
+                 W == WeightType::Q6_K
+             ? 256
+             : 32;
 }
 
 /// How the N x K activations are passed.
-///  - F32: plain floats; Q8_0 weights are dequantized in registers, f32 FMA.
+///  - F32: plain floats, for the float weight types (and Q8_0 weights
+///    dequantized in registers, f32 FMA: not chosen, kept for comparison).
 ///  - Q8: Q8_0-quantized by the activation quantizer kernel (KernelABI.h),
-///    multiplied with integer dot products (vpdpbusd, or pmaddubsw on AVX2).
+///    multiplied with integer dot products (vpdpbusd, or pmaddubsw on AVX2)
+///    with every quantized weight type.
 enum class ActivationFormat { F32, Q8 };
 
 /// How a Q8_0 matrix's bytes are arranged (KernelABI.h has the details).
@@ -113,10 +125,12 @@ struct LUMEN_API KernelSpec {
 };
 
 /// Parses "KxM" as the design card writes shapes (896x4864: 896 in, 4864
-/// out) into a Q8_0 shape with N tokens, validated.
-LUMEN_API absl::StatusOr<MatmulShape> parseShape(std::string_view Text, int64_t N = 1);
+/// out) into a shape of W weights with N tokens, validated.
+LUMEN_API absl::StatusOr<MatmulShape> parseShape(std::string_view Text, int64_t N = 1,
+                                                 WeightType W = WeightType::Q8_0);
 
-/// Checks a shape on its own (positive, K a multiple of 32, sizes that fit).
+/// Checks a shape on its own (positive, K a multiple of the weight type's
+/// block, sizes that fit).
 LUMEN_API absl::Status validateShape(const MatmulShape &Shape);
 
 /// The kernel choice for Shape on Cpu, from the per-shape table. Why says
@@ -133,6 +147,8 @@ LUMEN_API const char *weightTypeName(WeightType W);
 /// (nullopt for the types Lumen does not read).
 LUMEN_API gguf::TensorType tensorType(WeightType W);
 LUMEN_API std::optional<WeightType> weightTypeOf(gguf::TensorType T);
+/// The weight type named Name ("q4_k", "Q4_K", "f16", ...), if any.
+LUMEN_API std::optional<WeightType> weightTypeFromName(std::string_view Name);
 LUMEN_API const char *activationFormatName(ActivationFormat A);
 LUMEN_API const char *weightLayoutName(WeightLayout L);
 /// The letters a kernel's name appends to its prefetch distance: "" for
