@@ -3,10 +3,15 @@
 // The matmul is emitted as one tile function per register-tile shape that
 // occurs (rows x tokens) and a driver with the ABI signature that walks the
 // row range and the token tiles. A tile function holds the K loop: each step
-// consumes one Q8_0 block (two on 512-bit VNNI) per row and keeps
-// Accumulators x rows x tokens vector accumulators in registers. For the
-// interleaved layouts a "row" of the tile is a group of 8 or 16 rows whose
-// sums share one vector, one lane each, so no reduction follows the K loop.
+// consumes whole weight blocks per row and keeps Accumulators x rows x tokens
+// vector accumulators in registers. What a step does is one of three:
+//  - int8 rows (every quantized type): the type's BlockFormat (Blocks/)
+//    decodes 32-element sub-blocks into levels, scales and offsets; integer
+//    dot products with the Q8 activations, one scaled FMA per sub-block
+//    (two sub-blocks at once on 512-bit VNNI);
+//  - f32 rows (F16, BF16, F32, and Q8_0 for comparison): FMA on floats;
+//  - interleaved Q8_0: a group of 8 or 16 rows whose sums share one vector,
+//    one lane each, so no reduction follows the K loop.
 // Decode kernels may prefetch the weight stream ahead (KernelSpec).
 //
 // Floating-point operations carry no fast-math flags, so the order written
