@@ -172,7 +172,7 @@ private:
   runtime::KernelCache &Cache;
   runtime::ThreadPool Pool;
   const int64_t Batch;
-  const bool Avx512; // The 512-bit loops of the vector ops (the Jit's CPU has AVX-512).
+  const vec::Width Wide; // The vector ops' 512-bit loops where the Jit's CPU has AVX-512.
   Profiler Prof;
   absl::flat_hash_map<int64_t, Kernels> KernelsByN;
   absl::flat_hash_map<int64_t, Matmul> OutputByN;
@@ -190,7 +190,7 @@ private:
 JitSession::JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t Ctx,
                        unsigned Threads, int64_t Batch, bool Profile, bool HugePages)
     : Session(M, Ctx), Cache(Cache), Pool(Threads), Batch(Batch),
-      Avx512(Cache.jit().cpu().AVX512), Prof(Profile, Pool),
+      Wide(Cache.jit().cpu().AVX512 ? vec::Width::Native512 : vec::Width::Avx2), Prof(Profile, Pool),
       Cached(M.config().Layers, M.config().KVHeads, M.config().HeadDim, Ctx, KVCache::kSegmentPositions,
              HugePages) {
   const Qwen2Config &C = M.config();
@@ -357,7 +357,7 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
       for (int64_t J = 0; J < Group; ++J)
         vec::roundToHalf(&Q[T * D + (G * Group + J) * HD], &Qs[J * HD], HD);
       vec::attendToken(Qs.data(), Group, Cached.head(Layer, G), Seen, Scale, Scores.data(), Stride,
-                       &Att[T * D + G * Group * HD], HD, Avx512);
+                       &Att[T * D + G * Group * HD], HD, Wide);
     }
   });
 }
@@ -417,7 +417,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
       // SiLU(gate) * up in place: written to a third Batch x FFN buffer
       // (10 MB at 512 tokens) it took ~10 % longer (docs/BENCHMARK.md).
       for (int64_t T = 0; T < NK; ++T)
-        vec::siluMul(&Gate[T * FF + B], &Up[T * FF + B], &Gate[T * FF + B], E - B, Avx512);
+        vec::siluMul(&Gate[T * FF + B], &Up[T * FF + B], &Gate[T * FF + B], E - B, Wide);
       Ks.QuantizeFFNBlocks(Gate.data(), XqFFN.data(), NK, B / kQ8Block, E / kQ8Block);
     });
     Prof.mark(Phase::GateUp);

@@ -1,5 +1,6 @@
 //===- VectorOps.cpp - Vectorised elementwise ops of the JIT path ----------===//
 #include "VectorOps.h"
+#include "Wide16.h"
 
 #include <algorithm>
 #include <cmath>
@@ -87,33 +88,21 @@ void softmaxToHalfGivenMax(float *X, int64_t N, float Max) {
   normalizeToHalfFrom(X, 0, N, 1.0f / expSumFrom(X, 0, N, Max, _mm256_setzero_ps()));
 }
 
-// 512-bit twins of some loops below, for AVX-512 hosts; each does the same
-// operations lane by lane (and sums in the same order) as its 256-bit form,
-// so both give the same bits.
-#define LUMEN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
-
-LUMEN_AVX512 __m512 exp16(__m512 X) {
-  using namespace expconst;
-  X = _mm512_min_ps(_mm512_max_ps(X, _mm512_set1_ps(-Clamp)), _mm512_set1_ps(Clamp));
-  __m512 N = _mm512_roundscale_ps(_mm512_mul_ps(X, _mm512_set1_ps(Log2E)),
-                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 R = _mm512_fnmadd_ps(N, _mm512_set1_ps(Ln2Hi), X);
-  R = _mm512_fnmadd_ps(N, _mm512_set1_ps(Ln2Lo), R);
-  __m512 P = _mm512_set1_ps(Poly[0]);
-  for (size_t I = 1; I < std::size(Poly); ++I)
-    P = _mm512_fmadd_ps(P, R, _mm512_set1_ps(Poly[I]));
-  P = _mm512_fmadd_ps(P, _mm512_mul_ps(R, R), _mm512_add_ps(R, _mm512_set1_ps(1.0f)));
-  __m512i E = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(N), _mm512_set1_epi32(127)), 23);
-  return _mm512_mul_ps(P, _mm512_castsi512_ps(E));
-}
-
-LUMEN_AVX512 __m512 silu16(__m512 G, __m512 U) {
-  const __m512 One = _mm512_set1_ps(1.0f);
-  __m512 Sig = _mm512_div_ps(One, _mm512_add_ps(One, exp16(_mm512_sub_ps(_mm512_setzero_ps(), G))));
-  return _mm512_mul_ps(_mm512_mul_ps(G, Sig), U);
-}
-
 } // namespace
+
+// The 16-lane loops (VectorOps16.inc), native on AVX-512 and emulated.
+namespace native16 {
+using W = Native16;
+#define LUMEN_W16_TARGET LUMEN_AVX512
+#include "VectorOps16.inc"
+#undef LUMEN_W16_TARGET
+} // namespace native16
+namespace emulated16 {
+using W = Emulated16;
+#define LUMEN_W16_TARGET
+#include "VectorOps16.inc"
+#undef LUMEN_W16_TARGET
+} // namespace emulated16
 
 void rmsNorm(const float *X, const float *W, float *Out, int64_t N, float Eps) {
   __m256 Acc = _mm256_setzero_ps();
@@ -141,17 +130,10 @@ void add(float *X, const float *Y, int64_t N) {
     X[I] += Y[I];
 }
 
-namespace {
-LUMEN_AVX512 int64_t siluMul512(const float *G, const float *U, float *Out, int64_t N) {
-  int64_t I = 0;
-  for (; I + 16 <= N; I += 16)
-    _mm512_storeu_ps(Out + I, silu16(_mm512_loadu_ps(G + I), _mm512_loadu_ps(U + I)));
-  return I;
-}
-} // namespace
-
-void siluMul(const float *G, const float *U, float *Out, int64_t N, bool Avx512) {
-  const int64_t Done = Avx512 ? siluMul512(G, U, Out, N) : 0;
+void siluMul(const float *G, const float *U, float *Out, int64_t N, Width Wide) {
+  const int64_t Done = Wide == Width::Native512     ? native16::siluMul16(G, U, Out, N)
+                       : Wide == Width::Emulated512 ? emulated16::siluMul16(G, U, Out, N)
+                                                    : 0;
   siluMul(G + Done, U + Done, Out + Done, N - Done);
 }
 
@@ -316,153 +298,31 @@ void attendRows(const float *Q, const CachedHead &C, int64_t Seen, float Scale, 
   tokenValues<R>(S, Stride, Seen, C, Out, OutStride);
 }
 
-// The same two loops with 512-bit vectors, for AVX-512 hosts: a whole
-// 64-position block of K (scores) or 64 dimensions of V (values) for R <= 7
-// heads is 4R accumulators, held in registers across the block (scores) or
-// across every position (values), so the products and their order are those
-// of the 256-bit loops. In L1 these run at ~2x their speed (BENCHMARK.md).
-
-/// 16 fp16 values as floats. (The masked form with every lane on is the same
-/// instruction; GCC 12 warns about the unmasked intrinsic's undefined source.)
-LUMEN_AVX512 inline __m512 load16Halves(const uint16_t *P) {
-  return _mm512_maskz_cvtph_ps(__mmask16(0xFFFF), _mm256_loadu_si256(reinterpret_cast<const __m256i *>(P)));
-}
-
-template <int R>
-LUMEN_AVX512 void tokenScores512(const float *Q, const CachedHead &C, int64_t Seen, float Scale, float *S,
-                                 int64_t Stride, float *Max) {
-  const int64_t HD = C.HeadDim;
-  const __m512 Sc = _mm512_set1_ps(Scale);
-  __m512 MaxV[R];
-  for (int I = 0; I < R; ++I)
-    MaxV[I] = _mm512_set1_ps(-INFINITY);
-  for (int64_t P0 = 0; P0 < Seen; P0 += 64) {
-    const uint16_t *KB = C.keyBlock(P0 / 64);
-    // The next block's K, two lines (64 positions) a dimension; during the
-    // last block, V's first block (as many bytes), which tokenValues512
-    // reads first (from DRAM in a decode step, 4-10 % of attention_bench).
-    const char *Next =
-        reinterpret_cast<const char *>(P0 + 64 < Seen ? C.keyBlock(P0 / 64 + 1) : C.valueBlock(0));
-    __m512 A[R][4];
-    for (int I = 0; I < R; ++I)
-      for (int J = 0; J < 4; ++J)
-        A[I][J] = _mm512_setzero_ps();
-    for (int64_t D = 0; D < HD; ++D) {
-      _mm_prefetch(Next + D * 128, _MM_HINT_T0);
-      _mm_prefetch(Next + D * 128 + 64, _MM_HINT_T0);
-      __m512 Kv[4];
-      for (int J = 0; J < 4; ++J)
-        Kv[J] = load16Halves(KB + D * 64 + 16 * J);
-      for (int I = 0; I < R; ++I) {
-        const __m512 Qd = _mm512_set1_ps(Q[I * HD + D]);
-        for (int J = 0; J < 4; ++J)
-          A[I][J] = _mm512_fmadd_ps(Qd, Kv[J], A[I][J]);
-      }
-    }
-    // Whole blocks are written (Stride covers them); lanes past Seen go
-    // unread, and are left out of the maxima.
-    __mmask16 Lanes[4];
-    for (int J = 0; J < 4; ++J) {
-      const int64_t Valid = std::clamp<int64_t>(Seen - P0 - 16 * J, 0, 16);
-      Lanes[J] = __mmask16((1u << Valid) - 1);
-    }
-    for (int I = 0; I < R; ++I)
-      for (int J = 0; J < 4; ++J) {
-        const __m512 Sv = _mm512_mul_ps(A[I][J], Sc);
-        _mm512_storeu_ps(S + I * Stride + P0 + 16 * J, Sv);
-        MaxV[I] = _mm512_mask_max_ps(MaxV[I], Lanes[J], MaxV[I], Sv);
-      }
-  }
-  for (int I = 0; I < R; ++I)
-    Max[I] = _mm512_reduce_max_ps(MaxV[I]);
-}
-
-template <int R>
-LUMEN_AVX512 void tokenValues512(const float *P, int64_t Stride, int64_t Seen, const CachedHead &C, float *Out,
-                                 int64_t OutStride) {
-  const int64_t HD = C.HeadDim;
-  for (int64_t D0 = 0; D0 < HD; D0 += 64) {
-    __m512 A[R][4];
-    for (int I = 0; I < R; ++I)
-      for (int J = 0; J < 4; ++J)
-        A[I][J] = _mm512_setzero_ps();
-    for (int64_t P0 = 0; P0 < Seen; P0 += 64) {
-      // Row I of this block is read while row I of the next is fetched: a
-      // block (8 KB of a 64-wide head) ahead. (16 rows ahead, 2 KB, was
-      // 4-10 % slower from DRAM in attention_bench; docs/BENCHMARK.md.)
-      const uint16_t *VB = C.valueBlock(P0 / 64) + D0;
-      const int64_t Rows = std::min<int64_t>(64, Seen - P0);
-      const int64_t NextRows = std::min<int64_t>(64, Seen - P0 - 64);
-      const char *NB = reinterpret_cast<const char *>(NextRows > 0 ? C.valueBlock(P0 / 64 + 1) + D0 : VB);
-      for (int64_t I = 0; I < Rows; ++I) {
-        if (I < NextRows) {
-          _mm_prefetch(NB + I * HD * 2, _MM_HINT_T0);
-          _mm_prefetch(NB + I * HD * 2 + 64, _MM_HINT_T0);
-        }
-        __m512 Vv[4];
-        for (int J = 0; J < 4; ++J)
-          Vv[J] = load16Halves(VB + I * HD + 16 * J);
-        for (int R0 = 0; R0 < R; ++R0) {
-          const __m512 W = _mm512_set1_ps(P[R0 * Stride + P0 + I]);
-          for (int J = 0; J < 4; ++J)
-            A[R0][J] = _mm512_fmadd_ps(W, Vv[J], A[R0][J]);
-        }
-      }
-    }
-    for (int I = 0; I < R; ++I)
-      for (int J = 0; J < 4; ++J)
-        _mm512_storeu_ps(Out + I * OutStride + D0 + 16 * J, A[I][J]);
-  }
-}
-
-/// softmaxToHalfGivenMax with 16-lane exponentials; the sum is kept in 8
-/// lanes and added in the 256-bit loop's order.
-LUMEN_AVX512 void softmaxToHalf512(float *X, int64_t N, float Max) {
-  const __m512 M = _mm512_set1_ps(Max);
-  __m256 Acc = _mm256_setzero_ps();
-  int64_t I = 0;
-  for (; I + 16 <= N; I += 16) {
-    __m512 E = exp16(_mm512_sub_ps(_mm512_loadu_ps(X + I), M));
-    _mm512_storeu_ps(X + I, E);
-    Acc = _mm256_add_ps(Acc, _mm512_castps512_ps256(E));
-    Acc = _mm256_add_ps(Acc, _mm512_extractf32x8_ps(E, 1));
-  }
-  const float Inv = 1.0f / expSumFrom(X, I, N, Max, Acc);
-  const __m512 S = _mm512_set1_ps(Inv);
-  for (I = 0; I + 16 <= N; I += 16)
-    _mm512_storeu_ps(X + I, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_mul_ps(_mm512_loadu_ps(X + I), S),
-                                                            _MM_FROUND_TO_NEAREST_INT)));
-  normalizeToHalfFrom(X, I, N, Inv);
-}
-
-template <int R>
-LUMEN_AVX512 void attendRows512(const float *Q, const CachedHead &C, int64_t Seen, float Scale, float *S,
-                                int64_t Stride, float *Out, int64_t OutStride) {
-  float Max[R];
-  tokenScores512<R>(Q, C, Seen, Scale, S, Stride, Max);
-  for (int I = 0; I < R; ++I)
-    softmaxToHalf512(S + I * Stride, Seen, Max[I]);
-  tokenValues512<R>(S, Stride, Seen, C, Out, OutStride);
-}
-
 using AttendFn = void (*)(const float *, const CachedHead &, int64_t, float, float *, int64_t, float *, int64_t);
 } // namespace
 
 void attendToken(const float *Q, int64_t Rows, const CachedHead &Cache, int64_t Seen, float Scale, float *Scores,
-                 int64_t Stride, float *Out, int64_t OutStride, bool Avx512) {
+                 int64_t Stride, float *Out, int64_t OutStride, Width Wide) {
   const int64_t HD = Cache.HeadDim;
   // Heads at a time: 256-bit, R accumulators + a K vector + a broadcast in
   // 16 registers (R <= 8); 512-bit, 4R accumulators + 4 K vectors in 32.
   static constexpr AttendFn Narrow[] = {attendRows<1>, attendRows<2>, attendRows<3>, attendRows<4>,
                                         attendRows<5>, attendRows<6>, attendRows<7>, attendRows<8>};
-  static constexpr AttendFn Wide[] = {attendRows512<1>, attendRows512<2>, attendRows512<3>, attendRows512<4>,
-                                      attendRows512<5>, attendRows512<6>, attendRows512<7>};
-  Avx512 = Avx512 && HD % 64 == 0;
-  const int64_t Step = Avx512 ? 7 : 8;
+  static constexpr AttendFn Native[] = {native16::attendRows16<1>, native16::attendRows16<2>,
+                                        native16::attendRows16<3>, native16::attendRows16<4>,
+                                        native16::attendRows16<5>, native16::attendRows16<6>,
+                                        native16::attendRows16<7>};
+  static constexpr AttendFn Emulated[] = {emulated16::attendRows16<1>, emulated16::attendRows16<2>,
+                                          emulated16::attendRows16<3>, emulated16::attendRows16<4>,
+                                          emulated16::attendRows16<5>, emulated16::attendRows16<6>,
+                                          emulated16::attendRows16<7>};
+  if (HD % 64)
+    Wide = Width::Avx2;
+  const AttendFn *Fns = Wide == Width::Native512 ? Native : Wide == Width::Emulated512 ? Emulated : Narrow;
+  const int64_t Step = Wide == Width::Avx2 ? 8 : 7;
   for (int64_t R0 = 0; R0 < Rows; R0 += Step) {
     const int64_t R = std::min<int64_t>(Step, Rows - R0);
-    (Avx512 ? Wide : Narrow)[R - 1](Q + R0 * HD, Cache, Seen, Scale, Scores + R0 * Stride, Stride,
-                                    Out + R0 * OutStride, OutStride);
+    Fns[R - 1](Q + R0 * HD, Cache, Seen, Scale, Scores + R0 * Stride, Stride, Out + R0 * OutStride, OutStride);
   }
 }
 

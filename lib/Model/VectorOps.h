@@ -12,6 +12,11 @@
 
 namespace lumen::model::vec {
 
+/// Which loops the ops that have 512-bit forms take: 256-bit, 512-bit (the
+/// CPU has AVX-512 F/BW/VL/DQ), or the 512-bit loops as pairs of 256-bit
+/// halves (any AVX2 host; for tests: the same bits as the native ones).
+enum class Width { Avx2, Native512, Emulated512 };
+
 /// Positions per block of the transposed K cache (attendToken's layout).
 constexpr int64_t kKeyBlock = 64;
 
@@ -19,8 +24,8 @@ void rmsNorm(const float *X, const float *Weight, float *Out, int64_t N, float E
 void add(float *X, const float *Y, int64_t N);                 // X += Y
 /// Out may be Gate or Up (each element is read before it is written).
 void siluMul(const float *Gate, const float *Up, float *Out, int64_t N);
-/// The same, with 512-bit loops when Avx512 (the same bits).
-void siluMul(const float *Gate, const float *Up, float *Out, int64_t N, bool Avx512);
+/// The same with the loops of Wide (every width gives the same bits).
+void siluMul(const float *Gate, const float *Up, float *Out, int64_t N, Width Wide);
 /// NEOX rotation of one head with precomputed Cos/Sin of HeadDim/2 angles.
 void rope(float *Head, const float *Cos, const float *Sin, int64_t HeadDim);
 void toHalf(const float *X, uint16_t *Out, int64_t N);
@@ -55,10 +60,9 @@ struct CachedHead {
 /// kKeyBlock.
 /// Each lane sums its products in order with fused multiply-adds (dims for
 /// a score, positions for an output), so every width gives the same bits.
-/// Avx512 (the caller's CPU has AVX-512 F/BW/VL/DQ) takes 512-bit loops
-/// when HeadDim % 64 == 0.
+/// Wide's 512-bit loops run when HeadDim % 64 == 0, else the 256-bit ones.
 void attendToken(const float *Q, int64_t Rows, const CachedHead &Cache, int64_t Seen, float Scale, float *Scores,
-                 int64_t Stride, float *Out, int64_t OutStride, bool Avx512);
+                 int64_t Stride, float *Out, int64_t OutStride, Width Wide);
 /// In-place softmax of N scores, the probabilities rounded to fp16 precision
 /// (as they enter llama.cpp's product with an fp16 V cache).
 void softmaxToHalf(float *X, int64_t N);

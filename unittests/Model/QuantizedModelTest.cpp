@@ -24,6 +24,7 @@
 #include "gtest/gtest.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -108,6 +109,7 @@ void writeQuantized(const std::function<gguf::TensorType(const std::string &)> &
     ASSERT_TRUE(Decoded.addTensor(T.Name, gguf::TensorType::F32, Dims, D).ok());
   }
   ASSERT_TRUE(Quant.write(Path).ok());
+  std::remove(Base.c_str());
   if (!DecodedPath.empty()) {
     ASSERT_TRUE(Decoded.write(DecodedPath).ok());
   }

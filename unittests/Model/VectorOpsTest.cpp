@@ -1,8 +1,9 @@
 //===- VectorOpsTest.cpp - The JIT path's attention over the fp16 cache ---===//
 //
-// attendToken (one token's heads read the cache in place), 256- and 512-bit,
-// against its contract in scalar floats bit for bit, and against softmax(q.k)
-// . V in double precision.
+// attendToken (one token's heads read the cache in place) and siluMul, with
+// 256-bit loops, the 512-bit loops emulated as pairs of 256-bit halves (on
+// every host) and native (on AVX-512 hosts), against their contracts in
+// scalar floats bit for bit, and against softmax(q.k) . V in double.
 //
 //===----------------------------------------------------------------------===//
 #include "VectorOps.h"
@@ -69,6 +70,19 @@ std::vector<float> scalar(const std::vector<float> &Q, int64_t Rows, const HeadC
   return Out;
 }
 
+bool hostHasAvx512() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+}
+
+/// The widths this host runs: the emulated 512-bit loops everywhere.
+std::vector<vec::Width> widths() {
+  std::vector<vec::Width> W = {vec::Width::Avx2, vec::Width::Emulated512};
+  if (hostHasAvx512())
+    W.push_back(vec::Width::Native512);
+  return W;
+}
+
 TEST(AttendTokenTest, EqualsScalarFloatsAndTheDoubleReference) {
   std::mt19937 Rng(7);
   for (int64_t HD : {64, 128, 24, 20})
@@ -85,12 +99,10 @@ TEST(AttendTokenTest, EqualsScalarFloatsAndTheDoubleReference) {
           const float Scale = 1.0f / std::sqrt(float(HD));
 
           std::vector<float> Want = scalar(Q, Rows, C, Seen, Scale), Out;
-          for (bool Avx512 : {false, true}) {
-            if (Avx512 && !__builtin_cpu_supports("avx512bw"))
-              continue;
+          for (vec::Width W : widths()) {
             std::vector<float> Scores(Rows * C.Ctx), O(Rows * HD, -1.0f);
-            vec::attendToken(Q.data(), Rows, C.view(), Seen, Scale, Scores.data(), C.Ctx, O.data(), HD, Avx512);
-            EXPECT_EQ(0, std::memcmp(O.data(), Want.data(), O.size() * sizeof(float))) << "avx512 " << Avx512;
+            vec::attendToken(Q.data(), Rows, C.view(), Seen, Scale, Scores.data(), C.Ctx, O.data(), HD, W);
+            EXPECT_EQ(0, std::memcmp(O.data(), Want.data(), O.size() * sizeof(float))) << "width " << int(W);
             Out = O;
           }
 
@@ -125,9 +137,7 @@ TEST(AttendTokenTest, EqualsScalarFloatsAndTheDoubleReference) {
 namespace lumen::model {
 namespace {
 
-TEST(SiluMulTest, EveryWidthGivesTheSameBitsAsTheScalarTail) {
-  if (!__builtin_cpu_supports("avx512bw"))
-    GTEST_SKIP() << "no AVX-512 on this host";
+void checkSiluMul(vec::Width W) {
   std::mt19937 Rng(3);
   std::normal_distribution<float> N(0.0f, 4.0f);
   for (int64_t Count : {1, 7, 8, 15, 16, 17, 33, 100, 4864}) {
@@ -137,11 +147,19 @@ TEST(SiluMulTest, EveryWidthGivesTheSameBitsAsTheScalarTail) {
       U[I] = N(Rng);
     }
     vec::siluMul(G.data(), U.data(), Narrow.data(), Count);
-    vec::siluMul(G.data(), U.data(), Wide.data(), Count, /*Avx512=*/true);
+    vec::siluMul(G.data(), U.data(), Wide.data(), Count, W);
     EXPECT_EQ(0, std::memcmp(Narrow.data(), Wide.data(), Count * sizeof(float))) << Count << " elements";
     for (int64_t I = 0; I < Count; ++I) // And it is SiLU(g) * u.
       ASSERT_NEAR(Wide[I], G[I] / (1 + std::exp(-double(G[I]))) * U[I], 1e-5 * (1 + std::fabs(G[I] * U[I])));
   }
+}
+
+TEST(SiluMulTest, Emulated512BitLoopsGiveTheBitsOf256) { checkSiluMul(vec::Width::Emulated512); }
+
+TEST(SiluMulTest, Native512BitLoopsGiveTheBitsOf256) {
+  if (!hostHasAvx512())
+    GTEST_SKIP() << "needs a CPU with AVX-512 F/BW/VL/DQ (the emulated test covers the same loops)";
+  checkSiluMul(vec::Width::Native512);
 }
 
 } // namespace
