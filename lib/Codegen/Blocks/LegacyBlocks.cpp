@@ -53,17 +53,10 @@ public:
     SubBlockIR Out;
     Out.Quants = E.nibbles(E.load(E.vec(E.I8, 16), E.gep(Block, QuantsAt), 1));
     if (HighBitsAt >= 0) {
-      // Lane j takes bit j of the mask: byte j / 8 of it, bit j % 8.
-      Value *Mask = E.load(E.vec(E.I8, 4), E.gep(Block, HighBitsAt), 1);
-      SmallVector<int, 32> Spread;
-      SmallVector<Constant *, 32> Bit;
-      for (int J = 0; J < 32; ++J) {
-        Spread.push_back(J / 8);
-        Bit.push_back(ConstantInt::get(E.I8, 1u << (J % 8)));
-      }
-      Value *Bits = E.B.CreateAnd(E.B.CreateShuffleVector(Mask, Spread), ConstantVector::get(Bit));
-      Value *Set = E.B.CreateICmpNE(Bits, ConstantInt::get(E.vec(E.I8, 32), 0));
-      Out.Quants = E.B.CreateOr(Out.Quants, E.B.CreateSelect(Set, ConstantInt::get(E.vec(E.I8, 32), 16),
+      // Lane j takes bit j of the mask: a bitcast to 32 booleans (a mask
+      // register and one masked move on AVX-512).
+      Value *Mask = E.B.CreateBitCast(E.load(E.I32, E.gep(Block, HighBitsAt), 1), E.vec(E.B.getInt1Ty(), 32));
+      Out.Quants = E.B.CreateOr(Out.Quants, E.B.CreateSelect(Mask, ConstantInt::get(E.vec(E.I8, 32), 16),
                                                              ConstantInt::get(E.vec(E.I8, 32), 0)));
     }
     Out.Scales = E.splatHalf(E.load(E.I16, Block, 1), 8);
