@@ -16,6 +16,7 @@ int runRun(const std::vector<std::string> &Args);
 int runTokenize(const std::vector<std::string> &Args);
 int runEval(const std::vector<std::string> &Args);
 int runBench(const std::vector<std::string> &Args);
+int runPerplexity(const std::vector<std::string> &Args);
 
 /// Prints "lumen-jit: error: Message" to stderr and returns 1.
 int fail(const std::string &Message);

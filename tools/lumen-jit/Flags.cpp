@@ -41,6 +41,8 @@ ABSL_FLAG(std::string, n, "", "run: tokens to generate (default 128); bench: gen
 ABSL_FLAG(std::string, t, "", "threads (default: all cores); bench: a list such as 1,2");
 ABSL_FLAG(int64_t, c, 4096, "context size in tokens (at most the model's)");
 ABSL_FLAG(int64_t, batch, 64, "prompt tokens per prefill batch");
+ABSL_FLAG(int64_t, b, 512, "perplexity: tokens per batch (as --batch; default 512, at most -c)");
+ABSL_FLAG(int64_t, chunks, 0, "perplexity: chunks to score, 0 = every whole chunk of the text");
 ABSL_FLAG(double, temp, 0.8, "temperature; 0 = greedy");
 ABSL_FLAG(int32_t, top_k, 40, "top-k sampling (0 = off)");
 ABSL_FLAG(double, top_p, 0.95, "top-p sampling (1 = off)");
@@ -186,6 +188,12 @@ const std::vector<CommandInfo> kCommands = {
       "n|generated tokens of the tg test, 0 = none (default: 128)", "pg",
       "t|thread counts, comma-separated, e.g. 1,2 (default: all cores)", "r", "o|output format: md, csv or json (default: md)",
       "profile", "batch"}},
+    {"perplexity", runPerplexity, "perplexity -m FILE -f TEXT [-c 512] [-b 512] [--chunks K] [-t THREADS]",
+     "Perplexity of a text as llama-perplexity computes it: chunks of -c tokens, the second half\n"
+     "of each scored. A progress bar with the running estimate and its +/- on stderr, the final\n"
+     "estimate on stdout. Ctrl-C stops after the chunk in progress.",
+     {LUMEN_MODEL_FLAGS, LUMEN_JIT_FLAGS, "f|the text file", "p|the text itself", "c|tokens per chunk (default: 512)",
+      "b", "batch|tokens per batch (as -b)", "chunks", "t|threads (default: all cores)"}},
     {"inspect", runInspect, "inspect FILE [--tensors]",
      "Print a GGUF file's metadata (long arrays summarised) and, with --tensors, its tensor\n"
      "table (name, type, shape, bytes, offset).",
@@ -270,6 +278,19 @@ std::string generalHelp() {
          "underscores. 'lumen-jit COMMAND --help' lists a command's flags with their defaults;\n"
          "'lumen-jit --version' prints the versions and the CPU the JIT targets.\n";
   return Out;
+}
+
+namespace {
+std::vector<std::string> &givenFlags() {
+  static std::vector<std::string> Given;
+  return Given;
+}
+} // namespace
+
+void setGivenFlags(std::vector<std::string> Given) { givenFlags() = std::move(Given); }
+
+bool flagGiven(std::string_view Canonical) {
+  return std::find(givenFlags().begin(), givenFlags().end(), Canonical) != givenFlags().end();
 }
 
 std::optional<std::string> inapplicableFlag(const CommandInfo &C, const std::vector<std::string> &Given) {

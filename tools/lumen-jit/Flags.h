@@ -24,6 +24,8 @@ ABSL_DECLARE_FLAG(std::string, shape);
 ABSL_DECLARE_FLAG(std::string, isa);
 ABSL_DECLARE_FLAG(bool, opt);
 ABSL_DECLARE_FLAG(std::string, type);
+ABSL_DECLARE_FLAG(int64_t, b);
+ABSL_DECLARE_FLAG(int64_t, chunks);
 // Model commands (run, tokenize, eval, bench).
 ABSL_DECLARE_FLAG(std::string, m);
 ABSL_DECLARE_FLAG(std::string, model);
@@ -96,6 +98,12 @@ const CommandInfo *findCommand(const std::string &Name);
 std::string commandHelp(const CommandInfo &C);
 /// "lumen-jit --help": every command's synopsis.
 std::string generalHelp();
+/// Records the flags given on the command line (CommandLine::Given), and
+/// whether one was: a command whose default differs from the flag's
+/// (perplexity's -c) asks.
+void setGivenFlags(std::vector<std::string> Given);
+bool flagGiven(std::string_view Canonical);
+
 /// The first flag in Given that C does not read, if any.
 std::optional<std::string> inapplicableFlag(const CommandInfo &C, const std::vector<std::string> &Given);
 /// How a flag is spelled on the command line: "-m", "--top-k".

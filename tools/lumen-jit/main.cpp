@@ -88,6 +88,7 @@ int main(int Argc, char **Argv) {
   if (std::optional<std::string> Flag = inapplicableFlag(*Command, Line.Given))
     return fail(absl::StrFormat("%s does not apply to '%s' (see lumen-jit %s --help)", flagSpelling(*Flag),
                                 Command->Name, Command->Name));
+  setGivenFlags(Line.Given);
   // Positional[0] is the program; for a word command Positional[1] is its name.
   size_t First = Argv[1][0] == '-' ? 1 : 2;
   std::vector<std::string> Rest(Positional.begin() + std::min(First, Positional.size()), Positional.end());

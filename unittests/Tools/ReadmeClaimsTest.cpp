@@ -9,6 +9,7 @@
 
 #include "lumen/Codegen/CpuFeatures.h"
 
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "gtest/gtest.h"
@@ -144,6 +145,45 @@ TEST(ReadmeClaimsTest, SynthWritesEveryPreset) {
   EXPECT_NE(I.Out.find("qwen2.block_count                          u32                28"), std::string::npos) << I.Out;
   EXPECT_NE(I.Out.find("qwen2.embedding_length                     u32                1536"), std::string::npos);
   EXPECT_NE(I.Out.find("qwen2.feed_forward_length                  u32                8960"), std::string::npos);
+}
+
+} // namespace
+
+namespace {
+
+TEST(ReadmeClaimsTest, PerplexityOfATextFile) {
+  LUMEN_REQUIRE_SHARED(kTiny);
+  std::string Text;
+  for (int I = 0; I < 40; ++I)
+    Text += absl::StrFormat("The quick brown fox jumps over the lazy dog, sentence %d. ", I);
+  writeFile(kTmp + "/claims-ppl.txt", Text);
+  const size_t Tokens = tokenizeTiny(Text).size();
+  Result R = lumenJit({"perplexity", "-m", kTiny, "-f", kTmp + "/claims-ppl.txt", "-c", "64", "-t", "1"});
+  ASSERT_EQ(R.Exit, 0) << R.Err;
+  // The final estimate, alone on stdout; the progress on stderr.
+  EXPECT_EQ(R.Out.rfind("Final estimate: PPL = ", 0), 0u) << R.Out;
+  EXPECT_EQ(std::count(R.Out.begin(), R.Out.end(), '\n'), 1) << R.Out;
+  const int64_t Chunks = Tokens / 64;
+  EXPECT_NE(R.Out.find(absl::StrFormat("(%d chunks, %d tokens scored", Chunks, Chunks * 31)), std::string::npos)
+      << R.Out;
+  EXPECT_NE(R.Err.find(absl::StrFormat("%d/%d chunks  PPL", Chunks, Chunks)), std::string::npos)
+      << R.Err;
+  double Ppl = 0, Err = 0;
+  ASSERT_EQ(std::sscanf(R.Out.c_str(), "Final estimate: PPL = %lf +/- %lf", &Ppl, &Err), 2) << R.Out;
+  EXPECT_GT(Ppl, 1.0);
+  EXPECT_GT(Err, 0.0);
+  // --chunks limits it; -b is llama-perplexity's batch flag.
+  Result Two = lumenJit({"perplexity", "-m", kTiny, "-f", kTmp + "/claims-ppl.txt", "-c", "64", "--chunks", "2",
+                         "-b", "16", "-t", "1"});
+  ASSERT_EQ(Two.Exit, 0) << Two.Err;
+  EXPECT_NE(Two.Out.find("(2 chunks, 62 tokens scored"), std::string::npos) << Two.Out;
+  // Bad input: no text, a text shorter than two chunks, a chunk too small.
+  EXPECT_NE(lumenJit({"perplexity", "-m", kTiny}).Err.find("needs a text"), std::string::npos);
+  Result Short = lumenJit({"perplexity", "-m", kTiny, "-p", "too short", "-c", "64"});
+  EXPECT_NE(Short.Exit, 0);
+  EXPECT_NE(Short.Err.find("two chunks"), std::string::npos) << Short.Err;
+  EXPECT_NE(lumenJit({"perplexity", "-m", kTiny, "-f", kTmp + "/claims-ppl.txt", "-c", "3"}).Exit, 0);
+  EXPECT_NE(lumenJit({"perplexity", "-m", kTiny, "-f", kTmp + "/claims-ppl.txt", "--chunks", "-1"}).Exit, 0);
 }
 
 } // namespace

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# lumen-jit perplexity against llama.cpp's llama-perplexity on the same file
+# and text: both estimates, their times, and whether they agree within 2 %.
+#
+#   scripts/perplexity_vs_llama.sh LLAMA_CPP_DIR MODEL.gguf TEXT [-c 512] [--chunks K] [-t THREADS]
+#
+# LLAMA_CPP_DIR: a llama.cpp checkout beside the repo, built with
+# `cmake --build build --target llama-perplexity`. Extra flags go to both.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+llama="$(cd "$1" && pwd)"; model="$2"; text="$3"; shift 3
+lumen="$here/build/tools/lumen-jit/lumen-jit"
+start=$(date +%s.%N)
+ours=$("$lumen" perplexity -m "$model" -f "$text" "$@" 2>/dev/null)
+mid=$(date +%s.%N)
+theirs=$("$llama/build/bin/llama-perplexity" -m "$model" -f "$text" "$@" 2>&1 | grep "Final estimate")
+end=$(date +%s.%N)
+echo "lumen-jit:        $ours  [$(echo "$mid - $start" | bc) s with loading]"
+echo "llama-perplexity: $theirs  [$(echo "$end - $mid" | bc) s with loading]"
+python3 - "$ours" "$theirs" <<'PY'
+import re, sys
+a, b = (float(re.search(r"PPL = ([0-9.]+)", s).group(1)) for s in sys.argv[1:3])
+d = a / b - 1
+print(f"difference {100 * d:+.2f} %: {'ok' if abs(d) <= 0.02 else 'FAILS'} (within 2 %)")
+sys.exit(0 if abs(d) <= 0.02 else 1)
+PY
