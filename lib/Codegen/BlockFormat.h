@@ -23,6 +23,7 @@
 #include "lumen/Codegen/KernelSpec.h"
 
 #include <cstdint>
+#include <optional>
 
 namespace lumen::codegen {
 
@@ -38,6 +39,14 @@ struct SubBlockValues {
   uint8_t Quants[32];
   float Scales[2];  // Elements 0-15, 16-31.
   float Offsets[2]; // Zero for the types without minima.
+};
+
+/// Byte offsets of the fields of a 32-element 4/5-bit block (Q4_0, Q4_1,
+/// Q5_0, Q5_1, IQ4_NL): fp16 d, fp16 m (or -1), the 32-bit fifth-bit mask
+/// (or -1), the 16 bytes of nibbles (element j low in byte j, j + 16 high).
+/// The interleaved layouts store these types (KernelABI.h).
+struct LegacyLayout {
+  int D = 0, M = -1, High = -1, Qs = 2;
 };
 
 class BlockFormat {
@@ -61,6 +70,11 @@ public:
   virtual SubBlockIR emitSubBlock(IREmitter &E, llvm::Value *Block, unsigned J) const = 0;
   /// Sub-block J of the block at Block, as emitSubBlock computes it.
   virtual void decodeSubBlock(const uint8_t *Block, unsigned J, SubBlockValues &Out) const = 0;
+  /// The field offsets of the 32-element 4/5-bit types; nullopt otherwise.
+  virtual std::optional<LegacyLayout> legacyLayout() const { return std::nullopt; }
+  /// The 16 levels the nibbles index (IQ4_NL); null where a nibble is its
+  /// level (plus the fifth bit, minus ZeroPoint).
+  virtual const int8_t *levelTable() const { return nullptr; }
 
 protected:
   BlockFormat(WeightType T, int64_t Elements, int64_t Bytes, bool Signed, unsigned ZeroPoint,
@@ -71,6 +85,12 @@ protected:
 
 /// The block format of a quantized weight type; null for F16, BF16 and F32.
 const BlockFormat *blockFormat(WeightType W);
+
+/// Sub-block B (a whole block: these types have one) of row R of an M x K
+/// matrix of a legacy 4/5-bit type F in interleaved layout L, as
+/// decodeSubBlock gives it from the file's block.
+void readInterleavedSubBlock(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
+                             int64_t B, SubBlockValues &Out);
 
 // The families (Blocks/*.cpp).
 const BlockFormat *legacyBlockFormat(WeightType W);

@@ -60,12 +60,14 @@ public:
     bool IntDot = S.Activations == ActivationFormat::Q8;
     Interleaved = S.Shape.Layout != WeightLayout::Rows;
     Geo = InterleavedGeometry::of(S.Shape.Layout);
-    Format = IntDot && !Interleaved ? blockFormat(S.Shape.Weights) : nullptr;
+    Format = IntDot ? blockFormat(S.Shape.Weights) : nullptr;
+    BlockGeo = interleavesBlocks(S.Shape.Weights) ? InterleavedBlockGeometry::of(S.Shape.Weights, S.Shape.Layout)
+                                                  : InterleavedBlockGeometry{};
     // A step reads whole weight blocks: one 32-element block, a K-quant
     // super-block (8 sub-blocks), or two blocks at once on 512-bit VNNI,
     // whose vpdpbusd takes two sub-blocks (64 bytes) at a time.
-    SubsPerGroup = Format && S.VNNI && S.VectorBits == 512 ? 2 : 1;
-    SubsPerStep = Format ? std::max<int64_t>(SubsPerGroup, Format->subBlocks()) : 1;
+    SubsPerGroup = Format && !Interleaved && S.VNNI && S.VectorBits == 512 ? 2 : 1;
+    SubsPerStep = Format && !Interleaved ? std::max<int64_t>(SubsPerGroup, Format->subBlocks()) : 1;
     // Lanes of an accumulator: int8 kernels keep one lane per 4-quant group,
     // 8 per sub-block; f32 kernels one lane per float of a full vector;
     // interleaved kernels one lane per row of the group.
@@ -95,6 +97,8 @@ private:
   Value *emitDot(const SubBlockIR &W, Value *WOperand, Value *XQuants, Value *XBias, unsigned Lanes);
   void emitStepF32(const Tile &T, Value *Blk, Accs &Acc);
   void emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc);
+  /// The same for the interleaved 4/5-bit block types (InterleavedBlockGeometry).
+  void emitStepInterleavedBlocks(const Tile &T, Value *Blk, Accs &Acc);
   /// Software prefetch of the Bytes from P + PrefetchBytes on (a line each
   /// 64), or of the start of the page they begin in.
   void prefetch(Value *P, unsigned Bytes);
@@ -109,7 +113,8 @@ private:
 
   const KernelSpec &S;
   int64_t K, RowBytes, XRowBytes;
-  const BlockFormat *Format; // The int8 row kernels' weight blocks (else null).
+  const BlockFormat *Format; // The int8 kernels' weight blocks (else null).
+  InterleavedBlockGeometry BlockGeo{}; // Interleaved 4/5-bit block types.
   int64_t SubsPerGroup, SubsPerStep;
   unsigned AccLanes, RowsPerCell;
   bool Interleaved;
@@ -173,7 +178,9 @@ Value *MatmulEmitter::reduce(Value *V, Value *Tail) {
 }
 
 void MatmulEmitter::emitStep(const Tile &T, Value *Sub, unsigned Subs, Accs &Acc) {
-  if (Interleaved)
+  if (Interleaved && S.Shape.Weights != WeightType::Q8_0)
+    emitStepInterleavedBlocks(T, Sub, Acc);
+  else if (Interleaved)
     emitStepInterleaved(T, Sub, Acc);
   else if (S.Activations == ActivationFormat::Q8)
     emitStepInt8(T, Sub, Subs, Acc);
@@ -336,6 +343,117 @@ void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
       Value *Scale = B.CreateFMul(RowScales, B.CreateVectorSplat(Lanes, XScale));
       Value *&A = Acc[G * T.Tokens + Tk];
       A = fma(B.CreateSIToFP(Sums[G * T.Tokens + Tk], LaneF32), Scale, A);
+    }
+  }
+}
+
+void MatmulEmitter::emitStepInterleavedBlocks(const Tile &T, Value *Blk, Accs &Acc) {
+  // One 32-element block of each row group: 4 vectors of nibbles, each
+  // holding 4 levels of every row twice over (low nibbles: elements 4v..,
+  // high: 16+4v..), a fifth bit from a mask register where the type has
+  // one, and a table lookup for IQ4_NL. Against each token's broadcast
+  // activations the integer dot products accumulate one row per lane; the
+  // scales (and minima) follow once per block, as for Q8_0's layouts.
+  const BlockFormat &F = *Format;
+  const InterleavedBlockGeometry &Geo = BlockGeo;
+  const unsigned Lanes = Geo.Rows;
+  VectorType *Bytes = vec(I8, 4 * Lanes), *LaneI32 = vec(I32, Lanes), *LaneF32 = vec(F32, Lanes);
+  Value *XOff = B.CreateMul(Blk, B.getInt64(32));   // Quants.
+  Value *BlkOff = B.CreateMul(Blk, B.getInt64(4));  // BlockBias, BlockScale.
+  const int8_t *Table = F.levelTable();
+  // What the integer sums start from: -Z * (sum of the block's activation
+  // quants) = BlockBias * Z / 128, where levels are unsigned bytes minus Z
+  // (IQ4_NL's table as level + 128 on VNNI; its signed levels without).
+  const unsigned Z = Table ? (S.VNNI ? 128 : 0) : F.ZeroPoint;
+  const bool Signed = Table && !S.VNNI;
+  std::vector<Value *> GBlk(T.Rows), Sums(T.Rows * T.Tokens), BlockBias(T.Tokens);
+  for (unsigned G = 0; G < T.Rows; ++G) {
+    GBlk[G] = gep(T.RowPtr[G], B.CreateMul(Blk, B.getInt64(Geo.BlockBytes)));
+    prefetch(GBlk[G], Geo.BlockBytes);
+  }
+  prefetchSpread(T, Blk);
+  Value *Zero = S.Paced ? opaqueZero(Lanes) : nullptr;
+  for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+    BlockBias[Tk] = load(I32, gep(gep(T.TokPtr[Tk], q8BlockBiasOffset(K)), BlkOff), 4);
+    Value *Init = ConstantInt::get(LaneI32, 0);
+    if (Z) {
+      unsigned Shift = 0;
+      while ((128u >> Shift) > Z)
+        ++Shift;
+      Init = B.CreateVectorSplat(Lanes, Shift ? B.CreateAShr(BlockBias[Tk], Shift) : BlockBias[Tk]);
+    }
+    for (unsigned G = 0; G < T.Rows; ++G) {
+      Value *&Sum = Sums[G * T.Tokens + Tk];
+      Sum = Init;
+      if (Zero) // The previous block's result AND zero: a dependence, not a value.
+        Sum = B.CreateAdd(Init, B.CreateAnd(B.CreateBitCast(Acc[G * T.Tokens + Tk], LaneI32), Zero));
+    }
+  }
+  Value *TableVec = nullptr;
+  if (Table) {
+    SmallVector<Constant *, 64> Entries;
+    for (unsigned I = 0; I < 4 * Lanes; ++I)
+      Entries.push_back(ConstantInt::get(I8, uint8_t(Table[I % 16] + (S.VNNI ? 128 : 0))));
+    TableVec = ConstantVector::get(Entries);
+  }
+  const Intrinsic::ID Dpbusd =
+      Lanes == 16 ? Intrinsic::x86_avx512_vpdpbusd_512 : Intrinsic::x86_avx512_vpdpbusd_256;
+  // Levels of half H (0: low nibbles) of piece V of group G.
+  auto Levels = [&](Value *Nibbles, unsigned G, unsigned V, unsigned H) {
+    Value *L = H ? B.CreateLShr(Nibbles, ConstantInt::get(Bytes, 4)) : Nibbles;
+    L = B.CreateAnd(L, ConstantInt::get(Bytes, 0xF));
+    if (Geo.HasHigh) {
+      Value *Mask = load(B.getIntNTy(4 * Lanes), gep(GBlk[G], Geo.highBits(0, 4 * H + V)), 1);
+      L = B.CreateOr(L, B.CreateSelect(B.CreateBitCast(Mask, vec(B.getInt1Ty(), 4 * Lanes)),
+                                       ConstantInt::get(Bytes, 16), ConstantInt::get(Bytes, 0)));
+    }
+    if (TableVec)
+      L = B.CreateIntrinsic(Lanes == 16 ? Intrinsic::x86_avx512_pshuf_b_512 : Intrinsic::x86_avx2_pshuf_b, {},
+                            {TableVec, L});
+    return L;
+  };
+  for (unsigned V = 0; V < 4; ++V)
+    for (unsigned H = 0; H < 2; ++H) {
+      std::vector<Value *> W(T.Rows), WOp(T.Rows);
+      for (unsigned G = 0; G < T.Rows; ++G) {
+        W[G] = Levels(load(Bytes, gep(GBlk[G], Geo.nibbles(0, V)), 1), G, V, H);
+        WOp[G] = Signed ? B.CreateIntrinsic(Intrinsic::x86_avx2_psign_b, {}, {W[G], W[G]}) : W[G];
+        if (S.VNNI)
+          WOp[G] = B.CreateBitCast(WOp[G], LaneI32);
+      }
+      for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+        Value *X4 = load(I32, gep(gep(T.TokPtr[Tk], XOff), 4 * V + 16 * H), 4);
+        Value *XSplat = B.CreateVectorSplat(Lanes, X4);
+        for (unsigned G = 0; G < T.Rows; ++G) {
+          Value *&Sum = Sums[G * T.Tokens + Tk];
+          if (S.VNNI) {
+            Sum = B.CreateIntrinsic(Dpbusd, {}, {Sum, WOp[G], XSplat});
+            continue;
+          }
+          // Unsigned levels (at most 31) go to pmaddubsw as they are; IQ4_NL's
+          // signed ones as |w| against x * sign(w).
+          Value *XOp = B.CreateBitCast(XSplat, Bytes);
+          if (Signed)
+            XOp = B.CreateIntrinsic(Intrinsic::x86_avx2_psign_b, {}, {XOp, W[G]});
+          Value *Pairs = B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_ub_sw, {}, {WOp[G], XOp});
+          Sum = B.CreateAdd(Sum, B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_wd, {},
+                                                   {Pairs, ConstantInt::get(vec(I16, 16), 1)}));
+        }
+      }
+    }
+  for (unsigned G = 0; G < T.Rows; ++G) {
+    Value *RowScales = B.CreateFPExt(load(vec(Half, Lanes), gep(GBlk[G], Geo.scales(0)), 2), LaneF32);
+    Value *RowMins = Geo.HasMin ? B.CreateFPExt(load(vec(Half, Lanes), gep(GBlk[G], Geo.mins(0)), 2), LaneF32)
+                                : nullptr;
+    for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+      Value *XScale = B.CreateVectorSplat(
+          Lanes, load(F32, gep(gep(T.TokPtr[Tk], q8BlockScaleOffset(K)), BlkOff), 4));
+      Value *&A = Acc[G * T.Tokens + Tk];
+      A = fma(B.CreateSIToFP(Sums[G * T.Tokens + Tk], LaneF32), B.CreateFMul(RowScales, XScale), A);
+      if (RowMins) { // m * sum x = m * scale * BlockBias / -128.
+        Value *Coef = B.CreateFMul(B.CreateFMul(RowMins, XScale), ConstantFP::get(LaneF32, -1.0 / 128));
+        A = fma(B.CreateVectorSplat(Lanes, B.CreateSIToFP(BlockBias[Tk], F32)), Coef, A);
+      }
     }
   }
 }

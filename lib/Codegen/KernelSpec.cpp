@@ -159,7 +159,7 @@ absl::Status KernelSpec::validate(const CpuFeatures &Cpu) const {
   if (TileRows < 1 || TileRows > 32 || TileTokens < 1 || TileTokens > 8)
     return Bad("tile rows must be 1 to 32 and tile tokens 1 to 8");
   if (!layoutSupports(Shape.Layout, Shape.Weights, Shape.M, Shape.K))
-    return Bad(absl::StrFormat("the %s layout needs Q8_0 weights and M a multiple of %d",
+    return Bad(absl::StrFormat("the %s layout needs Q8_0 or 32-element 4/5-bit weights and M a multiple of %d",
                                weightLayoutName(Shape.Layout), layoutRowGroup(Shape.Layout)));
   if (PrefetchBytes % 64 || PrefetchBytes > (1u << 20))
     return Bad("prefetch distance must be a multiple of 64 bytes, at most 1 MiB");

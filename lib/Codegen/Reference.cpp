@@ -76,6 +76,34 @@ float replayInterleaved(const KernelSpec &S, const uint8_t *W, int64_t R, const 
   return Sum;
 }
 
+/// The same for the interleaved 4/5-bit block types: a block's exact integer
+/// sum over levels, its scale, and for the _1 types the minimum times the
+/// block's activation sum (from BlockBias).
+float replayInterleavedBlocks(const KernelSpec &S, const uint8_t *W, int64_t R, const uint8_t *X) {
+  const int64_t K = S.Shape.K;
+  const BlockFormat &F = *blockFormat(S.Shape.Weights);
+  std::vector<float> Acc(S.Accumulators, 0.0f);
+  for (int64_t Blk = 0; Blk < K / 32; ++Blk) {
+    SubBlockValues V;
+    readInterleavedSubBlock(F, W, S.Shape.Layout, K, R, Blk, V);
+    const int8_t *Xq = reinterpret_cast<const int8_t *>(X) + Blk * 32;
+    int32_t Dot = 0;
+    for (int I = 0; I < 32; ++I)
+      Dot += F.level(V.Quants[I]) * int32_t(Xq[I]);
+    const float XScale = loadAt<float>(X + q8BlockScaleOffset(K) + Blk * 4);
+    float &A = Acc[Blk % S.Accumulators];
+    A = std::fma(static_cast<float>(Dot), V.Scales[0] * XScale, A);
+    if (F.HasOffsets) {
+      const int32_t Bias = loadAt<int32_t>(X + q8BlockBiasOffset(K) + Blk * 4);
+      A = std::fma(static_cast<float>(Bias), V.Offsets[0] * XScale * (-1.0f / 128), A);
+    }
+  }
+  float Sum = Acc[0];
+  for (unsigned Set = 1; Set < S.Accumulators; ++Set)
+    Sum += Acc[Set];
+  return Sum;
+}
+
 /// One (row, token) cell of a kernel, lane by lane.
 class CellReplay {
 public:
@@ -195,9 +223,9 @@ void replayMatmul(const KernelSpec &S, const uint8_t *W, const void *X, float *Y
   for (int64_t T = 0; T < Sh.N; ++T)
     for (int64_t R = 0; R < Sh.M; ++R) {
       const uint8_t *XT = static_cast<const uint8_t *>(X) + T * XBytes;
-      Y[T * Sh.M + R] = Sh.Layout != WeightLayout::Rows
-                            ? replayInterleaved(S, W, R, XT)
-                            : CellReplay(S, W + R * RowBytes, XT).run();
+      Y[T * Sh.M + R] = Sh.Layout == WeightLayout::Rows ? CellReplay(S, W + R * RowBytes, XT).run()
+                        : Sh.Weights == WeightType::Q8_0 ? replayInterleaved(S, W, R, XT)
+                                                         : replayInterleavedBlocks(S, W, R, XT);
     }
 }
 

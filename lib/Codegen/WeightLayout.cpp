@@ -7,6 +7,8 @@
 //===----------------------------------------------------------------------===//
 #include "lumen/Codegen/KernelABI.h"
 
+#include "BlockFormat.h"
+
 #include "lumen/GGUF/Quantize.h"
 
 #include <cassert>
@@ -30,7 +32,8 @@ const char *weightLayoutName(WeightLayout L) {
 bool layoutSupports(WeightLayout L, WeightType W, int64_t M, int64_t K) {
   if (L == WeightLayout::Rows)
     return true;
-  return W == WeightType::Q8_0 && M > 0 && M % layoutRowGroup(L) == 0 && K > 0 && K % 32 == 0;
+  return (W == WeightType::Q8_0 || interleavesBlocks(W)) && M > 0 && M % layoutRowGroup(L) == 0 && K > 0 &&
+         K % 32 == 0;
 }
 
 void repackQ8_0(const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t M, int64_t K,
@@ -62,6 +65,87 @@ void repackQ8_0(const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t M, in
   }
 }
 
+namespace {
+
+/// Rows [RowBegin, RowEnd) of a legacy 4/5-bit matrix into the interleaved
+/// layout To (InterleavedBlockGeometry).
+void repackLegacyBlocks(const BlockFormat &F, const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t K,
+                        int64_t RowBegin, int64_t RowEnd) {
+  const LegacyLayout At = *F.legacyLayout();
+  const InterleavedBlockGeometry Geo = InterleavedBlockGeometry::of(F.Type, To);
+  const int64_t RowBytes = weightRowBytes(F.Type, K), Blocks = K / 32, R16 = Geo.Rows;
+  for (int64_t G = RowBegin / R16; G < RowEnd / R16; ++G) {
+    const uint8_t *Rows = Src + G * R16 * RowBytes;
+    uint8_t *Out = Dst + G * R16 * RowBytes;
+    for (int64_t B = 0; B < Blocks; ++B) {
+      uint64_t Masks[8] = {};
+      for (int64_t R = 0; R < R16; ++R) {
+        const uint8_t *Block = Rows + R * RowBytes + B * F.Bytes;
+        std::memcpy(Out + Geo.scales(B) + 2 * R, Block + At.D, 2);
+        if (Geo.HasMin)
+          std::memcpy(Out + Geo.mins(B) + 2 * R, Block + At.M, 2);
+        for (int64_t V = 0; V < 4; ++V)
+          std::memcpy(Out + Geo.nibbles(B, V) + 4 * R, Block + At.Qs + 4 * V, 4);
+        if (Geo.HasHigh) {
+          uint32_t High;
+          std::memcpy(&High, Block + At.High, 4);
+          for (int64_t V = 0; V < 4; ++V)
+            for (int64_t I = 0; I < 4; ++I) {
+              Masks[V] |= uint64_t((High >> (4 * V + I)) & 1) << (4 * R + I);
+              Masks[4 + V] |= uint64_t((High >> (16 + 4 * V + I)) & 1) << (4 * R + I);
+            }
+        }
+      }
+      if (Geo.HasHigh)
+        for (int64_t J = 0; J < 8; ++J)
+          std::memcpy(Out + Geo.highBits(B, J), &Masks[J], R16 / 2); // Little-endian: the low bytes.
+    }
+  }
+}
+
+} // namespace
+
+void readInterleavedSubBlock(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
+                             int64_t B, SubBlockValues &Out) {
+  // The file's block, put together again, decoded as the file's.
+  const LegacyLayout At = *F.legacyLayout();
+  const InterleavedBlockGeometry Geo = InterleavedBlockGeometry::of(F.Type, L);
+  const uint8_t *Group = W + R / Geo.Rows * Geo.Rows * weightRowBytes(F.Type, K);
+  const int64_t Lane = R % Geo.Rows;
+  uint8_t Block[32] = {};
+  std::memcpy(Block + At.D, Group + Geo.scales(B) + 2 * Lane, 2);
+  if (Geo.HasMin)
+    std::memcpy(Block + At.M, Group + Geo.mins(B) + 2 * Lane, 2);
+  for (int64_t V = 0; V < 4; ++V)
+    std::memcpy(Block + At.Qs + 4 * V, Group + Geo.nibbles(B, V) + 4 * Lane, 4);
+  if (Geo.HasHigh) {
+    uint32_t High = 0;
+    for (int64_t J = 0; J < 8; ++J) {
+      uint64_t Mask = 0;
+      std::memcpy(&Mask, Group + Geo.highBits(B, J), Geo.Rows / 2);
+      for (int64_t I = 0; I < 4; ++I)
+        High |= uint32_t((Mask >> (4 * Lane + I)) & 1) << ((J < 4 ? 4 * J : 16 + 4 * (J - 4)) + I);
+    }
+    std::memcpy(Block + At.High, &High, 4);
+  }
+  F.decodeSubBlock(Block, 0, Out);
+}
+
+void repackWeights(WeightType W, const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t M, int64_t K,
+                   int64_t RowBegin, int64_t RowEnd) {
+  if (W == WeightType::Q8_0) {
+    repackQ8_0(Src, Dst, To, M, K, RowBegin, RowEnd);
+    return;
+  }
+  const int64_t RowBytes = weightRowBytes(W, K);
+  if (To == WeightLayout::Rows) {
+    std::memcpy(Dst + RowBegin * RowBytes, Src + RowBegin * RowBytes, (RowEnd - RowBegin) * RowBytes);
+    return;
+  }
+  assert(layoutSupports(To, W, M, K) && RowBegin % layoutRowGroup(To) == 0 && RowEnd % layoutRowGroup(To) == 0);
+  repackLegacyBlocks(*blockFormat(W), Src, Dst, To, K, RowBegin, RowEnd);
+}
+
 Q8Block readQ8Block(const uint8_t *W, WeightLayout L, int64_t K, int64_t R, int64_t B) {
   const int64_t RowBytes = weightRowBytes(WeightType::Q8_0, K);
   Q8Block Out;
@@ -86,6 +170,19 @@ void dequantizeWeightRow(const MatmulShape &Shape, const uint8_t *W, int64_t R, 
   const int64_t K = Shape.K;
   if (Shape.Layout == WeightLayout::Rows) {
     gguf::dequantizeRow(tensorType(Shape.Weights), W + R * weightRowBytes(Shape.Weights, K), Out, K);
+    return;
+  }
+  if (Shape.Weights != WeightType::Q8_0) {
+    // Unfused, as ggml: scale * level, then the offset.
+    const BlockFormat &F = *blockFormat(Shape.Weights);
+    for (int64_t B = 0; B < K / 32; ++B) {
+      SubBlockValues V;
+      readInterleavedSubBlock(F, W, Shape.Layout, K, R, B, V);
+      for (int I = 0; I < 32; ++I) {
+        const float Product = V.Scales[I / 16] * float(F.level(V.Quants[I]));
+        Out[B * 32 + I] = F.HasOffsets ? Product + V.Offsets[I / 16] : Product;
+      }
+    }
     return;
   }
   for (int64_t B = 0; B < K / 32; ++B) {

@@ -218,11 +218,7 @@ void Qwen2Model::placeWeights(const LoadOptions &Options) {
     for (int64_t I = Begin; I < End; ++I) {
       const Piece &P = Pieces[I];
       const int64_t RowBytes = codegen::weightRowBytes(P.W->Type, P.W->Cols);
-      if (P.W->Type == codegen::WeightType::Q8_0)
-        codegen::repackQ8_0(P.W->Data, P.Dst, P.To, P.W->Rows, P.W->Cols, P.RowBegin, P.RowEnd);
-      else
-        std::memcpy(P.Dst + P.RowBegin * RowBytes, P.W->Data + P.RowBegin * RowBytes,
-                    (P.RowEnd - P.RowBegin) * RowBytes);
+      codegen::repackWeights(P.W->Type, P.W->Data, P.Dst, P.To, P.W->Rows, P.W->Cols, P.RowBegin, P.RowEnd);
       File->releaseRange(P.W->Data + P.RowBegin * RowBytes, (P.RowEnd - P.RowBegin) * RowBytes);
     }
   });

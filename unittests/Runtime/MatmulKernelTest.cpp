@@ -155,7 +155,7 @@ void checkSpecs(const Case &C, WeightType WT, const std::vector<KernelSpec> &Spe
     // The kernel and its replay read the weights in the spec's layout.
     std::vector<uint8_t> WL = W;
     if (S.Shape.Layout != WeightLayout::Rows)
-      repackQ8_0(W.data(), WL.data(), S.Shape.Layout, C.M, C.K, 0, C.M);
+      repackWeights(WT, W.data(), WL.data(), S.Shape.Layout, C.M, C.K, 0, C.M);
     std::vector<float> Y(C.N * C.M, NAN), Replay(C.N * C.M);
     Fn(WL.data(), Act, Y.data(), 0, C.M);
     replayMatmul(S, WL.data(), Act, Replay.data());
@@ -224,7 +224,7 @@ std::vector<Case> blockCases(WeightType W, std::initializer_list<int64_t> Tokens
   const int64_t E = weightBlockElements(W);
   std::vector<Case> Out;
   for (int64_t N : Tokens)
-    for (Case C : {Case{5, E, N}, Case{13, 3 * E, N}, Case{33, E == 32 ? 896 : 1792, N}})
+    for (Case C : {Case{5, E, N}, Case{13, 3 * E, N}, Case{33, E == 32 ? 896 : 1792, N}, Case{48, 3 * E, N}})
       Out.push_back(C);
   return Out;
 }
@@ -281,7 +281,7 @@ TEST(MatmulKernelTest, Avx512KernelsUnderVnniEmulation) {
   // minima and two-sub-block groups.
   // (An odd number of blocks: two-block steps and a tail, on 1 and 4 tokens.)
   for (WeightType W : kBlockTypes)
-    for (Case C : {Case{13, 3 * weightBlockElements(W), 1}, Case{13, 3 * weightBlockElements(W), 4}}) {
+    for (Case C : {Case{13, 3 * weightBlockElements(W), 1}, Case{48, 3 * weightBlockElements(W), 4}}) {
       SCOPED_TRACE(weightTypeName(W));
       std::vector<KernelSpec> Specs;
       for (const KernelSpec &S : variants({C.M, C.K, C.N, W}, Sweep::Narrow, Vnni))
@@ -385,7 +385,7 @@ TEST(MatmulKernelTest, RowRangesAndThreadsAgree) {
     const int64_t Grain = Groups ? 96 : 100, First = Groups ? 1008 : 1001, Last = Groups ? 2000 : 2002;
     std::vector<uint8_t> WL = W;
     if (Groups)
-      repackQ8_0(W.data(), WL.data(), S.Shape.Layout, C.M, C.K, 0, C.M);
+      repackWeights(WeightType::Q8_0, W.data(), WL.data(), S.Shape.Layout, C.M, C.K, 0, C.M);
     std::vector<float> One(C.N * C.M), Split(C.N * C.M), Part(C.N * C.M, -1.0f);
     Fn(WL.data(), Xq.data(), One.data(), 0, C.M);
     for (unsigned Threads : {2u, 3u}) {

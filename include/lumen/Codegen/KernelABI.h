@@ -127,6 +127,37 @@ struct InterleavedGeometry {
   int64_t quants(int64_t B, int64_t J) const { return B * blockBytes() + 2 * Rows + J * 4 * Rows; }
 };
 
+/// Whether W is one of the 32-element 4/5-bit types whose blocks the
+/// interleaved layouts store (Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL).
+inline bool interleavesBlocks(WeightType W) {
+  return W == WeightType::Q4_0 || W == WeightType::Q4_1 || W == WeightType::Q5_0 || W == WeightType::Q5_1 ||
+         W == WeightType::IQ4_NL;
+}
+
+/// Where an interleaved layout keeps block b of a row group of one of those
+/// types, relative to the group's start: the rows' fp16 scales d (row r at
+/// 2r), their fp16 minima m (the _1 types), 4 nibble pieces v of 4 bytes a
+/// row (the file's bytes 4v..4v+3: elements 4v..4v+3 in the low nibbles,
+/// 16+4v..16+4v+3 in the high ones), then for Q5 the fifth bits as 8 masks
+/// of a bit per row and element, mask v for the low nibbles of piece v and
+/// 4+v for its high ones (row r's element 4v+i at bit 4r+i). The same size
+/// as the rows: a vector of 4 bytes a row feeds vpdpbusd for every row.
+struct InterleavedBlockGeometry {
+  int64_t Rows;       // 8 or 16.
+  bool HasMin, HasHigh;
+  int64_t BlockBytes; // Rows x the type's block.
+
+  static InterleavedBlockGeometry of(WeightType W, WeightLayout L) {
+    const int64_t R = layoutRowGroup(L);
+    return {R, W == WeightType::Q4_1 || W == WeightType::Q5_1, W == WeightType::Q5_0 || W == WeightType::Q5_1,
+            R * weightRowBytes(W, 32)};
+  }
+  int64_t scales(int64_t B) const { return B * BlockBytes; }
+  int64_t mins(int64_t B) const { return B * BlockBytes + 2 * Rows; }
+  int64_t nibbles(int64_t B, int64_t V) const { return B * BlockBytes + (HasMin ? 4 : 2) * Rows + V * 4 * Rows; }
+  int64_t highBits(int64_t B, int64_t J) const { return nibbles(B, 0) + 16 * Rows + J * Rows / 2; }
+};
+
 /// Whether an M x K matrix of type W can be stored in layout L.
 LUMEN_API bool layoutSupports(WeightLayout L, WeightType W, int64_t M, int64_t K);
 
@@ -136,6 +167,11 @@ LUMEN_API bool layoutSupports(WeightLayout L, WeightType W, int64_t M, int64_t K
 /// layoutRowGroup(To), and layoutSupports(To, Q8_0, M, K) must hold.
 LUMEN_API void repackQ8_0(const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t M, int64_t K,
                           int64_t RowBegin, int64_t RowEnd);
+
+/// repackQ8_0, or for the types interleavesBlocks names the same from their
+/// file blocks to InterleavedBlockGeometry's; a copy for Rows.
+LUMEN_API void repackWeights(WeightType W, const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t M,
+                             int64_t K, int64_t RowBegin, int64_t RowEnd);
 
 /// Row R of an M x K matrix stored in Shape's type and layout, as floats.
 LUMEN_API void dequantizeWeightRow(const MatmulShape &Shape, const uint8_t *W, int64_t R, float *Out);

@@ -65,6 +65,8 @@ public:
     return Out;
   }
 
+  std::optional<LegacyLayout> legacyLayout() const override { return LegacyLayout{0, MinAt, HighBitsAt, QuantsAt}; }
+
   void decodeSubBlock(const uint8_t *Block, unsigned, SubBlockValues &Out) const override {
     uint32_t High = 0;
     if (HighBitsAt >= 0)

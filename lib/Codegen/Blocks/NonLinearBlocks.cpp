@@ -32,6 +32,9 @@ public:
     Value *Levels = E.B.CreateIntrinsic(Intrinsic::x86_avx2_pshuf_b, {}, {ConstantVector::get(Table), Index});
     return {Levels, E.splatHalf(E.load(E.I16, Block, 1), 8)};
   }
+  std::optional<LegacyLayout> legacyLayout() const override { return LegacyLayout{}; }
+  const int8_t *levelTable() const override { return kIQ4Levels; }
+
   void decodeSubBlock(const uint8_t *Block, unsigned, SubBlockValues &Out) const override {
     for (int J = 0; J < 16; ++J) {
       Out.Quants[J] = uint8_t(kIQ4Levels[Block[2 + J] & 0xF]);
