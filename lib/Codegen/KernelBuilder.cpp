@@ -67,7 +67,8 @@ public:
     // super-block (8 sub-blocks), or two blocks at once on 512-bit VNNI,
     // whose vpdpbusd takes two sub-blocks (64 bytes) at a time.
     SubsPerGroup = Format && !Interleaved && S.VNNI && S.VectorBits == 512 ? 2 : 1;
-    SubsPerStep = Format && !Interleaved ? std::max<int64_t>(SubsPerGroup, Format->subBlocks()) : 1;
+    // (Interleaved K-quant steps take a whole super-block too.)
+    SubsPerStep = Format ? std::max<int64_t>(SubsPerGroup, Format->subBlocks()) : 1;
     // Lanes of an accumulator: int8 kernels keep one lane per 4-quant group,
     // 8 per sub-block; f32 kernels one lane per float of a full vector;
     // interleaved kernels one lane per row of the group.
@@ -99,6 +100,9 @@ private:
   void emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc);
   /// The same for the interleaved 4/5-bit block types (InterleavedBlockGeometry).
   void emitStepInterleavedBlocks(const Tile &T, Value *Blk, Accs &Acc);
+  /// And for interleaved Q4_K/Q5_K (InterleavedKQuantGeometry): a super-block
+  /// from sub-block Sub on.
+  void emitStepInterleavedKQuants(const Tile &T, Value *Sub, Accs &Acc);
   /// Software prefetch of the Bytes from P + PrefetchBytes on (a line each
   /// 64), or of the start of the page they begin in.
   void prefetch(Value *P, unsigned Bytes);
@@ -148,10 +152,10 @@ void MatmulEmitter::prefetchSpread(const Tile &T, Value *Blk) {
   // The tile ahead is TileRows rows from its first row on (row groups are
   // contiguous); step Blk of token tile Pass takes slot Pass * Steps + Blk
   // of Slots, PerSlot lines each, the last slots past its end (harmless).
-  const int64_t Steps = K / kBlock, Passes = (S.Shape.N + S.TileTokens - 1) / S.TileTokens;
+  const int64_t Steps = K / kBlock / SubsPerStep, Passes = (S.Shape.N + S.TileTokens - 1) / S.TileTokens;
   const int64_t Lines = (int64_t(S.TileRows) * RowBytes + 63) / 64;
   const int64_t PerSlot = (Lines + Passes * Steps - 1) / (Passes * Steps);
-  Value *Slot = B.CreateAdd(B.CreateMul(T.Pass, B.getInt64(Steps)), Blk);
+  Value *Slot = B.CreateAdd(B.CreateMul(T.Pass, B.getInt64(Steps)), B.CreateUDiv(Blk, B.getInt64(SubsPerStep)));
   Value *At = gep(gep(T.RowPtr[0], S.PrefetchBytes), B.CreateMul(Slot, B.getInt64(PerSlot * 64)));
   for (int64_t L = 0; L < PerSlot; ++L)
     emitPrefetch(gep(At, L * 64));
@@ -178,7 +182,9 @@ Value *MatmulEmitter::reduce(Value *V, Value *Tail) {
 }
 
 void MatmulEmitter::emitStep(const Tile &T, Value *Sub, unsigned Subs, Accs &Acc) {
-  if (Interleaved && S.Shape.Weights != WeightType::Q8_0)
+  if (Interleaved && interleavesKQuants(S.Shape.Weights))
+    emitStepInterleavedKQuants(T, Sub, Acc);
+  else if (Interleaved && S.Shape.Weights != WeightType::Q8_0)
     emitStepInterleavedBlocks(T, Sub, Acc);
   else if (Interleaved)
     emitStepInterleaved(T, Sub, Acc);
@@ -453,6 +459,113 @@ void MatmulEmitter::emitStepInterleavedBlocks(const Tile &T, Value *Blk, Accs &A
       if (RowMins) { // m * sum x = m * scale * BlockBias / -128.
         Value *Coef = B.CreateFMul(B.CreateFMul(RowMins, XScale), ConstantFP::get(LaneF32, -1.0 / 128));
         A = fma(B.CreateVectorSplat(Lanes, B.CreateSIToFP(BlockBias[Tk], F32)), Coef, A);
+      }
+    }
+  }
+}
+
+void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, Accs &Acc) {
+  // A super-block of each row group, in four chunks of two sub-blocks: a
+  // nibble piece holds 4 levels of sub-block 2c (low nibbles) and of 2c + 1
+  // (high) for every row, so each piece feeds two integer sums a (group,
+  // token). The 6-bit scales and minima come from their byte planes as
+  // vectors of a lane per row; one scaled FMA (and one for the minima) per
+  // sub-block follows its sums.
+  const InterleavedKQuantGeometry Geo = InterleavedKQuantGeometry::of(S.Shape.Weights, S.Shape.Layout);
+  const unsigned Lanes = Geo.Rows;
+  VectorType *Bytes = vec(I8, 4 * Lanes), *LaneI8 = vec(I8, Lanes), *LaneI32 = vec(I32, Lanes),
+             *LaneF32 = vec(F32, Lanes);
+  Value *Blk = B.CreateUDiv(Sub, B.getInt64(8));
+  std::vector<Value *> GBlk(T.Rows), D(T.Rows), DMin(T.Rows);
+  for (unsigned G = 0; G < T.Rows; ++G) {
+    GBlk[G] = gep(T.RowPtr[G], B.CreateMul(Blk, B.getInt64(Geo.BlockBytes)));
+    prefetch(GBlk[G], Geo.BlockBytes);
+  }
+  prefetchSpread(T, Sub);
+  for (unsigned G = 0; G < T.Rows; ++G) {
+    D[G] = B.CreateFPExt(load(vec(Half, Lanes), gep(GBlk[G], Geo.d(0)), 2), LaneF32);
+    DMin[G] = B.CreateFPExt(load(vec(Half, Lanes), gep(GBlk[G], Geo.dmin(0)), 2), LaneF32);
+  }
+  Value *Zero = S.Paced ? opaqueZero(Lanes) : nullptr;
+  const Intrinsic::ID Dpbusd =
+      Lanes == 16 ? Intrinsic::x86_avx512_vpdpbusd_512 : Intrinsic::x86_avx512_vpdpbusd_256;
+  // Sub-block J's scale and minimum of every row of group G (the file's
+  // 6-bit packing, KQuantBlocks.cpp, on byte planes).
+  auto ScaleMin = [&](unsigned G, unsigned J) {
+    auto Plane = [&](unsigned P) { return load(LaneI8, gep(GBlk[G], Geo.scales(0, P)), 1); };
+    auto Bits = [&](Value *V, unsigned Shift, unsigned Mask) {
+      if (Shift)
+        V = B.CreateLShr(V, ConstantInt::get(LaneI8, Shift));
+      return B.CreateAnd(V, ConstantInt::get(LaneI8, Mask));
+    };
+    Value *Sc, *Mn;
+    if (J < 4) {
+      Sc = Bits(Plane(J), 0, 63);
+      Mn = Bits(Plane(J + 4), 0, 63);
+    } else {
+      Sc = B.CreateOr(Bits(Plane(J + 4), 0, 0xF), B.CreateShl(Bits(Plane(J - 4), 6, 3), 4));
+      Mn = B.CreateOr(Bits(Plane(J + 4), 4, 0xF), B.CreateShl(Bits(Plane(J), 6, 3), 4));
+    }
+    auto ToF = [&](Value *V) { return B.CreateSIToFP(B.CreateZExt(V, LaneI32), LaneF32); };
+    return std::pair{B.CreateFMul(D[G], ToF(Sc)), B.CreateFNeg(B.CreateFMul(DMin[G], ToF(Mn)))};
+  };
+  for (unsigned C = 0; C < 4; ++C) {
+    // Sums[(G * Tokens + Tk) * 2 + H]: sub-block 2C + H.
+    std::vector<Value *> Sums(T.Rows * T.Tokens * 2);
+    for (unsigned G = 0; G < T.Rows; ++G)
+      for (unsigned Tk = 0; Tk < T.Tokens; ++Tk)
+        for (unsigned H = 0; H < 2; ++H) {
+          Value *Init = ConstantInt::get(LaneI32, 0);
+          if (Zero) // The previous sums' result AND zero: a dependence, not a value.
+            Init = B.CreateAnd(B.CreateBitCast(Acc[G * T.Tokens + Tk], LaneI32), Zero);
+          Sums[(G * T.Tokens + Tk) * 2 + H] = Init;
+        }
+    for (unsigned V = 0; V < 8; ++V) {
+      std::vector<Value *> W[2];
+      for (unsigned G = 0; G < T.Rows; ++G) {
+        Value *Nib = load(Bytes, gep(GBlk[G], Geo.quants(0, C, V)), 1);
+        Value *High = Geo.HasHigh ? load(Bytes, gep(GBlk[G], Geo.high(0, V)), 1) : nullptr;
+        for (unsigned H = 0; H < 2; ++H) {
+          Value *L = B.CreateAnd(H ? B.CreateLShr(Nib, ConstantInt::get(Bytes, 4)) : Nib, ConstantInt::get(Bytes, 0xF));
+          if (High)
+            L = B.CreateOr(L, selectBit(High, 2 * C + H, 16));
+          W[H].push_back(S.VNNI ? B.CreateBitCast(L, LaneI32) : L);
+        }
+      }
+      for (unsigned Tk = 0; Tk < T.Tokens; ++Tk)
+        for (unsigned H = 0; H < 2; ++H) {
+          // Activations of sub-block 8b + 2C + H, quants 4V .. 4V + 3.
+          Value *XOff = B.CreateAdd(B.CreateMul(B.CreateAdd(Sub, B.getInt64(2 * C + H)), B.getInt64(32)),
+                                    B.getInt64(4 * V));
+          Value *XSplat = B.CreateVectorSplat(Lanes, load(I32, gep(T.TokPtr[Tk], XOff), 4));
+          for (unsigned G = 0; G < T.Rows; ++G) {
+            Value *&Sum = Sums[(G * T.Tokens + Tk) * 2 + H];
+            if (S.VNNI) {
+              Sum = B.CreateIntrinsic(Dpbusd, {}, {Sum, W[H][G], XSplat});
+              continue;
+            }
+            // Levels of at most 31 go to pmaddubsw as they are.
+            Value *Pairs = B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_ub_sw, {},
+                                             {W[H][G], B.CreateBitCast(XSplat, Bytes)});
+            Sum = B.CreateAdd(Sum, B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_wd, {},
+                                                     {Pairs, ConstantInt::get(vec(I16, 16), 1)}));
+          }
+        }
+    }
+    for (unsigned H = 0; H < 2; ++H) {
+      Value *SubOff = B.CreateMul(B.CreateAdd(Sub, B.getInt64(2 * C + H)), B.getInt64(4));
+      for (unsigned G = 0; G < T.Rows; ++G) {
+        auto [Scale, Min] = ScaleMin(G, 2 * C + H);
+        for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+          Value *X = T.TokPtr[Tk];
+          Value *XScale = B.CreateVectorSplat(Lanes, load(F32, gep(gep(X, q8BlockScaleOffset(K)), SubOff), 4));
+          Value *Bias = load(I32, gep(gep(X, q8BlockBiasOffset(K)), SubOff), 4);
+          Value *&A = Acc[G * T.Tokens + Tk];
+          A = fma(B.CreateSIToFP(Sums[(G * T.Tokens + Tk) * 2 + H], LaneF32), B.CreateFMul(Scale, XScale), A);
+          // -dmin * m * sum x = (-dmin * m) * scale * BlockBias / -128.
+          Value *Coef = B.CreateFMul(B.CreateFMul(Min, XScale), ConstantFP::get(LaneF32, -1.0 / 128));
+          A = fma(B.CreateVectorSplat(Lanes, B.CreateSIToFP(Bias, F32)), Coef, A);
+        }
       }
     }
   }

@@ -185,9 +185,10 @@ absl::Status KernelSpec::validate(const CpuFeatures &Cpu) const {
     if (TileRows != Group && TileRows != 2 * Group)
       return Bad(absl::StrFormat("%s tiles hold %d or %d rows", Name, Group, 2 * Group));
     const unsigned Registers = Group == 16 ? 24 : 12;
-    if (TileRows / Group * TileTokens * (Accumulators + 1) > Registers)
-      return Bad(absl::StrFormat(
-          "row groups x tokens x (accumulators + 1) must be at most %d (registers)", Registers));
+    const unsigned Sums = interleavedSumsPerCell(Shape.Weights); // Integer sums a (group, token) keeps.
+    if (TileRows / Group * TileTokens * (Accumulators + Sums) > Registers)
+      return Bad(absl::StrFormat("row groups x tokens x (accumulators + %d) must be at most %d (registers)", Sums,
+                                 Registers));
   } else {
     if (TileRows > 8)
       return Bad("tile rows must be 1 to 8");

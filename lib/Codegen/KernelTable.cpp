@@ -148,6 +148,16 @@ KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::str
     S.Activations = ActivationFormat::F32;
     Adjusted += absl::StrFormat("; f32 activations for %s weights", weightTypeName(Shape.Weights));
   }
+  if (Shape.Layout != WeightLayout::Rows) {
+    // Types that keep two sums a cell: fewer tokens a tile, so it stays in registers.
+    const unsigned Group = layoutRowGroup(Shape.Layout), Registers = Group == 16 ? 24 : 12;
+    const unsigned Cell = S.TileRows / Group * (S.Accumulators + interleavedSumsPerCell(Shape.Weights));
+    if (S.TileTokens * Cell > Registers) {
+      S.TileTokens = std::max(1u, Registers / Cell);
+      Adjusted += absl::StrFormat("; %d tokens a tile (two sums a cell for %s)", S.TileTokens,
+                                  weightTypeName(Shape.Weights));
+    }
+  }
   if (S.VectorBits == 512 && !Cpu.AVX512) {
     S.VectorBits = 256;
     Adjusted += "; 256-bit (no AVX-512)";

@@ -104,6 +104,33 @@ float replayInterleavedBlocks(const KernelSpec &S, const uint8_t *W, int64_t R, 
   return Sum;
 }
 
+/// And for interleaved Q4_K/Q5_K: sub-block by sub-block, each super-block
+/// one step of the accumulator sets.
+float replayInterleavedKQuants(const KernelSpec &S, const uint8_t *W, int64_t R, const uint8_t *X) {
+  const int64_t K = S.Shape.K;
+  const BlockFormat &F = *blockFormat(S.Shape.Weights);
+  std::vector<float> Acc(S.Accumulators, 0.0f);
+  for (int64_t Blk = 0; Blk < K / 256; ++Blk)
+    for (unsigned J = 0; J < 8; ++J) {
+      SubBlockValues V;
+      readInterleavedKQuant(F, W, S.Shape.Layout, K, R, Blk, J, V);
+      const int64_t Sub = Blk * 8 + J;
+      const int8_t *Xq = reinterpret_cast<const int8_t *>(X) + Sub * 32;
+      int32_t Dot = 0;
+      for (int I = 0; I < 32; ++I)
+        Dot += F.level(V.Quants[I]) * int32_t(Xq[I]);
+      const float XScale = loadAt<float>(X + q8BlockScaleOffset(K) + Sub * 4);
+      const int32_t Bias = loadAt<int32_t>(X + q8BlockBiasOffset(K) + Sub * 4);
+      float &A = Acc[Blk % S.Accumulators];
+      A = std::fma(static_cast<float>(Dot), V.Scales[0] * XScale, A);
+      A = std::fma(static_cast<float>(Bias), V.Offsets[0] * XScale * (-1.0f / 128), A);
+    }
+  float Sum = Acc[0];
+  for (unsigned Set = 1; Set < S.Accumulators; ++Set)
+    Sum += Acc[Set];
+  return Sum;
+}
+
 /// One (row, token) cell of a kernel, lane by lane.
 class CellReplay {
 public:
@@ -225,6 +252,7 @@ void replayMatmul(const KernelSpec &S, const uint8_t *W, const void *X, float *Y
       const uint8_t *XT = static_cast<const uint8_t *>(X) + T * XBytes;
       Y[T * Sh.M + R] = Sh.Layout == WeightLayout::Rows ? CellReplay(S, W + R * RowBytes, XT).run()
                         : Sh.Weights == WeightType::Q8_0 ? replayInterleaved(S, W, R, XT)
+                        : interleavesKQuants(Sh.Weights) ? replayInterleavedKQuants(S, W, R, XT)
                                                          : replayInterleavedBlocks(S, W, R, XT);
     }
 }

@@ -32,8 +32,8 @@ const char *weightLayoutName(WeightLayout L) {
 bool layoutSupports(WeightLayout L, WeightType W, int64_t M, int64_t K) {
   if (L == WeightLayout::Rows)
     return true;
-  return (W == WeightType::Q8_0 || interleavesBlocks(W)) && M > 0 && M % layoutRowGroup(L) == 0 && K > 0 &&
-         K % 32 == 0;
+  return (W == WeightType::Q8_0 || interleavesBlocks(W) || interleavesKQuants(W)) && M > 0 &&
+         M % layoutRowGroup(L) == 0 && K > 0 && K % weightBlockElements(W) == 0;
 }
 
 void repackQ8_0(const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t M, int64_t K,
@@ -103,7 +103,54 @@ void repackLegacyBlocks(const BlockFormat &F, const uint8_t *Src, uint8_t *Dst, 
   }
 }
 
+/// Rows [RowBegin, RowEnd) of a Q4_K/Q5_K matrix into the interleaved
+/// layout To (InterleavedKQuantGeometry). File super-block: d, dmin,
+/// scales[12], [qh[32]], qs[128].
+void repackKQuants(WeightType W, const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t K, int64_t RowBegin,
+                   int64_t RowEnd) {
+  const InterleavedKQuantGeometry Geo = InterleavedKQuantGeometry::of(W, To);
+  const int64_t RowBytes = weightRowBytes(W, K), Blocks = K / 256, Bytes = weightRowBytes(W, 256);
+  const int64_t QsAt = Geo.HasHigh ? 48 : 16;
+  for (int64_t G = RowBegin / Geo.Rows; G < RowEnd / Geo.Rows; ++G) {
+    const uint8_t *Rows = Src + G * Geo.Rows * RowBytes;
+    uint8_t *Out = Dst + G * Geo.Rows * RowBytes;
+    for (int64_t B = 0; B < Blocks; ++B)
+      for (int64_t R = 0; R < Geo.Rows; ++R) {
+        const uint8_t *Block = Rows + R * RowBytes + B * Bytes;
+        std::memcpy(Out + Geo.d(B) + 2 * R, Block, 2);
+        std::memcpy(Out + Geo.dmin(B) + 2 * R, Block + 2, 2);
+        for (int64_t P = 0; P < 12; ++P)
+          Out[Geo.scales(B, P) + R] = Block[4 + P];
+        if (Geo.HasHigh)
+          for (int64_t V = 0; V < 8; ++V)
+            std::memcpy(Out + Geo.high(B, V) + 4 * R, Block + 16 + 4 * V, 4);
+        for (int64_t C = 0; C < 4; ++C)
+          for (int64_t V = 0; V < 8; ++V)
+            std::memcpy(Out + Geo.quants(B, C, V) + 4 * R, Block + QsAt + 32 * C + 4 * V, 4);
+      }
+  }
+}
+
 } // namespace
+
+void readInterleavedKQuant(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
+                           int64_t B, unsigned J, SubBlockValues &Out) {
+  const InterleavedKQuantGeometry Geo = InterleavedKQuantGeometry::of(F.Type, L);
+  const uint8_t *Group = W + R / Geo.Rows * Geo.Rows * weightRowBytes(F.Type, K);
+  const int64_t Lane = R % Geo.Rows, QsAt = Geo.HasHigh ? 48 : 16;
+  uint8_t Block[176] = {};
+  std::memcpy(Block, Group + Geo.d(B) + 2 * Lane, 2);
+  std::memcpy(Block + 2, Group + Geo.dmin(B) + 2 * Lane, 2);
+  for (int64_t P = 0; P < 12; ++P)
+    Block[4 + P] = Group[Geo.scales(B, P) + Lane];
+  if (Geo.HasHigh)
+    for (int64_t V = 0; V < 8; ++V)
+      std::memcpy(Block + 16 + 4 * V, Group + Geo.high(B, V) + 4 * Lane, 4);
+  for (int64_t C = 0; C < 4; ++C)
+    for (int64_t V = 0; V < 8; ++V)
+      std::memcpy(Block + QsAt + 32 * C + 4 * V, Group + Geo.quants(B, C, V) + 4 * Lane, 4);
+  F.decodeSubBlock(Block, J, Out);
+}
 
 void readInterleavedSubBlock(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
                              int64_t B, SubBlockValues &Out) {
@@ -143,7 +190,10 @@ void repackWeights(WeightType W, const uint8_t *Src, uint8_t *Dst, WeightLayout 
     return;
   }
   assert(layoutSupports(To, W, M, K) && RowBegin % layoutRowGroup(To) == 0 && RowEnd % layoutRowGroup(To) == 0);
-  repackLegacyBlocks(*blockFormat(W), Src, Dst, To, K, RowBegin, RowEnd);
+  if (interleavesKQuants(W))
+    repackKQuants(W, Src, Dst, To, K, RowBegin, RowEnd);
+  else
+    repackLegacyBlocks(*blockFormat(W), Src, Dst, To, K, RowBegin, RowEnd);
 }
 
 Q8Block readQ8Block(const uint8_t *W, WeightLayout L, int64_t K, int64_t R, int64_t B) {
@@ -177,7 +227,10 @@ void dequantizeWeightRow(const MatmulShape &Shape, const uint8_t *W, int64_t R, 
     const BlockFormat &F = *blockFormat(Shape.Weights);
     for (int64_t B = 0; B < K / 32; ++B) {
       SubBlockValues V;
-      readInterleavedSubBlock(F, W, Shape.Layout, K, R, B, V);
+      if (interleavesKQuants(Shape.Weights))
+        readInterleavedKQuant(F, W, Shape.Layout, K, R, B / 8, B % 8, V);
+      else
+        readInterleavedSubBlock(F, W, Shape.Layout, K, R, B, V);
       for (int I = 0; I < 32; ++I) {
         const float Product = V.Scales[I / 16] * float(F.level(V.Quants[I]));
         Out[B * 32 + I] = F.HasOffsets ? Product + V.Offsets[I / 16] : Product;

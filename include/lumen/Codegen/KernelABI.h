@@ -158,6 +158,35 @@ struct InterleavedBlockGeometry {
   int64_t highBits(int64_t B, int64_t J) const { return nibbles(B, 0) + 16 * Rows + J * Rows / 2; }
 };
 
+/// Whether W is Q4_K or Q5_K, whose super-blocks the interleaved layouts
+/// store (InterleavedKQuantGeometry).
+inline bool interleavesKQuants(WeightType W) { return W == WeightType::Q4_K || W == WeightType::Q5_K; }
+
+/// Where an interleaved layout keeps super-block b of a row group of Q4_K or
+/// Q5_K: the rows' fp16 d, their fp16 dmin, the 12 bytes of 6-bit scales
+/// and minima as 12 planes of a byte a row (plane k: each row's byte k),
+/// for Q5_K its 32 qh bytes as 8 pieces of 4 bytes a row, then the 128 qs
+/// bytes as 32 pieces (chunk c of 32 bytes, piece v) of 4 bytes a row: a
+/// piece's low nibbles are elements 4v..4v+3 of sub-block 2c, its high
+/// nibbles those of sub-block 2c + 1. The same size as the rows.
+struct InterleavedKQuantGeometry {
+  int64_t Rows; // 8 or 16.
+  bool HasHigh; // Q5_K.
+  int64_t BlockBytes;
+
+  static InterleavedKQuantGeometry of(WeightType W, WeightLayout L) {
+    const int64_t R = layoutRowGroup(L);
+    return {R, W == WeightType::Q5_K, R * weightRowBytes(W, 256)};
+  }
+  int64_t d(int64_t B) const { return B * BlockBytes; }
+  int64_t dmin(int64_t B) const { return B * BlockBytes + 2 * Rows; }
+  int64_t scales(int64_t B, int64_t Plane) const { return B * BlockBytes + 4 * Rows + Plane * Rows; }
+  int64_t high(int64_t B, int64_t V) const { return B * BlockBytes + 16 * Rows + V * 4 * Rows; }
+  int64_t quants(int64_t B, int64_t C, int64_t V) const {
+    return B * BlockBytes + (HasHigh ? 48 : 16) * Rows + (8 * C + V) * 4 * Rows;
+  }
+};
+
 /// Whether an M x K matrix of type W can be stored in layout L.
 LUMEN_API bool layoutSupports(WeightLayout L, WeightType W, int64_t M, int64_t K);
 
@@ -168,8 +197,9 @@ LUMEN_API bool layoutSupports(WeightLayout L, WeightType W, int64_t M, int64_t K
 LUMEN_API void repackQ8_0(const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t M, int64_t K,
                           int64_t RowBegin, int64_t RowEnd);
 
-/// repackQ8_0, or for the types interleavesBlocks names the same from their
-/// file blocks to InterleavedBlockGeometry's; a copy for Rows.
+/// repackQ8_0, or for the types interleavesBlocks and interleavesKQuants
+/// name the same from their file blocks to their interleaved geometry; a
+/// copy for Rows.
 LUMEN_API void repackWeights(WeightType W, const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t M,
                              int64_t K, int64_t RowBegin, int64_t RowEnd);
 

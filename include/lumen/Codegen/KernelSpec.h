@@ -46,6 +46,12 @@ inline int64_t weightBlockElements(WeightType W) {
              : 32;
 }
 
+/// Integer sums an interleaved kernel keeps per (row group, token): two
+/// for Q4_K/Q5_K (a nibble piece holds two sub-blocks), else one.
+inline unsigned interleavedSumsPerCell(WeightType W) {
+  return W == WeightType::Q4_K || W == WeightType::Q5_K ? 2 : 1;
+}
+
 /// How the N x K activations are passed.
 ///  - F32: plain floats, for the float weight types (and Q8_0 weights
 ///    dequantized in registers, f32 FMA: not chosen, kept for comparison).
