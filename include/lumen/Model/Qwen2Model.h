@@ -2,8 +2,9 @@
 //
 // The configuration, tokenizer and weights of a Qwen2 model. Every tensor's
 // presence, type and shape is checked at load, with errors that name the key
-// or tensor. Q8_0 matrices are repacked into the layout the kernel table
-// prefers (rows interleaved 16 or 8 at a time), in 2 MB-page memory that replaces
+// or tensor. Matrices of the types the interleaved layouts take (Q8_0, the
+// 4/5-bit legacy types, Q4_K, Q5_K) are repacked into the layout the kernel
+// table prefers (rows interleaved 16 or 8 at a time), in 2 MB-page memory that replaces
 // the file's pages tensor by tensor -- never a dequantized or second copy.
 // A model is immutable and can be shared by any number of sessions and
 // threads.
@@ -70,7 +71,7 @@ struct LUMEN_API LayerWeights {
 };
 
 struct LUMEN_API LoadOptions {
-  /// Store Q8_0 matrices in the layout chosen by codegen::chooseLayout
+  /// Store matrices in the layout chosen by codegen::chooseLayout
   /// (Interleaved16 or Interleaved8 where M allows) instead of the file's row layout.
   bool Repack = true;
   /// Put copied matrices in 2 MB-page memory (madvise MADV_HUGEPAGE). With
