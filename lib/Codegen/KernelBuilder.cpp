@@ -93,6 +93,11 @@ private:
   /// (the f32 and interleaved kernels: one block).
   void emitStep(const Tile &T, Value *Sub, unsigned Subs, Accs &Acc);
   void emitStepInt8(const Tile &T, Value *Sub, unsigned Subs, Accs &Acc);
+  /// Sum plus the dot products of 4-byte groups: WOp's unsigned bytes (as
+  /// i32 lanes with VNNI) against X's (a token's activation quants, i32
+  /// lanes): vpdpbusd with VNNI, else pmaddubsw + pmaddwd, X's bytes
+  /// negated where SignOf's are negative (WOp then holds |w|).
+  Value *accumulateDot(Value *Sum, Value *WOp, Value *X, Value *SignOf = nullptr);
   /// The integer dot products of one token with a group of decoded
   /// sub-blocks (Lanes i32 lanes), exact: sum of level * activation quant.
   Value *emitDot(const SubBlockIR &W, Value *WOperand, Value *XQuants, Value *XBias, unsigned Lanes);
@@ -253,6 +258,18 @@ void MatmulEmitter::emitStepInt8(const Tile &T, Value *Sub, unsigned Subs, Accs 
   }
 }
 
+Value *MatmulEmitter::accumulateDot(Value *Sum, Value *WOp, Value *X, Value *SignOf) {
+  const unsigned Lanes = cast<FixedVectorType>(Sum->getType())->getNumElements();
+  if (S.VNNI)
+    return B.CreateIntrinsic(Lanes == 16 ? Intrinsic::x86_avx512_vpdpbusd_512 : Intrinsic::x86_avx512_vpdpbusd_256,
+                             {}, {Sum, WOp, X});
+  Value *XOp = B.CreateBitCast(X, vec(I8, 4 * Lanes));
+  if (SignOf)
+    XOp = B.CreateIntrinsic(Intrinsic::x86_avx2_psign_b, {}, {XOp, SignOf});
+  Value *Pairs = B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_ub_sw, {}, {WOp, XOp});
+  return B.CreateAdd(Sum, B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_wd, {}, {Pairs, ConstantInt::get(vec(I16, 16), 1)}));
+}
+
 Value *MatmulEmitter::emitDot(const SubBlockIR &W, Value *WOperand, Value *XQuants, Value *XBias,
                               unsigned Lanes) {
   const BlockFormat &F = *Format;
@@ -268,17 +285,10 @@ Value *MatmulEmitter::emitDot(const SubBlockIR &W, Value *WOperand, Value *XQuan
       --Shift;
     return Shift ? B.CreateAShr(XBias, ConstantInt::get(LaneI32, Shift)) : XBias;
   };
-  if (S.VNNI) {
-    Intrinsic::ID Id = Lanes == 16 ? Intrinsic::x86_avx512_vpdpbusd_512 : Intrinsic::x86_avx512_vpdpbusd_256;
-    Value *Init = ZeroPointBias(F.Signed ? 128 : F.ZeroPoint);
-    return B.CreateIntrinsic(Id, {}, {Init, WOperand, B.CreateBitCast(XQuants, LaneI32)});
-  }
-  Value *XOperand = F.Signed ? B.CreateIntrinsic(Intrinsic::x86_avx2_psign_b, {}, {XQuants, W.Quants}) : XQuants;
-  Value *Pairs = B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_ub_sw, {}, {WOperand, XOperand});
-  Value *Dot = B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_wd, {}, {Pairs, ConstantInt::get(vec(I16, 16), 1)});
-  if (!F.Signed && F.ZeroPoint)
-    Dot = B.CreateAdd(ZeroPointBias(F.ZeroPoint), Dot);
-  return Dot;
+  // VNNI takes every level as an unsigned byte (signed ones + 128); without
+  // it signed levels go as |w| against x * sign(w), unsigned ones as they are.
+  Value *Init = ZeroPointBias(F.Signed ? (S.VNNI ? 128 : 0) : F.ZeroPoint);
+  return accumulateDot(Init, WOperand, B.CreateBitCast(XQuants, LaneI32), F.Signed ? W.Quants : nullptr);
 }
 
 void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
@@ -312,8 +322,6 @@ void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
         Sum = B.CreateAdd(Init, B.CreateAnd(B.CreateBitCast(Acc[G * T.Tokens + Tk], LaneI32), Zero));
     }
   }
-  const Intrinsic::ID Dpbusd =
-      Lanes == 16 ? Intrinsic::x86_avx512_vpdpbusd_512 : Intrinsic::x86_avx512_vpdpbusd_256;
   for (unsigned J = 0; J < 8; ++J) {
     std::vector<Value *> W(T.Rows), WOp(T.Rows);
     for (unsigned G = 0; G < T.Rows; ++G) {
@@ -330,15 +338,7 @@ void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
       Value *XSplat = B.CreateVectorSplat(Lanes, X4);
       for (unsigned G = 0; G < T.Rows; ++G) {
         Value *&Sum = Sums[G * T.Tokens + Tk];
-        if (S.VNNI) {
-          Sum = B.CreateIntrinsic(Dpbusd, {}, {Sum, WOp[G], XSplat});
-          continue;
-        }
-        Value *XSigned = B.CreateIntrinsic(Intrinsic::x86_avx2_psign_b, {},
-                                           {B.CreateBitCast(XSplat, Bytes), W[G]});
-        Value *Pairs = B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_ub_sw, {}, {WOp[G], XSigned});
-        Sum = B.CreateAdd(Sum, B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_wd, {},
-                                                 {Pairs, ConstantInt::get(vec(I16, 16), 1)}));
+        Sum = accumulateDot(Sum, WOp[G], XSplat, S.VNNI ? nullptr : W[G]);
       }
     }
   }
@@ -402,8 +402,6 @@ void MatmulEmitter::emitStepInterleavedBlocks(const Tile &T, Value *Blk, Accs &A
       Entries.push_back(ConstantInt::get(I8, uint8_t(Table[I % 16] + (S.VNNI ? 128 : 0))));
     TableVec = ConstantVector::get(Entries);
   }
-  const Intrinsic::ID Dpbusd =
-      Lanes == 16 ? Intrinsic::x86_avx512_vpdpbusd_512 : Intrinsic::x86_avx512_vpdpbusd_256;
   // Levels of half H (0: low nibbles) of piece V of group G.
   auto Levels = [&](Value *Nibbles, unsigned G, unsigned V, unsigned H) {
     Value *L = H ? B.CreateLShr(Nibbles, ConstantInt::get(Bytes, 4)) : Nibbles;
@@ -430,20 +428,11 @@ void MatmulEmitter::emitStepInterleavedBlocks(const Tile &T, Value *Blk, Accs &A
       for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
         Value *X4 = load(I32, gep(gep(T.TokPtr[Tk], XOff), 4 * V + 16 * H), 4);
         Value *XSplat = B.CreateVectorSplat(Lanes, X4);
+        // Unsigned levels (at most 31) go to pmaddubsw as they are; IQ4_NL's
+        // signed ones (without VNNI) as |w| against x * sign(w).
         for (unsigned G = 0; G < T.Rows; ++G) {
           Value *&Sum = Sums[G * T.Tokens + Tk];
-          if (S.VNNI) {
-            Sum = B.CreateIntrinsic(Dpbusd, {}, {Sum, WOp[G], XSplat});
-            continue;
-          }
-          // Unsigned levels (at most 31) go to pmaddubsw as they are; IQ4_NL's
-          // signed ones as |w| against x * sign(w).
-          Value *XOp = B.CreateBitCast(XSplat, Bytes);
-          if (Signed)
-            XOp = B.CreateIntrinsic(Intrinsic::x86_avx2_psign_b, {}, {XOp, W[G]});
-          Value *Pairs = B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_ub_sw, {}, {WOp[G], XOp});
-          Sum = B.CreateAdd(Sum, B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_wd, {},
-                                                   {Pairs, ConstantInt::get(vec(I16, 16), 1)}));
+          Sum = accumulateDot(Sum, WOp[G], XSplat, Signed ? W[G] : nullptr);
         }
       }
     }
@@ -487,8 +476,6 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, Accs &
     DMin[G] = B.CreateFPExt(load(vec(Half, Lanes), gep(GBlk[G], Geo.dmin(0)), 2), LaneF32);
   }
   Value *Zero = S.Paced ? opaqueZero(Lanes) : nullptr;
-  const Intrinsic::ID Dpbusd =
-      Lanes == 16 ? Intrinsic::x86_avx512_vpdpbusd_512 : Intrinsic::x86_avx512_vpdpbusd_256;
   // Sub-block J's scale and minimum of every row of group G (the file's
   // 6-bit packing, KQuantBlocks.cpp, on byte planes).
   auto ScaleMin = [&](unsigned G, unsigned J) {
@@ -538,17 +525,9 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, Accs &
           Value *XOff = B.CreateAdd(B.CreateMul(B.CreateAdd(Sub, B.getInt64(2 * C + H)), B.getInt64(32)),
                                     B.getInt64(4 * V));
           Value *XSplat = B.CreateVectorSplat(Lanes, load(I32, gep(T.TokPtr[Tk], XOff), 4));
-          for (unsigned G = 0; G < T.Rows; ++G) {
+          for (unsigned G = 0; G < T.Rows; ++G) { // Levels of at most 31: unsigned bytes.
             Value *&Sum = Sums[(G * T.Tokens + Tk) * 2 + H];
-            if (S.VNNI) {
-              Sum = B.CreateIntrinsic(Dpbusd, {}, {Sum, W[H][G], XSplat});
-              continue;
-            }
-            // Levels of at most 31 go to pmaddubsw as they are.
-            Value *Pairs = B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_ub_sw, {},
-                                             {W[H][G], B.CreateBitCast(XSplat, Bytes)});
-            Sum = B.CreateAdd(Sum, B.CreateIntrinsic(Intrinsic::x86_avx2_pmadd_wd, {},
-                                                     {Pairs, ConstantInt::get(vec(I16, 16), 1)}));
+            Sum = accumulateDot(Sum, W[H][G], XSplat);
           }
         }
     }
