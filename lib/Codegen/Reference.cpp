@@ -54,6 +54,14 @@ template <typename T> T loadAt(const uint8_t *P) {
   return V;
 }
 
+/// The accumulator sets added in order, as the kernels' epilogue does.
+float sumOfSets(const std::vector<float> &Acc) {
+  float Sum = Acc[0];
+  for (size_t Set = 1; Set < Acc.size(); ++Set)
+    Sum += Acc[Set];
+  return Sum;
+}
+
 /// One (row, token) of an interleaved kernel: the row's lane of its group,
 /// one block per step, exact integer block sums, then a scaled FMA into the
 /// step's accumulator set; the sets summed in order.
@@ -70,10 +78,7 @@ float replayInterleaved(const KernelSpec &S, const uint8_t *W, int64_t R, const 
     float &A = Acc[Blk % S.Accumulators];
     A = std::fma(static_cast<float>(Dot), Scale, A);
   }
-  float Sum = Acc[0];
-  for (unsigned Set = 1; Set < S.Accumulators; ++Set)
-    Sum += Acc[Set];
-  return Sum;
+  return sumOfSets(Acc);
 }
 
 /// The same for the interleaved 4/5-bit block types: a block's exact integer
@@ -98,10 +103,7 @@ float replayInterleavedBlocks(const KernelSpec &S, const uint8_t *W, int64_t R, 
       A = std::fma(static_cast<float>(Bias), V.Offsets[0] * XScale * (-1.0f / 128), A);
     }
   }
-  float Sum = Acc[0];
-  for (unsigned Set = 1; Set < S.Accumulators; ++Set)
-    Sum += Acc[Set];
-  return Sum;
+  return sumOfSets(Acc);
 }
 
 /// And for interleaved Q4_K/Q5_K: sub-block by sub-block, each super-block
@@ -125,10 +127,7 @@ float replayInterleavedKQuants(const KernelSpec &S, const uint8_t *W, int64_t R,
       A = std::fma(static_cast<float>(Dot), V.Scales[0] * XScale, A);
       A = std::fma(static_cast<float>(Bias), V.Offsets[0] * XScale * (-1.0f / 128), A);
     }
-  float Sum = Acc[0];
-  for (unsigned Set = 1; Set < S.Accumulators; ++Set)
-    Sum += Acc[Set];
-  return Sum;
+  return sumOfSets(Acc);
 }
 
 /// One (row, token) cell of a kernel, lane by lane.
