@@ -137,7 +137,9 @@ absl::Status validateShape(const MatmulShape &S) {
         absl::StrFormat("matmul shape M=%d K=%d N=%d: every size must be positive", S.M, S.K, S.N));
   if (const int64_t Block = weightBlockElements(S.Weights); S.K % Block)
     return absl::InvalidArgumentError(absl::StrFormat(
-        "matmul shape K=%d: K must be a multiple of %d (one %s block)", S.K, Block, weightTypeName(S.Weights)));
+        "matmul shape K=%d: K must be a multiple of %d (%s)", S.K, Block,
+        isFloatType(S.Weights) ? "the kernels read 32 floats a step"
+                               : absl::StrFormat("one %s block", weightTypeName(S.Weights))));
   // Byte offsets are computed in 64 bits; keep every buffer far below that.
   constexpr int64_t Limit = int64_t(1) << 40;
   if (S.M > Limit / S.K || S.N > Limit / S.K || S.N > Limit / S.M)

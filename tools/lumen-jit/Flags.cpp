@@ -23,7 +23,7 @@ ABSL_FLAG(bool, print_llvm, false, "print the LLVM IR generated for --shape");
 ABSL_FLAG(std::string, shape, "", "--print-llvm: KxM, e.g. 896x4864 (896 in, 4864 out)");
 ABSL_FLAG(std::string, isa, "host",
           "the ISA kernels are compiled and weights laid out for: host, avx2, avx512 or avx512-vnni "
-          "(run/eval/bench: one this CPU has, e.g. avx2 to time the AVX2 kernels on an AVX-512 host)");
+          "(run/eval/bench/perplexity: one this CPU has, e.g. avx2 to time the AVX2 kernels on an AVX-512 host)");
 ABSL_FLAG(std::string, layout, "auto",
           "--print-llvm: weight layout: auto (what the model loader stores for --isa: "
           "interleaved16 on avx512-vnni when M is a multiple of 16, else interleaved8 when M is a "
@@ -41,7 +41,7 @@ ABSL_FLAG(std::string, n, "", "run: tokens to generate (default 128); bench: gen
 ABSL_FLAG(std::string, t, "", "threads (default: all cores); bench: a list such as 1,2");
 ABSL_FLAG(int64_t, c, 4096, "context size in tokens (at most the model's)");
 ABSL_FLAG(int64_t, batch, 64, "prompt tokens per prefill batch");
-ABSL_FLAG(int64_t, b, 512, "perplexity: tokens per batch (as --batch; default 512, at most -c)");
+ABSL_FLAG(int64_t, b, 512, "perplexity: tokens per batch (as --batch; at most -c)");
 ABSL_FLAG(int64_t, chunks, 0, "perplexity: chunks to score, 0 = every whole chunk of the text");
 ABSL_FLAG(double, temp, 0.8, "temperature; 0 = greedy");
 ABSL_FLAG(int32_t, top_k, 40, "top-k sampling (0 = off)");
@@ -181,7 +181,7 @@ const std::vector<CommandInfo> kCommands = {
     {"eval", runEval, "eval -m FILE --tokens 1,2,3 [--top K] [--from POS] [--reference] [-t THREADS]",
      "Evaluate the ids in one batch; print JSON {\"positions\":[{\"pos\",\"argmax\",\"top\"}]}.",
      {LUMEN_MODEL_FLAGS, LUMEN_JIT_FLAGS, "tokens|comma-separated token ids", "top", "from", "reference",
-      "t|threads (default: all cores)", "c", "batch"}},
+      "t|threads (default: all cores)", "c|context size; grows to hold the tokens (default: 4096)", "batch"}},
     {"bench", runBench, "bench -m FILE [-p 512] [-n 128] [-pg P,N] [-t 1,2] [-r 5] [-o md|csv|json] [--profile]",
      "pp/tg (and -pg: prompt then generation) tokens/s like llama-bench, with weight GB/s\n"
      "against the measured read bandwidth; --profile adds the time per op class.",
@@ -193,7 +193,7 @@ const std::vector<CommandInfo> kCommands = {
      "Perplexity of a text as llama-perplexity computes it: chunks of -c tokens, the second half\n"
      "of each scored. A progress bar with the running estimate and its +/- on stderr, the final\n"
      "estimate on stdout. Ctrl-C stops after the chunk in progress.",
-     {LUMEN_MODEL_FLAGS, LUMEN_JIT_FLAGS, "f|the text file", "p|the text itself", "c|tokens per chunk (default: 512)",
+     {LUMEN_MODEL_FLAGS, LUMEN_JIT_FLAGS, "f|the text file", "p|the text itself", "c|tokens per chunk, 0 = the model's trained context (default: 512)",
       "b", "batch|tokens per batch (as -b)", "chunks", "t|threads (default: all cores)"}},
     {"inspect", runInspect, "inspect FILE [--tensors]",
      "Print a GGUF file's metadata (long arrays summarised) and, with --tensors, its tensor\n"
@@ -203,7 +203,7 @@ const std::vector<CommandInfo> kCommands = {
      "Write a Qwen2 GGUF with the real layout and random weights.", {"preset", "o|output file", "seed|weights seed; a seed always writes the same bytes (default: 1)",
       "tokenizer_from"}},
     {"--print-llvm", runPrintLLVM,
-     "--print-llvm --shape KxM [--type q4_k] [--tokens N] [--isa avx2|avx512|avx512-vnni]\n"
+     "--print-llvm --shape KxM [--type TYPE] [--tokens N] [--isa avx2|avx512|avx512-vnni]\n"
      "              [--layout auto|rows|interleaved8|interleaved16] [--opt]",
      "Print the LLVM IR the kernel generator builds for a K-in, M-out matmul on N tokens (for\n"
      "this host unless --isa), with a header saying which spec and why; after O3 with --opt.",

@@ -55,11 +55,11 @@ int runInspect(const std::vector<std::string> &Args) {
     std::printf("  (--tensors lists them)\n");
     return 0;
   }
-  std::printf("  %5s  %-32s %-5s %-16s %12s %12s\n", "#", "name", "type", "shape", "bytes",
+  std::printf("  %5s  %-32s %-6s %-16s %12s %12s\n", "#", "name", "type", "shape", "bytes",
               "offset");
   int I = 0;
   for (const gguf::TensorInfo &T : G.tensors())
-    std::printf("  %5d  %-32s %-5s %-16s %12llu %12llu\n", I++, std::string(T.Name).c_str(),
+    std::printf("  %5d  %-32s %-6s %-16s %12llu %12llu\n", I++, std::string(T.Name).c_str(),
                 std::string(gguf::tensorTypeTraits(T.Type).Name).c_str(), T.shapeString().c_str(),
                 static_cast<unsigned long long>(T.NumBytes),
                 static_cast<unsigned long long>(T.Offset));

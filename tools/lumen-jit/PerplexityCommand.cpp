@@ -29,11 +29,12 @@ void printProgress(const model::PerplexityEstimate &E) {
   constexpr int Width = 24;
   const int Done = int(Width * E.Chunks / E.ChunksTotal);
   const double PerChunk = E.Seconds / E.Chunks;
-  std::fprintf(stderr, "\r[%s%s] %lld/%lld chunks  PPL %.4f +/- %.5f  %.2f s/chunk, %.0f s left ",
+  const bool Tty = isatty(STDERR_FILENO);
+  std::fprintf(stderr, "%s[%s%s] %lld/%lld chunks  PPL %.4f +/- %.5f  %.2f s/chunk, %.0f s left ", Tty ? "\r" : "",
                std::string(Done, '#').c_str(), std::string(Width - Done, '-').c_str(),
                static_cast<long long>(E.Chunks), static_cast<long long>(E.ChunksTotal), E.Ppl, E.Error, PerChunk,
                PerChunk * (E.ChunksTotal - E.Chunks));
-  if (!isatty(STDERR_FILENO) || E.Chunks == E.ChunksTotal)
+  if (!Tty || E.Chunks == E.ChunksTotal)
     std::fputc('\n', stderr);
   std::fflush(stderr);
 }
@@ -45,9 +46,12 @@ int runPerplexity(const std::vector<std::string> &Args) {
     return fail(absl::StrFormat("perplexity takes no positional arguments (got '%s')", Args[0]));
   // llama-perplexity's defaults: chunks of 512 tokens, batches of 512
   // (here at most the chunk; a batch is one forward pass).
-  const int64_t Chunk = flagGiven("c") ? absl::GetFlag(FLAGS_c) : 512;
-  if (Chunk < 4)
-    return fail(absl::StrFormat("-c must be at least 4 tokens per chunk (got %d)", Chunk));
+  int64_t Chunk = flagGiven("c") ? absl::GetFlag(FLAGS_c) : 512;
+  if (Chunk != 0 && Chunk < 4)
+    return fail(absl::StrFormat("-c must be at least 4 tokens per chunk, or 0 for the model's context (got %d)",
+                                Chunk));
+  if (flagGiven("b") && flagGiven("batch"))
+    return fail("-b and --batch are the same setting: give one");
   int64_t Batch = flagGiven("b") ? absl::GetFlag(FLAGS_b) : flagGiven("batch") ? absl::GetFlag(FLAGS_batch) : 512;
   if (Batch < 1)
     return fail(absl::StrFormat("-b must be a positive token count (got %d)", Batch));
@@ -63,6 +67,8 @@ int runPerplexity(const std::vector<std::string> &Args) {
   absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = loadModel();
   if (!M.ok())
     return fail(std::string(M.status().message()));
+  if (Chunk == 0)
+    Chunk = (*M)->config().ContextLength;
   if (Chunk > (*M)->config().ContextLength)
     return fail(absl::StrFormat("-c %d is more than the model's trained context of %d tokens", Chunk,
                                 (*M)->config().ContextLength));
@@ -101,7 +107,7 @@ int runPerplexity(const std::vector<std::string> &Args) {
   if (Bos)
     PO.ChunkStart = *Tok.bosId();
   PO.Cancel = Interrupt::cancelFlag();
-  std::fprintf(stderr, "perplexity: %zu tokens, %lld chunks of %lld (the last %lld of each scored), batch %lld\n",
+  std::fprintf(stderr, "perplexity: %zu tokens, chunks: %lld of %lld tokens (the last %lld of each scored), batch %lld\n",
                Tokens.size(), static_cast<long long>(Chunks ? std::min<int64_t>(Chunks, Tokens.size() / Chunk)
                                                              : int64_t(Tokens.size()) / Chunk),
                static_cast<long long>(Chunk), static_cast<long long>(Chunk - Chunk / 2 - 1),
@@ -115,7 +121,7 @@ int runPerplexity(const std::vector<std::string> &Args) {
   if (R->Chunks < R->ChunksTotal)
     std::fprintf(stderr, "\nstopped after %lld of %lld chunks\n", static_cast<long long>(R->Chunks),
                  static_cast<long long>(R->ChunksTotal));
-  std::printf("Final estimate: PPL = %.4f +/- %.5f (%lld chunks, %lld tokens scored, %.1f s)\n", R->Ppl, R->Error,
+  std::printf("Final estimate: PPL = %.4f +/- %.5f (chunks: %lld, %lld tokens scored, %.1f s)\n", R->Ppl, R->Error,
               static_cast<long long>(R->Chunks), static_cast<long long>(R->Scored), R->Seconds);
   return Interrupt::requested() ? 130 : 0;
 }

@@ -57,12 +57,19 @@ int runPrintLLVM(const std::vector<std::string> &Args) {
   else
     return fail(absl::StrFormat(
         "--layout must be auto, rows, interleaved8 or interleaved16 (got '%s')", Layout));
-  if (!codegen::layoutSupports(Shape->Layout, Shape->Weights, Shape->M, Shape->K))
-    return fail(Shape->Weights != codegen::WeightType::Q8_0
-                    ? absl::StrFormat("--layout %s is a Q8_0 layout; %s weights are read in rows", Layout,
-                                      codegen::weightTypeName(Shape->Weights))
-                    : absl::StrFormat("--layout %s needs M (%d) to be a multiple of %d", Layout, Shape->M,
-                                      codegen::layoutRowGroup(Shape->Layout)));
+  const codegen::WeightType W = Shape->Weights;
+  if (Shape->Layout != codegen::WeightLayout::Rows) {
+    if (W != codegen::WeightType::Q8_0 && !codegen::interleavesBlocks(W) && !codegen::interleavesKQuants(W))
+      return fail(absl::StrFormat("--layout %s stores q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q4_k and q5_k "
+                                  "matrices; %s weights are read in rows",
+                                  Layout, codegen::weightTypeName(W)));
+    if (Shape->Layout == codegen::WeightLayout::Interleaved16 && !Cpu.VNNI)
+      return fail(absl::StrFormat("--layout interleaved16 is read by 512-bit vpdpbusd kernels: it needs "
+                                  "--isa avx512-vnni (the target is %s)", Cpu.isaName()));
+    if (!codegen::layoutSupports(Shape->Layout, W, Shape->M, Shape->K))
+      return fail(absl::StrFormat("--layout %s needs M (%d) to be a multiple of %d", Layout, Shape->M,
+                                  codegen::layoutRowGroup(Shape->Layout)));
+  }
 
   std::string Why;
   codegen::KernelSpec Spec = codegen::chooseSpec(*Shape, Cpu, &Why);

@@ -53,8 +53,11 @@ int main(int Argc, char **Argv) {
   const CommandInfo *Command = nullptr;
   if (Argc > 1 && Argv[1][0] != '-')
     Command = findCommand(Argv[1]); // "print-llvm" too.
-  if (std::find(Line.Given.begin(), Line.Given.end(), "print_llvm") != Line.Given.end())
+  if (std::find(Line.Given.begin(), Line.Given.end(), "print_llvm") != Line.Given.end()) {
+    if (Command && std::string(Command->Name) != "--print-llvm")
+      return fail(absl::StrFormat("--print-llvm is a command of its own; it does not go with '%s'", Command->Name));
     Command = findCommand("--print-llvm");
+  }
   if (Line.Version) {
     printVersion();
     return finish(0);

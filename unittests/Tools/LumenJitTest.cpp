@@ -86,8 +86,19 @@ TEST(LumenJitTest, PrintLLVMForEveryWeightType) {
   Result Bad = lumenJit({"--print-llvm", "--shape", "896x4864", "--type", "q9_k"});
   EXPECT_NE(Bad.Exit, 0);
   EXPECT_NE(Bad.Err.find("--type must be one of"), std::string::npos) << Bad.Err;
-  Result Layout = lumenJit({"--print-llvm", "--shape", "896x4864", "--type", "q4_0", "--layout", "interleaved8"});
-  EXPECT_NE(Layout.Err.find("is a Q8_0 layout"), std::string::npos) << Layout.Err;
+  // Layouts: which types they store, which ISA reads them, which M fits.
+  EXPECT_EQ(lumenJit({"--print-llvm", "--shape", "896x4864", "--type", "q4_0", "--layout", "interleaved8"}).Exit, 0);
+  Result Q6 = lumenJit({"--print-llvm", "--shape", "1536x4864", "--type", "q6_k", "--layout", "interleaved8"});
+  EXPECT_NE(Q6.Err.find("q6_k weights are read in rows"), std::string::npos) << Q6.Err;
+  Result Odd = lumenJit({"--print-llvm", "--shape", "896x264", "--type", "q4_0", "--layout", "interleaved16",
+                         "--isa", "avx512-vnni"});
+  EXPECT_NE(Odd.Err.find("needs M (264) to be a multiple of 16"), std::string::npos) << Odd.Err;
+  Result Isa = lumenJit({"--print-llvm", "--shape", "896x256", "--layout", "interleaved16", "--isa", "avx2"});
+  EXPECT_NE(Isa.Err.find("needs --isa avx512-vnni"), std::string::npos) << Isa.Err;
+  // A command word and --print-llvm together is an error, not one of them.
+  Result Both = lumenJit({"run", "--print-llvm", "--shape", "896x256"});
+  EXPECT_NE(Both.Exit, 0);
+  EXPECT_NE(Both.Err.find("--print-llvm is a command of its own"), std::string::npos) << Both.Err;
 }
 
 TEST(LumenJitTest, PrintLLVMRejectsBadShapes) {

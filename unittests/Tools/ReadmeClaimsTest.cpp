@@ -164,7 +164,7 @@ TEST(ReadmeClaimsTest, PerplexityOfATextFile) {
   EXPECT_EQ(R.Out.rfind("Final estimate: PPL = ", 0), 0u) << R.Out;
   EXPECT_EQ(std::count(R.Out.begin(), R.Out.end(), '\n'), 1) << R.Out;
   const int64_t Chunks = Tokens / 64;
-  EXPECT_NE(R.Out.find(absl::StrFormat("(%d chunks, %d tokens scored", Chunks, Chunks * 31)), std::string::npos)
+  EXPECT_NE(R.Out.find(absl::StrFormat("(chunks: %d, %d tokens scored", Chunks, Chunks * 31)), std::string::npos)
       << R.Out;
   EXPECT_NE(R.Err.find(absl::StrFormat("%d/%d chunks  PPL", Chunks, Chunks)), std::string::npos)
       << R.Err;
@@ -176,7 +176,13 @@ TEST(ReadmeClaimsTest, PerplexityOfATextFile) {
   Result Two = lumenJit({"perplexity", "-m", kTiny, "-f", kTmp + "/claims-ppl.txt", "-c", "64", "--chunks", "2",
                          "-b", "16", "-t", "1"});
   ASSERT_EQ(Two.Exit, 0) << Two.Err;
-  EXPECT_NE(Two.Out.find("(2 chunks, 62 tokens scored"), std::string::npos) << Two.Out;
+  EXPECT_NE(Two.Out.find("(chunks: 2, 62 tokens scored"), std::string::npos) << Two.Out;
+  EXPECT_NE(lumenJit({"perplexity", "-m", kTiny, "-f", kTmp + "/claims-ppl.txt", "-b", "16", "--batch", "16"})
+                .Err.find("-b and --batch are the same setting"),
+            std::string::npos);
+  // -c 0 takes the model's trained context (far more than this text).
+  EXPECT_NE(lumenJit({"perplexity", "-m", kTiny, "-f", kTmp + "/claims-ppl.txt", "-c", "0"}).Err.find("two chunks"),
+            std::string::npos);
   // Bad input: no text, a text shorter than two chunks, a chunk too small.
   EXPECT_NE(lumenJit({"perplexity", "-m", kTiny}).Err.find("needs a text"), std::string::npos);
   Result Short = lumenJit({"perplexity", "-m", kTiny, "-p", "too short", "-c", "64"});
