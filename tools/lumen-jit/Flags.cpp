@@ -86,7 +86,16 @@ bool isHelp(std::string_view Name) {
 
 /// The flag Name sets, with its canonical name in Canonical; "norepack"
 /// finds "repack" as Abseil does.
+/// llama.cpp's long names for flags Lumen spells short.
+constexpr std::pair<std::string_view, std::string_view> kLlamaNames[] = {
+    {"ctx_size", "c"}, {"threads", "t"}, {"file", "f"}, {"prompt", "p"}, {"batch_size", "batch"}, {"n_predict", "n"}};
+
 const absl::CommandLineFlag *lookUp(const std::string &Name, std::string *Canonical) {
+  for (auto [Long, Short] : kLlamaNames)
+    if (Name == Long) {
+      *Canonical = std::string(Short);
+      return absl::FindCommandLineFlag(*Canonical);
+    }
   if (const absl::CommandLineFlag *F = absl::FindCommandLineFlag(Name)) {
     *Canonical = Name;
     return F;
@@ -140,9 +149,9 @@ CommandLine normalizeFlagSpelling(int Argc, char **Argv) {
       continue;
     }
     const bool IsBool = F->IsOfType<bool>();
-    // Abseil negates a boolean as "--noNAME".
-    if (IsBool && Canonical != Name)
-      Name = "no" + Canonical;
+    // Abseil negates a boolean as "--noNAME"; a llama.cpp name becomes ours.
+    if (Canonical != Name)
+      Name = IsBool ? "no" + Canonical : Canonical;
     A = A.substr(0, Start) + Name + A.substr(End);
     L.Given.push_back(Canonical);
     Value = !Inline && !IsBool; // The next argument is its value.

@@ -193,3 +193,24 @@ TEST(ReadmeClaimsTest, PerplexityOfATextFile) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(ReadmeClaimsTest, LlamaCppLongFlagNames) {
+  LUMEN_REQUIRE_SHARED(kTiny);
+  Result Short = lumenJit({"run", "-m", kTiny, "-p", "Hi", "-n", "3", "-t", "1", "-c", "64", "--batch", "8", "--temp",
+                           "0", "--print-token-ids"});
+  Result Long = lumenJit({"run", "-m", kTiny, "--prompt", "Hi", "--n-predict", "3", "--threads", "1", "--ctx-size",
+                          "64", "--batch-size", "8", "--temp", "0", "--print-token-ids"});
+  ASSERT_EQ(Short.Exit, 0) << Short.Err;
+  ASSERT_EQ(Long.Exit, 0) << Long.Err;
+  EXPECT_EQ(Long.Out, Short.Out);
+  EXPECT_EQ(parseIds(Long.Out).size(), 3u);
+  // The long name is the same flag: a context too small for the prompt fails the same way.
+  EXPECT_NE(lumenJit({"run", "-m", kTiny, "--prompt", "Hi there, how are you?", "--ctx-size", "4"}).Exit, 0);
+  writeFile(kTmp + "/claims-long.txt", "Hi");
+  Result File = lumenJit({"tokenize", "-m", kTiny, "--file", kTmp + "/claims-long.txt"});
+  EXPECT_EQ(File.Out, lumenJit({"tokenize", "-m", kTiny, "-p", "Hi"}).Out);
+}
+
+} // namespace
