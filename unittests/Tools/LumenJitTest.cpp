@@ -145,9 +145,9 @@ TEST(LumenJitTest, InspectFixture) {
   ASSERT_EQ(R.Exit, 0) << R.Err;
   EXPECT_NE(R.Out.find("GGUF v3, 38 tensors, 24 metadata keys, alignment 32"), std::string::npos);
   EXPECT_NE(R.Out.find("tokenizer.ggml.tokens                      arr[str,151936]"), std::string::npos);
-  EXPECT_NE(R.Out.find("token_embd.weight                Q8_0  [192, 151936]        30994944            0"),
+  EXPECT_NE(R.Out.find("token_embd.weight                Q8_0   [192, 151936]        30994944            0"),
             std::string::npos) << R.Out;
-  EXPECT_NE(R.Out.find("blk.2.ffn_down.weight            Q8_0  [512, 192]             104448     32153088"),
+  EXPECT_NE(R.Out.find("blk.2.ffn_down.weight            Q8_0   [512, 192]             104448     32153088"),
             std::string::npos);
 }
 
