@@ -61,8 +61,6 @@ public:
     Interleaved = S.Shape.Layout != WeightLayout::Rows;
     Geo = InterleavedGeometry::of(S.Shape.Layout);
     Format = IntDot ? blockFormat(S.Shape.Weights) : nullptr;
-    BlockGeo = interleavesBlocks(S.Shape.Weights) ? InterleavedBlockGeometry::of(S.Shape.Weights, S.Shape.Layout)
-                                                  : InterleavedBlockGeometry{};
     // A step reads whole weight blocks: one 32-element block, a K-quant
     // super-block (8 sub-blocks), or two blocks at once on 512-bit VNNI,
     // whose vpdpbusd takes two sub-blocks (64 bytes) at a time.
@@ -117,13 +115,25 @@ private:
   void emitPrefetch(Value *At);
   /// Lanes zeros the optimizer cannot see through (an empty inline asm).
   Value *opaqueZero(unsigned Lanes);
+  /// The interleaved steps' block Blk of each of T's row groups, BlockBytes
+  /// apart, prefetched as the spec says (Step: the step, for Spread).
+  std::vector<Value *> groupBlocks(const Tile &T, Value *Blk, int64_t BlockBytes, Value *Step);
+  /// Where a (group, token) cell's integer sums start: Init, plus, when the
+  /// kernel is paced, its previous result ANDed with Zero (a dependence on
+  /// the previous block, not a value).
+  Value *sumStart(Value *Init, Value *Prev, Value *Zero);
+  /// -Z times a sum of activation quants, from its Bias (-128 times that
+  /// sum): Bias >> log2(128 / Z), exact; zero for Z = 0.
+  Value *zeroPointStart(Value *Bias, unsigned Z);
+  /// A plus Offsets times the activations' sum: their quants' sum is
+  /// BiasF / -128 (BiasF: the Bias as floats), their scale XScale.
+  Value *addOffsetTerm(Value *A, Value *Offsets, Value *XScale, Value *BiasF);
   /// Sums Main (AccLanes wide) and Tail (8 lanes or null) by halving.
   Value *reduce(Value *Main, Value *Tail);
 
   const KernelSpec &S;
   int64_t K, RowBytes, XRowBytes;
   const BlockFormat *Format; // The int8 kernels' weight blocks (else null).
-  InterleavedBlockGeometry BlockGeo{}; // Interleaved 4/5-bit block types.
   int64_t SubsPerGroup, SubsPerStep;
   unsigned AccLanes, RowsPerCell;
   bool Interleaved;
@@ -171,6 +181,34 @@ Value *MatmulEmitter::opaqueZero(unsigned Lanes) {
   FunctionType *FT = FunctionType::get(I32, {I32}, false);
   Value *Zero = B.CreateCall(InlineAsm::get(FT, "", "=r,0", /*hasSideEffects=*/false), {B.getInt32(0)});
   return B.CreateVectorSplat(Lanes, Zero);
+}
+
+std::vector<Value *> MatmulEmitter::groupBlocks(const Tile &T, Value *Blk, int64_t BlockBytes, Value *Step) {
+  std::vector<Value *> GBlk(T.Rows);
+  for (unsigned G = 0; G < T.Rows; ++G) {
+    GBlk[G] = gep(T.RowPtr[G], B.CreateMul(Blk, B.getInt64(BlockBytes)));
+    prefetch(GBlk[G], BlockBytes);
+  }
+  prefetchSpread(T, Step);
+  return GBlk;
+}
+
+Value *MatmulEmitter::sumStart(Value *Init, Value *Prev, Value *Zero) {
+  if (!Zero)
+    return Init;
+  return B.CreateAdd(Init, B.CreateAnd(B.CreateBitCast(Prev, Init->getType()), Zero));
+}
+
+Value *MatmulEmitter::zeroPointStart(Value *Bias, unsigned Z) {
+  if (Z == 0)
+    return Constant::getNullValue(Bias->getType());
+  const unsigned Shift = 7 - Log2_32(Z);
+  return Shift ? B.CreateAShr(Bias, ConstantInt::get(Bias->getType(), Shift)) : Bias;
+}
+
+Value *MatmulEmitter::addOffsetTerm(Value *A, Value *Offsets, Value *XScale, Value *BiasF) {
+  Value *Coef = B.CreateFMul(B.CreateFMul(Offsets, XScale), ConstantFP::get(Offsets->getType(), -1.0 / 128));
+  return fma(BiasF, Coef, A);
 }
 
 Value *MatmulEmitter::reduce(Value *V, Value *Tail) {
@@ -249,10 +287,8 @@ void MatmulEmitter::emitStepInt8(const Tile &T, Value *Sub, unsigned Subs, Accs 
         Value *Dot = emitDot(W, WOperand, XQuants, XBias, Lanes);
         Value *&A = Acc[R * T.Tokens + Tk];
         A = fma(B.CreateSIToFP(Dot, LaneF32), B.CreateFMul(W.Scales, XScales), A);
-        if (W.Offsets) { // offset * sum x = offset * scale * Bias8 / -128.
-          Value *Coef = B.CreateFMul(B.CreateFMul(W.Offsets, XScales), ConstantFP::get(LaneF32, -1.0 / 128));
-          A = fma(B.CreateSIToFP(XBias, LaneF32), Coef, A);
-        }
+        if (W.Offsets) // offset * sum x, from the lanes' Bias8.
+          A = addOffsetTerm(A, W.Offsets, XScales, B.CreateSIToFP(XBias, LaneF32));
       }
     }
   }
@@ -274,20 +310,10 @@ Value *MatmulEmitter::emitDot(const SubBlockIR &W, Value *WOperand, Value *XQuan
                               unsigned Lanes) {
   const BlockFormat &F = *Format;
   VectorType *LaneI32 = vec(I32, Lanes);
-  // -Z * (sum of a lane's 4 activation quants) = Bias8 * Z / 128, exactly
-  // (Bias8 is -128 times that sum): the start that makes the sum over
-  // unsigned bytes a sum over levels.
-  auto ZeroPointBias = [&](unsigned Z) -> Value * {
-    if (Z == 0)
-      return ConstantInt::get(LaneI32, 0);
-    unsigned Shift = 7;
-    while ((1u << (7 - Shift)) < Z)
-      --Shift;
-    return Shift ? B.CreateAShr(XBias, ConstantInt::get(LaneI32, Shift)) : XBias;
-  };
   // VNNI takes every level as an unsigned byte (signed ones + 128); without
   // it signed levels go as |w| against x * sign(w), unsigned ones as they are.
-  Value *Init = ZeroPointBias(F.Signed ? (S.VNNI ? 128 : 0) : F.ZeroPoint);
+  const unsigned Z = F.Signed ? (S.VNNI ? 128 : 0) : F.ZeroPoint;
+  Value *Init = Z ? zeroPointStart(XBias, Z) : ConstantInt::get(LaneI32, 0);
   return accumulateDot(Init, WOperand, B.CreateBitCast(XQuants, LaneI32), F.Signed ? W.Quants : nullptr);
 }
 
@@ -301,12 +327,7 @@ void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
   VectorType *Bytes = vec(I8, 4 * Lanes), *LaneI32 = vec(I32, Lanes), *LaneF32 = vec(F32, Lanes);
   Value *XOff = B.CreateMul(Blk, B.getInt64(32));   // Quants.
   Value *BlkOff = B.CreateMul(Blk, B.getInt64(4));  // BlockBias, BlockScale.
-  std::vector<Value *> GBlk(T.Rows), Sums(T.Rows * T.Tokens);
-  for (unsigned G = 0; G < T.Rows; ++G) {
-    GBlk[G] = gep(T.RowPtr[G], B.CreateMul(Blk, B.getInt64(Geo.blockBytes())));
-    prefetch(GBlk[G], Geo.blockBytes());
-  }
-  prefetchSpread(T, Blk);
+  std::vector<Value *> GBlk = groupBlocks(T, Blk, Geo.blockBytes(), Blk), Sums(T.Rows * T.Tokens);
   Value *Zero = S.Paced ? opaqueZero(Lanes) : nullptr;
   for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
     // VNNI starts at BlockBias (cancels the +128 on the weights); AVX2 at 0.
@@ -315,12 +336,8 @@ void MatmulEmitter::emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc) {
       Value *BlockBias = gep(gep(T.TokPtr[Tk], q8BlockBiasOffset(K)), BlkOff);
       Init = B.CreateVectorSplat(Lanes, load(I32, BlockBias, 4));
     }
-    for (unsigned G = 0; G < T.Rows; ++G) {
-      Value *&Sum = Sums[G * T.Tokens + Tk];
-      Sum = Init;
-      if (Zero) // The previous block's result AND zero: a dependence, not a value.
-        Sum = B.CreateAdd(Init, B.CreateAnd(B.CreateBitCast(Acc[G * T.Tokens + Tk], LaneI32), Zero));
-    }
+    for (unsigned G = 0; G < T.Rows; ++G)
+      Sums[G * T.Tokens + Tk] = sumStart(Init, Acc[G * T.Tokens + Tk], Zero);
   }
   for (unsigned J = 0; J < 8; ++J) {
     std::vector<Value *> W(T.Rows), WOp(T.Rows);
@@ -361,7 +378,7 @@ void MatmulEmitter::emitStepInterleavedBlocks(const Tile &T, Value *Blk, Accs &A
   // activations the integer dot products accumulate one row per lane; the
   // scales (and minima) follow once per block, as for Q8_0's layouts.
   const BlockFormat &F = *Format;
-  const InterleavedBlockGeometry &Geo = BlockGeo;
+  const InterleavedBlockGeometry Geo = InterleavedBlockGeometry::of(S.Shape.Weights, S.Shape.Layout);
   const unsigned Lanes = Geo.Rows;
   VectorType *Bytes = vec(I8, 4 * Lanes), *LaneI32 = vec(I32, Lanes), *LaneF32 = vec(F32, Lanes);
   Value *XOff = B.CreateMul(Blk, B.getInt64(32));   // Quants.
@@ -372,28 +389,14 @@ void MatmulEmitter::emitStepInterleavedBlocks(const Tile &T, Value *Blk, Accs &A
   // (IQ4_NL's table as level + 128 on VNNI; its signed levels without).
   const unsigned Z = Table ? (S.VNNI ? 128 : 0) : F.ZeroPoint;
   const bool Signed = Table && !S.VNNI;
-  std::vector<Value *> GBlk(T.Rows), Sums(T.Rows * T.Tokens), BlockBias(T.Tokens);
-  for (unsigned G = 0; G < T.Rows; ++G) {
-    GBlk[G] = gep(T.RowPtr[G], B.CreateMul(Blk, B.getInt64(Geo.BlockBytes)));
-    prefetch(GBlk[G], Geo.BlockBytes);
-  }
-  prefetchSpread(T, Blk);
+  std::vector<Value *> GBlk = groupBlocks(T, Blk, Geo.BlockBytes, Blk), Sums(T.Rows * T.Tokens),
+                       BlockBias(T.Tokens);
   Value *Zero = S.Paced ? opaqueZero(Lanes) : nullptr;
   for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
     BlockBias[Tk] = load(I32, gep(gep(T.TokPtr[Tk], q8BlockBiasOffset(K)), BlkOff), 4);
-    Value *Init = ConstantInt::get(LaneI32, 0);
-    if (Z) {
-      unsigned Shift = 0;
-      while ((128u >> Shift) > Z)
-        ++Shift;
-      Init = B.CreateVectorSplat(Lanes, Shift ? B.CreateAShr(BlockBias[Tk], Shift) : BlockBias[Tk]);
-    }
-    for (unsigned G = 0; G < T.Rows; ++G) {
-      Value *&Sum = Sums[G * T.Tokens + Tk];
-      Sum = Init;
-      if (Zero) // The previous block's result AND zero: a dependence, not a value.
-        Sum = B.CreateAdd(Init, B.CreateAnd(B.CreateBitCast(Acc[G * T.Tokens + Tk], LaneI32), Zero));
-    }
+    Value *Init = B.CreateVectorSplat(Lanes, zeroPointStart(BlockBias[Tk], Z));
+    for (unsigned G = 0; G < T.Rows; ++G)
+      Sums[G * T.Tokens + Tk] = sumStart(Init, Acc[G * T.Tokens + Tk], Zero);
   }
   Value *TableVec = nullptr;
   if (Table) {
@@ -445,10 +448,8 @@ void MatmulEmitter::emitStepInterleavedBlocks(const Tile &T, Value *Blk, Accs &A
           Lanes, load(F32, gep(gep(T.TokPtr[Tk], q8BlockScaleOffset(K)), BlkOff), 4));
       Value *&A = Acc[G * T.Tokens + Tk];
       A = fma(B.CreateSIToFP(Sums[G * T.Tokens + Tk], LaneF32), B.CreateFMul(RowScales, XScale), A);
-      if (RowMins) { // m * sum x = m * scale * BlockBias / -128.
-        Value *Coef = B.CreateFMul(B.CreateFMul(RowMins, XScale), ConstantFP::get(LaneF32, -1.0 / 128));
-        A = fma(B.CreateVectorSplat(Lanes, B.CreateSIToFP(BlockBias[Tk], F32)), Coef, A);
-      }
+      if (RowMins) // m * sum x, from BlockBias.
+        A = addOffsetTerm(A, RowMins, XScale, B.CreateVectorSplat(Lanes, B.CreateSIToFP(BlockBias[Tk], F32)));
     }
   }
 }
@@ -465,12 +466,7 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, Accs &
   VectorType *Bytes = vec(I8, 4 * Lanes), *LaneI8 = vec(I8, Lanes), *LaneI32 = vec(I32, Lanes),
              *LaneF32 = vec(F32, Lanes);
   Value *Blk = B.CreateUDiv(Sub, B.getInt64(8));
-  std::vector<Value *> GBlk(T.Rows), D(T.Rows), DMin(T.Rows);
-  for (unsigned G = 0; G < T.Rows; ++G) {
-    GBlk[G] = gep(T.RowPtr[G], B.CreateMul(Blk, B.getInt64(Geo.BlockBytes)));
-    prefetch(GBlk[G], Geo.BlockBytes);
-  }
-  prefetchSpread(T, Sub);
+  std::vector<Value *> GBlk = groupBlocks(T, Blk, Geo.BlockBytes, Sub), D(T.Rows), DMin(T.Rows);
   for (unsigned G = 0; G < T.Rows; ++G) {
     D[G] = B.CreateFPExt(load(vec(Half, Lanes), gep(GBlk[G], Geo.d(0)), 2), LaneF32);
     DMin[G] = B.CreateFPExt(load(vec(Half, Lanes), gep(GBlk[G], Geo.dmin(0)), 2), LaneF32);
@@ -501,12 +497,8 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, Accs &
     std::vector<Value *> Sums(T.Rows * T.Tokens * 2);
     for (unsigned G = 0; G < T.Rows; ++G)
       for (unsigned Tk = 0; Tk < T.Tokens; ++Tk)
-        for (unsigned H = 0; H < 2; ++H) {
-          Value *Init = ConstantInt::get(LaneI32, 0);
-          if (Zero) // The previous sums' result AND zero: a dependence, not a value.
-            Init = B.CreateAnd(B.CreateBitCast(Acc[G * T.Tokens + Tk], LaneI32), Zero);
-          Sums[(G * T.Tokens + Tk) * 2 + H] = Init;
-        }
+        for (unsigned H = 0; H < 2; ++H)
+          Sums[(G * T.Tokens + Tk) * 2 + H] = sumStart(ConstantInt::get(LaneI32, 0), Acc[G * T.Tokens + Tk], Zero);
     for (unsigned V = 0; V < 8; ++V) {
       std::vector<Value *> W[2];
       for (unsigned G = 0; G < T.Rows; ++G) {
@@ -541,9 +533,8 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, Accs &
           Value *Bias = load(I32, gep(gep(X, q8BlockBiasOffset(K)), SubOff), 4);
           Value *&A = Acc[G * T.Tokens + Tk];
           A = fma(B.CreateSIToFP(Sums[(G * T.Tokens + Tk) * 2 + H], LaneF32), B.CreateFMul(Scale, XScale), A);
-          // -dmin * m * sum x = (-dmin * m) * scale * BlockBias / -128.
-          Value *Coef = B.CreateFMul(B.CreateFMul(Min, XScale), ConstantFP::get(LaneF32, -1.0 / 128));
-          A = fma(B.CreateVectorSplat(Lanes, B.CreateSIToFP(Bias, F32)), Coef, A);
+          // -dmin * m * sum x, from BlockBias.
+          A = addOffsetTerm(A, Min, XScale, B.CreateVectorSplat(Lanes, B.CreateSIToFP(Bias, F32)));
         }
       }
     }

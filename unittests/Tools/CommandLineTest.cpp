@@ -27,6 +27,14 @@ using namespace lumen::test;
 namespace fs = std::filesystem;
 
 /// The files in Dir, in a stable order.
+/// A short greedy run of the tiny fixture with its kernel cache in Dir,
+/// which is emptied first.
+std::vector<std::string> runWithEmptyCache(const std::string &Dir) {
+  fs::remove_all(Dir);
+  return {"run", "-m", kTiny, "-p", "Hi", "-n", "3", "--temp", "0", "-t", "1", "--print-token-ids",
+          "--kernel-cache", Dir};
+}
+
 std::vector<fs::path> entriesOf(const std::string &Dir) {
   std::vector<fs::path> Entries;
   for (const auto &E : fs::directory_iterator(Dir))
@@ -216,9 +224,7 @@ TEST(CommandLineTest, BenchStopsAtTheFirstError) {
 TEST(CommandLineTest, CorruptKernelCacheEntriesAreRebuilt) {
   LUMEN_REQUIRE_SHARED(kTiny);
   const std::string Dir = kTmp + "/corrupt-cache";
-  fs::remove_all(Dir);
-  const std::vector<std::string> Run = {"run", "-m", kTiny, "-p", "Hi", "-n", "3", "--temp", "0", "-t", "1",
-                                        "--print-token-ids", "--kernel-cache", Dir};
+  const std::vector<std::string> Run = runWithEmptyCache(Dir);
   Result First = lumenJit(Run);
   ASSERT_EQ(First.Exit, 0) << First.Err;
   EXPECT_EQ(First.Err.find(" 0 kernels compiled"), std::string::npos) << "a cold cache compiles";
@@ -367,9 +373,7 @@ TEST(CommandLineTest, FifosNeverBlock) {
 TEST(CommandLineTest, KernelCacheEntriesAreTiedToTheirKeys) {
   LUMEN_REQUIRE_SHARED(kTiny);
   const std::string Cache = kTmp + "/swapped-cache";
-  fs::remove_all(Cache);
-  const std::vector<std::string> Run = {"run", "-m", kTiny, "-p", "Hi", "-n", "3", "--temp", "0", "-t", "1",
-                                        "--print-token-ids", "--kernel-cache", Cache};
+  const std::vector<std::string> Run = runWithEmptyCache(Cache);
   Result First = lumenJit(Run);
   ASSERT_EQ(First.Exit, 0) << First.Err;
   const std::vector<fs::path> Entries = entriesOf(Cache);
