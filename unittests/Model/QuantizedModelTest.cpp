@@ -18,6 +18,7 @@
 #include "lumen/Model/SyntheticQwen2.h"
 
 #include "FidelityUtil.h"
+#include "lumen/Codegen/KernelABI.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
@@ -201,6 +202,12 @@ TEST_P(QuantizedModelTest, JitMatchesReference) {
   writeQuantized([&](const std::string &) { return Type; }, Path);
   auto M = Qwen2Model::load(Path);
   ASSERT_TRUE(M.ok()) << M.status();
+  // The types the interleaved layouts take are repacked at load (README),
+  // the others stay in the file's rows.
+  const codegen::WeightType W = *codegen::weightTypeOf(Type);
+  const bool Repacked = codegen::interleavesBlocks(W) || codegen::interleavesKQuants(W);
+  for (const Matrix *Mx : {&(*M)->Layers[0].Q, &(*M)->Layers[1].Down, &(*M)->Output})
+    EXPECT_EQ(Mx->Layout != codegen::WeightLayout::Rows, Repacked) << codegen::weightLayoutName(Mx->Layout);
   expectJitMatchesReference(**M, kernelCache(), Name + "_host");
   // AVX2's kernels (pmaddubsw, no zero-point start on VNNI) on the same
   // model; every x86-64 host that runs Lumen has them.
@@ -212,6 +219,7 @@ TEST_P(QuantizedModelTest, JitMatchesReference) {
   LO.Cpu = Avx2->cpu();
   auto M2 = Qwen2Model::load(Path, LO);
   ASSERT_TRUE(M2.ok()) << M2.status();
+  EXPECT_EQ((*M2)->Layers[0].Q.Layout, Repacked ? codegen::WeightLayout::Interleaved8 : codegen::WeightLayout::Rows);
   expectJitMatchesReference(**M2, Cache, Name + "_avx2");
   // And in the file's row layout.
   LO.Repack = false;
