@@ -10,8 +10,9 @@
 # LLAMA_CPP_DIR: a llama.cpp checkout beside the repo, built with
 # `cmake -B build -DGGML_NATIVE=ON && cmake --build build --target llama-quantize llama`.
 # EVAL_FLAGS default to --reference (the scalar path); "--" with nothing
-# after it checks the JIT, "-- --isa avx2" its AVX2 kernels. Needs
-# ../shared/tools/mkqwen.py and numpy.
+# after it checks the JIT, "-- --isa avx2" its AVX2 kernels. With
+# QUANTIZER=lumen the models are written by `lumen-jit quantize` instead, and
+# llama.cpp runs Lumen's files. Needs ../shared/tools/mkqwen.py and numpy.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 llama="$(cd "$1" && pwd)"; shift
@@ -33,8 +34,13 @@ for shape in "512 8 1536 41" "384 6 1024 42"; do
     --ffn "$3" --untied --weight-type f16 --seed "$4" > /dev/null
   ids=$("$lumen" tokenize -m "$f16" -p "$prompt" | tr ' ' ,)
   for preset in Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K Q8_0; do
-    model="$out/$preset-$1.gguf"
-    [ -f "$model" ] || "$llama/build/bin/llama-quantize" "$f16" "$model" "$preset" 1 > /dev/null 2>&1
+    if [ "${QUANTIZER:-llama}" = lumen ]; then
+      model="$out/$preset-$1.lumen-quantized.gguf"
+      [ -f "$model" ] || "$lumen" quantize "$f16" "$model" "$preset" 2> /dev/null
+    else
+      model="$out/$preset-$1.gguf"
+      [ -f "$model" ] || "$llama/build/bin/llama-quantize" "$f16" "$model" "$preset" 1 > /dev/null 2>&1
+    fi
     "$out/dump_logits" "$model" "$ids" 2>/dev/null > "$out/$preset-$1.llama.json"
     "$lumen" eval -m "$model" "${eval_flags[@]}" --top 100 --from 0 --tokens "$ids" -t 2 > "$out/$preset-$1.lumen.json"
     printf '%-8s row %s: ' "$preset" "$1"

@@ -165,6 +165,7 @@ absl::Status GGUFWriter::addTensor(std::string_view Name, TensorType Type,
   uint64_t RowBytes = T.RowBytes;
   T.Fill = [Src, RowBytes](int64_t First, int64_t N, uint8_t *Out) {
     std::memcpy(Out, Src + First * RowBytes, N * RowBytes);
+    return absl::OkStatus();
   };
   return absl::OkStatus();
 }
@@ -260,7 +261,12 @@ absl::Status GGUFWriter::write(const std::string &Path) const {
     for (int64_t Row = 0; Row < T.NumRows; Row += RowsPerChunk) {
       int64_t N = std::min(RowsPerChunk, T.NumRows - Row);
       Buffer.assign(N * T.RowBytes, 0);
-      T.Fill(Row, N, Buffer.data());
+      if (absl::Status S = T.Fill(Row, N, Buffer.data()); !S.ok()) {
+        Out.reset();
+        if (!Unnamed)
+          std::remove(Tmp.c_str());
+        return S;
+      }
       if (std::fwrite(Buffer.data(), 1, Buffer.size(), Out.get()) != Buffer.size())
         return Fail("write failed");
     }

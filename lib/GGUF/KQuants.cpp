@@ -8,12 +8,20 @@
 //   Q4_K  d, dmin, scales[12] (8 x 6-bit scale and min), qs[128] (4-bit)
 //   Q5_K  d, dmin, scales[12], qh[32] (fifth bit), qs[128]
 //   Q6_K  ql[128] (low 4 bits), qh[64] (high 2 bits), scales[16] (int8), d
+// The encoders fit each sub-block (QuantFit.h), quantize the sub-blocks'
+// scales under the super-block's factors, then let each sub-block take the
+// best of the neighbouring scale codes with its levels assigned afresh.
 //
 //===----------------------------------------------------------------------===//
 #include "BlockFormats.h"
 
+#include "QuantFit.h"
+
 #include "lumen/GGUF/Quantize.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 
 namespace lumen::gguf::blocks {
 
@@ -44,7 +52,196 @@ void scalesQ3(const uint8_t *Q, int8_t *Scales) {
     Scales[J] = static_cast<int8_t>((Low | High << 4) - 32);
   }
 }
+void putHalf(uint8_t *P, float V) {
+  const uint16_t H = floatToHalf(V);
+  std::memcpy(P, &H, 2);
+}
+
+int nearest(float V, int Lo, int Hi) { return std::clamp(static_cast<int>(std::lrintf(V)), Lo, Hi); }
+
+/// Sub-blocks of an affine K-quant (Q2_K, Q4_K, Q5_K): x ~ d*sc*q - dmin*m
+/// with sc, m in [0, MaxCode] and q in [0, QMax].
+struct AffineSuperBlock {
+  float D = 0, DMin = 0;
+  uint8_t Scale[16] = {}, Min[16] = {};
+  uint8_t Q[256] = {};
+};
+
+/// Fits each group on its own, quantizes the groups' scales and minima to
+/// MaxCode steps of two fp16 factors, then gives each group the best of the
+/// neighbouring codes with its levels assigned afresh.
+AffineSuperBlock fitAffineSuperBlock(const float *X, int Groups, int QMax, int MaxCode, int Steps) {
+  const int Size = kSuper / Groups;
+  AffineSuperBlock SB;
+  float Scales[16], Offsets[16];
+  for (int G = 0; G < Groups; ++G) {
+    const AffineFit Fit = blocks::fitAffine(X + G * Size, Size, QMax, Steps, /*NonPositiveOffset=*/true,
+                                            storeFloat, SB.Q + G * Size);
+    Scales[G] = Fit.Scale, Offsets[G] = -Fit.Offset;
+  }
+  const float MaxScale = *std::max_element(Scales, Scales + Groups);
+  const float MaxOffset = *std::max_element(Offsets, Offsets + Groups);
+  SB.D = storeHalf(MaxScale / MaxCode);
+  SB.DMin = storeHalf(MaxOffset / MaxCode);
+  for (int G = 0; G < Groups; ++G) {
+    const float *Xg = X + G * Size;
+    const int Sc = SB.D > 0 ? nearest(Scales[G] / SB.D, 0, MaxCode) : 0;
+    const int M = SB.DMin > 0 ? nearest(Offsets[G] / SB.DMin, 0, MaxCode) : 0;
+    double Best = INFINITY;
+    uint8_t Trial[32];
+    for (int TrySc = std::max(0, Sc - 1); TrySc <= std::min(MaxCode, Sc + 1); ++TrySc)
+      for (int TryM = std::max(0, M - 1); TryM <= std::min(MaxCode, M + 1); ++TryM) {
+        const double E = assignAffine(Xg, Size, SB.D * TrySc, -SB.DMin * TryM, QMax, Trial);
+        if (E < Best) {
+          Best = E;
+          SB.Scale[G] = static_cast<uint8_t>(TrySc), SB.Min[G] = static_cast<uint8_t>(TryM);
+          std::memcpy(SB.Q + G * Size, Trial, Size);
+        }
+      }
+  }
+  return SB;
+}
+
+/// Sub-blocks of a symmetric K-quant (Q3_K, Q6_K): x ~ d*sc*q with signed
+/// codes sc in [CodeMin, -CodeMin - 1] and q in [QMin, QMax].
+struct SymmetricSuperBlock {
+  float D = 0;
+  int8_t Scale[16] = {};
+  int8_t Q[256] = {};
+};
+
+SymmetricSuperBlock fitSymmetricSuperBlock(const float *X, int QMin, int QMax, int CodeMin, int Steps,
+                                           float Spread) {
+  constexpr int Groups = 16, Size = 16;
+  SymmetricSuperBlock SB;
+  float Scales[Groups];
+  float Extreme = 0;
+  for (int G = 0; G < Groups; ++G) {
+    Scales[G] = fitSymmetric(X + G * Size, Size, QMin, QMax, Steps, Spread, storeFloat, SB.Q + G * Size).Scale;
+    if (std::fabs(Scales[G]) > std::fabs(Extreme))
+      Extreme = Scales[G];
+  }
+  SB.D = storeHalf(Extreme / CodeMin);
+  for (int G = 0; G < Groups; ++G) {
+    const float *Xg = X + G * Size;
+    const int Sc = SB.D != 0 ? nearest(Scales[G] / SB.D, CodeMin, -CodeMin - 1) : 0;
+    double Best = INFINITY;
+    int8_t Trial[16];
+    for (int Try = std::max(CodeMin, Sc - 1); Try <= std::min(-CodeMin - 1, Sc + 1); ++Try) {
+      const double E = assignSymmetric(Xg, Size, SB.D * Try, QMin, QMax, Trial);
+      if (E < Best) {
+        Best = E;
+        SB.Scale[G] = static_cast<int8_t>(Try);
+        std::memcpy(SB.Q + G * Size, Trial, Size);
+      }
+    }
+  }
+  return SB;
+}
+
+/// Writes eight 6-bit scale and minimum pairs as scaleMinK4 reads them.
+void packScaleMinK4(const uint8_t *Scale, const uint8_t *Min, uint8_t *Q) {
+  for (int J = 0; J < 4; ++J) {
+    Q[J] = Scale[J] | (Scale[J + 4] >> 4) << 6;
+    Q[J + 4] = Min[J] | (Min[J + 4] >> 4) << 6;
+    Q[J + 8] = (Scale[J + 4] & 0xF) | (Min[J + 4] & 0xF) << 4;
+  }
+}
+
+/// Writes 16 signed 6-bit scales as scalesQ3 reads them.
+void packScalesQ3(const int8_t *Scales, uint8_t *Q) {
+  std::memset(Q, 0, 12);
+  for (int J = 0; J < 16; ++J) {
+    const int Code = Scales[J] + 32;
+    Q[J % 8] |= (Code & 0xF) << (J < 8 ? 0 : 4);
+    Q[8 + J % 4] |= (Code >> 4) << (2 * (J / 4));
+  }
+}
+
+// Candidate scales per group (QuantFit.h), as many as ggml's searches try.
+constexpr int kAffineSteps = 20;
+constexpr int kSymmetricSteps = 19;
+constexpr float kSymmetricSpread = 0.9f;
 } // namespace
+
+void quantizeQ2_K(const float *X, uint8_t *Out, int64_t N) {
+  for (int64_t B = 0; B < N / kSuper; ++B, X += kSuper, Out += 84) {
+    const AffineSuperBlock SB = fitAffineSuperBlock(X, 16, 3, 15, kAffineSteps);
+    for (int G = 0; G < 16; ++G)
+      Out[G] = SB.Scale[G] | SB.Min[G] << 4;
+    // Element 128h + 32p + l is plane p of qs[32h + l].
+    uint8_t *Qs = Out + 16;
+    std::memset(Qs, 0, 64);
+    for (int E = 0; E < kSuper; ++E)
+      Qs[32 * (E / 128) + E % 32] |= SB.Q[E] << (2 * (E % 128 / 32));
+    putHalf(Out + 80, SB.D);
+    putHalf(Out + 82, SB.DMin);
+  }
+}
+
+void quantizeQ3_K(const float *X, uint8_t *Out, int64_t N) {
+  for (int64_t B = 0; B < N / kSuper; ++B, X += kSuper, Out += 110) {
+    const SymmetricSuperBlock SB = fitSymmetricSuperBlock(X, -4, 3, -32, kSymmetricSteps, kSymmetricSpread);
+    uint8_t *HMask = Out, *Qs = Out + 32;
+    std::memset(Out, 0, 96);
+    // Element 128h + 32p + l: low bits in plane p of qs[32h + l], the third
+    // (set for levels >= 0) in bit 4h + p of hmask[l].
+    for (int E = 0; E < kSuper; ++E) {
+      const int Code = SB.Q[E] + 4, Plane = E % 128 / 32, L = E % 32;
+      Qs[32 * (E / 128) + L] |= (Code & 3) << (2 * Plane);
+      HMask[L] |= (Code >> 2) << (4 * (E / 128) + Plane);
+    }
+    packScalesQ3(SB.Scale, Out + 96);
+    putHalf(Out + 108, SB.D);
+  }
+}
+
+void quantizeQ4_K(const float *X, uint8_t *Out, int64_t N) {
+  for (int64_t B = 0; B < N / kSuper; ++B, X += kSuper, Out += 144) {
+    const AffineSuperBlock SB = fitAffineSuperBlock(X, 8, 15, 63, kAffineSteps);
+    putHalf(Out, SB.D);
+    putHalf(Out + 2, SB.DMin);
+    packScaleMinK4(SB.Scale, SB.Min, Out + 4);
+    // Chunk c's byte l: sub-block 2c low nibble, 2c + 1 high.
+    for (int C = 0; C < 4; ++C)
+      for (int L = 0; L < 32; ++L)
+        Out[16 + 32 * C + L] = SB.Q[64 * C + L] | SB.Q[64 * C + 32 + L] << 4;
+  }
+}
+
+void quantizeQ5_K(const float *X, uint8_t *Out, int64_t N) {
+  for (int64_t B = 0; B < N / kSuper; ++B, X += kSuper, Out += 176) {
+    const AffineSuperBlock SB = fitAffineSuperBlock(X, 8, 31, 63, kAffineSteps);
+    putHalf(Out, SB.D);
+    putHalf(Out + 2, SB.DMin);
+    packScaleMinK4(SB.Scale, SB.Min, Out + 4);
+    uint8_t *Qh = Out + 16, *Qs = Out + 48;
+    std::memset(Qh, 0, 32);
+    for (int C = 0; C < 4; ++C)
+      for (int L = 0; L < 32; ++L)
+        Qs[32 * C + L] = (SB.Q[64 * C + L] & 0xF) | (SB.Q[64 * C + 32 + L] & 0xF) << 4;
+    // Sub-block s's fifth bits: bit s of qh[l].
+    for (int E = 0; E < kSuper; ++E)
+      Qh[E % 32] |= (SB.Q[E] >> 4) << (E / 32);
+  }
+}
+
+void quantizeQ6_K(const float *X, uint8_t *Out, int64_t N) {
+  for (int64_t B = 0; B < N / kSuper; ++B, X += kSuper, Out += 210) {
+    const SymmetricSuperBlock SB = fitSymmetricSuperBlock(X, -32, 31, -128, kSymmetricSteps, kSymmetricSpread);
+    uint8_t *Ql = Out, *Qh = Out + 128;
+    std::memset(Out, 0, 192);
+    // Element 128h + 32q + l: low nibble in ql[64h + l + 32(q & 1)] (high
+    // nibble for q >= 2), top two bits in pair q of qh[32h + l].
+    for (int E = 0; E < kSuper; ++E) {
+      const int Code = SB.Q[E] + 32, H = E / 128, Q = E % 128 / 32, L = E % 32;
+      Ql[64 * H + L + 32 * (Q & 1)] |= (Code & 0xF) << (4 * (Q >> 1));
+      Qh[32 * H + L] |= (Code >> 4) << (2 * Q);
+    }
+    std::memcpy(Out + 192, SB.Scale, 16);
+    putHalf(Out + 208, SB.D);
+  }
+}
 
 void dequantizeQ2_K(const uint8_t *In, float *Out, int64_t N) {
   for (int64_t B = 0; B < N / kSuper; ++B, In += 84) {

@@ -130,4 +130,57 @@ bool dequantizeRow(TensorType Type, const void *Row, float *Out, int64_t N) {
   return false;
 }
 
+namespace {
+using EncodeFn = void (*)(const float *, uint8_t *, int64_t);
+constexpr std::pair<TensorType, EncodeFn> kEncoders[] = {
+    {TensorType::Q4_0, blocks::quantizeQ4_0}, {TensorType::Q4_1, blocks::quantizeQ4_1},
+    {TensorType::Q5_0, blocks::quantizeQ5_0}, {TensorType::Q5_1, blocks::quantizeQ5_1},
+    {TensorType::IQ4_NL, blocks::quantizeIQ4_NL}, {TensorType::Q2_K, blocks::quantizeQ2_K},
+    {TensorType::Q3_K, blocks::quantizeQ3_K}, {TensorType::Q4_K, blocks::quantizeQ4_K},
+    {TensorType::Q5_K, blocks::quantizeQ5_K}, {TensorType::Q6_K, blocks::quantizeQ6_K}};
+} // namespace
+
+bool canQuantizeTo(TensorType Type) {
+  switch (Type) {
+  case TensorType::F32:
+  case TensorType::F16:
+  case TensorType::BF16:
+  case TensorType::Q8_0:
+    return true;
+  default:
+    return std::any_of(std::begin(kEncoders), std::end(kEncoders), [&](auto E) { return E.first == Type; });
+  }
+}
+
+bool quantizeRow(TensorType Type, const float *X, void *Out, int64_t N) {
+  switch (Type) {
+  case TensorType::F32:
+    std::memcpy(Out, X, N * sizeof(float));
+    return true;
+  case TensorType::F16: {
+    uint16_t *H = static_cast<uint16_t *>(Out);
+    for (int64_t I = 0; I < N; ++I)
+      H[I] = floatToHalf(X[I]);
+    return true;
+  }
+  case TensorType::BF16: {
+    uint16_t *H = static_cast<uint16_t *>(Out);
+    for (int64_t I = 0; I < N; ++I)
+      H[I] = floatToBf16(X[I]);
+    return true;
+  }
+  case TensorType::Q8_0:
+    quantizeRowQ8_0(X, static_cast<BlockQ8_0 *>(Out), N);
+    return true;
+  default:
+    break;
+  }
+  for (auto [T, Encode] : kEncoders)
+    if (T == Type) {
+      Encode(X, static_cast<uint8_t *>(Out), N);
+      return true;
+    }
+  return false;
+}
+
 } // namespace lumen::gguf

@@ -3,6 +3,7 @@
 
 #include "lumen/GGUF/GGUFWriter.h"
 #include "lumen/GGUF/Quantize.h"
+#include "lumen/Quantize/RowQuantizer.h"
 
 #include "absl/strings/str_format.h"
 
@@ -22,7 +23,7 @@ using gguf::TensorType;
 
 namespace {
 Qwen2Shape shape(const char *Name, uint32_t Layers, uint32_t Dim, uint32_t FFN, uint32_t Heads,
-                 uint32_t KVHeads, bool Tied) {
+                 uint32_t KVHeads, bool Tied, uint32_t Vocab = 151936) {
   Qwen2Shape S;
   S.Name = Name;
   S.Layers = Layers;
@@ -31,7 +32,7 @@ Qwen2Shape shape(const char *Name, uint32_t Layers, uint32_t Dim, uint32_t FFN, 
   S.Heads = Heads;
   S.KVHeads = KVHeads;
   S.HeadDim = Dim / Heads;
-  S.Vocab = 151936;
+  S.Vocab = Vocab;
   S.ContextLength = 32768;
   S.RopeBase = 1e6f;
   S.RmsEps = 1e-6f;
@@ -45,13 +46,19 @@ absl::StatusOr<Qwen2Shape> qwen2Preset(std::string_view Preset) {
     return shape("Qwen2.5-0.5B-Instruct", 24, 896, 4864, 14, 2, true);
   if (Preset == "qwen2.5-1.5b")
     return shape("Qwen2.5-1.5B-Instruct", 28, 1536, 8960, 12, 2, false);
+  if (Preset == "qwen2.5-3b")
+    return shape("Qwen2.5-3B-Instruct", 36, 2048, 11008, 16, 2, true);
+  if (Preset == "qwen2.5-7b")
+    return shape("Qwen2.5-7B-Instruct", 28, 3584, 18944, 28, 4, false, 152064);
   if (Preset == "tiny") // The shape of shared/fixtures/tiny-qwen2.gguf.
     return shape("Qwen2-tiny", 3, 192, 512, 3, 1, true);
   return absl::InvalidArgumentError(absl::StrFormat(
-      "unknown preset '%s' (expected qwen2.5-0.5b, qwen2.5-1.5b or tiny)", Preset));
+      "unknown preset '%s' (expected qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-3b, qwen2.5-7b or tiny)", Preset));
 }
 
-std::vector<std::string> qwen2PresetNames() { return {"qwen2.5-0.5b", "qwen2.5-1.5b", "tiny"}; }
+std::vector<std::string> qwen2PresetNames() {
+  return {"qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b", "tiny"};
+}
 
 namespace {
 
@@ -137,59 +144,21 @@ uint64_t rowSeed(uint64_t TensorSeed, int64_t Row) {
   return splitMix(S);
 }
 
-/// Runs Body(first, count) over [0, N) on up to Threads threads.
-void parallelRows(int64_t N, unsigned Threads, const std::function<void(int64_t, int64_t)> &Body) {
-  unsigned T = std::max<unsigned>(1, std::min<int64_t>(Threads, N));
-  if (T == 1)
-    return Body(0, N);
-  std::vector<std::thread> Workers;
-  int64_t Per = (N + T - 1) / T;
-  for (unsigned I = 0; I < T; ++I) {
-    int64_t First = I * Per, Count = std::min<int64_t>(Per, N - First);
-    if (Count > 0)
-      Workers.emplace_back(Body, First, Count);
-  }
-  for (std::thread &W : Workers)
-    W.join();
-}
-
-/// Stores Row in Type: Q8_0, F32, or else F16 or BF16 (llamaFileType has
-/// accepted it).
-void storeRow(TensorType Type, const std::vector<float> &Row, uint8_t *Out) {
-  const int64_t K = static_cast<int64_t>(Row.size());
-  if (Type == TensorType::Q8_0) {
-    gguf::quantizeRowQ8_0(Row.data(), reinterpret_cast<BlockQ8_0 *>(Out), K);
-    return;
-  }
-  if (Type == TensorType::F32) {
-    std::memcpy(Out, Row.data(), K * sizeof(float));
-    return;
-  }
-  for (int64_t I = 0; I < K; ++I) {
-    uint16_t H = Type == TensorType::F16 ? gguf::floatToHalf(Row[I]) : gguf::floatToBf16(Row[I]);
-    std::memcpy(Out + 2 * I, &H, 2);
-  }
-}
-
-/// A matrix of Rows rows of K gaussians in Type, row r scaled by Std * RowScale[r].
-GGUFWriter::RowFiller gaussianRows(uint64_t Seed, int64_t K, double Std,
+/// A matrix of Rows rows of K gaussians, row r scaled by Std * RowScale[r],
+/// stored as Type.
+GGUFWriter::RowFiller gaussianRows(const std::string &Name, uint64_t Seed, int64_t K, double Std,
                                    std::shared_ptr<const std::vector<float>> RowScale, TensorType Type,
                                    unsigned Threads) {
-  return [=](int64_t First, int64_t N, uint8_t *Out) {
-    const gguf::TensorTypeTraits T = gguf::tensorTypeTraits(Type);
-    const size_t RowBytes = K / T.BlockSize * T.TypeSize;
-    parallelRows(N, Threads, [&](int64_t Begin, int64_t Count) {
-      std::vector<float> Row(K);
-      for (int64_t R = Begin; R < Begin + Count; ++R) {
-        int64_t Global = First + R;
-        double S = Std * (RowScale ? (*RowScale)[Global] : 1.0);
-        Normal G(rowSeed(Seed, Global));
-        for (float &X : Row)
-          X = static_cast<float>(S * G.next());
-        storeRow(Type, Row, Out + R * RowBytes);
-      }
-    });
+  auto Source = [=](int64_t Row, float *Out) {
+    const double S = Std * (RowScale ? (*RowScale)[Row] : 1.0);
+    Normal G(rowSeed(Seed, Row));
+    for (int64_t I = 0; I < K; ++I)
+      Out[I] = static_cast<float>(S * G.next());
+    return absl::OkStatus();
   };
+  quant::RowQuantizerOptions Options;
+  Options.Threads = Threads;
+  return quant::quantizedRows(Name, Type, K, Source, Options);
 }
 
 /// An F32 vector of N values Mean + Std * gaussian.
@@ -200,6 +169,7 @@ GGUFWriter::RowFiller gaussianF32(uint64_t Seed, int64_t N, double Mean, double 
       float X = static_cast<float>(Mean + Std * G.next());
       std::memcpy(Out + I * 4, &X, 4);
     }
+    return absl::OkStatus();
   };
 }
 
@@ -280,21 +250,6 @@ absl::StatusOr<std::vector<int32_t>> copyTokenizer(GGUFWriter &W, const gguf::GG
   return Out;
 }
 
-/// general.file_type as llama.cpp numbers it (LLAMA_FTYPE_ALL_F32,
-/// MOSTLY_F16, MOSTLY_Q8_0, MOSTLY_BF16), for the types Lumen computes on.
-absl::StatusOr<uint32_t> llamaFileType(TensorType Matrices) {
-  switch (Matrices) {
-  case TensorType::F32: return 0;
-  case TensorType::F16: return 1;
-  case TensorType::Q8_0: return 7;
-  case TensorType::BF16: return 32;
-  default:
-    return absl::InvalidArgumentError(
-        absl::StrFormat("synthetic matrices of type %s: expected Q8_0, F16, BF16 or F32",
-                        gguf::tensorTypeTraits(Matrices).Name));
-  }
-}
-
 absl::Status validate(const Qwen2Shape &S) {
   auto Bad = [&](const std::string &What) {
     return absl::InvalidArgumentError(absl::StrFormat("synthetic %s: %s", S.Name, What));
@@ -322,10 +277,7 @@ absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string 
   W.setString("general.type", "model");
   W.setString("general.name",
               absl::StrFormat("%s (synthetic random weights) seed=%d", S.Name, Options.Seed));
-  absl::StatusOr<uint32_t> FileType = llamaFileType(Options.Matrices);
-  if (!FileType.ok())
-    return FileType.status();
-  W.setU32("general.file_type", *FileType);
+  W.setU32("general.file_type", quant::presetInfo(Options.Type).FileType);
   W.setU32("general.quantization_version", 2);
   W.setU32("general.alignment", 32);
   W.setU32("qwen2.block_count", S.Layers);
@@ -376,11 +328,15 @@ absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string 
   }
   const double EmbedStd = Recipe::LogitStd / (Recipe::OutNormGain * std::sqrt(D));
 
+  quant::ModelFacts Facts;
+  Facts.Layers = S.Layers, Facts.Heads = S.Heads, Facts.KVHeads = S.KVHeads, Facts.HasOutput = !S.TiedOutput;
+  const quant::TensorTypePlan Plan(Options.Type, Facts);
   auto Mat = [&](const std::string &Name, int64_t In, int64_t Out, double Std,
                  std::shared_ptr<const std::vector<float>> RowScale = nullptr) {
-    return W.addTensor(Name, Options.Matrices, {In, Out},
-                       gaussianRows(hashName(Seed, Name), In, Std, std::move(RowScale), Options.Matrices,
-                                    Threads));
+    const int64_t Dims[] = {In, Out};
+    const TensorType Type = Plan.typeFor(Name, Dims).value_or(TensorType::F32);
+    return W.addTensor(Name, Type, {In, Out},
+                       gaussianRows(Name, hashName(Seed, Name), In, Std, std::move(RowScale), Type, Threads));
   };
   auto Vec = [&](const std::string &Name, int64_t N, double Mean, double Std) {
     return W.addTensor(Name, TensorType::F32, {N}, gaussianF32(hashName(Seed, Name), N, Mean, Std));

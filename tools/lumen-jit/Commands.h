@@ -17,6 +17,7 @@ int runTokenize(const std::vector<std::string> &Args);
 int runEval(const std::vector<std::string> &Args);
 int runBench(const std::vector<std::string> &Args);
 int runPerplexity(const std::vector<std::string> &Args);
+int runQuantize(const std::vector<std::string> &Args);
 
 /// Prints "lumen-jit: error: Message" to stderr and returns 1.
 int fail(const std::string &Message);

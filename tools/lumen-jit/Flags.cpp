@@ -11,7 +11,7 @@
 #include <algorithm>
 
 ABSL_FLAG(bool, tensors, false, "inspect: also print the tensor table");
-ABSL_FLAG(std::string, preset, "qwen2.5-0.5b", "synth: qwen2.5-0.5b, qwen2.5-1.5b or tiny");
+ABSL_FLAG(std::string, preset, "qwen2.5-0.5b", "synth: qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-3b, qwen2.5-7b or tiny");
 ABSL_FLAG(std::string, o, "", "synth: output file; bench: output format md, csv or json");
 ABSL_FLAG(std::string, seed, "",
           "random seed, a non-negative integer: synth weights (default 1; a seed always writes the same "
@@ -42,6 +42,9 @@ ABSL_FLAG(std::string, t, "", "threads (default: all cores); bench: a list such 
 ABSL_FLAG(int64_t, c, 4096, "context size in tokens (at most the model's)");
 ABSL_FLAG(int64_t, batch, 64, "prompt tokens per prefill batch");
 ABSL_FLAG(int64_t, b, 512, "perplexity: tokens per batch (as --batch; at most -c)");
+ABSL_FLAG(bool, allow_requantize, false,
+          "quantize: accept already quantized tensors (decoded, then quantized again: the errors add up)");
+ABSL_FLAG(bool, leave_output_tensor, false, "quantize: leave output.weight in its type");
 ABSL_FLAG(int64_t, chunks, 0, "perplexity: chunks to score, 0 = every whole chunk of the text");
 ABSL_FLAG(double, temp, 0.8, "temperature; 0 = greedy");
 ABSL_FLAG(int32_t, top_k, 40, "top-k sampling (0 = off)");
@@ -208,9 +211,21 @@ const std::vector<CommandInfo> kCommands = {
      "Print a GGUF file's metadata (long arrays summarised) and, with --tensors, its tensor\n"
      "table (name, type, shape, bytes, offset).",
      {"tensors"}},
-    {"synth", runSynth, "synth [--preset qwen2.5-0.5b|qwen2.5-1.5b|tiny] -o OUT [--seed N] [--tokenizer-from GGUF]",
-     "Write a Qwen2 GGUF with the real layout and random weights.", {"preset", "o|output file", "seed|weights seed; a seed always writes the same bytes (default: 1)",
-      "tokenizer_from"}},
+    {"synth", runSynth,
+     "synth [--preset qwen2.5-0.5b|qwen2.5-1.5b|qwen2.5-3b|qwen2.5-7b|tiny] -o OUT [--type PRESET] [--seed N]\n"
+     "              [--tokenizer-from GGUF]",
+     "Write a Qwen2 GGUF with the real layout and random weights, quantized as it is written\n"
+     "(no full-precision copy on disk) to a preset's tensor types as llama-quantize would.",
+     {"preset", "o|output file",
+      "type|quantization preset: Q8_0 (the default, as the published files), Q4_K_M, ... (as quantize), F16, BF16 or F32",
+      "seed|weights seed; a seed always writes the same bytes (default: 1)", "tokenizer_from", "t|threads (default: all cores)"}},
+    {"quantize", runQuantize,
+     "quantize IN.gguf OUT.gguf TYPE [THREADS] [-t THREADS] [--allow-requantize] [--leave-output-tensor]",
+     "Write IN quantized to TYPE, one of llama-quantize's presets: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K\n"
+     "Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K (or F16 BF16 F32), each tensor in the\n"
+     "type llama.cpp's quantizer gives it. From F32, F16 or BF16 files (quantized ones with\n"
+     "--allow-requantize). The file appears whole or not at all.",
+     {"t|threads (default: all cores)", "allow_requantize", "leave_output_tensor"}},
     {"--print-llvm", runPrintLLVM,
      "--print-llvm --shape KxM [--type TYPE] [--tokens N] [--isa avx2|avx512|avx512-vnni]\n"
      "              [--layout auto|rows|interleaved8|interleaved16] [--opt]",

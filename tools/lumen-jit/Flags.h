@@ -26,6 +26,8 @@ ABSL_DECLARE_FLAG(bool, opt);
 ABSL_DECLARE_FLAG(std::string, type);
 ABSL_DECLARE_FLAG(int64_t, b);
 ABSL_DECLARE_FLAG(int64_t, chunks);
+ABSL_DECLARE_FLAG(bool, allow_requantize);
+ABSL_DECLARE_FLAG(bool, leave_output_tensor);
 // Model commands (run, tokenize, eval, bench).
 ABSL_DECLARE_FLAG(std::string, m);
 ABSL_DECLARE_FLAG(std::string, model);

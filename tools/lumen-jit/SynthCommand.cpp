@@ -28,6 +28,14 @@ int runSynth(const std::vector<std::string> &Args) {
 
   model::SynthOptions Options;
   Options.Shape = *Shape;
+  absl::StatusOr<quant::Preset> Type = quant::presetFromName(absl::GetFlag(FLAGS_type));
+  if (!Type.ok())
+    return fail(absl::StrFormat("--type: %s", Type.status().message()));
+  Options.Type = *Type;
+  absl::StatusOr<unsigned> Threads = threadCount();
+  if (!Threads.ok())
+    return fail(std::string(Threads.status().message()));
+  Options.Threads = *Threads;
   absl::StatusOr<std::optional<uint64_t>> Seed = seedFlag();
   if (!Seed.ok())
     return fail(std::string(Seed.status().message()));
@@ -48,9 +56,9 @@ int runSynth(const std::vector<std::string> &Args) {
   struct stat St;
   ::stat(Out.c_str(), &St);
   std::fprintf(stderr,
-               "lumen-jit: wrote %s: %s, RANDOM WEIGHTS (synthetic, seed %llu), %lld bytes "
+               "lumen-jit: wrote %s: %s %s, RANDOM WEIGHTS (synthetic, seed %llu), %lld bytes "
                "(%.1f MB) in %.1f s\n",
-               Out.c_str(), Shape->Name.c_str(),
+               Out.c_str(), Shape->Name.c_str(), std::string(quant::presetInfo(Options.Type).Name).c_str(),
                static_cast<unsigned long long>(Options.Seed), static_cast<long long>(St.st_size),
                St.st_size / 1e6, Seconds);
   return 0;

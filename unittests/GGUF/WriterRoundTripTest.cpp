@@ -42,6 +42,7 @@ TEST(WriterRoundTripTest, EveryValueTypeAndTensors) {
                               quantizeRowQ8_0(Row.data(), reinterpret_cast<BlockQ8_0 *>(
                                                               Out + R * 68), 64);
                             }
+                            return absl::OkStatus();
                           }).ok());
   std::string Path = tmpPath("roundtrip.gguf");
   ASSERT_TRUE(W.write(Path).ok());

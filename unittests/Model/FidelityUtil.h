@@ -44,7 +44,7 @@ inline SynthOptions smallSynthetic(gguf::TensorType Matrices, bool Tied, uint64_
   O.Shape.Vocab = 1024;
   O.Shape.TiedOutput = Tied;
   O.Seed = Seed;
-  O.Matrices = Matrices;
+  O.Type = *quant::presetFromName(gguf::tensorTypeTraits(Matrices).Name); // F16, BF16, F32 or Q8_0.
   return O;
 }
 

@@ -269,3 +269,62 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 } // namespace
+
+namespace {
+
+/// A model quantized by Lumen's own quantizer to a preset, as `synth --type`
+/// and `quantize` write it: the JIT agrees with the reference, and the
+/// reference's logits stay near those of the same model in F32, the nearer
+/// the more bits the preset keeps.
+struct PresetCase {
+  quant::Preset Preset;
+  double MaxLogitRms; // Against F32, whose logits have std ~3 (measured, plus a third).
+};
+
+class QuantizedPresetTest : public ::testing::TestWithParam<PresetCase> {};
+
+TEST_P(QuantizedPresetTest, QuantizedByLumenAndRun) {
+  const PresetCase C = GetParam();
+  const std::string Name(quant::presetInfo(C.Preset).Name);
+  SynthOptions O = smallSynthetic(gguf::TensorType::F32, /*Tied=*/false, 47);
+  const std::string F32Path = absl::StrFormat("%s/preset-f32.gguf", LUMEN_TEST_TMPDIR);
+  const std::string Path = absl::StrFormat("%s/preset-%s.gguf", LUMEN_TEST_TMPDIR, Name);
+  ASSERT_TRUE(writeSyntheticQwen2(O, F32Path).ok());
+  O.Type = C.Preset;
+  ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());
+  auto MF = Qwen2Model::load(F32Path);
+  auto MQ = Qwen2Model::load(Path);
+  ASSERT_TRUE(MF.ok()) << MF.status();
+  ASSERT_TRUE(MQ.ok()) << MQ.status();
+  expectJitMatchesReference(**MQ, kernelCache(), Name);
+
+  auto RefF = createReferenceSession(**MF);
+  auto RefQ = createReferenceSession(**MQ);
+  ASSERT_TRUE(RefF.ok() && RefQ.ok());
+  std::vector<int32_t> Seq;
+  for (int I = 0; I < 24; ++I)
+    Seq.push_back((I * 7919 + 13) % 1024);
+  const std::vector<double> Rms = logitRmsByPosition(**RefF, **RefQ, Seq, (*MF)->config().Vocab);
+  double Worst = 0;
+  for (double R : Rms)
+    Worst = std::max(Worst, R);
+  EXPECT_LE(Worst, C.MaxLogitRms) << Name;
+  // A bound far above the error would not notice a worse quantizer.
+  EXPECT_GE(Worst, C.MaxLogitRms / 3) << Name;
+  RecordProperty("logit_rms_vs_f32_" + Name, std::to_string(Worst));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryPreset, QuantizedPresetTest,
+    ::testing::Values(PresetCase{quant::Preset::Q2_K, 2.0}, PresetCase{quant::Preset::Q3_K_S, 1.7},
+                      PresetCase{quant::Preset::Q3_K_M, 1.7}, PresetCase{quant::Preset::Q3_K_L, 1.7},
+                      PresetCase{quant::Preset::Q4_K_S, 1.06}, PresetCase{quant::Preset::Q4_K_M, 1.1},
+                      PresetCase{quant::Preset::Q5_K_S, 0.46}, PresetCase{quant::Preset::Q5_K_M, 0.46},
+                      PresetCase{quant::Preset::Q6_K, 0.24}, PresetCase{quant::Preset::Q4_0, 1.03},
+                      PresetCase{quant::Preset::Q4_1, 0.95}, PresetCase{quant::Preset::Q5_0, 0.53},
+                      PresetCase{quant::Preset::Q5_1, 0.42}, PresetCase{quant::Preset::Q8_0, 0.073}),
+    [](const ::testing::TestParamInfo<PresetCase> &Info) {
+      return std::string(quant::presetInfo(Info.param.Preset).Name);
+    });
+
+} // namespace

@@ -3,6 +3,7 @@
 #include "lumen/Model/SyntheticQwen2.h"
 
 #include "lumen/GGUF/Quantize.h"
+#include "lumen/Quantize/QuantPreset.h"
 
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
@@ -126,7 +127,7 @@ TEST(SyntheticQwen2Test, FloatMatrices) {
   for (auto [Type, FileType] : {std::pair{gguf::TensorType::F16, 1u}, {gguf::TensorType::BF16, 32u},
                                 {gguf::TensorType::F32, 0u}}) {
     SCOPED_TRACE(gguf::tensorTypeTraits(Type).Name);
-    O.Matrices = Type;
+    O.Type = *quant::presetFromName(gguf::tensorTypeTraits(Type).Name);
     const std::string Path = tmpPath("synth-float.gguf");
     ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());
     auto F = gguf::GGUFFile::open(Path);
@@ -141,9 +142,61 @@ TEST(SyntheticQwen2Test, FloatMatrices) {
     for (int I = 0; I < 192; ++I)
       ASSERT_NEAR(Got[I], Want[I], 0.01 * std::fabs(Want[I]) + 0.002) << "row 5, column " << I;
   }
-  O.Matrices = gguf::TensorType::Q4_0;
-  absl::Status S = writeSyntheticQwen2(O, tmpPath("bad.gguf"));
-  EXPECT_NE(S.message().find("synthetic matrices of type Q4_0"), std::string::npos) << S;
+}
+
+TEST(SyntheticQwen2Test, QuantizationPresets) {
+  // The same gaussians again, quantized as they are written, each tensor in
+  // the type llama.cpp's quantizer gives it for the preset.
+  SynthOptions O;
+  O.Shape = smallShape();
+  O.Shape.Dim = 256;
+  O.Shape.Heads = 4;
+  O.Shape.KVHeads = 2;
+  O.Shape.HeadDim = 64;
+  O.Seed = 3;
+  O.Type = quant::Preset::F32;
+  ASSERT_TRUE(writeSyntheticQwen2(O, tmpPath("synth-f32.gguf")).ok());
+  auto F32 = gguf::GGUFFile::open(tmpPath("synth-f32.gguf"));
+  ASSERT_TRUE(F32.ok()) << F32.status();
+  for (quant::Preset P : {quant::Preset::Q4_K_M, quant::Preset::Q2_K, quant::Preset::Q4_0}) {
+    const quant::PresetInfo &Info = quant::presetInfo(P);
+    SCOPED_TRACE(std::string(Info.Name));
+    O.Type = P;
+    const std::string Path = tmpPath("synth-preset.gguf");
+    ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());
+    auto F = gguf::GGUFFile::open(Path);
+    ASSERT_TRUE(F.ok()) << F.status();
+    EXPECT_EQ(*(*F)->getU32("general.file_type"), Info.FileType);
+    auto Facts = quant::modelFacts(**F);
+    ASSERT_TRUE(Facts.ok()) << Facts.status();
+    const quant::TensorTypePlan Plan(P, *Facts);
+    for (const gguf::TensorInfo &T : (*F)->tensors()) {
+      const gguf::TensorInfo &Ref = *(*F32)->findTensor(T.Name);
+      EXPECT_EQ(T.Type, Plan.typeFor(T.Name, std::span(T.Dims.data(), T.NumDims)).value_or(Ref.Type)) << T.Name;
+      if (T.NumDims < 2)
+        continue;
+      // Every matrix decodes to the F32 file's values within its type's error.
+      std::vector<float> Got(T.Dims[0]), Want(T.Dims[0]);
+      double Err = 0, Norm = 0;
+      for (int64_t R = 0; R < T.numRows(); R += 7) {
+        gguf::dequantizeRow(T.Type, T.Data + R * T.rowBytes(), Got.data(), T.Dims[0]);
+        gguf::dequantizeRow(Ref.Type, Ref.Data + R * Ref.rowBytes(), Want.data(), T.Dims[0]);
+        for (int64_t I = 0; I < T.Dims[0]; ++I)
+          Err += (Got[I] - Want[I]) * (Got[I] - Want[I]), Norm += Want[I] * Want[I];
+      }
+      EXPECT_LT(std::sqrt(Err / Norm), T.Type == gguf::TensorType::Q2_K ? 0.3 : 0.16) << T.Name;
+    }
+  }
+  // Q4_K_M gives half the layers' attn_v and ffn_down Q6_K and the tied
+  // embedding (the output) Q6_K.
+  O.Type = quant::Preset::Q4_K_M;
+  ASSERT_TRUE(writeSyntheticQwen2(O, tmpPath("synth-q4km.gguf")).ok());
+  auto F = gguf::GGUFFile::open(tmpPath("synth-q4km.gguf"));
+  ASSERT_TRUE(F.ok());
+  EXPECT_EQ((*F)->findTensor("token_embd.weight")->Type, gguf::TensorType::Q6_K);
+  EXPECT_EQ((*F)->findTensor("blk.2.ffn_down.weight")->Type, gguf::TensorType::Q6_K); // The last eighth.
+  EXPECT_EQ((*F)->findTensor("blk.0.ffn_down.weight")->Type, gguf::TensorType::Q4_K);
+  EXPECT_EQ((*F)->findTensor("blk.0.attn_q.weight")->Type, gguf::TensorType::Q4_K);
 }
 
 TEST(SyntheticQwen2Test, DeterministicAcrossThreadCounts) {

@@ -27,8 +27,9 @@ namespace lumen::gguf {
 class LUMEN_API GGUFWriter {
 public:
   /// Fills rows [FirstRow, FirstRow + NumRows) of a tensor into Out, which
-  /// holds NumRows * rowBytes bytes.
-  using RowFiller = std::function<void(int64_t FirstRow, int64_t NumRows, uint8_t *Out)>;
+  /// holds NumRows * rowBytes bytes. An error stops write(), which then
+  /// leaves no file behind and returns it.
+  using RowFiller = std::function<absl::Status(int64_t FirstRow, int64_t NumRows, uint8_t *Out)>;
 
   explicit GGUFWriter(uint32_t Alignment = 32);
 
@@ -55,7 +56,8 @@ public:
 
   /// Writes the file (to a temporary name beside it, synced, then renamed
   /// over Path, so readers never see a partial file). Path must be absent or
-  /// a regular file (see checkOutputPath).
+  /// a regular file (see checkOutputPath). Fillers run in the order the
+  /// tensors were added.
   absl::Status write(const std::string &Path) const;
 
   uint64_t tensorDataBytes() const;

@@ -34,6 +34,16 @@ LUMEN_API void dequantizeRowQ8_0(const BlockQ8_0 *In, float *Out, int64_t N);
 /// and Q2_K ... Q6_K. Returns false for other types.
 LUMEN_API bool dequantizeRow(TensorType Type, const void *Row, float *Out, int64_t N);
 
+/// Whether quantizeRow can write Type.
+LUMEN_API bool canQuantizeTo(TensorType Type);
+
+/// Converts one row of N floats (whole blocks of Type) to Type: F32, F16 and
+/// BF16 by rounding to nearest even; Q8_0 by ggml's rule, byte for byte as
+/// ggml writes it; the other types of dequantizeRow by a least-squares search
+/// of each block's scales (lib/GGUF/QuantFit.h) whose candidates include
+/// ggml's choice. X must be finite. Returns false for other types.
+LUMEN_API bool quantizeRow(TensorType Type, const float *X, void *Out, int64_t N);
+
 } // namespace lumen::gguf
 
 #endif

@@ -1,8 +1,8 @@
 //===- lumen/Model/SyntheticQwen2.h - Random-weight Qwen2 models -*- C++ -*-===//
 //
 // Writes Qwen2 GGUF files with the exact tensor names, shapes, types and
-// metadata of the published Qwen2.5 Q8_0 GGUFs (or F16, BF16 or F32
-// matrices instead), and random weights drawn at scales that keep
+// metadata of the published Qwen2.5 GGUFs (Q8_0, or any quantization preset,
+// or F16, BF16 or F32 matrices), and random weights drawn at scales that keep
 // activations O(1) through every layer (see
 // docs/SYNTHETIC_MODELS.md for the recipe and why). Used for tests and
 // benchmarks where real weights cannot be downloaded.
@@ -15,6 +15,7 @@
 
 #include "lumen/GGUF/GGUFFile.h"
 #include "lumen/Model/Qwen2Model.h"
+#include "lumen/Quantize/QuantPreset.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -31,17 +32,19 @@ struct LUMEN_API Qwen2Shape : Qwen2Config {
   std::string Name;
 };
 
-/// "qwen2.5-0.5b", "qwen2.5-1.5b" or "tiny" (the shape of the shared fixture).
+/// "qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b" or "tiny" (the
+/// shape of the shared fixture).
 LUMEN_API absl::StatusOr<Qwen2Shape> qwen2Preset(std::string_view Preset);
 LUMEN_API std::vector<std::string> qwen2PresetNames();
 
 struct LUMEN_API SynthOptions {
   Qwen2Shape Shape;
   uint64_t Seed = 1;
-  /// The type of every matrix, the embedding and lm_head included: Q8_0 as
-  /// in the published files, or F16, BF16 or F32 (the same gaussians, not
-  /// rounded through Q8_0).
-  gguf::TensorType Matrices = gguf::TensorType::Q8_0;
+  /// The matrices' quantization preset, each tensor's type chosen as
+  /// llama.cpp's quantizer chooses it (lumen/Quantize/QuantPreset.h) and
+  /// quantized as it is written: Q8_0 as in the published files, any other
+  /// preset, or F16, BF16 or F32 (the same gaussians, unrounded).
+  quant::Preset Type = quant::Preset::Q8_0;
   /// Copy tokenizer.* metadata from this file; null writes a byte-level vocabulary.
   const gguf::GGUFFile *TokenizerFrom = nullptr;
   /// Threads that draw weights (0: all cores). The file does not depend on it.

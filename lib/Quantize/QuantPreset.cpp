@@ -1,0 +1,181 @@
+//===- QuantPreset.cpp - llama.cpp's quantization presets ------------------===//
+#include "lumen/Quantize/QuantPreset.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+#include <algorithm>
+
+namespace lumen::quant {
+
+using gguf::TensorType;
+
+namespace {
+constexpr PresetInfo kPresets[] = {
+    {Preset::Q4_0, "Q4_0", TensorType::Q4_0, 2, "4.5 bits per weight, one scale per 32"},
+    {Preset::Q4_1, "Q4_1", TensorType::Q4_1, 3, "5.0 bits per weight, scale and offset per 32"},
+    {Preset::Q5_0, "Q5_0", TensorType::Q5_0, 8, "5.5 bits per weight, one scale per 32"},
+    {Preset::Q5_1, "Q5_1", TensorType::Q5_1, 9, "6.0 bits per weight, scale and offset per 32"},
+    {Preset::Q8_0, "Q8_0", TensorType::Q8_0, 7, "8.5 bits per weight"},
+    {Preset::Q2_K, "Q2_K", TensorType::Q2_K, 10, "Q2_K; Q3_K attn_output and ffn_down, Q3_K/Q4_K attn_v"},
+    {Preset::Q3_K_S, "Q3_K_S", TensorType::Q3_K, 11, "Q3_K throughout"},
+    {Preset::Q3_K_M, "Q3_K_M", TensorType::Q3_K, 12, "Q3_K; Q4_K/Q5_K attn_v, attn_output and ffn_down"},
+    {Preset::Q3_K_L, "Q3_K_L", TensorType::Q3_K, 13, "Q3_K; Q5_K attn_v, attn_output and ffn_down"},
+    {Preset::Q4_K_S, "Q4_K_S", TensorType::Q4_K, 14, "Q4_K; Q5_K in the first layers' attn_v and ffn_down"},
+    {Preset::Q4_K_M, "Q4_K_M", TensorType::Q4_K, 15, "Q4_K; Q6_K in half the layers' attn_v and ffn_down"},
+    {Preset::Q5_K_S, "Q5_K_S", TensorType::Q5_K, 16, "Q5_K throughout"},
+    {Preset::Q5_K_M, "Q5_K_M", TensorType::Q5_K, 17, "Q5_K; Q6_K in half the layers' attn_v and ffn_down"},
+    {Preset::Q6_K, "Q6_K", TensorType::Q6_K, 18, "6.6 bits per weight"},
+    {Preset::F16, "F16", TensorType::F16, 1, "IEEE half"},
+    {Preset::BF16, "BF16", TensorType::BF16, 32, "bfloat16"},
+    {Preset::F32, "F32", TensorType::F32, 0, "single precision"},
+};
+
+bool isQuantized(TensorType T) { return gguf::tensorTypeTraits(T).BlockSize > 1; }
+
+bool contains(std::string_view Name, std::string_view Part) { return Name.find(Part) != std::string_view::npos; }
+
+/// N in "blk.N.", or 0.
+int layerOf(std::string_view Name) {
+  int Layer = 0;
+  if (Name.starts_with("blk.")) {
+    std::string_view Rest = Name.substr(4);
+    (void)absl::SimpleAtoi(std::string(Rest.substr(0, Rest.find('.'))), &Layer);
+  }
+  return Layer;
+}
+
+/// llama.cpp's choice of layers that get more bits: the first and last
+/// eighth, and every third one between.
+bool useMoreBits(int Layer, int Layers) {
+  return Layer < Layers / 8 || Layer >= 7 * Layers / 8 || (Layer - Layers / 8) % 3 == 2;
+}
+
+/// The type llama.cpp falls back to when Type's blocks do not divide a row.
+TensorType fallback(TensorType Type, int64_t RowLength) {
+  TensorType F = TensorType::F16;
+  switch (Type) {
+  case TensorType::Q2_K:
+  case TensorType::Q3_K: F = TensorType::IQ4_NL; break;
+  case TensorType::Q4_K: F = TensorType::Q5_0; break;
+  case TensorType::Q5_K: F = TensorType::Q5_1; break;
+  case TensorType::Q6_K: F = TensorType::Q8_0; break;
+  default: break;
+  }
+  return RowLength % gguf::tensorTypeTraits(F).BlockSize == 0 ? F : TensorType::F16;
+}
+} // namespace
+
+std::span<const PresetInfo> presets() { return kPresets; }
+
+const PresetInfo &presetInfo(Preset P) {
+  for (const PresetInfo &I : kPresets)
+    if (I.Id == P)
+      return I;
+  return kPresets[0];
+}
+
+absl::StatusOr<Preset> presetFromName(std::string_view Name) {
+  const std::string Upper = absl::AsciiStrToUpper(std::string(Name));
+  std::vector<std::string> Names;
+  for (const PresetInfo &I : kPresets) {
+    if (I.Name == Upper)
+      return I.Id;
+    Names.emplace_back(I.Name);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrFormat("unknown quantization type '%s' (expected one of %s)", Name, absl::StrJoin(Names, " ")));
+}
+
+absl::StatusOr<ModelFacts> modelFacts(const gguf::GGUFFile &File) {
+  absl::StatusOr<std::string_view> Arch = File.getString("general.architecture");
+  if (!Arch.ok())
+    return Arch.status();
+  ModelFacts F;
+  const std::string A(*Arch);
+  for (auto [Key, Out] : {std::pair{A + ".block_count", &F.Layers}, {A + ".attention.head_count", &F.Heads},
+                          {A + ".attention.head_count_kv", &F.KVHeads}}) {
+    absl::StatusOr<uint32_t> V = File.getU32(Key);
+    if (!V.ok() && Out == &F.KVHeads) // Optional in GGUF: no grouping.
+      V = F.Heads;
+    if (!V.ok())
+      return V.status();
+    *Out = *V;
+  }
+  F.HasOutput = File.findTensor("output.weight") != nullptr;
+  return F;
+}
+
+TensorTypePlan::TensorTypePlan(Preset P, ModelFacts Facts, Options O) : Info(presetInfo(P)), Facts(Facts), Opts(O) {}
+
+std::optional<TensorType> TensorTypePlan::typeFor(std::string_view Name, std::span<const int64_t> Dims) const {
+  // As llama.cpp: weights of two or more dimensions, not the norms.
+  if (!Name.ends_with("weight") || Dims.size() < 2 || contains(Name, "_norm.weight"))
+    return std::nullopt;
+  if (Opts.LeaveOutputTensor && Name == "output.weight")
+    return std::nullopt;
+  if (!isQuantized(Info.Default))
+    return Info.Default;
+  const int64_t RowLength = Dims[0];
+  TensorType T = chooseForRole(Name, RowLength);
+  if (RowLength % gguf::tensorTypeTraits(T).BlockSize != 0)
+    T = fallback(T, RowLength);
+  return T;
+}
+
+TensorType TensorTypePlan::chooseForRole(std::string_view Name, int64_t RowLength) const {
+  const Preset P = Info.Id;
+  const int Layer = layerOf(Name), Layers = static_cast<int>(Facts.Layers);
+  const uint32_t Gqa = Facts.KVHeads ? Facts.Heads / Facts.KVHeads : 1;
+  // The output (or the embedding standing in for it): Q6_K unless the
+  // preset is Q8_0, Q8_0 where super-blocks do not divide the rows.
+  if (Name == "output.weight" || (!Facts.HasOutput && Name == "token_embd.weight")) {
+    if (RowLength % gguf::tensorTypeTraits(Info.Default).BlockSize != 0)
+      return TensorType::Q8_0;
+    return Info.Default == TensorType::Q8_0 ? TensorType::Q8_0 : TensorType::Q6_K;
+  }
+  if (contains(Name, "attn_v.weight")) {
+    switch (P) {
+    case Preset::Q2_K: return Gqa >= 4 ? TensorType::Q4_K : TensorType::Q3_K;
+    case Preset::Q3_K_M: return Layer < 2 ? TensorType::Q5_K : TensorType::Q4_K;
+    case Preset::Q3_K_L: return TensorType::Q5_K;
+    case Preset::Q4_K_M:
+    case Preset::Q5_K_M: return useMoreBits(Layer, Layers) ? TensorType::Q6_K : Info.Default;
+    case Preset::Q4_K_S: return Layer < 4 ? TensorType::Q5_K : Info.Default;
+    default: return Info.Default;
+    }
+  }
+  if (contains(Name, "ffn_down")) {
+    switch (P) {
+    case Preset::Q2_K: return TensorType::Q3_K;
+    case Preset::Q3_K_M: return Layer < Layers / 16 ? TensorType::Q5_K : TensorType::Q4_K;
+    case Preset::Q3_K_L: return TensorType::Q5_K;
+    case Preset::Q4_K_M:
+    case Preset::Q5_K_M: return useMoreBits(Layer, Layers) ? TensorType::Q6_K : Info.Default;
+    case Preset::Q4_K_S: return Layer < Layers / 8 ? TensorType::Q5_K : Info.Default;
+    default: return Info.Default;
+    }
+  }
+  if (contains(Name, "attn_output.weight")) {
+    switch (P) {
+    case Preset::Q2_K: return TensorType::Q3_K;
+    case Preset::Q3_K_M: return TensorType::Q4_K;
+    case Preset::Q3_K_L: return TensorType::Q5_K;
+    default: return Info.Default;
+    }
+  }
+  if (contains(Name, "attn_qkv.weight")) {
+    switch (P) {
+    case Preset::Q3_K_M:
+    case Preset::Q3_K_L: return TensorType::Q4_K;
+    case Preset::Q4_K_M: return TensorType::Q5_K;
+    case Preset::Q5_K_M: return TensorType::Q6_K;
+    default: return Info.Default;
+    }
+  }
+  return Info.Default;
+}
+
+} // namespace lumen::quant

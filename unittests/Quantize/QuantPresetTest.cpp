@@ -1,0 +1,115 @@
+//===- QuantPresetTest.cpp - Each tensor's type, as llama-quantize chooses it ---===//
+//
+// data/llama-quantize-types.txt records the types llama-quantize (llama.cpp
+// c392e50) gave every matrix of Qwen2.5-0.5B- and 1.5B-shaped F16 files for
+// each preset (scripts/quant_types_golden.sh regenerates it). The plan must
+// choose the same ones.
+//
+//===----------------------------------------------------------------------===//
+#include "lumen/Quantize/QuantPreset.h"
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+using namespace lumen;
+using namespace lumen::quant;
+using gguf::TensorType;
+
+namespace {
+
+struct Shape {
+  ModelFacts Facts;
+  int64_t Dim, FFN, KVDim, Vocab;
+};
+
+const std::map<std::string, Shape> kShapes = {
+    {"qwen2.5-0.5b", {{24, 14, 2, false}, 896, 4864, 128, 151936}},
+    {"qwen2.5-1.5b", {{28, 12, 2, true}, 1536, 8960, 256, 151936}},
+};
+
+/// The row length and rows of a Qwen2 tensor by name.
+std::vector<int64_t> dimsOf(const Shape &S, const std::string &Name) {
+  if (Name == "token_embd.weight" || Name == "output.weight")
+    return {S.Dim, S.Vocab};
+  if (Name.ends_with("attn_k.weight") || Name.ends_with("attn_v.weight"))
+    return {S.Dim, S.KVDim};
+  if (Name.ends_with("ffn_gate.weight") || Name.ends_with("ffn_up.weight"))
+    return {S.Dim, S.FFN};
+  if (Name.ends_with("ffn_down.weight"))
+    return {S.FFN, S.Dim};
+  return {S.Dim, S.Dim};
+}
+
+TEST(QuantPresetTest, TypesAsLlamaQuantizeChoseThem) {
+  std::ifstream In(LUMEN_QUANTIZE_TEST_DATA "/llama-quantize-types.txt");
+  ASSERT_TRUE(In) << "missing test data";
+  std::string Line;
+  int Checked = 0;
+  std::map<std::string, int> PresetsSeen;
+  while (std::getline(In, Line)) {
+    if (Line.empty() || Line[0] == '#')
+      continue;
+    // "PRESET SHAPE TENSOR TYPE"
+    std::vector<std::string> F = absl::StrSplit(Line, ' ', absl::SkipEmpty());
+    ASSERT_EQ(F.size(), 4u) << Line;
+    absl::StatusOr<Preset> P = presetFromName(F[0]);
+    ASSERT_TRUE(P.ok()) << Line;
+    const Shape &S = kShapes.at(F[1]);
+    const TensorTypePlan Plan(*P, S.Facts);
+    const std::vector<int64_t> Dims = dimsOf(S, F[2]);
+    std::optional<TensorType> Want = gguf::tensorTypeFromName(F[3]);
+    ASSERT_TRUE(Want) << Line;
+    EXPECT_EQ(Plan.typeFor(F[2], Dims), *Want) << Line;
+    ++Checked;
+    ++PresetsSeen[F[0]];
+  }
+  // Every quantizing preset, both shapes, every matrix.
+  EXPECT_EQ(PresetsSeen.size(), 14u);
+  EXPECT_EQ(Checked, 14 * ((24 * 7 + 1) + (28 * 7 + 2)));
+}
+
+TEST(QuantPresetTest, ManyKVGroupsGiveQ2KAttnVFourBits) {
+  // Qwen2.5-7B: 28 heads over 4 KV heads (llama.cpp's n_gqa() >= 4 rule).
+  const ModelFacts Facts{28, 28, 4, true};
+  const int64_t Dims[] = {3584, 512};
+  EXPECT_EQ(TensorTypePlan(Preset::Q2_K, Facts).typeFor("blk.3.attn_v.weight", Dims), TensorType::Q4_K);
+  EXPECT_EQ(TensorTypePlan(Preset::Q2_K, {28, 12, 4, true}).typeFor("blk.3.attn_v.weight", Dims),
+            TensorType::Q3_K);
+}
+
+TEST(QuantPresetTest, WhatIsNotQuantized) {
+  const TensorTypePlan Plan(Preset::Q4_K_M, {24, 14, 2, true});
+  const int64_t Vec[] = {1024}, Mat[] = {1024, 1024};
+  EXPECT_EQ(Plan.typeFor("blk.0.attn_norm.weight", Mat), std::nullopt);
+  EXPECT_EQ(Plan.typeFor("blk.0.attn_q.bias", Mat), std::nullopt);
+  EXPECT_EQ(Plan.typeFor("blk.0.attn_q.weight", Vec), std::nullopt);
+  EXPECT_EQ(Plan.typeFor("output.weight", Mat), TensorType::Q6_K);
+  const TensorTypePlan Leave(Preset::Q4_K_M, {24, 14, 2, true}, {.LeaveOutputTensor = true});
+  EXPECT_EQ(Leave.typeFor("output.weight", Mat), std::nullopt);
+  EXPECT_EQ(Leave.typeFor("token_embd.weight", Mat), TensorType::Q4_K);
+  // Float presets convert every matrix and leave the rest.
+  EXPECT_EQ(TensorTypePlan(Preset::BF16, {24, 14, 2, true}).typeFor("output.weight", Mat), TensorType::BF16);
+  // Rows no block divides fall back, finally to F16.
+  const int64_t Odd[] = {1000, 8};
+  EXPECT_EQ(TensorTypePlan(Preset::Q4_0, {24, 14, 2, true}).typeFor("blk.0.attn_q.weight", Odd), TensorType::F16);
+}
+
+TEST(QuantPresetTest, Names) {
+  EXPECT_EQ(*presetFromName("q4_k_m"), Preset::Q4_K_M);
+  EXPECT_EQ(*presetFromName("Q8_0"), Preset::Q8_0);
+  absl::StatusOr<Preset> Bad = presetFromName("Q4_K_X");
+  ASSERT_FALSE(Bad.ok());
+  EXPECT_NE(Bad.status().message().find("Q4_K_X"), std::string::npos);
+  EXPECT_NE(Bad.status().message().find("Q3_K_L"), std::string::npos);
+  EXPECT_EQ(presets().size(), 17u);
+  for (const PresetInfo &I : presets())
+    EXPECT_EQ(&presetInfo(I.Id), &I);
+}
+
+} // namespace
