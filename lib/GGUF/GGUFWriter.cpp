@@ -229,17 +229,17 @@ absl::Status GGUFWriter::write(const std::string &Path) const {
   if (!Unnamed)
     Fd = ::open(Tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (Fd < 0)
-    return absl::PermissionDeniedError(absl::StrFormat("%s: cannot create: %s", Tmp, std::strerror(errno)));
+    return absl::PermissionDeniedError(absl::StrFormat("cannot create %s: %s", Path, std::strerror(errno)));
   // A file replaced keeps its permissions.
   if (struct stat Old; ::stat(Path.c_str(), &Old) == 0 && S_ISREG(Old.st_mode))
     (void)::fchmod(Fd, Old.st_mode & 07777);
   std::unique_ptr<FILE, int (*)(FILE *)> Out(::fdopen(Fd, "wb"), &std::fclose);
   if (!Out) {
     ::close(Fd);
-    return absl::InternalError(absl::StrFormat("%s: %s", Tmp, std::strerror(errno)));
+    return absl::InternalError(absl::StrFormat("cannot write %s: %s", Path, std::strerror(errno)));
   }
   auto Fail = [&](const char *What) {
-    std::string Msg = absl::StrFormat("%s: %s: %s", Tmp, What, std::strerror(errno));
+    std::string Msg = absl::StrFormat("%s: %s: %s", Path, What, std::strerror(errno));
     Out.reset();
     if (!Unnamed)
       std::remove(Tmp.c_str());
@@ -279,12 +279,12 @@ absl::Status GGUFWriter::write(const std::string &Path) const {
                           Tmp.c_str(), AT_SYMLINK_FOLLOW) != 0)
     return Fail("cannot name the written file");
   if (std::fclose(Out.release()) != 0) {
-    std::string Msg = absl::StrFormat("%s: close failed: %s", Tmp, std::strerror(errno));
+    std::string Msg = absl::StrFormat("%s: close failed: %s", Path, std::strerror(errno));
     std::remove(Tmp.c_str());
     return absl::DataLossError(Msg);
   }
   if (std::rename(Tmp.c_str(), Path.c_str()) != 0) {
-    std::string Msg = absl::StrFormat("%s: cannot rename to %s: %s", Tmp, Path, std::strerror(errno));
+    std::string Msg = absl::StrFormat("cannot put %s in place (from %s): %s", Path, Tmp, std::strerror(errno));
     std::remove(Tmp.c_str());
     return absl::PermissionDeniedError(Msg);
   }
@@ -292,6 +292,8 @@ absl::Status GGUFWriter::write(const std::string &Path) const {
 }
 
 absl::Status checkOutputPath(const std::string &Path) {
+  if (Path.empty())
+    return absl::InvalidArgumentError("the output file name is empty");
   struct stat St;
   if (::lstat(Path.c_str(), &St) != 0)
     return errno == ENOENT ? absl::OkStatus()

@@ -5,6 +5,7 @@
 #include "lumen/GGUF/Quantize.h"
 #include "lumen/Quantize/RowQuantizer.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 
 #include <algorithm>
@@ -41,7 +42,9 @@ Qwen2Shape shape(const char *Name, uint32_t Layers, uint32_t Dim, uint32_t FFN, 
 }
 } // namespace
 
-absl::StatusOr<Qwen2Shape> qwen2Preset(std::string_view Preset) {
+absl::StatusOr<Qwen2Shape> qwen2Preset(std::string_view Name) {
+  const std::string Lower = absl::AsciiStrToLower(std::string(Name));
+  const std::string_view Preset = Lower;
   if (Preset == "qwen2.5-0.5b")
     return shape("Qwen2.5-0.5B-Instruct", 24, 896, 4864, 14, 2, true);
   if (Preset == "qwen2.5-1.5b")
@@ -148,7 +151,7 @@ uint64_t rowSeed(uint64_t TensorSeed, int64_t Row) {
 /// stored as Type.
 GGUFWriter::RowFiller gaussianRows(const std::string &Name, uint64_t Seed, int64_t K, double Std,
                                    std::shared_ptr<const std::vector<float>> RowScale, TensorType Type,
-                                   unsigned Threads) {
+                                   unsigned Threads, std::function<absl::Status(int64_t)> OnRows) {
   auto Source = [=](int64_t Row, float *Out) {
     const double S = Std * (RowScale ? (*RowScale)[Row] : 1.0);
     Normal G(rowSeed(Seed, Row));
@@ -158,6 +161,7 @@ GGUFWriter::RowFiller gaussianRows(const std::string &Name, uint64_t Seed, int64
   };
   quant::RowQuantizerOptions Options;
   Options.Threads = Threads;
+  Options.OnRows = std::move(OnRows);
   return quant::quantizedRows(Name, Type, K, Source, Options);
 }
 
@@ -331,12 +335,22 @@ absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string 
   quant::ModelFacts Facts;
   Facts.Layers = S.Layers, Facts.Heads = S.Heads, Facts.KVHeads = S.KVHeads, Facts.HasOutput = !S.TiedOutput;
   const quant::TensorTypePlan Plan(Options.Type, Facts);
+  // Progress over the matrices' elements (their total known once all are added).
+  struct Progress {
+    uint64_t Done = 0, Total = 0;
+  };
+  auto Counts = std::make_shared<Progress>();
   auto Mat = [&](const std::string &Name, int64_t In, int64_t Out, double Std,
                  std::shared_ptr<const std::vector<float>> RowScale = nullptr) {
     const int64_t Dims[] = {In, Out};
     const TensorType Type = Plan.typeFor(Name, Dims).value_or(TensorType::F32);
+    Counts->Total += static_cast<uint64_t>(In) * Out;
+    auto OnRows = [Counts, In, &Options](int64_t Rows) {
+      Counts->Done += static_cast<uint64_t>(Rows) * In;
+      return Options.OnProgress ? Options.OnProgress(Counts->Done, Counts->Total) : absl::OkStatus();
+    };
     return W.addTensor(Name, Type, {In, Out},
-                       gaussianRows(Name, hashName(Seed, Name), In, Std, std::move(RowScale), Type, Threads));
+                       gaussianRows(Name, hashName(Seed, Name), In, Std, std::move(RowScale), Type, Threads, OnRows));
   };
   auto Vec = [&](const std::string &Name, int64_t N, double Mean, double Std) {
     return W.addTensor(Name, TensorType::F32, {N}, gaussianF32(hashName(Seed, Name), N, Mean, Std));

@@ -78,15 +78,21 @@ const PresetInfo &presetInfo(Preset P) {
 }
 
 absl::StatusOr<Preset> presetFromName(std::string_view Name) {
-  const std::string Upper = absl::AsciiStrToUpper(std::string(Name));
+  std::string Upper = absl::AsciiStrToUpper(std::string(Name));
+  // llama-quantize's aliases: the K-quant without a size is the _M one.
+  if (Upper == "Q3_K" || Upper == "Q4_K" || Upper == "Q5_K")
+    Upper += "_M";
+  uint32_t FileType = 0;
+  const bool Numeric = absl::SimpleAtoi(Upper, &FileType); // llama_ftype numbers, as llama-quantize takes them.
   std::vector<std::string> Names;
   for (const PresetInfo &I : kPresets) {
-    if (I.Name == Upper)
+    if (I.Name == Upper || (Numeric && I.FileType == FileType))
       return I.Id;
     Names.emplace_back(I.Name);
   }
   return absl::InvalidArgumentError(
-      absl::StrFormat("unknown quantization type '%s' (expected one of %s)", Name, absl::StrJoin(Names, " ")));
+      absl::StrFormat("unknown quantization type '%s' (expected one of %s, or llama.cpp's file type number)",
+                      Name, absl::StrJoin(Names, " ")));
 }
 
 absl::StatusOr<ModelFacts> modelFacts(const gguf::GGUFFile &File) {

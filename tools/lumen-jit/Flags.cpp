@@ -213,7 +213,7 @@ const std::vector<CommandInfo> kCommands = {
      {"tensors"}},
     {"synth", runSynth,
      "synth [--preset qwen2.5-0.5b|qwen2.5-1.5b|qwen2.5-3b|qwen2.5-7b|tiny] -o OUT [--type PRESET] [--seed N]\n"
-     "              [--tokenizer-from GGUF]",
+     "              [--tokenizer-from GGUF] [-t THREADS]",
      "Write a Qwen2 GGUF with the real layout and random weights, quantized as it is written\n"
      "(no full-precision copy on disk) to a preset's tensor types as llama-quantize would.",
      {"preset", "o|output file",

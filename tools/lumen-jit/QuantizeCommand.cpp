@@ -10,6 +10,7 @@
 #include "Flags.h"
 #include "Interrupt.h"
 #include "ModelSetup.h"
+#include "Progress.h"
 
 #include "lumen/GGUF/GGUFFile.h"
 #include "lumen/Quantize/ModelQuantizer.h"
@@ -18,41 +19,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 
-#include <chrono>
 #include <cstdio>
 #include <map>
-#include <unistd.h>
 
 namespace lumen::tool {
 
 namespace {
-
-/// "[#####-----]  41%  12.3 s, 17 s left", redrawn at most 10 times a second.
-class ProgressBar {
-public:
-  absl::Status update(uint64_t Done, uint64_t Total) {
-    if (Interrupt::requested())
-      return absl::CancelledError("interrupted; no output written");
-    const auto Now = std::chrono::steady_clock::now();
-    if (Done < Total && Now - Last < std::chrono::milliseconds(Tty ? 100 : 2000))
-      return absl::OkStatus();
-    Last = Now;
-    constexpr int Width = 30;
-    const double Fraction = Total ? double(Done) / Total : 1.0;
-    const double Seconds = std::chrono::duration<double>(Now - Start).count();
-    const int Filled = static_cast<int>(Width * Fraction);
-    std::fprintf(stderr, "%s[%s%s] %3.0f%%  %.1f s, %.0f s left%s", Tty ? "\r" : "", std::string(Filled, '#').c_str(),
-                 std::string(Width - Filled, '-').c_str(), 100 * Fraction, Seconds,
-                 Fraction > 0 ? Seconds / Fraction - Seconds : 0.0, Tty && Done < Total ? " " : "\n");
-    std::fflush(stderr);
-    return absl::OkStatus();
-  }
-
-private:
-  const bool Tty = isatty(STDERR_FILENO);
-  const std::chrono::steady_clock::time_point Start = std::chrono::steady_clock::now();
-  std::chrono::steady_clock::time_point Last = {};
-};
 
 void printSummary(const quant::QuantizeReport &R, const std::string &Out, const quant::PresetInfo &Preset) {
   // Tensors by type change, as llama-quantize's log says it tensor by tensor.
@@ -73,8 +45,12 @@ void printSummary(const quant::QuantizeReport &R, const std::string &Out, const 
 } // namespace
 
 int runQuantize(const std::vector<std::string> &Args) {
-  if (Args.size() < 3 || Args.size() > 4)
+  if (Args.size() < 3)
     return fail("quantize needs IN.gguf OUT.gguf TYPE [THREADS] (lumen-jit quantize --help lists the types)");
+  if (Args.size() > 4)
+    return fail(absl::StrFormat("quantize takes IN.gguf OUT.gguf TYPE [THREADS]; '%s' is one too many", Args[4]));
+  if (Args[0].empty())
+    return fail("the input file name is empty");
   absl::StatusOr<quant::Preset> Preset = quant::presetFromName(Args[2]);
   if (!Preset.ok())
     return fail(std::string(Preset.status().message()));
@@ -95,22 +71,23 @@ int runQuantize(const std::vector<std::string> &Args) {
 
   Interrupt::install();
   Interrupt::setCancellable(true);
-  ProgressBar Bar;
+  const quant::PresetInfo &Info = quant::presetInfo(*Preset);
+  ProgressBar Bar(absl::StrFormat("lumen-jit: quantizing %s to %s (%s)", Args[0], Info.Name, Info.Description));
   quant::QuantizeOptions O;
   O.Target = *Preset;
   O.Threads = *Threads;
   O.AllowRequantize = absl::GetFlag(FLAGS_allow_requantize);
   O.LeaveOutputTensor = absl::GetFlag(FLAGS_leave_output_tensor);
   O.OnProgress = [&Bar](uint64_t Done, uint64_t Total) { return Bar.update(Done, Total); };
-  std::fprintf(stderr, "lumen-jit: quantizing %s to %s (%s)\n", Args[0].c_str(), Args[2].c_str(),
-               std::string(quant::presetInfo(*Preset).Description).c_str());
   absl::StatusOr<quant::QuantizeReport> R = quant::quantizeModel(**In, Args[1], O);
-  if (!R.ok()) {
-    if (absl::IsCancelled(R.status()))
-      std::fputc('\n', stderr);
-    return fail(absl::StrFormat("quantize: %s", R.status().message()));
+  Bar.finish();
+  if (absl::IsCancelled(R.status())) { // Ctrl-C: as the shell expects.
+    fail("interrupted; no output written");
+    return 130;
   }
-  printSummary(*R, Args[1], quant::presetInfo(*Preset));
+  if (!R.ok())
+    return fail(absl::StrFormat("quantize: %s", R.status().message()));
+  printSummary(*R, Args[1], Info);
   return 0;
 }
 

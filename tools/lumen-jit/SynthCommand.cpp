@@ -1,7 +1,9 @@
 //===- SynthCommand.cpp - lumen-jit synth ----------------------------------===//
 #include "Commands.h"
 #include "Flags.h"
+#include "Interrupt.h"
 #include "ModelSetup.h"
+#include "Progress.h"
 
 #include "lumen/GGUF/GGUFFile.h"
 #include "lumen/Model/SyntheticQwen2.h"
@@ -49,8 +51,18 @@ int runSynth(const std::vector<std::string> &Args) {
     Options.TokenizerFrom = Tokenizer.get();
   }
 
+  Interrupt::install();
+  Interrupt::setCancellable(true);
+  ProgressBar Bar(absl::StrFormat("lumen-jit: writing %s %s to %s", Shape->Name, quant::presetInfo(*Type).Name, Out));
+  Options.OnProgress = [&Bar](uint64_t Done, uint64_t Total) { return Bar.update(Done, Total); };
   auto Start = std::chrono::steady_clock::now();
-  if (absl::Status S = model::writeSyntheticQwen2(Options, Out); !S.ok())
+  absl::Status S = model::writeSyntheticQwen2(Options, Out);
+  Bar.finish();
+  if (absl::IsCancelled(S)) { // Ctrl-C: as the shell expects.
+    fail("interrupted; no output written");
+    return 130;
+  }
+  if (!S.ok())
     return fail(std::string(S.message()));
   double Seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - Start).count();
   struct stat St;

@@ -1,9 +1,11 @@
 //===- QuantPresetTest.cpp - Each tensor's type, as llama-quantize chooses it ---===//
 //
 // data/llama-quantize-types.txt records the types llama-quantize (llama.cpp
-// c392e50) gave every matrix of Qwen2.5-0.5B- and 1.5B-shaped F16 files for
-// each preset (scripts/quant_types_golden.sh regenerates it). The plan must
-// choose the same ones.
+// c392e50) gave every matrix of two F16 files for each preset: Qwen2.5-0.5B's
+// shape (tied, rows of 896: the fallbacks) and a 28-layer untied one with
+// Qwen2.5-1.5B's grouping (12 heads over 2) and rows of multiples of 256
+// (scripts/quant_types_golden.sh regenerates it). The plan must choose the
+// same ones.
 //
 //===----------------------------------------------------------------------===//
 #include "lumen/Quantize/QuantPreset.h"
@@ -30,7 +32,7 @@ struct Shape {
 
 const std::map<std::string, Shape> kShapes = {
     {"qwen2.5-0.5b", {{24, 14, 2, false}, 896, 4864, 128, 151936}},
-    {"qwen2.5-1.5b", {{28, 12, 2, true}, 1536, 8960, 256, 151936}},
+    {"l28-untied", {{28, 12, 2, true}, 768, 1536, 128, 151936}},
 };
 
 /// The row length and rows of a Qwen2 tensor by name.
@@ -103,6 +105,12 @@ TEST(QuantPresetTest, WhatIsNotQuantized) {
 TEST(QuantPresetTest, Names) {
   EXPECT_EQ(*presetFromName("q4_k_m"), Preset::Q4_K_M);
   EXPECT_EQ(*presetFromName("Q8_0"), Preset::Q8_0);
+  // llama-quantize's aliases and file type numbers.
+  EXPECT_EQ(*presetFromName("q4_k"), Preset::Q4_K_M);
+  EXPECT_EQ(*presetFromName("Q3_K"), Preset::Q3_K_M);
+  EXPECT_EQ(*presetFromName("15"), Preset::Q4_K_M);
+  EXPECT_EQ(*presetFromName("2"), Preset::Q4_0);
+  EXPECT_FALSE(presetFromName("99").ok());
   absl::StatusOr<Preset> Bad = presetFromName("Q4_K_X");
   ASSERT_FALSE(Bad.ok());
   EXPECT_NE(Bad.status().message().find("Q4_K_X"), std::string::npos);

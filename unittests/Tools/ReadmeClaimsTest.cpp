@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "gtest/gtest.h"
 
@@ -211,6 +212,79 @@ TEST(ReadmeClaimsTest, LlamaCppLongFlagNames) {
   writeFile(kTmp + "/claims-long.txt", "Hi");
   Result File = lumenJit({"tokenize", "-m", kTiny, "--file", kTmp + "/claims-long.txt"});
   EXPECT_EQ(File.Out, lumenJit({"tokenize", "-m", kTiny, "-p", "Hi"}).Out);
+}
+
+} // namespace
+
+namespace {
+
+/// The type column of tensor Name in `inspect --tensors` output.
+std::string tensorType(const std::string &Inspect, const std::string &Name) {
+  for (const std::string &Line : std::vector<std::string>(absl::StrSplit(Inspect, '\n'))) {
+    std::vector<std::string> F = absl::StrSplit(Line, ' ', absl::SkipEmpty());
+    if (F.size() > 2 && F[1] == Name)
+      return F[2];
+  }
+  return "(missing)";
+}
+
+TEST(ReadmeClaimsTest, QuantizeAsLlamaQuantizeDoes) {
+  // A tiny F16 model (3 layers of 192, FFN 512: the K-quants take ffn_down,
+  // the other matrices fall back as llama.cpp's quantizer falls back).
+  const std::string F16 = kTmp + "/claims-q-f16.gguf", Out = kTmp + "/claims-q-out.gguf";
+  ASSERT_EQ(lumenJit({"synth", "--preset", "tiny", "--type", "F16", "-o", F16, "--seed", "9"}).Exit, 0);
+  for (const char *Preset : {"Q4_K_M", "q2_k", "Q5_0"}) {
+    SCOPED_TRACE(Preset);
+    Result R = lumenJit({"quantize", F16, Out, Preset, "1"});
+    ASSERT_EQ(R.Exit, 0) << R.Err;
+    // Progress, then the summary with sizes, bits per weight and time.
+    EXPECT_NE(R.Err.find("100%"), std::string::npos) << R.Err;
+    EXPECT_NE(R.Err.find("bits per weight"), std::string::npos) << R.Err;
+    Result I = lumenJit({"inspect", Out, "--tensors"});
+    ASSERT_EQ(I.Exit, 0);
+    // The quantized model computes: the JIT agrees with the reference.
+    const std::string Ids = "1,2,3,40,500";
+    Result J = lumenJit({"eval", "-m", Out, "--tokens", Ids, "-t", "1"});
+    Result Ref = lumenJit({"eval", "-m", Out, "--tokens", Ids, "--reference"});
+    ASSERT_EQ(J.Exit, 0) << J.Err;
+    ASSERT_EQ(Ref.Exit, 0) << Ref.Err;
+    const auto JTop = nlohmann::json::parse(J.Out)["positions"][0]["top"];
+    const auto RTop = nlohmann::json::parse(Ref.Out)["positions"][0]["top"];
+    EXPECT_NEAR(JTop[0][1].get<double>(), RTop[0][1].get<double>(), 0.5);
+  }
+  Result I = lumenJit({"inspect", Out, "--tensors"});
+  EXPECT_EQ(tensorType(I.Out, "blk.0.ffn_down.weight"), "Q5_0");
+  Result Q4 = lumenJit({"quantize", F16, Out, "Q4_K_M", "-t", "2"});
+  ASSERT_EQ(Q4.Exit, 0) << Q4.Err;
+  I = lumenJit({"inspect", Out, "--tensors"});
+  EXPECT_EQ(tensorType(I.Out, "blk.2.ffn_down.weight"), "Q6_K");
+  EXPECT_EQ(tensorType(I.Out, "blk.0.ffn_down.weight"), "Q4_K");
+  EXPECT_EQ(tensorType(I.Out, "blk.0.attn_q.weight"), "Q5_0");
+  EXPECT_EQ(tensorType(I.Out, "token_embd.weight"), "Q8_0");
+
+  // Quantized input needs --allow-requantize; --leave-output-tensor; bad input.
+  Result Re = lumenJit({"quantize", Out, kTmp + "/claims-q-re.gguf", "Q4_0"});
+  EXPECT_NE(Re.Exit, 0);
+  EXPECT_NE(Re.Err.find("--allow-requantize"), std::string::npos) << Re.Err;
+  EXPECT_EQ(lumenJit({"quantize", Out, kTmp + "/claims-q-re.gguf", "Q4_0", "--allow-requantize"}).Exit, 0);
+  EXPECT_NE(lumenJit({"quantize", F16, Out, "Q4_K_X"}).Err.find("Q3_K_M"), std::string::npos);
+  EXPECT_NE(lumenJit({"quantize", F16, F16, "Q4_0"}).Err.find("input file"), std::string::npos);
+  EXPECT_NE(lumenJit({"quantize", F16, Out}).Exit, 0);
+  EXPECT_NE(lumenJit({"quantize", F16, Out, "Q4_0", "0"}).Exit, 0);
+}
+
+TEST(ReadmeClaimsTest, SynthQuantizesAsItWrites) {
+  const std::string Out = kTmp + "/claims-synth-q.gguf";
+  Result S = lumenJit({"synth", "--preset", "tiny", "--type", "q4_k_m", "-o", Out, "-t", "1"});
+  ASSERT_EQ(S.Exit, 0) << S.Err;
+  EXPECT_NE(S.Err.find("Q4_K_M"), std::string::npos) << S.Err;
+  Result I = lumenJit({"inspect", Out, "--tensors"});
+  EXPECT_NE(I.Out.find("general.file_type                          u32                15"), std::string::npos) << I.Out;
+  EXPECT_EQ(tensorType(I.Out, "blk.2.ffn_down.weight"), "Q6_K");
+  EXPECT_NE(lumenJit({"synth", "--preset", "tiny", "--type", "q9", "-o", Out}).Err.find("--type"), std::string::npos);
+  // The 3B and 7B shapes, by what they would write.
+  for (const char *P : {"qwen2.5-3b", "qwen2.5-7b"})
+    EXPECT_NE(lumenJit({"synth", "--help"}).Out.find(P), std::string::npos) << P;
 }
 
 } // namespace

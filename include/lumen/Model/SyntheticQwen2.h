@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,9 @@ struct LUMEN_API SynthOptions {
   const gguf::GGUFFile *TokenizerFrom = nullptr;
   /// Threads that draw weights (0: all cores). The file does not depend on it.
   unsigned Threads = 0;
+  /// Called as matrices are written with the elements done and in all; an
+  /// error (say, cancelled) stops the write and leaves no file.
+  std::function<absl::Status(uint64_t Done, uint64_t Total)> OnProgress;
 };
 
 /// Writes the model to Path. The same options give the same bytes.

@@ -1,0 +1,33 @@
+//===- Progress.h - A progress bar on stderr ---------------------*- C++ -*-===//
+#ifndef LUMEN_TOOLS_PROGRESS_H
+#define LUMEN_TOOLS_PROGRESS_H
+
+#include "absl/status/status.h"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace lumen::tool {
+
+/// "[#####-----]  41%  12.3 s, 17 s left", redrawn in place on a terminal
+/// (at most 10 times a second), a line every 2 s otherwise. update() says
+/// Cancelled once Ctrl-C was pressed (Interrupt.h, armed for cancelling).
+class ProgressBar {
+public:
+  /// Header is printed before the first bar.
+  explicit ProgressBar(std::string Header) : Header(std::move(Header)) {}
+  absl::Status update(uint64_t Done, uint64_t Total);
+  /// Ends a bar left open on a terminal.
+  void finish();
+
+private:
+  std::string Header;
+  bool Started = false, Open = false;
+  const std::chrono::steady_clock::time_point Start = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point Last = {};
+};
+
+} // namespace lumen::tool
+
+#endif
