@@ -196,30 +196,30 @@ void quantizeQ3_K(const float *X, uint8_t *Out, int64_t N) {
   }
 }
 
+namespace {
+/// What Q4_K and Q5_K share: d, dmin, the 12 scale bytes, and the low
+/// nibbles (chunk c's byte l: sub-block 2c low, 2c + 1 high) at Qs.
+void packK4(const AffineSuperBlock &SB, uint8_t *Out, uint8_t *Qs) {
+  putHalf(Out, SB.D);
+  putHalf(Out + 2, SB.DMin);
+  packScaleMinK4(SB.Scale, SB.Min, Out + 4);
+  for (int C = 0; C < 4; ++C)
+    for (int L = 0; L < 32; ++L)
+      Qs[32 * C + L] = (SB.Q[64 * C + L] & 0xF) | (SB.Q[64 * C + 32 + L] & 0xF) << 4;
+}
+} // namespace
+
 void quantizeQ4_K(const float *X, uint8_t *Out, int64_t N) {
-  for (int64_t B = 0; B < N / kSuper; ++B, X += kSuper, Out += 144) {
-    const AffineSuperBlock SB = fitAffineSuperBlock(X, 8, 15, 63, kAffineSteps);
-    putHalf(Out, SB.D);
-    putHalf(Out + 2, SB.DMin);
-    packScaleMinK4(SB.Scale, SB.Min, Out + 4);
-    // Chunk c's byte l: sub-block 2c low nibble, 2c + 1 high.
-    for (int C = 0; C < 4; ++C)
-      for (int L = 0; L < 32; ++L)
-        Out[16 + 32 * C + L] = SB.Q[64 * C + L] | SB.Q[64 * C + 32 + L] << 4;
-  }
+  for (int64_t B = 0; B < N / kSuper; ++B, X += kSuper, Out += 144)
+    packK4(fitAffineSuperBlock(X, 8, 15, 63, kAffineSteps), Out, Out + 16);
 }
 
 void quantizeQ5_K(const float *X, uint8_t *Out, int64_t N) {
   for (int64_t B = 0; B < N / kSuper; ++B, X += kSuper, Out += 176) {
     const AffineSuperBlock SB = fitAffineSuperBlock(X, 8, 31, 63, kAffineSteps);
-    putHalf(Out, SB.D);
-    putHalf(Out + 2, SB.DMin);
-    packScaleMinK4(SB.Scale, SB.Min, Out + 4);
-    uint8_t *Qh = Out + 16, *Qs = Out + 48;
+    packK4(SB, Out, Out + 48);
+    uint8_t *Qh = Out + 16;
     std::memset(Qh, 0, 32);
-    for (int C = 0; C < 4; ++C)
-      for (int L = 0; L < 32; ++L)
-        Qs[32 * C + L] = (SB.Q[64 * C + L] & 0xF) | (SB.Q[64 * C + 32 + L] & 0xF) << 4;
     // Sub-block s's fifth bits: bit s of qh[l].
     for (int E = 0; E < kSuper; ++E)
       Qh[E % 32] |= (SB.Q[E] >> 4) << (E / 32);
