@@ -492,49 +492,66 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, Accs &
     auto ToF = [&](Value *V) { return B.CreateSIToFP(B.CreateZExt(V, LaneI32), LaneF32); };
     return std::pair{B.CreateFMul(D[G], ToF(Sc)), B.CreateFNeg(B.CreateFMul(DMin[G], ToF(Mn)))};
   };
-  for (unsigned C = 0; C < 4; ++C) {
-    // Sums[(G * Tokens + Tk) * 2 + H]: sub-block 2C + H.
-    std::vector<Value *> Sums(T.Rows * T.Tokens * 2);
+  // A decode cell (one group, one token) takes the four chunks together:
+  // eight independent chains of vpdpbusd instead of two, so their latency
+  // overlaps (a chain is eight deep). Larger tiles keep one chunk at a time
+  // (their cells' sums fill the registers already).
+  const unsigned Together = T.Rows * T.Tokens == 1 ? 4 : 1;
+  for (unsigned C0 = 0; C0 < 4; C0 += Together) {
+    // Sums[((G * Tokens + Tk) * Together + c) * 2 + H]: sub-block 2(C0 + c) + H.
+    auto SumAt = [&](unsigned G, unsigned Tk, unsigned CI, unsigned H) -> unsigned {
+      return ((G * T.Tokens + Tk) * Together + CI) * 2 + H;
+    };
+    std::vector<Value *> Sums(T.Rows * T.Tokens * Together * 2);
     for (unsigned G = 0; G < T.Rows; ++G)
       for (unsigned Tk = 0; Tk < T.Tokens; ++Tk)
-        for (unsigned H = 0; H < 2; ++H)
-          Sums[(G * T.Tokens + Tk) * 2 + H] = sumStart(ConstantInt::get(LaneI32, 0), Acc[G * T.Tokens + Tk], Zero);
+        for (unsigned CI = 0; CI < Together; ++CI)
+          for (unsigned H = 0; H < 2; ++H)
+            Sums[SumAt(G, Tk, CI, H)] = sumStart(ConstantInt::get(LaneI32, 0), Acc[G * T.Tokens + Tk], Zero);
     for (unsigned V = 0; V < 8; ++V) {
-      std::vector<Value *> W[2];
-      for (unsigned G = 0; G < T.Rows; ++G) {
-        Value *Nib = load(Bytes, gep(GBlk[G], Geo.quants(0, C, V)), 1);
-        Value *High = Geo.HasHigh ? load(Bytes, gep(GBlk[G], Geo.high(0, V)), 1) : nullptr;
-        for (unsigned H = 0; H < 2; ++H) {
-          Value *L = B.CreateAnd(H ? B.CreateLShr(Nib, ConstantInt::get(Bytes, 4)) : Nib, ConstantInt::get(Bytes, 0xF));
-          if (High)
-            L = B.CreateOr(L, selectBit(High, 2 * C + H, 16));
-          W[H].push_back(S.VNNI ? B.CreateBitCast(L, LaneI32) : L);
-        }
-      }
-      for (unsigned Tk = 0; Tk < T.Tokens; ++Tk)
-        for (unsigned H = 0; H < 2; ++H) {
-          // Activations of sub-block 8b + 2C + H, quants 4V .. 4V + 3.
-          Value *XOff = B.CreateAdd(B.CreateMul(B.CreateAdd(Sub, B.getInt64(2 * C + H)), B.getInt64(32)),
-                                    B.getInt64(4 * V));
-          Value *XSplat = B.CreateVectorSplat(Lanes, load(I32, gep(T.TokPtr[Tk], XOff), 4));
-          for (unsigned G = 0; G < T.Rows; ++G) { // Levels of at most 31: unsigned bytes.
-            Value *&Sum = Sums[(G * T.Tokens + Tk) * 2 + H];
-            Sum = accumulateDot(Sum, W[H][G], XSplat);
+      std::vector<Value *> High(T.Rows, nullptr);
+      for (unsigned G = 0; G < T.Rows && Geo.HasHigh; ++G)
+        High[G] = load(Bytes, gep(GBlk[G], Geo.high(0, V)), 1);
+      for (unsigned CI = 0; CI < Together; ++CI) {
+        const unsigned C = C0 + CI;
+        std::vector<Value *> W[2];
+        for (unsigned G = 0; G < T.Rows; ++G) {
+          Value *Nib = load(Bytes, gep(GBlk[G], Geo.quants(0, C, V)), 1);
+          for (unsigned H = 0; H < 2; ++H) {
+            Value *L = B.CreateAnd(H ? B.CreateLShr(Nib, ConstantInt::get(Bytes, 4)) : Nib, ConstantInt::get(Bytes, 0xF));
+            if (High[G])
+              L = B.CreateOr(L, selectBit(High[G], 2 * C + H, 16));
+            W[H].push_back(S.VNNI ? B.CreateBitCast(L, LaneI32) : L);
           }
         }
+        for (unsigned Tk = 0; Tk < T.Tokens; ++Tk)
+          for (unsigned H = 0; H < 2; ++H) {
+            // Activations of sub-block 8b + 2C + H, quants 4V .. 4V + 3.
+            Value *XOff = B.CreateAdd(B.CreateMul(B.CreateAdd(Sub, B.getInt64(2 * C + H)), B.getInt64(32)),
+                                      B.getInt64(4 * V));
+            Value *XSplat = B.CreateVectorSplat(Lanes, load(I32, gep(T.TokPtr[Tk], XOff), 4));
+            for (unsigned G = 0; G < T.Rows; ++G) { // Levels of at most 31: unsigned bytes.
+              Value *&Sum = Sums[SumAt(G, Tk, CI, H)];
+              Sum = accumulateDot(Sum, W[H][G], XSplat);
+            }
+          }
+      }
     }
-    for (unsigned H = 0; H < 2; ++H) {
-      Value *SubOff = B.CreateMul(B.CreateAdd(Sub, B.getInt64(2 * C + H)), B.getInt64(4));
-      for (unsigned G = 0; G < T.Rows; ++G) {
-        auto [Scale, Min] = ScaleMin(G, 2 * C + H);
-        for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
-          Value *X = T.TokPtr[Tk];
-          Value *XScale = B.CreateVectorSplat(Lanes, load(F32, gep(gep(X, q8BlockScaleOffset(K)), SubOff), 4));
-          Value *Bias = load(I32, gep(gep(X, q8BlockBiasOffset(K)), SubOff), 4);
-          Value *&A = Acc[G * T.Tokens + Tk];
-          A = fma(B.CreateSIToFP(Sums[(G * T.Tokens + Tk) * 2 + H], LaneF32), B.CreateFMul(Scale, XScale), A);
-          // -dmin * m * sum x, from BlockBias.
-          A = addOffsetTerm(A, Min, XScale, B.CreateVectorSplat(Lanes, B.CreateSIToFP(Bias, F32)));
+    for (unsigned CI = 0; CI < Together; ++CI) {
+      const unsigned C = C0 + CI;
+      for (unsigned H = 0; H < 2; ++H) {
+        Value *SubOff = B.CreateMul(B.CreateAdd(Sub, B.getInt64(2 * C + H)), B.getInt64(4));
+        for (unsigned G = 0; G < T.Rows; ++G) {
+          auto [Scale, Min] = ScaleMin(G, 2 * C + H);
+          for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+            Value *X = T.TokPtr[Tk];
+            Value *XScale = B.CreateVectorSplat(Lanes, load(F32, gep(gep(X, q8BlockScaleOffset(K)), SubOff), 4));
+            Value *Bias = load(I32, gep(gep(X, q8BlockBiasOffset(K)), SubOff), 4);
+            Value *&A = Acc[G * T.Tokens + Tk];
+            A = fma(B.CreateSIToFP(Sums[SumAt(G, Tk, CI, H)], LaneF32), B.CreateFMul(Scale, XScale), A);
+            // -dmin * m * sum x, from BlockBias.
+            A = addOffsetTerm(A, Min, XScale, B.CreateVectorSplat(Lanes, B.CreateSIToFP(Bias, F32)));
+          }
         }
       }
     }

@@ -175,10 +175,16 @@ public:
     Value *D = E.halfAt(E.gep(Block, 208));
     Value *Low = E.bits(I.bytes32(64 * Half + 32 * (Q & 1)), 4 * (Q >> 1), 0xF);
     Value *High = E.B.CreateShl(E.bits(I.bytes32(128 + 32 * Half), 2 * Q, 3), 4);
-    Value *S[2];
-    for (unsigned H = 0; H < 2; ++H)
-      S[H] = I.times(D, E.B.CreateSExt(E.load(E.I8, E.gep(Block, 192 + 8 * Half + 2 * Q + H), 1), E.I32));
-    return {E.B.CreateOr(Low, High), E.halves(S[0], S[1])};
+    // Sub-block J's two scales are bytes 2J and 2J + 1 of the 16. All 16
+    // are converted at once (each sub-block emits the same vector: the
+    // optimizer keeps one per block), then each sub-block takes its pair:
+    // a permute instead of two scalar loads, conversions and multiplies.
+    VectorType *V16 = E.vec(E.F32, 16);
+    Value *All = E.B.CreateFMul(E.B.CreateVectorSplat(16, D),
+                                E.B.CreateSIToFP(E.load(E.vec(E.I8, 16), E.gep(Block, 192), 1), V16));
+    const int First = 2 * J, Second = 2 * J + 1;
+    Value *S = E.B.CreateShuffleVector(All, ArrayRef<int>{First, First, First, First, Second, Second, Second, Second});
+    return {E.B.CreateOr(Low, High), S};
   }
   void decodeSubBlock(const uint8_t *Block, unsigned J, SubBlockValues &Out) const override {
     const unsigned Half = J / 4, Q = J % 4;
