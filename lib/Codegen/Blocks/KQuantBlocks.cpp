@@ -47,6 +47,20 @@ struct BlockIR {
   /// D times the integer V (i32, signed).
   Value *times(Value *D, Value *V) { return E.B.CreateFMul(D, E.B.CreateSIToFP(V, E.F32)); }
   Value *negTimes(Value *D, Value *V) { return E.B.CreateFNeg(times(D, V)); }
+  /// The 16 bytes at Offset as <16 x i32>, zero-extended.
+  Value *bytes16(int64_t Offset) { return E.B.CreateZExt(E.load(E.vec(E.I8, 16), E.gep(Block, Offset), 1), E.vec(E.I32, 16)); }
+  /// A sub-block's two per-16 values, lanes 2J and 2J + 1 of All (16
+  /// floats for the whole block, computed once: every sub-block emits the
+  /// same vector and the optimizer keeps one), spread to the 8 lanes of its
+  /// dot products -- a permute instead of scalar loads and conversions.
+  Value *pairOf(Value *All, unsigned J) {
+    const int First = 2 * J, Second = 2 * J + 1;
+    return E.B.CreateShuffleVector(All, ArrayRef<int>{First, First, First, First, Second, Second, Second, Second});
+  }
+  /// D (a scalar) times each lane of V (<16 x i32>, signed).
+  Value *times16(Value *D, Value *V) {
+    return E.B.CreateFMul(E.B.CreateVectorSplat(16, D), E.B.CreateSIToFP(V, E.vec(E.F32, 16)));
+  }
 };
 
 /// Q4_K/Q5_K sub-block J's 6-bit scale and minimum in the 12 bytes at S:
@@ -79,10 +93,23 @@ int scaleQ3(unsigned J, const uint8_t *S) {
   const int High = (S[8 + J % 4] >> (2 * (J / 4))) & 3;
   return (Low | High << 4) - 32;
 }
-Value *scaleQ3(BlockIR &I, unsigned J, int64_t At) {
-  Value *Low = J < 8 ? I.mask(I.byte(At + J), 0xF) : I.lshr(I.byte(At + J - 8), 4);
-  Value *High = I.mask(I.lshr(I.byte(At + 8 + J % 4), 2 * (J / 4)), 3);
-  return I.E.B.CreateSub(I.E.B.CreateOr(Low, I.E.B.CreateShl(High, 4)), I.E.B.getInt32(32));
+/// All 16 of them as <16 x i32>: the 12 bytes spread to the lanes that
+/// read them, shifted lane by lane.
+Value *scalesQ3(BlockIR &I, int64_t At) {
+  IREmitter &E = I.E;
+  // 12 bytes exactly: 16 would read past the last block of a tensor.
+  Value *Bytes = E.B.CreateZExt(E.load(E.vec(E.I8, 12), E.gep(I.Block, At), 1), E.vec(E.I32, 12));
+  SmallVector<int, 16> LowAt, HighAt;
+  SmallVector<Constant *, 16> LowShift, HighShift;
+  for (unsigned J = 0; J < 16; ++J) {
+    LowAt.push_back(J % 8);
+    HighAt.push_back(8 + J % 4);
+    LowShift.push_back(E.B.getInt32(J < 8 ? 0 : 4));
+    HighShift.push_back(E.B.getInt32(2 * (J / 4)));
+  }
+  Value *Low = E.B.CreateAnd(E.B.CreateLShr(E.B.CreateShuffleVector(Bytes, LowAt), ConstantVector::get(LowShift)), 0xF);
+  Value *High = E.B.CreateAnd(E.B.CreateLShr(E.B.CreateShuffleVector(Bytes, HighAt), ConstantVector::get(HighShift)), 3);
+  return E.B.CreateSub(E.B.CreateOr(Low, E.B.CreateShl(High, 4)), ConstantInt::get(E.vec(E.I32, 16), 32));
 }
 
 class Q2_KFormat : public BlockFormat {
@@ -91,13 +118,11 @@ public:
   SubBlockIR emitSubBlock(IREmitter &E, Value *Block, unsigned J) const override {
     BlockIR I{E, Block};
     Value *D = E.halfAt(E.gep(Block, 80)), *DMin = E.halfAt(E.gep(Block, 82));
-    Value *S[2], *O[2];
-    for (unsigned H = 0; H < 2; ++H) {
-      Value *Sc = I.byte(2 * J + H);
-      S[H] = I.times(D, I.mask(Sc, 0xF));
-      O[H] = I.negTimes(DMin, I.lshr(Sc, 4));
-    }
-    return {E.bits(I.bytes32(16 + 32 * (J / 4)), 2 * (J % 4), 3), E.halves(S[0], S[1]), E.halves(O[0], O[1])};
+    // Byte 2J + H: the scale (low nibble) and minimum (high) of half H.
+    Value *Sc = I.bytes16(0);
+    Value *Scales = I.times16(D, E.B.CreateAnd(Sc, 0xF));
+    Value *Mins = E.B.CreateFNeg(I.times16(DMin, E.B.CreateLShr(Sc, 4)));
+    return {E.bits(I.bytes32(16 + 32 * (J / 4)), 2 * (J % 4), 3), I.pairOf(Scales, J), I.pairOf(Mins, J)};
   }
   void decodeSubBlock(const uint8_t *Block, unsigned J, SubBlockValues &Out) const override {
     const float D = halfAt(Block + 80), DMin = halfAt(Block + 82);
@@ -119,7 +144,7 @@ public:
     Value *D = E.halfAt(E.gep(Block, 108));
     Value *Low = E.bits(I.bytes32(32 + 32 * (J / 4)), 2 * (J % 4), 3);
     Value *High = E.selectBit(I.bytes32(0), 4 * (J / 4) + J % 4, 4);
-    return {E.B.CreateOr(Low, High), E.halves(I.times(D, scaleQ3(I, 2 * J, 96)), I.times(D, scaleQ3(I, 2 * J + 1, 96)))};
+    return {E.B.CreateOr(Low, High), I.pairOf(I.times16(D, scalesQ3(I, 96)), J)};
   }
   void decodeSubBlock(const uint8_t *Block, unsigned J, SubBlockValues &Out) const override {
     const float D = halfAt(Block + 108);
@@ -175,16 +200,9 @@ public:
     Value *D = E.halfAt(E.gep(Block, 208));
     Value *Low = E.bits(I.bytes32(64 * Half + 32 * (Q & 1)), 4 * (Q >> 1), 0xF);
     Value *High = E.B.CreateShl(E.bits(I.bytes32(128 + 32 * Half), 2 * Q, 3), 4);
-    // Sub-block J's two scales are bytes 2J and 2J + 1 of the 16. All 16
-    // are converted at once (each sub-block emits the same vector: the
-    // optimizer keeps one per block), then each sub-block takes its pair:
-    // a permute instead of two scalar loads, conversions and multiplies.
-    VectorType *V16 = E.vec(E.F32, 16);
-    Value *All = E.B.CreateFMul(E.B.CreateVectorSplat(16, D),
-                                E.B.CreateSIToFP(E.load(E.vec(E.I8, 16), E.gep(Block, 192), 1), V16));
-    const int First = 2 * J, Second = 2 * J + 1;
-    Value *S = E.B.CreateShuffleVector(All, ArrayRef<int>{First, First, First, First, Second, Second, Second, Second});
-    return {E.B.CreateOr(Low, High), S};
+    // Sub-block J's two scales are bytes 2J and 2J + 1 of the 16 (signed).
+    Value *Scales = E.B.CreateSExt(E.load(E.vec(E.I8, 16), E.gep(Block, 192), 1), E.vec(E.I32, 16));
+    return {E.B.CreateOr(Low, High), I.pairOf(I.times16(D, Scales), J)};
   }
   void decodeSubBlock(const uint8_t *Block, unsigned J, SubBlockValues &Out) const override {
     const unsigned Half = J / 4, Q = J % 4;
