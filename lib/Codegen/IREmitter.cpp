@@ -41,11 +41,6 @@ Value *IREmitter::splatHalf(Value *Bits, unsigned N) {
 
 Value *IREmitter::halfAt(Value *P) { return B.CreateFPExt(B.CreateBitCast(load(I16, P, 1), Half), F32); }
 
-Value *IREmitter::halves(Value *A, Value *V) {
-  return B.CreateShuffleVector(B.CreateVectorSplat(4, A), B.CreateVectorSplat(4, V),
-                               ArrayRef<int>{0, 1, 2, 3, 4, 5, 6, 7});
-}
-
 Value *IREmitter::nibbles(Value *Bytes16) {
   VectorType *V16 = vec(I8, 16);
   Value *Low = B.CreateAnd(Bytes16, ConstantInt::get(V16, 0xF));

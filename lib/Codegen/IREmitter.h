@@ -41,8 +41,6 @@ public:
   llvm::Value *splatHalf(llvm::Value *Bits, unsigned N);
   /// The fp16 at P as a float.
   llvm::Value *halfAt(llvm::Value *P);
-  /// Eight floats: A in lanes 0-3, V in lanes 4-7.
-  llvm::Value *halves(llvm::Value *A, llvm::Value *V);
   /// 16 bytes -> 32: their low nibbles, then their high nibbles.
   llvm::Value *nibbles(llvm::Value *Bytes16);
   /// Byte lanes of V shifted right by Shift and masked with Mask.

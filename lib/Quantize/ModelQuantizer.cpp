@@ -17,8 +17,6 @@ namespace lumen::quant {
 using gguf::TensorType;
 
 namespace {
-bool isQuantized(TensorType T) { return gguf::tensorTypeTraits(T).BlockSize > 1; }
-
 /// Whether A and B name the same existing file.
 bool sameFile(const std::string &A, const std::string &B) {
   struct stat SA, SB;
@@ -60,7 +58,7 @@ absl::StatusOr<QuantizeReport> quantizeModel(const gguf::GGUFFile &In, const std
     TensorType To = Plan.typeFor(T.Name, Dims).value_or(T.Type);
     const auto Traits = gguf::tensorTypeTraits(To);
     if (To != T.Type) {
-      if (isQuantized(T.Type) && !Options.AllowRequantize)
+      if (gguf::isBlockQuantized(T.Type) && !Options.AllowRequantize)
         return absl::FailedPreconditionError(absl::StrFormat(
             "tensor '%s' is already quantized (%s); requantizing adds the errors of both quantizations: "
             "start from an F32, F16 or BF16 file, or pass --allow-requantize",

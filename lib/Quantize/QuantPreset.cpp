@@ -33,8 +33,6 @@ constexpr PresetInfo kPresets[] = {
     {Preset::F32, "F32", TensorType::F32, 0, "single precision"},
 };
 
-bool isQuantized(TensorType T) { return gguf::tensorTypeTraits(T).BlockSize > 1; }
-
 bool contains(std::string_view Name, std::string_view Part) { return Name.find(Part) != std::string_view::npos; }
 
 /// N in "blk.N.", or 0.
@@ -122,7 +120,7 @@ std::optional<TensorType> TensorTypePlan::typeFor(std::string_view Name, std::sp
     return std::nullopt;
   if (Opts.LeaveOutputTensor && Name == "output.weight")
     return std::nullopt;
-  if (!isQuantized(Info.Default))
+  if (!gguf::isBlockQuantized(Info.Default))
     return Info.Default;
   const int64_t RowLength = Dims[0];
   TensorType T = chooseForRole(Name, RowLength);

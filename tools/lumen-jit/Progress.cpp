@@ -39,4 +39,9 @@ void ProgressBar::finish() {
   Open = false;
 }
 
+int interruptedExit() {
+  std::fprintf(stderr, "lumen-jit: error: interrupted; no output written\n");
+  return 130;
+}
+
 } // namespace lumen::tool

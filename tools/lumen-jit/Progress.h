@@ -28,6 +28,10 @@ private:
   std::chrono::steady_clock::time_point Last = {};
 };
 
+/// Ctrl-C stopped a write: says so (no output was written) and returns 130,
+/// the status a shell expects of an interrupted command.
+int interruptedExit();
+
 } // namespace lumen::tool
 
 #endif

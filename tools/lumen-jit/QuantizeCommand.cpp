@@ -81,10 +81,8 @@ int runQuantize(const std::vector<std::string> &Args) {
   O.OnProgress = [&Bar](uint64_t Done, uint64_t Total) { return Bar.update(Done, Total); };
   absl::StatusOr<quant::QuantizeReport> R = quant::quantizeModel(**In, Args[1], O);
   Bar.finish();
-  if (absl::IsCancelled(R.status())) { // Ctrl-C: as the shell expects.
-    fail("interrupted; no output written");
-    return 130;
-  }
+  if (absl::IsCancelled(R.status()))
+    return interruptedExit();
   if (!R.ok())
     return fail(absl::StrFormat("quantize: %s", R.status().message()));
   printSummary(*R, Args[1], Info);

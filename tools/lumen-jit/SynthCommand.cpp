@@ -58,10 +58,8 @@ int runSynth(const std::vector<std::string> &Args) {
   auto Start = std::chrono::steady_clock::now();
   absl::Status S = model::writeSyntheticQwen2(Options, Out);
   Bar.finish();
-  if (absl::IsCancelled(S)) { // Ctrl-C: as the shell expects.
-    fail("interrupted; no output written");
-    return 130;
-  }
+  if (absl::IsCancelled(S))
+    return interruptedExit();
   if (!S.ok())
     return fail(std::string(S.message()));
   double Seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - Start).count();

@@ -52,6 +52,10 @@ LUMEN_API std::optional<TensorTypeTraits> tensorTypeTraits(uint32_t Raw);
 LUMEN_API TensorTypeTraits tensorTypeTraits(TensorType T);
 LUMEN_API std::optional<TensorType> tensorTypeFromName(std::string_view Name);
 
+/// Whether T stores blocks of several elements (a quantized type), not one
+/// value an element (F32, F16, BF16, the integer types).
+inline bool isBlockQuantized(TensorType T) { return tensorTypeTraits(T).BlockSize > 1; }
+
 /// Q8_0: 32 int8 quants sharing one fp16 scale, 34 bytes a block.
 inline constexpr int kQ8BlockSize = 32;
 struct LUMEN_API BlockQ8_0 {
