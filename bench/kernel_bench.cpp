@@ -6,13 +6,16 @@
 //    the 32 MB L3 cannot hold them; and in cache (one copy, the compute
 //    ceiling);
 //  - prefill (N tokens) int8 GOP/s (2*M*K*N / time) for register tiles;
-// at 1 and 2 threads, beside the measured DRAM read bandwidth.
+// at 1 and 2 threads, beside the measured DRAM read bandwidth. The table's
+// choice for the host comes first in each shape's rows.
 //
 //   kernel_bench [--threads 1,2] [--prefill-tokens 64] [--quick] [--nodecode]
+//                [--type q4_k] [--shapes 1536x8960,8960x1536]
 //
 //===----------------------------------------------------------------------===//
 #include "lumen/Codegen/KernelABI.h"
 #include "lumen/Codegen/Reference.h"
+#include "lumen/GGUF/Quantize.h"
 #include "lumen/Runtime/Jit.h"
 #include "lumen/Runtime/KernelCache.h"
 #include "lumen/Runtime/MemoryProbe.h"
@@ -35,6 +38,8 @@ ABSL_FLAG(int64_t, prefill_tokens, 64, "tokens for the prefill (GEMM) rows");
 ABSL_FLAG(bool, quick, false, "fewer variants, shorter timing");
 ABSL_FLAG(bool, huge_pages, true, "back the weight copies with 2 MB pages (madvise)");
 ABSL_FLAG(bool, decode, true, "the decode (N=1) tables; --nodecode for the prefill tables alone");
+ABSL_FLAG(std::string, type, "q8_0", "weight type (q8_0, q4_k, q6_k, ...)");
+ABSL_FLAG(std::string, shapes, "", "KxM shapes, comma-separated (default: the Qwen2.5-0.5B matmuls)");
 
 using namespace lumen;
 using namespace lumen::codegen;
@@ -46,34 +51,36 @@ double now() {
 }
 
 struct Shape {
-  const char *Name;
+  std::string Name;
   int64_t K, M;
 };
-constexpr Shape kShapes[] = {{"attn_q/attn_output 896x896", 896, 896},
+const Shape kShapes[] = {{"attn_q/attn_output 896x896", 896, 896},
                              {"attn_k/attn_v 896x128", 896, 128},
                              {"ffn_gate/ffn_up 896x4864", 896, 4864},
                              {"ffn_down 4864x896", 4864, 896},
                              {"lm_head 896x151936", 896, 151936}};
 
-/// Fills Bytes with random Q8_0 rows (benign fp16 scales) of K columns in
-/// layout L, as the loader repacks them: every matrix of any shape with
-/// this K starts at a multiple of a row group, so all of them read valid
-/// blocks.
-void fillQ8(uint8_t *P, size_t Bytes, WeightLayout L, int64_t K) {
-  const int64_t RowBytes = weightRowBytes(WeightType::Q8_0, K);
-  const int64_t GroupBytes = layoutRowGroup(L) * RowBytes;
-  std::vector<uint8_t> Rows(GroupBytes);
-  uint64_t S = 0x9e3779b97f4a7c15ull;
-  for (size_t At = 0; At + GroupBytes <= Bytes; At += GroupBytes) {
-    for (int64_t I = 0; I < GroupBytes; I += 8) {
-      S ^= S << 13, S ^= S >> 7, S ^= S << 17;
-      std::memcpy(Rows.data() + I, &S, std::min<int64_t>(8, GroupBytes - I));
+/// Fills Bytes with copies of one row group of random rows of type W and K
+/// columns (normal weights, quantized as a file holds them) in layout L, as
+/// the loader repacks them: every matrix of any shape with this K starts at
+/// a multiple of a row group, so all of them read valid blocks.
+void fillWeights(uint8_t *P, size_t Bytes, WeightType W, WeightLayout L, int64_t K) {
+  const int64_t Rows = layoutRowGroup(L), RowBytes = weightRowBytes(W, K), GroupBytes = Rows * RowBytes;
+  std::vector<uint8_t> File(GroupBytes), Group(GroupBytes);
+  std::vector<float> X(K);
+  std::mt19937 Rng(7);
+  std::normal_distribution<float> N(0, 0.02f);
+  for (int64_t R = 0; R < Rows; ++R) {
+    for (float &V : X)
+      V = N(Rng);
+    if (!gguf::quantizeRow(tensorType(W), X.data(), File.data() + R * RowBytes, K)) {
+      std::fprintf(stderr, "kernel_bench: cannot write %s rows\n", weightTypeName(W));
+      std::exit(1);
     }
-    const uint16_t Scale = 0x2000; // ~0.0078
-    for (int64_t B = 0; B < GroupBytes; B += 34)
-      std::memcpy(Rows.data() + B, &Scale, 2);
-    repackQ8_0(Rows.data(), P + At, L, layoutRowGroup(L), K, 0, layoutRowGroup(L));
   }
+  repackWeights(W, File.data(), Group.data(), L, Rows, K, 0, Rows);
+  for (size_t At = 0; At + GroupBytes <= Bytes; At += GroupBytes)
+    std::memcpy(P + At, Group.data(), GroupBytes);
 }
 
 /// One benchmarked kernel variant.
@@ -85,9 +92,9 @@ struct Variant {
   PrefetchPattern Pattern = PrefetchPattern::Lines;
 
   /// The variant for a shape and N tokens (VNNI where the host has it).
-  KernelSpec spec(const Shape &Sh, int64_t N, const CpuFeatures &Cpu) const {
+  KernelSpec spec(const Shape &Sh, int64_t N, WeightType W, const CpuFeatures &Cpu) const {
     KernelSpec S;
-    S.Shape = {Sh.M, Sh.K, N, WeightType::Q8_0, Layout};
+    S.Shape = {Sh.M, Sh.K, N, W, Layout};
     S.Activations = Fmt;
     S.VectorBits = Bits;
     S.VNNI = Fmt == ActivationFormat::Q8 && Cpu.VNNI;
@@ -147,6 +154,27 @@ int main(int Argc, char **Argv) {
   std::vector<unsigned> ThreadCounts;
   for (absl::string_view T : absl::StrSplit(absl::GetFlag(FLAGS_threads), ','))
     ThreadCounts.push_back(std::stoi(std::string(T)));
+  const std::optional<WeightType> Type = weightTypeFromName(absl::GetFlag(FLAGS_type));
+  if (!Type || (*Type != WeightType::Q8_0 && isFloatType(*Type))) {
+    std::fprintf(stderr, "kernel_bench: --type must be a quantized weight type (q8_0, q4_k, ...)\n");
+    return 1;
+  }
+  const WeightType WT = *Type;
+  std::vector<Shape> Shapes(std::begin(kShapes), std::end(kShapes));
+  if (!absl::GetFlag(FLAGS_shapes).empty()) {
+    Shapes.clear();
+    for (absl::string_view Text : absl::StrSplit(absl::GetFlag(FLAGS_shapes), ',')) {
+      int64_t K = 0, M = 0;
+      std::vector<std::string> KM = absl::StrSplit(Text, 'x');
+      if (KM.size() != 2 || !absl::SimpleAtoi(KM[0], &K) || !absl::SimpleAtoi(KM[1], &M) || K <= 0 || M <= 0 ||
+          K % weightBlockElements(WT)) {
+        std::fprintf(stderr, "kernel_bench: bad shape '%s' (KxM, K a multiple of the type's block)\n",
+                     std::string(Text).c_str());
+        return 1;
+      }
+      Shapes.push_back({std::string(Text), K, M});
+    }
+  }
 
   auto J = runtime::Jit::create();
   if (!J.ok()) {
@@ -200,7 +228,7 @@ int main(int Argc, char **Argv) {
     if (!F.Buf)
       F.Buf = std::make_unique<runtime::LargeBuffer>(Arena, absl::GetFlag(FLAGS_huge_pages));
     if (F.K != K) {
-      fillQ8(F.Buf->data(), Arena, L, K);
+      fillWeights(F.Buf->data(), Arena, WT, L, K);
       F.K = K;
     }
     return F.Buf->data();
@@ -220,7 +248,7 @@ int main(int Argc, char **Argv) {
         Decode.push_back({WL::Interleaved8, AF::Q8, 256, Acc, Rows, 1, Pf});
   for (unsigned Acc : {1u, 2u})
     for (unsigned Rows : Quick ? std::vector<unsigned>{16} : std::vector<unsigned>{16, 32})
-      for (unsigned Pf : Quick ? std::vector<unsigned>{0, 2048} : std::vector<unsigned>{0, 1024, 2048, 4096}) {
+      for (unsigned Pf : Quick ? std::vector<unsigned>{0, 2048} : std::vector<unsigned>{0, 1024, 2048, 4096, 8192}) {
         Decode.push_back({WL::Interleaved16, AF::Q8, 512, Acc, Rows, 1, Pf});
         if (Pf == 0) // The table's decode choice: paced.
           Decode.push_back({WL::Interleaved16, AF::Q8, 512, Acc, Rows, 1, Pf, true});
@@ -233,8 +261,8 @@ int main(int Argc, char **Argv) {
     Decode.clear();
   std::printf("\n## Decode (N=1): weight GB/s from DRAM (in-cache GB/s); %% of DRAM bandwidth\n\n");
   std::printf("| shape | kernel | rows | threads | DRAM GB/s | %% of DRAM | in-cache GB/s |\n|---|---|---|---|---|---|---|\n");
-  for (const Shape &Sh : kShapes) {
-    int64_t MatBytes = Sh.M * weightRowBytes(WeightType::Q8_0, Sh.K);
+  for (const Shape &Sh : Shapes) {
+    int64_t MatBytes = Sh.M * weightRowBytes(WT, Sh.K);
     int Copies = std::max<int64_t>(2, (int64_t(256) << 20) / MatBytes + 1);
     Copies = std::min<int64_t>(Copies, Arena / MatBytes);
     std::vector<float> X(Sh.K), Y(Sh.M);
@@ -243,19 +271,26 @@ int main(int Argc, char **Argv) {
     for (float &V : X) V = N(Rng);
     std::vector<uint8_t> Xq(q8RowBytes(Sh.K));
     referenceQuantize(Sh.K, 1, X.data(), Xq.data());
-    for (const Variant &V : Decode) {
-      KernelSpec S = V.spec(Sh, 1, Cpu);
+    std::vector<std::pair<KernelSpec, bool>> Specs;
+    if (!Decode.empty()) {
+      const MatmulShape Chosen{Sh.M, Sh.K, 1, WT, chooseLayout(Sh.M, Sh.K, WT, Cpu)};
+      Specs.push_back({chooseSpec(Chosen, Cpu), true});
+    }
+    for (const Variant &V : Decode)
+      Specs.push_back({V.spec(Sh, 1, WT, Cpu), false});
+    for (const auto &[S, FromTable] : Specs) {
       if (!S.validate(Cpu).ok())
         continue;
       MatmulFn Fn = *Cache.getMatmul(S);
-      const void *Act = V.Fmt == AF::Q8 ? (const void *)Xq.data() : (const void *)X.data();
+      const void *Act = S.Activations == AF::Q8 ? (const void *)Xq.data() : (const void *)X.data();
       for (size_t TI = 0; TI < ThreadCounts.size(); ++TI) {
         runtime::ThreadPool Pool(ThreadCounts[TI]);
-        const uint8_t *W = WeightsFor(V.Layout, Sh.K);
+        const uint8_t *W = WeightsFor(S.Shape.Layout, Sh.K);
         double Cold = timeCalls(Pool, Fn, W, MatBytes, Copies, Act, Y.data(), Sh.M, MinSeconds);
         double Warm = MatBytes <= (16 << 20) ? timeCalls(Pool, Fn, W, MatBytes, 1, Act, Y.data(), Sh.M, MinSeconds / 2)
                                              : 0;
-        std::printf("| %s | %s | %u | %u | %.1f | %.0f%% | %s |\n", Sh.Name, label(S).c_str(), V.Rows,
+        std::printf("| %s | %s%s | %u | %u | %.1f | %.0f%% | %s |\n", Sh.Name.c_str(), FromTable ? "table: " : "",
+                    label(S).c_str(), S.TileRows,
                     ThreadCounts[TI], MatBytes / Cold / 1e9, 100 * MatBytes / Cold / 1e9 / Dram[TI],
                     Warm ? absl::StrFormat("%.1f", MatBytes / Warm / 1e9).c_str() : "(>16 MB)");
         std::fflush(stdout);
@@ -281,9 +316,9 @@ int main(int Argc, char **Argv) {
               (long long)NTok);
   std::printf("| shape | kernel | tile rows x tokens | threads | GOP/s in cache | GOP/s from DRAM |\n"
               "|---|---|---|---|---|---|\n");
-  for (const Shape &Sh : kShapes) {
+  for (const Shape &Sh : Shapes) {
     if (Sh.M > 8192) continue; // lm_head runs on the last token only.
-    int64_t MatBytes = Sh.M * weightRowBytes(WeightType::Q8_0, Sh.K);
+    int64_t MatBytes = Sh.M * weightRowBytes(WT, Sh.K);
     std::vector<float> X(NTok * Sh.K), Y(NTok * Sh.M);
     std::mt19937 Rng(2);
     std::normal_distribution<float> N(0, 1);
@@ -292,10 +327,10 @@ int main(int Argc, char **Argv) {
     referenceQuantize(Sh.K, NTok, X.data(), Xq.data());
     // The table's choice for this host first (its next-tile prefetch
     // included), then the variants.
-    const MatmulShape Chosen{Sh.M, Sh.K, NTok, WeightType::Q8_0, chooseLayout(Sh.M, Sh.K, WeightType::Q8_0, Cpu)};
+    const MatmulShape Chosen{Sh.M, Sh.K, NTok, WT, chooseLayout(Sh.M, Sh.K, WT, Cpu)};
     std::vector<std::pair<KernelSpec, bool>> Specs = {{chooseSpec(Chosen, Cpu), true}};
     for (const Variant &V : Prefill)
-      Specs.push_back({V.spec(Sh, NTok, Cpu), false});
+      Specs.push_back({V.spec(Sh, NTok, WT, Cpu), false});
     for (const auto &[S, FromTable] : Specs) {
       if (!S.validate(Cpu).ok())
         continue;
@@ -309,7 +344,7 @@ int main(int Argc, char **Argv) {
         double Warm = timeCalls(Pool, Fn, W, MatBytes, 1, Act, Y.data(), Sh.M, MinSeconds / 2);
         double Cold = timeCalls(Pool, Fn, W, MatBytes, Copies, Act, Y.data(), Sh.M, MinSeconds / 2);
         const double Ops = 2.0 * Sh.M * Sh.K * NTok / 1e9;
-        std::printf("| %s | %s%s | %ux%u | %u | %.1f | %.1f |\n", Sh.Name, FromTable ? "table: " : "",
+        std::printf("| %s | %s%s | %ux%u | %u | %.1f | %.1f |\n", Sh.Name.c_str(), FromTable ? "table: " : "",
                     label(S).c_str(), S.TileRows, S.TileTokens, Th, Ops / Warm, Ops / Cold);
         std::fflush(stdout);
       }

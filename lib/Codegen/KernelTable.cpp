@@ -36,10 +36,17 @@ enum class Hosts {
   Zen5, // AVX512_VNNI on LLVM's znver5: two 512-bit vpdpbusd a cycle (Zen 4: one).
 };
 
+/// Which weight types a row is for.
+enum class Types {
+  Any,
+  Q5_K, // Q5_K alone: its decode step streams differently (below).
+};
+
 struct TableRow {
   const char *Name;
   WeightLayout Layout;
   Hosts For;
+  Types Weights;
   int64_t MinN, MaxN; // Tokens.
   int64_t MinK, MaxK; // Reduction length.
   ActivationFormat Activations;
@@ -52,7 +59,7 @@ struct TableRow {
 };
 
 // clang-format off
-constexpr std::array<TableRow, 12> kTable = {{
+constexpr std::array<TableRow, 13> kTable = {{
   // Interleaved16 (what the loader stores Q8_0 matrices as on AVX512_VNNI
   // hosts): 16 rows per 64-byte vector, quants pre-offset for vpdpbusd, so
   // a block of 16 rows is 8 loads, 8 broadcasts and 8 vpdpbusd; half the
@@ -69,28 +76,33 @@ constexpr std::array<TableRow, 12> kTable = {{
   // was touched ahead of the stream: the first line of the page 8 KB ahead,
   // prefetched every block, took the kernels from ~30 to ~40 GB/s a core
   // (stream_bench; any other line of that page, or pacing: ~30).
-  // name                           layout                        hosts         N             K           act                     bits  acc  rows  tokens  prefetch   pattern                     paced
-  {"decode, interleaved16, zen5",   WeightLayout::Interleaved16,  Hosts::Zen5,  1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      8192,      PrefetchPattern::PageStart,  false},
-  {"decode, interleaved16",         WeightLayout::Interleaved16,  Hosts::Any,   1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      0,         PrefetchPattern::Lines,      true},
-  {"prefill, interleaved16, short", WeightLayout::Interleaved16,  Hosts::Any,   2,   7,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   2,      0,         PrefetchPattern::Lines,      false},
+  // Q5_K's decode step (2816 bytes of 16 rows) streamed at 17-20 GB/s a
+  // core so (45-55 % of the read probe) and at 26-29 with every line
+  // prefetched 4 KB ahead (kernel_bench --type q5_k --shapes 1536x8960, two
+  // runs); Q4_K's and Q8_0's are faster with the page start.
+  // name                                  layout                        hosts         types        N             K           act                     bits  acc  rows  tokens  prefetch   pattern                     paced
+  {"decode, interleaved16, zen5, q5_k",   WeightLayout::Interleaved16,  Hosts::Zen5,  Types::Q5_K, 1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      4096,      PrefetchPattern::Lines,      false},
+  {"decode, interleaved16, zen5",         WeightLayout::Interleaved16,  Hosts::Zen5,  Types::Any,  1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      8192,      PrefetchPattern::PageStart,  false},
+  {"decode, interleaved16",               WeightLayout::Interleaved16,  Hosts::Any,   Types::Any,  1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      0,         PrefetchPattern::Lines,      true},
+  {"prefill, interleaved16, short",       WeightLayout::Interleaved16,  Hosts::Any,   Types::Any,  2,   7,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   2,      0,         PrefetchPattern::Lines,      false},
   // Zen 5 issues two vpdpbusd a cycle, and 16x8 tiles, loading 8 activation
   // words a weight vector, left a third of that idle; 32x6 tiles share each
   // word between two row groups (12 integer + 12 float accumulators). The
   // next row tile's prefetch spread over all token tiles (a few lines a
   // step) instead of its 470 lines in the first one: +10-15 % with the
   // weights coming from DRAM (kernel_bench's prefill table).
-  {"prefill, interleaved16, zen5",  WeightLayout::Interleaved16,  Hosts::Zen5,  8,   kAny,    32,  kAny,  ActivationFormat::Q8,   512,  1,   32,   6,      kNextTile, PrefetchPattern::Spread,     false},
-  {"prefill, interleaved16",        WeightLayout::Interleaved16,  Hosts::Any,   8,   kAny,    32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   8,      kNextTile, PrefetchPattern::Lines,      false},
+  {"prefill, interleaved16, zen5",        WeightLayout::Interleaved16,  Hosts::Zen5,  Types::Any,  8,   kAny,    32,  kAny,  ActivationFormat::Q8,   512,  1,   32,   6,      kNextTile, PrefetchPattern::Spread,     false},
+  {"prefill, interleaved16",              WeightLayout::Interleaved16,  Hosts::Any,   Types::Any,  8,   kAny,    32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   8,      kNextTile, PrefetchPattern::Lines,      false},
   // Interleaved8 (what the loader stores Q8_0 matrices as elsewhere): 8
   // rows per 32-byte vector, so decode reads one sequential stream with no
   // horizontal sums. On the AVX2 hosts prefetching 1 KB ahead kept more
   // DRAM requests in flight than the hardware prefetcher alone (+5-15 %);
   // on Zen 4 with VNNI it cost as much. Prefill tiles share each activation
   // broadcast across 8 rows and each weight vector across the tile's tokens.
-  {"decode, interleaved8",          WeightLayout::Interleaved8,   Hosts::Vnni,  1,   1,       32,  kAny,  ActivationFormat::Q8,   256,  2,   8,    1,      0,         PrefetchPattern::Lines,      false},
-  {"decode, interleaved8",          WeightLayout::Interleaved8,   Hosts::Any,   1,   1,       32,  kAny,  ActivationFormat::Q8,   256,  2,   8,    1,      1024,      PrefetchPattern::Lines,      false},
-  {"prefill, interleaved8, short",  WeightLayout::Interleaved8,   Hosts::Any,   2,   3,       32,  kAny,  ActivationFormat::Q8,   256,  1,   8,    2,      0,         PrefetchPattern::Lines,      false},
-  {"prefill, interleaved8",         WeightLayout::Interleaved8,   Hosts::Any,   4,   kAny,    32,  kAny,  ActivationFormat::Q8,   256,  1,   8,    4,      0,         PrefetchPattern::Lines,      false},
+  {"decode, interleaved8",                WeightLayout::Interleaved8,   Hosts::Vnni,  Types::Any,  1,   1,       32,  kAny,  ActivationFormat::Q8,   256,  2,   8,    1,      0,         PrefetchPattern::Lines,      false},
+  {"decode, interleaved8",                WeightLayout::Interleaved8,   Hosts::Any,   Types::Any,  1,   1,       32,  kAny,  ActivationFormat::Q8,   256,  2,   8,    1,      1024,      PrefetchPattern::Lines,      false},
+  {"prefill, interleaved8, short",        WeightLayout::Interleaved8,   Hosts::Any,   Types::Any,  2,   3,       32,  kAny,  ActivationFormat::Q8,   256,  1,   8,    2,      0,         PrefetchPattern::Lines,      false},
+  {"prefill, interleaved8",               WeightLayout::Interleaved8,   Hosts::Any,   Types::Any,  4,   kAny,    32,  kAny,  ActivationFormat::Q8,   256,  1,   8,    4,      0,         PrefetchPattern::Lines,      false},
   // Rows (the file's layout, e.g. M not a multiple of 8). Decode: int8 dot
   // products beat in-register dequantization + f32 FMA by 20-30 % from
   // DRAM; one row at a time (adjacent rows in lockstep defeat the
@@ -98,13 +110,15 @@ constexpr std::array<TableRow, 12> kTable = {{
   // in-cache ceiling a little; prefetching 1 KB ahead adds 1-28 % from DRAM
   // on one thread (-7 to +10 % on two).
   // Prefill: 2x4 tiles were best or tied.
-  {"decode",                        WeightLayout::Rows,           Hosts::Any,   1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  2,   1,    1,      1024,      PrefetchPattern::Lines,      false},
-  {"prefill, short tiles",          WeightLayout::Rows,           Hosts::Any,   2,   3,       32,  kAny,  ActivationFormat::Q8,   512,  1,   2,    2,      0,         PrefetchPattern::Lines,      false},
-  {"prefill",                       WeightLayout::Rows,           Hosts::Any,   4,   kAny,    32,  kAny,  ActivationFormat::Q8,   512,  1,   2,    4,      0,         PrefetchPattern::Lines,      false},
+  {"decode",                              WeightLayout::Rows,           Hosts::Any,   Types::Any,  1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  2,   1,    1,      1024,      PrefetchPattern::Lines,      false},
+  {"prefill, short tiles",                WeightLayout::Rows,           Hosts::Any,   Types::Any,  2,   3,       32,  kAny,  ActivationFormat::Q8,   512,  1,   2,    2,      0,         PrefetchPattern::Lines,      false},
+  {"prefill",                             WeightLayout::Rows,           Hosts::Any,   Types::Any,  4,   kAny,    32,  kAny,  ActivationFormat::Q8,   512,  1,   2,    4,      0,         PrefetchPattern::Lines,      false},
 }};
 // clang-format on
 
 bool rowFits(const TableRow &R, const MatmulShape &Shape, const CpuFeatures &Cpu) {
+  if (R.Weights == Types::Q5_K && Shape.Weights != WeightType::Q5_K)
+    return false;
   switch (R.For) {
   case Hosts::Any:
     break;
