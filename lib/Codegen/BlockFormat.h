@@ -96,6 +96,10 @@ void readInterleavedSubBlock(const BlockFormat &F, const uint8_t *W, WeightLayou
 void readInterleavedKQuant(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
                            int64_t B, unsigned J, SubBlockValues &Out);
 
+/// Super-block B of row R of a Q6_K matrix in interleaved layout L, put
+/// together again as the file's 210 bytes.
+void readInterleavedQ6K(const uint8_t *W, WeightLayout L, int64_t K, int64_t R, int64_t B, uint8_t Block[210]);
+
 // The families (Blocks/*.cpp).
 const BlockFormat *legacyBlockFormat(WeightType W);
 const BlockFormat *kQuantBlockFormat(WeightType W);

@@ -106,6 +106,8 @@ private:
   /// And for interleaved Q4_K/Q5_K (InterleavedKQuantGeometry): a super-block
   /// from sub-block Sub on.
   void emitStepInterleavedKQuants(const Tile &T, Value *Sub, Accs &Acc);
+  /// And for interleaved Q6_K (InterleavedQ6KGeometry).
+  void emitStepInterleavedQ6K(const Tile &T, Value *Sub, Accs &Acc);
   /// Software prefetch of the Bytes from P + PrefetchBytes on (a line each
   /// 64), or of the start of the page they begin in.
   void prefetch(Value *P, unsigned Bytes);
@@ -227,6 +229,8 @@ Value *MatmulEmitter::reduce(Value *V, Value *Tail) {
 void MatmulEmitter::emitStep(const Tile &T, Value *Sub, unsigned Subs, Accs &Acc) {
   if (Interleaved && interleavesKQuants(S.Shape.Weights))
     emitStepInterleavedKQuants(T, Sub, Acc);
+  else if (Interleaved && interleavesQ6_K(S.Shape.Weights))
+    emitStepInterleavedQ6K(T, Sub, Acc);
   else if (Interleaved && S.Shape.Weights != WeightType::Q8_0)
     emitStepInterleavedBlocks(T, Sub, Acc);
   else if (Interleaved)
@@ -556,6 +560,105 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, Accs &
       }
     }
   }
+}
+
+void MatmulEmitter::emitStepInterleavedQ6K(const Tile &T, Value *Sub, Accs &Acc) {
+  // A super-block of each row group in two halves of 128 elements: a qh
+  // piece holds the top two bits of 4 levels of each of the half's four
+  // 32-element blocks, a ql piece the low nibbles of two of them, for every
+  // row. The 6-bit codes q go into vpdpbusd as unsigned bytes; each
+  // 16-element sum starts at -32 times its activations' sum (from Bias8),
+  // so it ends as the sum of (q - 32) x. A block's two sums times their
+  // int8 scales, added exactly as integers, take one FMA with d times the
+  // block's activation scale.
+  const InterleavedQ6KGeometry Geo = InterleavedQ6KGeometry::of(S.Shape.Layout, K);
+  const unsigned Lanes = Geo.Rows;
+  VectorType *Bytes = vec(I8, 4 * Lanes), *LaneI8 = vec(I8, Lanes), *LaneI32 = vec(I32, Lanes),
+             *LaneF32 = vec(F32, Lanes);
+  Value *Blk = B.CreateUDiv(Sub, B.getInt64(8));
+  std::vector<Value *> GBlk = groupBlocks(T, Blk, Geo.BlockBytes, Sub), D(T.Rows);
+  for (unsigned G = 0; G < T.Rows; ++G) {
+    Value *DAt = gep(gep(T.RowPtr[G], Geo.d(0)), B.CreateMul(Blk, B.getInt64(2 * Lanes)));
+    D[G] = B.CreateFPExt(load(vec(Half, Lanes), DAt, 2), LaneF32);
+  }
+  Value *Zero = S.Paced ? opaqueZero(Lanes) : nullptr;
+  auto Splat = [&](unsigned V) { return ConstantInt::get(Bytes, V); };
+  // A decode cell takes a half's four blocks together (eight independent
+  // vpdpbusd chains, four deep); larger tiles one block at a time.
+  const unsigned Together = T.Rows * T.Tokens == 1 ? 4 : 1;
+  for (unsigned H = 0; H < 2; ++H)
+    for (unsigned S0 = 0; S0 < 4; S0 += Together) {
+      // Sums[SumAt(G, Tk, SI, Hf)]: 16-element sub-block 8H + 2(S0 + SI) + Hf.
+      auto SumAt = [&](unsigned G, unsigned Tk, unsigned SI, unsigned Hf) -> unsigned {
+        return ((G * T.Tokens + Tk) * Together + SI) * 2 + Hf;
+      };
+      std::vector<Value *> Sums(T.Rows * T.Tokens * Together * 2);
+      for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+        // -32 times a 16-element sum of quants is a quarter of the sum of
+        // its four Bias8 words (-128 times each 4-element sum), exactly.
+        const unsigned Words = 8 * Together;
+        Value *First = B.CreateAdd(B.CreateMul(Sub, B.getInt64(8)), B.getInt64(32 * H + 8 * S0));
+        Value *Bias8 = load(vec(I32, Words), gep(gep(T.TokPtr[Tk], 2 * K), B.CreateMul(First, B.getInt64(4))), 4);
+        Value *Quads = nullptr;
+        for (unsigned P = 0; P < 4; ++P) {
+          SmallVector<int, 8> Pick;
+          for (unsigned Q = 0; Q < Words / 4; ++Q)
+            Pick.push_back(4 * Q + P);
+          Value *Part = B.CreateShuffleVector(Bias8, Pick);
+          Quads = Quads ? B.CreateAdd(Quads, Part) : Part;
+        }
+        Quads = B.CreateAShr(Quads, ConstantInt::get(Quads->getType(), 2));
+        for (unsigned SI = 0; SI < Together; ++SI)
+          for (unsigned Hf = 0; Hf < 2; ++Hf) {
+            Value *Start = B.CreateVectorSplat(Lanes, B.CreateExtractElement(Quads, uint64_t(2 * SI + Hf)));
+            for (unsigned G = 0; G < T.Rows; ++G)
+              Sums[SumAt(G, Tk, SI, Hf)] = sumStart(Start, Acc[G * T.Tokens + Tk], Zero);
+          }
+      }
+      for (unsigned V = 0; V < 8; ++V) {
+        std::vector<Value *> High(T.Rows);
+        for (unsigned G = 0; G < T.Rows; ++G)
+          High[G] = load(Bytes, gep(GBlk[G], Geo.high(0, H, V)), 1);
+        for (unsigned SI = 0; SI < Together; ++SI) {
+          const unsigned Blk32 = S0 + SI; // Bits 2 Blk32, 2 Blk32 + 1 of qh; nibble Blk32 / 2 of ql piece Blk32 % 2.
+          std::vector<Value *> W(T.Rows);
+          for (unsigned G = 0; G < T.Rows; ++G) {
+            Value *Ql = load(Bytes, gep(GBlk[G], Geo.low(0, H, Blk32 % 2, V)), 1);
+            Value *Lo = B.CreateAnd(Blk32 >= 2 ? B.CreateLShr(Ql, Splat(4)) : Ql, Splat(0xF));
+            Value *Hi = High[G];
+            if (Blk32 < 2)
+              Hi = B.CreateShl(Hi, Splat(4 - 2 * Blk32));
+            else if (Blk32 == 3)
+              Hi = B.CreateLShr(Hi, Splat(2));
+            Value *L = B.CreateOr(Lo, B.CreateAnd(Hi, Splat(0x30)));
+            W[G] = S.VNNI ? B.CreateBitCast(L, LaneI32) : L;
+          }
+          for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+            // Activations 128H + 32 Blk32 + 4V .. +3 of the super-block.
+            Value *XOff = B.CreateAdd(B.CreateMul(Sub, B.getInt64(32)), B.getInt64(128 * H + 32 * Blk32 + 4 * V));
+            Value *XSplat = B.CreateVectorSplat(Lanes, load(I32, gep(T.TokPtr[Tk], XOff), 4));
+            for (unsigned G = 0; G < T.Rows; ++G) {
+              Value *&Sum = Sums[SumAt(G, Tk, SI, V / 4)];
+              Sum = accumulateDot(Sum, W[G], XSplat);
+            }
+          }
+        }
+      }
+      for (unsigned SI = 0; SI < Together; ++SI) {
+        const unsigned Blk32 = S0 + SI, J = 8 * H + 2 * Blk32;
+        Value *SubOff = B.CreateMul(B.CreateAdd(Sub, B.getInt64(4 * H + Blk32)), B.getInt64(4));
+        for (unsigned G = 0; G < T.Rows; ++G) {
+          Value *Sc0 = B.CreateSExt(load(LaneI8, gep(GBlk[G], Geo.scales(0, J)), 1), LaneI32);
+          Value *Sc1 = B.CreateSExt(load(LaneI8, gep(GBlk[G], Geo.scales(0, J + 1)), 1), LaneI32);
+          for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+            Value *XScale = B.CreateVectorSplat(Lanes, load(F32, gep(gep(T.TokPtr[Tk], q8BlockScaleOffset(K)), SubOff), 4));
+            Value *Int = B.CreateAdd(B.CreateMul(Sums[SumAt(G, Tk, SI, 0)], Sc0), B.CreateMul(Sums[SumAt(G, Tk, SI, 1)], Sc1));
+            Value *&A = Acc[G * T.Tokens + Tk];
+            A = fma(B.CreateSIToFP(Int, LaneF32), B.CreateFMul(D[G], XScale), A);
+          }
+        }
+      }
+    }
 }
 
 void MatmulEmitter::emitStepF32(const Tile &T, Value *Blk, Accs &Acc) {

@@ -39,7 +39,7 @@ enum class Hosts {
 /// Which weight types a row is for.
 enum class Types {
   Any,
-  Q5_K, // Q5_K alone: its decode step streams differently (below).
+  Q5_KQ6_K, // Q5_K and Q6_K: their decode steps stream differently (below).
 };
 
 struct TableRow {
@@ -76,12 +76,13 @@ constexpr std::array<TableRow, 13> kTable = {{
   // was touched ahead of the stream: the first line of the page 8 KB ahead,
   // prefetched every block, took the kernels from ~30 to ~40 GB/s a core
   // (stream_bench; any other line of that page, or pacing: ~30).
-  // Q5_K's decode step (2816 bytes of 16 rows) streamed at 17-20 GB/s a
-  // core so (45-55 % of the read probe) and at 26-29 with every line
-  // prefetched 4 KB ahead (kernel_bench --type q5_k --shapes 1536x8960, two
-  // runs); Q4_K's and Q8_0's are faster with the page start.
+  // Q5_K's and Q6_K's decode steps (2816 and 3328 bytes of 16 rows)
+  // streamed at 17-20 GB/s a core so (43-55 % of the read probe) and at 26-31
+  // with every line prefetched 4 KB ahead (kernel_bench --type q5_k or q6_k
+  // --shapes 1536x8960); Q4_K's (2304 bytes) and Q8_0's are faster with the
+  // page start.
   // name                                  layout                        hosts         types        N             K           act                     bits  acc  rows  tokens  prefetch   pattern                     paced
-  {"decode, interleaved16, zen5, q5_k",   WeightLayout::Interleaved16,  Hosts::Zen5,  Types::Q5_K, 1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      4096,      PrefetchPattern::Lines,      false},
+  {"decode, interleaved16, zen5, q5/6_k", WeightLayout::Interleaved16,  Hosts::Zen5,  Types::Q5_KQ6_K, 1,  1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      4096,      PrefetchPattern::Lines,      false},
   {"decode, interleaved16, zen5",         WeightLayout::Interleaved16,  Hosts::Zen5,  Types::Any,  1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      8192,      PrefetchPattern::PageStart,  false},
   {"decode, interleaved16",               WeightLayout::Interleaved16,  Hosts::Any,   Types::Any,  1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      0,         PrefetchPattern::Lines,      true},
   {"prefill, interleaved16, short",       WeightLayout::Interleaved16,  Hosts::Any,   Types::Any,  2,   7,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   2,      0,         PrefetchPattern::Lines,      false},
@@ -117,7 +118,7 @@ constexpr std::array<TableRow, 13> kTable = {{
 // clang-format on
 
 bool rowFits(const TableRow &R, const MatmulShape &Shape, const CpuFeatures &Cpu) {
-  if (R.Weights == Types::Q5_K && Shape.Weights != WeightType::Q5_K)
+  if (R.Weights == Types::Q5_KQ6_K && Shape.Weights != WeightType::Q5_K && Shape.Weights != WeightType::Q6_K)
     return false;
   switch (R.For) {
   case Hosts::Any:

@@ -130,6 +130,37 @@ float replayInterleavedKQuants(const KernelSpec &S, const uint8_t *W, int64_t R,
   return sumOfSets(Acc);
 }
 
+/// And for interleaved Q6_K: per 32-element block, the exact integer sum of
+/// its two 16-element halves' level sums times their int8 scales, then one
+/// FMA with d times the activations' scale.
+float replayInterleavedQ6K(const KernelSpec &S, const uint8_t *W, int64_t R, const uint8_t *X) {
+  const int64_t K = S.Shape.K;
+  const BlockFormat &F = *blockFormat(WeightType::Q6_K);
+  std::vector<float> Acc(S.Accumulators, 0.0f);
+  for (int64_t Blk = 0; Blk < K / 256; ++Blk) {
+    uint8_t Block[210];
+    readInterleavedQ6K(W, S.Shape.Layout, K, R, Blk, Block);
+    const float D = halfToFloat(loadAt<uint16_t>(Block + 208));
+    for (unsigned J = 0; J < 8; ++J) {
+      SubBlockValues V;
+      F.decodeSubBlock(Block, J, V);
+      const int64_t Sub = Blk * 8 + J;
+      const int8_t *Xq = reinterpret_cast<const int8_t *>(X) + Sub * 32;
+      int32_t Sum = 0;
+      for (int Half = 0; Half < 2; ++Half) {
+        int32_t Dot = 0;
+        for (int I = 16 * Half; I < 16 * Half + 16; ++I)
+          Dot += F.level(V.Quants[I]) * int32_t(Xq[I]);
+        Sum += int32_t(int8_t(Block[192 + 2 * J + Half])) * Dot;
+      }
+      const float XScale = loadAt<float>(X + q8BlockScaleOffset(K) + Sub * 4);
+      float &A = Acc[Blk % S.Accumulators];
+      A = std::fma(static_cast<float>(Sum), D * XScale, A);
+    }
+  }
+  return sumOfSets(Acc);
+}
+
 /// One (row, token) cell of a kernel, lane by lane.
 class CellReplay {
 public:
@@ -252,6 +283,7 @@ void replayMatmul(const KernelSpec &S, const uint8_t *W, const void *X, float *Y
       Y[T * Sh.M + R] = Sh.Layout == WeightLayout::Rows ? CellReplay(S, W + R * RowBytes, XT).run()
                         : Sh.Weights == WeightType::Q8_0 ? replayInterleaved(S, W, R, XT)
                         : interleavesKQuants(Sh.Weights) ? replayInterleavedKQuants(S, W, R, XT)
+                        : interleavesQ6_K(Sh.Weights)    ? replayInterleavedQ6K(S, W, R, XT)
                                                          : replayInterleavedBlocks(S, W, R, XT);
     }
 }

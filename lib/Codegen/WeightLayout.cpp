@@ -32,7 +32,7 @@ const char *weightLayoutName(WeightLayout L) {
 bool layoutSupports(WeightLayout L, WeightType W, int64_t M, int64_t K) {
   if (L == WeightLayout::Rows)
     return true;
-  return (W == WeightType::Q8_0 || interleavesBlocks(W) || interleavesKQuants(W)) && M > 0 &&
+  return interleaves(W) && M > 0 &&
          M % layoutRowGroup(L) == 0 && K > 0 && K % weightBlockElements(W) == 0;
 }
 
@@ -131,7 +131,44 @@ void repackKQuants(WeightType W, const uint8_t *Src, uint8_t *Dst, WeightLayout 
   }
 }
 
+/// Where file super-block field bytes go in the interleaved Q6_K layout:
+/// Visit(file offset, layout offset, bytes) for every piece of row Lane's
+/// super-block B (file block: ql[128], qh[64], scales[16], d).
+template <typename Fn> void forEachQ6KPiece(const InterleavedQ6KGeometry &Geo, int64_t B, int64_t Lane, Fn Visit) {
+  for (int64_t H = 0; H < 2; ++H)
+    for (int64_t V = 0; V < 8; ++V) {
+      for (int64_t Q = 0; Q < 2; ++Q)
+        Visit(64 * H + 32 * Q + 4 * V, Geo.low(B, H, Q, V) + 4 * Lane, 4);
+      Visit(128 + 32 * H + 4 * V, Geo.high(B, H, V) + 4 * Lane, 4);
+    }
+  for (int64_t J = 0; J < 16; ++J)
+    Visit(192 + J, Geo.scales(B, J) + Lane, 1);
+  Visit(208, Geo.d(B) + 2 * Lane, 2);
+}
+
+/// Rows [RowBegin, RowEnd) of a Q6_K matrix into the interleaved layout To.
+void repackQ6_K(const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t K, int64_t RowBegin, int64_t RowEnd) {
+  const InterleavedQ6KGeometry Geo = InterleavedQ6KGeometry::of(To, K);
+  const int64_t RowBytes = weightRowBytes(WeightType::Q6_K, K);
+  for (int64_t G = RowBegin / Geo.Rows; G < RowEnd / Geo.Rows; ++G) {
+    const uint8_t *Rows = Src + G * Geo.Rows * RowBytes;
+    uint8_t *Out = Dst + G * Geo.Rows * RowBytes;
+    for (int64_t B = 0; B < Geo.Blocks; ++B)
+      for (int64_t R = 0; R < Geo.Rows; ++R) {
+        const uint8_t *Block = Rows + R * RowBytes + B * 210;
+        forEachQ6KPiece(Geo, B, R, [&](int64_t From, int64_t To, int64_t N) { std::memcpy(Out + To, Block + From, N); });
+      }
+  }
+}
+
 } // namespace
+
+void readInterleavedQ6K(const uint8_t *W, WeightLayout L, int64_t K, int64_t R, int64_t B, uint8_t Block[210]) {
+  const InterleavedQ6KGeometry Geo = InterleavedQ6KGeometry::of(L, K);
+  const uint8_t *Group = W + R / Geo.Rows * Geo.Rows * weightRowBytes(WeightType::Q6_K, K);
+  forEachQ6KPiece(Geo, B, R % Geo.Rows,
+                  [&](int64_t From, int64_t To, int64_t N) { std::memcpy(Block + From, Group + To, N); });
+}
 
 void readInterleavedKQuant(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
                            int64_t B, unsigned J, SubBlockValues &Out) {
@@ -192,6 +229,8 @@ void repackWeights(WeightType W, const uint8_t *Src, uint8_t *Dst, WeightLayout 
   assert(layoutSupports(To, W, M, K) && RowBegin % layoutRowGroup(To) == 0 && RowEnd % layoutRowGroup(To) == 0);
   if (interleavesKQuants(W))
     repackKQuants(W, Src, Dst, To, K, RowBegin, RowEnd);
+  else if (interleavesQ6_K(W))
+    repackQ6_K(Src, Dst, To, K, RowBegin, RowEnd);
   else
     repackLegacyBlocks(*blockFormat(W), Src, Dst, To, K, RowBegin, RowEnd);
 }
@@ -227,9 +266,13 @@ void dequantizeWeightRow(const MatmulShape &Shape, const uint8_t *W, int64_t R, 
     const BlockFormat &F = *blockFormat(Shape.Weights);
     for (int64_t B = 0; B < K / 32; ++B) {
       SubBlockValues V;
-      if (interleavesKQuants(Shape.Weights))
+      uint8_t Block[210];
+      if (interleavesKQuants(Shape.Weights)) {
         readInterleavedKQuant(F, W, Shape.Layout, K, R, B / 8, B % 8, V);
-      else
+      } else if (interleavesQ6_K(Shape.Weights)) {
+        readInterleavedQ6K(W, Shape.Layout, K, R, B / 8, Block);
+        F.decodeSubBlock(Block, B % 8, V);
+      } else
         readInterleavedSubBlock(F, W, Shape.Layout, K, R, B, V);
       for (int I = 0; I < 32; ++I) {
         const float Product = V.Scales[I / 16] * float(F.level(V.Quants[I]));

@@ -66,7 +66,7 @@ ABSL_FLAG(bool, reference, false, "eval: use the scalar reference forward pass")
 ABSL_FLAG(std::string, kernel_cache, "",
           "kernel object cache directory (default: $LUMEN_CACHE_DIR or ~/.cache/lumen/kernels)");
 ABSL_FLAG(bool, repack, true,
-          "store Q8_0, Q4_0..Q5_1, IQ4_NL, Q4_K and Q5_K matrices with rows interleaved 8 or 16 at a "
+          "store Q8_0, Q4_0..Q5_1, IQ4_NL, Q4_K, Q5_K and Q6_K matrices with rows interleaved 8 or 16 at a "
           "time (the kernel table's layout); "
           "--norepack keeps the file's row layout");
 ABSL_FLAG(bool, huge_pages, true,

@@ -59,8 +59,8 @@ int runPrintLLVM(const std::vector<std::string> &Args) {
         "--layout must be auto, rows, interleaved8 or interleaved16 (got '%s')", Layout));
   const codegen::WeightType W = Shape->Weights;
   if (Shape->Layout != codegen::WeightLayout::Rows) {
-    if (W != codegen::WeightType::Q8_0 && !codegen::interleavesBlocks(W) && !codegen::interleavesKQuants(W))
-      return fail(absl::StrFormat("--layout %s stores q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q4_k and q5_k "
+    if (!codegen::interleaves(W))
+      return fail(absl::StrFormat("--layout %s stores q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q4_k, q5_k and q6_k "
                                   "matrices; %s weights are read in rows",
                                   Layout, codegen::weightTypeName(W)));
     if (Shape->Layout == codegen::WeightLayout::Interleaved16 && !Cpu.VNNI)

@@ -205,7 +205,7 @@ TEST_P(QuantizedModelTest, JitMatchesReference) {
   // The types the interleaved layouts take are repacked at load (README),
   // the others stay in the file's rows.
   const codegen::WeightType W = *codegen::weightTypeOf(Type);
-  const bool Repacked = codegen::interleavesBlocks(W) || codegen::interleavesKQuants(W);
+  const bool Repacked = codegen::interleaves(W);
   for (const Matrix *Mx : {&(*M)->Layers[0].Q, &(*M)->Layers[1].Down, &(*M)->Output})
     EXPECT_EQ(Mx->Layout != codegen::WeightLayout::Rows, Repacked) << codegen::weightLayoutName(Mx->Layout);
   expectJitMatchesReference(**M, kernelCache(), Name + "_host");

@@ -187,6 +187,42 @@ struct InterleavedKQuantGeometry {
   }
 };
 
+/// Whether W is Q6_K, whose super-blocks the interleaved layouts store
+/// (InterleavedQ6KGeometry).
+inline bool interleavesQ6_K(WeightType W) { return W == WeightType::Q6_K; }
+
+/// Where an interleaved layout keeps super-block b of a row group of Q6_K:
+/// its quants and scales in 208 bytes a row, then, after the group's last
+/// super-block, every super-block's fp16 d (so the 208-byte parts stay on
+/// whole cache lines). A super-block's part: the 128 ql bytes as 32 pieces
+/// of 4 bytes a row (piece (h, q, v): ql bytes 64h + 32q + 4v ..+3, whose
+/// low nibbles are elements 128h + 32q + 4v ..+3 and high nibbles those 64
+/// on), the 64 qh bytes as 16 pieces (h, v) (qh bytes 32h + 4v ..+3, bits
+/// 2s, 2s + 1 of elements 128h + 32s + 4v ..+3), then the 16 int8 scales as
+/// 16 planes of a byte a row. The same size as the rows.
+struct InterleavedQ6KGeometry {
+  int64_t Rows; // 8 or 16.
+  int64_t Blocks; // Super-blocks a row.
+  int64_t BlockBytes; // A super-block's part without d: 208 bytes a row.
+
+  static InterleavedQ6KGeometry of(WeightLayout L, int64_t K) {
+    const int64_t R = layoutRowGroup(L);
+    return {R, K / 256, 208 * R};
+  }
+  int64_t low(int64_t B, int64_t H, int64_t Q, int64_t V) const {
+    return B * BlockBytes + ((2 * H + Q) * 8 + V) * 4 * Rows;
+  }
+  int64_t high(int64_t B, int64_t H, int64_t V) const { return B * BlockBytes + (128 + (8 * H + V) * 4) * Rows; }
+  int64_t scales(int64_t B, int64_t J) const { return B * BlockBytes + (192 + J) * Rows; }
+  int64_t d(int64_t B) const { return Blocks * BlockBytes + 2 * Rows * B; }
+};
+
+/// Whether the interleaved layouts store W at all (layoutSupports says at
+/// which shapes).
+inline bool interleaves(WeightType W) {
+  return W == WeightType::Q8_0 || interleavesBlocks(W) || interleavesKQuants(W) || interleavesQ6_K(W);
+}
+
 /// Whether an M x K matrix of type W can be stored in layout L.
 LUMEN_API bool layoutSupports(WeightLayout L, WeightType W, int64_t M, int64_t K);
 
@@ -197,7 +233,8 @@ LUMEN_API bool layoutSupports(WeightLayout L, WeightType W, int64_t M, int64_t K
 LUMEN_API void repackQ8_0(const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t M, int64_t K,
                           int64_t RowBegin, int64_t RowEnd);
 
-/// repackQ8_0, or for the types interleavesBlocks and interleavesKQuants
+/// repackQ8_0, or for the types interleavesBlocks, interleavesKQuants and
+/// interleavesQ6_K
 /// name the same from their file blocks to their interleaved geometry; a
 /// copy for Rows.
 LUMEN_API void repackWeights(WeightType W, const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t M,

@@ -47,9 +47,10 @@ inline int64_t weightBlockElements(WeightType W) {
 }
 
 /// Integer sums an interleaved kernel keeps per (row group, token): two
-/// for Q4_K/Q5_K (a nibble piece holds two sub-blocks), else one.
+/// for Q4_K/Q5_K (a nibble piece holds two sub-blocks) and Q6_K (two
+/// 16-element scales a block), else one.
 inline unsigned interleavedSumsPerCell(WeightType W) {
-  return W == WeightType::Q4_K || W == WeightType::Q5_K ? 2 : 1;
+  return W == WeightType::Q4_K || W == WeightType::Q5_K || W == WeightType::Q6_K ? 2 : 1;
 }
 
 /// How the N x K activations are passed.

@@ -3,7 +3,7 @@
 // The configuration, tokenizer and weights of a Qwen2 model. Every tensor's
 // presence, type and shape is checked at load, with errors that name the key
 // or tensor. Matrices of the types the interleaved layouts take (Q8_0, the
-// 4/5-bit legacy types, Q4_K, Q5_K) are repacked into the layout the kernel
+// 4/5-bit legacy types, Q4_K, Q5_K, Q6_K) are repacked into the layout the kernel
 // table prefers (rows interleaved 16 or 8 at a time), in 2 MB-page memory that replaces
 // the file's pages tensor by tensor -- never a dequantized or second copy.
 // A model is immutable and can be shared by any number of sessions and
