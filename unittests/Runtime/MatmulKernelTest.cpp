@@ -242,7 +242,14 @@ TEST(MatmulKernelTest, BlockTypesChosenForQwenShapes) {
     for (int64_t N : {1, 16}) {
       SCOPED_TRACE(weightTypeName(W));
       const int64_t K = weightBlockElements(W) == 256 ? 1536 : 896;
-      checkSpecs({256, K, N}, W, {chooseSpec({256, K, N, W}, test::sharedCache().jit().cpu())}, fromSharedCache);
+      // The table's kernels for the row layout and for the layout the loader
+      // repacks this type into.
+      const CpuFeatures &Cpu = test::sharedCache().jit().cpu();
+      std::vector<KernelSpec> Specs = {chooseSpec({256, K, N, W}, Cpu)};
+      const WeightLayout L = chooseLayout(256, K, W, Cpu);
+      if (L != WeightLayout::Rows)
+        Specs.push_back(chooseSpec({256, K, N, W, L}, Cpu));
+      checkSpecs({256, K, N}, W, Specs, fromSharedCache);
     }
 }
 
