@@ -48,7 +48,7 @@ absl::StatusOr<Qwen2Shape> qwen2Preset(std::string_view Name) {
   if (Preset == "qwen2.5-0.5b")
     return shape("Qwen2.5-0.5B-Instruct", 24, 896, 4864, 14, 2, true);
   if (Preset == "qwen2.5-1.5b")
-    return shape("Qwen2.5-1.5B-Instruct", 28, 1536, 8960, 12, 2, false);
+    return shape("Qwen2.5-1.5B-Instruct", 28, 1536, 8960, 12, 2, true);
   if (Preset == "qwen2.5-3b")
     return shape("Qwen2.5-3B-Instruct", 36, 2048, 11008, 16, 2, true);
   if (Preset == "qwen2.5-7b")

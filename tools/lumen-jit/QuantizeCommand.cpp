@@ -57,18 +57,23 @@ int runQuantize(const std::vector<std::string> &Args) {
   absl::StatusOr<unsigned> Threads = threadCount();
   if (!Threads.ok())
     return fail(std::string(Threads.status().message()));
-  if (Args.size() == 4) { // llama-quantize's trailing thread count.
+  if (Args.size() == 4) { // llama-quantize's trailing thread count; 0 = every core, as there.
     unsigned N = 0;
     if (flagGiven("t"))
       return fail("give the thread count once: -t or after TYPE");
-    if (!absl::SimpleAtoi(Args[3], &N) || N == 0 || N > 1024)
-      return fail(absl::StrFormat("thread count '%s' after TYPE must be 1 to 1024", Args[3]));
-    *Threads = N;
+    if (!absl::SimpleAtoi(Args[3], &N) || N > 1024)
+      return fail(absl::StrFormat("thread count '%s' after TYPE must be 0 (every core) to 1024", Args[3]));
+    if (N > 0)
+      *Threads = N;
   }
   absl::StatusOr<std::unique_ptr<gguf::GGUFFile>> In = gguf::GGUFFile::open(Args[0]);
   if (!In.ok())
     return fail(std::string(In.status().message()));
 
+  if (absl::GetFlag(FLAGS_leave_output_tensor) && !(*In)->findTensor("output.weight"))
+    std::fprintf(stderr, "lumen-jit: note: %s has no output.weight (its embedding is tied), so "
+                         "--leave-output-tensor changes nothing, as in llama-quantize\n",
+                 Args[0].c_str());
   Interrupt::install();
   Interrupt::setCancellable(true);
   const quant::PresetInfo &Info = quant::presetInfo(*Preset);

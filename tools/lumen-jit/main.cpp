@@ -74,8 +74,10 @@ int main(int Argc, char **Argv) {
 
   if (!Line.Unknown.empty()) {
     const std::string &U = Line.Unknown.front();
+    const bool Negative = U.find_first_not_of("0123456789", 1) == std::string::npos;
     return fail(absl::StrFormat("unknown flag '%s'%s (lumen-jit %s--help lists the flags)", U,
-                                U.size() > 1 && U[1] != '-' && U.find('.') != std::string::npos
+                                Negative ? "; no argument takes a negative number"
+                                : U.size() > 1 && U[1] != '-' && U.find('.') != std::string::npos
                                     ? "; a file name that starts with '-' goes after '--' or as ./NAME"
                                     : "",
                                 Command ? std::string(Command->Name) + " " : ""));

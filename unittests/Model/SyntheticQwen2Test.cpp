@@ -60,7 +60,28 @@ TEST(SyntheticQwen2Test, Presets) {
   EXPECT_EQ(P15->Dim, 1536u);
   EXPECT_EQ(P15->FFN, 8960u);
   EXPECT_EQ(P15->Heads, 12u);
-  EXPECT_FALSE(P15->TiedOutput);
+  EXPECT_EQ(P15->KVHeads, 2u);
+  EXPECT_TRUE(P15->TiedOutput); // tie_word_embeddings, as 0.5B and 3B
+  auto P3 = qwen2Preset("Qwen2.5-3B");
+  ASSERT_TRUE(P3.ok());
+  EXPECT_EQ(P3->Layers, 36u);
+  EXPECT_EQ(P3->Dim, 2048u);
+  EXPECT_EQ(P3->FFN, 11008u);
+  EXPECT_EQ(P3->Heads, 16u);
+  EXPECT_EQ(P3->KVHeads, 2u);
+  EXPECT_EQ(P3->HeadDim, 128u);
+  EXPECT_EQ(P3->Vocab, 151936u);
+  EXPECT_TRUE(P3->TiedOutput);
+  auto P7 = qwen2Preset("qwen2.5-7b");
+  ASSERT_TRUE(P7.ok());
+  EXPECT_EQ(P7->Layers, 28u);
+  EXPECT_EQ(P7->Dim, 3584u);
+  EXPECT_EQ(P7->FFN, 18944u);
+  EXPECT_EQ(P7->Heads, 28u);
+  EXPECT_EQ(P7->KVHeads, 4u);
+  EXPECT_EQ(P7->HeadDim, 128u);
+  EXPECT_EQ(P7->Vocab, 152064u); // The 7B's padded vocabulary.
+  EXPECT_FALSE(P7->TiedOutput);
   auto Bad = qwen2Preset("llama");
   ASSERT_FALSE(Bad.ok());
   EXPECT_NE(Bad.status().message().find("unknown preset 'llama'"), std::string::npos);

@@ -136,16 +136,19 @@ TEST(ReadmeClaimsTest, IsaLevelsTheHostHas) {
 }
 
 TEST(ReadmeClaimsTest, SynthWritesEveryPreset) {
-  // qwen2.5-1.5b: 28 layers of 1536, 1.6 GB; checked by its metadata, then removed.
+  // qwen2.5-1.5b: 28 layers of 1536, 1.6 GB, its embedding tied as the
+  // real model's; checked by its metadata and tensor table, then removed.
   const std::string Out = kTmp + "/claims-1.5b.gguf";
   Result S = lumenJit({"synth", "--preset", "qwen2.5-1.5b", "-o", Out});
   ASSERT_EQ(S.Exit, 0) << S.Err;
-  Result I = lumenJit({"inspect", Out});
+  Result I = lumenJit({"inspect", Out, "--tensors"});
   std::filesystem::remove(Out);
   ASSERT_EQ(I.Exit, 0) << I.Err;
   EXPECT_NE(I.Out.find("qwen2.block_count                          u32                28"), std::string::npos) << I.Out;
   EXPECT_NE(I.Out.find("qwen2.embedding_length                     u32                1536"), std::string::npos);
   EXPECT_NE(I.Out.find("qwen2.feed_forward_length                  u32                8960"), std::string::npos);
+  EXPECT_NE(I.Out.find(" token_embd.weight "), std::string::npos) << I.Out;
+  EXPECT_EQ(I.Out.find(" output.weight "), std::string::npos) << I.Out;
 }
 
 } // namespace
@@ -270,7 +273,15 @@ TEST(ReadmeClaimsTest, QuantizeAsLlamaQuantizeDoes) {
   EXPECT_NE(lumenJit({"quantize", F16, Out, "Q4_K_X"}).Err.find("Q3_K_M"), std::string::npos);
   EXPECT_NE(lumenJit({"quantize", F16, F16, "Q4_0"}).Err.find("input file"), std::string::npos);
   EXPECT_NE(lumenJit({"quantize", F16, Out}).Exit, 0);
-  EXPECT_NE(lumenJit({"quantize", F16, Out, "Q4_0", "0"}).Exit, 0);
+  // The trailing thread count as llama-quantize reads it: 0 is every core.
+  EXPECT_EQ(lumenJit({"quantize", F16, Out, "Q4_0", "0"}).Exit, 0);
+  EXPECT_NE(lumenJit({"quantize", F16, Out, "Q4_0", "1025"}).Err.find("0 (every core) to 1024"), std::string::npos);
+  EXPECT_NE(lumenJit({"quantize", F16, Out, "Q4_0", "-1"}).Err.find("no argument takes a negative number"),
+            std::string::npos);
+  // A tied model has no output.weight to leave: said, not silently ignored.
+  Result Leave = lumenJit({"quantize", F16, Out, "Q4_0", "--leave-output-tensor"});
+  EXPECT_EQ(Leave.Exit, 0) << Leave.Err;
+  EXPECT_NE(Leave.Err.find("--leave-output-tensor changes nothing"), std::string::npos) << Leave.Err;
 }
 
 TEST(ReadmeClaimsTest, SynthQuantizesAsItWrites) {
