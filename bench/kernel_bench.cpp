@@ -112,8 +112,9 @@ std::string label(const KernelSpec &S) {
   const std::string Layout = S.Shape.Layout == WeightLayout::Rows
                                  ? "rows"
                                  : absl::StrFormat("il%d", layoutRowGroup(S.Shape.Layout));
-  return absl::StrFormat("%s %s v%u a%u%s%s", Layout,
+  return absl::StrFormat("%s %s%s v%u a%u%s%s", Layout,
                          S.Activations == ActivationFormat::Q8 ? (S.VNNI ? "int8 vnni" : "int8 avx2") : "f32 fma",
+                         S.SuperBlockScales ? " x-scale/256" : "",
                          S.VectorBits, S.Accumulators,
                          S.PrefetchBytes
                              ? absl::StrFormat(" pf%u%s", S.PrefetchBytes, prefetchPatternSuffix(S.Prefetch))
@@ -269,12 +270,19 @@ int main(int Argc, char **Argv) {
     std::mt19937 Rng(1);
     std::normal_distribution<float> N(0, 1);
     for (float &V : X) V = N(Rng);
-    std::vector<uint8_t> Xq(q8RowBytes(Sh.K));
+    std::vector<uint8_t> Xq(q8RowBytes(Sh.K)), Xq256(Xq.size());
     referenceQuantize(Sh.K, 1, X.data(), Xq.data());
+    if (Sh.K % 256 == 0)
+      referenceQuantize(Sh.K, 1, X.data(), Xq256.data(), 256);
     std::vector<std::pair<KernelSpec, bool>> Specs;
     if (!Decode.empty()) {
       const MatmulShape Chosen{Sh.M, Sh.K, 1, WT, chooseLayout(Sh.M, Sh.K, WT, Cpu)};
       Specs.push_back({chooseSpec(Chosen, Cpu), true});
+      // The same with a scale per 256 activations (interleaved K-quants).
+      KernelSpec Wide = Specs.back().first;
+      Wide.SuperBlockScales = true;
+      if (Wide.validate(Cpu).ok())
+        Specs.push_back({Wide, false});
     }
     for (const Variant &V : Decode)
       Specs.push_back({V.spec(Sh, 1, WT, Cpu), false});
@@ -282,7 +290,9 @@ int main(int Argc, char **Argv) {
       if (!S.validate(Cpu).ok())
         continue;
       MatmulFn Fn = *Cache.getMatmul(S);
-      const void *Act = S.Activations == AF::Q8 ? (const void *)Xq.data() : (const void *)X.data();
+      const void *Act = S.SuperBlockScales ? (const void *)Xq256.data()
+                        : S.Activations == AF::Q8 ? (const void *)Xq.data()
+                                                  : (const void *)X.data();
       for (size_t TI = 0; TI < ThreadCounts.size(); ++TI) {
         runtime::ThreadPool Pool(ThreadCounts[TI]);
         const uint8_t *W = WeightsFor(S.Shape.Layout, Sh.K);
@@ -323,19 +333,27 @@ int main(int Argc, char **Argv) {
     std::mt19937 Rng(2);
     std::normal_distribution<float> N(0, 1);
     for (float &V : X) V = N(Rng);
-    std::vector<uint8_t> Xq(q8RowBytes(Sh.K) * NTok);
+    std::vector<uint8_t> Xq(q8RowBytes(Sh.K) * NTok), Xq256(Xq.size());
     referenceQuantize(Sh.K, NTok, X.data(), Xq.data());
+    if (Sh.K % 256 == 0)
+      referenceQuantize(Sh.K, NTok, X.data(), Xq256.data(), 256);
     // The table's choice for this host first (its next-tile prefetch
     // included), then the variants.
     const MatmulShape Chosen{Sh.M, Sh.K, NTok, WT, chooseLayout(Sh.M, Sh.K, WT, Cpu)};
     std::vector<std::pair<KernelSpec, bool>> Specs = {{chooseSpec(Chosen, Cpu), true}};
+    KernelSpec Wide = Specs.back().first; // With a scale per 256 activations.
+    Wide.SuperBlockScales = true;
+    if (Wide.validate(Cpu).ok())
+      Specs.push_back({Wide, false});
     for (const Variant &V : Prefill)
       Specs.push_back({V.spec(Sh, NTok, WT, Cpu), false});
     for (const auto &[S, FromTable] : Specs) {
       if (!S.validate(Cpu).ok())
         continue;
       MatmulFn Fn = *Cache.getMatmul(S);
-      const void *Act = S.Activations == AF::Q8 ? (const void *)Xq.data() : (const void *)X.data();
+      const void *Act = S.SuperBlockScales ? (const void *)Xq256.data()
+                        : S.Activations == AF::Q8 ? (const void *)Xq.data()
+                                                  : (const void *)X.data();
       for (unsigned Th : ThreadCounts) {
         runtime::ThreadPool Pool(Th);
         const int Copies = std::min<int64_t>(std::max<int64_t>(2, (int64_t(64) << 20) / MatBytes + 1),

@@ -96,6 +96,14 @@ void readInterleavedSubBlock(const BlockFormat &F, const uint8_t *W, WeightLayou
 void readInterleavedKQuant(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
                            int64_t B, unsigned J, SubBlockValues &Out);
 
+/// Super-block B of row R of a Q4_K/Q5_K matrix in interleaved layout L,
+/// put together again as the file's bytes (144 or 176).
+void readInterleavedKQuantBlock(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
+                                int64_t B, uint8_t Block[176]);
+/// Q4_K/Q5_K sub-block J's 6-bit scale and minimum from the 12 scale bytes
+/// at S (ggml's get_scale_min_k4).
+void kQuant45ScaleMin(unsigned J, const uint8_t *S, int &Scale, int &Min);
+
 /// Super-block B of row R of a Q6_K matrix in interleaved layout L, put
 /// together again as the file's 210 bytes.
 void readInterleavedQ6K(const uint8_t *W, WeightLayout L, int64_t K, int64_t R, int64_t B, uint8_t Block[210]);

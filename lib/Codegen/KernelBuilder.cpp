@@ -476,9 +476,9 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, Accs &
     DMin[G] = B.CreateFPExt(load(vec(Half, Lanes), gep(GBlk[G], Geo.dmin(0)), 2), LaneF32);
   }
   Value *Zero = S.Paced ? opaqueZero(Lanes) : nullptr;
-  // Sub-block J's scale and minimum of every row of group G (the file's
-  // 6-bit packing, KQuantBlocks.cpp, on byte planes).
-  auto ScaleMin = [&](unsigned G, unsigned J) {
+  // Sub-block J's 6-bit scale and minimum of every row of group G as i32
+  // lanes (the file's packing, KQuantBlocks.cpp, on byte planes).
+  auto ScaleMinCodes = [&](unsigned G, unsigned J) {
     auto Plane = [&](unsigned P) { return load(LaneI8, gep(GBlk[G], Geo.scales(0, P)), 1); };
     auto Bits = [&](Value *V, unsigned Shift, unsigned Mask) {
       if (Shift)
@@ -493,9 +493,22 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, Accs &
       Sc = B.CreateOr(Bits(Plane(J + 4), 0, 0xF), B.CreateShl(Bits(Plane(J - 4), 6, 3), 4));
       Mn = B.CreateOr(Bits(Plane(J + 4), 4, 0xF), B.CreateShl(Bits(Plane(J), 6, 3), 4));
     }
-    auto ToF = [&](Value *V) { return B.CreateSIToFP(B.CreateZExt(V, LaneI32), LaneF32); };
-    return std::pair{B.CreateFMul(D[G], ToF(Sc)), B.CreateFNeg(B.CreateFMul(DMin[G], ToF(Mn)))};
+    return std::pair{B.CreateZExt(Sc, LaneI32), B.CreateZExt(Mn, LaneI32)};
   };
+  // The same as d * scale and -dmin * minimum.
+  auto ScaleMin = [&](unsigned G, unsigned J) {
+    auto [Sc, Mn] = ScaleMinCodes(G, J);
+    return std::pair{B.CreateFMul(D[G], B.CreateSIToFP(Sc, LaneF32)),
+                     B.CreateFNeg(B.CreateFMul(DMin[G], B.CreateSIToFP(Mn, LaneF32)))};
+  };
+  // With a scale per 256 activations: the super-block's sums times their
+  // scales, and its minima times their blocks' BlockBias, as exact integers
+  // (at most 63 * 126K and 63 * 520K a sub-block, 8 of them: < 2^31).
+  std::vector<Value *> IntAcc, MinAcc;
+  if (S.SuperBlockScales) {
+    IntAcc.assign(T.Rows * T.Tokens, ConstantInt::get(LaneI32, 0));
+    MinAcc = IntAcc;
+  }
   // A decode cell (one group, one token) takes the four chunks together:
   // eight independent chains of vpdpbusd instead of two, so their latency
   // overlaps (a chain is eight deep). Larger tiles keep one chunk at a time
@@ -545,7 +558,16 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, Accs &
       const unsigned C = C0 + CI;
       for (unsigned H = 0; H < 2; ++H) {
         Value *SubOff = B.CreateMul(B.CreateAdd(Sub, B.getInt64(2 * C + H)), B.getInt64(4));
-        for (unsigned G = 0; G < T.Rows; ++G) {
+        for (unsigned G = 0; G < T.Rows && S.SuperBlockScales; ++G) {
+          auto [Sc, Mn] = ScaleMinCodes(G, 2 * C + H);
+          for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+            Value *Bias = load(I32, gep(gep(T.TokPtr[Tk], q8BlockBiasOffset(K)), SubOff), 4);
+            Value *&I = IntAcc[G * T.Tokens + Tk], *&Mi = MinAcc[G * T.Tokens + Tk];
+            I = B.CreateAdd(I, B.CreateMul(Sums[SumAt(G, Tk, CI, H)], Sc));
+            Mi = B.CreateAdd(Mi, B.CreateMul(Mn, B.CreateVectorSplat(Lanes, Bias)));
+          }
+        }
+        for (unsigned G = 0; G < T.Rows && !S.SuperBlockScales; ++G) {
           auto [Scale, Min] = ScaleMin(G, 2 * C + H);
           for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
             Value *X = T.TokPtr[Tk];
@@ -560,6 +582,17 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, Accs &
       }
     }
   }
+  // One scale for the super-block's activations: two FMAs (dmin * m * sum x
+  // = dmin * m * BlockBias / -128, the sign in weight = d sc q - dmin m).
+  for (unsigned G = 0; G < T.Rows && S.SuperBlockScales; ++G)
+    for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+      Value *XScale = B.CreateVectorSplat(
+          Lanes, load(F32, gep(gep(T.TokPtr[Tk], q8BlockScaleOffset(K)), B.CreateMul(Sub, B.getInt64(4))), 4));
+      Value *&A = Acc[G * T.Tokens + Tk];
+      A = fma(B.CreateSIToFP(IntAcc[G * T.Tokens + Tk], LaneF32), B.CreateFMul(D[G], XScale), A);
+      Value *MinCoef = B.CreateFMul(B.CreateFMul(DMin[G], XScale), ConstantFP::get(LaneF32, 1.0 / 128));
+      A = fma(B.CreateSIToFP(MinAcc[G * T.Tokens + Tk], LaneF32), MinCoef, A);
+    }
 }
 
 void MatmulEmitter::emitStepInterleavedQ6K(const Tile &T, Value *Sub, Accs &Acc) {
@@ -583,6 +616,11 @@ void MatmulEmitter::emitStepInterleavedQ6K(const Tile &T, Value *Sub, Accs &Acc)
   }
   Value *Zero = S.Paced ? opaqueZero(Lanes) : nullptr;
   auto Splat = [&](unsigned V) { return ConstantInt::get(Bytes, V); };
+  // With a scale per 256 activations the blocks' scaled sums add up as
+  // exact integers (at most 8 * 2 * 128 * 65024 < 2^31) to one FMA.
+  std::vector<Value *> IntAcc;
+  if (S.SuperBlockScales)
+    IntAcc.assign(T.Rows * T.Tokens, ConstantInt::get(LaneI32, 0));
   // A decode cell takes a half's four blocks together (eight independent
   // vpdpbusd chains, four deep); larger tiles one block at a time.
   const unsigned Together = T.Rows * T.Tokens == 1 ? 4 : 1;
@@ -651,13 +689,26 @@ void MatmulEmitter::emitStepInterleavedQ6K(const Tile &T, Value *Sub, Accs &Acc)
           Value *Sc0 = B.CreateSExt(load(LaneI8, gep(GBlk[G], Geo.scales(0, J)), 1), LaneI32);
           Value *Sc1 = B.CreateSExt(load(LaneI8, gep(GBlk[G], Geo.scales(0, J + 1)), 1), LaneI32);
           for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
-            Value *XScale = B.CreateVectorSplat(Lanes, load(F32, gep(gep(T.TokPtr[Tk], q8BlockScaleOffset(K)), SubOff), 4));
             Value *Int = B.CreateAdd(B.CreateMul(Sums[SumAt(G, Tk, SI, 0)], Sc0), B.CreateMul(Sums[SumAt(G, Tk, SI, 1)], Sc1));
+            if (S.SuperBlockScales) { // Added up to the super-block's end.
+              Value *&I = IntAcc[G * T.Tokens + Tk];
+              I = B.CreateAdd(I, Int);
+              continue;
+            }
+            Value *XScale = B.CreateVectorSplat(Lanes, load(F32, gep(gep(T.TokPtr[Tk], q8BlockScaleOffset(K)), SubOff), 4));
             Value *&A = Acc[G * T.Tokens + Tk];
             A = fma(B.CreateSIToFP(Int, LaneF32), B.CreateFMul(D[G], XScale), A);
           }
         }
       }
+    }
+  // One activation scale for the super-block: one FMA.
+  for (unsigned G = 0; G < T.Rows && S.SuperBlockScales; ++G)
+    for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+      Value *XScale = B.CreateVectorSplat(
+          Lanes, load(F32, gep(gep(T.TokPtr[Tk], q8BlockScaleOffset(K)), B.CreateMul(Sub, B.getInt64(4))), 4));
+      Value *&A = Acc[G * T.Tokens + Tk];
+      A = fma(B.CreateSIToFP(IntAcc[G * T.Tokens + Tk], LaneF32), B.CreateFMul(D[G], XScale), A);
     }
 }
 
@@ -867,8 +918,8 @@ Function *MatmulEmitter::emit() {
 // Activation quantizer
 //===----------------------------------------------------------------------===//
 
-std::string quantizerName(int64_t K, bool Blocks) {
-  return Blocks ? quantizeBlocksFunctionName(K) : quantizeFunctionName(K);
+std::string quantizerName(int64_t K, bool Blocks, int64_t ScaleBlock) {
+  return Blocks ? quantizeBlocksFunctionName(K, ScaleBlock) : quantizeFunctionName(K, ScaleBlock);
 }
 
 /// f32 rows -> the Q8 activation layout of KernelABI.h, rounding as ggml's
@@ -876,14 +927,14 @@ std::string quantizerName(int64_t K, bool Blocks) {
 /// of a token range, or (Blocks) a block range of every token's row.
 class QuantizeEmitter : IREmitter {
 public:
-  QuantizeEmitter(Module &M, int64_t K, const CpuFeatures &Cpu, bool Blocks)
-      : IREmitter(M, Cpu), K(K), Blocks(Blocks) {}
+  QuantizeEmitter(Module &M, int64_t K, const CpuFeatures &Cpu, bool Blocks, int64_t ScaleBlock)
+      : IREmitter(M, Cpu), K(K), Blocks(Blocks), Subs(ScaleBlock / kBlock) {}
 
   Function *emit() {
     std::vector<Type *> Args = {Ptr, Ptr, I64, I64};
     if (Blocks)
       Args.push_back(I64);
-    Function *F = createFunction(quantizerName(K, Blocks), Args, true, Cpu.AVX512 ? 512 : 256);
+    Function *F = createFunction(quantizerName(K, Blocks, Subs * kBlock), Args, true, Cpu.AVX512 ? 512 : 256);
     Value *X = F->getArg(0), *Q = F->getArg(1);
     X->setName("x");
     Q->setName("q");
@@ -899,22 +950,31 @@ public:
       (TokBegin = F->getArg(2))->setName("tok_begin");
       (TokEnd = F->getArg(3))->setName("tok_end");
     }
+    // Groups of Subs blocks share a scale; a block range is whole groups.
+    Value *GrpBegin = B.CreateUDiv(BlkBegin, B.getInt64(Subs)), *GrpEnd = B.CreateUDiv(BlkEnd, B.getInt64(Subs));
     countedLoop(TokBegin, TokEnd, 1, "tok", [&](Value *Tok) {
       Value *XRow = gep(X, B.CreateMul(Tok, B.getInt64(K * 4)));
       Value *QRow = gep(Q, B.CreateMul(Tok, B.getInt64(q8RowBytes(K))));
-      countedLoop(BlkBegin, BlkEnd, 1, "blk", [&](Value *Blk) { emitBlock(XRow, QRow, Blk); });
+      countedLoop(GrpBegin, GrpEnd, 1, "blk", [&](Value *Grp) { emitGroup(XRow, QRow, Grp); });
     });
     B.CreateRetVoid();
     return F;
   }
 
 private:
-  void emitBlock(Value *XRow, Value *QRow, Value *Blk) {
-    VectorType *V32F = vec(F32, 32), *V32I = vec(I32, 32);
-    Value *Xs = load(V32F, gep(XRow, B.CreateMul(Blk, B.getInt64(kBlock * 4))), 4);
+  /// The Subs blocks of group Grp under one scale: max |x| over the group.
+  void emitGroup(Value *XRow, Value *QRow, Value *Grp) {
+    VectorType *V32F = vec(F32, 32);
+    std::vector<Value *> Xs(Subs);
+    Value *AMax = nullptr;
+    for (int64_t S = 0; S < Subs; ++S) {
+      Value *Blk = B.CreateAdd(B.CreateMul(Grp, B.getInt64(Subs)), B.getInt64(S));
+      Xs[S] = load(V32F, gep(XRow, B.CreateMul(Blk, B.getInt64(kBlock * 4))), 4);
+      Value *Abs = B.CreateIntrinsic(Intrinsic::fabs, {V32F}, {Xs[S]});
+      AMax = AMax ? B.CreateBinaryIntrinsic(Intrinsic::maxnum, AMax, Abs) : Abs;
+    }
     // max |x| by halving: llvm.vector.reduce.fmax is lowered as a serial
     // chain of 31 scalar maxima (its NaN rule), a third of the quantizer.
-    Value *AMax = B.CreateIntrinsic(Intrinsic::fabs, {V32F}, {Xs});
     for (unsigned W = 32; W > 1; W /= 2)
       AMax = B.CreateBinaryIntrinsic(Intrinsic::maxnum, slice(AMax, 0, W / 2), slice(AMax, W / 2, W / 2));
     AMax = B.CreateExtractElement(AMax, uint64_t(0));
@@ -922,6 +982,14 @@ private:
     Value *Inv = B.CreateSelect(B.CreateFCmpONE(AMax, ConstantFP::get(F32, 0.0)),
                                 B.CreateFDiv(ConstantFP::get(F32, 127.0), AMax),
                                 ConstantFP::get(F32, 0.0));
+    for (int64_t S = 0; S < Subs; ++S)
+      emitBlock(XRow, QRow, B.CreateAdd(B.CreateMul(Grp, B.getInt64(Subs)), B.getInt64(S)), Xs[S], D, Inv);
+  }
+
+  /// Block Blk's 32 values Xs quantized with scale D (Inv = 1 / D, or 0).
+  void emitBlock(Value *XRow, Value *QRow, Value *Blk, Value *Xs, Value *D, Value *Inv) {
+    (void)XRow;
+    VectorType *V32F = vec(F32, 32), *V32I = vec(I32, 32);
     Value *Scaled = B.CreateFMul(Xs, B.CreateVectorSplat(32, Inv));
     Value *Quants = B.CreateFPToSI(B.CreateIntrinsic(Intrinsic::roundeven, {V32F}, {Scaled}), V32I);
     Value *Off = B.CreateMul(Blk, B.getInt64(32));
@@ -955,6 +1023,7 @@ private:
 
   int64_t K;
   bool Blocks;
+  int64_t Subs; // Blocks a scale covers: 1, or 8 (256 elements).
 };
 
 absl::Status verify(const Function &F) {
@@ -994,14 +1063,18 @@ absl::StatusOr<Function *> emitMatmulKernel(Module &M, const KernelSpec &Spec,
   return F;
 }
 
-absl::StatusOr<Function *> emitQuantizeKernel(Module &M, int64_t K, const CpuFeatures &Cpu, bool Blocks) {
+absl::StatusOr<Function *> emitQuantizeKernel(Module &M, int64_t K, const CpuFeatures &Cpu, bool Blocks,
+                                              int64_t ScaleBlock) {
   if (absl::Status S = validateShape({1, K, 1, WeightType::Q8_0}); !S.ok())
     return S;
+  if ((ScaleBlock != 32 && ScaleBlock != 256) || K % ScaleBlock)
+    return absl::InvalidArgumentError(
+        absl::StrFormat("quantizer K=%d: a scale covers 32 or 256 elements, and K must be a multiple of it", K));
   if (!Cpu.supportsKernels())
     return absl::InvalidArgumentError("target lacks AVX2/FMA/F16C");
-  if (absl::Status S = checkFreeName(M, quantizerName(K, Blocks)); !S.ok())
+  if (absl::Status S = checkFreeName(M, quantizerName(K, Blocks, ScaleBlock)); !S.ok())
     return S;
-  Function *F = QuantizeEmitter(M, K, Cpu, Blocks).emit();
+  Function *F = QuantizeEmitter(M, K, Cpu, Blocks, ScaleBlock).emit();
   if (absl::Status S = verify(*F); !S.ok())
     return S;
   return F;
@@ -1017,9 +1090,10 @@ absl::StatusOr<std::unique_ptr<Module>> buildKernel(LLVMContext &Ctx, const Kern
 }
 
 absl::StatusOr<std::unique_ptr<Module>> buildQuantizeKernel(LLVMContext &Ctx, int64_t K,
-                                                            const CpuFeatures &Cpu, bool Blocks) {
-  auto M = newModule(Ctx, quantizerName(K, Blocks));
-  absl::StatusOr<Function *> F = emitQuantizeKernel(*M, K, Cpu, Blocks);
+                                                            const CpuFeatures &Cpu, bool Blocks,
+                                                            int64_t ScaleBlock) {
+  auto M = newModule(Ctx, quantizerName(K, Blocks, ScaleBlock));
+  absl::StatusOr<Function *> F = emitQuantizeKernel(*M, K, Cpu, Blocks, ScaleBlock);
   if (!F.ok())
     return F.status();
   return M;

@@ -73,7 +73,8 @@ std::string KernelSpec::functionName() const {
   std::string Name = absl::StrFormat(
       "lumen_mm_%s%s_m%d_k%d_n%d_x%s_v%d_a%d_%s_r%d_t%d", weightTypeName(Shape.Weights), Layout,
       Shape.M, Shape.K, Shape.N,
-      activationFormatName(Activations), VectorBits, Accumulators, VNNI ? "vnni" : "novnni",
+      SuperBlockScales ? "q8k" : activationFormatName(Activations), VectorBits, Accumulators,
+      VNNI ? "vnni" : "novnni",
       TileRows, TileTokens);
   if (PrefetchBytes)
     Name += absl::StrFormat("_pf%d", PrefetchBytes);
@@ -90,7 +91,9 @@ std::string KernelSpec::describe() const {
   return absl::StrFormat("%s weights (%s layout), M=%d K=%d N=%d: %s activations, %s, %d-bit "
                          "vectors, %d accumulator set(s), tile %d rows x %d tokens, %s%s",
                          weightTypeName(Shape.Weights), weightLayoutName(Shape.Layout), Shape.M,
-                         Shape.K, Shape.N, activationFormatName(Activations), Dot, VectorBits,
+                         Shape.K, Shape.N,
+                         SuperBlockScales ? "q8 (a scale per 256)" : activationFormatName(Activations), Dot,
+                         VectorBits,
                          Accumulators, TileRows, TileTokens,
                          !PrefetchBytes ? std::string("no prefetch")
                          : absl::StrFormat("prefetch %s%d bytes ahead",
@@ -101,8 +104,12 @@ std::string KernelSpec::describe() const {
                          Paced ? ", paced" : "");
 }
 
-std::string quantizeFunctionName(int64_t K) { return absl::StrFormat("lumen_quantize_q8_k%d", K); }
-std::string quantizeBlocksFunctionName(int64_t K) { return absl::StrFormat("lumen_quantize_q8_k%d_blocks", K); }
+std::string quantizeFunctionName(int64_t K, int64_t ScaleBlock) {
+  return absl::StrFormat(ScaleBlock == 256 ? "lumen_quantize_q8s256_k%d" : "lumen_quantize_q8_k%d", K);
+}
+std::string quantizeBlocksFunctionName(int64_t K, int64_t ScaleBlock) {
+  return quantizeFunctionName(K, ScaleBlock) + "_blocks";
+}
 
 absl::StatusOr<MatmulShape> parseShape(std::string_view Text, int64_t N, WeightType W) {
   auto Bad = [&](const char *Why) {
@@ -171,6 +178,9 @@ absl::Status KernelSpec::validate(const CpuFeatures &Cpu) const {
     return Bad("spread prefetch is implemented for the interleaved kernels on several tokens (prefill)");
   if (Paced && (Shape.Layout == WeightLayout::Rows || TileTokens != 1))
     return Bad("pacing is implemented for the interleaved kernels on one token (decode)");
+  if (SuperBlockScales && (Activations != ActivationFormat::Q8 || Shape.Layout == WeightLayout::Rows ||
+                           !(interleavesKQuants(Shape.Weights) || interleavesQ6_K(Shape.Weights))))
+    return Bad("a scale per 256 activations is implemented for the interleaved q4_k, q5_k and q6_k kernels");
   if (Shape.Layout != WeightLayout::Rows) {
     // A tile holds one or two whole row groups; each (group, token) cell
     // keeps one integer and Accumulators float vectors in registers (16 of

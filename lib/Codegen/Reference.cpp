@@ -15,16 +15,18 @@ namespace lumen::codegen {
 
 using gguf::halfToFloat;
 
-void referenceQuantize(int64_t K, int64_t N, const float *X, uint8_t *Q) {
+void referenceQuantize(int64_t K, int64_t N, const float *X, uint8_t *Q, int64_t ScaleBlock) {
   for (int64_t T = 0; T < N; ++T) {
     const float *Row = X + T * K;
     uint8_t *Out = Q + T * q8RowBytes(K);
     int8_t *Quants = reinterpret_cast<int8_t *>(Out);
     for (int64_t Blk = 0; Blk < K / 32; ++Blk) {
       const float *Xb = Row + Blk * 32;
+      // max |x| over the block's scale group (the block, or its 256).
+      const float *Group = Row + Blk * 32 / ScaleBlock * ScaleBlock;
       float AMax = 0;
-      for (int I = 0; I < 32; ++I)
-        AMax = std::max(AMax, std::fabs(Xb[I]));
+      for (int I = 0; I < ScaleBlock; ++I)
+        AMax = std::max(AMax, std::fabs(Group[I]));
       float D = AMax / 127.0f;
       float Inv = AMax != 0 ? 127.0f / AMax : 0.0f;
       int32_t Q32[32];
@@ -112,7 +114,32 @@ float replayInterleavedKQuants(const KernelSpec &S, const uint8_t *W, int64_t R,
   const int64_t K = S.Shape.K;
   const BlockFormat &F = *blockFormat(S.Shape.Weights);
   std::vector<float> Acc(S.Accumulators, 0.0f);
-  for (int64_t Blk = 0; Blk < K / 256; ++Blk)
+  for (int64_t Blk = 0; Blk < K / 256 && S.SuperBlockScales; ++Blk) {
+    // One activation scale a super-block: its scaled sums and minima as
+    // exact integers, two FMAs.
+    uint8_t Block[176];
+    readInterleavedKQuantBlock(F, W, S.Shape.Layout, K, R, Blk, Block);
+    int32_t Int = 0, Min = 0;
+    for (unsigned J = 0; J < 8; ++J) {
+      SubBlockValues V;
+      F.decodeSubBlock(Block, J, V);
+      const int64_t Sub = Blk * 8 + J;
+      const int8_t *Xq = reinterpret_cast<const int8_t *>(X) + Sub * 32;
+      int32_t Dot = 0;
+      for (int I = 0; I < 32; ++I)
+        Dot += F.level(V.Quants[I]) * int32_t(Xq[I]);
+      int Sc, Mn;
+      kQuant45ScaleMin(J, Block + 4, Sc, Mn);
+      Int += Sc * Dot;
+      Min += Mn * loadAt<int32_t>(X + q8BlockBiasOffset(K) + Sub * 4);
+    }
+    const float XScale = loadAt<float>(X + q8BlockScaleOffset(K) + Blk * 8 * 4);
+    const float D = halfToFloat(loadAt<uint16_t>(Block)), DMin = halfToFloat(loadAt<uint16_t>(Block + 2));
+    float &A = Acc[Blk % S.Accumulators];
+    A = std::fma(static_cast<float>(Int), D * XScale, A);
+    A = std::fma(static_cast<float>(Min), DMin * XScale * (1.0f / 128), A);
+  }
+  for (int64_t Blk = 0; Blk < K / 256 && !S.SuperBlockScales; ++Blk)
     for (unsigned J = 0; J < 8; ++J) {
       SubBlockValues V;
       readInterleavedKQuant(F, W, S.Shape.Layout, K, R, Blk, J, V);
@@ -141,6 +168,7 @@ float replayInterleavedQ6K(const KernelSpec &S, const uint8_t *W, int64_t R, con
     uint8_t Block[210];
     readInterleavedQ6K(W, S.Shape.Layout, K, R, Blk, Block);
     const float D = halfToFloat(loadAt<uint16_t>(Block + 208));
+    int32_t Int = 0; // With a scale per 256 activations, all 8 blocks' sums.
     for (unsigned J = 0; J < 8; ++J) {
       SubBlockValues V;
       F.decodeSubBlock(Block, J, V);
@@ -153,9 +181,18 @@ float replayInterleavedQ6K(const KernelSpec &S, const uint8_t *W, int64_t R, con
           Dot += F.level(V.Quants[I]) * int32_t(Xq[I]);
         Sum += int32_t(int8_t(Block[192 + 2 * J + Half])) * Dot;
       }
+      if (S.SuperBlockScales) {
+        Int += Sum;
+        continue;
+      }
       const float XScale = loadAt<float>(X + q8BlockScaleOffset(K) + Sub * 4);
       float &A = Acc[Blk % S.Accumulators];
       A = std::fma(static_cast<float>(Sum), D * XScale, A);
+    }
+    if (S.SuperBlockScales) {
+      const float XScale = loadAt<float>(X + q8BlockScaleOffset(K) + Blk * 8 * 4);
+      float &A = Acc[Blk % S.Accumulators];
+      A = std::fma(static_cast<float>(Int), D * XScale, A);
     }
   }
   return sumOfSets(Acc);

@@ -172,10 +172,17 @@ void readInterleavedQ6K(const uint8_t *W, WeightLayout L, int64_t K, int64_t R, 
 
 void readInterleavedKQuant(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
                            int64_t B, unsigned J, SubBlockValues &Out) {
+  uint8_t Block[176];
+  readInterleavedKQuantBlock(F, W, L, K, R, B, Block);
+  F.decodeSubBlock(Block, J, Out);
+}
+
+void readInterleavedKQuantBlock(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
+                                int64_t B, uint8_t Block[176]) {
   const InterleavedKQuantGeometry Geo = InterleavedKQuantGeometry::of(F.Type, L);
   const uint8_t *Group = W + R / Geo.Rows * Geo.Rows * weightRowBytes(F.Type, K);
   const int64_t Lane = R % Geo.Rows, QsAt = Geo.HasHigh ? 48 : 16;
-  uint8_t Block[176] = {};
+  std::memset(Block, 0, 176);
   std::memcpy(Block, Group + Geo.d(B) + 2 * Lane, 2);
   std::memcpy(Block + 2, Group + Geo.dmin(B) + 2 * Lane, 2);
   for (int64_t P = 0; P < 12; ++P)
@@ -186,7 +193,6 @@ void readInterleavedKQuant(const BlockFormat &F, const uint8_t *W, WeightLayout 
   for (int64_t C = 0; C < 4; ++C)
     for (int64_t V = 0; V < 8; ++V)
       std::memcpy(Block + QsAt + 32 * C + 4 * V, Group + Geo.quants(B, C, V) + 4 * Lane, 4);
-  F.decodeSubBlock(Block, J, Out);
 }
 
 void readInterleavedSubBlock(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,

@@ -55,16 +55,17 @@ absl::StatusOr<codegen::MatmulFn> KernelCache::getMatmul(const codegen::KernelSp
       Spec.functionName(), [&](llvm::LLVMContext &Ctx) { return codegen::buildKernel(Ctx, Spec, J.cpu()); }));
 }
 
-absl::StatusOr<codegen::QuantizeFn> KernelCache::getQuantize(int64_t K) {
-  return entryAs<codegen::QuantizeFn>(getOrCompile(codegen::quantizeFunctionName(K), [&](llvm::LLVMContext &Ctx) {
-    return codegen::buildQuantizeKernel(Ctx, K, J.cpu());
-  }));
+absl::StatusOr<codegen::QuantizeFn> KernelCache::getQuantize(int64_t K, int64_t ScaleBlock) {
+  return entryAs<codegen::QuantizeFn>(
+      getOrCompile(codegen::quantizeFunctionName(K, ScaleBlock), [&](llvm::LLVMContext &Ctx) {
+        return codegen::buildQuantizeKernel(Ctx, K, J.cpu(), /*Blocks=*/false, ScaleBlock);
+      }));
 }
 
-absl::StatusOr<codegen::QuantizeBlocksFn> KernelCache::getQuantizeBlocks(int64_t K) {
+absl::StatusOr<codegen::QuantizeBlocksFn> KernelCache::getQuantizeBlocks(int64_t K, int64_t ScaleBlock) {
   return entryAs<codegen::QuantizeBlocksFn>(
-      getOrCompile(codegen::quantizeBlocksFunctionName(K), [&](llvm::LLVMContext &Ctx) {
-        return codegen::buildQuantizeKernel(Ctx, K, J.cpu(), /*Blocks=*/true);
+      getOrCompile(codegen::quantizeBlocksFunctionName(K, ScaleBlock), [&](llvm::LLVMContext &Ctx) {
+        return codegen::buildQuantizeKernel(Ctx, K, J.cpu(), /*Blocks=*/true, ScaleBlock);
       }));
 }
 

@@ -90,6 +90,11 @@ std::vector<KernelSpec> variants(const MatmulShape &Shape, Sweep How,
               Spread.PrefetchBytes = R * weightRowBytes(Shape.Weights, Shape.K) / 64 * 64;
               if (Spread.validate(Cpu).ok() && std::find(Out.begin(), Out.end(), Spread) == Out.end())
                 Out.push_back(Spread);
+              // A scale per 256 activations (interleaved K-quants).
+              KernelSpec Wide256 = S;
+              Wide256.SuperBlockScales = true;
+              if (Wide256.validate(Cpu).ok() && std::find(Out.begin(), Out.end(), Wide256) == Out.end())
+                Out.push_back(Wide256);
               // Nor does pacing (interleaved kernels on one token): both forms are
               // checked bit for bit against the replay.
               S.Paced = true;
@@ -102,12 +107,13 @@ std::vector<KernelSpec> variants(const MatmulShape &Shape, Sweep How,
 /// Plain-math tolerance for one output: activation rounding (half a quant
 /// step per element), fp16 scale rounding, and f32 accumulation.
 double tolerance(const KernelSpec &S, const std::vector<float> &WDeq, const float *X, int64_t R) {
-  const int64_t K = S.Shape.K;
+  const int64_t K = S.Shape.K, Group = S.SuperBlockScales ? 256 : 32; // Elements an activation scale covers.
   double Bound = 0, Mag = 0;
   for (int64_t B = 0; B < K / 32; ++B) {
     double AMax = 0, WAbs = 0;
+    for (int64_t I = B * 32 / Group * Group; I < (B * 32 / Group + 1) * Group; ++I)
+      AMax = std::max(AMax, double(std::fabs(X[I])));
     for (int I = 0; I < 32; ++I) {
-      AMax = std::max(AMax, double(std::fabs(X[B * 32 + I])));
       WAbs += std::fabs(WDeq[R * K + B * 32 + I]);
       Mag += std::fabs(WDeq[R * K + B * 32 + I] * X[B * 32 + I]);
     }
@@ -143,6 +149,15 @@ void checkSpecs(const Case &C, WeightType WT, const std::vector<KernelSpec> &Spe
   ASSERT_TRUE(Quantize.ok()) << Quantize.status();
   (*Quantize)(X.data(), Xq.data(), 0, C.N);
   ASSERT_EQ(std::memcmp(Xq.data(), XqRef.data(), Xq.size()), 0) << "quantizer K=" << C.K;
+  // And with a scale per 256 (the K-quant kernels' SuperBlockScales).
+  std::vector<uint8_t> Xq256(Xq.size());
+  if (C.K % 256 == 0) {
+    referenceQuantize(C.K, C.N, X.data(), XqRef.data(), 256);
+    auto Quantize256 = Cache.getQuantize(C.K, 256);
+    ASSERT_TRUE(Quantize256.ok()) << Quantize256.status();
+    (*Quantize256)(X.data(), Xq256.data(), 0, C.N);
+    ASSERT_EQ(std::memcmp(Xq256.data(), XqRef.data(), Xq.size()), 0) << "quantizer K=" << C.K << " a scale per 256";
+  }
 
   std::vector<float> Plain(C.N * C.M);
   plainMatmul(Shape, W.data(), X.data(), Plain.data());
@@ -150,7 +165,8 @@ void checkSpecs(const Case &C, WeightType WT, const std::vector<KernelSpec> &Spe
     SCOPED_TRACE(S.functionName());
     MatmulFn Fn = Get(S);
     ASSERT_NE(Fn, nullptr);
-    const void *Act = S.Activations == ActivationFormat::Q8 ? static_cast<const void *>(Xq.data())
+    const void *Act = S.SuperBlockScales                     ? static_cast<const void *>(Xq256.data())
+                      : S.Activations == ActivationFormat::Q8 ? static_cast<const void *>(Xq.data())
                                                               : static_cast<const void *>(X.data());
     // The kernel and its replay read the weights in the spec's layout.
     std::vector<uint8_t> WL = W;

@@ -101,8 +101,11 @@ inline int64_t activationBytes(ActivationFormat A, int64_t K, int64_t N) {
 }
 
 /// Name of the quantizer kernel for rows of K, and of its block-range form.
-LUMEN_API std::string quantizeFunctionName(int64_t K);
-LUMEN_API std::string quantizeBlocksFunctionName(int64_t K);
+/// ScaleBlock 256: one scale per 256-element super-block (Scale8 and
+/// BlockScale equal across its 8 blocks; KernelSpec::SuperBlockScales), the
+/// block range then in whole super-blocks.
+LUMEN_API std::string quantizeFunctionName(int64_t K, int64_t ScaleBlock = 32);
+LUMEN_API std::string quantizeBlocksFunctionName(int64_t K, int64_t ScaleBlock = 32);
 
 /// Rows that a layout stores together (1, 8 or 16); row ranges split at
 /// multiples. kMaxRowGroup is a multiple of every layout's group.

@@ -30,16 +30,19 @@ namespace lumen::codegen {
 /// error if M already has that symbol). Its attributes target Cpu.
 LUMEN_API absl::StatusOr<llvm::Function *> emitMatmulKernel(llvm::Module &M, const KernelSpec &Spec,
                                                   const CpuFeatures &Cpu);
-/// Adds quantizeFunctionName(K) to M, or with Blocks its block-range form
-/// quantizeBlocksFunctionName(K) (KernelABI.h).
+/// Adds quantizeFunctionName(K, ScaleBlock) to M, or with Blocks its
+/// block-range form quantizeBlocksFunctionName(K, ScaleBlock) (KernelABI.h).
+/// ScaleBlock is 32 (Q8_0) or 256 (a scale per super-block).
 LUMEN_API absl::StatusOr<llvm::Function *> emitQuantizeKernel(llvm::Module &M, int64_t K,
-                                                    const CpuFeatures &Cpu, bool Blocks = false);
+                                                    const CpuFeatures &Cpu, bool Blocks = false,
+                                                    int64_t ScaleBlock = 32);
 
 /// A new module named after the kernel, holding it alone; passes verifyModule.
 LUMEN_API absl::StatusOr<std::unique_ptr<llvm::Module>>
 buildKernel(llvm::LLVMContext &Ctx, const KernelSpec &Spec, const CpuFeatures &Cpu);
 LUMEN_API absl::StatusOr<std::unique_ptr<llvm::Module>>
-buildQuantizeKernel(llvm::LLVMContext &Ctx, int64_t K, const CpuFeatures &Cpu, bool Blocks = false);
+buildQuantizeKernel(llvm::LLVMContext &Ctx, int64_t K, const CpuFeatures &Cpu, bool Blocks = false,
+                    int64_t ScaleBlock = 32);
 
 } // namespace lumen::codegen
 

@@ -114,11 +114,17 @@ struct LUMEN_API KernelSpec {
   /// weight stream with loads of its own; the hardware prefetcher then
   /// streams from DRAM a few per cent faster (docs/BENCHMARK.md).
   bool Paced = false;
+  /// The Q8 activations carry one scale per 256-element super-block (the
+  /// quantizer's 256 form, KernelABI.h), as llama.cpp's Q8_K: the
+  /// interleaved Q4_K, Q5_K and Q6_K kernels then add a super-block's scaled
+  /// sub-block sums (and minima) as exact integers and convert once.
+  bool SuperBlockScales = false;
 
   /// A stable symbol naming every field, e.g.
   /// "lumen_mm_q8_0_m4864_k896_n1_xq8_v512_a4_vnni_r1_t1", with "q8_0r8"
   /// / "q8_0r16" for the interleaved layouts, "_pf1024" when prefetching
-  /// ("_pf8192pg" for page starts) and "_paced" when paced.
+  /// ("_pf8192pg" for page starts) and "_paced" when paced; activations
+  /// "xq8k" with SuperBlockScales.
   std::string functionName() const;
   /// One line for people: shape and choices.
   std::string describe() const;

@@ -17,7 +17,8 @@ namespace lumen::codegen {
 
 /// N rows of K floats into the Q8 activation layout (KernelABI.h), exactly
 /// as the generated quantizer does.
-LUMEN_API void referenceQuantize(int64_t K, int64_t N, const float *X, uint8_t *Q);
+/// ScaleBlock 256: one scale per 256 elements (KernelABI.h).
+LUMEN_API void referenceQuantize(int64_t K, int64_t N, const float *X, uint8_t *Q, int64_t ScaleBlock = 32);
 
 /// Replays Spec's kernel in scalar code, operation for operation (lanes,
 /// accumulator sets, reduction tree), so results are bit-identical.

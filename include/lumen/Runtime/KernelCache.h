@@ -31,8 +31,10 @@ public:
   explicit KernelCache(Jit &J) : J(J) {}
 
   absl::StatusOr<codegen::MatmulFn> getMatmul(const codegen::KernelSpec &Spec);
-  absl::StatusOr<codegen::QuantizeFn> getQuantize(int64_t K);
-  absl::StatusOr<codegen::QuantizeBlocksFn> getQuantizeBlocks(int64_t K);
+  /// The activation quantizer for rows of K, one scale per ScaleBlock (32
+  /// or 256) elements (KernelABI.h).
+  absl::StatusOr<codegen::QuantizeFn> getQuantize(int64_t K, int64_t ScaleBlock = 32);
+  absl::StatusOr<codegen::QuantizeBlocksFn> getQuantizeBlocks(int64_t K, int64_t ScaleBlock = 32);
 
   struct Stats {
     unsigned Compiled = 0;   // Generated and compiled in this process.

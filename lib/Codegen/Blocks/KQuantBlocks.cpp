@@ -221,6 +221,8 @@ public:
 
 } // namespace
 
+void kQuant45ScaleMin(unsigned J, const uint8_t *S, int &Scale, int &Min) { scaleMinK4(J, S, Scale, Min); }
+
 const BlockFormat *kQuantBlockFormat(WeightType W) {
   static const Q2_KFormat Q2_K;
   static const Q3_KFormat Q3_K;
