@@ -130,6 +130,10 @@ private:
   /// A plus Offsets times the activations' sum: their quants' sum is
   /// BiasF / -128 (BiasF: the Bias as floats), their scale XScale.
   Value *addOffsetTerm(Value *A, Value *Offsets, Value *XScale, Value *BiasF);
+  /// Block Blk's activation scale (BlockScale) of the token at X, Lanes times.
+  Value *blockScaleSplat(Value *X, Value *Blk, unsigned Lanes) {
+    return B.CreateVectorSplat(Lanes, load(F32, gep(gep(X, q8BlockScaleOffset(K)), B.CreateMul(Blk, B.getInt64(4))), 4));
+  }
   /// Sums Main (AccLanes wide) and Tail (8 lanes or null) by halving.
   Value *reduce(Value *Main, Value *Tail);
 
@@ -586,8 +590,7 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, Accs &
   // = dmin * m * BlockBias / -128, the sign in weight = d sc q - dmin m).
   for (unsigned G = 0; G < T.Rows && S.SuperBlockScales; ++G)
     for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
-      Value *XScale = B.CreateVectorSplat(
-          Lanes, load(F32, gep(gep(T.TokPtr[Tk], q8BlockScaleOffset(K)), B.CreateMul(Sub, B.getInt64(4))), 4));
+      Value *XScale = blockScaleSplat(T.TokPtr[Tk], Sub, Lanes);
       Value *&A = Acc[G * T.Tokens + Tk];
       A = fma(B.CreateSIToFP(IntAcc[G * T.Tokens + Tk], LaneF32), B.CreateFMul(D[G], XScale), A);
       Value *MinCoef = B.CreateFMul(B.CreateFMul(DMin[G], XScale), ConstantFP::get(LaneF32, 1.0 / 128));
@@ -705,8 +708,7 @@ void MatmulEmitter::emitStepInterleavedQ6K(const Tile &T, Value *Sub, Accs &Acc)
   // One activation scale for the super-block: one FMA.
   for (unsigned G = 0; G < T.Rows && S.SuperBlockScales; ++G)
     for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
-      Value *XScale = B.CreateVectorSplat(
-          Lanes, load(F32, gep(gep(T.TokPtr[Tk], q8BlockScaleOffset(K)), B.CreateMul(Sub, B.getInt64(4))), 4));
+      Value *XScale = blockScaleSplat(T.TokPtr[Tk], Sub, Lanes);
       Value *&A = Acc[G * T.Tokens + Tk];
       A = fma(B.CreateSIToFP(IntAcc[G * T.Tokens + Tk], LaneF32), B.CreateFMul(D[G], XScale), A);
     }

@@ -56,6 +56,15 @@ template <typename T> T loadAt(const uint8_t *P) {
   return V;
 }
 
+/// The exact dot product of levels [Begin, End) of a decoded sub-block with
+/// the activation quants Xq (the same 32 elements).
+int32_t levelDot(const BlockFormat &F, const SubBlockValues &V, const int8_t *Xq, int Begin = 0, int End = 32) {
+  int32_t Dot = 0;
+  for (int I = Begin; I < End; ++I)
+    Dot += F.level(V.Quants[I]) * int32_t(Xq[I]);
+  return Dot;
+}
+
 /// The accumulator sets added in order, as the kernels' epilogue does.
 float sumOfSets(const std::vector<float> &Acc) {
   float Sum = Acc[0];
@@ -93,10 +102,7 @@ float replayInterleavedBlocks(const KernelSpec &S, const uint8_t *W, int64_t R, 
   for (int64_t Blk = 0; Blk < K / 32; ++Blk) {
     SubBlockValues V;
     readInterleavedSubBlock(F, W, S.Shape.Layout, K, R, Blk, V);
-    const int8_t *Xq = reinterpret_cast<const int8_t *>(X) + Blk * 32;
-    int32_t Dot = 0;
-    for (int I = 0; I < 32; ++I)
-      Dot += F.level(V.Quants[I]) * int32_t(Xq[I]);
+    const int32_t Dot = levelDot(F, V, reinterpret_cast<const int8_t *>(X) + Blk * 32);
     const float XScale = loadAt<float>(X + q8BlockScaleOffset(K) + Blk * 4);
     float &A = Acc[Blk % S.Accumulators];
     A = std::fma(static_cast<float>(Dot), V.Scales[0] * XScale, A);
@@ -124,10 +130,7 @@ float replayInterleavedKQuants(const KernelSpec &S, const uint8_t *W, int64_t R,
       SubBlockValues V;
       F.decodeSubBlock(Block, J, V);
       const int64_t Sub = Blk * 8 + J;
-      const int8_t *Xq = reinterpret_cast<const int8_t *>(X) + Sub * 32;
-      int32_t Dot = 0;
-      for (int I = 0; I < 32; ++I)
-        Dot += F.level(V.Quants[I]) * int32_t(Xq[I]);
+      const int32_t Dot = levelDot(F, V, reinterpret_cast<const int8_t *>(X) + Sub * 32);
       int Sc, Mn;
       kQuant45ScaleMin(J, Block + 4, Sc, Mn);
       Int += Sc * Dot;
@@ -144,10 +147,7 @@ float replayInterleavedKQuants(const KernelSpec &S, const uint8_t *W, int64_t R,
       SubBlockValues V;
       readInterleavedKQuant(F, W, S.Shape.Layout, K, R, Blk, J, V);
       const int64_t Sub = Blk * 8 + J;
-      const int8_t *Xq = reinterpret_cast<const int8_t *>(X) + Sub * 32;
-      int32_t Dot = 0;
-      for (int I = 0; I < 32; ++I)
-        Dot += F.level(V.Quants[I]) * int32_t(Xq[I]);
+      const int32_t Dot = levelDot(F, V, reinterpret_cast<const int8_t *>(X) + Sub * 32);
       const float XScale = loadAt<float>(X + q8BlockScaleOffset(K) + Sub * 4);
       const int32_t Bias = loadAt<int32_t>(X + q8BlockBiasOffset(K) + Sub * 4);
       float &A = Acc[Blk % S.Accumulators];
@@ -175,12 +175,8 @@ float replayInterleavedQ6K(const KernelSpec &S, const uint8_t *W, int64_t R, con
       const int64_t Sub = Blk * 8 + J;
       const int8_t *Xq = reinterpret_cast<const int8_t *>(X) + Sub * 32;
       int32_t Sum = 0;
-      for (int Half = 0; Half < 2; ++Half) {
-        int32_t Dot = 0;
-        for (int I = 16 * Half; I < 16 * Half + 16; ++I)
-          Dot += F.level(V.Quants[I]) * int32_t(Xq[I]);
-        Sum += int32_t(int8_t(Block[192 + 2 * J + Half])) * Dot;
-      }
+      for (int Half = 0; Half < 2; ++Half)
+        Sum += int32_t(int8_t(Block[192 + 2 * J + Half])) * levelDot(F, V, Xq, 16 * Half, 16 * Half + 16);
       if (S.SuperBlockScales) {
         Int += Sum;
         continue;

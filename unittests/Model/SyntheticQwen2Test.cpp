@@ -45,43 +45,29 @@ double rmsOfMatrix(const gguf::TensorInfo &T) {
 }
 
 TEST(SyntheticQwen2Test, Presets) {
-  auto P05 = qwen2Preset("qwen2.5-0.5b");
-  ASSERT_TRUE(P05.ok());
-  EXPECT_EQ(P05->Layers, 24u);
-  EXPECT_EQ(P05->Dim, 896u);
-  EXPECT_EQ(P05->FFN, 4864u);
-  EXPECT_EQ(P05->Heads, 14u);
-  EXPECT_EQ(P05->KVHeads, 2u);
-  EXPECT_EQ(P05->Vocab, 151936u);
-  EXPECT_TRUE(P05->TiedOutput);
-  auto P15 = qwen2Preset("qwen2.5-1.5b");
-  ASSERT_TRUE(P15.ok());
-  EXPECT_EQ(P15->Layers, 28u);
-  EXPECT_EQ(P15->Dim, 1536u);
-  EXPECT_EQ(P15->FFN, 8960u);
-  EXPECT_EQ(P15->Heads, 12u);
-  EXPECT_EQ(P15->KVHeads, 2u);
-  EXPECT_TRUE(P15->TiedOutput); // tie_word_embeddings, as 0.5B and 3B
-  auto P3 = qwen2Preset("Qwen2.5-3B");
-  ASSERT_TRUE(P3.ok());
-  EXPECT_EQ(P3->Layers, 36u);
-  EXPECT_EQ(P3->Dim, 2048u);
-  EXPECT_EQ(P3->FFN, 11008u);
-  EXPECT_EQ(P3->Heads, 16u);
-  EXPECT_EQ(P3->KVHeads, 2u);
-  EXPECT_EQ(P3->HeadDim, 128u);
-  EXPECT_EQ(P3->Vocab, 151936u);
-  EXPECT_TRUE(P3->TiedOutput);
-  auto P7 = qwen2Preset("qwen2.5-7b");
-  ASSERT_TRUE(P7.ok());
-  EXPECT_EQ(P7->Layers, 28u);
-  EXPECT_EQ(P7->Dim, 3584u);
-  EXPECT_EQ(P7->FFN, 18944u);
-  EXPECT_EQ(P7->Heads, 28u);
-  EXPECT_EQ(P7->KVHeads, 4u);
-  EXPECT_EQ(P7->HeadDim, 128u);
-  EXPECT_EQ(P7->Vocab, 152064u); // The 7B's padded vocabulary.
-  EXPECT_FALSE(P7->TiedOutput);
+  // Each preset's hyper-parameters, as the real Qwen2.5 configs have them
+  // (the 7B's vocabulary padded to 152064; 0.5B-3B tie their embeddings).
+  struct Expect {
+    const char *Name;
+    uint32_t Layers, Dim, FFN, Heads, KVHeads, Vocab;
+    bool Tied;
+  };
+  for (const Expect &E : {Expect{"qwen2.5-0.5b", 24, 896, 4864, 14, 2, 151936, true},
+                          Expect{"qwen2.5-1.5b", 28, 1536, 8960, 12, 2, 151936, true},
+                          Expect{"Qwen2.5-3B", 36, 2048, 11008, 16, 2, 151936, true},
+                          Expect{"qwen2.5-7b", 28, 3584, 18944, 28, 4, 152064, false}}) {
+    SCOPED_TRACE(E.Name);
+    auto P = qwen2Preset(E.Name);
+    ASSERT_TRUE(P.ok()) << P.status();
+    EXPECT_EQ(P->Layers, E.Layers);
+    EXPECT_EQ(P->Dim, E.Dim);
+    EXPECT_EQ(P->FFN, E.FFN);
+    EXPECT_EQ(P->Heads, E.Heads);
+    EXPECT_EQ(P->KVHeads, E.KVHeads);
+    EXPECT_EQ(P->HeadDim, E.Dim / E.Heads);
+    EXPECT_EQ(P->Vocab, E.Vocab);
+    EXPECT_EQ(P->TiedOutput, E.Tied);
+  }
   auto Bad = qwen2Preset("llama");
   ASSERT_FALSE(Bad.ok());
   EXPECT_NE(Bad.status().message().find("unknown preset 'llama'"), std::string::npos);
