@@ -9,7 +9,9 @@
 # minutes (docs/BENCHMARK.md), so both sides sample the same minutes. Prints
 # mean ± sd over the repetitions, the ratio of the means (Lumen / llama.cpp)
 # and each pair's own ratio. Without it, one `lumen-jit bench -r R` a thread
-# count. LUMEN_JIT overrides the lumen-jit binary.
+# count. LUMEN_JIT overrides the lumen-jit binary; LLAMA_BENCH_ARGS adds
+# words to the llama-bench command (e.g. "-rtr 1": ik_llama.cpp's run-time
+# repacking).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 lumen="${LUMEN_JIT:-$here/build/tools/lumen-jit/lumen-jit}"
@@ -50,7 +52,8 @@ run_lumen() { # rep threads reps
 run_llama() { # rep threads
   local before
   before=$(wc -l < "$tmp/llama.csv")
-  "$llama" -m "$model" -p "$p" -n "$n" "${pgargs[@]}" -t "$2" -r 1 -o csv 2>/dev/null > "$tmp/out.csv" ||
+  # shellcheck disable=SC2086 # LLAMA_BENCH_ARGS is words.
+  "$llama" -m "$model" -p "$p" -n "$n" "${pgargs[@]}" -t "$2" -r 1 -o csv ${LLAMA_BENCH_ARGS:-} 2>/dev/null > "$tmp/out.csv" ||
     { echo "compare.sh: $llama failed" >&2; exit 1; }
   awk -F, -v rep="$1" '
     NR == 1 { for (i = 1; i <= NF; i++) { gsub(/"/, "", $i); col[$i] = i }

@@ -455,6 +455,15 @@ TEST(LumenJitTest, CompareScriptPairsRunsWithLlamaBench) {
     EXPECT_EQ(std::count(Cells[5].begin(), Cells[5].end(), ' '), 1) << "two pairs: " << Cells[5];
   }
 
+  // LLAMA_BENCH_ARGS reaches llama-bench's command line (ik_llama.cpp's -rtr 1).
+  std::filesystem::remove(Log);
+  Result Extra = shell("LLAMA_BENCH_ARGS='-rtr 1' " + Script + " " + quote(Llama) + " -p 16 -n 4 -t 1 -r 1");
+  ASSERT_EQ(Extra.Exit, 0) << Extra.Err;
+  Calls = absl::StrSplit(readFile(Log), '\n', absl::SkipEmpty());
+  ASSERT_EQ(Calls.size(), 2u) << readFile(Log);
+  EXPECT_NE(Calls[1].find(" -rtr 1"), std::string::npos) << Calls[1];
+  EXPECT_EQ(Calls[0].find("-rtr"), std::string::npos) << Calls[0];
+
   // Without llama-bench: one lumen-jit call with every repetition.
   std::filesystem::remove(Log);
   Result Alone = shell(Script + " -p 16 -n 4 -t 1 -r 2");
