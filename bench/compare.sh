@@ -55,13 +55,23 @@ run_llama() { # rep threads
   # shellcheck disable=SC2086 # LLAMA_BENCH_ARGS is words.
   "$llama" -m "$model" -p "$p" -n "$n" "${pgargs[@]}" -t "$2" -r 1 -o csv ${LLAMA_BENCH_ARGS:-} 2>/dev/null > "$tmp/out.csv" ||
     { echo "compare.sh: $llama failed" >&2; exit 1; }
-  awk -F, -v rep="$1" '
-    NR == 1 { for (i = 1; i <= NF; i++) { gsub(/"/, "", $i); col[$i] = i }
+  # Fields may be quoted and hold commas (ik_llama.cpp's "-1,0"): split by hand.
+  awk -v rep="$1" '
+    function split_csv(line, f,    n, i, c, q, cur) {
+      n = 0; q = 0; cur = ""
+      for (i = 1; i <= length(line); i++) {
+        c = substr(line, i, 1)
+        if (c == "\"") q = !q
+        else if (c == "," && !q) { f[++n] = cur; cur = "" }
+        else cur = cur c }
+      f[++n] = cur
+      return n }
+    NR == 1 { n = split_csv($0, h); for (i = 1; i <= n; i++) col[h[i]] = i
               if (!("n_prompt" in col && "n_gen" in col && "n_threads" in col && "avg_ts" in col)) exit 1
               next }
-    { gsub(/"/, ""); np = $col["n_prompt"]; ng = $col["n_gen"]
+    { split_csv($0, f); np = f[col["n_prompt"]]; ng = f[col["n_gen"]]
       name = (np > 0 && ng > 0 ? "pp" np "+tg" ng : np > 0 ? "pp" np : "tg" ng)
-      print rep "," $col["n_threads"] "," name "," $col["avg_ts"] }' "$tmp/out.csv" >> "$tmp/llama.csv" ||
+      print rep "," f[col["n_threads"]] "," name "," f[col["avg_ts"]] }' "$tmp/out.csv" >> "$tmp/llama.csv" ||
     { echo "compare.sh: unexpected llama-bench csv (no n_prompt/n_gen/n_threads/avg_ts columns)" >&2; exit 1; }
   [ "$(wc -l < "$tmp/llama.csv")" -gt "$before" ] || { echo "compare.sh: $llama printed no results" >&2; exit 1; }
 }

@@ -417,7 +417,8 @@ TEST(LumenJitTest, CompareScriptPairsRunsWithLlamaBench) {
   ASSERT_EQ(lumenJit({"synth", "--preset", "tiny", "-o", Model, "--seed", "3"}).Exit, 0);
   // Both sides log their calls: lumen-jit through a wrapper, and a stand-in
   // llama-bench that prints its csv (columns in another order, quoted, as
-  // llama-bench writes them) with 100 tok/s for pp and 10 for tg.
+  // llama-bench writes them, one holding a comma as ik_llama.cpp's "ser"
+  // does) with 100 tok/s for pp and 10 for tg.
   const std::string Log = kTmp + "/compare.log", Lumen = kTmp + "/compare-lumen.sh",
                     Llama = kTmp + "/compare-llama.sh";
   std::filesystem::remove(Log);
@@ -425,9 +426,9 @@ TEST(LumenJitTest, CompareScriptPairsRunsWithLlamaBench) {
                              " \"$@\" --no-kernel-cache\n");
   writeExecutable(Llama, "#!/bin/sh\necho \"llama $*\" >> " + quote(Log) +
                              "\nwhile [ $# -gt 0 ]; do [ \"$1\" = -t ] && t=$2; shift; done\n"
-                             "echo '\"build\",\"n_threads\",\"n_prompt\",\"n_gen\",\"avg_ts\"'\n"
-                             "echo \"\\\"x\\\",\\\"$t\\\",\\\"16\\\",\\\"0\\\",\\\"100\\\"\"\n"
-                             "echo \"\\\"x\\\",\\\"$t\\\",\\\"0\\\",\\\"4\\\",\\\"10\\\"\"\n");
+                             "echo '\"build\",\"ser\",\"n_threads\",\"n_prompt\",\"n_gen\",\"avg_ts\"'\n"
+                             "echo \"\\\"x\\\",\\\"-1,0\\\",\\\"$t\\\",\\\"16\\\",\\\"0\\\",\\\"100\\\"\"\n"
+                             "echo \"\\\"x\\\",\\\"-1,0\\\",\\\"$t\\\",\\\"0\\\",\\\"4\\\",\\\"10\\\"\"\n");
   const std::string Script = "LUMEN_JIT=" + quote(Lumen) + " bash " + quote(LUMEN_COMPARE_SH) + " " + quote(Model);
   Result R = shell(Script + " " + quote(Llama) + " -p 16 -n 4 -t 1 -r 2");
   ASSERT_EQ(R.Exit, 0) << R.Err;
