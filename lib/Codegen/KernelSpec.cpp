@@ -105,7 +105,7 @@ std::string KernelSpec::describe() const {
 }
 
 std::string quantizeFunctionName(int64_t K, int64_t ScaleBlock) {
-  return absl::StrFormat(ScaleBlock == 256 ? "lumen_quantize_q8s256_k%d" : "lumen_quantize_q8_k%d", K);
+  return ScaleBlock == 256 ? absl::StrFormat("lumen_quantize_q8s256_k%d", K) : absl::StrFormat("lumen_quantize_q8_k%d", K);
 }
 std::string quantizeBlocksFunctionName(int64_t K, int64_t ScaleBlock) {
   return quantizeFunctionName(K, ScaleBlock) + "_blocks";
