@@ -91,10 +91,6 @@ const BlockFormat *blockFormat(WeightType W);
 /// decodeSubBlock gives it from the file's block.
 void readInterleavedSubBlock(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
                              int64_t B, SubBlockValues &Out);
-/// Sub-block J of super-block B of row R of a Q4_K/Q5_K matrix in
-/// interleaved layout L, as decodeSubBlock gives it from the file's block.
-void readInterleavedKQuant(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
-                           int64_t B, unsigned J, SubBlockValues &Out);
 
 /// Super-block B of row R of a Q4_K/Q5_K matrix in interleaved layout L,
 /// put together again as the file's bytes (144 or 176).

@@ -687,7 +687,6 @@ void MatmulEmitter::emitStepInterleavedQ6K(const Tile &T, Value *Sub, Accs &Acc)
       }
       for (unsigned SI = 0; SI < Together; ++SI) {
         const unsigned Blk32 = S0 + SI, J = 8 * H + 2 * Blk32;
-        Value *SubOff = B.CreateMul(B.CreateAdd(Sub, B.getInt64(4 * H + Blk32)), B.getInt64(4));
         for (unsigned G = 0; G < T.Rows; ++G) {
           Value *Sc0 = B.CreateSExt(load(LaneI8, gep(GBlk[G], Geo.scales(0, J)), 1), LaneI32);
           Value *Sc1 = B.CreateSExt(load(LaneI8, gep(GBlk[G], Geo.scales(0, J + 1)), 1), LaneI32);
@@ -698,7 +697,7 @@ void MatmulEmitter::emitStepInterleavedQ6K(const Tile &T, Value *Sub, Accs &Acc)
               I = B.CreateAdd(I, Int);
               continue;
             }
-            Value *XScale = B.CreateVectorSplat(Lanes, load(F32, gep(gep(T.TokPtr[Tk], q8BlockScaleOffset(K)), SubOff), 4));
+            Value *XScale = blockScaleSplat(T.TokPtr[Tk], B.CreateAdd(Sub, B.getInt64(4 * H + Blk32)), Lanes);
             Value *&A = Acc[G * T.Tokens + Tk];
             A = fma(B.CreateSIToFP(Int, LaneF32), B.CreateFMul(D[G], XScale), A);
           }

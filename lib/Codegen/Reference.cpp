@@ -142,10 +142,12 @@ float replayInterleavedKQuants(const KernelSpec &S, const uint8_t *W, int64_t R,
     A = std::fma(static_cast<float>(Int), D * XScale, A);
     A = std::fma(static_cast<float>(Min), DMin * XScale * (1.0f / 128), A);
   }
-  for (int64_t Blk = 0; Blk < K / 256 && !S.SuperBlockScales; ++Blk)
+  for (int64_t Blk = 0; Blk < K / 256 && !S.SuperBlockScales; ++Blk) {
+    uint8_t Block[176];
+    readInterleavedKQuantBlock(F, W, S.Shape.Layout, K, R, Blk, Block);
     for (unsigned J = 0; J < 8; ++J) {
       SubBlockValues V;
-      readInterleavedKQuant(F, W, S.Shape.Layout, K, R, Blk, J, V);
+      F.decodeSubBlock(Block, J, V);
       const int64_t Sub = Blk * 8 + J;
       const int32_t Dot = levelDot(F, V, reinterpret_cast<const int8_t *>(X) + Sub * 32);
       const float XScale = loadAt<float>(X + q8BlockScaleOffset(K) + Sub * 4);
@@ -154,6 +156,7 @@ float replayInterleavedKQuants(const KernelSpec &S, const uint8_t *W, int64_t R,
       A = std::fma(static_cast<float>(Dot), V.Scales[0] * XScale, A);
       A = std::fma(static_cast<float>(Bias), V.Offsets[0] * XScale * (-1.0f / 128), A);
     }
+  }
   return sumOfSets(Acc);
 }
 

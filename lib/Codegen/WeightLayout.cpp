@@ -170,13 +170,6 @@ void readInterleavedQ6K(const uint8_t *W, WeightLayout L, int64_t K, int64_t R, 
                   [&](int64_t From, int64_t To, int64_t N) { std::memcpy(Block + From, Group + To, N); });
 }
 
-void readInterleavedKQuant(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
-                           int64_t B, unsigned J, SubBlockValues &Out) {
-  uint8_t Block[176];
-  readInterleavedKQuantBlock(F, W, L, K, R, B, Block);
-  F.decodeSubBlock(Block, J, Out);
-}
-
 void readInterleavedKQuantBlock(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
                                 int64_t B, uint8_t Block[176]) {
   const InterleavedKQuantGeometry Geo = InterleavedKQuantGeometry::of(F.Type, L);
@@ -270,15 +263,16 @@ void dequantizeWeightRow(const MatmulShape &Shape, const uint8_t *W, int64_t R, 
   if (Shape.Weights != WeightType::Q8_0) {
     // Unfused, as ggml: scale * level, then the offset.
     const BlockFormat &F = *blockFormat(Shape.Weights);
+    uint8_t Block[210]; // A K-quant super-block put together again, once for its 8 sub-blocks.
     for (int64_t B = 0; B < K / 32; ++B) {
       SubBlockValues V;
-      uint8_t Block[210];
-      if (interleavesKQuants(Shape.Weights)) {
-        readInterleavedKQuant(F, W, Shape.Layout, K, R, B / 8, B % 8, V);
-      } else if (interleavesQ6_K(Shape.Weights)) {
+      if (B % 8 == 0 && interleavesKQuants(Shape.Weights))
+        readInterleavedKQuantBlock(F, W, Shape.Layout, K, R, B / 8, Block);
+      else if (B % 8 == 0 && interleavesQ6_K(Shape.Weights))
         readInterleavedQ6K(W, Shape.Layout, K, R, B / 8, Block);
+      if (interleavesKQuants(Shape.Weights) || interleavesQ6_K(Shape.Weights))
         F.decodeSubBlock(Block, B % 8, V);
-      } else
+      else
         readInterleavedSubBlock(F, W, Shape.Layout, K, R, B, V);
       for (int I = 0; I < 32; ++I) {
         const float Product = V.Scales[I / 16] * float(F.level(V.Quants[I]));
