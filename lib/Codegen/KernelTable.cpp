@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 #include "lumen/Codegen/KernelSpec.h"
 #include "lumen/Codegen/KernelABI.h"
+#include "lumen/Codegen/Wisdom.h"
 
 #include "absl/strings/str_format.h"
 
@@ -138,7 +139,29 @@ bool rowFits(const TableRow &R, const MatmulShape &Shape, const CpuFeatures &Cpu
 
 } // namespace
 
-KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::string *Why) {
+KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::string *Why, const Wisdom *Wis,
+                      unsigned Threads) {
+  // Measured on this host beats the table; an entry the CPU cannot run (a
+  // file edited by hand) is passed over.
+  std::string WisdomNote;
+  if (Wis && Threads) {
+    if (const WisdomKernel *E = Wis->kernel(Shape, Threads)) {
+      KernelSpec S = E->spec(Shape);
+      absl::Status Valid = S.validate(Cpu);
+      if (Valid.ok()) {
+        if (Why)
+          *Why = absl::StrFormat("wisdom: measured on this host for %s at %d thread(s): %s",
+                                 E->Tokens == TokenClass::Decode ? "decode" : "prefill", Threads,
+                                 E->Gain == 1 ? std::string("the table's choice, which nothing beat beyond noise")
+                                              : absl::StrFormat("%.2fx the table's choice", E->Gain));
+        return S;
+      }
+      WisdomNote = absl::StrFormat(" (wisdom entry passed over: %s)", Valid.message());
+    } else {
+      WisdomNote = absl::StrFormat(" (no wisdom for this kernel at %d thread(s): 'lumen-jit tune' measures it)",
+                                   Threads);
+    }
+  }
   const TableRow *Row = &kTable.back();
   for (const TableRow &R : kTable)
     if (rowFits(R, Shape, Cpu)) {
@@ -183,13 +206,17 @@ KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::str
     Adjusted += "; 256-bit pmaddubsw (no VNNI)";
   }
   if (Why)
-    *Why = absl::StrFormat("table row '%s' (N %d..%s)%s on %s", Row->Name, Row->MinN,
+    *Why = absl::StrFormat("table row '%s' (N %d..%s)%s on %s%s", Row->Name, Row->MinN,
                            Row->MaxN == kAny ? "any" : absl::StrFormat("%d", Row->MaxN), Adjusted,
-                           Cpu.isaName());
+                           Cpu.isaName(), WisdomNote);
   return S;
 }
 
-WeightLayout chooseLayout(int64_t M, int64_t K, WeightType W, const CpuFeatures &Cpu) {
+WeightLayout chooseLayout(int64_t M, int64_t K, WeightType W, const CpuFeatures &Cpu, const Wisdom *Wis) {
+  if (Wis)
+    if (const WisdomLayout *E = Wis->layout(W, M, K); E && layoutSupports(E->Choice, W, M, K) &&
+                                                      (E->Choice != WeightLayout::Interleaved16 || Cpu.VNNI))
+      return E->Choice;
   // The widest interleaving the host's kernels read: their table rows above
   // beat the row layout's, decode and prefill alike.
   if (Cpu.VNNI && layoutSupports(WeightLayout::Interleaved16, W, M, K))

@@ -310,11 +310,16 @@ private:
 } // namespace
 
 void replayMatmul(const KernelSpec &S, const uint8_t *W, const void *X, float *Y) {
+  replayMatmulRows(S, W, X, Y, 0, S.Shape.M);
+}
+
+void replayMatmulRows(const KernelSpec &S, const uint8_t *W, const void *X, float *Y, int64_t RowBegin,
+                      int64_t RowEnd) {
   const MatmulShape &Sh = S.Shape;
   int64_t RowBytes = weightRowBytes(Sh.Weights, Sh.K);
   int64_t XBytes = activationBytes(S.Activations, Sh.K, 1);
   for (int64_t T = 0; T < Sh.N; ++T)
-    for (int64_t R = 0; R < Sh.M; ++R) {
+    for (int64_t R = std::max<int64_t>(0, RowBegin); R < std::min(RowEnd, Sh.M); ++R) {
       const uint8_t *XT = static_cast<const uint8_t *>(X) + T * XBytes;
       Y[T * Sh.M + R] = Sh.Layout == WeightLayout::Rows ? CellReplay(S, W + R * RowBytes, XT).run()
                         : Sh.Weights == WeightType::Q8_0 ? replayInterleaved(S, W, R, XT)

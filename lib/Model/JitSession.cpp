@@ -127,7 +127,7 @@ struct MatmulPart {
 class JitSession final : public Session {
 public:
   JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t Ctx, unsigned Threads,
-             int64_t Batch, bool Profile, bool HugePages);
+             int64_t Batch, bool Profile, bool HugePages, std::shared_ptr<const codegen::Wisdom> Wis);
   std::vector<std::pair<std::string, double>> profile() const override { return Prof.report(); }
   absl::Status eval(std::span<const int32_t> Tokens, bool AllLogits,
                     std::vector<float> &Logits) override;
@@ -170,6 +170,7 @@ private:
   template <typename Fn> void perToken(int64_t N, Fn &&F);
 
   runtime::KernelCache &Cache;
+  std::shared_ptr<const codegen::Wisdom> Wis; // Measured kernel choices, or null.
   runtime::ThreadPool Pool;
   const int64_t Batch;
   const vec::Width Wide; // The vector ops' 512-bit loops where the Jit's CPU has AVX-512.
@@ -188,8 +189,9 @@ private:
 };
 
 JitSession::JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t Ctx,
-                       unsigned Threads, int64_t Batch, bool Profile, bool HugePages)
-    : Session(M, Ctx), Cache(Cache), Pool(Threads), Batch(Batch),
+                       unsigned Threads, int64_t Batch, bool Profile, bool HugePages,
+                       std::shared_ptr<const codegen::Wisdom> Wis)
+    : Session(M, Ctx), Cache(Cache), Wis(std::move(Wis)), Pool(Threads), Batch(Batch),
       Wide(Cache.jit().cpu().AVX512 ? vec::Width::Native512 : vec::Width::Avx2), Prof(Profile, Pool),
       Cached(M.config().Layers, M.config().KVHeads, M.config().HeadDim, Ctx, KVCache::kSegmentPositions,
              HugePages) {
@@ -209,7 +211,7 @@ JitSession::JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t
 }
 
 absl::StatusOr<Matmul> JitSession::matmul(const Matrix &W, int64_t N) {
-  const codegen::KernelSpec Spec = codegen::chooseSpec(W.shape(N), Cache.jit().cpu());
+  const codegen::KernelSpec Spec = codegen::chooseSpec(W.shape(N), Cache.jit().cpu(), nullptr, Wis.get(), Pool.size());
   absl::StatusOr<MatmulFn> F = Cache.getMatmul(Spec);
   if (!F.ok())
     return F.status();
@@ -500,7 +502,7 @@ absl::StatusOr<std::unique_ptr<Session>> createJitSession(const Qwen2Model &M, r
 
   int64_t Batch = roundUp(std::min<int64_t>(Options.PrefillBatch, 512), 8);
   auto S = std::make_unique<JitSession>(M, Cache, Ctx, Options.Threads, Batch, Options.Profile,
-                                        Options.HugePages);
+                                        Options.HugePages, std::move(Options.Wisdom));
   if (!S->allocated())
     return absl::ResourceExhaustedError(
         absl::StrFormat("cannot allocate the KV cache for a context of %d tokens", Ctx));

@@ -196,7 +196,7 @@ void Qwen2Model::placeWeights(const LoadOptions &Options) {
   std::vector<std::pair<uint8_t *, codegen::WeightLayout>> Placed;
   uint8_t *At = Arena->data();
   for (const Matrix *W : All) {
-    codegen::WeightLayout To = Options.Repack ? codegen::chooseLayout(W->Rows, W->Cols, W->Type, Options.Cpu)
+    codegen::WeightLayout To = Options.Repack ? codegen::chooseLayout(W->Rows, W->Cols, W->Type, Options.Cpu, Options.Wisdom.get())
                                               : codegen::WeightLayout::Rows;
     const int64_t RowBytes = codegen::weightRowBytes(W->Type, W->Cols);
     const int64_t Group = codegen::layoutRowGroup(To);
@@ -296,6 +296,26 @@ absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::fromFile(std::unique_ptr
   M->File = std::move(File);
   M->placeWeights(Options);
   return M;
+}
+
+std::vector<runtime::TuneTarget> tuneTargets(const Qwen2Model &M) {
+  std::vector<runtime::TuneTarget> Targets;
+  auto Add = [&](const Matrix &W, const char *Name, bool Prefill) {
+    for (runtime::TuneTarget &T : Targets)
+      if (T.Type == W.Type && T.M == W.Rows && T.K == W.Cols) {
+        if (T.Name.find(Name) == std::string::npos)
+          T.Name += std::string("/") + Name;
+        T.Prefill = T.Prefill || Prefill;
+        return;
+      }
+    Targets.push_back({Name, W.Type, W.Rows, W.Cols, Prefill});
+  };
+  for (const LayerWeights &L : M.Layers)
+    for (auto [W, Name] : {std::pair{&L.Q, "attn_q"}, {&L.K, "attn_k"}, {&L.V, "attn_v"}, {&L.O, "attn_output"},
+                           {&L.Gate, "ffn_gate"}, {&L.Up, "ffn_up"}, {&L.Down, "ffn_down"}})
+      Add(*W, Name, true);
+  Add(M.Output, "output", false);
+  return Targets;
 }
 
 } // namespace lumen::model

@@ -18,6 +18,7 @@ int runEval(const std::vector<std::string> &Args);
 int runBench(const std::vector<std::string> &Args);
 int runPerplexity(const std::vector<std::string> &Args);
 int runQuantize(const std::vector<std::string> &Args);
+int runTune(const std::vector<std::string> &Args);
 
 /// Prints "lumen-jit: error: Message" to stderr and returns 1.
 int fail(const std::string &Message);

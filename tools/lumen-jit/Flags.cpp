@@ -77,6 +77,15 @@ ABSL_FLAG(bool, profile, false, "bench: time per op class for one decode step an
 ABSL_FLAG(std::string, pg, "",
           "bench: also a prompt of P tokens then N generated, as llama-bench -pg P,N (tokens/s over both)");
 ABSL_FLAG(bool, no_kernel_cache, false, "compile every kernel, read and write no object cache");
+ABSL_FLAG(double, budget, 40,
+          "tune: seconds to spend measuring, in all (each kernel gets a share; the search keeps its best so far)");
+ABSL_FLAG(bool, trace, false, "tune: print every timed comparison on stderr");
+ABSL_FLAG(bool, tune, false,
+          "tune the model's kernels for this host first (as 'lumen-jit tune', default budget), then go on with "
+          "the tuned kernels");
+ABSL_FLAG(bool, no_wisdom, false,
+          "ignore the kernel choices 'lumen-jit tune' measured on this host (wisdom.txt in the kernel cache "
+          "directory): the kernel table's choices only");
 
 namespace lumen::tool {
 
@@ -172,7 +181,7 @@ namespace {
 
 // Flags every command that loads a model for computing reads.
 #define LUMEN_MODEL_FLAGS "m", "model", "isa", "repack", "huge_pages"
-#define LUMEN_JIT_FLAGS "kernel_cache", "no_kernel_cache"
+#define LUMEN_JIT_FLAGS "kernel_cache", "no_kernel_cache", "no_wisdom", "tune", "budget"
 
 const std::vector<CommandInfo> kCommands = {
     {"run", runRun,
@@ -207,6 +216,15 @@ const std::vector<CommandInfo> kCommands = {
      "estimate on stdout. Ctrl-C stops after the chunk in progress.",
      {LUMEN_MODEL_FLAGS, LUMEN_JIT_FLAGS, "f|the text file", "p|the text itself", "c|tokens per chunk, 0 = the model's trained context (default: 512)",
       "b", "batch|tokens per batch (as -b)", "chunks", "t|threads (default: all cores)"}},
+    {"tune", runTune, "tune -m FILE [-t THREADS] [--budget SECONDS] [--batch N]",
+     "Measure this host: for every matrix shape the model multiplies by, time candidate kernels\n"
+     "(register tile, prefetch, accumulators, pacing, vector width) and weight layouts under\n"
+     "the conditions they run in, and keep the winners that beat the kernel table's choice beyond\n"
+     "the timing noise as wisdom (wisdom.txt in the kernel cache directory), which run, eval,\n"
+     "bench and perplexity then use. A progress bar on stderr, a summary table on stdout.",
+     {"m", "model", "isa", "kernel_cache", "no_kernel_cache",
+      "t|thread counts to tune for, comma-separated, e.g. 1,2 (default: all cores)", "budget",
+      "batch|prompt tokens per prefill batch the prefill kernels are timed with (default: 64)", "trace"}},
     {"inspect", runInspect, "inspect FILE [--tensors]",
      "Print a GGUF file's metadata (long arrays summarised) and, with --tensors, its tensor\n"
      "table (name, type, shape, bytes, offset).",
@@ -228,11 +246,14 @@ const std::vector<CommandInfo> kCommands = {
      {"t|threads (default: all cores)", "allow_requantize", "leave_output_tensor"}},
     {"--print-llvm", runPrintLLVM,
      "--print-llvm --shape KxM [--type TYPE] [--tokens N] [--isa avx2|avx512|avx512-vnni]\n"
-     "              [--layout auto|rows|interleaved8|interleaved16] [--opt]",
+     "              [--layout auto|rows|interleaved8|interleaved16] [--opt] [-t THREADS] [--no-wisdom]",
      "Print the LLVM IR the kernel generator builds for a K-in, M-out matmul on N tokens (for\n"
-     "this host unless --isa), with a header saying which spec and why; after O3 with --opt.",
+     "this host unless --isa), with a header saying which spec and why (the tuner's wisdom or\n"
+     "the kernel table); after O3 with --opt.",
      {"print_llvm", "shape", "type", "tokens|token count N: 1 = decode GEMV, > 1 = prefill GEMM (default: 1)",
-      "isa|the ISA to generate for: host, avx2, avx512 or avx512-vnni (default: host)", "layout", "opt"}},
+      "isa|the ISA to generate for: host, avx2, avx512 or avx512-vnni (default: host)", "layout", "opt",
+      "t|threads the kernel would run with, for the tuned choice (default: all cores)", "kernel_cache",
+      "no_wisdom"}},
 };
 
 #undef LUMEN_MODEL_FLAGS

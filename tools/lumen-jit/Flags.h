@@ -61,6 +61,10 @@ ABSL_DECLARE_FLAG(std::string, pg);
 ABSL_DECLARE_FLAG(bool, huge_pages);
 ABSL_DECLARE_FLAG(bool, repack);
 ABSL_DECLARE_FLAG(std::string, layout);
+ABSL_DECLARE_FLAG(double, budget);
+ABSL_DECLARE_FLAG(bool, tune);
+ABSL_DECLARE_FLAG(bool, trace);
+ABSL_DECLARE_FLAG(bool, no_wisdom);
 
 namespace lumen::tool {
 

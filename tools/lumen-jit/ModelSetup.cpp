@@ -2,10 +2,15 @@
 #include "ModelSetup.h"
 #include "Flags.h"
 
+#include "lumen/Runtime/WisdomFile.h"
+
 #include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+
+#include <algorithm>
 
 #include <cerrno>
 #include <chrono>
@@ -57,9 +62,17 @@ absl::StatusOr<std::unique_ptr<model::Qwen2Model>> loadModel(double *Seconds) {
   absl::StatusOr<codegen::CpuFeatures> Cpu = targetCpu();
   if (!Cpu.ok())
     return Cpu.status();
+  if (absl::GetFlag(FLAGS_tune)) {
+    absl::StatusOr<std::vector<unsigned>> Threads = threadList();
+    if (!Threads.ok())
+      return Threads.status();
+    if (absl::Status S = tuneModel(*Threads, stderr); !S.ok())
+      return S;
+  }
   auto Start = std::chrono::steady_clock::now();
   model::LoadOptions Options;
   Options.Cpu = *Cpu;
+  Options.Wisdom = wisdom();
   Options.HugePages = absl::GetFlag(FLAGS_huge_pages);
   Options.Repack = absl::GetFlag(FLAGS_repack);
   absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = model::Qwen2Model::load(*Path, Options);
@@ -107,6 +120,7 @@ model::SessionOptions sessionOptions() {
   model::SessionOptions Opt;
   Opt.PrefillBatch = absl::GetFlag(FLAGS_batch);
   Opt.HugePages = absl::GetFlag(FLAGS_huge_pages);
+  Opt.Wisdom = wisdom();
   return Opt;
 }
 
@@ -120,6 +134,52 @@ absl::StatusOr<unsigned> threadCount() {
   if (*N > 1024)
     return absl::InvalidArgumentError(absl::StrFormat("-t %d: too many threads", *N));
   return static_cast<unsigned>(*N);
+}
+
+absl::StatusOr<std::vector<unsigned>> threadList() {
+  const std::string Text = absl::GetFlag(FLAGS_t);
+  if (Text.empty())
+    return std::vector<unsigned>{std::max(1u, std::thread::hardware_concurrency())};
+  std::vector<unsigned> Threads;
+  for (absl::string_view T : absl::StrSplit(Text, ',')) {
+    unsigned V;
+    if (!absl::SimpleAtoi(T, &V) || V == 0 || V > 1024)
+      return absl::InvalidArgumentError(absl::StrFormat("-t: '%s' is not a thread count", std::string(T)));
+    if (std::find(Threads.begin(), Threads.end(), V) == Threads.end())
+      Threads.push_back(V);
+  }
+  return Threads;
+}
+
+namespace {
+/// wisdom()'s copy, loaded on first use.
+std::optional<std::shared_ptr<const codegen::Wisdom>> &loadedWisdom() {
+  static std::optional<std::shared_ptr<const codegen::Wisdom>> W;
+  return W;
+}
+} // namespace
+
+void resetWisdom() { loadedWisdom().reset(); }
+
+std::string wisdomFile() { return runtime::wisdomPath(absl::GetFlag(FLAGS_kernel_cache)); }
+
+std::shared_ptr<const codegen::Wisdom> wisdom() {
+  std::optional<std::shared_ptr<const codegen::Wisdom>> &W = loadedWisdom();
+  if (W)
+    return *W;
+  W = nullptr;
+  absl::StatusOr<codegen::CpuFeatures> Cpu = targetCpu();
+  if (absl::GetFlag(FLAGS_no_wisdom) || !Cpu.ok())
+    return nullptr;
+  absl::StatusOr<codegen::Wisdom> Loaded = runtime::loadWisdom(wisdomFile(), codegen::WisdomHost::current(*Cpu));
+  if (!Loaded.ok()) {
+    std::fprintf(stderr, "lumen-jit: warning: %s; ignored (the kernel table's choices are used; "
+                         "'lumen-jit tune' rewrites it)\n",
+                 std::string(Loaded.status().message()).c_str());
+    return nullptr;
+  }
+  W = std::make_shared<const codegen::Wisdom>(std::move(*Loaded));
+  return *W;
 }
 
 absl::StatusOr<std::string> promptText() {

@@ -9,7 +9,9 @@
 
 #include "absl/status/statusor.h"
 
+#include <cstdio>
 #include <memory>
+#include <vector>
 #include <optional>
 #include <string>
 
@@ -40,6 +42,21 @@ absl::StatusOr<Engine> createEngine();
 model::SessionOptions sessionOptions();
 /// -t as one thread count (0 = all cores).
 absl::StatusOr<unsigned> threadCount();
+/// -t as a list of thread counts ("1,2"); all cores when not given.
+absl::StatusOr<std::vector<unsigned>> threadList();
+
+/// Where the wisdom of --kernel-cache (or the default cache directory) lives.
+std::string wisdomFile();
+/// The wisdom the model commands use for targetCpu(): none with
+/// --no-wisdom; a file that cannot be read or parsed is reported on stderr
+/// and ignored. Loaded once per process (again after tuneModel()).
+std::shared_ptr<const codegen::Wisdom> wisdom();
+/// Forgets wisdom()'s copy (the file was rewritten).
+void resetWisdom();
+/// Tunes the kernels of the model -m names for each of Threads within
+/// --budget (progress on stderr), merges the results into the wisdom file
+/// and prints the summary table to Summary.
+absl::Status tuneModel(const std::vector<unsigned> &Threads, std::FILE *Summary);
 /// -p, or the contents of -f (a file, pipe or terminal; not a directory);
 /// not both.
 absl::StatusOr<std::string> promptText();

@@ -16,6 +16,8 @@
 #include "llvm/IR/Module.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <thread>
+
 namespace lumen::tool {
 
 int runPrintLLVM(const std::vector<std::string> &Args) {
@@ -45,9 +47,16 @@ int runPrintLLVM(const std::vector<std::string> &Args) {
     return fail(absl::StrFormat("target %s lacks AVX2/FMA/F16C", Cpu.CpuName));
 
   // The layout the model loader would store this matrix in, unless asked.
+  // The tuner's measurements for this host, where it has them (with -t:
+  // the thread count the kernel would run with; all cores by default).
+  absl::StatusOr<unsigned> Threads = threadCount();
+  if (!Threads.ok())
+    return fail(std::string(Threads.status().message()));
+  const unsigned RunThreads = *Threads ? *Threads : std::max(1u, std::thread::hardware_concurrency());
+  const std::shared_ptr<const codegen::Wisdom> Wis = wisdom();
   std::string Layout = absl::GetFlag(FLAGS_layout);
   if (Layout == "auto")
-    Shape->Layout = codegen::chooseLayout(Shape->M, Shape->K, Shape->Weights, Cpu);
+    Shape->Layout = codegen::chooseLayout(Shape->M, Shape->K, Shape->Weights, Cpu, Wis.get());
   else if (Layout == "rows")
     Shape->Layout = codegen::WeightLayout::Rows;
   else if (Layout == "interleaved8")
@@ -72,7 +81,7 @@ int runPrintLLVM(const std::vector<std::string> &Args) {
   }
 
   std::string Why;
-  codegen::KernelSpec Spec = codegen::chooseSpec(*Shape, Cpu, &Why);
+  codegen::KernelSpec Spec = codegen::chooseSpec(*Shape, Cpu, &Why, Wis.get(), RunThreads);
   llvm::LLVMContext Ctx;
   absl::StatusOr<std::unique_ptr<llvm::Module>> M = codegen::buildKernel(Ctx, Spec, Cpu);
   if (!M.ok())

@@ -146,14 +146,21 @@ LUMEN_API absl::StatusOr<MatmulShape> parseShape(std::string_view Text, int64_t 
 /// block, sizes that fit).
 LUMEN_API absl::Status validateShape(const MatmulShape &Shape);
 
-/// The kernel choice for Shape on Cpu, from the per-shape table. Why says
-/// which table row matched. Shape.Layout is how the weights are stored.
-LUMEN_API KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::string *Why = nullptr);
+class Wisdom;
+
+/// The kernel choice for Shape on Cpu: Wis's entry for the shape and
+/// Threads when it has a valid one (measured on this host by the tuner),
+/// else the per-shape table's. Why says which, and why. Shape.Layout is
+/// how the weights are stored.
+LUMEN_API KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::string *Why = nullptr,
+                                const Wisdom *Wis = nullptr, unsigned Threads = 0);
 
 /// The layout a model loader should store an M x K matrix of type W in for
-/// Cpu (from the same table file): for Q8_0, Interleaved16 on AVX512_VNNI
-/// hosts when M % 16 == 0, else Interleaved8 when M % 8 == 0, else Rows.
-LUMEN_API WeightLayout chooseLayout(int64_t M, int64_t K, WeightType W, const CpuFeatures &Cpu);
+/// Cpu: Wis's measured choice if it has one, else the table's (the widest
+/// interleaving the host's kernels read: Interleaved16 on AVX512_VNNI hosts
+/// when M % 16 == 0, else Interleaved8 when M % 8 == 0, else Rows).
+LUMEN_API WeightLayout chooseLayout(int64_t M, int64_t K, WeightType W, const CpuFeatures &Cpu,
+                                    const Wisdom *Wis = nullptr);
 
 LUMEN_API const char *weightTypeName(WeightType W);
 /// The GGUF tensor type of W, and the weight type of a GGUF tensor type

@@ -23,6 +23,10 @@ LUMEN_API void referenceQuantize(int64_t K, int64_t N, const float *X, uint8_t *
 /// Replays Spec's kernel in scalar code, operation for operation (lanes,
 /// accumulator sets, reduction tree), so results are bit-identical.
 LUMEN_API void replayMatmul(const KernelSpec &Spec, const uint8_t *W, const void *X, float *Y);
+/// The same for rows [RowBegin, RowEnd) only (Y[t * M + r] for those r):
+/// the tuner checks a large kernel's first and last row tiles.
+LUMEN_API void replayMatmulRows(const KernelSpec &Spec, const uint8_t *W, const void *X, float *Y, int64_t RowBegin,
+                                int64_t RowEnd);
 
 /// The math with no kernel structure: double-precision sums of the
 /// dequantized weights (W in Shape.Layout) times f32 activations. Y is N x M.

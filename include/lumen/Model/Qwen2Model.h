@@ -16,8 +16,10 @@
 #include "lumen/Export.h"
 
 #include "lumen/Codegen/KernelABI.h"
+#include "lumen/Codegen/Wisdom.h"
 #include "lumen/GGUF/GGUFFile.h"
 #include "lumen/Model/Tokenizer.h"
+#include "lumen/Runtime/Tuner.h"
 
 #include "absl/status/statusor.h"
 
@@ -84,6 +86,9 @@ struct LUMEN_API LoadOptions {
   /// runtime::Jit::cpu()): the layout is chosen for it, so a Jit made for
   /// another ISA than the host's gets matrices its kernels can read.
   codegen::CpuFeatures Cpu = codegen::CpuFeatures::host();
+  /// With Repack: layouts measured on this host where it has them
+  /// (codegen::chooseLayout); null: the table's.
+  std::shared_ptr<const codegen::Wisdom> Wisdom;
 };
 
 class LUMEN_API Qwen2Model {
@@ -115,6 +120,11 @@ private:
   Qwen2Config Config;
   std::unique_ptr<Tokenizer> Tok;
 };
+
+/// Every distinct matrix shape and type M multiplies by, named by its
+/// tensors ("attn_q/attn_output"), for the tuner: the output matrix for
+/// decode only (prompts compute its logits for the last token alone).
+LUMEN_API std::vector<runtime::TuneTarget> tuneTargets(const Qwen2Model &M);
 
 } // namespace lumen::model
 

@@ -12,6 +12,7 @@
 
 #include "lumen/Export.h"
 
+#include "lumen/Codegen/Wisdom.h"
 #include "lumen/Model/Qwen2Model.h"
 
 #include "absl/status/status.h"
@@ -73,6 +74,10 @@ struct LUMEN_API SessionOptions {
   int64_t PrefillBatch = 64;  // Prompt tokens per GEMM batch.
   bool Profile = false;       // Time each op class (see Session::profile).
   bool HugePages = true;      // JIT session: the KV cache in 2 MB pages (madvise; the kernel may decline).
+  /// JIT session: kernel choices measured on this host (runtime::tuneTargets),
+  /// used where they have an entry for a kernel at this thread count;
+  /// null: the kernel table's.
+  std::shared_ptr<const codegen::Wisdom> Wisdom;
 };
 
 /// The plain scalar forward pass (f32 activations and KV cache, exact dot products).

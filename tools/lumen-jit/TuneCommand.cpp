@@ -1,0 +1,103 @@
+//===- TuneCommand.cpp - lumen-jit tune ------------------------------------===//
+//
+// Measures the kernels a model uses on this host (runtime::tuneTargets) and
+// keeps the winners as wisdom beside the kernel object cache.
+//
+//===----------------------------------------------------------------------===//
+#include "Commands.h"
+#include "Flags.h"
+#include "ModelSetup.h"
+#include "Progress.h"
+
+#include "lumen/Runtime/Tuner.h"
+#include "lumen/Runtime/WisdomFile.h"
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+#include <chrono>
+
+namespace lumen::tool {
+
+absl::Status tuneModel(const std::vector<unsigned> &Threads, std::FILE *Summary) {
+  const auto Start = std::chrono::steady_clock::now();
+  const double Budget = absl::GetFlag(FLAGS_budget);
+  if (!(Budget > 0 && Budget <= 86400))
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--budget %g: expected seconds, more than 0 and at most a day", Budget));
+  const int64_t Batch = absl::GetFlag(FLAGS_batch);
+  if (Batch < 8 || Batch > 512)
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--batch %d: the prefill kernels are tuned for 8 to 512 tokens", Batch));
+  absl::StatusOr<std::string> Path = modelPath();
+  if (!Path.ok())
+    return Path.status();
+  absl::StatusOr<codegen::CpuFeatures> Cpu = targetCpu();
+  if (!Cpu.ok())
+    return Cpu.status();
+  // The shapes only: the file mapped in place, nothing copied or repacked.
+  std::vector<runtime::TuneTarget> Targets;
+  {
+    model::LoadOptions Options;
+    Options.Cpu = *Cpu;
+    Options.Repack = false;
+    Options.HugePages = false;
+    absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = model::Qwen2Model::load(*Path, Options);
+    if (!M.ok())
+      return M.status();
+    Targets = model::tuneTargets(**M);
+  }
+  absl::StatusOr<Engine> E = createEngine();
+  if (!E.ok())
+    return E.status();
+  const std::string File = wisdomFile();
+  const codegen::WisdomHost Host = codegen::WisdomHost::current(*Cpu);
+  absl::StatusOr<codegen::Wisdom> Wis = runtime::loadWisdom(File, Host);
+  if (!Wis.ok()) {
+    std::fprintf(stderr, "lumen-jit: warning: %s; it will be replaced\n", std::string(Wis.status().message()).c_str());
+    Wis = codegen::Wisdom(Host);
+  }
+  runtime::TunerOptions Options;
+  Options.PrefillTokens = (Batch + 7) / 8 * 8; // What the session runs a batch with.
+  Options.HugePages = absl::GetFlag(FLAGS_huge_pages);
+  if (absl::GetFlag(FLAGS_trace))
+    Options.Trace = [](const std::string &Line) { std::fprintf(stderr, "\n  %s", Line.c_str()); };
+  const std::string ThreadText = absl::StrJoin(Threads, ",");
+  ProgressBar Bar(absl::StrFormat("tuning %d matrix shapes of %s for %s thread(s) on %s (%s), budget %g s",
+                                  Targets.size(), *Path, ThreadText, Host.Model, Cpu->isaName(), Budget));
+  absl::StatusOr<std::vector<runtime::TuneReport>> Report = runtime::tuneTargets(
+      *E->Cache, Targets, Threads, Budget, Options, *Wis,
+      [&](size_t Done, size_t Total, const std::string &) { return Bar.update(Done, Total); });
+  Bar.finish();
+  if (!Report.ok())
+    return Report.status();
+  if (absl::Status S = runtime::saveWisdom(File, *Wis); !S.ok())
+    return S;
+  // Later wisdom() calls read what was just written.
+  resetWisdom();
+
+  std::fprintf(Summary, "| matrix | what | threads | table's choice | tuned | candidates | speed-up |\n"
+                        "|---|---|---|---|---|---|---|\n");
+  for (const runtime::TuneReport &R : *Report)
+    std::fprintf(Summary, "| %s | %s | %u | %s | %s | %u%s | %s |\n", R.Name.c_str(), R.What.c_str(), R.Threads,
+                 R.Table.c_str(), R.Tuned.c_str(), R.Measured, R.OutOfTime ? " (budget ran out)" : "",
+                 R.Gain == 1 ? "table kept" : absl::StrFormat("%.2fx", R.Gain).c_str());
+  std::fprintf(Summary, "\nwisdom: %s (%zu kernels, %zu layouts for this host); %.1f s\n", File.c_str(),
+               Wis->kernels().size(), Wis->layouts().size(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - Start).count());
+  return absl::OkStatus();
+}
+
+int runTune(const std::vector<std::string> &Args) {
+  if (!Args.empty())
+    return fail(absl::StrFormat("tune takes no arguments (got '%s'); the model goes after -m", Args[0]));
+  absl::StatusOr<std::vector<unsigned>> Threads = threadList();
+  if (!Threads.ok())
+    return fail(std::string(Threads.status().message()));
+  if (absl::Status S = tuneModel(*Threads, stdout); !S.ok())
+    return fail(std::string(S.message()));
+  return 0;
+}
+
+} // namespace lumen::tool
