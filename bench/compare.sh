@@ -11,7 +11,10 @@
 # and each pair's own ratio. Without it, one `lumen-jit bench -r R` a thread
 # count. LUMEN_JIT overrides the lumen-jit binary; LLAMA_BENCH_ARGS adds
 # words to the llama-bench command (e.g. "-rtr 1": ik_llama.cpp's run-time
-# repacking).
+# repacking), LUMEN_BENCH_ARGS to lumen-jit's (e.g. "--kernel-cache DIR").
+# LUMEN_BASELINE_ARGS (e.g. "--no-wisdom": the kernel table against the
+# tuned kernels) adds a third run to every pair, lumen-jit with those words
+# too, and columns for it and for Lumen's ratio to it.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 lumen="${LUMEN_JIT:-$here/build/tools/lumen-jit/lumen-jit}"
@@ -43,10 +46,14 @@ pgargs=()
 [ -n "$pg" ] && pgargs=(-pg "$pg")
 
 # Appends "rep,threads,test,tps,sd,weight_gbs,probe_gbs" lines for each row.
-run_lumen() { # rep threads reps
-  "$lumen" bench -m "$model" -p "$p" -n "$n" "${pgargs[@]}" -t "$2" -r "$3" -o csv > "$tmp/out.csv"
+run_lumen() { # rep threads reps [extra words] [output]
+  # shellcheck disable=SC2086 # The ARGS variables are words.
+  "$lumen" bench -m "$model" -p "$p" -n "$n" "${pgargs[@]}" -t "$2" -r "$3" -o csv ${LUMEN_BENCH_ARGS:-} ${4:-} > "$tmp/out.csv"
   # model,threads,test,tps_mean,tps_sd,weight_gbs,read_probe_gbs,gops
-  awk -F, -v rep="$1" 'NR > 1 { print rep "," $2 "," $3 "," $4 "," $5 "," $6 "," $7 }' "$tmp/out.csv" >> "$tmp/lumen.csv"
+  awk -F, -v rep="$1" 'NR > 1 { print rep "," $2 "," $3 "," $4 "," $5 "," $6 "," $7 }' "$tmp/out.csv" >> "$tmp/${5:-lumen}.csv"
+}
+run_baseline() { # rep threads
+  [ -z "${LUMEN_BASELINE_ARGS:-}" ] || run_lumen "$1" "$2" 1 "$LUMEN_BASELINE_ARGS" baseline
 }
 # Appends "rep,threads,test,tps" lines, llama-bench's columns found by name.
 run_llama() { # rep threads
@@ -80,24 +87,33 @@ echo "# Lumen vs llama.cpp: $(basename "$model"), pp$p / tg$n${pg:+ / pg $pg}, t
 echo
 : > "$tmp/lumen.csv"
 : > "$tmp/llama.csv"
+: > "$tmp/baseline.csv"
 if [ -z "$llama" ]; then
   for t in ${threads//,/ }; do run_lumen 1 "$t" "$reps"; done
 else
   for ((r = 1; r <= reps; r++)); do
     for t in ${threads//,/ }; do
-      if ((r % 2)); then run_lumen "$r" "$t" 1; run_llama "$r" "$t"
-      else run_llama "$r" "$t"; run_lumen "$r" "$t" 1; fi
+      if ((r % 2)); then run_lumen "$r" "$t" 1; run_baseline "$r" "$t"; run_llama "$r" "$t"
+      else run_llama "$r" "$t"; run_baseline "$r" "$t"; run_lumen "$r" "$t" 1; fi
     done
   done
 fi
 
-echo "| threads | test | Lumen t/s | llama.cpp t/s | ratio | ratio by pair | Lumen weight GB/s | read probe GB/s | of probe |"
-echo "|---|---|---|---|---|---|---|---|---|"
+if [ -n "${LUMEN_BASELINE_ARGS:-}" ] && [ -n "$llama" ]; then
+  echo "Baseline: lumen-jit with '$LUMEN_BASELINE_ARGS'."
+  echo
+  echo "| threads | test | Lumen t/s | baseline t/s | Lumen / baseline | llama.cpp t/s | ratio | ratio by pair | Lumen weight GB/s | read probe GB/s | of probe |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+else
+  echo "| threads | test | Lumen t/s | llama.cpp t/s | ratio | ratio by pair | Lumen weight GB/s | read probe GB/s | of probe |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+fi
 awk -F, '
   function msd(sum, sq, cnt,    mean, var) {
     mean = sum / cnt; var = cnt > 1 ? (sq - cnt * mean * mean) / (cnt - 1) : 0
     return sprintf("%.2f ± %.2f", mean, sqrt(var > 0 ? var : 0)) }
   FILENAME == ARGV[1] { key = $2 SUBSEP $3; ref[key, $1] = $4; next }
+  FILENAME == ARGV[2] { key = $2 SUBSEP $3; bk[key]++; bs[key] += $4; bq[key] += $4 * $4; next }
   { key = $2 SUBSEP $3
     if (!(key in k)) { order[++rows] = key; th[key] = $2; test[key] = $3 }
     k[key]++; s[key] += $4; q[key] += $4 * $4; sd[key] = $5; w[key] += $6; pr[key] += $7
@@ -108,5 +124,8 @@ awk -F, '
           llama = "-"; ratio = "-"; byp = "-"
           if (rk[key]) { llama = msd(rs[key], rq[key], rk[key])
                          ratio = sprintf("%.2fx", (s[key] / k[key]) / (rs[key] / rk[key])); byp = pairs[key] }
-          printf "| %s | %s | %s | %s | %s | %s | %.1f | %.1f | %.0f%% |\n", th[key], test[key], lumen, llama, ratio,
-                 byp, w[key] / k[key], pr[key] / k[key], (pr[key] > 0 ? 100 * w[key] / pr[key] : 0) } }' "$tmp/llama.csv" "$tmp/lumen.csv"
+          base = ""
+          if (bk[key]) base = sprintf(" %s | %.2fx |", msd(bs[key], bq[key], bk[key]), (s[key] / k[key]) / (bs[key] / bk[key]))
+          printf "| %s | %s | %s |%s %s | %s | %s | %.1f | %.1f | %.0f%% |\n", th[key], test[key], lumen, base, llama, ratio,
+                 byp, w[key] / k[key], pr[key] / k[key], (pr[key] > 0 ? 100 * w[key] / pr[key] : 0) } }' \
+  "$tmp/llama.csv" "$tmp/baseline.csv" "$tmp/lumen.csv"

@@ -14,8 +14,8 @@ shared="$(cd .. && pwd)/shared"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang-19 \
   -DCMAKE_CXX_COMPILER=clang++-19 -DLUMEN_BUILD_FUZZERS=ON -DLUMEN_SANITIZE=address,undefined \
   -DLUMEN_BUILD_TESTS=OFF -DLUMEN_BUILD_BENCH=OFF >/dev/null
-cmake --build "$build" -j "$(nproc)" --target gguf_fuzzer tokenizer_fuzzer shape_fuzzer make_seeds
-mkdir -p "$build/crashes" "$build/corpus"/{gguf_fuzzer,tokenizer_fuzzer,shape_fuzzer}
+cmake --build "$build" -j "$(nproc)" --target gguf_fuzzer tokenizer_fuzzer shape_fuzzer wisdom_fuzzer make_seeds
+mkdir -p "$build/crashes" "$build/corpus"/{gguf_fuzzer,tokenizer_fuzzer,shape_fuzzer,wisdom_fuzzer}
 "$build/fuzz/make_seeds" "$build/corpus/gguf_fuzzer"
 if [ -f "$shared/fixtures/tiny-qwen2.gguf" ]; then
   head -c 65536 "$shared/fixtures/tiny-qwen2.gguf" > "$build/corpus/gguf_fuzzer/fixture-head.gguf"
@@ -29,9 +29,21 @@ for i, c in enumerate(cases[:80]):
 PY
 fi
 for s in 896x4864 4864x896 32x1 x 0x0 1x; do printf %s "$s" > "$build/corpus/shape_fuzzer/$s"; done
+# Wisdom seeds: what the tuner writes (this host's section and another's).
+cat > "$build/corpus/wisdom_fuzzer/tuned.txt" <<'W'
+# Lumen kernel wisdom
+lumen-wisdom 1
+host model="Fuzz CPU" cpu=znver5 isa=avx512-vnni llvm=19 lumen=0.1.0
+layout type=q8_0 m=4864 k=896 choice=interleaved16 gain=1.000
+kernel type=q8_0 layout=interleaved16 m=4864 k=896 n=decode threads=2 bits=512 acc=1 vnni=1 tile=16x1 prefetch=8192 pattern=pagestart paced=0 gain=1.000
+kernel type=q4_k layout=interleaved16 m=8960 k=1536 n=prefill threads=1 bits=512 acc=1 vnni=1 tile=32x3 prefetch=73728 pattern=spread paced=0 gain=1.080
+host model="Other" cpu=znver1 isa=avx2 llvm=19 lumen=0.1.0
+kernel type=q8_0 layout=interleaved8 m=896 k=896 n=decode threads=2 bits=256 acc=2 vnni=0 tile=8x1 prefetch=4096 pattern=lines paced=0 gain=1.100
+W
+printf 'lumen-wisdom 1\nhost model="x" cpu=y isa=z llvm=1 lumen=2\nkernel type=f16 layout=rows m=33 k=64 n=prefill threads=3 bits=256 acc=4 vnni=0 tile=4x2 prefetch=0 pattern=lines paced=0 gain=2\n' > "$build/corpus/wisdom_fuzzer/rows.txt"
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 status=0
-for f in gguf_fuzzer tokenizer_fuzzer shape_fuzzer; do
+for f in gguf_fuzzer tokenizer_fuzzer shape_fuzzer wisdom_fuzzer; do
   log="$build/$f.log"
   if ! "$build/fuzz/$f" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=4096 -timeout=20 \
        -artifact_prefix="$build/crashes/$f-" "$build/corpus/$f" > "$log" 2>&1; then

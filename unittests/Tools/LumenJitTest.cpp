@@ -465,6 +465,31 @@ TEST(LumenJitTest, CompareScriptPairsRunsWithLlamaBench) {
   EXPECT_NE(Calls[1].find(" -rtr 1"), std::string::npos) << Calls[1];
   EXPECT_EQ(Calls[0].find("-rtr"), std::string::npos) << Calls[0];
 
+  // LUMEN_BENCH_ARGS reaches every lumen-jit call; LUMEN_BASELINE_ARGS adds
+  // a third run to each pair (with both), and columns for it.
+  std::filesystem::remove(Log);
+  Result Three = shell("LUMEN_BENCH_ARGS='--nohuge_pages' LUMEN_BASELINE_ARGS='--no-wisdom' " + Script + " " +
+                       quote(Llama) + " -p 16 -n 4 -t 1 -r 2");
+  ASSERT_EQ(Three.Exit, 0) << Three.Err;
+  Calls = absl::StrSplit(readFile(Log), '\n', absl::SkipEmpty());
+  ASSERT_EQ(Calls.size(), 6u) << readFile(Log);
+  int Baselines = 0;
+  for (const std::string &C : Calls) {
+    if (C.substr(0, 5) != "lumen")
+      continue;
+    EXPECT_NE(C.find("--nohuge_pages"), std::string::npos) << C;
+    Baselines += C.find("--no-wisdom") != std::string::npos;
+  }
+  EXPECT_EQ(Baselines, 2);
+  EXPECT_NE(Three.Out.find("Lumen / baseline"), std::string::npos) << Three.Out;
+  for (const char *Test : {"| 1 | pp16 | ", "| 1 | tg4 | "}) {
+    size_t At = Three.Out.find(Test);
+    ASSERT_NE(At, std::string::npos) << Three.Out;
+    std::vector<std::string> Cells = absl::StrSplit(Three.Out.substr(At, Three.Out.find('\n', At) - At), " | ");
+    ASSERT_EQ(Cells.size(), 11u) << Three.Out;
+    EXPECT_NEAR(std::stod(Cells[4]), std::stod(Cells[2]) / std::stod(Cells[3]), 0.02) << Three.Out;
+  }
+
   // Without llama-bench: one lumen-jit call with every repetition.
   std::filesystem::remove(Log);
   Result Alone = shell(Script + " -p 16 -n 4 -t 1 -r 2");
