@@ -5,6 +5,7 @@
 // chooseSpec (which validates it before use) without a crash.
 //
 //===----------------------------------------------------------------------===//
+#include "lumen/Codegen/KernelABI.h"
 #include "lumen/Codegen/Wisdom.h"
 
 #include <cstdlib>
@@ -27,8 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *Data, size_t Size) {
     if (E.K % 32 || E.M > (1 << 20) || E.K > (1 << 16))
       continue; // chooseSpec is given valid shapes only.
     const MatmulShape Shape{E.M, E.K, E.Tokens == TokenClass::Decode ? 1 : 8, E.Type, E.Layout};
-    if (!validateShape(Shape).ok())
-      continue;
+    if (!validateShape(Shape).ok() || !layoutSupports(E.Layout, E.Type, E.M, E.K))
+      continue; // Nor a layout its matrix cannot be stored in.
     KernelSpec S = chooseSpec(Shape, Cpu, nullptr, &*W, E.Threads);
     if (!S.validate(Cpu).ok())
       std::abort(); // Wisdom or table, the choice is always valid.
