@@ -6,10 +6,12 @@
 
 namespace lumen::codegen {
 
-const std::vector<TuningAxis> &tuningAxes() {
-  static const std::vector<TuningAxis> Axes = {TuningAxis::Prefetch, TuningAxis::Tile, TuningAxis::Accumulators,
-                                               TuningAxis::Pacing, TuningAxis::Isa};
-  return Axes;
+const std::vector<TuningAxis> &tuningAxes(int64_t N) {
+  static const std::vector<TuningAxis> Decode = {TuningAxis::Prefetch, TuningAxis::Tile, TuningAxis::Accumulators,
+                                                 TuningAxis::Pacing, TuningAxis::Isa};
+  static const std::vector<TuningAxis> Prefill = {TuningAxis::Tile, TuningAxis::Prefetch, TuningAxis::Accumulators,
+                                                  TuningAxis::Isa};
+  return N == 1 ? Decode : Prefill;
 }
 
 const char *tuningAxisName(TuningAxis A) {

@@ -229,7 +229,7 @@ absl::StatusOr<KernelTuning> Tuner::tuneKernel(const MatmulShape &Shape, double 
   // sweep only if the first moved.
   for (int Sweep = 0; Sweep < 2 && !Result.OutOfTime; ++Sweep) {
     bool Moved = false;
-    for (TuningAxis Axis : tuningAxes()) {
+    for (TuningAxis Axis : tuningAxes(Shape.N)) {
       std::optional<Timed> Winner;
       double WinnerGain = 1;
       for (const KernelSpec &C : candidatesAlong(Best.Spec, Axis, Cpu)) {
@@ -293,6 +293,7 @@ absl::StatusOr<LayoutTuning> Tuner::tuneLayout(WeightType W, int64_t M, int64_t 
     absl::StatusOr<Timed> TableDecode = Timer(Result.Table, 1), Decode = Timer(L, 1);
     if (!TableDecode.ok() || !Decode.ok())
       return TableDecode.ok() ? Decode.status() : TableDecode.status();
+    ++Result.Measured;
     Outcome O = compare(*TableDecode, *Decode, "layout");
     if (!O.BWins || O.Gain <= Result.Gain)
       continue;
@@ -325,7 +326,7 @@ tuneTargets(KernelCache &Cache, const std::vector<TuneTarget> &Targets, const st
             double BudgetSeconds, const TunerOptions &Base, Wisdom &Wis,
             const std::function<absl::Status(size_t, size_t, const std::string &)> &Progress) {
   // Jobs share the budget by weight: a layout comparison is a few timings,
-  // a kernel's search many.
+  // a kernel's search many, a prefill search's timings the longest.
   struct Job {
     size_t Target;
     unsigned Threads;
@@ -339,7 +340,7 @@ tuneTargets(KernelCache &Cache, const std::vector<TuneTarget> &Targets, const st
         Jobs.push_back({I, Threads[TI], Job::Layout, 0.3});
       Jobs.push_back({I, Threads[TI], Job::Decode, 1.0});
       if (Targets[I].Prefill)
-        Jobs.push_back({I, Threads[TI], Job::Prefill, 1.0});
+        Jobs.push_back({I, Threads[TI], Job::Prefill, 1.5}); // Its passes are longer.
     }
   double WeightLeft = 0;
   for (const Job &J : Jobs)
@@ -378,6 +379,7 @@ tuneTargets(KernelCache &Cache, const std::vector<TuneTarget> &Targets, const st
       Row.Table = weightLayoutName(L->Table);
       Row.Tuned = weightLayoutName(L->Chosen);
       Row.Gain = L->Gain;
+      Row.Measured = L->Measured;
     } else {
       const int64_t N = J.What == Job::Decode ? 1 : Base.PrefillTokens;
       const MatmulShape Shape{Target.M, Target.K, N, Target.Type,

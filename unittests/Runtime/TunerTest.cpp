@@ -61,7 +61,7 @@ TEST(TunerTest, EveryCandidateMatchesItsReplay) {
         V = Normal(Rng);
       std::vector<uint8_t> Xq(N * q8RowBytes(Shape.K));
       referenceQuantize(Shape.K, N, X.data(), Xq.data());
-      for (TuningAxis A : tuningAxes())
+      for (TuningAxis A : tuningAxes(Shape.N))
         for (const KernelSpec &C : candidatesAlong(Table, A, Cpu)) {
           SCOPED_TRACE(C.functionName());
           absl::StatusOr<MatmulFn> Fn = Cache.getMatmul(C);

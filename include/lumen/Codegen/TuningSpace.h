@@ -26,9 +26,11 @@ enum class TuningAxis {
   Isa,          // Vector width and VNNI (the row layout; interleaved ones fix both).
 };
 
-/// The axes in the order the tuner walks them: the ones that moved the most
-/// in docs/BENCHMARK.md's experiments first.
-LUMEN_API const std::vector<TuningAxis> &tuningAxes();
+/// The axes in the order the tuner walks them for a kernel on N tokens: the
+/// ones that moved the most in docs/BENCHMARK.md's experiments first (decode:
+/// the prefetch, which sets how fast the weights stream; prefill: the
+/// register tile, which sets how many int8 dot products a cycle issues).
+LUMEN_API const std::vector<TuningAxis> &tuningAxes(int64_t N);
 LUMEN_API const char *tuningAxisName(TuningAxis A);
 
 /// From's neighbours along A: From with that axis set to each of its other

@@ -69,6 +69,7 @@ struct LUMEN_API KernelTuning {
 struct LUMEN_API LayoutTuning {
   codegen::WeightLayout Table = codegen::WeightLayout::Rows, Chosen = codegen::WeightLayout::Rows;
   double Gain = 1; // Decode speed-up of Chosen over Table's layout (table kernels on each).
+  unsigned Measured = 0; // Other layouts compared.
 };
 
 class LUMEN_API Tuner {
