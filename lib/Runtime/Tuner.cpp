@@ -161,24 +161,24 @@ double Tuner::pass(const Timed &T) {
   return (now() - Start) / T.Copies;
 }
 
-Tuner::Outcome Tuner::compare(const Timed &A, const Timed &B, const char *Why) {
-  pass(A); // Warm code, TLBs and the pool.
-  pass(B);
+PairedComparison comparePaired(const std::function<double()> &A, const std::function<double()> &B,
+                               unsigned Rounds) {
   std::vector<double> TA, TB;
-  for (unsigned R = 0; R < Options.Rounds; ++R) {
+  for (unsigned R = 0; R < std::max(3u, Rounds); ++R) {
     // A B, B A, A B, ...: a slow spell of the host falls on both.
     if (R % 2 == 0) {
-      TA.push_back(pass(A));
-      TB.push_back(pass(B));
+      TA.push_back(A());
+      TB.push_back(B());
     } else {
-      TB.push_back(pass(B));
-      TA.push_back(pass(A));
+      TB.push_back(B());
+      TA.push_back(A());
     }
     // Pruning: two clear losses end it.
     if (R == 1 && TB[0] > 1.03 * TA[0] && TB[1] > 1.03 * TA[1])
       break;
   }
-  Outcome O;
+  PairedComparison O;
+  O.Rounds = static_cast<unsigned>(TA.size());
   O.ASeconds = median(TA);
   O.BSeconds = median(TB);
   O.Gain = O.ASeconds / O.BSeconds;
@@ -188,12 +188,19 @@ Tuner::Outcome Tuner::compare(const Timed &A, const Timed &B, const char *Why) {
     Lost += TB[R] >= TA[R];
   // Every round, or all but one of five or more.
   O.BWins = TA.size() >= 3 && Lost <= (TA.size() >= 5 ? 1u : 0u) && O.Gain - 1 > O.Noise;
+  return O;
+}
+
+PairedComparison Tuner::compare(const Timed &A, const Timed &B, const char *Why) {
+  pass(A); // Warm code, TLBs and the pool.
+  pass(B);
+  PairedComparison O = comparePaired([&] { return pass(A); }, [&] { return pass(B); }, Options.Rounds);
   if (Options.Trace)
     Options.Trace(absl::StrFormat("%s %s %s: %s -> %s: %.3fx (noise %.1f %%, %d rounds) %s", Why,
                                   weightTypeName(A.Spec.Shape.Weights),
                                   absl::StrFormat("%dx%d n%d", A.Spec.Shape.K, A.Spec.Shape.M, A.Spec.Shape.N),
                                   describeLayoutAndChoices(A.Spec), describeLayoutAndChoices(B.Spec), O.Gain,
-                                  100 * O.Noise, TA.size(), O.BWins ? "WINS" : "no"));
+                                  100 * O.Noise, O.Rounds, O.BWins ? "WINS" : "no"));
   return O;
 }
 
@@ -241,7 +248,7 @@ absl::StatusOr<KernelTuning> Tuner::tuneKernel(const MatmulShape &Shape, double 
         if (!T.ok())
           return T.status();
         ++Result.Measured;
-        Outcome O = compare(Best, *T, tuningAxisName(Axis));
+        PairedComparison O = compare(Best, *T, tuningAxisName(Axis));
         if (O.BWins && O.Gain > WinnerGain) {
           Winner = *T;
           WinnerGain = O.Gain;
@@ -263,7 +270,7 @@ absl::StatusOr<KernelTuning> Tuner::tuneKernel(const MatmulShape &Shape, double 
   // still wins beyond the noise (a chain of small wins can be noise).
   Result.Tuned = Result.Table;
   if (!(Best.Spec == Result.Table)) {
-    Outcome O = compare(*Table, Best, "final");
+    PairedComparison O = compare(*Table, Best, "final");
     Result.TableSeconds = O.ASeconds;
     Result.Noise = O.Noise;
     if (O.BWins) {
@@ -294,7 +301,7 @@ absl::StatusOr<LayoutTuning> Tuner::tuneLayout(WeightType W, int64_t M, int64_t 
     if (!TableDecode.ok() || !Decode.ok())
       return TableDecode.ok() ? Decode.status() : TableDecode.status();
     ++Result.Measured;
-    Outcome O = compare(*TableDecode, *Decode, "layout");
+    PairedComparison O = compare(*TableDecode, *Decode, "layout");
     if (!O.BWins || O.Gain <= Result.Gain)
       continue;
     // Decode won; the prompt must not get slower for it.
@@ -370,6 +377,9 @@ tuneTargets(KernelCache &Cache, const std::vector<TuneTarget> &Targets, const st
     TuneReport Row;
     Row.Name = Target.Name;
     Row.What = What;
+    Row.Type = Target.Type;
+    Row.M = Target.M;
+    Row.K = Target.K;
     Row.Threads = J.Threads;
     if (J.What == Job::Layout) {
       absl::StatusOr<LayoutTuning> L = T->tuneLayout(Target.Type, Target.M, Target.K, Share);

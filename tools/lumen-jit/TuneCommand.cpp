@@ -9,6 +9,7 @@
 #include "ModelSetup.h"
 #include "Progress.h"
 
+#include "lumen/Model/WisdomCheck.h"
 #include "lumen/Runtime/Tuner.h"
 #include "lumen/Runtime/WisdomFile.h"
 
@@ -66,23 +67,63 @@ absl::Status tuneModel(const std::vector<unsigned> &Threads, std::FILE *Summary)
   const std::string ThreadText = absl::StrJoin(Threads, ",");
   ProgressBar Bar(absl::StrFormat("tuning %d matrix shapes of %s for %s thread(s) on %s (%s), budget %g s",
                                   Targets.size(), *Path, ThreadText, Host.Model, Cpu->isaName(), Budget));
+  // Most of the budget for the kernels; what is left (a few seconds for a
+  // 0.5B model) for confirming them inside the model.
   absl::StatusOr<std::vector<runtime::TuneReport>> Report = runtime::tuneTargets(
-      *E->Cache, Targets, Threads, Budget, Options, *Wis,
+      *E->Cache, Targets, Threads, 0.8 * Budget, Options, *Wis,
       [&](size_t Done, size_t Total, const std::string &) { return Bar.update(Done, Total); });
   Bar.finish();
   if (!Report.ok())
     return Report.status();
+
+  // The tuned kernels against the table's in the model's own decode steps
+  // and prompt batch: what won alone but not there is not kept.
+  std::vector<model::WisdomCheck> Checks;
+  {
+    model::LoadOptions LO;
+    LO.Cpu = *Cpu;
+    LO.HugePages = absl::GetFlag(FLAGS_huge_pages);
+    LO.Wisdom = std::make_shared<const codegen::Wisdom>(*Wis); // The tuned layouts.
+    absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = model::Qwen2Model::load(*Path, LO);
+    if (!M.ok())
+      return M.status();
+    model::WisdomCheckOptions CO;
+    CO.PromptTokens = Options.PrefillTokens;
+    CO.HugePages = LO.HugePages;
+    absl::StatusOr<std::vector<model::WisdomCheck>> C = model::confirmWisdom(**M, *E->Cache, *Wis, Threads, CO);
+    if (!C.ok())
+      return C.status();
+    Checks = std::move(*C);
+  }
   if (absl::Status S = runtime::saveWisdom(File, *Wis); !S.ok())
     return S;
   // Later wisdom() calls read what was just written.
   resetWisdom();
 
-  std::fprintf(Summary, "| matrix | what | threads | table's choice | tuned | candidates | speed-up |\n"
-                        "|---|---|---|---|---|---|---|\n");
+  std::fprintf(Summary, "| matrix | type, KxM | what | threads | table's choice | tuned | candidates | speed-up |\n"
+                        "|---|---|---|---|---|---|---|---|\n");
   for (const runtime::TuneReport &R : *Report)
-    std::fprintf(Summary, "| %s | %s | %u | %s | %s | %u%s | %s |\n", R.Name.c_str(), R.What.c_str(), R.Threads,
+    std::fprintf(Summary, "| %s | %s %lldx%lld | %s | %u | %s | %s | %u%s | %s |\n", R.Name.c_str(),
+                 codegen::weightTypeName(R.Type), (long long)R.K, (long long)R.M, R.What.c_str(), R.Threads,
                  R.Table.c_str(), R.Tuned.c_str(), R.Measured, R.OutOfTime ? " (budget ran out)" : "",
                  R.Gain == 1 ? "table kept" : absl::StrFormat("%.2fx", R.Gain).c_str());
+  std::fprintf(Summary, "\nInside the model (%d decode steps or a %d-token prompt a round, paired rounds):\n\n"
+                        "| threads | what | table's kernels | tuned kernels | speed-up | kept |\n|---|---|---|---|---|---|\n",
+               int(model::WisdomCheckOptions().DecodeTokens), int(Options.PrefillTokens));
+  for (const model::WisdomCheck &C : Checks) {
+    const bool Decode = C.Tokens == codegen::TokenClass::Decode;
+    if (!C.Compared) {
+      std::fprintf(Summary, "| %u | %s | - | - | - | the table's choices everywhere |\n", C.Threads,
+                   Decode ? "decode" : "prefill");
+      continue;
+    }
+    auto Rate = [&](double Seconds) {
+      return absl::StrFormat("%.1f tok/s", (Decode ? 1 : Options.PrefillTokens) / Seconds);
+    };
+    std::fprintf(Summary, "| %u | %s | %s | %s | %.3fx (noise %.1f %%) | %s |\n", C.Threads,
+                 Decode ? "decode" : "prefill", Rate(C.TableSeconds).c_str(), Rate(C.TunedSeconds).c_str(), C.Gain,
+                 100 * C.Noise, C.Kept ? "yes" : "no: the table's choices");
+  }
   std::fprintf(Summary, "\nwisdom: %s (%zu kernels, %zu layouts for this host); %.1f s\n", File.c_str(),
                Wis->kernels().size(), Wis->layouts().size(),
                std::chrono::duration<double>(std::chrono::steady_clock::now() - Start).count());

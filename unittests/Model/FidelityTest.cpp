@@ -144,7 +144,10 @@ TEST_F(TinyFixtureTest, WeightPlacementsAgree) {
   for (Placement P : {Placement{false, false, codegen::WeightLayout::Rows},
                       Placement{false, true, codegen::WeightLayout::Rows}}) {
     SCOPED_TRACE(testing::Message() << "repack " << P.Repack << " huge pages " << P.HugePages);
-    auto Other = Qwen2Model::load(Path, LoadOptions{P.Repack, P.HugePages});
+    LoadOptions LO;
+    LO.Repack = P.Repack;
+    LO.HugePages = P.HugePages;
+    auto Other = Qwen2Model::load(Path, LO);
     ASSERT_TRUE(Other.ok());
     const Qwen2Model &O = **Other;
     EXPECT_EQ(O.Layers[0].Gate.Layout, P.Want);
@@ -174,7 +177,9 @@ TEST_F(TinyFixtureTest, WeightPlacementsAgree) {
 TEST_F(TinyFixtureTest, WeightsFollowTheJitsIsa) {
   // A Jit made for AVX2 on any host reads the layout the loader picked for
   // its CPU (Interleaved8), and computes what the host's kernels compute.
-  auto J = runtime::Jit::create({*codegen::CpuFeatures::forIsa("avx2"), ""});
+  runtime::JitOptions Avx2;
+  Avx2.Cpu = *codegen::CpuFeatures::forIsa("avx2");
+  auto J = runtime::Jit::create(Avx2);
   ASSERT_TRUE(J.ok()) << J.status();
   runtime::KernelCache Avx2Cache(**J);
   LoadOptions O;

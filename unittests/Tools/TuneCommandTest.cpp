@@ -22,10 +22,16 @@ TEST(TuneCommandTest, TunesWritesWisdomAndPrintLLVMUsesIt) {
   const std::string Cache = freshCache("basic");
   Result R = lumenJit({"tune", "-m", kTiny, "--budget", "4", "-t", "1", "--kernel-cache", Cache});
   ASSERT_EQ(R.Exit, 0) << R.Err;
-  EXPECT_TRUE(contains(R.Out, "| matrix | what | threads | table's choice | tuned |")) << R.Out;
-  EXPECT_TRUE(contains(R.Out, "| attn_q/attn_output | decode | 1 |")) << R.Out;
-  EXPECT_TRUE(contains(R.Out, "| output | decode | 1 |")) << R.Out;
+  EXPECT_TRUE(contains(R.Out, "| matrix | type, KxM | what | threads | table's choice | tuned |")) << R.Out;
+  EXPECT_TRUE(contains(R.Out, "| attn_q/attn_output | q8_0 192x192 | decode | 1 |")) << R.Out;
+  EXPECT_TRUE(contains(R.Out, "| attn_k/attn_v | q8_0 192x64 | layout | 1 |")) << R.Out;
+  EXPECT_TRUE(contains(R.Out, "| output | q8_0 192x151936 | decode | 1 |")) << R.Out;
+  EXPECT_FALSE(contains(R.Out, "| output | q8_0 192x151936 | prefill")) << R.Out;
   EXPECT_TRUE(contains(R.Err, "tuning 5 matrix shapes")) << R.Err;
+  // The check inside the model, a row per token class.
+  EXPECT_TRUE(contains(R.Out, "Inside the model")) << R.Out;
+  EXPECT_TRUE(contains(R.Out, "| 1 | decode | ")) << R.Out;
+  EXPECT_TRUE(contains(R.Out, "| 1 | prefill | ")) << R.Out;
   const std::string Wisdom = readFile(Cache + "/wisdom.txt");
   EXPECT_TRUE(contains(Wisdom, "lumen-wisdom 1\nhost model=")) << Wisdom;
   EXPECT_TRUE(contains(Wisdom, "kernel type=q8_0")) << Wisdom;
@@ -56,7 +62,7 @@ TEST(TuneCommandTest, TuneFlagTunesBeforeRunning) {
                        "3", "--kernel-cache", Cache});
   ASSERT_EQ(R.Exit, 0) << R.Err;
   // The summary goes to stderr: stdout is the generated text.
-  EXPECT_TRUE(contains(R.Err, "| matrix | what |")) << R.Err;
+  EXPECT_TRUE(contains(R.Err, "| matrix | type, KxM | what |")) << R.Err;
   EXPECT_FALSE(contains(R.Out, "| matrix |")) << R.Out;
   EXPECT_TRUE(std::filesystem::exists(Cache + "/wisdom.txt"));
 }

@@ -72,6 +72,20 @@ struct LUMEN_API LayoutTuning {
   unsigned Measured = 0; // Other layouts compared.
 };
 
+/// What comparing two alternatives in paired rounds found.
+struct LUMEN_API PairedComparison {
+  bool BWins = false;        // B beats A beyond the noise (the rule above).
+  double Gain = 1;           // A's median seconds over B's.
+  double Noise = 0;          // The spread B's gain had to exceed.
+  double ASeconds = 0, BSeconds = 0; // Medians.
+  unsigned Rounds = 0;       // Paired rounds run (2 when pruned).
+};
+
+/// Times A and B (each call runs one and returns its seconds) in Rounds
+/// paired rounds by the rule above.
+LUMEN_API PairedComparison comparePaired(const std::function<double()> &A, const std::function<double()> &B,
+                                         unsigned Rounds);
+
 class LUMEN_API Tuner {
 public:
   Tuner(KernelCache &Cache, TunerOptions Options);
@@ -93,12 +107,8 @@ private:
   absl::StatusOr<Timed> prepare(const codegen::KernelSpec &Spec);
   const uint8_t *weightsFor(const codegen::MatmulShape &Shape, int64_t &Copies);
   double pass(const Timed &T);
-  /// Paired rounds of A and B; B's median over A's, and the noise.
-  struct Outcome {
-    bool BWins = false;
-    double Gain = 1, Noise = 0, ASeconds = 0, BSeconds = 0;
-  };
-  Outcome compare(const Timed &A, const Timed &B, const char *Why);
+  /// Paired rounds of two candidates' passes (comparePaired), traced.
+  PairedComparison compare(const Timed &A, const Timed &B, const char *Why);
   absl::Status checkReplay(const Timed &T);
 
   KernelCache &Cache;
@@ -118,6 +128,8 @@ struct LUMEN_API TuneTarget {
 /// One line of the summary.
 struct LUMEN_API TuneReport {
   std::string Name, What; // What: "layout", "decode", "prefill".
+  codegen::WeightType Type = codegen::WeightType::Q8_0;
+  int64_t M = 0, K = 0;
   unsigned Threads = 0;
   std::string Table, Tuned; // Choices, described briefly.
   double Gain = 1;
