@@ -177,9 +177,9 @@ TEST_F(TinyFixtureTest, WeightPlacementsAgree) {
 TEST_F(TinyFixtureTest, WeightsFollowTheJitsIsa) {
   // A Jit made for AVX2 on any host reads the layout the loader picked for
   // its CPU (Interleaved8), and computes what the host's kernels compute.
-  runtime::JitOptions Avx2;
-  Avx2.Cpu = *codegen::CpuFeatures::forIsa("avx2");
-  auto J = runtime::Jit::create(Avx2);
+  runtime::JitOptions Avx2Options;
+  Avx2Options.Cpu = *codegen::CpuFeatures::forIsa("avx2");
+  auto J = runtime::Jit::create(Avx2Options);
   ASSERT_TRUE(J.ok()) << J.status();
   runtime::KernelCache Avx2Cache(**J);
   LoadOptions O;
