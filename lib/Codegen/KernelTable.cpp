@@ -5,7 +5,9 @@
 // (256-bit without AVX-512, pmaddubsw without VNNI). The numbers are the
 // winners of bench/kernel_bench (docs/BENCHMARK.md): the VNNI rows measured
 // on Zen 4 (AVX-512 + AVX512_VNNI) and the Zen5 rows on Zen 5, the others
-// on an AVX2-only host. Rerun the benchmark before changing a row.
+// on an AVX2-only host. Rerun the benchmark before changing a row. On any
+// host, `lumen-jit tune` measures the neighbours of these choices and its
+// wisdom (Wisdom.h), where it has an entry, is taken before the table.
 //
 //===----------------------------------------------------------------------===//
 #include "lumen/Codegen/KernelSpec.h"

@@ -2,8 +2,10 @@
 //
 // A KernelSpec fixes everything about one generated matmul: the shape, the
 // data formats, and the code-shape choices (vector width, accumulators,
-// VNNI, register tile). chooseSpec() picks the choices for a shape from one
-// table (KernelTable.cpp), measured on our machines (docs/BENCHMARK.md).
+// VNNI, register tile). chooseSpec() picks the choices for a shape: what the
+// tuner measured on this host (Wisdom.h, docs/TUNING.md) where it has an
+// entry, else one table (KernelTable.cpp), measured on our machines
+// (docs/BENCHMARK.md).
 //
 //===----------------------------------------------------------------------===//
 #ifndef LUMEN_CODEGEN_KERNELSPEC_H
