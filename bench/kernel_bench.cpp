@@ -20,6 +20,7 @@
 #include "lumen/Runtime/KernelCache.h"
 #include "lumen/Runtime/MemoryProbe.h"
 #include "lumen/Runtime/ThreadPool.h"
+#include "lumen/Runtime/Tuner.h"
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -59,29 +60,6 @@ const Shape kShapes[] = {{"attn_q/attn_output 896x896", 896, 896},
                              {"ffn_gate/ffn_up 896x4864", 896, 4864},
                              {"ffn_down 4864x896", 4864, 896},
                              {"lm_head 896x151936", 896, 151936}};
-
-/// Fills Bytes with copies of one row group of random rows of type W and K
-/// columns (normal weights, quantized as a file holds them) in layout L, as
-/// the loader repacks them: every matrix of any shape with this K starts at
-/// a multiple of a row group, so all of them read valid blocks.
-void fillWeights(uint8_t *P, size_t Bytes, WeightType W, WeightLayout L, int64_t K) {
-  const int64_t Rows = layoutRowGroup(L), RowBytes = weightRowBytes(W, K), GroupBytes = Rows * RowBytes;
-  std::vector<uint8_t> File(GroupBytes), Group(GroupBytes);
-  std::vector<float> X(K);
-  std::mt19937 Rng(7);
-  std::normal_distribution<float> N(0, 0.02f);
-  for (int64_t R = 0; R < Rows; ++R) {
-    for (float &V : X)
-      V = N(Rng);
-    if (!gguf::quantizeRow(tensorType(W), X.data(), File.data() + R * RowBytes, K)) {
-      std::fprintf(stderr, "kernel_bench: cannot write %s rows\n", weightTypeName(W));
-      std::exit(1);
-    }
-  }
-  repackWeights(W, File.data(), Group.data(), L, Rows, K, 0, Rows);
-  for (size_t At = 0; At + GroupBytes <= Bytes; At += GroupBytes)
-    std::memcpy(P + At, Group.data(), GroupBytes);
-}
 
 /// One benchmarked kernel variant.
 struct Variant {
@@ -229,7 +207,7 @@ int main(int Argc, char **Argv) {
     if (!F.Buf)
       F.Buf = std::make_unique<runtime::LargeBuffer>(Arena, absl::GetFlag(FLAGS_huge_pages));
     if (F.K != K) {
-      fillWeights(F.Buf->data(), Arena, WT, L, K);
+      runtime::fillSampleWeights(F.Buf->data(), Arena, WT, L, K);
       F.K = K;
     }
     return F.Buf->data();

@@ -42,27 +42,26 @@ std::string describeLayoutAndChoices(const KernelSpec &S) {
   return absl::StrFormat("%s %s", weightLayoutName(S.Shape.Layout), describeChoices(S));
 }
 
-/// Rows of random normal weights stored as a file holds them, repacked as
-/// the loader does: the unit the weight copies repeat (16 rows: a whole
-/// number of row groups of every layout).
-constexpr int64_t kFillRows = 16;
+} // namespace
 
-std::vector<uint8_t> sampleRows(WeightType W, WeightLayout L, int64_t K) {
+void fillSampleWeights(uint8_t *P, size_t Bytes, WeightType W, WeightLayout L, int64_t K) {
+  // 16 rows: a whole number of row groups of every layout, so a matrix of
+  // any M (a multiple of its group) starting at any copy reads whole groups.
+  constexpr int64_t Rows = 16;
   const int64_t RowBytes = weightRowBytes(W, K);
-  std::vector<uint8_t> File(kFillRows * RowBytes), Packed(File.size());
+  std::vector<uint8_t> File(Rows * RowBytes), Unit(File.size());
   std::vector<float> X(K);
   std::mt19937 Rng(7);
   std::normal_distribution<float> N(0, 0.02f);
-  for (int64_t R = 0; R < kFillRows; ++R) {
+  for (int64_t R = 0; R < Rows; ++R) {
     for (float &V : X)
       V = N(Rng);
     gguf::quantizeRow(tensorType(W), X.data(), File.data() + R * RowBytes, K);
   }
-  repackWeights(W, File.data(), Packed.data(), L, kFillRows, K, 0, kFillRows);
-  return Packed;
+  repackWeights(W, File.data(), Unit.data(), L, Rows, K, 0, Rows);
+  for (size_t At = 0; At < Bytes; At += Unit.size())
+    std::memcpy(P + At, Unit.data(), std::min(Unit.size(), Bytes - At));
 }
-
-} // namespace
 
 /// Copies of one matrix's weights, back to back.
 struct Tuner::Arena {
@@ -114,9 +113,7 @@ const uint8_t *Tuner::weightsFor(const MatmulShape &Sh, int64_t &Copies) {
   A->Buffer = std::make_unique<LargeBuffer>(Size, Options.HugePages, /*ZeroFill=*/false);
   if (!A->Buffer->valid())
     return nullptr;
-  const std::vector<uint8_t> Unit = sampleRows(Sh.Weights, Sh.Layout, Sh.K);
-  for (size_t At = 0; At < Size; At += Unit.size())
-    std::memcpy(A->Buffer->data() + At, Unit.data(), std::min(Unit.size(), Size - At));
+  fillSampleWeights(A->Buffer->data(), Size, Sh.Weights, Sh.Layout, Sh.K);
   Arenas.insert(Arenas.begin(), std::move(A));
   return Arenas.front()->Buffer->data();
 }

@@ -146,6 +146,13 @@ tuneTargets(KernelCache &Cache, const std::vector<TuneTarget> &Targets, const st
             double BudgetSeconds, const TunerOptions &Base, codegen::Wisdom &Wis,
             const std::function<absl::Status(size_t, size_t, const std::string &)> &Progress = {});
 
+/// Fills Bytes at P with copies of 16 rows of random normal weights quantized
+/// to W as a file holds them and repacked to L as the loader does: what the
+/// tuner and bench/kernel_bench time kernels on (the weights' values do not
+/// change a kernel's speed; their layout and the bytes streamed do).
+LUMEN_API void fillSampleWeights(uint8_t *P, size_t Bytes, codegen::WeightType W, codegen::WeightLayout L,
+                                 int64_t K);
+
 /// "v512 a1 vnni 16x1 pf8192pg paced": a spec's choices, briefly.
 LUMEN_API std::string describeChoices(const codegen::KernelSpec &S);
 
