@@ -64,6 +64,7 @@ struct LayerKernels {
 struct Kernels {
   std::vector<LayerKernels> Layers;
   QuantizeFn QuantizeDim;
+  QuantizeFn QuantizeAtt; // attn_output's input: heads x head dim (the embedding width for Qwen2).
   QuantizeBlocksFn QuantizeFFNBlocks; // SiLU(gate) * up, by the thread that made each block.
 };
 
@@ -196,14 +197,16 @@ JitSession::JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t
       Cached(M.config().Layers, M.config().KVHeads, M.config().HeadDim, Ctx, KVCache::kSegmentPositions,
              HugePages) {
   const Qwen2Config &C = M.config();
-  const int64_t D = C.Dim, KV = C.kvDim(), FF = C.FFN;
-  for (std::vector<float> *B : {&X, &XN, &Q, &Att, &O, &Down})
+  const int64_t D = C.Dim, KV = C.kvDim(), QD = C.qDim(), FF = C.FFN;
+  for (std::vector<float> *B : {&X, &XN, &O, &Down})
     B->assign(Batch * D, 0.0f);
+  for (std::vector<float> *B : {&Q, &Att})
+    B->assign(Batch * QD, 0.0f);
   K.assign(Batch * KV, 0.0f);
   V.assign(Batch * KV, 0.0f);
   for (std::vector<float> *B : {&Gate, &Up})
     B->assign(Batch * FF, 0.0f);
-  Xq.assign(Batch * codegen::q8RowBytes(D), 0);
+  Xq.assign(Batch * codegen::q8RowBytes(std::max(D, QD)), 0);
   XqFFN.assign(Batch * codegen::q8RowBytes(FF), 0);
   ThetaScale = std::pow(C.RopeBase, -2.0f / C.HeadDim);
   Cos.assign(Batch * C.HeadDim / 2, 0.0f);
@@ -236,6 +239,10 @@ absl::StatusOr<const Kernels *> JitSession::kernels(int64_t N) {
   if (!Quantize.ok())
     return Quantize.status();
   Ks.QuantizeDim = *Quantize;
+  absl::StatusOr<QuantizeFn> QuantizeAtt = Cache.getQuantize(M.config().qDim());
+  if (!QuantizeAtt.ok())
+    return QuantizeAtt.status();
+  Ks.QuantizeAtt = *QuantizeAtt;
   absl::StatusOr<QuantizeBlocksFn> QuantizeBlocks = Cache.getQuantizeBlocks(M.config().FFN);
   if (!QuantizeBlocks.ok())
     return QuantizeBlocks.status();
@@ -309,12 +316,13 @@ void JitSession::normQuantize(const float *Residual, const float *Weight, Quanti
 void JitSession::qkv(uint32_t Layer, const Kernels &Ks, int64_t N) {
   const Qwen2Config &C = M.config();
   const LayerWeights &W = M.Layers[Layer];
-  const int64_t D = C.Dim, KV = C.kvDim(), HD = C.HeadDim, Heads = C.Heads, KVHeads = C.KVHeads;
+  const int64_t QD = C.qDim(), KV = C.kvDim(), HD = C.HeadDim, Heads = C.Heads, KVHeads = C.KVHeads;
   // Heads [0, Heads) are q's, then KVHeads of k and of v. (Bias, RoPE and
   // the store in a dispatch of their own read each head's rows from the
   // core that computed them: 4-11 ms of a two-thread pp512, against ~4 ms
-  // on one thread; docs/BENCHMARK.md.)
-  rowsParallel(D + 2 * KV, std::lcm(codegen::kMaxRowGroup, HD), [&](int64_t Begin, int64_t End) {
+  // on one thread; docs/BENCHMARK.md.) The architecture's optional parts
+  // (Qwen2's biases, Qwen3's per-head q/k norms) are there or null.
+  rowsParallel(QD + 2 * KV, std::lcm(codegen::kMaxRowGroup, HD), [&](int64_t Begin, int64_t End) {
     const LayerKernels &LK = Ks.Layers[Layer];
     matmulRows({{LK.Q, &W.Q, Q.data()}, {LK.K, &W.K, K.data()}, {LK.V, &W.V, V.data()}}, Xq.data(),
                XN.data(), Begin, End);
@@ -322,17 +330,24 @@ void JitSession::qkv(uint32_t Layer, const Kernels &Ks, int64_t N) {
       for (int64_t T = 0; T < N; ++T) {
         const float *Cs = &Cos[T * HD / 2], *Sn = &Sin[T * HD / 2];
         if (H < Heads) {
-          float *Qh = &Q[T * D + H * HD];
-          vec::add(Qh, W.QBias + H * HD, HD);
+          float *Qh = &Q[T * QD + H * HD];
+          if (W.QBias)
+            vec::add(Qh, W.QBias + H * HD, HD);
+          if (W.QNorm)
+            vec::rmsNorm(Qh, W.QNorm, Qh, HD, C.RmsEps);
           vec::rope(Qh, Cs, Sn, HD);
         } else if (const int64_t G = H - Heads; G < KVHeads) {
           float *Kh = &K[T * KV + G * HD];
-          vec::add(Kh, W.KBias + G * HD, HD);
+          if (W.KBias)
+            vec::add(Kh, W.KBias + G * HD, HD);
+          if (W.KNorm)
+            vec::rmsNorm(Kh, W.KNorm, Kh, HD, C.RmsEps);
           vec::rope(Kh, Cs, Sn, HD);
           Cached.storeKey(Layer, G, Pos + T, Kh);
         } else {
           float *Vh = &V[T * KV + (G - KVHeads) * HD];
-          vec::add(Vh, W.VBias + (G - KVHeads) * HD, HD);
+          if (W.VBias)
+            vec::add(Vh, W.VBias + (G - KVHeads) * HD, HD);
           Cached.storeValue(Layer, G - KVHeads, Pos + T, Vh);
         }
       }
@@ -341,7 +356,7 @@ void JitSession::qkv(uint32_t Layer, const Kernels &Ks, int64_t N) {
 
 void JitSession::attention(uint32_t Layer, int64_t N) {
   const Qwen2Config &C = M.config();
-  const int64_t D = C.Dim, HD = C.HeadDim, KVHeads = C.KVHeads, Group = C.Heads / C.KVHeads;
+  const int64_t QD = C.qDim(), HD = C.HeadDim, KVHeads = C.KVHeads, Group = C.Heads / C.KVHeads;
   const float Scale = 1.0f / std::sqrt(float(HD));
   // One item per (token, KV head): the token's Group query heads read each
   // cached K and V row once, in place, converted in registers. (Blocks of 16
@@ -357,24 +372,24 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
       Qs.resize(Group * HD);
       Scores.resize(Group * Stride);
       for (int64_t J = 0; J < Group; ++J)
-        vec::roundToHalf(&Q[T * D + (G * Group + J) * HD], &Qs[J * HD], HD);
+        vec::roundToHalf(&Q[T * QD + (G * Group + J) * HD], &Qs[J * HD], HD);
       vec::attendToken(Qs.data(), Group, Cached.head(Layer, G), Seen, Scale, Scores.data(), Stride,
-                       &Att[T * D + G * Group * HD], HD, Wide);
+                       &Att[T * QD + G * Group * HD], HD, Wide);
     }
   });
 }
 
 absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, float *LogitsOut) {
   const Qwen2Config &C = M.config();
-  const int64_t N = Tokens.size(), D = C.Dim, FF = C.FFN, HD = C.HeadDim;
+  const int64_t N = Tokens.size(), D = C.Dim, QD = C.qDim(), FF = C.FFN, HD = C.HeadDim;
   const int64_t NK = kernelTokens(N);
   absl::StatusOr<const Kernels *> KsOr = kernels(NK);
   if (!KsOr.ok())
     return KsOr.status();
   const Kernels &Ks = **KsOr;
   // Padding rows stay zero through every matmul input.
-  for (std::vector<float> *B : {&XN, &Att})
-    std::fill(B->begin() + N * D, B->begin() + NK * D, 0.0f);
+  std::fill(XN.begin() + N * D, XN.begin() + NK * D, 0.0f);
+  std::fill(Att.begin() + N * QD, Att.begin() + NK * QD, 0.0f);
 
   Prof.start();
   for (int64_t T = 0; T < N; ++T) {
@@ -401,7 +416,7 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     Prof.mark(Phase::QKV);
     attention(L, N);
     Prof.mark(Phase::Attention);
-    quantize(Ks.QuantizeDim, Att.data(), NK);
+    quantize(Ks.QuantizeAtt, Att.data(), NK);
     Prof.mark(Phase::Norms);
     runMatmuls({{LK.O, &W.O, O.data()}}, Xq.data(), Att.data());
     Prof.mark(Phase::O);

@@ -14,21 +14,43 @@
 
 namespace lumen::model {
 
+const std::vector<Architecture> &architectures() {
+  static const std::vector<Architecture> Known = {
+      // name     QKVBias QKNorm HeadDimKey
+      {"qwen2", true, false, false},
+      {"qwen3", false, true, true},
+  };
+  return Known;
+}
+
+const Architecture *findArchitecture(std::string_view Name) {
+  for (const Architecture &A : architectures())
+    if (Name == A.Name)
+      return &A;
+  return nullptr;
+}
+
 absl::StatusOr<Qwen2Config> Qwen2Config::fromGGUF(const gguf::GGUFFile &F) {
-  absl::StatusOr<std::string_view> Arch = F.getString("general.architecture");
-  if (!Arch.ok())
-    return Arch.status();
-  if (*Arch != "qwen2")
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: general.architecture is '%s'; Lumen runs qwen2 models", F.name(), *Arch));
+  absl::StatusOr<std::string_view> ArchName = F.getString("general.architecture");
+  if (!ArchName.ok())
+    return ArchName.status();
   Qwen2Config C;
+  C.Arch = findArchitecture(*ArchName);
+  if (!C.Arch) {
+    std::string Names;
+    for (const Architecture &A : architectures())
+      Names += (Names.empty() ? "" : ", ") + std::string(A.Name);
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: general.architecture is '%s'; Lumen runs %s models", F.name(), *ArchName, Names));
+  }
+  const std::string P = std::string(C.Arch->Name) + ".";
   struct U32Key {
-    const char *Key;
+    std::string Key;
     uint32_t *Out;
   };
-  for (U32Key K : {U32Key{"qwen2.block_count", &C.Layers}, {"qwen2.embedding_length", &C.Dim},
-                   {"qwen2.feed_forward_length", &C.FFN}, {"qwen2.attention.head_count", &C.Heads},
-                   {"qwen2.context_length", &C.ContextLength}}) {
+  for (const U32Key &K : {U32Key{P + "block_count", &C.Layers}, {P + "embedding_length", &C.Dim},
+                          {P + "feed_forward_length", &C.FFN}, {P + "attention.head_count", &C.Heads},
+                          {P + "context_length", &C.ContextLength}}) {
     absl::StatusOr<uint32_t> V = F.getU32(K.Key);
     if (!V.ok())
       return V.status();
@@ -38,16 +60,16 @@ absl::StatusOr<Qwen2Config> Qwen2Config::fromGGUF(const gguf::GGUFFile &F) {
   }
   // head_count_kv defaults to head_count (no GQA), as in llama.cpp.
   C.KVHeads = C.Heads;
-  if (F.find("qwen2.attention.head_count_kv")) {
-    absl::StatusOr<uint32_t> V = F.getU32("qwen2.attention.head_count_kv");
+  if (F.find(P + "attention.head_count_kv")) {
+    absl::StatusOr<uint32_t> V = F.getU32(P + "attention.head_count_kv");
     if (!V.ok())
       return V.status();
     C.KVHeads = *V;
   }
-  for (auto [Key, Out] : {std::pair{"qwen2.rope.freq_base", &C.RopeBase},
-                          {"qwen2.attention.layer_norm_rms_epsilon", &C.RmsEps}}) {
+  for (auto [Key, Out] : {std::pair{P + "rope.freq_base", &C.RopeBase},
+                          {P + "attention.layer_norm_rms_epsilon", &C.RmsEps}}) {
     if (!F.find(Key))
-      continue; // llama.cpp's defaults: 10000 is the generic base, but Qwen2 files always set it.
+      continue; // llama.cpp's defaults: 10000 is the generic base, but Qwen files always set it.
     absl::StatusOr<float> V = F.getF32(Key);
     if (!V.ok())
       return V.status();
@@ -59,17 +81,35 @@ absl::StatusOr<Qwen2Config> Qwen2Config::fromGGUF(const gguf::GGUFFile &F) {
     return absl::InvalidArgumentError(absl::StrFormat("%s: %s", F.name(), What));
   };
   if (C.KVHeads == 0 || C.Heads % C.KVHeads)
-    return Bad(absl::StrFormat("qwen2.attention.head_count %d is not a multiple of head_count_kv %d",
-                               C.Heads, C.KVHeads));
-  if (C.Dim % C.Heads)
-    return Bad(absl::StrFormat("qwen2.embedding_length %d is not divisible by %d heads", C.Dim, C.Heads));
-  C.HeadDim = C.Dim / C.Heads;
+    return Bad(absl::StrFormat("%sattention.head_count %d is not a multiple of head_count_kv %d", P, C.Heads,
+                               C.KVHeads));
+  if (C.Arch->HeadDimKey && F.find(P + "attention.key_length")) {
+    absl::StatusOr<uint32_t> K = F.getU32(P + "attention.key_length");
+    if (!K.ok())
+      return K.status();
+    C.HeadDim = *K;
+    if (F.find(P + "attention.value_length")) {
+      absl::StatusOr<uint32_t> V = F.getU32(P + "attention.value_length");
+      if (!V.ok())
+        return V.status();
+      if (*V != *K)
+        return Bad(absl::StrFormat("%sattention.value_length %d differs from key_length %d (Lumen's attention "
+                                   "needs them equal)", P, *V, *K));
+    }
+    if (C.HeadDim == 0 || C.HeadDim > 1024)
+      return Bad(absl::StrFormat("%sattention.key_length %d is not a plausible head dimension", P, C.HeadDim));
+  } else {
+    if (C.Dim % C.Heads)
+      return Bad(absl::StrFormat("%sembedding_length %d is not divisible by %d heads", P, C.Dim, C.Heads));
+    C.HeadDim = C.Dim / C.Heads;
+  }
   if (C.HeadDim % 2)
     return Bad(absl::StrFormat("head dim %d is odd (RoPE rotates pairs)", C.HeadDim));
-  if (C.Dim % 32 || C.FFN % 32)
-    return Bad(absl::StrFormat("embedding_length %d and feed_forward_length %d must be multiples of 32",
-                               C.Dim, C.FFN));
-  if (C.Layers > 1024 || C.Dim > 65536 || C.FFN > 262144)
+  if (C.Dim % 32 || C.FFN % 32 || C.qDim() % 32)
+    return Bad(absl::StrFormat("embedding_length %d, feed_forward_length %d and heads x head dim %d must be "
+                               "multiples of 32",
+                               C.Dim, C.FFN, C.qDim()));
+  if (C.Layers > 1024 || C.Dim > 65536 || C.FFN > 262144 || C.qDim() > 65536)
     return Bad("implausible model size");
   return C;
 }
@@ -166,11 +206,13 @@ void Qwen2Model::placeWeights(const LoadOptions &Options) {
     const float **P;
     int64_t N;
   };
-  const int64_t D = Config.Dim, KV = Config.kvDim();
+  const int64_t D = Config.Dim, KV = Config.kvDim(), QD = Config.qDim(), HD = Config.HeadDim;
   std::vector<Vector> Vectors = {{&OutputNorm, D}};
   for (LayerWeights &L : Layers)
-    for (Vector V : {Vector{&L.AttnNorm, D}, {&L.QBias, D}, {&L.KBias, KV}, {&L.VBias, KV}, {&L.FfnNorm, D}})
-      Vectors.push_back(V);
+    for (Vector V : {Vector{&L.AttnNorm, D}, {&L.QBias, QD}, {&L.KBias, KV}, {&L.VBias, KV}, {&L.QNorm, HD},
+                     {&L.KNorm, HD}, {&L.FfnNorm, D}})
+      if (*V.P) // The architecture's optional parts only.
+        Vectors.push_back(V);
   constexpr int64_t kAlign = 4096; // Each matrix starts on its own page.
   constexpr int64_t kVectorAlign = 64;
   int64_t Total = 0;
@@ -256,7 +298,8 @@ absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::fromFile(std::unique_ptr
         M->Tok->vocabSize(), M->Config.Vocab));
 
   const Qwen2Config &Cf = M->Config;
-  const int64_t D = Cf.Dim, KV = Cf.kvDim(), FF = Cf.FFN, V = Cf.Vocab;
+  const Architecture &A = *Cf.Arch;
+  const int64_t D = Cf.Dim, KV = Cf.kvDim(), QD = Cf.qDim(), HD = Cf.HeadDim, FF = Cf.FFN, V = Cf.Vocab;
   WeightLoader L(*File);
   auto Take = [](auto &&R, auto &Out) -> absl::Status {
     if (!R.ok())
@@ -277,19 +320,28 @@ absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::fromFile(std::unique_ptr
     std::string B = absl::StrFormat("blk.%d.", I);
     LayerWeights &W = M->Layers[I];
     for (absl::Status Step : {Take(L.vector(B + "attn_norm.weight", D), W.AttnNorm),
-                              Take(L.matrix(B + "attn_q.weight", D, D), W.Q),
-                              Take(L.vector(B + "attn_q.bias", D), W.QBias),
+                              Take(L.matrix(B + "attn_q.weight", D, QD), W.Q),
                               Take(L.matrix(B + "attn_k.weight", D, KV), W.K),
-                              Take(L.vector(B + "attn_k.bias", KV), W.KBias),
                               Take(L.matrix(B + "attn_v.weight", D, KV), W.V),
-                              Take(L.vector(B + "attn_v.bias", KV), W.VBias),
-                              Take(L.matrix(B + "attn_output.weight", D, D), W.O),
+                              Take(L.matrix(B + "attn_output.weight", QD, D), W.O),
                               Take(L.vector(B + "ffn_norm.weight", D), W.FfnNorm),
                               Take(L.matrix(B + "ffn_gate.weight", D, FF), W.Gate),
                               Take(L.matrix(B + "ffn_up.weight", D, FF), W.Up),
                               Take(L.matrix(B + "ffn_down.weight", FF, D), W.Down)})
       if (S.ok() && !Step.ok())
         S = Step;
+    // The architecture's optional parts: required when it declares them.
+    if (A.QKVBias)
+      for (absl::Status Step : {Take(L.vector(B + "attn_q.bias", QD), W.QBias),
+                                Take(L.vector(B + "attn_k.bias", KV), W.KBias),
+                                Take(L.vector(B + "attn_v.bias", KV), W.VBias)})
+        if (S.ok() && !Step.ok())
+          S = Step;
+    if (A.QKNorm)
+      for (absl::Status Step : {Take(L.vector(B + "attn_q_norm.weight", HD), W.QNorm),
+                                Take(L.vector(B + "attn_k_norm.weight", HD), W.KNorm)})
+        if (S.ok() && !Step.ok())
+          S = Step;
   }
   if (!S.ok())
     return S;

@@ -78,9 +78,9 @@ absl::Status ReferenceSession::eval(std::span<const int32_t> Tokens, bool AllLog
   if (absl::Status S = checkTokens(Tokens); !S.ok())
     return S;
   const Qwen2Config &C = M.config();
-  const int64_t N = Tokens.size(), D = C.Dim, KV = C.kvDim(), FF = C.FFN, HD = C.HeadDim;
+  const int64_t N = Tokens.size(), D = C.Dim, KV = C.kvDim(), QD = C.qDim(), FF = C.FFN, HD = C.HeadDim;
   const int64_t Group = C.Heads / C.KVHeads;
-  std::vector<float> X(N * D), XN(N * D), Q(N * D), K(N * KV), V(N * KV), Att(N * D), O(N * D);
+  std::vector<float> X(N * D), XN(N * D), Q(N * QD), K(N * KV), V(N * KV), Att(N * QD), O(N * D);
   std::vector<float> Gate(N * FF), Up(N * FF), Hidden(N * FF), Down(N * D);
 
   for (int64_t T = 0; T < N; ++T)
@@ -97,11 +97,19 @@ absl::Status ReferenceSession::eval(std::span<const int32_t> Tokens, bool AllLog
     matmul(W.K, XN.data(), K.data(), N);
     matmul(W.V, XN.data(), V.data(), N);
     for (int64_t T = 0; T < N; ++T) {
-      for (int64_t I = 0; I < D; ++I) Q[T * D + I] += W.QBias[I];
-      for (int64_t I = 0; I < KV; ++I) K[T * KV + I] += W.KBias[I];
-      for (int64_t I = 0; I < KV; ++I) V[T * KV + I] += W.VBias[I];
+      if (W.QBias) { // Architecture::QKVBias.
+        for (int64_t I = 0; I < QD; ++I) Q[T * QD + I] += W.QBias[I];
+        for (int64_t I = 0; I < KV; ++I) K[T * KV + I] += W.KBias[I];
+        for (int64_t I = 0; I < KV; ++I) V[T * KV + I] += W.VBias[I];
+      }
+      if (W.QNorm) { // Architecture::QKNorm: each head normalised before RoPE.
+        for (uint32_t H = 0; H < C.Heads; ++H)
+          rmsNorm(&Q[T * QD + H * HD], W.QNorm, &Q[T * QD + H * HD], HD, C.RmsEps);
+        for (uint32_t H = 0; H < C.KVHeads; ++H)
+          rmsNorm(&K[T * KV + H * HD], W.KNorm, &K[T * KV + H * HD], HD, C.RmsEps);
+      }
       for (uint32_t H = 0; H < C.Heads; ++H)
-        rope(&Q[T * D + H * HD], HD, Pos + T, C.RopeBase);
+        rope(&Q[T * QD + H * HD], HD, Pos + T, C.RopeBase);
       for (uint32_t H = 0; H < C.KVHeads; ++H)
         rope(&K[T * KV + H * HD], HD, Pos + T, C.RopeBase);
       std::copy_n(&K[T * KV], KV, &KC[(Pos + T) * KV]);
@@ -111,7 +119,7 @@ absl::Status ReferenceSession::eval(std::span<const int32_t> Tokens, bool AllLog
       const int64_t Seen = Pos + T + 1; // Causal: positions 0 .. Pos + T.
       std::vector<double> Score(Seen);
       for (uint32_t H = 0; H < C.Heads; ++H) {
-        const float *Qh = &Q[T * D + H * HD];
+        const float *Qh = &Q[T * QD + H * HD];
         const int64_t KVOff = (H / Group) * HD;
         double Max = -INFINITY;
         for (int64_t P = 0; P < Seen; ++P) {
@@ -128,7 +136,7 @@ absl::Status ReferenceSession::eval(std::span<const int32_t> Tokens, bool AllLog
           double Acc = 0;
           for (int64_t P = 0; P < Seen; ++P)
             Acc += Score[P] * VC[P * KV + KVOff + I];
-          Att[T * D + H * HD + I] = static_cast<float>(Acc / Sum);
+          Att[T * QD + H * HD + I] = static_cast<float>(Acc / Sum);
         }
       }
     }

@@ -25,6 +25,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace lumen::runtime {
@@ -33,7 +34,24 @@ class LargeBuffer;
 
 namespace lumen::model {
 
+/// What a decoder family adds to the common skeleton (RMSNorm, RoPE,
+/// grouped-query attention, SwiGLU): the optional parts the forward passes
+/// read as data, one row per `general.architecture` Lumen runs.
+struct LUMEN_API Architecture {
+  const char *Name;  // general.architecture, and the prefix of its keys.
+  bool QKVBias;      // attn_q/k/v.bias (Qwen2).
+  bool QKNorm;       // attn_q_norm/attn_k_norm: RMSNorm over each q and k head before RoPE (Qwen3).
+  /// The head dimension comes from {arch}.attention.key_length (Qwen3-0.6B:
+  /// 16 heads of 128 on a 1024 embedding), else embedding / heads.
+  bool HeadDimKey;
+};
+
+/// The architectures Lumen runs, and the one named Name (null if none).
+LUMEN_API const std::vector<Architecture> &architectures();
+LUMEN_API const Architecture *findArchitecture(std::string_view Name);
+
 struct LUMEN_API Qwen2Config {
+  const Architecture *Arch = nullptr;
   uint32_t Layers = 0;
   uint32_t Dim = 0;
   uint32_t FFN = 0;
@@ -47,7 +65,11 @@ struct LUMEN_API Qwen2Config {
   bool TiedOutput = true;
 
   uint32_t kvDim() const { return KVHeads * HeadDim; }
-  /// Reads qwen2.* metadata; every error names the key.
+  /// The query heads' width: attn_q's rows and attn_output's columns (the
+  /// embedding width for Qwen2; Qwen3 may differ).
+  uint32_t qDim() const { return Heads * HeadDim; }
+  /// Reads {arch}.* metadata for an architecture Lumen runs; every error
+  /// names the key.
   static absl::StatusOr<Qwen2Config> fromGGUF(const gguf::GGUFFile &File);
 };
 
@@ -67,7 +89,8 @@ struct LUMEN_API Matrix {
 struct LUMEN_API LayerWeights {
   const float *AttnNorm;
   Matrix Q, K, V, O;
-  const float *QBias, *KBias, *VBias;
+  const float *QBias = nullptr, *KBias = nullptr, *VBias = nullptr; // Architecture::QKVBias.
+  const float *QNorm = nullptr, *KNorm = nullptr;                   // Architecture::QKNorm: HeadDim each.
   const float *FfnNorm;
   Matrix Gate, Up, Down;
 };
