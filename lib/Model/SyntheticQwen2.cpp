@@ -24,15 +24,17 @@ using gguf::TensorType;
 
 namespace {
 Qwen2Shape shape(const char *Name, uint32_t Layers, uint32_t Dim, uint32_t FFN, uint32_t Heads,
-                 uint32_t KVHeads, bool Tied, uint32_t Vocab = 151936) {
+                 uint32_t KVHeads, bool Tied, uint32_t Vocab = 151936, const char *Arch = "qwen2",
+                 uint32_t HeadDim = 0) {
   Qwen2Shape S;
   S.Name = Name;
+  S.Arch = findArchitecture(Arch);
   S.Layers = Layers;
   S.Dim = Dim;
   S.FFN = FFN;
   S.Heads = Heads;
   S.KVHeads = KVHeads;
-  S.HeadDim = Dim / Heads;
+  S.HeadDim = HeadDim ? HeadDim : Dim / Heads;
   S.Vocab = Vocab;
   S.ContextLength = 32768;
   S.RopeBase = 1e6f;
@@ -53,14 +55,21 @@ absl::StatusOr<Qwen2Shape> qwen2Preset(std::string_view Name) {
     return shape("Qwen2.5-3B-Instruct", 36, 2048, 11008, 16, 2, true);
   if (Preset == "qwen2.5-7b")
     return shape("Qwen2.5-7B-Instruct", 28, 3584, 18944, 28, 4, false, 152064);
+  // Qwen3: 128-wide heads whatever the embedding (0.6B: 16 x 128 on 1024).
+  if (Preset == "qwen3-0.6b")
+    return shape("Qwen3-0.6B", 28, 1024, 3072, 16, 8, true, 151936, "qwen3", 128);
+  if (Preset == "qwen3-1.7b")
+    return shape("Qwen3-1.7B", 28, 2048, 6144, 16, 8, true, 151936, "qwen3", 128);
   if (Preset == "tiny") // The shape of shared/fixtures/tiny-qwen2.gguf.
     return shape("Qwen2-tiny", 3, 192, 512, 3, 1, true);
   return absl::InvalidArgumentError(absl::StrFormat(
-      "unknown preset '%s' (expected qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-3b, qwen2.5-7b or tiny)", Preset));
+      "unknown preset '%s' (expected qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-3b, qwen2.5-7b, qwen3-0.6b, qwen3-1.7b "
+      "or tiny)",
+      Preset));
 }
 
 std::vector<std::string> qwen2PresetNames() {
-  return {"qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b", "tiny"};
+  return {"qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b", "qwen3-0.6b", "qwen3-1.7b", "tiny"};
 }
 
 namespace {
@@ -258,16 +267,18 @@ absl::Status validate(const Qwen2Shape &S) {
   auto Bad = [&](const std::string &What) {
     return absl::InvalidArgumentError(absl::StrFormat("synthetic %s: %s", S.Name, What));
   };
-  if (!S.Layers || !S.Dim || !S.FFN || !S.Heads || !S.KVHeads || !S.Vocab)
+  if (!S.Arch)
+    return Bad("no architecture");
+  if (!S.Layers || !S.Dim || !S.FFN || !S.Heads || !S.KVHeads || !S.Vocab || !S.HeadDim)
     return Bad("every dimension must be positive");
-  if (S.Dim % S.Heads)
-    return Bad(absl::StrFormat("dim %d is not divisible by %d heads", S.Dim, S.Heads));
+  if (!S.Arch->HeadDimKey && S.HeadDim * S.Heads != S.Dim)
+    return Bad(absl::StrFormat("dim %d is not %d heads of %d", S.Dim, S.Heads, S.HeadDim));
   if (S.Heads % S.KVHeads)
     return Bad(absl::StrFormat("%d heads are not divisible by %d KV heads", S.Heads, S.KVHeads));
-  if ((S.Dim / S.Heads) % 2)
+  if (S.HeadDim % 2)
     return Bad("head dim must be even for RoPE");
-  if (S.Dim % gguf::kQ8BlockSize || S.FFN % gguf::kQ8BlockSize)
-    return Bad("dim and ffn must be multiples of 32 (Q8_0 blocks)");
+  if (S.Dim % gguf::kQ8BlockSize || S.FFN % gguf::kQ8BlockSize || S.qDim() % gguf::kQ8BlockSize)
+    return Bad("dim, ffn and heads x head dim must be multiples of 32 (Q8_0 blocks)");
   return absl::OkStatus();
 }
 
@@ -276,22 +287,30 @@ absl::Status validate(const Qwen2Shape &S) {
 absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string &Path) {
   Qwen2Shape S = Options.Shape;
   unsigned Threads = Options.Threads ? Options.Threads : std::max(1u, std::thread::hardware_concurrency());
+  if (!S.Arch)
+    S.Arch = findArchitecture("qwen2");
+  const Architecture &A = *S.Arch;
+  const std::string P = std::string(A.Name) + ".";
   GGUFWriter W(32);
-  W.setString("general.architecture", "qwen2");
+  W.setString("general.architecture", A.Name);
   W.setString("general.type", "model");
   W.setString("general.name",
               absl::StrFormat("%s (synthetic random weights) seed=%d", S.Name, Options.Seed));
   W.setU32("general.file_type", quant::presetInfo(Options.Type).FileType);
   W.setU32("general.quantization_version", 2);
   W.setU32("general.alignment", 32);
-  W.setU32("qwen2.block_count", S.Layers);
-  W.setU32("qwen2.context_length", S.ContextLength);
-  W.setU32("qwen2.embedding_length", S.Dim);
-  W.setU32("qwen2.feed_forward_length", S.FFN);
-  W.setU32("qwen2.attention.head_count", S.Heads);
-  W.setU32("qwen2.attention.head_count_kv", S.KVHeads);
-  W.setF32("qwen2.rope.freq_base", S.RopeBase);
-  W.setF32("qwen2.attention.layer_norm_rms_epsilon", S.RmsEps);
+  W.setU32(P + "block_count", S.Layers);
+  W.setU32(P + "context_length", S.ContextLength);
+  W.setU32(P + "embedding_length", S.Dim);
+  W.setU32(P + "feed_forward_length", S.FFN);
+  W.setU32(P + "attention.head_count", S.Heads);
+  W.setU32(P + "attention.head_count_kv", S.KVHeads);
+  W.setF32(P + "rope.freq_base", S.RopeBase);
+  W.setF32(P + "attention.layer_norm_rms_epsilon", S.RmsEps);
+  if (A.HeadDimKey) {
+    W.setU32(P + "attention.key_length", S.HeadDim);
+    W.setU32(P + "attention.value_length", S.HeadDim);
+  }
 
   std::vector<int32_t> TokenTypes;
   if (Options.TokenizerFrom) {
@@ -309,8 +328,8 @@ absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string 
   if (absl::Status St = validate(S); !St.ok())
     return St;
 
-  const int64_t D = S.Dim, F = S.FFN, V = S.Vocab;
-  const int64_t KVDim = S.KVHeads * (D / S.Heads);
+  const int64_t D = S.Dim, F = S.FFN, V = S.Vocab, QD = S.qDim(), HD = S.HeadDim;
+  const int64_t KVDim = S.KVHeads * HD;
   const double InvSqrtD = 1.0 / std::sqrt(D), InvSqrtF = 1.0 / std::sqrt(F);
   const uint64_t Seed = Options.Seed;
 
@@ -364,22 +383,32 @@ absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string 
   for (uint32_t L = 0; L < S.Layers && St.ok(); ++L) {
     std::string B = absl::StrFormat("blk.%d.", L);
     double Branch = branchScale(L, S.Layers);
-    for (absl::Status Step : {
-             Vec(B + "attn_norm.weight", D, 1.0, Recipe::NormNoise),
-             Mat(B + "attn_q.weight", D, D, Recipe::QKGain * InvSqrtD),
-             Vec(B + "attn_q.bias", D, 0.0, Recipe::QKBiasStd),
-             Mat(B + "attn_k.weight", D, KVDim, Recipe::QKGain * InvSqrtD),
-             Vec(B + "attn_k.bias", KVDim, 0.0, Recipe::QKBiasStd),
-             Mat(B + "attn_v.weight", D, KVDim, InvSqrtD),
-             Vec(B + "attn_v.bias", KVDim, 0.0, Recipe::VBiasStd),
-             Mat(B + "attn_output.weight", D, D, Branch * InvSqrtD),
-             Vec(B + "ffn_norm.weight", D, 1.0, Recipe::NormNoise),
-             Mat(B + "ffn_gate.weight", D, F, InvSqrtD),
-             Mat(B + "ffn_up.weight", D, F, InvSqrtD),
-             Mat(B + "ffn_down.weight", F, D, Branch * Recipe::FFNGain * InvSqrtF),
-         })
+    // With per-head q/k norms (Qwen3) the norms' weights set the score
+    // scale instead of the projections'. The tensors in llama.cpp's order.
+    const double QKScale = A.QKNorm ? InvSqrtD : Recipe::QKGain * InvSqrtD;
+    auto Then = [&](const std::function<absl::Status()> &Write) {
       if (St.ok())
-        St = Step;
+        St = Write();
+    };
+    Then([&] { return Vec(B + "attn_norm.weight", D, 1.0, Recipe::NormNoise); });
+    Then([&] { return Mat(B + "attn_q.weight", D, QD, QKScale); });
+    if (A.QKVBias)
+      Then([&] { return Vec(B + "attn_q.bias", QD, 0.0, Recipe::QKBiasStd); });
+    Then([&] { return Mat(B + "attn_k.weight", D, KVDim, QKScale); });
+    if (A.QKVBias)
+      Then([&] { return Vec(B + "attn_k.bias", KVDim, 0.0, Recipe::QKBiasStd); });
+    Then([&] { return Mat(B + "attn_v.weight", D, KVDim, InvSqrtD); });
+    if (A.QKVBias)
+      Then([&] { return Vec(B + "attn_v.bias", KVDim, 0.0, Recipe::VBiasStd); });
+    if (A.QKNorm) {
+      Then([&] { return Vec(B + "attn_q_norm.weight", HD, Recipe::QKGain, Recipe::QKGain * Recipe::NormNoise); });
+      Then([&] { return Vec(B + "attn_k_norm.weight", HD, Recipe::QKGain, Recipe::QKGain * Recipe::NormNoise); });
+    }
+    Then([&] { return Mat(B + "attn_output.weight", QD, D, Branch / std::sqrt(double(QD))); });
+    Then([&] { return Vec(B + "ffn_norm.weight", D, 1.0, Recipe::NormNoise); });
+    Then([&] { return Mat(B + "ffn_gate.weight", D, F, InvSqrtD); });
+    Then([&] { return Mat(B + "ffn_up.weight", D, F, InvSqrtD); });
+    Then([&] { return Mat(B + "ffn_down.weight", F, D, Branch * Recipe::FFNGain * InvSqrtF); });
   }
   if (!St.ok())
     return St;
