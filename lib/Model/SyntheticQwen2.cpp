@@ -271,13 +271,14 @@ absl::Status validate(const Qwen2Shape &S) {
     return Bad("no architecture");
   if (!S.Layers || !S.Dim || !S.FFN || !S.Heads || !S.KVHeads || !S.Vocab || !S.HeadDim)
     return Bad("every dimension must be positive");
-  if (!S.Arch->HeadDimKey && S.HeadDim * S.Heads != S.Dim)
-    return Bad(absl::StrFormat("dim %d is not %d heads of %d", S.Dim, S.Heads, S.HeadDim));
+  if (!S.Arch->HeadDimKey && S.Dim % S.Heads)
+    return Bad(absl::StrFormat("dim %d is not divisible by %d heads", S.Dim, S.Heads));
   if (S.Heads % S.KVHeads)
     return Bad(absl::StrFormat("%d heads are not divisible by %d KV heads", S.Heads, S.KVHeads));
-  if (S.HeadDim % 2)
+  if ((S.Arch->HeadDimKey ? S.HeadDim : S.Dim / S.Heads) % 2)
     return Bad("head dim must be even for RoPE");
-  if (S.Dim % gguf::kQ8BlockSize || S.FFN % gguf::kQ8BlockSize || S.qDim() % gguf::kQ8BlockSize)
+  if (S.Dim % gguf::kQ8BlockSize || S.FFN % gguf::kQ8BlockSize ||
+      (S.Arch->HeadDimKey && S.qDim() % gguf::kQ8BlockSize))
     return Bad("dim, ffn and heads x head dim must be multiples of 32 (Q8_0 blocks)");
   return absl::OkStatus();
 }
@@ -327,6 +328,8 @@ absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string 
   }
   if (absl::Status St = validate(S); !St.ok())
     return St;
+  if (!A.HeadDimKey) // The head dimension is embedding / heads.
+    S.HeadDim = S.Dim / S.Heads;
 
   const int64_t D = S.Dim, F = S.FFN, V = S.Vocab, QD = S.qDim(), HD = S.HeadDim;
   const int64_t KVDim = S.KVHeads * HD;

@@ -1,6 +1,8 @@
 //===- SyntheticQwen2Test.cpp - Random-weight Qwen2 files ------------------===//
 #include "Fixtures.h"
+#include "lumen/Model/Session.h"
 #include "lumen/Model/SyntheticQwen2.h"
+#include "lumen/Runtime/Jit.h"
 
 #include "lumen/GGUF/Quantize.h"
 #include "lumen/Quantize/QuantPreset.h"
@@ -68,6 +70,22 @@ TEST(SyntheticQwen2Test, Presets) {
     EXPECT_EQ(P->Vocab, E.Vocab);
     EXPECT_EQ(P->TiedOutput, E.Tied);
   }
+  // Qwen3: 128-wide heads on any embedding, q/k norms, no biases.
+  for (const Expect &E : {Expect{"qwen3-0.6b", 28, 1024, 3072, 16, 8, 151936, true},
+                          Expect{"qwen3-1.7b", 28, 2048, 6144, 16, 8, 151936, true}}) {
+    SCOPED_TRACE(E.Name);
+    auto P = qwen2Preset(E.Name);
+    ASSERT_TRUE(P.ok()) << P.status();
+    EXPECT_STREQ(P->Arch->Name, "qwen3");
+    EXPECT_EQ(P->Layers, E.Layers);
+    EXPECT_EQ(P->Dim, E.Dim);
+    EXPECT_EQ(P->FFN, E.FFN);
+    EXPECT_EQ(P->Heads, E.Heads);
+    EXPECT_EQ(P->KVHeads, E.KVHeads);
+    EXPECT_EQ(P->HeadDim, 128u);
+    EXPECT_EQ(P->Vocab, E.Vocab);
+    EXPECT_EQ(P->TiedOutput, E.Tied);
+  }
   auto Bad = qwen2Preset("llama");
   ASSERT_FALSE(Bad.ok());
   EXPECT_NE(Bad.status().message().find("unknown preset 'llama'"), std::string::npos);
@@ -117,6 +135,55 @@ TEST(SyntheticQwen2Test, LayoutMetadataAndScales) {
   // Later layers' residual branches are smaller than earlier ones'.
   EXPECT_GT(rmsOfMatrix(*G.findTensor("blk.0.attn_output.weight")),
             1.3 * rmsOfMatrix(*G.findTensor("blk.2.attn_output.weight")));
+}
+
+TEST(SyntheticQwen2Test, Qwen3LayoutAndForward) {
+  // A small Qwen3: 4 heads of 64 on a 128-wide embedding (q: 256 rows).
+  SynthOptions O;
+  O.Shape = smallShape();
+  O.Shape.Arch = findArchitecture("qwen3");
+  O.Shape.Dim = 128;
+  O.Shape.Heads = 4;
+  O.Shape.KVHeads = 2;
+  O.Shape.HeadDim = 64;
+  O.Seed = 4;
+  const std::string Path = tmpPath("synth-qwen3.gguf");
+  ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());
+  {
+    auto F = gguf::GGUFFile::open(Path);
+    ASSERT_TRUE(F.ok()) << F.status();
+    const gguf::GGUFFile &G = **F;
+    EXPECT_EQ(*G.getString("general.architecture"), "qwen3");
+    EXPECT_EQ(*G.getU32("qwen3.attention.key_length"), 64u);
+    EXPECT_EQ(G.findTensor("blk.0.attn_q.bias"), nullptr);
+    ASSERT_NE(G.findTensor("blk.0.attn_q_norm.weight"), nullptr);
+    EXPECT_EQ(G.findTensor("blk.0.attn_k_norm.weight")->Dims[0], 64);
+    EXPECT_EQ(G.findTensor("blk.0.attn_q.weight")->Dims[1], 256);
+    EXPECT_EQ(G.findTensor("blk.0.attn_output.weight")->Dims[0], 256);
+  }
+  auto M = Qwen2Model::load(Path);
+  ASSERT_TRUE(M.ok()) << M.status();
+  EXPECT_EQ((*M)->config().qDim(), 256u);
+  // The JIT computes what the scalar reference does (prompt and steps).
+  auto J = runtime::Jit::create();
+  ASSERT_TRUE(J.ok());
+  runtime::KernelCache Cache(**J);
+  auto Ref = createReferenceSession(**M);
+  auto Jit = createJitSession(**M, Cache);
+  ASSERT_TRUE(Ref.ok() && Jit.ok());
+  const std::vector<int32_t> Ids = {72, 101, 108, 108, 111, 32, 119, 111, 114, 108, 100};
+  std::vector<float> A, B;
+  ASSERT_TRUE((*Ref)->eval(Ids, true, A).ok());
+  ASSERT_TRUE((*Jit)->eval(Ids, true, B).ok());
+  const int64_t V = (*M)->config().Vocab;
+  for (size_t T = 0; T < Ids.size(); ++T) {
+    double Sq = 0, Ss = 0;
+    for (int64_t I = 0; I < V; ++I) {
+      Sq += (A[T * V + I] - B[T * V + I]) * (A[T * V + I] - B[T * V + I]);
+      Ss += A[T * V + I] * A[T * V + I];
+    }
+    EXPECT_LT(std::sqrt(Sq / V), 0.05 * std::sqrt(Ss / V)) << T;
+  }
 }
 
 TEST(SyntheticQwen2Test, FloatMatrices) {

@@ -367,17 +367,10 @@ TEST(LumenJitTest, ChatKeepsTheConversation) {
   EXPECT_NE(R.Err.find("prompt " + std::to_string(Turn1 + 1 + Turn2) + " tokens"), std::string::npos) << R.Err;
 }
 
-TEST(LumenJitTest, RunSynthetic05b) {
-  std::string Model = LUMEN_SYNTH_05B;
-  if (!std::filesystem::exists(Model)) {
-    Model = kTmp + "/synth-0.5b.gguf";
-    if (!std::filesystem::exists(Model)) {
-      ASSERT_EQ(lumenJit({"synth", "--preset", "qwen2.5-0.5b", "--seed", "7", "-o", Model}).Exit, 0);
-    }
-  }
-  // Greedy ids from the JIT runtime, checked against the scalar reference
-  // pass teacher-forced over the same sequence: a run that prints timings
-  // but computes garbage (NaN logits pick token 0 forever) fails here.
+/// Greedy ids from the JIT runtime, checked against the scalar reference
+/// pass teacher-forced over the same sequence: a run that prints timings
+/// but computes garbage (NaN logits pick token 0 forever) fails here.
+void expectGreedyRunMatchesReference(const std::string &Model) {
   const std::string Text = "The quick brown fox";
   Result R = lumenJit({"run", "-m", Model, "-p", Text, "--raw", "-n", "32", "--temp", "0", "--ignore-eos",
                        "--print-token-ids"});
@@ -410,6 +403,33 @@ TEST(LumenJitTest, RunSynthetic05b) {
     EXPECT_EQ(Gen[I], Steps[I]["argmax"].get<int32_t>()) << "step " << I << ", reference margin " << Margin;
   }
   EXPECT_GE(Clear, 16) << "most steps have a clear reference top-1";
+}
+
+TEST(LumenJitTest, RunSynthetic05b) {
+  std::string Model = LUMEN_SYNTH_05B;
+  if (!std::filesystem::exists(Model)) {
+    Model = kTmp + "/synth-0.5b.gguf";
+    if (!std::filesystem::exists(Model)) {
+      ASSERT_EQ(lumenJit({"synth", "--preset", "qwen2.5-0.5b", "--seed", "7", "-o", Model}).Exit, 0);
+    }
+  }
+  expectGreedyRunMatchesReference(Model);
+}
+
+// Qwen3-0.6B's layout (general.architecture qwen3, 16 heads of 128 on a
+// 1024-wide embedding, per-head q/k norms) through run, tokenize and eval.
+TEST(LumenJitTest, RunSyntheticQwen3) {
+  const std::string Model = kTmp + "/synth-qwen3-0.6b.gguf";
+  if (!std::filesystem::exists(Model)) {
+    Result S = lumenJit({"synth", "--preset", "qwen3-0.6b", "--seed", "7", "-o", Model});
+    ASSERT_EQ(S.Exit, 0) << S.Err;
+    EXPECT_NE(S.Err.find("Qwen3-0.6B"), std::string::npos) << S.Err;
+  }
+  Result I = lumenJit({"inspect", Model});
+  ASSERT_EQ(I.Exit, 0) << I.Err;
+  EXPECT_NE(I.Out.find("'qwen3'"), std::string::npos) << I.Out;
+  EXPECT_NE(I.Out.find("qwen3.attention.key_length"), std::string::npos) << I.Out;
+  expectGreedyRunMatchesReference(Model);
 }
 
 TEST(LumenJitTest, CompareScriptPairsRunsWithLlamaBench) {
