@@ -151,11 +151,15 @@ KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::str
       KernelSpec S = E->spec(Shape);
       absl::Status Valid = S.validate(Cpu);
       if (Valid.ok()) {
-        if (Why)
-          *Why = absl::StrFormat("wisdom: measured on this host for %s at %d thread(s): %s",
-                                 E->Tokens == TokenClass::Decode ? "decode" : "prefill", Threads,
-                                 E->Gain == 1 ? std::string("the table's choice, which nothing beat beyond noise")
-                                              : absl::StrFormat("%.2fx the table's choice", E->Gain));
+        if (Why) {
+          const bool Table = S == chooseSpec(Shape, Cpu);
+          *Why = absl::StrFormat(
+              "wisdom: measured on this host for %s at %d thread(s): %s",
+              E->Tokens == TokenClass::Decode ? "decode" : "prefill", Threads,
+              Table ? std::string("the table's choice, kept (no other won beyond noise, alone and in the model)")
+              : E->Gain > 1 ? absl::StrFormat("%.2fx the table's choice", E->Gain)
+                            : std::string("not the table's choice, with no measured gain (edited by hand?)"));
+        }
         return S;
       }
       WisdomNote = absl::StrFormat(" (wisdom entry passed over: %s)", Valid.message());

@@ -59,6 +59,15 @@ std::optional<WeightLayout> layoutFromName(std::string_view Name) {
   return std::nullopt;
 }
 
+/// Text from a file as an error message shows it: at most 40 characters,
+/// control and non-ASCII bytes escaped.
+std::string shown(std::string_view Text) {
+  std::string Out;
+  for (char C : Text.substr(0, 40))
+    Out += C >= ' ' && C < 127 ? std::string(1, C) : absl::StrFormat("\\x%02x", static_cast<uint8_t>(C));
+  return Text.size() > 40 ? Out + "..." : Out;
+}
+
 /// One line's key=value fields (a value may be "quoted", with no quote inside).
 class Fields {
 public:
@@ -73,14 +82,14 @@ public:
       size_t Eq = Line.find('=', I);
       size_t Space = Line.find_first_of(" \t", I);
       if (Eq == std::string_view::npos || Eq > Space)
-        return absl::InvalidArgumentError(absl::StrFormat("'%s' is not key=value", Line.substr(I, Space - I)));
+        return absl::InvalidArgumentError(absl::StrFormat("'%s' is not key=value", shown(Line.substr(I, Space - I))));
       std::string Key(Line.substr(I, Eq - I));
       I = Eq + 1;
       std::string Value;
       if (I < Line.size() && Line[I] == '"') {
         size_t Close = Line.find('"', I + 1);
         if (Close == std::string_view::npos)
-          return absl::InvalidArgumentError(absl::StrFormat("unterminated quote after %s=", Key));
+          return absl::InvalidArgumentError(absl::StrFormat("unterminated quote after %s=", shown(Key)));
         Value = std::string(Line.substr(I + 1, Close - I - 1));
         I = Close + 1;
       } else {
@@ -89,7 +98,7 @@ public:
         I = End;
       }
       if (Key.empty() || !F.Map.emplace(Key, std::move(Value)).second)
-        return absl::InvalidArgumentError(Key.empty() ? "empty key" : absl::StrFormat("%s given twice", Key));
+        return absl::InvalidArgumentError(Key.empty() ? "empty key" : absl::StrFormat("%s given twice", shown(Key)));
     }
     return F;
   }
@@ -108,7 +117,8 @@ public:
       return T.status();
     int64_t V;
     if (!absl::SimpleAtoi(*T, &V) || V < Min || V > Max)
-      return absl::InvalidArgumentError(absl::StrFormat("%s=%s: expected an integer in [%d, %d]", Key, *T, Min, Max));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s=%s: expected an integer in [%d, %d]", Key, shown(*T), Min, Max));
     return V;
   }
   absl::StatusOr<double> gain() {
@@ -117,7 +127,7 @@ public:
       return T.status();
     double V;
     if (!absl::SimpleAtod(*T, &V) || !(V > 0 && V < 1000))
-      return absl::InvalidArgumentError(absl::StrFormat("gain=%s: expected a positive speed-up", *T));
+      return absl::InvalidArgumentError(absl::StrFormat("gain=%s: expected a positive speed-up", shown(*T)));
     return V;
   }
   absl::StatusOr<WeightType> type() {
@@ -126,7 +136,7 @@ public:
       return T.status();
     std::optional<WeightType> W = weightTypeFromName(*T);
     if (!W)
-      return absl::InvalidArgumentError(absl::StrFormat("type=%s: not a weight type", *T));
+      return absl::InvalidArgumentError(absl::StrFormat("type=%s: not a weight type", shown(*T)));
     return *W;
   }
   absl::StatusOr<WeightLayout> layout(const char *Key) {
@@ -135,13 +145,14 @@ public:
       return T.status();
     std::optional<WeightLayout> L = layoutFromName(*T);
     if (!L)
-      return absl::InvalidArgumentError(absl::StrFormat("%s=%s: expected rows, interleaved8 or interleaved16", Key, *T));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s=%s: expected rows, interleaved8 or interleaved16", Key, shown(*T)));
     return *L;
   }
   /// Every field was used: an unknown one is an error, not ignored.
   absl::Status done() const {
     if (!Map.empty())
-      return absl::InvalidArgumentError(absl::StrFormat("unknown field %s=", Map.begin()->first));
+      return absl::InvalidArgumentError(absl::StrFormat("unknown field %s=", shown(Map.begin()->first)));
     return absl::OkStatus();
   }
 
@@ -190,7 +201,7 @@ absl::StatusOr<WisdomKernel> parseKernel(std::string_view Rest) {
   std::string N;
   LUMEN_TRY_ASSIGN(N, F.text("n"));
   if (N != "decode" && N != "prefill")
-    return absl::InvalidArgumentError(absl::StrFormat("n=%s: expected decode or prefill", N));
+    return absl::InvalidArgumentError(absl::StrFormat("n=%s: expected decode or prefill", shown(N)));
   E.Tokens = N == "decode" ? TokenClass::Decode : TokenClass::Prefill;
   LUMEN_TRY_ASSIGN(E.Threads, F.number("threads", 1, 4096));
   LUMEN_TRY_ASSIGN(E.VectorBits, F.number("bits", 256, 512));
@@ -204,7 +215,7 @@ absl::StatusOr<WisdomKernel> parseKernel(std::string_view Rest) {
   int64_t Rows, Tokens;
   if (RT.size() != 2 || !absl::SimpleAtoi(RT[0], &Rows) || !absl::SimpleAtoi(RT[1], &Tokens) || Rows < 1 ||
       Rows > 64 || Tokens < 1 || Tokens > 64)
-    return absl::InvalidArgumentError(absl::StrFormat("tile=%s: expected ROWSxTOKENS", Tile));
+    return absl::InvalidArgumentError(absl::StrFormat("tile=%s: expected ROWSxTOKENS", shown(Tile)));
   E.TileRows = Rows;
   E.TileTokens = Tokens;
   LUMEN_TRY_ASSIGN(E.PrefetchBytes, F.number("prefetch", 0, 1 << 20));
@@ -217,7 +228,8 @@ absl::StatusOr<WisdomKernel> parseKernel(std::string_view Rest) {
       Known = true;
     }
   if (!Known)
-    return absl::InvalidArgumentError(absl::StrFormat("pattern=%s: expected lines, pagestart or spread", Pattern));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("pattern=%s: expected lines, pagestart or spread", shown(Pattern)));
   LUMEN_TRY_ASSIGN(E.Paced, F.number("paced", 0, 1));
   LUMEN_TRY_ASSIGN(E.Gain, F.gain());
   if (absl::Status S = F.done(); !S.ok())
@@ -337,7 +349,7 @@ absl::StatusOr<Wisdom> Wisdom::parse(std::string_view Text, WisdomHost Host) {
       const std::string Version(absl::StripAsciiWhitespace(absl::string_view(Rest.data(), Rest.size())));
       if (Version != "1")
         return Bad(absl::InvalidArgumentError(
-            absl::StrFormat("format version '%s' (this Lumen reads version 1)", Version)));
+            absl::StrFormat("format version '%s' (this Lumen reads version 1)", shown(Version))));
       SawHeader = true;
       continue;
     }
@@ -367,7 +379,7 @@ absl::StatusOr<Wisdom> Wisdom::parse(std::string_view Text, WisdomHost Host) {
       if (E.ok() && Mine)
         W.set(*E);
     } else {
-      Parsed = absl::InvalidArgumentError(absl::StrFormat("unknown entry '%s'", Word));
+      Parsed = absl::InvalidArgumentError(absl::StrFormat("unknown entry '%s'", shown(Word)));
     }
     if (!Parsed.ok())
       return Bad(Parsed);

@@ -382,7 +382,8 @@ tuneTargets(KernelCache &Cache, const std::vector<TuneTarget> &Targets, const st
       absl::StatusOr<LayoutTuning> L = T->tuneLayout(Target.Type, Target.M, Target.K, Share);
       if (!L.ok())
         return L.status();
-      Wis.set(WisdomLayout{Target.Type, Target.M, Target.K, L->Chosen, L->Gain});
+      if (L->Measured)
+        Wis.set(WisdomLayout{Target.Type, Target.M, Target.K, L->Chosen, L->Gain});
       Row.Table = weightLayoutName(L->Table);
       Row.Tuned = weightLayoutName(L->Chosen);
       Row.Gain = L->Gain;
@@ -394,7 +395,10 @@ tuneTargets(KernelCache &Cache, const std::vector<TuneTarget> &Targets, const st
       absl::StatusOr<KernelTuning> K = T->tuneKernel(Shape, Share);
       if (!K.ok())
         return K.status();
-      Wis.set(WisdomKernel::of(K->Tuned, J.Threads, K->Gain));
+      // A search the budget ended before it measured anything confirms
+      // nothing: no entry (an older one stays).
+      if (K->Measured)
+        Wis.set(WisdomKernel::of(K->Tuned, J.Threads, K->Gain));
       Row.Table = describeChoices(K->Table);
       Row.Tuned = describeChoices(K->Tuned);
       Row.Gain = K->Gain;

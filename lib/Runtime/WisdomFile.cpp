@@ -40,6 +40,24 @@ absl::StatusOr<codegen::Wisdom> loadWisdom(const std::string &Path, const codege
   return W;
 }
 
+absl::Status checkWisdomWritable(const std::string &Path) {
+  if (Path.empty())
+    return absl::FailedPreconditionError("no place for wisdom: no kernel cache directory ($HOME is not set)");
+  std::error_code EC;
+  if (std::filesystem::is_directory(Path, EC))
+    return absl::FailedPreconditionError(absl::StrFormat("cannot write wisdom %s: it is a directory", Path));
+  const std::filesystem::path Dir = std::filesystem::path(Path).parent_path();
+  if (!Dir.empty())
+    std::filesystem::create_directories(Dir, EC);
+  const std::string Probe = absl::StrFormat("%s.%d.probe", Path, ::getpid());
+  int Fd = ::open(Probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (Fd < 0)
+    return absl::PermissionDeniedError(absl::StrFormat("cannot write wisdom %s: %s", Path, std::strerror(errno)));
+  ::close(Fd);
+  ::unlink(Probe.c_str());
+  return absl::OkStatus();
+}
+
 absl::Status saveWisdom(const std::string &Path, const codegen::Wisdom &W) {
   if (Path.empty())
     return absl::FailedPreconditionError("no place for wisdom: no kernel cache directory ($HOME is not set)");

@@ -81,11 +81,11 @@ ABSL_FLAG(double, budget, 40,
           "tune: seconds to spend measuring, in all (each kernel gets a share; the search keeps its best so far)");
 ABSL_FLAG(bool, trace, false, "tune: print every timed comparison on stderr");
 ABSL_FLAG(bool, tune, false,
-          "tune the model's kernels for this host first (as 'lumen-jit tune', default budget), then go on with "
+          "tune the model's kernels for this host first (as 'lumen-jit tune', within --budget), then go on with "
           "the tuned kernels");
 ABSL_FLAG(bool, no_wisdom, false,
           "ignore the kernel choices 'lumen-jit tune' measured on this host (wisdom.txt in the kernel cache "
-          "directory): the kernel table's choices only");
+          "directory, which --no-kernel-cache does not move): the kernel table's choices only");
 
 namespace lumen::tool {
 

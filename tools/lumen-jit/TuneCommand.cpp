@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 
 #include <chrono>
+#include <filesystem>
 
 namespace lumen::tool {
 
@@ -53,10 +54,19 @@ absl::Status tuneModel(const std::vector<unsigned> &Threads, std::FILE *Summary)
   if (!E.ok())
     return E.status();
   const std::string File = wisdomFile();
+  // Where the results go must take them before any time is spent.
+  if (absl::Status S = runtime::checkWisdomWritable(File); !S.ok())
+    return S;
   const codegen::WisdomHost Host = codegen::WisdomHost::current(*Cpu);
   absl::StatusOr<codegen::Wisdom> Wis = runtime::loadWisdom(File, Host);
   if (!Wis.ok()) {
-    std::fprintf(stderr, "lumen-jit: warning: %s; it will be replaced\n", std::string(Wis.status().message()).c_str());
+    // Not trusted, but not lost either: other hosts' sections may be in it.
+    const std::string Kept = File + ".unreadable";
+    std::error_code EC;
+    std::filesystem::rename(File, Kept, EC);
+    std::fprintf(stderr, "lumen-jit: warning: %s; %s, and a new one is written\n",
+                 std::string(Wis.status().message()).c_str(),
+                 EC ? "it will be replaced" : ("it is kept as " + Kept).c_str());
     Wis = codegen::Wisdom(Host);
   }
   runtime::TunerOptions Options;
@@ -102,18 +112,30 @@ absl::Status tuneModel(const std::vector<unsigned> &Threads, std::FILE *Summary)
 
   std::fprintf(Summary, "| matrix | type, KxM | what | threads | table's choice | tuned | candidates | speed-up |\n"
                         "|---|---|---|---|---|---|---|---|\n");
+  // Kernel wins that the check inside the model did not keep.
+  auto Reverted = [&](const runtime::TuneReport &R) {
+    for (const model::WisdomCheck &C : Checks)
+      if (C.Compared && !C.Kept && C.Threads == R.Threads &&
+          (C.Tokens == codegen::TokenClass::Decode) == (R.What == "decode") && R.What != "layout")
+        return true;
+    return false;
+  };
   for (const runtime::TuneReport &R : *Report)
     std::fprintf(Summary, "| %s | %s %lldx%lld | %s | %u | %s | %s | %u%s | %s |\n", R.Name.c_str(),
                  codegen::weightTypeName(R.Type), (long long)R.K, (long long)R.M, R.What.c_str(), R.Threads,
                  R.Table.c_str(), R.Tuned.c_str(), R.Measured, R.OutOfTime ? " (budget ran out)" : "",
-                 R.Gain == 1 ? "table kept" : absl::StrFormat("%.2fx", R.Gain).c_str());
+                 R.Measured == 0 && R.OutOfTime ? "not measured: nothing saved"
+                 : R.Gain == 1                  ? "table kept"
+                 : Reverted(R) ? absl::StrFormat("%.2fx alone; not kept (below)", R.Gain).c_str()
+                               : absl::StrFormat("%.2fx", R.Gain).c_str());
   std::fprintf(Summary, "\nInside the model (%d decode steps or a %d-token prompt a round, paired rounds):\n\n"
                         "| threads | what | table's kernels | tuned kernels | speed-up | kept |\n|---|---|---|---|---|---|\n",
                int(model::WisdomCheckOptions().DecodeTokens), int(Options.PrefillTokens));
   for (const model::WisdomCheck &C : Checks) {
     const bool Decode = C.Tokens == codegen::TokenClass::Decode;
     if (!C.Compared) {
-      std::fprintf(Summary, "| %u | %s | - | - | - | the table's choices everywhere |\n", C.Threads,
+      std::fprintf(Summary, "| %u | %s | - | - | - | nothing to compare: no tuned choice differs from the table's |\n",
+                   C.Threads,
                    Decode ? "decode" : "prefill");
       continue;
     }

@@ -147,6 +147,8 @@ TEST(WisdomTest, MalformedFilesAreErrorsNamingTheLine) {
       {"lumen-wisdom 1\n" + Host + std::string(Good).replace(Good.find("pattern=lines"), 13, "pattern=x"),
        "pattern"},
       {"lumen-wisdom 1\n" + Host + "layout type=q8_0 m=1 k=32 choice=diagonal gain=1\n", "choice=diagonal"},
+      // Control bytes are escaped and long text cut: the message is safe to print.
+      {"lumen-wisdom 1\n" + Host + "kernel \x1b[2J" + std::string(100, 'z') + "\n", "'\\x1b[2Jzzz"},
   };
   for (const Case &C : Cases) {
     absl::StatusOr<Wisdom> W = Wisdom::parse(C.Text, hostA());
@@ -156,6 +158,8 @@ TEST(WisdomTest, MalformedFilesAreErrorsNamingTheLine) {
     }
     ASSERT_FALSE(W.ok()) << C.Text;
     EXPECT_NE(std::string(W.status().message()).find(C.Says), std::string::npos) << W.status();
+    EXPECT_LT(W.status().message().size(), 200u) << W.status();
+    EXPECT_EQ(std::string(W.status().message()).find('\x1b'), std::string::npos);
     EXPECT_NE(std::string(W.status().message()).find("line "), std::string::npos) << W.status();
   }
 }

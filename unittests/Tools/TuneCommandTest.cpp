@@ -78,13 +78,38 @@ TEST(TuneCommandTest, CorruptWisdomIsReportedAndIgnored) {
   Result P = lumenJit({"--print-llvm", "--shape", "192x192", "--kernel-cache", Cache});
   ASSERT_EQ(P.Exit, 0) << P.Err;
   EXPECT_TRUE(contains(P.Out, "; why: table row")) << P.Out.substr(0, 600);
-  // tune replaces it.
+  // tune writes a new one, keeping the old text beside it (other hosts'
+  // sections may be in it).
+  const std::string Old = readFile(Cache + "/wisdom.txt");
   Result T = lumenJit({"tune", "-m", kTiny, "--budget", "1", "-t", "1", "--kernel-cache", Cache});
   ASSERT_EQ(T.Exit, 0) << T.Err;
-  EXPECT_TRUE(contains(T.Err, "it will be replaced")) << T.Err;
+  EXPECT_TRUE(contains(T.Err, "it is kept as " + Cache + "/wisdom.txt.unreadable")) << T.Err;
+  EXPECT_EQ(readFile(Cache + "/wisdom.txt.unreadable"), Old);
+  // The bad bytes are shown escaped, not sent to the terminal.
+  EXPECT_TRUE(contains(T.Err, "\\x01")) << T.Err;
+  EXPECT_FALSE(contains(T.Err, "\x01")) << T.Err;
   E = lumenJit({"eval", "-m", kTiny, "--tokens", "1,2", "-t", "1", "--kernel-cache", Cache});
   EXPECT_EQ(E.Exit, 0);
   EXPECT_FALSE(contains(E.Err, "warning")) << E.Err;
+}
+
+TEST(TuneCommandTest, NothingMeasuredIsNotSaved) {
+  const std::string Cache = freshCache("nobudget");
+  Result R = lumenJit({"tune", "-m", kTiny, "--budget", "0.001", "-t", "1", "--kernel-cache", Cache});
+  ASSERT_EQ(R.Exit, 0) << R.Err;
+  EXPECT_TRUE(contains(R.Out, "not measured: nothing saved")) << R.Out;
+  const std::string Wisdom = readFile(Cache + "/wisdom.txt");
+  EXPECT_FALSE(contains(Wisdom, "\nkernel ")) << Wisdom;
+  EXPECT_TRUE(contains(R.Out, "(0 kernels, ")) << R.Out;
+}
+
+TEST(TuneCommandTest, UnwritableWisdomFailsBeforeTuning) {
+  const std::string Cache = freshCache("unwritable");
+  std::filesystem::create_directories(Cache + "/wisdom.txt"); // A directory where the file goes.
+  Result R = lumenJit({"tune", "-m", kTiny, "--budget", "30", "-t", "1", "--kernel-cache", Cache});
+  EXPECT_NE(R.Exit, 0);
+  EXPECT_TRUE(contains(R.Err, "cannot write wisdom " + Cache + "/wisdom.txt: it is a directory")) << R.Err;
+  EXPECT_FALSE(contains(R.Err, "tuning ")) << "failed before tuning: " << R.Err;
 }
 
 TEST(TuneCommandTest, BadInvocations) {

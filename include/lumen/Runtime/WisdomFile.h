@@ -27,6 +27,10 @@ LUMEN_API std::string wisdomPath(const std::string &CacheDir = "");
 /// error naming the file and line if it cannot be read or is malformed.
 LUMEN_API absl::StatusOr<codegen::Wisdom> loadWisdom(const std::string &Path, const codegen::WisdomHost &Host);
 
+/// Whether saveWisdom(Path) can succeed: its directory exists or can be
+/// made and takes a new file, and Path is not a directory.
+LUMEN_API absl::Status checkWisdomWritable(const std::string &Path);
+
 /// Writes W to Path whole or not at all, creating its directory.
 LUMEN_API absl::Status saveWisdom(const std::string &Path, const codegen::Wisdom &W);
 
