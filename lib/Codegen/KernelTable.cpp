@@ -141,6 +141,10 @@ bool rowFits(const TableRow &R, const MatmulShape &Shape, const CpuFeatures &Cpu
 
 } // namespace
 
+unsigned nextTilePrefetchBytes(const MatmulShape &Shape, unsigned TileRows) {
+  return static_cast<unsigned>(std::max<int64_t>(64, TileRows * weightRowBytes(Shape.Weights, Shape.K) / 64 * 64));
+}
+
 KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::string *Why, const Wisdom *Wis,
                       unsigned Threads) {
   // Measured on this host beats the table; an entry the CPU cannot run (a
@@ -185,7 +189,7 @@ KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::str
   S.Prefetch = Row->Pattern;
   S.Paced = Row->Paced;
   if (S.PrefetchBytes == kNextTile) // Whole lines: prefetches touch a line each.
-    S.PrefetchBytes = std::max<int64_t>(64, S.TileRows * weightRowBytes(Shape.Weights, Shape.K) / 64 * 64);
+    S.PrefetchBytes = nextTilePrefetchBytes(Shape, S.TileRows);
   std::string Adjusted;
   // Fit the row to the ISA and the data: what the table prefers, where it can run.
   if (isFloatType(Shape.Weights) && S.Activations == ActivationFormat::Q8) {

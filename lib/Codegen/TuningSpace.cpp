@@ -56,7 +56,7 @@ std::vector<KernelSpec> variants(const KernelSpec &From, TuningAxis A) {
     } else {
       // Prefill: none, or the next row tile (or two) ahead, in one burst or
       // spread over the tile's token steps.
-      const unsigned Tile = std::max<int64_t>(64, From.TileRows * weightRowBytes(Sh.Weights, Sh.K) / 64 * 64);
+      const unsigned Tile = nextTilePrefetchBytes(Sh, From.TileRows);
       Add([](KernelSpec &S) {
         S.PrefetchBytes = 0;
         S.Prefetch = PrefetchPattern::Lines;
@@ -71,14 +71,13 @@ std::vector<KernelSpec> variants(const KernelSpec &From, TuningAxis A) {
     break;
   case TuningAxis::Tile: {
     // The prefetch distance of a next-tile prefetch follows the tile.
-    const bool NextTile = !Decode && From.PrefetchBytes &&
-                          From.PrefetchBytes == std::max<int64_t>(64, From.TileRows * weightRowBytes(Sh.Weights, Sh.K) / 64 * 64);
+    const bool NextTile = !Decode && From.PrefetchBytes && From.PrefetchBytes == nextTilePrefetchBytes(Sh, From.TileRows);
     auto Tile = [&](unsigned Rows, unsigned Tokens) {
       Add([&](KernelSpec &S) {
         S.TileRows = Rows;
         S.TileTokens = Tokens;
         if (NextTile)
-          S.PrefetchBytes = std::min<int64_t>(1 << 20, std::max<int64_t>(64, Rows * weightRowBytes(Sh.Weights, Sh.K) / 64 * 64));
+          S.PrefetchBytes = std::min(1u << 20, nextTilePrefetchBytes(Sh, Rows));
       });
     };
     const unsigned G = Interleaved ? layoutRowGroup(Sh.Layout) : 1;

@@ -150,6 +150,10 @@ LUMEN_API absl::Status validateShape(const MatmulShape &Shape);
 
 class Wisdom;
 
+/// The prefetch distance "the next row tile": the bytes of TileRows rows of
+/// Shape's weights, in whole cache lines (at least one).
+LUMEN_API unsigned nextTilePrefetchBytes(const MatmulShape &Shape, unsigned TileRows);
+
 /// The kernel choice for Shape on Cpu: Wis's entry for the shape and
 /// Threads when it has a valid one (measured on this host by the tuner),
 /// else the per-shape table's. Why says which, and why. Shape.Layout is
