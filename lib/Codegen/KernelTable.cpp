@@ -145,8 +145,11 @@ unsigned nextTilePrefetchBytes(const MatmulShape &Shape, unsigned TileRows) {
   return static_cast<unsigned>(std::max<int64_t>(64, TileRows * weightRowBytes(Shape.Weights, Shape.K) / 64 * 64));
 }
 
-KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::string *Why, const Wisdom *Wis,
-                      unsigned Threads) {
+namespace {
+
+/// Shape's own choice, before the batch-invariance rule: wisdom's entry, else the table's row.
+KernelSpec chooseOwn(const MatmulShape &Shape, const CpuFeatures &Cpu, std::string *Why, const Wisdom *Wis,
+                     unsigned Threads) {
   // Measured on this host beats the table; an entry the CPU cannot run (a
   // file edited by hand) is passed over.
   std::string WisdomNote;
@@ -156,7 +159,7 @@ KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::str
       absl::Status Valid = S.validate(Cpu);
       if (Valid.ok()) {
         if (Why) {
-          const bool Table = S == chooseSpec(Shape, Cpu);
+          const bool Table = S == chooseOwn(Shape, Cpu, nullptr, nullptr, 0);
           *Why = absl::StrFormat(
               "wisdom: measured on this host for %s at %d thread(s): %s",
               E->Tokens == TokenClass::Decode ? "decode" : "prefill", Threads,
@@ -219,6 +222,58 @@ KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::str
     *Why = absl::StrFormat("table row '%s' (N %d..%s)%s on %s%s", Row->Name, Row->MinN,
                            Row->MaxN == kAny ? "any" : absl::StrFormat("%d", Row->MaxN), Adjusted,
                            Cpu.isaName(), WisdomNote);
+  return S;
+}
+
+/// Fits S's tile to the registers its accumulators leave (fewer tokens a tile).
+void fitTileToRegisters(KernelSpec &S) {
+  const MatmulShape &Shape = S.Shape;
+  unsigned PerToken, Registers;
+  if (Shape.Layout != WeightLayout::Rows) {
+    const unsigned Group = layoutRowGroup(Shape.Layout);
+    Registers = Group == 16 ? 24 : 12;
+    PerToken = S.TileRows / Group * (S.Accumulators + interleavedSumsPerCell(Shape.Weights));
+  } else {
+    Registers = S.VectorBits == 512 ? 24 : 12;
+    PerToken = S.TileRows * S.Accumulators;
+  }
+  if (S.TileTokens * PerToken > Registers)
+    S.TileTokens = std::max(1u, Registers / PerToken);
+}
+
+} // namespace
+
+bool sameNumerics(const KernelSpec &A, const KernelSpec &B) {
+  return A.Activations == B.Activations && A.VectorBits == B.VectorBits && A.Accumulators == B.Accumulators &&
+         A.VNNI == B.VNNI && A.SuperBlockScales == B.SuperBlockScales && A.Shape.Layout == B.Shape.Layout &&
+         A.Shape.Weights == B.Shape.Weights && A.Shape.K == B.Shape.K;
+}
+
+KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::string *Why, const Wisdom *Wis,
+                      unsigned Threads) {
+  KernelSpec S = chooseOwn(Shape, Cpu, Why, Wis, Threads);
+  if (Shape.N == 1)
+    return S;
+  // Batch invariance: every batch size computes each output exactly as the
+  // one-token kernel does (docs/SERVER.md), so a sequence's logits do not
+  // depend on what else shares its forward pass or how its prompt was cut.
+  // The one-token (decode) choice fixes the numerics; a batch kernel keeps
+  // its own tile and prefetch, refitted to the registers left.
+  MatmulShape One = Shape;
+  One.N = 1;
+  const KernelSpec D = chooseOwn(One, Cpu, nullptr, Wis, Threads);
+  if (sameNumerics(S, D))
+    return S;
+  S.Activations = D.Activations;
+  S.VectorBits = D.VectorBits;
+  S.Accumulators = D.Accumulators;
+  S.VNNI = D.VNNI;
+  S.SuperBlockScales = D.SuperBlockScales;
+  fitTileToRegisters(S);
+  if (Why)
+    *Why += absl::StrFormat("; numerics of the one-token kernel (%d-bit, %d accumulator set(s)%s) for batch "
+                            "invariance",
+                            S.VectorBits, S.Accumulators, S.VNNI ? ", vpdpbusd" : "");
   return S;
 }
 

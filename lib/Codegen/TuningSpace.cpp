@@ -9,8 +9,9 @@ namespace lumen::codegen {
 const std::vector<TuningAxis> &tuningAxes(int64_t N) {
   static const std::vector<TuningAxis> Decode = {TuningAxis::Prefetch, TuningAxis::Tile, TuningAxis::Accumulators,
                                                  TuningAxis::Pacing, TuningAxis::Isa};
-  static const std::vector<TuningAxis> Prefill = {TuningAxis::Tile, TuningAxis::Prefetch, TuningAxis::Accumulators,
-                                                  TuningAxis::Isa};
+  // A batch kernel's accumulators and instructions are the one-token
+  // kernel's (chooseSpec's batch invariance): prefill tunes what it owns.
+  static const std::vector<TuningAxis> Prefill = {TuningAxis::Tile, TuningAxis::Prefetch};
   return N == 1 ? Decode : Prefill;
 }
 

@@ -1,5 +1,6 @@
 //===- KernelSpecTest.cpp - Specs, validation and the choice table ---------===//
 #include "lumen/Codegen/KernelSpec.h"
+#include "lumen/Codegen/KernelABI.h"
 
 #include "gtest/gtest.h"
 
@@ -267,6 +268,58 @@ TEST(KernelSpecTest, HostFeaturesAreTheKernelsView) {
   EXPECT_EQ(isa("avx2").runsOn(Host).ok(), Avx2);
   EXPECT_EQ(isa("avx512").runsOn(Host).ok(), Avx2 && Avx512);
   EXPECT_EQ(isa("avx512-vnni").runsOn(Host).ok(), Avx2 && Avx512 && Has("avx512_vnni"));
+}
+
+} // namespace
+
+namespace {
+
+/// Every (host, weight type, layout) the table serves, at every batch size.
+TEST(KernelSpecTest, BatchKernelsKeepTheOneTokenKernelsNumerics) {
+  std::vector<CpuFeatures> Hosts = {isa("avx2"), isa("avx512"), isa("avx512-vnni")};
+  CpuFeatures Zen5 = isa("avx512-vnni");
+  Zen5.CpuName = "znver5";
+  Hosts.push_back(Zen5);
+  int Checked = 0;
+  for (const CpuFeatures &Cpu : Hosts)
+    for (int W = 0; W <= int(WeightType::Q6_K); ++W)
+      for (WeightLayout L : {WeightLayout::Rows, WeightLayout::Interleaved8, WeightLayout::Interleaved16})
+        for (auto [M, K] : {std::pair<int64_t, int64_t>{896, 4864}, {4864, 896}, {1000, 1536}}) {
+          const MatmulShape One{M, K, 1, WeightType(W), L};
+          if (!validateShape(One).ok() || !layoutSupports(L, One.Weights, M, K) ||
+              (L == WeightLayout::Interleaved16 && !Cpu.VNNI))
+            continue;
+          const KernelSpec D = chooseSpec(One, Cpu);
+          ASSERT_TRUE(D.validate(Cpu).ok()) << D.functionName();
+          for (int64_t N : {2, 3, 5, 7, 8, 9, 64, 100, 512}) {
+            MatmulShape Batch = One;
+            Batch.N = N;
+            std::string Why;
+            const KernelSpec S = chooseSpec(Batch, Cpu, &Why);
+            EXPECT_TRUE(S.validate(Cpu).ok()) << S.functionName() << ": " << Why;
+            EXPECT_TRUE(sameNumerics(S, D)) << S.functionName() << " vs " << D.functionName();
+            ++Checked;
+          }
+        }
+  EXPECT_GT(Checked, 500);
+}
+
+TEST(KernelSpecTest, SameNumericsIgnoresTilesPrefetchAndPacing) {
+  KernelSpec A = spec(896, 896, 64), B = A;
+  B.TileRows = 4;
+  B.TileTokens = 3;
+  B.PrefetchBytes = 4096;
+  B.Prefetch = PrefetchPattern::PageStart;
+  B.Shape.N = 1;
+  EXPECT_TRUE(sameNumerics(A, B));
+  for (auto Change : {+[](KernelSpec &S) { S.Accumulators = 3; }, +[](KernelSpec &S) { S.VectorBits = 256; },
+                      +[](KernelSpec &S) { S.VNNI = !S.VNNI; },
+                      +[](KernelSpec &S) { S.Activations = ActivationFormat::F32; },
+                      +[](KernelSpec &S) { S.SuperBlockScales = true; }}) {
+    KernelSpec C = A;
+    Change(C);
+    EXPECT_FALSE(sameNumerics(A, C)) << C.functionName();
+  }
 }
 
 } // namespace

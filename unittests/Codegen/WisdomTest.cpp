@@ -253,5 +253,29 @@ TEST(TuningSpaceTest, DecodePrefetchSpaceHasDistancesAndPatterns) {
   EXPECT_FALSE(Got.count({From.PrefetchBytes, From.Prefetch}));
 }
 
+
+/// Wisdom's decode entry fixes the numerics of the batch kernels too, even
+/// when its prefill entry (measured before, or edited) disagrees.
+TEST(WisdomTest, BatchKernelsTakeTheDecodeEntrysNumerics) {
+  Wisdom W(hostA());
+  WisdomKernel D = decodeEntry(); // 2 accumulator sets; the table's prefill row has 1.
+  W.set(D);
+  WisdomKernel P = decodeEntry();
+  P.Tokens = TokenClass::Prefill;
+  P.Accumulators = 1;
+  P.TileRows = 32;
+  P.TileTokens = 6;
+  W.set(P);
+  const MatmulShape Prefill{4864, 896, 64, WeightType::Q8_0, WeightLayout::Interleaved16};
+  std::string Why;
+  KernelSpec S = chooseSpec(Prefill, vnniCpu(), &Why, &W, 2);
+  EXPECT_EQ(S.Accumulators, 2u);
+  EXPECT_TRUE(S.validate(vnniCpu()).ok()) << S.functionName();
+  EXPECT_LE(S.TileTokens * 2 * (2 + 1), 24u); // Refitted to the registers.
+  EXPECT_NE(Why.find("batch invariance"), std::string::npos) << Why;
+  EXPECT_TRUE(sameNumerics(S, chooseSpec({4864, 896, 1, WeightType::Q8_0, WeightLayout::Interleaved16}, vnniCpu(),
+                                         nullptr, &W, 2)));
+}
+
 } // namespace
 } // namespace lumen::codegen

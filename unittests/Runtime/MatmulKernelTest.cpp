@@ -430,3 +430,62 @@ TEST(MatmulKernelTest, RowRangesAndThreadsAgree) {
 }
 
 } // namespace
+
+namespace {
+
+/// Batch invariance (chooseSpec): the chosen kernel for a batch of N tokens
+/// gives each token exactly the outputs the chosen one-token kernel gives
+/// it alone, bit for bit, for every weight type and layout, on this host's
+/// ISA and the narrower ones it can run.
+TEST(MatmulKernelTest, ChosenBatchKernelsEqualTheOneTokenKernelBitForBit) {
+  runtime::KernelCache &Cache = test::sharedCache();
+  const CpuFeatures Host = Cache.jit().cpu();
+  std::vector<CpuFeatures> Targets = {Host};
+  for (const char *Isa : {"avx2", "avx512"}) {
+    CpuFeatures T = *CpuFeatures::forIsa(Isa);
+    if ((!T.AVX512 || Host.AVX512) && T.isaName() != Host.isaName())
+      Targets.push_back(T);
+  }
+  for (const CpuFeatures &Cpu : Targets)
+    for (int WI = 0; WI <= int(WeightType::Q6_K); ++WI) {
+      const WeightType W = WeightType(WI);
+      const int64_t M = 48, K = 2 * 256; // Row groups of 8 and 16; two K-quant super-blocks.
+      for (WeightLayout L : {WeightLayout::Rows, chooseLayout(M, K, W, Cpu)}) {
+        SCOPED_TRACE(testing::Message() << Cpu.isaName() << " " << weightTypeName(W) << " " << weightLayoutName(L));
+        std::vector<uint8_t> Wt = test::randomWeights(W, M, K, 7 + WI);
+        if (L != WeightLayout::Rows) {
+          std::vector<uint8_t> Packed(Wt.size());
+          repackWeights(W, Wt.data(), Packed.data(), L, M, K, 0, M);
+          Wt = std::move(Packed);
+        }
+        const int64_t MaxN = 100;
+        std::vector<float> X = test::randomActivations(MaxN, K, 11);
+        std::vector<uint8_t> Xq(activationBytes(ActivationFormat::Q8, K, MaxN));
+        auto Quantize = Cache.getQuantize(K);
+        ASSERT_TRUE(Quantize.ok()) << Quantize.status();
+        (*Quantize)(X.data(), Xq.data(), 0, MaxN);
+        auto Input = [&](const KernelSpec &S, int64_t Token) -> const void * {
+          return S.Activations == ActivationFormat::Q8 ? static_cast<const void *>(Xq.data() + Token * q8RowBytes(K))
+                                                       : static_cast<const void *>(X.data() + Token * K);
+        };
+        const KernelSpec One = chooseSpec({M, K, 1, W, L}, Cpu);
+        MatmulFn OneFn = fromSharedCache(One);
+        ASSERT_NE(OneFn, nullptr);
+        std::vector<float> Alone(MaxN * M);
+        for (int64_t T = 0; T < MaxN; ++T)
+          OneFn(Wt.data(), Input(One, T), &Alone[T * M], 0, M);
+        for (int64_t N : {3, 13, 100}) { // The short-tile rows, a general row, a partial token tile.
+          const KernelSpec S = chooseSpec({M, K, N, W, L}, Cpu);
+          SCOPED_TRACE(S.functionName());
+          MatmulFn Fn = fromSharedCache(S);
+          ASSERT_NE(Fn, nullptr);
+          std::vector<float> Y(N * M, NAN);
+          Fn(Wt.data(), Input(S, 0), Y.data(), 0, M);
+          ASSERT_EQ(std::memcmp(Y.data(), Alone.data(), N * M * sizeof(float)), 0)
+              << "batch of " << N << " differs from the one-token kernel (" << One.functionName() << ")";
+        }
+      }
+    }
+}
+
+} // namespace

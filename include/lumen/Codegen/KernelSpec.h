@@ -154,10 +154,19 @@ class Wisdom;
 /// Shape's weights, in whole cache lines (at least one).
 LUMEN_API unsigned nextTilePrefetchBytes(const MatmulShape &Shape, unsigned TileRows);
 
+/// Whether A and B compute each output with the same floating-point
+/// operations in the same order (activation format, vector width,
+/// accumulator sets, dot instruction, activation scales): such kernels give
+/// bit-identical outputs whatever their tiles, prefetch or pacing, and
+/// whatever the token count (each (row, token) cell accumulates alone).
+LUMEN_API bool sameNumerics(const KernelSpec &A, const KernelSpec &B);
+
 /// The kernel choice for Shape on Cpu: Wis's entry for the shape and
 /// Threads when it has a valid one (measured on this host by the tuner),
 /// else the per-shape table's. Why says which, and why. Shape.Layout is
-/// how the weights are stored.
+/// how the weights are stored. Batch-invariant: for N > 1 the numerics
+/// (sameNumerics) are the one-token choice's, so every token's outputs are
+/// bit-identical to what the N = 1 kernel gives for it.
 LUMEN_API KernelSpec chooseSpec(const MatmulShape &Shape, const CpuFeatures &Cpu, std::string *Why = nullptr,
                                 const Wisdom *Wis = nullptr, unsigned Threads = 0);
 
