@@ -9,8 +9,12 @@
 // The KV cache is fp16, as llama.cpp's default. Prompts run as batches of
 // up to PrefillBatch tokens through GEMM kernels specialised for the batch
 // size rounded up to 8 (padding rows are zeros and are never read).
+// One forward pass (JitForward) runs tokens of several sequences, each row
+// with its own KV cache and position: a Session is one sequence, a
+// BatchedSession several.
 //
 //===----------------------------------------------------------------------===//
+#include "lumen/Model/BatchedSession.h"
 #include "lumen/Model/Session.h"
 
 #include "KVCache.h"
@@ -125,26 +129,41 @@ struct MatmulPart {
   float *Y;
 };
 
-class JitSession final : public Session {
-public:
-  JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t Ctx, unsigned Threads,
-             int64_t Batch, bool Profile, bool HugePages, std::shared_ptr<const codegen::Wisdom> Wis);
-  std::vector<std::pair<std::string, double>> profile() const override { return Prof.report(); }
-  absl::Status eval(std::span<const int32_t> Tokens, bool AllLogits,
-                    std::vector<float> &Logits) override;
-  absl::Status prepare(int64_t PromptTokens) override;
-  int64_t batchSize() const override { return Batch; }
-  bool allocated() const { return Cached.valid(); }
+/// Which of a piece's tokens' logits a forward pass computes.
+enum class Want { None, Last, All };
 
-private:
+/// One sequence's tokens in a forward pass.
+struct Piece {
+  int32_t Sequence;
+  std::span<const int32_t> Tokens;
+  Want Rows;
+};
+
+/// The forward pass over several sequences' tokens, each sequence with its
+/// own KV cache and position; the model, kernels, pool and activation
+/// buffers are shared.
+class JitForward {
+public:
+  JitForward(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t Ctx, int32_t Sequences, unsigned Threads,
+             int64_t Batch, bool Profile, bool HugePages, std::shared_ptr<const codegen::Wisdom> Wis);
+  std::vector<std::pair<std::string, double>> profile() const { return Prof.report(); }
+  int64_t batchSize() const { return Batch; }
+  bool allocated() const {
+    return std::all_of(Caches.begin(), Caches.end(), [](const std::unique_ptr<KVCache> &C) { return C->valid(); });
+  }
+  int64_t &position(int32_t Sequence) { return Positions[Sequence]; }
+  int64_t position(int32_t Sequence) const { return Positions[Sequence]; }
+  int32_t sequences() const { return int32_t(Positions.size()); }
   int64_t kernelTokens(int64_t N) const { return N == 1 ? 1 : std::min(Batch, roundUp(N, 8)); }
   absl::StatusOr<const Kernels *> kernels(int64_t N);
-  absl::StatusOr<Matmul> matmul(const Matrix &W, int64_t N);
   absl::StatusOr<Matmul> outputKernel(int64_t N);
-  enum class Want { None, Last, All };
-  /// One batch of Tokens (at most Batch) at position Pos; writes the logits
-  /// wanted (none, the last token's, or every token's) to Logits.
-  absl::Status forward(std::span<const int32_t> Tokens, Want Rows, float *Logits);
+  /// One pass over Pieces (at most Batch tokens in all, each sequence once)
+  /// at their sequences' positions, which it advances; writes the logits
+  /// wanted, piece after piece, to Logits (Vocab floats a row).
+  absl::Status forward(std::span<const Piece> Pieces, float *Logits);
+
+private:
+  absl::StatusOr<Matmul> matmul(const Matrix &W, int64_t N);
   /// q, k and v of the N tokens in one dispatch of whole heads; the thread
   /// that computed a head adds its bias, rotates it (q, k) and stores it in
   /// the cache (k, v) while its rows are in that core's cache.
@@ -170,6 +189,7 @@ private:
   /// dispatch costs more than a few rows, and keeps the workers awake.
   template <typename Fn> void perToken(int64_t N, Fn &&F);
 
+  const Qwen2Model &M;
   runtime::KernelCache &Cache;
   std::shared_ptr<const codegen::Wisdom> Wis; // Measured kernel choices, or null.
   runtime::ThreadPool Pool;
@@ -183,20 +203,31 @@ private:
   std::vector<float> X, XN, Q, K, V, Att, O, Gate, Up, Down, Logits; // Gate: then SiLU(gate) * up.
   std::vector<uint8_t> Xq;    // Quantized XN (q/k/v, gate/up, lm_head) or Att (attn_output).
   std::vector<uint8_t> XqFFN; // Quantized Gate (ffn_down).
-  // The fp16 keys and values of every layer and KV head (KVCache.h).
-  KVCache Cached;
+  // Each sequence's fp16 keys and values of every layer and KV head
+  // (KVCache.h), and its position.
+  std::vector<std::unique_ptr<KVCache>> Caches;
+  std::vector<int64_t> Positions;
+  // The batch's rows: each token's id, cache and position.
+  std::vector<int32_t> RowTokens;
+  std::vector<KVCache *> RowCache;
+  std::vector<int64_t> RowPos;
+  std::vector<int64_t> OutRows;         // Rows whose logits are wanted.
   float ThetaScale;                     // RoPE: base^(-2/HeadDim).
   std::vector<float> Cos, Sin;          // Per token x frequency.
 };
 
-JitSession::JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t Ctx,
+JitForward::JitForward(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t Ctx, int32_t Sequences,
                        unsigned Threads, int64_t Batch, bool Profile, bool HugePages,
                        std::shared_ptr<const codegen::Wisdom> Wis)
-    : Session(M, Ctx), Cache(Cache), Wis(std::move(Wis)), Pool(Threads), Batch(Batch),
+    : M(M), Cache(Cache), Wis(std::move(Wis)), Pool(Threads), Batch(Batch),
       Wide(Cache.jit().cpu().AVX512 ? vec::Width::Native512 : vec::Width::Avx2), Prof(Profile, Pool),
-      Cached(M.config().Layers, M.config().KVHeads, M.config().HeadDim, Ctx, KVCache::kSegmentPositions,
-             HugePages) {
+      Positions(Sequences, 0) {
   const Qwen2Config &C = M.config();
+  for (int32_t S = 0; S < Sequences; ++S)
+    Caches.push_back(std::make_unique<KVCache>(C.Layers, C.KVHeads, C.HeadDim, Ctx, KVCache::kSegmentPositions,
+                                               HugePages));
+  RowCache.assign(Batch, nullptr);
+  RowPos.assign(Batch, 0);
   const int64_t D = C.Dim, KV = C.kvDim(), QD = C.qDim(), FF = C.FFN;
   for (std::vector<float> *B : {&X, &XN, &O, &Down})
     B->assign(Batch * D, 0.0f);
@@ -213,7 +244,7 @@ JitSession::JitSession(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t
   Sin.assign(Cos.size(), 0.0f);
 }
 
-absl::StatusOr<Matmul> JitSession::matmul(const Matrix &W, int64_t N) {
+absl::StatusOr<Matmul> JitForward::matmul(const Matrix &W, int64_t N) {
   const codegen::KernelSpec Spec = codegen::chooseSpec(W.shape(N), Cache.jit().cpu(), nullptr, Wis.get(), Pool.size());
   absl::StatusOr<MatmulFn> F = Cache.getMatmul(Spec);
   if (!F.ok())
@@ -221,7 +252,7 @@ absl::StatusOr<Matmul> JitSession::matmul(const Matrix &W, int64_t N) {
   return Matmul{*F, Spec.Activations};
 }
 
-absl::StatusOr<const Kernels *> JitSession::kernels(int64_t N) {
+absl::StatusOr<const Kernels *> JitForward::kernels(int64_t N) {
   if (auto It = KernelsByN.find(N); It != KernelsByN.end())
     return &It->second;
   Kernels Ks;
@@ -250,7 +281,7 @@ absl::StatusOr<const Kernels *> JitSession::kernels(int64_t N) {
   return &KernelsByN.emplace(N, Ks).first->second;
 }
 
-absl::StatusOr<Matmul> JitSession::outputKernel(int64_t N) {
+absl::StatusOr<Matmul> JitForward::outputKernel(int64_t N) {
   if (auto It = OutputByN.find(N); It != OutputByN.end())
     return It->second;
   absl::StatusOr<Matmul> F = matmul(M.Output, N);
@@ -259,7 +290,7 @@ absl::StatusOr<Matmul> JitSession::outputKernel(int64_t N) {
   return F;
 }
 
-template <typename Fn> void JitSession::rowsParallel(int64_t Rows, int64_t Granule, Fn &&F) {
+template <typename Fn> void JitForward::rowsParallel(int64_t Rows, int64_t Granule, Fn &&F) {
   // Each thread streams its own contiguous share of the rows and then helps
   // with what is left of the others', in halving chunks, so a thread the
   // host slows down is not waited for. Decode: one sequential stream a
@@ -270,7 +301,7 @@ template <typename Fn> void JitSession::rowsParallel(int64_t Rows, int64_t Granu
   Pool.parallelForShares(Rows, roundUp(codegen::kMaxRowGroup, Granule), F);
 }
 
-void JitSession::matmulRows(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, const float *X,
+void JitForward::matmulRows(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, const float *X,
                             int64_t Begin, int64_t End) {
   int64_t Base = 0;
   for (const MatmulPart &P : Parts) {
@@ -281,7 +312,7 @@ void JitSession::matmulRows(std::initializer_list<MatmulPart> Parts, const uint8
   }
 }
 
-void JitSession::runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, const float *X) {
+void JitForward::runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8_t *Xq, const float *X) {
   int64_t Total = 0;
   for (const MatmulPart &P : Parts)
     Total += P.W->Rows;
@@ -289,7 +320,7 @@ void JitSession::runMatmuls(std::initializer_list<MatmulPart> Parts, const uint8
                [&](int64_t Begin, int64_t End) { matmulRows(Parts, Xq, X, Begin, End); });
 }
 
-template <typename Fn> void JitSession::perToken(int64_t N, Fn &&F) {
+template <typename Fn> void JitForward::perToken(int64_t N, Fn &&F) {
   if (N < 16) {
     F(0, N);
     return;
@@ -297,11 +328,11 @@ template <typename Fn> void JitSession::perToken(int64_t N, Fn &&F) {
   Pool.parallelFor(N, 8, F);
 }
 
-void JitSession::quantize(QuantizeFn Fn, const float *Rows, int64_t N) {
+void JitForward::quantize(QuantizeFn Fn, const float *Rows, int64_t N) {
   perToken(N, [&](int64_t B, int64_t E) { Fn(Rows, Xq.data(), B, E); });
 }
 
-void JitSession::normQuantize(const float *Residual, const float *Weight, QuantizeFn Fn, int64_t N, int64_t NK) {
+void JitForward::normQuantize(const float *Residual, const float *Weight, QuantizeFn Fn, int64_t N, int64_t NK) {
   const int64_t D = M.config().Dim;
   perToken(NK, [&](int64_t B, int64_t E) {
     for (int64_t T = B; T < std::min(E, N); ++T) {
@@ -313,7 +344,7 @@ void JitSession::normQuantize(const float *Residual, const float *Weight, Quanti
   });
 }
 
-void JitSession::qkv(uint32_t Layer, const Kernels &Ks, int64_t N) {
+void JitForward::qkv(uint32_t Layer, const Kernels &Ks, int64_t N) {
   const Qwen2Config &C = M.config();
   const LayerWeights &W = M.Layers[Layer];
   const int64_t QD = C.qDim(), KV = C.kvDim(), HD = C.HeadDim, Heads = C.Heads, KVHeads = C.KVHeads;
@@ -343,18 +374,18 @@ void JitSession::qkv(uint32_t Layer, const Kernels &Ks, int64_t N) {
           if (W.KNorm)
             vec::rmsNorm(Kh, W.KNorm, Kh, HD, C.RmsEps);
           vec::rope(Kh, Cs, Sn, HD);
-          Cached.storeKey(Layer, G, Pos + T, Kh);
+          RowCache[T]->storeKey(Layer, G, RowPos[T], Kh);
         } else {
           float *Vh = &V[T * KV + (G - KVHeads) * HD];
           if (W.VBias)
             vec::add(Vh, W.VBias + (G - KVHeads) * HD, HD);
-          Cached.storeValue(Layer, G - KVHeads, Pos + T, Vh);
+          RowCache[T]->storeValue(Layer, G - KVHeads, RowPos[T], Vh);
         }
       }
   });
 }
 
-void JitSession::attention(uint32_t Layer, int64_t N) {
+void JitForward::attention(uint32_t Layer, int64_t N) {
   const Qwen2Config &C = M.config();
   const int64_t QD = C.qDim(), HD = C.HeadDim, KVHeads = C.KVHeads, Group = C.Heads / C.KVHeads;
   const float Scale = 1.0f / std::sqrt(float(HD));
@@ -368,19 +399,36 @@ void JitSession::attention(uint32_t Layer, int64_t N) {
     thread_local std::vector<float> Qs, Scores;
     for (int64_t Item = Begin; Item < End; ++Item) {
       const int64_t G = Item % KVHeads, T = N - 1 - Item / KVHeads;
-      const int64_t Seen = Pos + T + 1, Stride = roundUp(Seen, vec::kKeyBlock);
+      const int64_t Seen = RowPos[T] + 1, Stride = roundUp(Seen, vec::kKeyBlock);
       Qs.resize(Group * HD);
       Scores.resize(Group * Stride);
       for (int64_t J = 0; J < Group; ++J)
         vec::roundToHalf(&Q[T * QD + (G * Group + J) * HD], &Qs[J * HD], HD);
-      vec::attendToken(Qs.data(), Group, Cached.head(Layer, G), Seen, Scale, Scores.data(), Stride,
+      vec::attendToken(Qs.data(), Group, RowCache[T]->head(Layer, G), Seen, Scale, Scores.data(), Stride,
                        &Att[T * QD + G * Group * HD], HD, Wide);
     }
   });
 }
 
-absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, float *LogitsOut) {
+absl::Status JitForward::forward(std::span<const Piece> Pieces, float *LogitsOut) {
   const Qwen2Config &C = M.config();
+  // The batch's rows: every piece's tokens, each with its sequence's cache
+  // and its position; and the rows whose logits are wanted.
+  std::vector<int32_t> &Tokens = RowTokens;
+  Tokens.clear();
+  OutRows.clear();
+  for (const Piece &P : Pieces) {
+    KVCache *KV = Caches[P.Sequence].get();
+    const int64_t Start = Positions[P.Sequence], First = int64_t(Tokens.size()), Count = P.Tokens.size();
+    for (int64_t I = 0; I < Count; ++I) {
+      RowCache[First + I] = KV;
+      RowPos[First + I] = Start + I;
+      if (P.Rows == Want::All || (P.Rows == Want::Last && I == Count - 1))
+        OutRows.push_back(First + I);
+    }
+    Tokens.insert(Tokens.end(), P.Tokens.begin(), P.Tokens.end());
+    KV->reserve(Start + Count);
+  }
   const int64_t N = Tokens.size(), D = C.Dim, QD = C.qDim(), FF = C.FFN, HD = C.HeadDim;
   const int64_t NK = kernelTokens(N);
   absl::StatusOr<const Kernels *> KsOr = kernels(NK);
@@ -396,13 +444,12 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     M.Embedding.dequantizeRow(Tokens[T], &X[T * D]);
     // Angles as llama.cpp computes them: p * base^(-2i/d) by repeated f32
     // multiplication, which the reference logits were made with.
-    float Theta = static_cast<float>(Pos + T);
+    float Theta = static_cast<float>(RowPos[T]);
     for (int64_t I = 0; I < HD / 2; ++I, Theta *= ThetaScale) {
       Cos[T * HD / 2 + I] = std::cos(Theta);
       Sin[T * HD / 2 + I] = std::sin(Theta);
     }
   }
-  Cached.reserve(Pos + N);
   Prof.mark(Phase::Embed);
 
   for (uint32_t L = 0; L < C.Layers; ++L) {
@@ -442,17 +489,17 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
     Prof.mark(Phase::Down);
   }
 
-  if (Wanted == Want::None) {
-    Pos += N;
+  for (const Piece &P : Pieces)
+    Positions[P.Sequence] += P.Tokens.size();
+  if (OutRows.empty())
     return absl::OkStatus();
-  }
   // The last block's residual, final norm and lm_head for the rows wanted.
-  const int64_t First = Wanted == Want::All ? 0 : N - 1, Rows = N - First;
-  const int64_t NO = Rows == 1 ? 1 : NK;
+  const int64_t Rows = OutRows.size(), NO = kernelTokens(Rows);
   std::fill(XN.begin(), XN.begin() + NO * D, 0.0f);
-  for (int64_t T = First; T < N; ++T) {
+  for (int64_t I = 0; I < Rows; ++I) {
+    const int64_t T = OutRows[I];
     vec::add(&X[T * D], &Down[T * D], D);
-    vec::rmsNorm(&X[T * D], M.OutputNorm, &XN[(T - First) * D], D, C.RmsEps);
+    vec::rmsNorm(&X[T * D], M.OutputNorm, &XN[I * D], D, C.RmsEps);
   }
   quantize(Ks.QuantizeDim, XN.data(), NO);
   absl::StatusOr<Matmul> Out = outputKernel(NO);
@@ -468,40 +515,147 @@ absl::Status JitSession::forward(std::span<const int32_t> Tokens, Want Wanted, f
   if (Y != LogitsOut)
     std::copy_n(Y, Rows * Vocab, LogitsOut);
   Prof.mark(Phase::LmHead);
-  Pos += N;
   return absl::OkStatus();
 }
 
-absl::Status JitSession::prepare(int64_t PromptTokens) {
-  // The batch sizes the prompt will run in, and decode.
-  std::vector<int64_t> Sizes = {1};
-  if (PromptTokens > 1) {
-    if (PromptTokens >= Batch)
-      Sizes.push_back(Batch);
-    if (PromptTokens % Batch)
-      Sizes.push_back(kernelTokens(PromptTokens % Batch));
-  }
-  for (int64_t N : Sizes)
-    if (absl::StatusOr<const Kernels *> K = kernels(N); !K.ok())
-      return K.status();
-  return outputKernel(1).status();
-}
+/// One sequence: the Session interface over a JitForward.
+class JitSession final : public Session {
+public:
+  JitSession(const Qwen2Model &M, int64_t Ctx, std::unique_ptr<JitForward> F)
+      : Session(M, Ctx), F(std::move(F)) {}
+  std::vector<std::pair<std::string, double>> profile() const override { return F->profile(); }
+  int64_t batchSize() const override { return F->batchSize(); }
 
-absl::Status JitSession::eval(std::span<const int32_t> Tokens, bool AllLogits,
-                              std::vector<float> &LogitsOut) {
-  if (absl::Status S = checkTokens(Tokens); !S.ok())
-    return S;
-  const int64_t Vocab = M.config().Vocab, N = Tokens.size();
-  LogitsOut.resize((AllLogits ? N : 1) * Vocab);
-  for (int64_t Begin = 0; Begin < N; Begin += Batch) {
-    int64_t Count = std::min(Batch, N - Begin);
-    bool Last = Begin + Count == N;
-    // Earlier batches only fill the KV cache unless every row is wanted.
-    Want Rows = AllLogits ? Want::All : Last ? Want::Last : Want::None;
-    float *Dest = AllLogits ? &LogitsOut[Begin * Vocab] : LogitsOut.data();
-    if (absl::Status S = forward(Tokens.subspan(Begin, Count), Rows, Dest); !S.ok())
-      return S;
+  absl::Status prepare(int64_t PromptTokens) override {
+    // The batch sizes the prompt will run in, and decode.
+    const int64_t Batch = F->batchSize();
+    std::vector<int64_t> Sizes = {1};
+    if (PromptTokens > 1) {
+      if (PromptTokens >= Batch)
+        Sizes.push_back(Batch);
+      if (PromptTokens % Batch)
+        Sizes.push_back(F->kernelTokens(PromptTokens % Batch));
+    }
+    for (int64_t N : Sizes)
+      if (absl::StatusOr<const Kernels *> K = F->kernels(N); !K.ok())
+        return K.status();
+    return F->outputKernel(1).status();
   }
+
+  absl::Status eval(std::span<const int32_t> Tokens, bool AllLogits, std::vector<float> &LogitsOut) override {
+    if (absl::Status S = checkTokens(Tokens); !S.ok())
+      return S;
+    const int64_t Vocab = M.config().Vocab, N = Tokens.size(), Batch = F->batchSize();
+    LogitsOut.resize((AllLogits ? N : 1) * Vocab);
+    F->position(0) = Pos; // Rewinds are the Session's.
+    for (int64_t Begin = 0; Begin < N; Begin += Batch) {
+      int64_t Count = std::min(Batch, N - Begin);
+      bool Last = Begin + Count == N;
+      // Earlier batches only fill the KV cache unless every row is wanted.
+      const Piece P{0, Tokens.subspan(Begin, Count), AllLogits ? Want::All : Last ? Want::Last : Want::None};
+      float *Dest = AllLogits ? &LogitsOut[Begin * Vocab] : LogitsOut.data();
+      absl::Status S = F->forward({&P, 1}, Dest);
+      Pos = F->position(0);
+      if (!S.ok())
+        return S;
+    }
+    return absl::OkStatus();
+  }
+
+private:
+  std::unique_ptr<JitForward> F;
+};
+
+/// Several sequences: steps of their tokens through one JitForward.
+class JitBatchedSession final : public BatchedSession {
+public:
+  JitBatchedSession(const Qwen2Model &M, int64_t Ctx, std::unique_ptr<JitForward> F)
+      : M(M), Ctx(Ctx), F(std::move(F)) {}
+
+  absl::Status step(std::span<const SequenceInput> Inputs, std::vector<float> &Logits) override {
+    const int32_t Vocab = static_cast<int32_t>(M.config().Vocab);
+    std::vector<Piece> &Pieces = StepPieces;
+    Pieces.clear();
+    std::vector<bool> Seen(F->sequences(), false);
+    int64_t Total = 0, Wanted = 0;
+    for (const SequenceInput &In : Inputs) {
+      if (In.Sequence < 0 || In.Sequence >= F->sequences())
+        return absl::InvalidArgumentError(
+            absl::StrFormat("sequence %d does not exist (0..%d)", In.Sequence, F->sequences() - 1));
+      if (Seen[In.Sequence])
+        return absl::InvalidArgumentError(absl::StrFormat("sequence %d appears twice in one step", In.Sequence));
+      Seen[In.Sequence] = true;
+      if (In.Tokens.empty())
+        return absl::InvalidArgumentError(absl::StrFormat("no tokens for sequence %d", In.Sequence));
+      const int64_t Pos = F->position(In.Sequence);
+      if (static_cast<int64_t>(In.Tokens.size()) > Ctx - Pos)
+        return absl::OutOfRangeError(absl::StrFormat(
+            "%d tokens do not fit: sequence %d is at position %d of a %d-token context", In.Tokens.size(),
+            In.Sequence, Pos, Ctx));
+      for (int32_t T : In.Tokens)
+        if (T < 0 || T >= Vocab)
+          return absl::InvalidArgumentError(
+              absl::StrFormat("token id %d is outside the vocabulary [0, %d)", T, Vocab));
+      Total += In.Tokens.size();
+      Wanted += In.Logits;
+      Pieces.push_back({In.Sequence, In.Tokens, In.Logits ? Want::Last : Want::None});
+    }
+    if (Total > F->batchSize())
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%d tokens in one step: at most %d", Total, F->batchSize()));
+    Logits.resize(Wanted * Vocab);
+    if (Pieces.empty())
+      return absl::OkStatus();
+    return F->forward(Pieces, Logits.data());
+  }
+
+  absl::Status prepare() override {
+    for (int64_t N = 1; N <= F->batchSize(); N = N == 1 ? 8 : N + 8) {
+      if (absl::StatusOr<const Kernels *> K = F->kernels(N); !K.ok())
+        return K.status();
+      if (N <= roundUp(F->sequences(), 8)) // A step's logits: one row per sequence at most.
+        if (absl::StatusOr<Matmul> O = F->outputKernel(N); !O.ok())
+          return O.status();
+    }
+    return absl::OkStatus();
+  }
+
+  int64_t position(int32_t Sequence) const override {
+    return Sequence >= 0 && Sequence < F->sequences() ? F->position(Sequence) : -1;
+  }
+  absl::Status rewind(int32_t Sequence, int64_t P) override {
+    if (Sequence < 0 || Sequence >= F->sequences())
+      return absl::InvalidArgumentError(absl::StrFormat("sequence %d does not exist", Sequence));
+    if (P < 0 || P > F->position(Sequence))
+      return absl::OutOfRangeError(
+          absl::StrFormat("cannot rewind sequence %d to %d (position is %d)", Sequence, P, F->position(Sequence)));
+    F->position(Sequence) = P;
+    return absl::OkStatus();
+  }
+  int32_t sequences() const override { return F->sequences(); }
+  int64_t contextSize() const override { return Ctx; }
+  int64_t batchSize() const override { return F->batchSize(); }
+  int64_t sequenceBytes() const override {
+    const Qwen2Config &C = M.config();
+    return 2 * C.Layers * C.kvDim() * Ctx * int64_t(sizeof(uint16_t));
+  }
+  const Qwen2Model &model() const override { return M; }
+
+private:
+  const Qwen2Model &M;
+  int64_t Ctx;
+  std::unique_ptr<JitForward> F;
+  std::vector<Piece> StepPieces;
+};
+
+/// The context and batch from Options, checked.
+absl::Status checkOptions(const Qwen2Model &M, const SessionOptions &Options, int64_t &Ctx, int64_t &Batch) {
+  Ctx = std::min<int64_t>(Options.ContextSize, M.config().ContextLength);
+  if (Ctx <= 0)
+    return absl::InvalidArgumentError(absl::StrFormat("context size %d must be positive", Options.ContextSize));
+  if (Options.PrefillBatch < 1)
+    return absl::InvalidArgumentError("prefill batch must be positive");
+  Batch = roundUp(std::min<int64_t>(Options.PrefillBatch, 512), 8);
   return absl::OkStatus();
 }
 
@@ -509,19 +663,31 @@ absl::Status JitSession::eval(std::span<const int32_t> Tokens, bool AllLogits,
 
 absl::StatusOr<std::unique_ptr<Session>> createJitSession(const Qwen2Model &M, runtime::KernelCache &Cache,
                                                           SessionOptions Options) {
-  int64_t Ctx = std::min<int64_t>(Options.ContextSize, M.config().ContextLength);
-  if (Ctx <= 0)
-    return absl::InvalidArgumentError(absl::StrFormat("context size %d must be positive", Options.ContextSize));
-  if (Options.PrefillBatch < 1)
-    return absl::InvalidArgumentError("prefill batch must be positive");
-
-  int64_t Batch = roundUp(std::min<int64_t>(Options.PrefillBatch, 512), 8);
-  auto S = std::make_unique<JitSession>(M, Cache, Ctx, Options.Threads, Batch, Options.Profile,
-                                        Options.HugePages, std::move(Options.Wisdom));
-  if (!S->allocated())
+  int64_t Ctx = 0, Batch = 0;
+  if (absl::Status S = checkOptions(M, Options, Ctx, Batch); !S.ok())
+    return S;
+  auto F = std::make_unique<JitForward>(M, Cache, Ctx, 1, Options.Threads, Batch, Options.Profile, Options.HugePages,
+                                        std::move(Options.Wisdom));
+  if (!F->allocated())
     return absl::ResourceExhaustedError(
         absl::StrFormat("cannot allocate the KV cache for a context of %d tokens", Ctx));
-  return std::unique_ptr<Session>(std::move(S));
+  return std::unique_ptr<Session>(std::make_unique<JitSession>(M, Ctx, std::move(F)));
+}
+
+absl::StatusOr<std::unique_ptr<BatchedSession>> createJitBatchedSession(const Qwen2Model &M,
+                                                                        runtime::KernelCache &Cache,
+                                                                        SessionOptions Options, int32_t Sequences) {
+  int64_t Ctx = 0, Batch = 0;
+  if (absl::Status S = checkOptions(M, Options, Ctx, Batch); !S.ok())
+    return S;
+  if (Sequences < 1 || Sequences > 256)
+    return absl::InvalidArgumentError(absl::StrFormat("%d sequences: 1 to 256 are supported", Sequences));
+  auto F = std::make_unique<JitForward>(M, Cache, Ctx, Sequences, Options.Threads, Batch, Options.Profile,
+                                        Options.HugePages, std::move(Options.Wisdom));
+  if (!F->allocated())
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("cannot allocate the KV caches of %d sequences of %d tokens", Sequences, Ctx));
+  return std::unique_ptr<BatchedSession>(std::make_unique<JitBatchedSession>(M, Ctx, std::move(F)));
 }
 
 } // namespace lumen::model
