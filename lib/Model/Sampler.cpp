@@ -1,7 +1,7 @@
 //===- Sampler.cpp - Next-token sampling -----------------------------------===//
 #include "lumen/Model/Sampler.h"
 
-#include "absl/container/flat_hash_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_format.h"
 
 #include <algorithm>
@@ -19,6 +19,9 @@ absl::Status SamplerOptions::validate() const {
     return Bad(absl::StrFormat("min-p %g must be in [0, 1]", MinP));
   if (!(RepeatPenalty > 0) || !std::isfinite(RepeatPenalty))
     return Bad(absl::StrFormat("repeat penalty %g must be positive", RepeatPenalty));
+  for (auto [Name, V] : {std::pair{"frequency", FrequencyPenalty}, {"presence", PresencePenalty}})
+    if (!std::isfinite(V) || V < -2 || V > 2)
+      return Bad(absl::StrFormat("%s penalty %g must be in [-2, 2]", Name, V));
   if (RepeatLastN < 0)
     return Bad(absl::StrFormat("repeat window %d must not be negative", RepeatLastN));
   return absl::OkStatus();
@@ -39,13 +42,17 @@ int32_t Sampler::sample(std::span<const float> Logits) {
   Candidates.resize(V);
   for (int32_t I = 0; I < V; ++I)
     Candidates[I] = {Logits[I], I};
-  // Repeat penalty, as llama.cpp: shrink positive logits, grow negative ones.
-  if (Options.RepeatPenalty != 1.0f) {
-    absl::flat_hash_set<int32_t> Seen(History.begin(), History.end());
-    for (int32_t T : Seen)
+  // Penalties, as llama.cpp: the repeat penalty shrinks positive logits and
+  // grows negative ones; frequency and presence subtract.
+  if (Options.RepeatPenalty != 1.0f || Options.FrequencyPenalty != 0.0f || Options.PresencePenalty != 0.0f) {
+    absl::flat_hash_map<int32_t, int32_t> Count;
+    for (int32_t T : History)
+      ++Count[T];
+    for (auto [T, N] : Count)
       if (T >= 0 && T < V) {
         float &L = Candidates[T].first;
         L = L > 0 ? L / Options.RepeatPenalty : L * Options.RepeatPenalty;
+        L -= float(N) * Options.FrequencyPenalty + Options.PresencePenalty;
       }
   }
   auto Greater = [](const auto &A, const auto &B) {

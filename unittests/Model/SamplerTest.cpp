@@ -130,6 +130,29 @@ TEST(SamplerTest, RepeatPenalty) {
   EXPECT_EQ(W.sample(L), 0);
 }
 
+TEST(SamplerTest, FrequencyAndPresencePenalties) {
+  std::vector<float> L = {2.0f, 1.5f, -1.0f};
+  SamplerOptions O = plain(0);
+  O.PresencePenalty = 0.6f; // Token 0 seen: 2.0 - 0.6 = 1.4 < 1.5.
+  Sampler P(O);
+  P.accept(0);
+  EXPECT_EQ(P.sample(L), 1);
+  O.PresencePenalty = 0;
+  O.FrequencyPenalty = 0.3f; // Once: 1.7 > 1.5; twice: 1.4 < 1.5.
+  Sampler F(O);
+  F.accept(0);
+  EXPECT_EQ(F.sample(L), 0);
+  F.accept(0);
+  EXPECT_EQ(F.sample(L), 1);
+  O.FrequencyPenalty = -2.0f; // Negative: encourages repeats.
+  Sampler N(O);
+  for (int I = 0; I < 3; ++I) // -1 + 3 x 2 = 5.
+    N.accept(2);
+  EXPECT_EQ(N.sample(L), 2);
+  O.FrequencyPenalty = 2.5f;
+  EXPECT_FALSE(O.validate().ok());
+}
+
 TEST(SamplerTest, ValidateOptions) {
   SamplerOptions O;
   O.TopP = 0;

@@ -1,6 +1,7 @@
 //===- lumen/Model/Sampler.h - Next-token sampling ----------------*- C++ -*-===//
 //
-// llama.cpp's default chain: repeat penalty over a window, then top-k, top-p,
+// llama.cpp's default chain: repeat, frequency and presence penalties over a
+// window, then top-k, top-p,
 // min-p, temperature, and a draw from the rest. Temperature <= 0 is greedy
 // (argmax after the penalty). The same seed gives the same tokens.
 //
@@ -26,6 +27,9 @@ struct LUMEN_API SamplerOptions {
   float TopP = 0.95f;       // 1: off.
   float MinP = 0.05f;       // 0: off.
   float RepeatPenalty = 1.0f; // 1: off.
+  /// OpenAI's penalties over the same window: a token's logit loses
+  /// FrequencyPenalty per time it occurs there and PresencePenalty once.
+  float FrequencyPenalty = 0.0f, PresencePenalty = 0.0f; // 0: off.
   int32_t RepeatLastN = 64;
   uint64_t Seed = 0xC0FFEE;
 
