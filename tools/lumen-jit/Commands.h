@@ -19,6 +19,7 @@ int runBench(const std::vector<std::string> &Args);
 int runPerplexity(const std::vector<std::string> &Args);
 int runQuantize(const std::vector<std::string> &Args);
 int runTune(const std::vector<std::string> &Args);
+int runServe(const std::vector<std::string> &Args);
 
 /// Prints "lumen-jit: error: Message" to stderr and returns 1.
 int fail(const std::string &Message);

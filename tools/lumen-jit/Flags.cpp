@@ -79,6 +79,12 @@ ABSL_FLAG(std::string, pg, "",
 ABSL_FLAG(bool, no_kernel_cache, false, "compile every kernel, read and write no object cache");
 ABSL_FLAG(double, budget, 40,
           "tune: seconds to spend measuring, in all (each kernel gets a share; the search keeps its best so far)");
+ABSL_FLAG(std::string, host, "127.0.0.1", "serve: address to listen on (0.0.0.0: every interface)");
+ABSL_FLAG(int32_t, port, 8080, "serve: TCP port (0: any free port, printed)");
+ABSL_FLAG(int32_t, parallel, 4, "serve: slots, requests generated at once (each its own KV cache of -c tokens)");
+ABSL_FLAG(int32_t, queue, 64, "serve: requests that may wait for a slot; more are answered 503");
+ABSL_FLAG(std::string, api_key, "", "serve: require 'Authorization: Bearer KEY' (every endpoint but /health)");
+ABSL_FLAG(std::string, alias, "", "serve: the model's name in the API (default: the file name)");
 ABSL_FLAG(bool, trace, false, "tune: print every timed comparison on stderr");
 ABSL_FLAG(bool, tune, false,
           "tune the model's kernels for this host first (as 'lumen-jit tune', within --budget), then go on with "
@@ -197,6 +203,17 @@ const std::vector<CommandInfo> kCommands = {
       "t|threads (default: all cores)", "c", "batch", "temp", "top_k", "top_p", "min_p", "repeat_penalty",
       "repeat_last_n", "seed|sampling seed, a non-negative integer (default: random, printed on stderr)", "chat",
       "system", "raw", "ignore_eos", "print_token_ids"}},
+    {"serve", runServe,
+     "serve -m FILE [--host 127.0.0.1] [--port 8080] [--parallel N] [-c CTX] [-t THREADS] [--api-key KEY]\n"
+     "              [--queue N] [--alias NAME] [--batch N]",
+     "An OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models, /health,\n"
+     "/metrics, /tokenize, /detokenize, a chat page at /) with continuous batching: --parallel\n"
+     "requests share each forward pass, new prompts prefilled in chunks between decode steps.\n"
+     "Results are batch-invariant: equal to 'run' with the same settings and seed. Ctrl-C or\n"
+     "SIGTERM ends the streams and exits 0. See docs/SERVER.md.",
+     {LUMEN_MODEL_FLAGS, LUMEN_JIT_FLAGS, "host", "port", "parallel", "queue", "api_key", "alias",
+      "c|context size of each slot in tokens, 0 = the model's trained context (default: 4096)",
+      "t|threads (default: all cores)", "batch|tokens a step takes at most: decode tokens and prompt chunks (default: 64)"}},
     {"tokenize", runTokenize, "tokenize -m FILE (-p TEXT | -f FILE) [--no-special]", "Print the token ids, space-separated.",
      {"m", "model", "p|the text", "f|read the text from this file", "no_special"}},
     {"eval", runEval, "eval -m FILE --tokens 1,2,3 [--top K] [--from POS] [--reference] [-t THREADS]",

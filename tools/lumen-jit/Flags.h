@@ -15,6 +15,12 @@
 #include <vector>
 
 ABSL_DECLARE_FLAG(bool, tensors);
+ABSL_DECLARE_FLAG(std::string, host);
+ABSL_DECLARE_FLAG(int32_t, port);
+ABSL_DECLARE_FLAG(int32_t, parallel);
+ABSL_DECLARE_FLAG(int32_t, queue);
+ABSL_DECLARE_FLAG(std::string, api_key);
+ABSL_DECLARE_FLAG(std::string, alias);
 ABSL_DECLARE_FLAG(std::string, preset);
 ABSL_DECLARE_FLAG(std::string, o);
 ABSL_DECLARE_FLAG(std::string, seed);

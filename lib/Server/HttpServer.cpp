@@ -1,0 +1,381 @@
+//===- HttpServer.cpp - The OpenAI-compatible HTTP API ---------------------===//
+#include "lumen/Server/HttpServer.h"
+
+#include "lumen/Model/Chat.h"
+#include "lumen/Model/Tokenizer.h"
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/match.h"
+
+#include <httplib.h>
+
+#include <atomic>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+namespace lumen::server {
+
+using nlohmann::json;
+
+namespace {
+
+/// JSON text; invalid UTF-8 (a token's raw bytes in logprobs) becomes U+FFFD.
+std::string dump(const json &J) { return J.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+void sendJson(httplib::Response &Res, int Status, const json &J) {
+  Res.status = Status;
+  Res.set_content(dump(J), "application/json; charset=utf-8");
+}
+
+void sendError(httplib::Response &Res, const ApiError &E) { sendJson(Res, E.Status, E.toJson()); }
+
+ApiError error(int Status, std::string Message, std::string Type, std::string Code = "") {
+  ApiError E;
+  E.Status = Status;
+  E.Message = std::move(Message);
+  E.Type = std::move(Type);
+  E.Code = std::move(Code);
+  return E;
+}
+
+std::string randomHex(std::mt19937_64 &Rng) { return absl::StrFormat("%016x", Rng()); }
+
+} // namespace
+
+struct HttpServer::Impl {
+  ServerOptions Options;
+  httplib::Server Svr;
+  std::thread Listener;
+  int BoundPort = -1;
+  // Set once by setReady; read by the handlers.
+  std::atomic<bool> Ready{false};
+  const model::Qwen2Model *Model = nullptr;
+  Scheduler *Jobs = nullptr;
+  std::string ModelId;
+  int64_t Created = std::time(nullptr);
+  std::mutex RngMutex;
+  std::mt19937_64 Rng{std::random_device{}()};
+  std::mutex CountMutex;
+  std::map<int, int64_t> Responses; // By status, for /metrics.
+
+  uint64_t draw() {
+    std::lock_guard<std::mutex> L(RngMutex);
+    return Rng();
+  }
+  std::string newId(const char *Prefix) {
+    std::lock_guard<std::mutex> L(RngMutex);
+    return Prefix + randomHex(Rng);
+  }
+
+  bool checkReady(httplib::Response &Res) {
+    if (Ready.load())
+      return true;
+    sendError(Res, error(503, "Loading model", "unavailable_error"));
+    return false;
+  }
+
+  /// The prompt's tokens as `lumen-jit run` makes them: the chat through
+  /// the model's template (with its default system prompt when the
+  /// conversation has none), or the text as it is.
+  std::vector<int32_t> promptTokens(const CompletionRequest &R) const {
+    const model::Tokenizer &Tok = Model->tokenizer();
+    if (R.PromptIsTokens)
+      return R.PromptTokens;
+    std::string Text = R.Prompt;
+    if (R.Chat) {
+      std::vector<model::ChatMessage> Msgs = R.Messages;
+      if (Msgs.front().Role != "system")
+        if (std::string System = model::defaultSystemPrompt(Tok.chatTemplate()); !System.empty())
+          Msgs.insert(Msgs.begin(), {"system", System});
+      Text = model::renderChatML(Msgs, /*AddGenerationPrompt=*/true);
+    }
+    std::vector<int32_t> Ids;
+    if (Tok.addBos() && Tok.bosId())
+      Ids.push_back(*Tok.bosId());
+    std::vector<int32_t> Rest = Tok.encode(Text, /*ParseSpecial=*/true);
+    Ids.insert(Ids.end(), Rest.begin(), Rest.end());
+    return Ids;
+  }
+
+  void completion(const httplib::Request &Req, httplib::Response &Res, bool Chat);
+  void metrics(httplib::Response &Res);
+  void routes();
+};
+
+void HttpServer::Impl::completion(const httplib::Request &Req, httplib::Response &Res, bool Chat) {
+  if (!checkReady(Res))
+    return;
+  auto R = std::make_shared<CompletionRequest>();
+  if (std::optional<ApiError> E = parseCompletionRequest(Req.body, Chat, Options.Limits, *R)) {
+    sendError(Res, *E);
+    return;
+  }
+  JobSpec Spec;
+  Spec.Prompt = promptTokens(*R);
+  Spec.Sampling = R->Sampling;
+  if (!R->SeedGiven)
+    Spec.Sampling.Seed = draw();
+  Spec.MaxTokens = R->MaxTokens;
+  Spec.Stop = R->Stop;
+  Spec.IgnoreEos = R->IgnoreEos;
+  Spec.TopLogprobs = R->Logprobs ? R->TopLogprobs : -1;
+  absl::StatusOr<std::shared_ptr<Job>> J = Jobs->submit(std::move(Spec));
+  if (!J.ok()) {
+    const std::string Msg(J.status().message());
+    if (absl::IsUnavailable(J.status()) || absl::IsFailedPrecondition(J.status()))
+      sendError(Res, error(503, Msg, "unavailable_error"));
+    else
+      sendError(Res, error(400, Msg, "invalid_request_error",
+                           absl::StrContains(Msg, "context holds") ? "context_length_exceeded" : ""));
+    return;
+  }
+  auto H = std::make_shared<ResponseHeader>(ResponseHeader{newId(Chat ? "chatcmpl-" : "cmpl-"),
+                                                           int64_t(std::time(nullptr)), ModelId});
+  std::shared_ptr<Job> Running = *J;
+  if (!R->Stream) {
+    std::string Text;
+    std::vector<TokenLogprob> Logprobs;
+    for (;;) {
+      JobEvent E;
+      if (!Running->next(E, std::chrono::milliseconds(200)))
+        continue;
+      if (E.What == JobEvent::Text) {
+        Text += E.Piece;
+        Logprobs.insert(Logprobs.end(), E.Logprobs.begin(), E.Logprobs.end());
+      } else if (E.What == JobEvent::Done) {
+        sendJson(Res, 200, completionResponse(*R, *H, Text, Logprobs, E.Finish, E.Counts));
+        return;
+      } else {
+        sendError(Res, error(500, E.Message, "server_error"));
+        return;
+      }
+    }
+  }
+  // Server-sent events: a chunk per piece, the finish, the usage if asked, [DONE].
+  struct Stream {
+    bool First = true, Ended = false;
+  };
+  auto State = std::make_shared<Stream>();
+  Res.set_header("Cache-Control", "no-cache");
+  Res.set_chunked_content_provider(
+      "text/event-stream",
+      [R, H, Running, State](size_t, httplib::DataSink &Sink) {
+        auto Send = [&](const json &J) {
+          const std::string Line = "data: " + dump(J) + "\n\n";
+          return Sink.write(Line.data(), Line.size());
+        };
+        if (!Sink.is_writable()) { // The client went away: free its slot.
+          Running->cancel();
+          return false;
+        }
+        JobEvent E;
+        if (!Running->next(E, std::chrono::milliseconds(100)))
+          return true;
+        bool Ok = true;
+        if (E.What == JobEvent::Text) {
+          Ok = Send(streamChunk(*R, *H, E.Piece, E.Logprobs, State->First));
+          State->First = false;
+        } else {
+          if (E.What == JobEvent::Done) {
+            if (State->First && R->Chat) // The role comes in the first chunk, even of an empty reply.
+              Ok = Send(streamChunk(*R, *H, "", {}, true));
+            Ok = Ok && Send(finalChunk(*R, *H, E.Finish));
+            if (R->IncludeUsage)
+              Ok = Ok && Send(usageChunk(*R, *H, E.Counts));
+          } else {
+            Ok = Send(error(500, E.Message, "server_error").toJson());
+          }
+          static const char Done[] = "data: [DONE]\n\n";
+          Ok = Ok && Sink.write(Done, sizeof(Done) - 1);
+          State->Ended = true;
+          Sink.done();
+        }
+        if (!Ok)
+          Running->cancel();
+        return Ok;
+      },
+      [Running, State](bool) {
+        if (!State->Ended)
+          Running->cancel();
+      });
+}
+
+void HttpServer::Impl::metrics(httplib::Response &Res) {
+  std::string Out;
+  auto Metric = [&](const char *Name, const char *Type, const char *Help, double Value) {
+    Out += absl::StrFormat("# HELP lumen_%s %s\n# TYPE lumen_%s %s\nlumen_%s %.17g\n", Name, Help, Name, Type, Name,
+                           Value);
+  };
+  Metric("ready", "gauge", "1 once the model is loaded and the API answers.", Ready.load() ? 1 : 0);
+  if (Ready.load()) {
+    const SchedulerStats S = Jobs->stats();
+    Metric("requests_total", "counter", "Completion requests queued.", S.Requests);
+    Metric("requests_rejected_total", "counter", "Completion requests refused with 503: the queue was full.",
+           S.Rejected);
+    Metric("requests_cancelled_total", "counter", "Requests whose clients went away before the end.", S.Cancelled);
+    Metric("prompt_tokens_total", "counter", "Prompt tokens of the requests started.", S.PromptTokens);
+    Metric("prompt_tokens_reused_total", "counter",
+           "Prompt tokens taken from a slot's cache instead of prefilled (prefix reuse).", S.ReusedPromptTokens);
+    Metric("generated_tokens_total", "counter", "Tokens generated.", S.GeneratedTokens);
+    Metric("queue_depth", "gauge", "Requests waiting for a slot.", S.Queued);
+    Metric("slots_busy", "gauge", "Slots serving a request.", S.BusySlots);
+    Metric("slots_total", "gauge", "Slots (--parallel).", S.Slots);
+    Metric("steps_total", "counter", "Forward passes (continuous-batching steps).", S.Steps);
+    Metric("step_seconds_total", "counter", "Seconds spent in forward passes.", S.StepSeconds);
+    Metric("tokens_per_second", "gauge", "Tokens generated per second of stepping, over the last 5 s.",
+           S.DecodeTokensPerSecond);
+  }
+  Out += "# HELP lumen_http_responses_total HTTP responses by status.\n# TYPE lumen_http_responses_total counter\n";
+  {
+    std::lock_guard<std::mutex> L(CountMutex);
+    for (auto [Status, N] : Responses)
+      Out += absl::StrFormat("lumen_http_responses_total{status=\"%d\"} %d\n", Status, N);
+  }
+  Res.set_content(Out, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+void HttpServer::Impl::routes() {
+  Svr.set_payload_max_length(Options.MaxBodyBytes);
+  const unsigned Threads = std::max(4u, Options.HttpThreads);
+  Svr.new_task_queue = [Threads] { return new httplib::ThreadPool(Threads); };
+  Svr.set_default_headers({{"Access-Control-Allow-Origin", "*"}});
+  Svr.set_logger([this](const httplib::Request &, const httplib::Response &Res) {
+    std::lock_guard<std::mutex> L(CountMutex);
+    ++Responses[Res.status];
+  });
+  Svr.set_pre_routing_handler([this](const httplib::Request &Req, httplib::Response &Res) {
+    if (Options.ApiKey.empty() || Req.method == "OPTIONS" || Req.path == "/health" ||
+        (Req.method == "GET" && (Req.path == "/" || Req.path == "/index.html")))
+      return httplib::Server::HandlerResponse::Unhandled;
+    const std::string Auth = Req.get_header_value("Authorization");
+    const std::string Prefix = "Bearer ";
+    if (!absl::StartsWith(Auth, Prefix) || !constantTimeEquals(Auth.substr(Prefix.size()), Options.ApiKey)) {
+      Res.set_header("WWW-Authenticate", "Bearer");
+      sendError(Res, error(401, "invalid or missing API key: send 'Authorization: Bearer KEY'",
+                           "authentication_error", "invalid_api_key"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  Svr.set_error_handler([](const httplib::Request &Req, httplib::Response &Res) {
+    if (!Res.body.empty())
+      return;
+    const std::string What = Res.status == 404   ? absl::StrFormat("no such endpoint: %s %s", Req.method, Req.path)
+                             : Res.status == 413 ? std::string("the request body is too large")
+                             : Res.status == 405 ? std::string("method not allowed")
+                                                 : absl::StrFormat("HTTP %d", Res.status);
+    sendError(Res, error(Res.status, What, Res.status == 404 ? "not_found_error" : "invalid_request_error"));
+  });
+  Svr.set_exception_handler([](const httplib::Request &, httplib::Response &Res, std::exception_ptr) {
+    sendError(Res, error(500, "internal error", "server_error"));
+  });
+  Svr.Options(R"(/.*)", [](const httplib::Request &, httplib::Response &Res) {
+    Res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    Res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+    Res.status = 204;
+  });
+
+  Svr.Get("/health", [this](const httplib::Request &, httplib::Response &Res) {
+    if (checkReady(Res))
+      sendJson(Res, 200, {{"status", "ok"}});
+  });
+  Svr.Get("/metrics", [this](const httplib::Request &, httplib::Response &Res) { metrics(Res); });
+  for (const char *Path : {"/", "/index.html"})
+    Svr.Get(Path, [](const httplib::Request &, httplib::Response &Res) {
+      Res.set_content(chatPageHtml(), "text/html; charset=utf-8");
+    });
+  for (const char *Path : {"/v1/models", "/models"})
+    Svr.Get(Path, [this](const httplib::Request &, httplib::Response &Res) {
+      if (!checkReady(Res))
+        return;
+      const model::Qwen2Config &C = Model->config();
+      json M = {{"id", ModelId},
+                {"object", "model"},
+                {"created", Created},
+                {"owned_by", "lumen"},
+                {"meta",
+                 {{"n_ctx_train", C.ContextLength},
+                  {"n_vocab", C.Vocab},
+                  {"n_embd", C.Dim},
+                  {"n_layer", C.Layers}}}};
+      sendJson(Res, 200, {{"object", "list"}, {"data", json::array({M})}});
+    });
+  for (const char *Path : {"/v1/chat/completions", "/chat/completions"})
+    Svr.Post(Path, [this](const httplib::Request &Req, httplib::Response &Res) { completion(Req, Res, true); });
+  for (const char *Path : {"/v1/completions", "/completions"})
+    Svr.Post(Path, [this](const httplib::Request &Req, httplib::Response &Res) { completion(Req, Res, false); });
+  Svr.Post("/tokenize", [this](const httplib::Request &Req, httplib::Response &Res) {
+    if (!checkReady(Res))
+      return;
+    TokenizeRequest T;
+    if (std::optional<ApiError> E = parseTokenizeRequest(Req.body, T)) {
+      sendError(Res, *E);
+      return;
+    }
+    const model::Tokenizer &Tok = Model->tokenizer();
+    std::vector<int32_t> Ids;
+    if (T.AddSpecial && Tok.addBos() && Tok.bosId())
+      Ids.push_back(*Tok.bosId());
+    std::vector<int32_t> Rest = Tok.encode(T.Content, /*ParseSpecial=*/true);
+    Ids.insert(Ids.end(), Rest.begin(), Rest.end());
+    json Tokens = json::array();
+    for (int32_t Id : Ids)
+      Tokens.push_back(T.WithPieces ? json{{"id", Id}, {"piece", Tok.tokenBytes(Id)}} : json(Id));
+    sendJson(Res, 200, {{"tokens", Tokens}});
+  });
+  Svr.Post("/detokenize", [this](const httplib::Request &Req, httplib::Response &Res) {
+    if (!checkReady(Res))
+      return;
+    std::vector<int32_t> Ids;
+    if (std::optional<ApiError> E = parseDetokenizeRequest(Req.body, Model->config().Vocab, Ids)) {
+      sendError(Res, *E);
+      return;
+    }
+    sendJson(Res, 200, {{"content", Model->tokenizer().decode(Ids)}});
+  });
+}
+
+HttpServer::HttpServer(ServerOptions Options) : P(std::make_unique<Impl>()) {
+  P->Options = std::move(Options);
+  P->routes();
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+absl::Status HttpServer::bind() {
+  const ServerOptions &O = P->Options;
+  if (O.Port < 0 || O.Port > 65535)
+    return absl::InvalidArgumentError(absl::StrFormat("port %d is not in 0..65535", O.Port));
+  P->BoundPort = O.Port == 0 ? P->Svr.bind_to_any_port(O.Host) : (P->Svr.bind_to_port(O.Host, O.Port) ? O.Port : -1);
+  if (P->BoundPort < 0)
+    return absl::UnavailableError(absl::StrFormat(
+        "cannot listen on %s:%d (address in use, or not an address of this machine)", O.Host, O.Port));
+  return absl::OkStatus();
+}
+
+int HttpServer::port() const { return P->BoundPort; }
+
+void HttpServer::start() {
+  P->Listener = std::thread([this] { P->Svr.listen_after_bind(); });
+}
+
+void HttpServer::setReady(const model::Qwen2Model &Model, Scheduler &Jobs, std::string ModelId) {
+  P->Model = &Model;
+  P->Jobs = &Jobs;
+  P->ModelId = std::move(ModelId);
+  P->Ready.store(true);
+}
+
+void HttpServer::stop() {
+  if (!P)
+    return;
+  P->Svr.stop();
+  if (P->Listener.joinable())
+    P->Listener.join();
+}
+
+} // namespace lumen::server
