@@ -51,6 +51,7 @@ struct HttpServer::Impl {
   httplib::Server Svr;
   std::thread Listener;
   int BoundPort = -1;
+  int ListenSocket = -1; // The listening socket httplib made (seen in its socket-options hook).
   // Set once by setReady; read by the handlers.
   std::atomic<bool> Ready{false};
   const model::Qwen2Model *Model = nullptr;
@@ -240,6 +241,13 @@ void HttpServer::Impl::metrics(httplib::Response &Res) {
 
 void HttpServer::Impl::routes() {
   Svr.set_payload_max_length(Options.MaxBodyBytes);
+  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a
+  // second server on the same port would bind and share the connections.
+  Svr.set_socket_options([this](socket_t Sock) {
+    int Yes = 1;
+    setsockopt(Sock, SOL_SOCKET, SO_REUSEADDR, &Yes, sizeof(Yes));
+    ListenSocket = Sock;
+  });
   const unsigned Threads = std::max(4u, Options.HttpThreads);
   Svr.new_task_queue = [Threads] { return new httplib::ThreadPool(Threads); };
   Svr.set_default_headers({{"Access-Control-Allow-Origin", "*"}});
@@ -354,6 +362,12 @@ absl::Status HttpServer::bind() {
   if (P->BoundPort < 0)
     return absl::UnavailableError(absl::StrFormat(
         "cannot listen on %s:%d (address in use, or not an address of this machine)", O.Host, O.Port));
+  // Debian's cpp-httplib 0.11 listens with a backlog of 5: a burst of new
+  // connections (64 clients at once) overflowed the accept queue, and
+  // connections the kernel then dropped failed in the clients. Listening
+  // again on the same socket raises the backlog (Linux).
+  if (P->ListenSocket >= 0)
+    ::listen(P->ListenSocket, SOMAXCONN);
   return absl::OkStatus();
 }
 

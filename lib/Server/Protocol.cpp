@@ -61,8 +61,10 @@ public:
     if (const json *V = get(Name)) {
       if (!V->is_number_integer())
         return bad(Name, absl::StrFormat("'%s' must be an integer", Name));
-      if (V->is_number_unsigned() ? V->get<uint64_t>() > uint64_t(Max) : V->get<int64_t>() > Max ||
-                                                                             V->get<int64_t>() < Min)
+      const bool Above = V->is_number_unsigned() ? V->get<uint64_t>() > uint64_t(Max) : V->get<int64_t>() > Max;
+      const bool Below = V->is_number_unsigned() ? Min > 0 && V->get<uint64_t>() < uint64_t(Min)
+                                                 : V->get<int64_t>() < Min;
+      if (Above || Below)
         return bad(Name, absl::StrFormat("'%s' must be in [%d, %d]", Name, Min, Max));
       Out = V->is_number_unsigned() ? int64_t(V->get<uint64_t>()) : V->get<int64_t>();
     }
