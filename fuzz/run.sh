@@ -14,8 +14,8 @@ shared="$(cd .. && pwd)/shared"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang-19 \
   -DCMAKE_CXX_COMPILER=clang++-19 -DLUMEN_BUILD_FUZZERS=ON -DLUMEN_SANITIZE=address,undefined \
   -DLUMEN_BUILD_TESTS=OFF -DLUMEN_BUILD_BENCH=OFF >/dev/null
-cmake --build "$build" -j "$(nproc)" --target gguf_fuzzer tokenizer_fuzzer shape_fuzzer wisdom_fuzzer make_seeds
-mkdir -p "$build/crashes" "$build/corpus"/{gguf_fuzzer,tokenizer_fuzzer,shape_fuzzer,wisdom_fuzzer}
+cmake --build "$build" -j "$(nproc)" --target gguf_fuzzer tokenizer_fuzzer shape_fuzzer wisdom_fuzzer request_fuzzer make_seeds
+mkdir -p "$build/crashes" "$build/corpus"/{gguf_fuzzer,tokenizer_fuzzer,shape_fuzzer,wisdom_fuzzer,request_fuzzer}
 "$build/fuzz/make_seeds" "$build/corpus/gguf_fuzzer"
 if [ -f "$shared/fixtures/tiny-qwen2.gguf" ]; then
   head -c 65536 "$shared/fixtures/tiny-qwen2.gguf" > "$build/corpus/gguf_fuzzer/fixture-head.gguf"
@@ -41,9 +41,14 @@ host model="Other" cpu=znver1 isa=avx2 llvm=19 lumen=0.1.0
 kernel type=q8_0 layout=interleaved8 m=896 k=896 n=decode threads=2 bits=256 acc=2 vnni=0 tile=8x1 prefetch=4096 pattern=lines paced=0 gain=1.100
 W
 printf 'lumen-wisdom 1\nhost model="x" cpu=y isa=z llvm=1 lumen=2\nkernel type=f16 layout=rows m=33 k=64 n=prefill threads=3 bits=256 acc=4 vnni=0 tile=4x2 prefetch=0 pattern=lines paced=0 gain=2\n' > "$build/corpus/wisdom_fuzzer/rows.txt"
+# Request seeds: the endpoint's byte, then a body (chat, completion, tokenize, detokenize).
+printf '\x00{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"Hi"}]}],"stream":true,"stream_options":{"include_usage":true},"temperature":0.7,"max_tokens":16,"stop":["\\n\\n"],"seed":42,"logprobs":true,"top_logprobs":2}' > "$build/corpus/request_fuzzer/chat"
+printf '\x01{"prompt":[1,2,3],"max_tokens":4,"logprobs":1,"top_k":5,"min_p":0.1,"frequency_penalty":0.5}' > "$build/corpus/request_fuzzer/completion"
+printf '\x02{"content":"hello","with_pieces":true}' > "$build/corpus/request_fuzzer/tokenize"
+printf '\x03{"tokens":[1,2,999]}' > "$build/corpus/request_fuzzer/detokenize"
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 status=0
-for f in gguf_fuzzer tokenizer_fuzzer shape_fuzzer wisdom_fuzzer; do
+for f in gguf_fuzzer tokenizer_fuzzer shape_fuzzer wisdom_fuzzer request_fuzzer; do
   log="$build/$f.log"
   if ! "$build/fuzz/$f" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=4096 -timeout=20 \
        -artifact_prefix="$build/crashes/$f-" "$build/corpus/$f" > "$log" 2>&1; then

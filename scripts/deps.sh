@@ -26,7 +26,16 @@ lumen_apt_install() {
 
 lumen_install_deps() {
   lumen_apt_install g++ cmake make pkg-config llvm-19-dev libzstd-dev libabsl-dev libgtest-dev libgmock-dev lld-19 \
-    libutf8proc-dev nlohmann-json3-dev python3-numpy
+    libutf8proc-dev nlohmann-json3-dev python3-numpy libcpp-httplib-dev
+}
+
+# The server tests' real clients: curl, node with npm (Debian's, unless a
+# node with npm is installed already) and the openai npm package, installed
+# into build dir $1 (the only download a test setup makes, never the build).
+lumen_install_test_clients() {
+  lumen_apt_install curl
+  command -v npm >/dev/null || lumen_apt_install nodejs npm
+  (cd "$1/unittests/Server/clients" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 }
 
 # clang-19 and its runtime (libFuzzer, sanitizers) for fuzz/run.sh.

@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 source scripts/deps.sh
 lumen_install_deps
 lumen_build build -DLUMEN_BUILD_TESTS=ON
+lumen_install_test_clients build
 export LUMEN_SUMMARY="$PWD/build/test-summary.tsv"
 rm -f "$LUMEN_SUMMARY"
 
@@ -37,21 +38,23 @@ lumen_build build-asan -DLUMEN_BUILD_TESTS=ON -DLUMEN_BUILD_BENCH=OFF -DLUMEN_SA
 # stage and take minutes each under ASan, as does writing the 1.5B file.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   stage=asan run_ctest build-asan \
-  -E 'InstalledPackage|JitVsReferenceTest.Synthetic05b|Qwen05bFixture|make_qwen05b|LumenJitTest.RunSynthetic05b|ReadmeClaimsTest.SynthWritesEveryPreset'
+  -E 'InstalledPackage|ServeClients|BatchInvariantOnThe05bModel|JitVsReferenceTest.Synthetic05b|Qwen05bFixture|make_qwen05b|LumenJitTest.RunSynthetic05b|ReadmeClaimsTest.SynthWritesEveryPreset'
 
 echo "== Shared libraries (and so the shared libLLVM): install, build the examples against it =="
 cmake -S . -B build-shared -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DLUMEN_BUILD_BENCH=OFF >/dev/null
 cmake --build build-shared -j "$(nproc)" --target lumen-jit
 stage=shared run_ctest build-shared -R InstalledPackage
 
-echo "== TSan: thread pool, kernel cache, concurrent sessions =="
+echo "== TSan: thread pool, kernel cache, concurrent sessions, the server's scheduler =="
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Release -DLUMEN_BUILD_BENCH=OFF -DLUMEN_SANITIZE=thread >/dev/null
-cmake --build build-tsan -j "$(nproc)" --target RuntimeTests ModelTests
+cmake --build build-tsan -j "$(nproc)" --target RuntimeTests ModelTests ServerTests
 TSAN_OPTIONS=halt_on_error=1 build-tsan/unittests/Runtime/RuntimeTests --gtest_output=xml:build-tsan/runtime.xml \
   --gtest_filter='ThreadPoolTest.*:ThreadPoolWaitTest.*:KernelCacheTest.*:MatmulKernelTest.RowRangesAndThreadsAgree'
 TSAN_OPTIONS=halt_on_error=1 build-tsan/unittests/Model/ModelTests --gtest_output=xml:build-tsan/model.xml \
   --gtest_filter='ConcurrencyTest.*'
-python3 scripts/test_summary.py tsan build-tsan/runtime.xml build-tsan/model.xml
+TSAN_OPTIONS=halt_on_error=1 build-tsan/unittests/Server/ServerTests --gtest_output=xml:build-tsan/server.xml \
+  --gtest_filter='SchedulerTest.*'
+python3 scripts/test_summary.py tsan build-tsan/runtime.xml build-tsan/model.xml build-tsan/server.xml
 
 echo "== libFuzzer smoke run =="
 lumen_install_fuzz_deps

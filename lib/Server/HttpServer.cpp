@@ -60,6 +60,7 @@ struct HttpServer::Impl {
   int64_t Created = std::time(nullptr);
   std::mutex RngMutex;
   std::mt19937_64 Rng{std::random_device{}()};
+  std::atomic<int> OpenStreams{0}; // Streams whose last event is not written yet.
   std::mutex CountMutex;
   std::map<int, int64_t> Responses; // By status, for /metrics.
 
@@ -162,6 +163,7 @@ void HttpServer::Impl::completion(const httplib::Request &Req, httplib::Response
   };
   auto State = std::make_shared<Stream>();
   Res.set_header("Cache-Control", "no-cache");
+  ++OpenStreams;
   Res.set_chunked_content_provider(
       "text/event-stream",
       [R, H, Running, State](size_t, httplib::DataSink &Sink) {
@@ -199,9 +201,10 @@ void HttpServer::Impl::completion(const httplib::Request &Req, httplib::Response
           Running->cancel();
         return Ok;
       },
-      [Running, State](bool) {
+      [this, Running, State](bool) {
         if (!State->Ended)
           Running->cancel();
+        --OpenStreams;
       });
 }
 
@@ -387,6 +390,10 @@ void HttpServer::setReady(const model::Qwen2Model &Model, Scheduler &Jobs, std::
 void HttpServer::stop() {
   if (!P)
     return;
+  // httplib stops calling stream providers once it stops: let the streams
+  // write their last events first (the scheduler has ended their jobs).
+  for (int I = 0; I < 500 && P->OpenStreams.load() > 0; ++I)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   P->Svr.stop();
   if (P->Listener.joinable())
     P->Listener.join();

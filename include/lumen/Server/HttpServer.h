@@ -47,8 +47,9 @@ public:
   /// The API answers from now on with Model's tokenizer and chat template,
   /// through Jobs, under the name ModelId. Model and Jobs must outlive stop().
   void setReady(const model::Qwen2Model &Model, Scheduler &Jobs, std::string ModelId);
-  /// Stops accepting and waits for the connections' handlers (end the
-  /// scheduler's jobs first: Scheduler::shutdown, so that streams finish).
+  /// Lets open streams write their last events (up to 5 s), stops
+  /// accepting and waits for the connections' handlers. End the
+  /// scheduler's jobs first (Scheduler::shutdown), so that streams finish.
   void stop();
 
   struct Impl;

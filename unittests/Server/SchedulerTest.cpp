@@ -1,0 +1,160 @@
+//===- SchedulerTest.cpp - Jobs from many threads, no HTTP ------------------===//
+//
+// The scheduler alone (run under TSan in CI): jobs submitted, read and
+// cancelled from many threads; every finished job's tokens equal the same
+// job run alone; the queue bound; shutdown with jobs running and waiting.
+//
+//===----------------------------------------------------------------------===//
+#include "Model/FidelityUtil.h"
+
+#include "lumen/Model/BatchedSession.h"
+#include "lumen/Runtime/Jit.h"
+#include "lumen/Runtime/KernelCache.h"
+#include "lumen/Server/Scheduler.h"
+
+#include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
+
+#include <thread>
+
+using namespace lumen;
+using namespace lumen::model;
+using namespace lumen::server;
+
+namespace {
+
+struct Fixture {
+  std::unique_ptr<runtime::Jit> J = std::move(*runtime::Jit::create());
+  runtime::KernelCache Cache{*J};
+  std::unique_ptr<Qwen2Model> M;
+  Fixture() {
+    SynthOptions O = test::smallSynthetic(gguf::TensorType::Q8_0, /*Tied=*/true, 81);
+    const std::string Path = absl::StrFormat("%s/scheduler-small.gguf", LUMEN_TEST_TMPDIR);
+    EXPECT_TRUE(writeSyntheticQwen2(O, Path).ok());
+    M = std::move(*Qwen2Model::load(Path));
+  }
+  std::unique_ptr<BatchedSession> session(int32_t Slots) {
+    SessionOptions O;
+    O.ContextSize = 256;
+    O.PrefillBatch = 16;
+    O.Threads = 2;
+    return std::move(*createJitBatchedSession(*M, Cache, O, Slots));
+  }
+};
+
+Fixture &fixture() {
+  static Fixture F;
+  return F;
+}
+
+JobSpec spec(int I, int64_t MaxTokens) {
+  JobSpec S;
+  for (int T = 0; T < 5 + I % 23; ++T)
+    S.Prompt.push_back((I * 131 + T * 7) % 1000);
+  S.Sampling.Temperature = I % 2 ? 0.8f : 0;
+  S.Sampling.Seed = I;
+  S.MaxTokens = MaxTokens;
+  S.IgnoreEos = true;
+  S.TopLogprobs = I % 3 == 0 ? 2 : -1;
+  return S;
+}
+
+/// The job's whole output: text, logprobs and the end.
+std::string drain(Job &J) {
+  std::string Out;
+  for (;;) {
+    JobEvent E;
+    if (!J.next(E, std::chrono::milliseconds(100)))
+      continue;
+    if (E.What == JobEvent::Text) {
+      Out += E.Piece;
+      for (const TokenLogprob &L : E.Logprobs)
+        Out += absl::StrFormat("[%a]", L.Logprob);
+    } else {
+      return Out + (E.What == JobEvent::Done ? absl::StrFormat("|done %d %d", int(E.Finish), E.Counts.CompletionTokens)
+                                             : "|error " + E.Message);
+    }
+  }
+}
+
+TEST(SchedulerTest, ManyThreadsSubmitReadAndCancel) {
+  std::vector<std::string> Alone;
+  {
+    auto S = fixture().session(1);
+    Scheduler Jobs(*S, {});
+    for (int I = 0; I < 12; ++I)
+      Alone.push_back(drain(**Jobs.submit(spec(I, 6 + I % 5))));
+  }
+  auto S = fixture().session(4);
+  Scheduler Jobs(*S, {});
+  std::vector<std::thread> Threads;
+  std::vector<std::string> Got(24);
+  for (int I = 0; I < 24; ++I)
+    Threads.emplace_back([&, I] {
+      if (I % 4 == 3) { // Cancelled after its first event.
+        auto J = Jobs.submit(spec(100 + I, 100000));
+        ASSERT_TRUE(J.ok());
+        JobEvent E;
+        while (!(*J)->next(E, std::chrono::milliseconds(100))) {
+        }
+        (*J)->cancel();
+        return;
+      }
+      auto J = Jobs.submit(spec(I % 12, 6 + I % 12 % 5));
+      ASSERT_TRUE(J.ok());
+      Got[I] = drain(**J);
+    });
+  for (std::thread &T : Threads)
+    T.join();
+  for (int I = 0; I < 24; ++I) {
+    if (I % 4 != 3) {
+      EXPECT_EQ(Got[I], Alone[I % 12]) << "job " << I;
+    }
+  }
+  for (int W = 0; W < 200 && Jobs.stats().BusySlots > 0; ++W)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const SchedulerStats St = Jobs.stats();
+  EXPECT_EQ(St.BusySlots, 0);
+  EXPECT_EQ(St.Queued, 0);
+  EXPECT_EQ(St.Requests, 24);
+  EXPECT_EQ(St.Cancelled, 6);
+}
+
+TEST(SchedulerTest, QueueBoundAndBadJobs) {
+  auto S = fixture().session(1);
+  SchedulerOptions O;
+  O.QueueLimit = 1;
+  Scheduler Jobs(*S, O);
+  JobSpec Empty;
+  EXPECT_TRUE(absl::IsInvalidArgument(Jobs.submit(Empty).status()));
+  JobSpec Long = spec(0, 1);
+  Long.Prompt.assign(256, 1);
+  EXPECT_NE(Jobs.submit(Long).status().message().find("context holds 256"), std::string::npos);
+  JobSpec BadId = spec(0, 1);
+  BadId.Prompt.push_back(5000);
+  EXPECT_NE(Jobs.submit(BadId).status().message().find("outside the vocabulary"), std::string::npos);
+  auto Running = Jobs.submit(spec(1, 100000));
+  ASSERT_TRUE(Running.ok());
+  while (Jobs.stats().BusySlots == 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto Waiting = Jobs.submit(spec(2, 3));
+  ASSERT_TRUE(Waiting.ok());
+  EXPECT_TRUE(absl::IsUnavailable(Jobs.submit(spec(3, 3)).status()));
+  Jobs.shutdown(); // Both end with an error; nothing hangs.
+  EXPECT_NE(drain(**Running).find("|error the server is shutting down"), std::string::npos);
+  EXPECT_NE(drain(**Waiting).find("|error the server is shutting down"), std::string::npos);
+  EXPECT_TRUE(absl::IsFailedPrecondition(Jobs.submit(spec(4, 3)).status()));
+}
+
+TEST(SchedulerTest, ContextFullEndsWithLength) {
+  auto S = fixture().session(1);
+  Scheduler Jobs(*S, {});
+  JobSpec J = spec(5, -1);
+  J.Prompt.assign(250, 3);
+  const std::string Out = drain(**Jobs.submit(J));
+  // Length: 6 tokens fill positions 250..255, and a 7th is sampled from the
+  // last one's logits (as run's generate(), which stops at a full context).
+  EXPECT_NE(Out.find("|done 1 7"), std::string::npos) << Out;
+}
+
+} // namespace
