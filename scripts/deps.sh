@@ -29,11 +29,12 @@ lumen_install_deps() {
     libutf8proc-dev nlohmann-json3-dev python3-numpy libcpp-httplib-dev
 }
 
-# The server tests' real clients: curl, node with npm (Debian's, unless a
+# The server tests' real clients: curl, Chromium (headless, for the chat page),
+# node with npm (Debian's, unless a
 # node with npm is installed already) and the openai npm package, installed
 # into build dir $1 (the only download a test setup makes, never the build).
 lumen_install_test_clients() {
-  lumen_apt_install curl
+  lumen_apt_install curl chromium
   command -v npm >/dev/null || lumen_apt_install nodejs npm
   (cd "$1/unittests/Server/clients" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 }

@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# ctest: `lumen-jit serve` on a free loopback port with an API key, driven by
-# the official openai npm client (openai_client_test.mjs) and by curl (the
-# raw SSE framing), then SIGTERM: it must end and exit 0.
+# ctest: `lumen-jit serve` on a free loopback port with an API key, then
+#  - clients: the official openai npm client (openai_client_test.mjs) and
+#    curl (the raw SSE framing), then SIGTERM mid-stream: the stream ends,
+#    the server exits 0;
+#  - page: the chat page in headless Chromium (chat_page_test.mjs).
 #
-#   serve_clients_test.sh LUMEN_JIT MODEL CLIENTS_DIR
+#   serve_clients_test.sh LUMEN_JIT MODEL CLIENTS_DIR clients|page
 #
-# Skips (77) without the model or the installed client, except in CI.
+# Skips (77) without the model, the installed clients or Chromium, except in CI.
 set -uo pipefail
-jit="$1" model="$2" clients="$3"
+jit="$1" model="$2" clients="$3" mode="$4"
 skip() { echo "$1"; if [ "${CI:-}" = true ]; then exit 1; fi; exit 77; }
 [ -f "$model" ] || skip "no $model (../shared/fixtures next to the checkout)"
 [ -d "$clients/node_modules/openai" ] || skip "the openai npm package is not in $clients (scripts/test.sh installs it)"
 command -v node >/dev/null || skip "no node"
+if [ "$mode" = page ]; then
+  chromium="$(command -v chromium || true)"
+  [ -n "$chromium" ] || skip "no chromium (scripts/test.sh installs Debian's)"
+  [ -d "$clients/node_modules/puppeteer-core" ] || skip "puppeteer-core is not in $clients"
+fi
 
 log="$(mktemp)"
 "$jit" serve -m "$model" --port 0 --parallel 2 -c 1024 -t 2 --api-key sk-lumen-test --alias tiny 2>"$log" &
@@ -26,6 +33,11 @@ for _ in $(seq 1 600); do
 done
 url="http://127.0.0.1:$port"
 fail() { echo "FAIL: $*"; cat "$log"; exit 1; }
+
+if [ "$mode" = page ]; then
+  node "$clients/chat_page_test.mjs" "$url" sk-lumen-test "$chromium" || fail "the chat page"
+  exit 0
+fi
 
 node "$clients/openai_client_test.mjs" "$url" sk-lumen-test || fail "the openai client checks"
 
