@@ -8,6 +8,7 @@
 #include "lumen/Codegen/KernelABI.h"
 #include "lumen/Codegen/Wisdom.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <string_view>
 
@@ -20,8 +21,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *Data, size_t Size) {
     return 0;
   const std::string Printed = W->print();
   auto Again = Wisdom::parse(Printed, Host);
-  if (!Again.ok() || Again->print() != Printed)
-    std::abort(); // Printing is a fixed point of parsing.
+  if (!Again.ok() || Again->print() != Printed) { // Printing is a fixed point of parsing.
+    std::fprintf(stderr, "printed:\n%s\n%s\n", Printed.c_str(),
+                 Again.ok() ? ("printed again:\n" + Again->print()).c_str()
+                            : std::string(Again.status().message()).c_str());
+    std::abort();
+  }
   CpuFeatures Cpu = *CpuFeatures::forIsa("avx512-vnni");
   Cpu.CpuName = "znver5";
   for (const WisdomKernel &E : W->kernels()) {
@@ -31,8 +36,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *Data, size_t Size) {
     if (!validateShape(Shape).ok() || !layoutSupports(E.Layout, E.Type, E.M, E.K))
       continue; // Nor a layout its matrix cannot be stored in.
     KernelSpec S = chooseSpec(Shape, Cpu, nullptr, &*W, E.Threads);
-    if (!S.validate(Cpu).ok())
+    if (absl::Status V = S.validate(Cpu); !V.ok()) {
+      std::fprintf(stderr, "invalid choice: %s\n", std::string(V.message()).c_str());
       std::abort(); // Wisdom or table, the choice is always valid.
+    }
   }
   for (const WisdomLayout &L : W->layouts())
     if (L.M > 0 && L.K > 0)

@@ -126,8 +126,10 @@ public:
     if (!T.ok())
       return T.status();
     double V;
-    if (!absl::SimpleAtod(*T, &V) || !(V > 0 && V < 1000))
-      return absl::InvalidArgumentError(absl::StrFormat("gain=%s: expected a positive speed-up", shown(*T)));
+    // Gains are printed to 3 decimals: a smaller one would not read back.
+    if (!absl::SimpleAtod(*T, &V) || !(V >= 0.001 && V < 1000))
+      return absl::InvalidArgumentError(
+          absl::StrFormat("gain=%s: expected a speed-up from 0.001 to 1000", shown(*T)));
     return V;
   }
   absl::StatusOr<WeightType> type() {

@@ -141,6 +141,8 @@ TEST(WisdomTest, MalformedFilesAreErrorsNamingTheLine) {
       {"lumen-wisdom 1\nhost cpu=znver5\n", "no model="},
       {"lumen-wisdom 1\n" + Host + std::string(Good).replace(Good.find("m=4864"), 6, "m=-5"), "m=-5"},
       {"lumen-wisdom 1\n" + Host + std::string(Good).replace(Good.find("bits=512"), 8, "bits=300"), "bits"},
+      // A gain that would print as 0.000 (and not read back; wisdom_fuzzer).
+      {"lumen-wisdom 1\n" + Host + std::string(Good).replace(Good.find("gain=1.000"), 10, "gain=0.0001"), "0.001"},
       {"lumen-wisdom 1\n" + Host + std::string(Good).replace(Good.find("tile=16x1"), 9, "tile=16y1"), "tile"},
       {"lumen-wisdom 1\n" + Host + std::string(Good).replace(Good.find("n=decode"), 8, "n=many"), "n=many"},
       {"lumen-wisdom 1\n" + Host + std::string(Good).replace(Good.find("gain=1.000"), 10, "gain=nan"), "gain"},
