@@ -22,6 +22,9 @@ absl::Status SamplerOptions::validate() const {
   for (auto [Name, V] : {std::pair{"frequency", FrequencyPenalty}, {"presence", PresencePenalty}})
     if (!std::isfinite(V) || V < -2 || V > 2)
       return Bad(absl::StrFormat("%s penalty %g must be in [-2, 2]", Name, V));
+  for (auto [T, Bias] : LogitBias)
+    if (T < 0 || !std::isfinite(Bias))
+      return Bad(absl::StrFormat("logit bias %g for token %d: a token id and a finite number", Bias, T));
   if (RepeatLastN < 0)
     return Bad(absl::StrFormat("repeat window %d must not be negative", RepeatLastN));
   return absl::OkStatus();
@@ -42,6 +45,9 @@ int32_t Sampler::sample(std::span<const float> Logits) {
   Candidates.resize(V);
   for (int32_t I = 0; I < V; ++I)
     Candidates[I] = {Logits[I], I};
+  for (auto [T, Bias] : Options.LogitBias)
+    if (T >= 0 && T < V)
+      Candidates[T].first += Bias;
   // Penalties, as llama.cpp: the repeat penalty shrinks positive logits and
   // grows negative ones; frequency and presence subtract.
   if (Options.RepeatPenalty != 1.0f || Options.FrequencyPenalty != 0.0f || Options.PresencePenalty != 0.0f) {

@@ -103,16 +103,21 @@ struct HttpServer::Impl {
     return Ids;
   }
 
-  void completion(const httplib::Request &Req, httplib::Response &Res, bool Chat);
+  void completion(const std::string &Body, httplib::Response &Res, bool Chat);
+  /// Reads the body of a POST (any content type) up to MaxBodyBytes; false
+  /// (and a 413 in Res) when it is larger.
+  bool readBody(const httplib::ContentReader &Reader, httplib::Response &Res, std::string &Body);
+  /// Registers a POST handler that gets the body read by readBody.
+  void post(const char *Path, std::function<void(const std::string &, httplib::Response &)> Handler);
   void metrics(httplib::Response &Res);
   void routes();
 };
 
-void HttpServer::Impl::completion(const httplib::Request &Req, httplib::Response &Res, bool Chat) {
+void HttpServer::Impl::completion(const std::string &Body, httplib::Response &Res, bool Chat) {
   if (!checkReady(Res))
     return;
   auto R = std::make_shared<CompletionRequest>();
-  if (std::optional<ApiError> E = parseCompletionRequest(Req.body, Chat, Options.Limits, *R)) {
+  if (std::optional<ApiError> E = parseCompletionRequest(Body, Chat, Options.Limits, *R)) {
     sendError(Res, *E);
     return;
   }
@@ -128,38 +133,89 @@ void HttpServer::Impl::completion(const httplib::Request &Req, httplib::Response
   absl::StatusOr<std::shared_ptr<Job>> J = Jobs->submit(std::move(Spec));
   if (!J.ok()) {
     const std::string Msg(J.status().message());
-    if (absl::IsUnavailable(J.status()) || absl::IsFailedPrecondition(J.status()))
+    if (absl::IsUnavailable(J.status()) || absl::IsFailedPrecondition(J.status())) {
       sendError(Res, error(503, Msg, "unavailable_error"));
-    else
-      sendError(Res, error(400, Msg, "invalid_request_error",
-                           absl::StrContains(Msg, "context holds") ? "context_length_exceeded" : ""));
+    } else {
+      ApiError E = error(400, Msg, "invalid_request_error",
+                         absl::StrContains(Msg, "context holds") ? "context_length_exceeded" : "");
+      E.Param = absl::StartsWith(Msg, "logit_bias") ? "logit_bias" : Chat ? "messages" : "prompt";
+      sendError(Res, E);
+    }
     return;
   }
   auto H = std::make_shared<ResponseHeader>(ResponseHeader{newId(Chat ? "chatcmpl-" : "cmpl-"),
                                                            int64_t(std::time(nullptr)), ModelId});
   std::shared_ptr<Job> Running = *J;
   if (!R->Stream) {
+    // The whole answer, as one JSON object. A client that goes away is only
+    // seen when a write fails, so while the answer is made a space (JSON
+    // allows leading whitespace) goes out every second, and a failed one
+    // cancels the job. An answer within a second is sent as a plain body.
     std::string Text;
     std::vector<TokenLogprob> Logprobs;
-    for (;;) {
-      JobEvent E;
-      if (!Running->next(E, std::chrono::milliseconds(200)))
+    auto Collect = [&](const JobEvent &E) {
+      Text += E.Piece;
+      Logprobs.insert(Logprobs.end(), E.Logprobs.begin(), E.Logprobs.end());
+    };
+    const auto Quick = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    JobEvent E;
+    while (std::chrono::steady_clock::now() < Quick) {
+      if (!Running->next(E, std::chrono::milliseconds(50)))
         continue;
       if (E.What == JobEvent::Text) {
-        Text += E.Piece;
-        Logprobs.insert(Logprobs.end(), E.Logprobs.begin(), E.Logprobs.end());
-      } else if (E.What == JobEvent::Done) {
-        sendJson(Res, 200, completionResponse(*R, *H, Text, Logprobs, E.Finish, E.Counts));
-        return;
-      } else {
-        sendError(Res, error(500, E.Message, "server_error"));
-        return;
+        Collect(E);
+        continue;
       }
+      if (E.What == JobEvent::Done)
+        sendJson(Res, 200, completionResponse(*R, *H, Text, Logprobs, E.Finish, E.Counts));
+      else
+        sendError(Res, error(E.Unavailable ? 503 : 500, E.Message, E.Unavailable ? "unavailable_error" : "server_error"));
+      return;
     }
+    auto State = std::make_shared<std::pair<std::string, std::vector<TokenLogprob>>>(std::move(Text),
+                                                                                    std::move(Logprobs));
+    auto Ended = std::make_shared<bool>(false);
+    Res.set_chunked_content_provider(
+        "application/json; charset=utf-8",
+        [R, H, Running, State, Ended](size_t, httplib::DataSink &Sink) {
+          const auto Tick = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+          JobEvent E;
+          while (std::chrono::steady_clock::now() < Tick) {
+            if (!Running->next(E, std::chrono::milliseconds(100)))
+              continue;
+            if (E.What == JobEvent::Text) {
+              State->first += E.Piece;
+              State->second.insert(State->second.end(), E.Logprobs.begin(), E.Logprobs.end());
+              continue;
+            }
+            // The status went out with the first space: an error comes as an error object.
+            const json J = E.What == JobEvent::Done
+                               ? completionResponse(*R, *H, State->first, State->second, E.Finish, E.Counts)
+                               : error(E.Unavailable ? 503 : 500, E.Message,
+                                       E.Unavailable ? "unavailable_error" : "server_error")
+                                     .toJson();
+            const std::string Body = dump(J);
+            *Ended = true;
+            const bool Ok = Sink.write(Body.data(), Body.size());
+            Sink.done();
+            return Ok;
+          }
+          if (!Sink.write(" ", 1)) { // The client went away.
+            Running->cancel();
+            return false;
+          }
+          return true;
+        },
+        [Running, Ended](bool) {
+          if (!*Ended)
+            Running->cancel();
+        });
+    return;
   }
   // Server-sent events: a chunk per piece, the finish, the usage if asked, [DONE].
   struct Stream {
     bool First = true, Ended = false;
+    size_t Sent = 0; // Text bytes sent (legacy completions' text_offset).
   };
   auto State = std::make_shared<Stream>();
   Res.set_header("Cache-Control", "no-cache");
@@ -180,8 +236,9 @@ void HttpServer::Impl::completion(const httplib::Request &Req, httplib::Response
           return true;
         bool Ok = true;
         if (E.What == JobEvent::Text) {
-          Ok = Send(streamChunk(*R, *H, E.Piece, E.Logprobs, State->First));
+          Ok = Send(streamChunk(*R, *H, E.Piece, E.Logprobs, State->First, State->Sent));
           State->First = false;
+          State->Sent += E.Piece.size();
         } else {
           if (E.What == JobEvent::Done) {
             if (State->First && R->Chat) // The role comes in the first chunk, even of an empty reply.
@@ -190,7 +247,8 @@ void HttpServer::Impl::completion(const httplib::Request &Req, httplib::Response
             if (R->IncludeUsage)
               Ok = Ok && Send(usageChunk(*R, *H, E.Counts));
           } else {
-            Ok = Send(error(500, E.Message, "server_error").toJson());
+            Ok = Send(error(E.Unavailable ? 503 : 500, E.Message, E.Unavailable ? "unavailable_error" : "server_error")
+                          .toJson());
           }
           static const char Done[] = "data: [DONE]\n\n";
           Ok = Ok && Sink.write(Done, sizeof(Done) - 1);
@@ -243,7 +301,10 @@ void HttpServer::Impl::metrics(httplib::Response &Res) {
 }
 
 void HttpServer::Impl::routes() {
-  Svr.set_payload_max_length(Options.MaxBodyBytes);
+  // httplib's own cap (larger bodies: a 413 without reading them) well above
+  // ours, which readBody enforces after reading the body to its end.
+  Svr.set_payload_max_length(16 * Options.MaxBodyBytes);
+  Svr.set_keep_alive_timeout(2); // An idle keep-alive connection holds up stop() at most this long.
   // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a
   // second server on the same port would bind and share the connections.
   Svr.set_socket_options([this](socket_t Sock) {
@@ -263,8 +324,9 @@ void HttpServer::Impl::routes() {
         (Req.method == "GET" && (Req.path == "/" || Req.path == "/index.html")))
       return httplib::Server::HandlerResponse::Unhandled;
     const std::string Auth = Req.get_header_value("Authorization");
-    const std::string Prefix = "Bearer ";
-    if (!absl::StartsWith(Auth, Prefix) || !constantTimeEquals(Auth.substr(Prefix.size()), Options.ApiKey)) {
+    const std::string Prefix = "bearer "; // Auth schemes are case-insensitive (RFC 7235).
+    if (!absl::StartsWithIgnoreCase(Auth, Prefix) ||
+        !constantTimeEquals(Auth.substr(Prefix.size()), Options.ApiKey)) {
       Res.set_header("WWW-Authenticate", "Bearer");
       sendError(Res, error(401, "invalid or missing API key: send 'Authorization: Bearer KEY'",
                            "authentication_error", "invalid_api_key"));
@@ -279,7 +341,7 @@ void HttpServer::Impl::routes() {
                              : Res.status == 413 ? std::string("the request body is too large")
                              : Res.status == 405 ? std::string("method not allowed")
                                                  : absl::StrFormat("HTTP %d", Res.status);
-    sendError(Res, error(Res.status, What, Res.status == 404 ? "not_found_error" : "invalid_request_error"));
+    sendError(Res, error(Res.status, What, "invalid_request_error"));
   });
   Svr.set_exception_handler([](const httplib::Request &, httplib::Response &Res, std::exception_ptr) {
     sendError(Res, error(500, "internal error", "server_error"));
@@ -315,15 +377,27 @@ void HttpServer::Impl::routes() {
                   {"n_layer", C.Layers}}}};
       sendJson(Res, 200, {{"object", "list"}, {"data", json::array({M})}});
     });
+  Svr.Get(R"(/v1/models/(.+))", [this](const httplib::Request &Req, httplib::Response &Res) {
+    if (!checkReady(Res))
+      return;
+    if (Req.matches[1] != ModelId) {
+      ApiError E = error(404, absl::StrFormat("no model '%s' (this server has '%s')", std::string(Req.matches[1]).substr(0, 100), ModelId),
+                         "invalid_request_error", "model_not_found");
+      E.Param = "model";
+      sendError(Res, E);
+      return;
+    }
+    sendJson(Res, 200, {{"id", ModelId}, {"object", "model"}, {"created", Created}, {"owned_by", "lumen"}});
+  });
   for (const char *Path : {"/v1/chat/completions", "/chat/completions"})
-    Svr.Post(Path, [this](const httplib::Request &Req, httplib::Response &Res) { completion(Req, Res, true); });
+    post(Path, [this](const std::string &Body, httplib::Response &Res) { completion(Body, Res, true); });
   for (const char *Path : {"/v1/completions", "/completions"})
-    Svr.Post(Path, [this](const httplib::Request &Req, httplib::Response &Res) { completion(Req, Res, false); });
-  Svr.Post("/tokenize", [this](const httplib::Request &Req, httplib::Response &Res) {
+    post(Path, [this](const std::string &Body, httplib::Response &Res) { completion(Body, Res, false); });
+  post("/tokenize", [this](const std::string &Body, httplib::Response &Res) {
     if (!checkReady(Res))
       return;
     TokenizeRequest T;
-    if (std::optional<ApiError> E = parseTokenizeRequest(Req.body, T)) {
+    if (std::optional<ApiError> E = parseTokenizeRequest(Body, T)) {
       sendError(Res, *E);
       return;
     }
@@ -338,15 +412,65 @@ void HttpServer::Impl::routes() {
       Tokens.push_back(T.WithPieces ? json{{"id", Id}, {"piece", Tok.tokenBytes(Id)}} : json(Id));
     sendJson(Res, 200, {{"tokens", Tokens}});
   });
-  Svr.Post("/detokenize", [this](const httplib::Request &Req, httplib::Response &Res) {
+  post("/detokenize", [this](const std::string &Body, httplib::Response &Res) {
     if (!checkReady(Res))
       return;
     std::vector<int32_t> Ids;
-    if (std::optional<ApiError> E = parseDetokenizeRequest(Req.body, Model->config().Vocab, Ids)) {
+    if (std::optional<ApiError> E = parseDetokenizeRequest(Body, Model->config().Vocab, Ids)) {
       sendError(Res, *E);
       return;
     }
     sendJson(Res, 200, {{"content", Model->tokenizer().decode(Ids)}});
+  });
+  // A known path with the other method: 405 and what it takes.
+  auto NotAllowed = [](const char *Allow) {
+    return [Allow](const httplib::Request &Req, httplib::Response &Res) {
+      Res.set_header("Allow", Allow);
+      sendError(Res, error(405, absl::StrFormat("%s takes %s, not %s", Req.path, Allow, Req.method),
+                           "invalid_request_error"));
+    };
+  };
+  for (const char *Path : {"/v1/chat/completions", "/chat/completions", "/v1/completions", "/completions", "/tokenize",
+                           "/detokenize"}) {
+    Svr.Get(Path, NotAllowed("POST"));
+    Svr.Put(Path, NotAllowed("POST"));
+    Svr.Delete(Path, NotAllowed("POST"));
+  }
+  for (const char *Path : {"/health", "/metrics", "/v1/models", "/models", "/"}) {
+    Svr.Post(Path, NotAllowed("GET"));
+    Svr.Put(Path, NotAllowed("GET"));
+    Svr.Delete(Path, NotAllowed("GET"));
+  }
+}
+
+bool HttpServer::Impl::readBody(const httplib::ContentReader &Reader, httplib::Response &Res, std::string &Body) {
+  bool TooLarge = false;
+  // A body over the limit is read to its end and dropped, so that the
+  // client, still sending, gets the 413 rather than a reset connection.
+  Reader([&](const char *Data, size_t Size) {
+    if (TooLarge || Body.size() + Size > Options.MaxBodyBytes) {
+      TooLarge = true;
+      Body.clear();
+      return true;
+    }
+    Body.append(Data, Size);
+    return true;
+  });
+  if (TooLarge)
+    sendError(Res, error(413, absl::StrFormat("the request body is larger than %d bytes", Options.MaxBodyBytes),
+                         "invalid_request_error"));
+  return !TooLarge;
+}
+
+void HttpServer::Impl::post(const char *Path, std::function<void(const std::string &, httplib::Response &)> Handler) {
+  // Read through a content reader: any content type is taken as the JSON
+  // body (httplib would cap an application/x-www-form-urlencoded one,
+  // what `curl -d` sends, at 8 KiB and parse it as a form).
+  Svr.Post(Path, [this, Handler](const httplib::Request &, httplib::Response &Res,
+                                 const httplib::ContentReader &Reader) {
+    std::string Body;
+    if (readBody(Reader, Res, Body))
+      Handler(Body, Res);
   });
 }
 

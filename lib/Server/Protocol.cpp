@@ -258,27 +258,45 @@ std::optional<ApiError> parseCompletionRequest(std::string_view Body, bool Chat,
   LUMEN_TRY(F.number("top_p", 0, 1, S.TopP));
   if (S.TopP <= 0)
     return bad("top_p", "'top_p' must be above 0");
-  int64_t TopK = S.TopK;
-  LUMEN_TRY(F.integer("top_k", 0, std::numeric_limits<int32_t>::max(), TopK));
-  S.TopK = static_cast<int32_t>(TopK);
+  int64_t TopK = S.TopK; // <= 0: every token, as llama-server.
+  LUMEN_TRY(F.integer("top_k", std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max(), TopK));
+  S.TopK = static_cast<int32_t>(std::max<int64_t>(TopK, 0));
   LUMEN_TRY(F.number("min_p", 0, 1, S.MinP));
   LUMEN_TRY(F.number("repeat_penalty", 0, 10, S.RepeatPenalty));
   if (S.RepeatPenalty <= 0)
     return bad("repeat_penalty", "'repeat_penalty' must be above 0");
-  int64_t LastN = S.RepeatLastN;
-  LUMEN_TRY(F.integer("repeat_last_n", 0, 1 << 20, LastN));
-  S.RepeatLastN = static_cast<int32_t>(LastN);
+  int64_t LastN = S.RepeatLastN; // -1: the whole context, as llama-server.
+  LUMEN_TRY(F.integer("repeat_last_n", -1, 1 << 20, LastN));
+  S.RepeatLastN = static_cast<int32_t>(LastN < 0 ? 1 << 20 : LastN);
   LUMEN_TRY(F.number("frequency_penalty", -2, 2, S.FrequencyPenalty));
   LUMEN_TRY(F.number("presence_penalty", -2, 2, S.PresencePenalty));
   if (F.get("seed")) {
     int64_t Seed = 0;
-    if (const json *V = F.get("seed"); V->is_number_unsigned())
+    if (const json *V = F.get("seed"); V->is_number_unsigned()) {
       S.Seed = V->get<uint64_t>();
-    else {
+      Out.SeedGiven = true;
+    } else {
       LUMEN_TRY(F.integer("seed", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), Seed));
       S.Seed = static_cast<uint64_t>(Seed);
+      Out.SeedGiven = Seed != -1; // -1: a random seed, as llama-server.
     }
-    Out.SeedGiven = true;
+  }
+  if (const json *LB = F.get("logit_bias")) {
+    if (!LB->is_object())
+      return bad("logit_bias", "'logit_bias' must be an object of token id: bias");
+    if (LB->size() > 1024)
+      return bad("logit_bias", "'logit_bias' may hold at most 1024 tokens");
+    for (const auto &[Key, Bias] : LB->items()) {
+      int32_t Id = 0;
+      if (Key.empty() || Key.size() > 10 || Key.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoll(Key) > std::numeric_limits<int32_t>::max())
+        return bad("logit_bias", absl::StrFormat("'logit_bias' keys must be token ids ('%s' is not)",
+                                                 Key.size() > 20 ? Key.substr(0, 20) + "..." : Key));
+      Id = static_cast<int32_t>(std::stoll(Key));
+      if (!Bias.is_number() || !std::isfinite(Bias.get<double>()) || std::fabs(Bias.get<double>()) > 100)
+        return bad("logit_bias", "'logit_bias' values must be numbers in [-100, 100]");
+      S.LogitBias.emplace_back(Id, static_cast<float>(Bias.get<double>()));
+    }
   }
   LUMEN_TRY(parseStop(F.get("stop"), L, Out.Stop));
   LUMEN_TRY(F.boolean("ignore_eos", Out.IgnoreEos));
@@ -299,8 +317,9 @@ std::optional<ApiError> parseCompletionRequest(std::string_view Body, bool Chat,
       Out.TopLogprobs = static_cast<int>(std::max<int64_t>(Top, 0));
     }
   }
-  if (F.get("tools") || F.get("functions"))
-    return bad(F.get("tools") ? "tools" : "functions", "tool and function calls are not supported");
+  for (const char *Name : {"tools", "functions"}) // An empty list (some clients send one) asks for nothing.
+    if (const json *T = F.get(Name); T && !(T->is_array() && T->empty()))
+      return bad(Name, "tool and function calls are not supported");
   if (const json *RF = F.get("response_format")) {
     if (!RF->is_object() || !RF->contains("type") || !(*RF)["type"].is_string() || (*RF)["type"] != "text")
       return bad("response_format", "'response_format' must be {\"type\": \"text\"}: structured output is not "
@@ -398,7 +417,7 @@ json completionResponse(const CompletionRequest &R, const ResponseHeader &H, con
   json Choice = {{"index", 0}, {"finish_reason", finishReasonName(Finish)}};
   json Lp = R.Logprobs ? (R.Chat ? chatLogprobs(Logprobs) : textLogprobs(Logprobs, 0)) : json(nullptr);
   if (R.Chat)
-    Choice["message"] = {{"role", "assistant"}, {"content", Text}};
+    Choice["message"] = {{"role", "assistant"}, {"content", Text}, {"refusal", nullptr}};
   else
     Choice["text"] = Text;
   Choice["logprobs"] = Lp;
@@ -408,10 +427,10 @@ json completionResponse(const CompletionRequest &R, const ResponseHeader &H, con
 }
 
 json streamChunk(const CompletionRequest &R, const ResponseHeader &H, const std::string &Text,
-                 const std::vector<TokenLogprob> &Logprobs, bool First) {
+                 const std::vector<TokenLogprob> &Logprobs, bool First, size_t TextOffset) {
   json Out = base(R, H, true);
   json Choice = {{"index", 0}, {"finish_reason", nullptr}};
-  json Lp = R.Logprobs && !Logprobs.empty() ? (R.Chat ? chatLogprobs(Logprobs) : textLogprobs(Logprobs, 0))
+  json Lp = R.Logprobs && !Logprobs.empty() ? (R.Chat ? chatLogprobs(Logprobs) : textLogprobs(Logprobs, TextOffset))
                                             : json(nullptr);
   if (R.Chat) {
     json Delta = {{"content", Text}};
@@ -423,6 +442,8 @@ json streamChunk(const CompletionRequest &R, const ResponseHeader &H, const std:
   }
   Choice["logprobs"] = Lp;
   Out["choices"] = json::array({Choice});
+  if (R.IncludeUsage) // OpenAI: null in every chunk but the last.
+    Out["usage"] = nullptr;
   return Out;
 }
 
@@ -434,6 +455,8 @@ json finalChunk(const CompletionRequest &R, const ResponseHeader &H, FinishReaso
   else
     Choice["text"] = "";
   Out["choices"] = json::array({Choice});
+  if (R.IncludeUsage)
+    Out["usage"] = nullptr;
   return Out;
 }
 

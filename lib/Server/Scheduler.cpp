@@ -97,7 +97,7 @@ Scheduler::Scheduler(model::BatchedSession &Session, SchedulerOptions Options)
     Slots.back()->Seq = I;
     Slots.back()->Cached.reserve(Session.contextSize());
   }
-  Stats.Slots = Session.sequences();
+  Stats.Slots = Free = Session.sequences();
   Thread = std::thread([this] { run(); });
 }
 
@@ -123,6 +123,10 @@ absl::StatusOr<std::shared_ptr<Job>> Scheduler::submit(JobSpec Spec) {
   for (int32_t T : Spec.Prompt)
     if (T < 0 || T >= Vocab)
       return absl::InvalidArgumentError(absl::StrFormat("token id %d is outside the vocabulary [0, %d)", T, Vocab));
+  for (auto [T, Bias] : Spec.Sampling.LogitBias)
+    if (T >= Vocab)
+      return absl::InvalidArgumentError(
+          absl::StrFormat("logit_bias: token id %d is outside the vocabulary [0, %d)", T, Vocab));
   if (absl::Status S = Spec.Sampling.validate(); !S.ok())
     return S;
   auto J = std::make_shared<Job>(std::move(Spec));
@@ -130,10 +134,13 @@ absl::StatusOr<std::shared_ptr<Job>> Scheduler::submit(JobSpec Spec) {
     std::lock_guard<std::mutex> L(M);
     if (Stopping)
       return absl::FailedPreconditionError("the server is shutting down");
-    if (Queue.size() >= Options.QueueLimit) {
+    // The queue holds the requests about to take the free slots too: only
+    // those beyond them wait, up to the limit.
+    if (Queue.size() >= Options.QueueLimit + Free) {
       ++Stats.Rejected;
-      return absl::UnavailableError(
-          absl::StrFormat("the server is busy: %d requests are waiting for a slot", Queue.size()));
+      return absl::UnavailableError(absl::StrFormat("the server is busy: every slot is taken and %d requests "
+                                                    "are waiting for one",
+                                                    Queue.size() - Free));
     }
     Queue.push_back(J);
     ++Stats.Requests;
@@ -145,7 +152,26 @@ absl::StatusOr<std::shared_ptr<Job>> Scheduler::submit(JobSpec Spec) {
 
 SchedulerStats Scheduler::stats() const {
   std::lock_guard<std::mutex> L(M);
-  return Stats;
+  SchedulerStats S = Stats;
+  S.BusySlots = Stats.Slots - Free;
+  // Tokens made per second of stepping over the steps of the last 5 s (0 when idle).
+  double Stepping = 0, Made = 0;
+  const double Since = now() - 5;
+  for (const RecentStep &R : Recent)
+    if (R.End >= Since) {
+      Stepping += R.Seconds;
+      Made += R.Tokens;
+    }
+  S.DecodeTokensPerSecond = Stepping > 0 ? Made / Stepping : 0;
+  return S;
+}
+
+void Scheduler::release(Slot &S) {
+  S.J.reset();
+  S.Pending = -1;
+  S.LastUse = ++Clock;
+  std::lock_guard<std::mutex> L(M);
+  ++Free;
 }
 
 void Scheduler::admit(std::unique_lock<std::mutex> &) {
@@ -184,6 +210,7 @@ void Scheduler::admit(std::unique_lock<std::mutex> &) {
       S.Cached.resize(Reuse);
     }
     S.J = J;
+    --Free;
     S.Fed = S.Cached.size();
     S.Pending = -1;
     S.Smp = std::make_unique<model::Sampler>(J->spec().Sampling);
@@ -206,9 +233,7 @@ void Scheduler::finish(Slot &S, FinishReason R) {
   E.Finish = R;
   E.Counts = {int64_t(S.J->spec().Prompt.size()), S.Generated, S.Reused};
   S.J->push(std::move(E));
-  S.J.reset();
-  S.Pending = -1;
-  S.LastUse = ++Clock;
+  release(S);
 }
 
 void Scheduler::sampleInto(Slot &S, const float *LogitsPtr) {
@@ -229,6 +254,8 @@ void Scheduler::sampleInto(Slot &S, const float *LogitsPtr) {
   };
   const bool EndOfTurn = std::count(Tok.stopIds().begin(), Tok.stopIds().end(), Id) > 0;
   if (EndOfTurn && !Sp.IgnoreEos) {
+    if (Sp.TopLogprobs >= 0) // The end of turn is not part of the answer (nor counted in its tokens).
+      S.HeldLogprobs.pop_back();
     Emit(S.Held + S.Text->finish());
     finish(S, FinishReason::Stop);
     return;
@@ -278,20 +305,12 @@ void Scheduler::run() {
       Stats.Queued = Queue.size();
     }
     // Jobs whose clients went away free their slots before the step.
-    int64_t Busy = 0;
-    for (auto &S : Slots) {
+    for (auto &S : Slots)
       if (S->J && S->J->cancelled()) {
-        S->J.reset();
-        S->Pending = -1;
+        release(*S);
         std::lock_guard<std::mutex> L(M);
         ++Stats.Cancelled;
       }
-      Busy += S->J != nullptr;
-    }
-    {
-      std::lock_guard<std::mutex> L(M);
-      Stats.BusySlots = Busy;
-    }
     // The step: every decoding slot's token, then prompt chunks in the room left.
     Inputs.clear();
     Owners.clear();
@@ -330,8 +349,7 @@ void Scheduler::run() {
         E.What = JobEvent::Error;
         E.Message = std::string(St.message());
         S.J->push(std::move(E));
-        S.J.reset();
-        S.Pending = -1;
+        release(S);
         S.Cached.clear();
         (void)Session.rewind(S.Seq, 0);
         continue;
@@ -348,24 +366,17 @@ void Scheduler::run() {
       }
     }
     std::lock_guard<std::mutex> L(M);
-    Stats.BusySlots = std::count_if(Slots.begin(), Slots.end(), [](const auto &S) { return S->J != nullptr; });
     ++Stats.Steps;
     Stats.StepSeconds += Seconds;
-    // Tokens made per second of stepping, over the last 5 s.
     Recent.push_back({Start + Seconds, Seconds, Decoded});
     while (Recent.front().End < Start + Seconds - 5)
       Recent.pop_front();
-    double Stepping = 0, Made = 0;
-    for (const RecentStep &R : Recent) {
-      Stepping += R.Seconds;
-      Made += R.Tokens;
-    }
-    Stats.DecodeTokensPerSecond = Stepping > 0 ? Made / Stepping : 0;
   }
   // Shutting down: every job still here ends with an error.
   std::lock_guard<std::mutex> L(M);
   JobEvent E;
   E.What = JobEvent::Error;
+  E.Unavailable = true;
   E.Message = "the server is shutting down";
   for (auto &S : Slots)
     if (S->J) {

@@ -82,7 +82,7 @@ ABSL_FLAG(double, budget, 40,
 ABSL_FLAG(std::string, host, "127.0.0.1", "serve: address to listen on (0.0.0.0: every interface)");
 ABSL_FLAG(int32_t, port, 8080, "serve: TCP port (0: any free port, printed)");
 ABSL_FLAG(int32_t, parallel, 4, "serve: slots, requests generated at once (each its own KV cache of -c tokens)");
-ABSL_FLAG(int32_t, queue, 64, "serve: requests that may wait for a slot; more are answered 503");
+ABSL_FLAG(int32_t, queue, 64, "serve: requests that may wait for a slot, 0 to 1024; more are answered 503");
 ABSL_FLAG(std::string, api_key, "", "serve: require 'Authorization: Bearer KEY' (every endpoint but /health)");
 ABSL_FLAG(std::string, alias, "", "serve: the model's name in the API (default: the file name)");
 ABSL_FLAG(bool, trace, false, "tune: print every timed comparison on stderr");

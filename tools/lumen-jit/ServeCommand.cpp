@@ -36,14 +36,20 @@ int runServe(const std::vector<std::string> &Args) {
   const int32_t Parallel = absl::GetFlag(FLAGS_parallel), Queue = absl::GetFlag(FLAGS_queue);
   if (Parallel < 1 || Parallel > 256)
     return fail(absl::StrFormat("--parallel %d: 1 to 256 slots", Parallel));
-  if (Queue < 0 || Queue > 1000000)
-    return fail(absl::StrFormat("--queue %d: 0 to 1000000 waiting requests", Queue));
+  // Each waiting request holds a connection thread, made at start.
+  if (Queue < 0 || Queue > 1024)
+    return fail(absl::StrFormat("--queue %d: 0 to 1024 waiting requests", Queue));
   const int32_t Port = absl::GetFlag(FLAGS_port);
   if (Port < 0 || Port > 65535)
     return fail(absl::StrFormat("--port %d is not in 0..65535", Port));
   absl::StatusOr<std::string> Path = modelPath();
   if (!Path.ok())
     return fail(std::string(Path.status().message()));
+  // The file's obvious faults before the port is taken (the rest when it loads).
+  std::error_code Ec;
+  if (!std::filesystem::is_regular_file(*Path, Ec))
+    return fail(absl::StrFormat("%s: %s", *Path,
+                                std::filesystem::exists(*Path, Ec) ? "not a regular file" : "no such file"));
 
   // Signals are taken by this thread with sigwait: blocked before any thread starts.
   sigset_t Signals;
@@ -61,8 +67,9 @@ int runServe(const std::vector<std::string> &Args) {
   if (absl::Status S = Http.bind(); !S.ok())
     return fail(std::string(S.message()));
   Http.start();
-  std::fprintf(stderr, "lumen-jit: listening on http://%s:%d (loading the model: /health answers 503 until ready)\n",
-               SO.Host.c_str(), Http.port());
+  const bool V6 = SO.Host.find(':') != std::string::npos;
+  std::fprintf(stderr, "lumen-jit: listening on http://%s%s%s:%d (loading the model: /health answers 503 until ready)\n",
+               V6 ? "[" : "", SO.Host.c_str(), V6 ? "]" : "", Http.port());
 
   // The model loads on a thread of its own, so that a signal meanwhile ends the process at once.
   std::atomic<int> LoadStatus{-1}; // -1 loading, 0 ready, 1 failed.
@@ -128,7 +135,15 @@ int runServe(const std::vector<std::string> &Args) {
     _exit(0);
   }
   Loader.join();
-  std::fprintf(stderr, "lumen-jit: %s: ending the streams and stopping\n", Signal == SIGINT ? "interrupted" : "terminated");
+  std::fprintf(stderr, "lumen-jit: %s: ending the streams and stopping (again to exit at once)\n",
+               Signal == SIGINT ? "interrupted" : "terminated");
+  std::thread([Signals] { // A second signal does not wait for the connections.
+    int Again = 0;
+    sigwait(&Signals, &Again);
+    std::fprintf(stderr, "lumen-jit: exiting at once\n");
+    std::fflush(stderr);
+    _exit(130);
+  }).detach();
   Jobs->shutdown(); // Every stream gets its end; then the connections finish.
   Http.stop();
   const server::SchedulerStats St = Jobs->stats();

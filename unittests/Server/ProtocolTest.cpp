@@ -59,6 +59,12 @@ TEST(ProtocolTest, DefaultsAreLlamaServers) {
   EXPECT_FLOAT_EQ(R.Sampling.Temperature, 0.8f);
   EXPECT_EQ(R.Sampling.TopK, 40);
   EXPECT_FALSE(R.SeedGiven);
+  ASSERT_FALSE(chat(R"({"messages":[{"role":"user","content":"x"}],"seed":-1,"top_k":-5,"logit_bias":{"7":2.5}})", R));
+  EXPECT_FALSE(R.SeedGiven); // -1: random, as llama-server.
+  EXPECT_EQ(R.Sampling.TopK, 0);
+  ASSERT_EQ(R.Sampling.LogitBias.size(), 1u);
+  EXPECT_EQ(R.Sampling.LogitBias[0].first, 7);
+  EXPECT_FLOAT_EQ(R.Sampling.LogitBias[0].second, 2.5f);
 }
 
 TEST(ProtocolTest, BadRequestsNameTheirField) {
@@ -93,7 +99,13 @@ TEST(ProtocolTest, BadRequestsNameTheirField) {
   EXPECT_EQ(paramOf("{" + M + R"(,"top_logprobs":3})"), "top_logprobs");
   EXPECT_EQ(paramOf("{" + M + R"(,"logprobs":true,"top_logprobs":21})"), "top_logprobs");
   EXPECT_EQ(paramOf("{" + M + R"(,"frequency_penalty":2.5})"), "frequency_penalty");
-  EXPECT_EQ(paramOf("{" + M + R"(,"tools":[]})"), "tools");
+  EXPECT_EQ(paramOf("{" + M + R"(,"tools":[{"type":"function"}]})"), "tools");
+  EXPECT_EQ(paramOf("{" + M + R"(,"tools":[]})"), "ok"); // Some clients send an empty list.
+  EXPECT_EQ(paramOf("{" + M + R"(,"logit_bias":{"x":1}})"), "logit_bias");
+  EXPECT_EQ(paramOf("{" + M + R"(,"logit_bias":{"5":101}})"), "logit_bias");
+  EXPECT_EQ(paramOf("{" + M + R"(,"logit_bias":[1]})"), "logit_bias");
+  EXPECT_EQ(paramOf("{" + M + R"(,"logit_bias":{"99999999999":1}})"), "logit_bias");
+  EXPECT_EQ(paramOf("{" + M + R"(,"top_k":-1,"repeat_last_n":-1,"logit_bias":{"5":-100}})"), "ok");
   EXPECT_EQ(paramOf("{" + M + R"(,"response_format":{"type":"json_object"}})"), "response_format");
   EXPECT_EQ(paramOf("{" + M + R"(,"model":7})"), "model");
   EXPECT_EQ(paramOf("{" + M + R"(,"temperature":null,"seed":-1})"), "ok");

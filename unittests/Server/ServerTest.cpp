@@ -25,6 +25,11 @@
 
 #include <httplib.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <fstream>
 #include <random>
@@ -564,6 +569,105 @@ TEST(ServerTest, ShutdownEndsTheStreams) {
   int Status = 0;
   post(S, "/v1/chat/completions", chatBody("late", 2, 0, false), &Status);
   EXPECT_EQ(Status, 503);
+}
+
+} // namespace
+
+namespace {
+
+TEST(ServerTest, FreeSlotsTakeRequestsWhateverTheQueue) {
+  // No waiting room, but every free slot is used: 4 at once on 4 slots all run.
+  TestServer S(smallModel(), 4, {}, /*Queue=*/0);
+  std::vector<std::thread> T;
+  std::atomic<int> Ok{0};
+  for (int I = 0; I < 4; ++I)
+    T.emplace_back([&, I] {
+      int Status = 0;
+      post(S, "/v1/chat/completions", chatBody(absl::StrFormat("r%d", I), 20, 0, false), &Status);
+      Ok += Status == 200;
+    });
+  for (std::thread &Th : T)
+    Th.join();
+  EXPECT_EQ(Ok.load(), 4);
+  EXPECT_EQ(S.metrics()["lumen_requests_rejected_total"], 0);
+}
+
+TEST(ServerTest, ANonStreamedClientThatGoesAwayIsCancelled) {
+  TestServer S(smallModel(), 1, {}, 64, /*Ctx=*/32000); // Room for more than 1.5 s of tokens.
+  { // A raw connection: the request, 1.5 s, then it closes.
+    const int Fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in Addr{};
+    Addr.sin_family = AF_INET;
+    Addr.sin_port = htons(S.Http->port());
+    Addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(Fd, reinterpret_cast<sockaddr *>(&Addr), sizeof(Addr)), 0);
+    const std::string Body = chatBody("forever", 100000, 0, false).dump();
+    const std::string Req = absl::StrFormat("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                                            "application/json\r\nContent-Length: %d\r\n\r\n%s",
+                                            Body.size(), Body);
+    ASSERT_EQ(send(Fd, Req.data(), Req.size(), 0), ssize_t(Req.size()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    EXPECT_GT(S.metrics()["lumen_slots_busy"].get<double>(), 0);
+    close(Fd);
+  }
+  for (int I = 0; I < 1000 && S.metrics()["lumen_slots_busy"].get<double>() > 0; ++I)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  json M = S.metrics();
+  EXPECT_EQ(M["lumen_slots_busy"], 0);
+  EXPECT_EQ(M["lumen_requests_cancelled_total"], 1);
+  EXPECT_LT(M["lumen_generated_tokens_total"].get<double>(), 31000);
+  // A long non-streamed answer (over a second: spaces go out first) still comes whole and parses.
+  json R = post(S, "/v1/chat/completions", chatBody("long", 12000, 0, false));
+  EXPECT_EQ(R["usage"]["completion_tokens"], 12000);
+}
+
+TEST(ServerTest, HttpDetails) {
+  TestServer S(smallModel(), 1);
+  auto C = S.client();
+  // A JSON body sent as a form (curl -d) over httplib's 8 KiB form limit.
+  std::string Long = json({{"prompt", std::string(20000, 'a')}, {"max_tokens", 1}}).dump();
+  auto F = C.Post("/v1/completions", Long, "application/x-www-form-urlencoded");
+  ASSERT_TRUE(F);
+  EXPECT_EQ(F->status, 400); // The prompt is too long for the context, not the body for the server.
+  EXPECT_EQ(json::parse(F->body)["error"]["code"], "context_length_exceeded");
+  // The other method on a known path: 405 and Allow.
+  auto G = C.Get("/v1/chat/completions");
+  EXPECT_EQ(G->status, 405);
+  EXPECT_EQ(G->get_header_value("Allow"), "POST");
+  EXPECT_EQ(C.Post("/health", "", "text/plain")->status, 405);
+  // /v1/models/{id}.
+  EXPECT_EQ(C.Get("/v1/models/test-model")->status, 200);
+  EXPECT_EQ(C.Get("/v1/models/other")->status, 404);
+  // logit_bias steers greedy decoding to the token.
+  const int32_t Id = smallModel().tokenizer().encode("Q", false).front();
+  json B = {{"prompt", "x"}, {"max_tokens", 4}, {"temperature", 0}, {"ignore_eos", true},
+            {"logit_bias", {{std::to_string(Id), 100}}}, {"logprobs", 1}};
+  json R = post(S, "/v1/completions", B);
+  EXPECT_EQ(R["choices"][0]["text"], "QQQQ");
+  B["logit_bias"] = {{"999999", 1}};
+  int Status = 0;
+  json E = post(S, "/v1/completions", B, &Status);
+  EXPECT_EQ(Status, 400);
+  EXPECT_EQ(E["error"]["param"], "logit_bias");
+  // Streamed legacy logprobs: text_offset counts on across chunks.
+  B["logit_bias"] = {{std::to_string(Id), 100}};
+  B["stream"] = true;
+  auto RS = C.Post("/v1/completions", B.dump(), "application/json");
+  std::vector<int64_t> Offsets;
+  for (const std::string &Ev : events(RS->body))
+    if (Ev != "[DONE]")
+      if (json J = json::parse(Ev); !J["choices"].empty() && J["choices"][0]["logprobs"].is_object())
+        Offsets.push_back(J["choices"][0]["logprobs"]["text_offset"][0]);
+  EXPECT_EQ(Offsets, (std::vector<int64_t>{0, 1, 2, 3}));
+}
+
+TEST(ServerTest, BearerSchemeIsCaseInsensitive) {
+  ServerOptions SO;
+  SO.ApiKey = "k";
+  TestServer S(smallModel(), 1, SO);
+  EXPECT_EQ(S.client().Get("/v1/models", {{"Authorization", "bearer k"}})->status, 200);
+  EXPECT_EQ(S.client().Get("/v1/models", {{"Authorization", "BEARER k"}})->status, 200);
+  EXPECT_EQ(S.client().Get("/v1/models", {{"Authorization", "Basic k"}})->status, 401);
 }
 
 } // namespace

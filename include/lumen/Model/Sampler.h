@@ -17,6 +17,7 @@
 #include <deque>
 #include <random>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace lumen::model {
@@ -32,6 +33,8 @@ struct LUMEN_API SamplerOptions {
   float FrequencyPenalty = 0.0f, PresencePenalty = 0.0f; // 0: off.
   int32_t RepeatLastN = 64;
   uint64_t Seed = 0xC0FFEE;
+  /// Added to these tokens' logits before anything else (OpenAI's logit_bias).
+  std::vector<std::pair<int32_t, float>> LogitBias;
 
   absl::Status validate() const;
 };

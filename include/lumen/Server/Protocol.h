@@ -111,8 +111,9 @@ LUMEN_API nlohmann::json completionResponse(const CompletionRequest &R, const Re
                                             const std::string &Text, const std::vector<TokenLogprob> &Logprobs,
                                             FinishReason Finish, const Usage &U);
 /// A stream chunk with Text (and the role, for a chat's first chunk).
+/// TextOffset: the bytes of text sent before (legacy completions' logprobs).
 LUMEN_API nlohmann::json streamChunk(const CompletionRequest &R, const ResponseHeader &H, const std::string &Text,
-                                     const std::vector<TokenLogprob> &Logprobs, bool First);
+                                     const std::vector<TokenLogprob> &Logprobs, bool First, size_t TextOffset = 0);
 /// The chunk that ends a stream's choice (empty delta, the finish reason).
 LUMEN_API nlohmann::json finalChunk(const CompletionRequest &R, const ResponseHeader &H, FinishReason Finish);
 /// The usage chunk (stream_options.include_usage): no choices.

@@ -55,7 +55,8 @@ struct LUMEN_API JobEvent {
   std::vector<TokenLogprob> Logprobs;
   FinishReason Finish = FinishReason::Stop;
   Usage Counts;
-  std::string Message; // Error.
+  std::string Message;      // Error.
+  bool Unavailable = false; // Error: the server is stopping (503), not a failure (500).
 };
 
 /// One request in flight: the scheduler pushes events, the caller pulls them.
@@ -114,6 +115,8 @@ private:
   void run();
   void admit(std::unique_lock<std::mutex> &Lock);
   void finish(Slot &S, FinishReason R);
+  /// Frees S's slot (its cache kept for prefix reuse).
+  void release(Slot &S);
   void sampleInto(Slot &S, const float *Logits);
 
   model::BatchedSession &Session;
@@ -124,6 +127,7 @@ private:
   std::condition_variable CV;
   std::deque<std::shared_ptr<Job>> Queue;
   bool Stopping = false;
+  int64_t Free = 0; // Slots without a job (the queue's first requests take them at the next step).
   SchedulerStats Stats;
   uint64_t Clock = 0; // Slot use order, for the least recently used.
   struct RecentStep {
