@@ -154,7 +154,10 @@ public:
   int64_t &position(int32_t Sequence) { return Positions[Sequence]; }
   int64_t position(int32_t Sequence) const { return Positions[Sequence]; }
   int32_t sequences() const { return int32_t(Positions.size()); }
-  int64_t kernelTokens(int64_t N) const { return N == 1 ? 1 : std::min(Batch, roundUp(N, 8)); }
+  /// The batch size of the kernels that run N tokens: N itself below 8
+  /// (a server's decode steps of a few streams: padded to 8 they cost a
+  /// whole 8-token GEMM), else N rounded up to 8 (fewer kernels to compile).
+  int64_t kernelTokens(int64_t N) const { return N < 8 ? N : std::min(Batch, roundUp(N, 8)); }
   absl::StatusOr<const Kernels *> kernels(int64_t N);
   absl::StatusOr<Matmul> outputKernel(int64_t N);
   /// One pass over Pieces (at most Batch tokens in all, each sequence once)
@@ -610,7 +613,7 @@ public:
   }
 
   absl::Status prepare() override {
-    for (int64_t N = 1; N <= F->batchSize(); N = N == 1 ? 8 : N + 8) {
+    for (int64_t N = 1; N <= F->batchSize(); N = N < 8 ? N + 1 : N + 8) {
       if (absl::StatusOr<const Kernels *> K = F->kernels(N); !K.ok())
         return K.status();
       if (N <= roundUp(F->sequences(), 8)) // A step's logits: one row per sequence at most.

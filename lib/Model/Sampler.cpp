@@ -40,7 +40,56 @@ void Sampler::accept(int32_t Token) {
     History.pop_front();
 }
 
+int32_t Sampler::greedy(std::span<const float> Logits) const {
+  // The largest logit (the lowest id among equals), with the few logits the
+  // bias and penalties change taken at their changed values: no copy of the
+  // vocabulary (a server samples several streams a step).
+  const int32_t V = static_cast<int32_t>(Logits.size());
+  absl::flat_hash_map<int32_t, float> Changed;
+  for (auto [T, Bias] : Options.LogitBias)
+    if (T >= 0 && T < V)
+      Changed.try_emplace(T, Logits[T]).first->second += Bias;
+  if (Options.RepeatPenalty != 1.0f || Options.FrequencyPenalty != 0.0f || Options.PresencePenalty != 0.0f) {
+    absl::flat_hash_map<int32_t, int32_t> Count;
+    for (int32_t T : History)
+      ++Count[T];
+    for (auto [T, N] : Count)
+      if (T >= 0 && T < V) {
+        float &L = Changed.try_emplace(T, Logits[T]).first->second;
+        L = L > 0 ? L / Options.RepeatPenalty : L * Options.RepeatPenalty;
+        L -= float(N) * Options.FrequencyPenalty + Options.PresencePenalty;
+      }
+  }
+  // Scan in id order (a strict > keeps the lowest id among equals): plain
+  // runs of the logits between the changed ids, which count at their
+  // changed values.
+  std::vector<std::pair<int32_t, float>> Sorted(Changed.begin(), Changed.end());
+  std::sort(Sorted.begin(), Sorted.end());
+  int32_t Best = -1;
+  float BestValue = 0;
+  auto Scan = [&](int32_t From, int32_t To) {
+    for (int32_t I = From; I < To; ++I)
+      if (Best < 0 || Logits[I] > BestValue) {
+        Best = I;
+        BestValue = Logits[I];
+      }
+  };
+  int32_t From = 0;
+  for (auto [T, L] : Sorted) {
+    Scan(From, T);
+    if (Best < 0 || L > BestValue) {
+      Best = T;
+      BestValue = L;
+    }
+    From = T + 1;
+  }
+  Scan(From, V);
+  return std::max(Best, 0);
+}
+
 int32_t Sampler::sample(std::span<const float> Logits) {
+  if (Options.Temperature <= 0)
+    return greedy(Logits);
   const int32_t V = static_cast<int32_t>(Logits.size());
   Candidates.resize(V);
   for (int32_t I = 0; I < V; ++I)

@@ -49,6 +49,9 @@ public:
   void accept(int32_t Token);
 
 private:
+  /// Temperature 0: the argmax after the bias and penalties.
+  int32_t greedy(std::span<const float> Logits) const;
+
   SamplerOptions Options;
   std::mt19937_64 Rng;
   std::deque<int32_t> History;
