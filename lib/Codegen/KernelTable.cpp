@@ -103,8 +103,13 @@ constexpr std::array<TableRow, 13> kTable = {{
   // DRAM requests in flight than the hardware prefetcher alone (+5-15 %);
   // on Zen 4 with VNNI it cost as much. Prefill tiles share each activation
   // broadcast across 8 rows and each weight vector across the tile's tokens.
-  {"decode, interleaved8",                WeightLayout::Interleaved8,   Hosts::Vnni,  Types::Any,  1,   1,       32,  kAny,  ActivationFormat::Q8,   256,  2,   8,    1,      0,         PrefetchPattern::Lines,      false},
-  {"decode, interleaved8",                WeightLayout::Interleaved8,   Hosts::Any,   Types::Any,  1,   1,       32,  kAny,  ActivationFormat::Q8,   256,  2,   8,    1,      1024,      PrefetchPattern::Lines,      false},
+  // One accumulator set for decode, as for prefill (batch kernels take the
+  // decode kernel's numerics, chooseSpec): with 2 sets the prefill kernels
+  // lost 9-17 % (pp512 0.5B Q8_0, --isa avx2 on Zen 5), and decode with 1
+  // set was no slower (tg128 86/76 against 77/75 tok/s, 2 threads;
+  // docs/BENCHMARK.md 2026-12-06 "batch invariance").
+  {"decode, interleaved8",                WeightLayout::Interleaved8,   Hosts::Vnni,  Types::Any,  1,   1,       32,  kAny,  ActivationFormat::Q8,   256,  1,   8,    1,      0,         PrefetchPattern::Lines,      false},
+  {"decode, interleaved8",                WeightLayout::Interleaved8,   Hosts::Any,   Types::Any,  1,   1,       32,  kAny,  ActivationFormat::Q8,   256,  1,   8,    1,      1024,      PrefetchPattern::Lines,      false},
   {"prefill, interleaved8, short",        WeightLayout::Interleaved8,   Hosts::Any,   Types::Any,  2,   3,       32,  kAny,  ActivationFormat::Q8,   256,  1,   8,    2,      0,         PrefetchPattern::Lines,      false},
   {"prefill, interleaved8",               WeightLayout::Interleaved8,   Hosts::Any,   Types::Any,  4,   kAny,    32,  kAny,  ActivationFormat::Q8,   256,  1,   8,    4,      0,         PrefetchPattern::Lines,      false},
   // Rows (the file's layout, e.g. M not a multiple of 8). Decode: int8 dot
