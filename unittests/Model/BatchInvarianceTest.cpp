@@ -201,6 +201,20 @@ TEST(BatchedSessionTest, BadStepsAreErrors) {
   EXPECT_TRUE((*B)->rewind(0, 3).ok());
   EXPECT_EQ((*B)->position(0), 3);
   EXPECT_FALSE(createJitBatchedSession(**M, kernelCache(), BO, 0).ok());
+  const Qwen2Config &C = (*M)->config();
+  EXPECT_EQ((*B)->sequenceBytes(), 2 * C.Layers * C.kvDim() * 32 * 2);
+}
+
+// README and docs/SERVER.md: a slot's KV cache a token, fp16 keys and values.
+TEST(BatchedSessionTest, KVBytesPerTokenOfThePresets) {
+  auto PerToken = [](const char *Name) {
+    const Qwen2Shape S = *qwen2Preset(Name);
+    return 2 * int64_t(S.Layers) * S.kvDim() * 2;
+  };
+  EXPECT_EQ(PerToken("qwen2.5-0.5b"), 12 * 1024);
+  EXPECT_EQ(PerToken("qwen2.5-1.5b"), 28 * 1024);
+  EXPECT_EQ(PerToken("qwen2.5-7b"), 56 * 1024);
+  EXPECT_EQ(PerToken("qwen3-0.6b"), 112 * 1024);
 }
 
 } // namespace
