@@ -40,10 +40,9 @@ void Sampler::accept(int32_t Token) {
     History.pop_front();
 }
 
-int32_t Sampler::greedy(std::span<const float> Logits) const {
-  // The largest logit (the lowest id among equals), with the few logits the
-  // bias and penalties change taken at their changed values: no copy of the
-  // vocabulary (a server samples several streams a step).
+std::vector<std::pair<int32_t, float>> Sampler::adjusted(std::span<const float> Logits) const {
+  // The bias, then the penalties, as llama.cpp: the repeat penalty shrinks
+  // positive logits and grows negative ones; frequency and presence subtract.
   const int32_t V = static_cast<int32_t>(Logits.size());
   absl::flat_hash_map<int32_t, float> Changed;
   for (auto [T, Bias] : Options.LogitBias)
@@ -60,11 +59,17 @@ int32_t Sampler::greedy(std::span<const float> Logits) const {
         L -= float(N) * Options.FrequencyPenalty + Options.PresencePenalty;
       }
   }
-  // Scan in id order (a strict > keeps the lowest id among equals): plain
-  // runs of the logits between the changed ids, which count at their
-  // changed values.
   std::vector<std::pair<int32_t, float>> Sorted(Changed.begin(), Changed.end());
   std::sort(Sorted.begin(), Sorted.end());
+  return Sorted;
+}
+
+int32_t Sampler::greedy(std::span<const float> Logits) const {
+  // The largest logit, the few that the bias and penalties change at their
+  // changed values, without a copy of the vocabulary (a server samples
+  // several streams a step): a scan in id order (a strict > keeps the
+  // lowest id among equals) of the plain runs between the changed ids.
+  const int32_t V = static_cast<int32_t>(Logits.size());
   int32_t Best = -1;
   float BestValue = 0;
   auto Scan = [&](int32_t From, int32_t To) {
@@ -75,7 +80,7 @@ int32_t Sampler::greedy(std::span<const float> Logits) const {
       }
   };
   int32_t From = 0;
-  for (auto [T, L] : Sorted) {
+  for (auto [T, L] : adjusted(Logits)) {
     Scan(From, T);
     if (Best < 0 || L > BestValue) {
       Best = T;
@@ -94,27 +99,11 @@ int32_t Sampler::sample(std::span<const float> Logits) {
   Candidates.resize(V);
   for (int32_t I = 0; I < V; ++I)
     Candidates[I] = {Logits[I], I};
-  for (auto [T, Bias] : Options.LogitBias)
-    if (T >= 0 && T < V)
-      Candidates[T].first += Bias;
-  // Penalties, as llama.cpp: the repeat penalty shrinks positive logits and
-  // grows negative ones; frequency and presence subtract.
-  if (Options.RepeatPenalty != 1.0f || Options.FrequencyPenalty != 0.0f || Options.PresencePenalty != 0.0f) {
-    absl::flat_hash_map<int32_t, int32_t> Count;
-    for (int32_t T : History)
-      ++Count[T];
-    for (auto [T, N] : Count)
-      if (T >= 0 && T < V) {
-        float &L = Candidates[T].first;
-        L = L > 0 ? L / Options.RepeatPenalty : L * Options.RepeatPenalty;
-        L -= float(N) * Options.FrequencyPenalty + Options.PresencePenalty;
-      }
-  }
+  for (auto [T, L] : adjusted(Logits))
+    Candidates[T].first = L;
   auto Greater = [](const auto &A, const auto &B) {
     return A.first != B.first ? A.first > B.first : A.second < B.second;
   };
-  if (Options.Temperature <= 0)
-    return std::min_element(Candidates.begin(), Candidates.end(), Greater)->second;
 
   // Top-k: keep the K best, sorted.
   size_t K = Options.TopK > 0 ? std::min<size_t>(Options.TopK, V) : V;

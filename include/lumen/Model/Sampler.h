@@ -49,6 +49,8 @@ public:
   void accept(int32_t Token);
 
 private:
+  /// The (id, logit) of the tokens the bias and penalties change, by id.
+  std::vector<std::pair<int32_t, float>> adjusted(std::span<const float> Logits) const;
   /// Temperature 0: the argmax after the bias and penalties.
   int32_t greedy(std::span<const float> Logits) const;
 
