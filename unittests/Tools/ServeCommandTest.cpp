@@ -1,0 +1,58 @@
+//===- ServeCommandTest.cpp - lumen-jit serve's flags and start -------------===//
+//
+// What a user mistypes gets a clear error before anything listens; a port
+// in use is an error, not a second server on it; SIGINT during the load
+// and after it exits 0. (The API itself: unittests/Server.)
+//
+//===----------------------------------------------------------------------===//
+#include "CliHarness.h"
+#include "Fixtures.h"
+
+#include "gtest/gtest.h"
+
+#include <csignal>
+#include <regex>
+
+using namespace lumen::test;
+
+namespace {
+
+void expectError(const std::vector<std::string> &Args, const std::string &Says) {
+  Result R = lumenJit(Args);
+  EXPECT_EQ(R.Exit, 1) << R.Err;
+  EXPECT_NE(R.Err.find(Says), std::string::npos) << R.Err;
+  EXPECT_EQ(R.Err.find("listening"), std::string::npos) << "it listened first: " << R.Err;
+}
+
+TEST(ServeCommandTest, BadFlagsAreErrorsBeforeListening) {
+  expectError({"serve", "-m", kTiny, "--parallel", "0"}, "--parallel 0");
+  expectError({"serve", "-m", kTiny, "--parallel", "257"}, "1 to 256");
+  expectError({"serve", "-m", kTiny, "--queue", "1025"}, "0 to 1024");
+  expectError({"serve", "-m", kTiny, "--port", "70000"}, "0..65535");
+  expectError({"serve", "-m", "/nonexistent.gguf"}, "no such file");
+  expectError({"serve", "-m", kTmp}, "not a regular file");
+  expectError({"serve", "-m", kTiny, "extra"}, "no positional arguments");
+  expectError({"serve", "-m", kTiny, "--top-k", "3"}, "does not apply");
+  Result Help = lumenJit({"serve", "--help"});
+  EXPECT_EQ(Help.Exit, 0);
+  for (const char *Flag : {"--parallel", "--api-key", "--queue", "--alias", "--host", "--port"})
+    EXPECT_NE(Help.Out.find(Flag), std::string::npos) << Flag;
+}
+
+TEST(ServeCommandTest, APortInUseIsAnErrorAndSigintExitsZero) {
+  LUMEN_REQUIRE_SHARED(kTiny);
+  Child First({"serve", "-m", kTiny, "--port", "0", "-c", "256", "-t", "1", "--kernel-cache", kKernelCache});
+  ASSERT_TRUE(First.waitForError("lumen-jit: ready:", 120)) << First.err();
+  std::smatch Port;
+  const std::string Err = First.err();
+  ASSERT_TRUE(std::regex_search(Err, Port, std::regex("127\\.0\\.0\\.1:([0-9]+)"))) << Err;
+  Result Second = lumenJit({"serve", "-m", kTiny, "--port", Port[1].str(), "-t", "1"});
+  EXPECT_EQ(Second.Exit, 1);
+  EXPECT_NE(Second.Err.find("cannot listen"), std::string::npos) << Second.Err;
+  First.signal(SIGINT);
+  EXPECT_EQ(First.wait(30), 0) << First.err();
+  First.waitForError("served 0 request(s)", 2);
+  EXPECT_NE(First.err().find("served 0 request(s)"), std::string::npos) << First.err();
+}
+
+} // namespace
