@@ -544,7 +544,12 @@ TEST(ServerTest, LoadOf64Clients) {
   for (int R = 1; R <= 3; ++R)
     Round(R);
   const int64_t After = rssKiB();
+#ifndef __SANITIZE_ADDRESS__ // ASan's quarantine holds freed memory (RSS grows); its leak check runs at exit.
   EXPECT_LT(After - Before, 16 * 1024) << "RSS grew from " << Before << " KiB to " << After << " KiB over 3 rounds";
+#else
+  (void)Before;
+  (void)After;
+#endif
   EXPECT_EQ(S.client().Get("/health")->status, 200);
 }
 
