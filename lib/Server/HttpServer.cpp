@@ -42,6 +42,11 @@ ApiError error(int Status, std::string Message, std::string Type, std::string Co
   return E;
 }
 
+/// The error a job ended with: 503 when the server is stopping, else 500.
+ApiError jobError(const JobEvent &E) {
+  return E.Unavailable ? error(503, E.Message, "unavailable_error") : error(500, E.Message, "server_error");
+}
+
 std::string randomHex(std::mt19937_64 &Rng) { return absl::StrFormat("%016x", Rng()); }
 
 } // namespace
@@ -169,7 +174,7 @@ void HttpServer::Impl::completion(const std::string &Body, httplib::Response &Re
       if (E.What == JobEvent::Done)
         sendJson(Res, 200, completionResponse(*R, *H, Text, Logprobs, E.Finish, E.Counts));
       else
-        sendError(Res, error(E.Unavailable ? 503 : 500, E.Message, E.Unavailable ? "unavailable_error" : "server_error"));
+        sendError(Res, jobError(E));
       return;
     }
     auto State = std::make_shared<std::pair<std::string, std::vector<TokenLogprob>>>(std::move(Text),
@@ -191,9 +196,7 @@ void HttpServer::Impl::completion(const std::string &Body, httplib::Response &Re
             // The status went out with the first space: an error comes as an error object.
             const json J = E.What == JobEvent::Done
                                ? completionResponse(*R, *H, State->first, State->second, E.Finish, E.Counts)
-                               : error(E.Unavailable ? 503 : 500, E.Message,
-                                       E.Unavailable ? "unavailable_error" : "server_error")
-                                     .toJson();
+                               : jobError(E).toJson();
             const std::string Body = dump(J);
             *Ended = true;
             const bool Ok = Sink.write(Body.data(), Body.size());
@@ -247,8 +250,7 @@ void HttpServer::Impl::completion(const std::string &Body, httplib::Response &Re
             if (R->IncludeUsage)
               Ok = Ok && Send(usageChunk(*R, *H, E.Counts));
           } else {
-            Ok = Send(error(E.Unavailable ? 503 : 500, E.Message, E.Unavailable ? "unavailable_error" : "server_error")
-                          .toJson());
+            Ok = Send(jobError(E).toJson());
           }
           static const char Done[] = "data: [DONE]\n\n";
           Ok = Ok && Sink.write(Done, sizeof(Done) - 1);
