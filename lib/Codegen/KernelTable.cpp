@@ -62,7 +62,7 @@ struct TableRow {
 };
 
 // clang-format off
-constexpr std::array<TableRow, 13> kTable = {{
+constexpr std::array<TableRow, 14> kTable = {{
   // Interleaved16 (what the loader stores Q8_0 matrices as on AVX512_VNNI
   // hosts): 16 rows per 64-byte vector, quants pre-offset for vpdpbusd, so
   // a block of 16 rows is 8 loads, 8 broadcasts and 8 vpdpbusd; half the
@@ -88,6 +88,15 @@ constexpr std::array<TableRow, 13> kTable = {{
   {"decode, interleaved16, zen5, q5/6_k", WeightLayout::Interleaved16,  Hosts::Zen5,  Types::Q5_KQ6_K, 1,  1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      4096,      PrefetchPattern::Lines,      false},
   {"decode, interleaved16, zen5",         WeightLayout::Interleaved16,  Hosts::Zen5,  Types::Any,  1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      8192,      PrefetchPattern::PageStart,  false},
   {"decode, interleaved16",               WeightLayout::Interleaved16,  Hosts::Any,   Types::Any,  1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      0,         PrefetchPattern::Lines,      true},
+  // Small batches (a server's decode steps, 2..8 streams): one tile holds
+  // every token, so the weights stream once, in order, as in decode; at 8
+  // tokens compute and memory take about as long, and what counts is how
+  // far they overlap. Every line 4 KB ahead overlapped them best in the
+  // model: 8 tokens 0.5B Q8_0 (bench -p 8 -n 0 -t 2, alternating runs)
+  // 590-660 tok/s against 550 for the 32x6 prefill tiles, 4 tokens +20 %
+  // against 16x2 tiles; the next tile spread or the page start 8 KB ahead
+  // gained half as much (docs/BENCHMARK.md 2026-12-06 "small batches").
+  {"batch, interleaved16, zen5",          WeightLayout::Interleaved16,  Hosts::Zen5,  Types::Any,  2,   8,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   8,      4096,      PrefetchPattern::Lines,      false},
   {"prefill, interleaved16, short",       WeightLayout::Interleaved16,  Hosts::Any,   Types::Any,  2,   7,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   2,      0,         PrefetchPattern::Lines,      false},
   // Zen 5 issues two vpdpbusd a cycle, and 16x8 tiles, loading 8 activation
   // words a weight vector, left a third of that idle; 32x6 tiles share each
@@ -95,7 +104,7 @@ constexpr std::array<TableRow, 13> kTable = {{
   // next row tile's prefetch spread over all token tiles (a few lines a
   // step) instead of its 470 lines in the first one: +10-15 % with the
   // weights coming from DRAM (kernel_bench's prefill table).
-  {"prefill, interleaved16, zen5",        WeightLayout::Interleaved16,  Hosts::Zen5,  Types::Any,  8,   kAny,    32,  kAny,  ActivationFormat::Q8,   512,  1,   32,   6,      kNextTile, PrefetchPattern::Spread,     false},
+  {"prefill, interleaved16, zen5",        WeightLayout::Interleaved16,  Hosts::Zen5,  Types::Any,  9,   kAny,    32,  kAny,  ActivationFormat::Q8,   512,  1,   32,   6,      kNextTile, PrefetchPattern::Spread,     false},
   {"prefill, interleaved16",              WeightLayout::Interleaved16,  Hosts::Any,   Types::Any,  8,   kAny,    32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   8,      kNextTile, PrefetchPattern::Lines,      false},
   // Interleaved8 (what the loader stores Q8_0 matrices as elsewhere): 8
   // rows per 32-byte vector, so decode reads one sequential stream with no

@@ -288,7 +288,7 @@ std::string WisdomHost::line() const {
 std::optional<TokenClass> tokenClassOf(int64_t N) {
   if (N == 1)
     return TokenClass::Decode;
-  if (N >= 8)
+  if (N > kMaxSmallBatch)
     return TokenClass::Prefill;
   return std::nullopt;
 }

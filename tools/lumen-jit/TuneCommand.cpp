@@ -29,9 +29,10 @@ absl::Status tuneModel(const std::vector<unsigned> &Threads, std::FILE *Summary)
     return absl::InvalidArgumentError(
         absl::StrFormat("--budget %g: expected seconds, more than 0 and at most a day", Budget));
   const int64_t Batch = absl::GetFlag(FLAGS_batch);
-  if (Batch < 8 || Batch > 512)
-    return absl::InvalidArgumentError(
-        absl::StrFormat("--batch %d: the prefill kernels are tuned for 8 to 512 tokens", Batch));
+  if (Batch <= codegen::kMaxSmallBatch || Batch > 512)
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--batch %d: the prefill kernels are tuned for %d to 512 tokens (smaller batches take the kernel table's rows)",
+        Batch, codegen::kMaxSmallBatch + 1));
   absl::StatusOr<std::string> Path = modelPath();
   if (!Path.ok())
     return Path.status();

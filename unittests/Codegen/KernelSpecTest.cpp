@@ -167,8 +167,7 @@ TEST(KernelSpecTest, ChooseLayoutAndInterleavedRows) {
 
 TEST(KernelSpecTest, Zen5RowsShadowTheVnniRows) {
   // Zen 5 (two vpdpbusd a cycle) takes 32x6 prefill tiles, other VNNI hosts
-  // 16x8; its decode is unpaced and prefetches the page start 8 KB ahead;
-  // short batches are the same on both.
+  // 16x8; its decode is unpaced and prefetches the page start 8 KB ahead.
   CpuFeatures Zen5 = isa("avx512-vnni");
   Zen5.CpuName = "znver5";
   std::string Why;
@@ -193,10 +192,19 @@ TEST(KernelSpecTest, Zen5RowsShadowTheVnniRows) {
   EXPECT_TRUE(Decode.validate(Zen5).ok());
   EXPECT_NE(Decode.functionName().find("_pf8192pg"), std::string::npos) << Decode.functionName();
   EXPECT_NE(Decode.describe().find("prefetch the page start 8192 bytes ahead"), std::string::npos) << Decode.describe();
-  for (int64_t N : {2, 7}) {
+  // Small batches (2..8 tokens, a server's decode steps): one 16x8 tile
+  // holds every token, every line prefetched 4 KB ahead.
+  for (int64_t N : {2, 7, 8}) {
     MatmulShape Sh{4864, 896, N, WeightType::Q8_0, WeightLayout::Interleaved16};
-    EXPECT_EQ(chooseSpec(Sh, Zen5), chooseSpec(Sh, isa("avx512-vnni"))) << N;
+    KernelSpec Small = chooseSpec(Sh, Zen5, &Why);
+    EXPECT_EQ(Small.TileRows, 16u) << N;
+    EXPECT_EQ(Small.TileTokens, 8u) << N;
+    EXPECT_EQ(Small.PrefetchBytes, 4096u) << N;
+    EXPECT_EQ(Small.Prefetch, PrefetchPattern::Lines) << N;
+    EXPECT_NE(Why.find("batch, interleaved16, zen5"), std::string::npos) << Why;
+    EXPECT_TRUE(Small.validate(Zen5).ok());
   }
+  EXPECT_EQ(chooseSpec({4864, 896, 9, WeightType::Q8_0, WeightLayout::Interleaved16}, Zen5).TileRows, 32u);
   // A znver5 name without VNNI (an --isa level below it) falls through.
   CpuFeatures NoVnni = isa("avx512");
   NoVnni.CpuName = "znver5";

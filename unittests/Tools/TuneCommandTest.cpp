@@ -125,6 +125,7 @@ TEST(TuneCommandTest, BadInvocations) {
       {{"tune", "-m", kTiny, "-t", "0"}, "not a thread count"},
       {{"tune", "-m", kTiny, "-t", "1,x"}, "not a thread count"},
       {{"tune", "-m", kTiny, "--batch", "4"}, "--batch 4"},
+      {{"tune", "-m", kTiny, "--batch", "8"}, "--batch 8"},
       {{"tune", "-m", kTmp + "/no-such-model.gguf"}, "no-such-model.gguf"},
       {{"tune", "-m", kTiny, "-p", "hello"}, "does not apply to 'tune'"},
       {{"inspect", kTiny, "--tune"}, "does not apply to 'inspect'"},

@@ -50,9 +50,11 @@ struct LUMEN_API WisdomHost {
 };
 
 /// Which calls of a kernel an entry is for: one token (decode), or a batch
-/// of 8 or more (prefill; the runtime's prompt batches). 2..7 tokens keep
-/// the table's short-tile rows.
+/// of more than kMaxSmallBatch (prefill; the runtime's prompt batches).
+/// Small batches (a server's decode steps, 2..kMaxSmallBatch tokens) keep
+/// the table's rows: their best kernels are not those of long prompts.
 enum class TokenClass { Decode, Prefill };
+inline constexpr int64_t kMaxSmallBatch = 8;
 LUMEN_API std::optional<TokenClass> tokenClassOf(int64_t N);
 
 /// A tuned kernel: the code-shape choices of a KernelSpec for one matrix
