@@ -1,6 +1,7 @@
 //===- Tokenizer.cpp - GPT-2 byte-level BPE (Qwen2) ------------------------===//
 #include "lumen/Model/Tokenizer.h"
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 #include <algorithm>
@@ -40,10 +41,8 @@ void appendUtf8(std::string &Out, int32_t C) {
 }
 
 //===----------------------------------------------------------------------===//
-// The Qwen2 pre-tokenizer:
-//   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}
-//   | ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
-// matched leftmost-first at each position, written out as code.
+// The pre-tokenizers' split (PreTokenizer in Tokenizer.h), matched
+// leftmost-first at each position, written out as code.
 //===----------------------------------------------------------------------===//
 
 struct CodePoint {
@@ -96,7 +95,7 @@ bool isSpace(int32_t C) {
 bool isNewline(int32_t C) { return C == '\r' || C == '\n'; }
 
 /// Length in code points of the pre-token starting at I (always >= 1).
-size_t matchPreToken(const std::vector<CodePoint> &Cs, size_t I) {
+size_t matchPreToken(const std::vector<CodePoint> &Cs, size_t I, unsigned MaxDigits) {
   const size_t N = Cs.size();
   auto At = [&](size_t J) { return J < N ? Cs[J].Code : -2; };
   // 1. Contractions, ASCII case-insensitive.
@@ -122,9 +121,13 @@ size_t matchPreToken(const std::vector<CodePoint> &Cs, size_t I) {
       return J - I;
     }
   }
-  // 3. A single number.
-  if (isNumber(At(I)))
-    return 1;
+  // 3. A run of up to MaxDigits numbers.
+  if (isNumber(At(I))) {
+    size_t J = I + 1;
+    while (J - I < MaxDigits && isNumber(At(J)))
+      ++J;
+    return J - I;
+  }
   // 4. Optional space, punctuation/symbols, trailing newlines.
   {
     size_t J = I + (At(I) == ' ' ? 1 : 0), K = J;
@@ -155,6 +158,21 @@ size_t matchPreToken(const std::vector<CodePoint> &Cs, size_t I) {
 
 } // namespace
 
+const std::vector<PreTokenizer> &preTokenizers() {
+  static const std::vector<PreTokenizer> All = {
+      {"qwen2", 1, true, false},     // Qwen2, Qwen2.5, Qwen3.
+      {"llama-bpe", 3, false, true}, // Llama 3.x.
+  };
+  return All;
+}
+
+const PreTokenizer *findPreTokenizer(std::string_view Name) {
+  for (const PreTokenizer &P : preTokenizers())
+    if (Name == P.Name)
+      return &P;
+  return nullptr;
+}
+
 //===----------------------------------------------------------------------===//
 // Loading
 //===----------------------------------------------------------------------===//
@@ -163,6 +181,22 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::fromGGUF(const gguf::GGUFF
   auto Bad = [&](const std::string &What) {
     return absl::InvalidArgumentError(absl::StrFormat("%s: tokenizer: %s", F.name(), What));
   };
+  // The pre-tokenizer: a file that names none is split as Qwen's (what
+  // Lumen's first files were); one Lumen does not run is refused.
+  const PreTokenizer *Pre = findPreTokenizer("qwen2");
+  if (F.find("tokenizer.ggml.pre")) {
+    absl::StatusOr<std::string_view> Name = F.getString("tokenizer.ggml.pre");
+    if (!Name.ok())
+      return Name.status();
+    Pre = findPreTokenizer(*Name);
+    if (!Pre) {
+      std::string Known;
+      for (const PreTokenizer &P : preTokenizers())
+        absl::StrAppend(&Known, Known.empty() ? "" : ", ", P.Name);
+      return Bad(absl::StrFormat("pre-tokenizer '%s' (tokenizer.ggml.pre) is not supported; Lumen runs %s",
+                                 *Name, Known));
+    }
+  }
   absl::StatusOr<std::string_view> Model = F.getString("tokenizer.ggml.model");
   if (!Model.ok())
     return Model.status();
@@ -185,6 +219,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::fromGGUF(const gguf::GGUFF
     return Bad(absl::StrFormat("%d token types for %d tokens", Types->Count, V));
 
   std::unique_ptr<Tokenizer> T(new Tokenizer());
+  T->Pre = Pre;
   T->Tokens.reserve(V);
   T->Types.reserve(V);
   T->Ids.reserve(V);
@@ -278,6 +313,16 @@ TokenType Tokenizer::type(int32_t Id) const {
 }
 
 void Tokenizer::bpe(std::string_view Word, std::vector<int32_t> &Out) const {
+  if (Pre->IgnoreMerges && Word.size() > 1) {
+    std::string Mapped; // The vocabulary's byte-level spelling of Word.
+    for (char C : Word)
+      appendUtf8(Mapped, byteMap().ToCode[static_cast<uint8_t>(C)]);
+    if (auto It = Ids.find(Mapped); It != Ids.end() && Types[It->second] != TokenType::Control &&
+                                    Types[It->second] != TokenType::UserDefined) {
+      Out.push_back(It->second);
+      return;
+    }
+  }
   // A doubly linked list of symbols and a heap of candidate merges ordered by
   // (rank, position): the lowest rank first, leftmost among equals.
   struct Sym {
@@ -325,20 +370,23 @@ void Tokenizer::bpe(std::string_view Word, std::vector<int32_t> &Out) const {
 void Tokenizer::encodeSegment(std::string_view Text, std::vector<int32_t> &Out) const {
   if (Text.empty())
     return;
-  // NFC, as Qwen's normalizer; text that is not valid UTF-8 is left as is.
+  // NFC where the normalizer asks for it (Qwen's); text that is not valid
+  // UTF-8 is left as is.
   std::string Normalized;
-  utf8proc_uint8_t *Mapped = nullptr;
-  utf8proc_ssize_t Len = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t *>(Text.data()),
-                                      static_cast<utf8proc_ssize_t>(Text.size()), &Mapped,
-                                      static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
-  if (Len >= 0) {
-    Normalized.assign(reinterpret_cast<const char *>(Mapped), Len);
-    Text = Normalized;
+  if (Pre->Nfc) {
+    utf8proc_uint8_t *Mapped = nullptr;
+    utf8proc_ssize_t Len = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t *>(Text.data()),
+                                        static_cast<utf8proc_ssize_t>(Text.size()), &Mapped,
+                                        static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+    if (Len >= 0) {
+      Normalized.assign(reinterpret_cast<const char *>(Mapped), Len);
+      Text = Normalized;
+    }
+    std::free(Mapped);
   }
-  std::free(Mapped);
   std::vector<CodePoint> Cs = decodeUtf8(Text);
   for (size_t I = 0; I < Cs.size();) {
-    size_t L = matchPreToken(Cs, I);
+    size_t L = matchPreToken(Cs, I, Pre->MaxDigits);
     uint32_t Begin = Cs[I].Begin, End = Cs[I + L - 1].End;
     bpe(Text.substr(Begin, End - Begin), Out);
     I += L;

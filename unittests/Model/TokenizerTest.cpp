@@ -1,5 +1,6 @@
 //===- TokenizerTest.cpp - Qwen tokenizer against Hugging Face's ids -------===//
 #include "Fixtures.h"
+#include "lumen/GGUF/GGUFWriter.h"
 #include "lumen/Model/Tokenizer.h"
 
 #include "nlohmann/json.hpp"
@@ -185,3 +186,82 @@ TEST_F(TokenizerTest, OutOfRangeIdsDecodeToNothing) {
 }
 
 } // namespace
+
+namespace {
+
+/// GPT-2's byte-level alphabet: byte B's code point in the vocabulary.
+int32_t byteCode(int B) {
+  if ((B >= '!' && B <= '~') || (B >= 0xA1 && B <= 0xAC) || (B >= 0xAE && B <= 0xFF))
+    return B;
+  int N = 0;
+  for (int C = 0; C < B; ++C)
+    if (!((C >= '!' && C <= '~') || (C >= 0xA1 && C <= 0xAC) || (C >= 0xAE && C <= 0xFF)))
+      ++N;
+  return 256 + N;
+}
+
+/// A tokenizer of the 256 byte tokens, "12", "123" (merges "1 2", "12 3") and
+/// "ab" (no merge makes it), split by the pre-tokenizer named Pre (none: the
+/// key left out).
+absl::StatusOr<std::unique_ptr<Tokenizer>> smallTokenizer(const char *Pre) {
+  std::vector<std::string> Tokens;
+  for (int B = 0; B < 256; ++B) {
+    uint8_t Buf[4];
+    utf8proc_ssize_t N = utf8proc_encode_char(byteCode(B), Buf);
+    Tokens.emplace_back(reinterpret_cast<const char *>(Buf), N);
+  }
+  for (const char *T : {"12", "123", "ab"})
+    Tokens.emplace_back(T);
+  gguf::GGUFWriter W;
+  W.setString("general.architecture", "qwen2");
+  W.setString("tokenizer.ggml.model", "gpt2");
+  if (Pre)
+    W.setString("tokenizer.ggml.pre", Pre);
+  W.setStringArray("tokenizer.ggml.tokens", Tokens);
+  W.setStringArray("tokenizer.ggml.merges", {"1 2", "12 3"});
+  const std::string Path = ::testing::TempDir() + "/pre_" + (Pre ? Pre : "none") + ".gguf";
+  if (absl::Status S = W.write(Path); !S.ok())
+    return S;
+  absl::StatusOr<std::unique_ptr<gguf::GGUFFile>> F = gguf::GGUFFile::open(Path);
+  if (!F.ok())
+    return F.status();
+  return Tokenizer::fromGGUF(**F);
+}
+
+std::vector<int32_t> bytesOf(std::string_view S) {
+  std::vector<int32_t> Ids;
+  for (char C : S)
+    Ids.push_back(static_cast<uint8_t>(C));
+  return Ids;
+}
+
+} // namespace
+
+TEST(PreTokenizerTest, TheFileNamesIt) {
+  auto Qwen = smallTokenizer("qwen2"), Llama = smallTokenizer("llama-bpe"), None = smallTokenizer(nullptr);
+  ASSERT_TRUE(Qwen.ok() && Llama.ok() && None.ok()) << Qwen.status() << Llama.status() << None.status();
+  EXPECT_STREQ((*Qwen)->preTokenizer().Name, "qwen2");
+  EXPECT_STREQ((*Llama)->preTokenizer().Name, "llama-bpe");
+  EXPECT_STREQ((*None)->preTokenizer().Name, "qwen2"); // Lumen's first files named none.
+  const int32_t T12 = 256, T123 = 257, Ab = 258;
+  // Digits: one a pre-token for Qwen, up to three for Llama 3.
+  EXPECT_EQ((*Qwen)->encode("1234567"), bytesOf("1234567"));
+  EXPECT_EQ((*Llama)->encode("1234567"), (std::vector<int32_t>{T123, '4', '5', '6', '7'}))
+      << "'123' '456' '7': '456' has no merges, so its bytes";
+  EXPECT_EQ((*Llama)->encode("x12 12"), (std::vector<int32_t>{'x', T12, ' ', T12}));
+  // Llama 3 takes a pre-token that is in the vocabulary whole (ignore_merges).
+  EXPECT_EQ((*Qwen)->encode("ab"), bytesOf("ab"));
+  EXPECT_EQ((*Llama)->encode("ab"), (std::vector<int32_t>{Ab}));
+  // NFC for Qwen only: e + U+0301 stays decomposed for Llama 3.
+  EXPECT_EQ((*Qwen)->encode("e\xCC\x81"), bytesOf("\xC3\xA9"));
+  EXPECT_EQ((*Llama)->encode("e\xCC\x81"), bytesOf("e\xCC\x81"));
+}
+
+TEST(PreTokenizerTest, AnUnknownOneIsRefusedByName) {
+  auto T = smallTokenizer("deepseek-llm");
+  ASSERT_FALSE(T.ok());
+  EXPECT_NE(T.status().message().find("pre-tokenizer 'deepseek-llm' (tokenizer.ggml.pre) is not supported"),
+            std::string::npos)
+      << T.status();
+  EXPECT_NE(T.status().message().find("qwen2, llama-bpe"), std::string::npos) << T.status();
+}

@@ -1,9 +1,10 @@
-//===- lumen/Model/Tokenizer.h - GPT-2 byte-level BPE (Qwen2) ----*- C++ -*-===//
+//===- lumen/Model/Tokenizer.h - GPT-2 byte-level BPE ------------*- C++ -*-===//
 //
 // The tokenizer stored in a GGUF's tokenizer.ggml.* keys, with the semantics
-// of Qwen's own (Hugging Face) tokenizer: added tokens matched in the raw
-// text, NFC normalisation of the rest, the Qwen2 pre-tokenizer split, then
-// byte-level BPE by merge rank. Immutable after loading; safe to share.
+// of the model's own (Hugging Face) tokenizer: added tokens matched in the
+// raw text, then the pre-tokenizer tokenizer.ggml.pre names (its
+// normalisation and split), then byte-level BPE by merge rank. Immutable
+// after loading; safe to share.
 //
 //===----------------------------------------------------------------------===//
 #ifndef LUMEN_MODEL_TOKENIZER_H
@@ -30,6 +31,24 @@ enum class TokenType : int32_t {
   Undefined = 0, Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6,
 };
 
+/// A pre-tokenizer (tokenizer.ggml.pre): how text is normalised and split
+/// before BPE. The ones Lumen runs share one split regex,
+///   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,MaxDigits}
+///   | ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+/// and differ in the data below.
+struct LUMEN_API PreTokenizer {
+  const char *Name;  // tokenizer.ggml.pre.
+  unsigned MaxDigits; // Digits a pre-token takes (Qwen: 1, Llama 3: up to 3).
+  bool Nfc;          // NFC-normalise the text first (Qwen's normalizer; Llama 3 has none).
+  /// A pre-token that is itself in the vocabulary is that token, merges or
+  /// not (Hugging Face's ignore_merges, set in Llama 3's tokenizer).
+  bool IgnoreMerges;
+};
+
+/// The pre-tokenizers Lumen runs, and the one named Name (null if none).
+LUMEN_API const std::vector<PreTokenizer> &preTokenizers();
+LUMEN_API const PreTokenizer *findPreTokenizer(std::string_view Name);
+
 class LUMEN_API Tokenizer {
 public:
   static absl::StatusOr<std::unique_ptr<Tokenizer>> fromGGUF(const gguf::GGUFFile &File);
@@ -53,6 +72,7 @@ public:
   std::optional<int32_t> bosId() const { return Bos; }
   bool addBos() const { return AddBos; }
   const std::string &chatTemplate() const { return ChatTemplate; }
+  const PreTokenizer &preTokenizer() const { return *Pre; }
 
 private:
   Tokenizer() = default;
@@ -74,6 +94,7 @@ private:
   std::optional<int32_t> Bos;
   bool AddBos = false;
   std::string ChatTemplate;
+  const PreTokenizer *Pre = nullptr;
 };
 
 /// Turns a stream of token ids into valid UTF-8 text: bytes of an incomplete
