@@ -1,15 +1,51 @@
-//===- Chat.cpp - Qwen instruct chat (ChatML) ------------------------------===//
+//===- Chat.cpp - Chat formats (ChatML, Llama 3) ---------------------------===//
 #include "lumen/Model/Chat.h"
+
+#include "absl/strings/ascii.h"
 
 namespace lumen::model {
 
-std::string renderChatML(const std::vector<ChatMessage> &Messages, bool AddGenerationPrompt) {
+ChatFormat chatFormatOf(const std::string &ChatTemplate) {
+  if (ChatTemplate.find("<|start_header_id|>") != std::string::npos &&
+      ChatTemplate.find("<|im_start|>") == std::string::npos)
+    return ChatFormat::Llama3;
+  return ChatFormat::ChatML;
+}
+
+const char *chatFormatName(ChatFormat F) { return F == ChatFormat::Llama3 ? "llama3" : "chatml"; }
+
+std::string renderChat(ChatFormat Format, const std::vector<ChatMessage> &Messages, bool AddGenerationPrompt) {
   std::string Out;
-  for (const ChatMessage &M : Messages)
-    Out += "<|im_start|>" + M.Role + "\n" + M.Content + "<|im_end|>\n";
-  if (AddGenerationPrompt)
-    Out += "<|im_start|>assistant\n";
+  switch (Format) {
+  case ChatFormat::ChatML:
+    for (const ChatMessage &M : Messages)
+      Out += "<|im_start|>" + M.Role + "\n" + M.Content + "<|im_end|>\n";
+    if (AddGenerationPrompt)
+      Out += "<|im_start|>assistant\n";
+    break;
+  case ChatFormat::Llama3:
+    // As Llama 3's template: each content trimmed (`| trim`).
+    for (const ChatMessage &M : Messages)
+      Out += "<|start_header_id|>" + M.Role + "<|end_header_id|>\n\n" +
+             std::string(absl::StripAsciiWhitespace(M.Content)) + "<|eot_id|>";
+    if (AddGenerationPrompt)
+      Out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+    break;
+  }
   return Out;
+}
+
+std::string renderChat(const std::string &ChatTemplate, const std::vector<ChatMessage> &Messages,
+                       bool AddGenerationPrompt) {
+  return renderChat(chatFormatOf(ChatTemplate), Messages, AddGenerationPrompt);
+}
+
+std::string chatTurnEnd(ChatFormat Format) {
+  return Format == ChatFormat::Llama3 ? "<|eot_id|>" : "<|im_end|>\n";
+}
+
+std::string renderChatML(const std::vector<ChatMessage> &Messages, bool AddGenerationPrompt) {
+  return renderChat(ChatFormat::ChatML, Messages, AddGenerationPrompt);
 }
 
 std::string defaultSystemPrompt(const std::string &ChatTemplate) {

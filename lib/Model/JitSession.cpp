@@ -215,7 +215,7 @@ private:
   std::vector<KVCache *> RowCache;
   std::vector<int64_t> RowPos;
   std::vector<int64_t> OutRows;         // Rows whose logits are wanted.
-  float ThetaScale;                     // RoPE: base^(-2/HeadDim).
+  void (*Rotate)(float *, const float *, const float *, int64_t); // RoPE of the architecture's style.
   std::vector<float> Cos, Sin;          // Per token x frequency.
 };
 
@@ -242,7 +242,7 @@ JitForward::JitForward(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t
     B->assign(Batch * FF, 0.0f);
   Xq.assign(Batch * codegen::q8RowBytes(std::max(D, QD)), 0);
   XqFFN.assign(Batch * codegen::q8RowBytes(FF), 0);
-  ThetaScale = std::pow(C.RopeBase, -2.0f / C.HeadDim);
+  Rotate = C.Arch->Rope == RopeStyle::Neox ? vec::rope : vec::ropePairs;
   Cos.assign(Batch * C.HeadDim / 2, 0.0f);
   Sin.assign(Cos.size(), 0.0f);
 }
@@ -369,14 +369,14 @@ void JitForward::qkv(uint32_t Layer, const Kernels &Ks, int64_t N) {
             vec::add(Qh, W.QBias + H * HD, HD);
           if (W.QNorm)
             vec::rmsNorm(Qh, W.QNorm, Qh, HD, C.RmsEps);
-          vec::rope(Qh, Cs, Sn, HD);
+          Rotate(Qh, Cs, Sn, HD);
         } else if (const int64_t G = H - Heads; G < KVHeads) {
           float *Kh = &K[T * KV + G * HD];
           if (W.KBias)
             vec::add(Kh, W.KBias + G * HD, HD);
           if (W.KNorm)
             vec::rmsNorm(Kh, W.KNorm, Kh, HD, C.RmsEps);
-          vec::rope(Kh, Cs, Sn, HD);
+          Rotate(Kh, Cs, Sn, HD);
           RowCache[T]->storeKey(Layer, G, RowPos[T], Kh);
         } else {
           float *Vh = &V[T * KV + (G - KVHeads) * HD];
@@ -445,13 +445,7 @@ absl::Status JitForward::forward(std::span<const Piece> Pieces, float *LogitsOut
   Prof.start();
   for (int64_t T = 0; T < N; ++T) {
     M.Embedding.dequantizeRow(Tokens[T], &X[T * D]);
-    // Angles as llama.cpp computes them: p * base^(-2i/d) by repeated f32
-    // multiplication, which the reference logits were made with.
-    float Theta = static_cast<float>(RowPos[T]);
-    for (int64_t I = 0; I < HD / 2; ++I, Theta *= ThetaScale) {
-      Cos[T * HD / 2 + I] = std::cos(Theta);
-      Sin[T * HD / 2 + I] = std::sin(Theta);
-    }
+    M.ropeAngles(RowPos[T], &Cos[T * HD / 2], &Sin[T * HD / 2]);
   }
   Prof.mark(Phase::Embed);
 

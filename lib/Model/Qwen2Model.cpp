@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
@@ -16,9 +17,10 @@ namespace lumen::model {
 
 const std::vector<Architecture> &architectures() {
   static const std::vector<Architecture> Known = {
-      // name     QKVBias QKNorm HeadDimKey
-      {"qwen2", true, false, false},
-      {"qwen3", false, true, true},
+      // name     QKVBias QKNorm HeadDimKey RoPE               rope_freqs
+      {"qwen2", true, false, false, RopeStyle::Neox, false},
+      {"qwen3", false, true, true, RopeStyle::Neox, false},
+      {"llama", false, false, true, RopeStyle::Pairs, true},
   };
   return Known;
 }
@@ -80,6 +82,26 @@ absl::StatusOr<Qwen2Config> Qwen2Config::fromGGUF(const gguf::GGUFFile &F) {
   auto Bad = [&](const std::string &What) {
     return absl::InvalidArgumentError(absl::StrFormat("%s: %s", F.name(), What));
   };
+  // RoPE scaling by keys: none, or linear (every angle over the factor).
+  // Llama 3.1's scaling comes as rope_freqs.weight; YaRN and the others are
+  // refused rather than run unscaled.
+  if (F.find(P + "rope.scaling.type")) {
+    absl::StatusOr<std::string_view> Type = F.getString(P + "rope.scaling.type");
+    if (!Type.ok())
+      return Type.status();
+    if (*Type == "linear") {
+      absl::StatusOr<float> Factor = F.getF32(P + "rope.scaling.factor");
+      if (!Factor.ok())
+        return Factor.status();
+      if (!(*Factor >= 1 && *Factor <= 1024))
+        return Bad(absl::StrFormat("%srope.scaling.factor %g is not a plausible linear scaling factor", P, *Factor));
+      C.RopeFreqScale = 1.0f / *Factor;
+    } else if (*Type != "none") {
+      return Bad(absl::StrFormat("%srope.scaling.type '%s' is not supported (Lumen runs none and linear, and "
+                                 "Llama 3.1's rope_freqs.weight)",
+                                 P, *Type));
+    }
+  }
   if (C.KVHeads == 0 || C.Heads % C.KVHeads)
     return Bad(absl::StrFormat("%sattention.head_count %d is not a multiple of head_count_kv %d", P, C.Heads,
                                C.KVHeads));
@@ -105,6 +127,15 @@ absl::StatusOr<Qwen2Config> Qwen2Config::fromGGUF(const gguf::GGUFFile &F) {
   }
   if (C.HeadDim % 2)
     return Bad(absl::StrFormat("head dim %d is odd (RoPE rotates pairs)", C.HeadDim));
+  if (F.find(P + "rope.dimension_count")) { // Partial rotation (fewer dimensions) is not supported.
+    absl::StatusOr<uint32_t> Dims = F.getU32(P + "rope.dimension_count");
+    if (!Dims.ok())
+      return Dims.status();
+    if (*Dims != C.HeadDim)
+      return Bad(absl::StrFormat("%srope.dimension_count %d differs from the head dimension %d (Lumen rotates "
+                                 "whole heads)",
+                                 P, *Dims, C.HeadDim));
+  }
   if (C.Dim % 32 || C.FFN % 32 || C.qDim() % 32)
     return Bad(absl::StrFormat("embedding_length %d, feed_forward_length %d and heads x head dim %d must be "
                                "multiples of 32",
@@ -213,6 +244,8 @@ void Qwen2Model::placeWeights(const LoadOptions &Options) {
                      {&L.KNorm, HD}, {&L.FfnNorm, D}})
       if (*V.P) // The architecture's optional parts only.
         Vectors.push_back(V);
+  if (RopeFreqs)
+    Vectors.push_back({&RopeFreqs, HD / 2});
   constexpr int64_t kAlign = 4096; // Each matrix starts on its own page.
   constexpr int64_t kVectorAlign = 64;
   int64_t Total = 0;
@@ -343,11 +376,29 @@ absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::fromFile(std::unique_ptr
         if (S.ok() && !Step.ok())
           S = Step;
   }
+  if (S.ok() && A.RopeFreqs && File->findTensor("rope_freqs.weight")) {
+    S = Take(L.vector("rope_freqs.weight", HD / 2), M->RopeFreqs);
+    for (int64_t I = 0; S.ok() && I < HD / 2; ++I)
+      if (!(M->RopeFreqs[I] > 0) || !std::isfinite(M->RopeFreqs[I]))
+        S = absl::InvalidArgumentError(absl::StrFormat("%s: rope_freqs.weight[%d] = %g is not a positive divisor",
+                                                       File->name(), I, M->RopeFreqs[I]));
+  }
   if (!S.ok())
     return S;
   M->File = std::move(File);
   M->placeWeights(Options);
   return M;
+}
+
+void Qwen2Model::ropeAngles(int64_t Pos, float *Cos, float *Sin) const {
+  const int64_t Half = Config.HeadDim / 2;
+  const float ThetaScale = std::pow(Config.RopeBase, -2.0f / Config.HeadDim);
+  float Theta = static_cast<float>(Pos);
+  for (int64_t I = 0; I < Half; ++I, Theta *= ThetaScale) {
+    const float T = Config.RopeFreqScale * (RopeFreqs ? Theta / RopeFreqs[I] : Theta);
+    Cos[I] = std::cos(T);
+    Sin[I] = std::sin(T);
+  }
 }
 
 std::vector<runtime::TuneTarget> tuneTargets(const Qwen2Model &M) {

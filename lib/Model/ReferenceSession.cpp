@@ -48,15 +48,15 @@ void matmul(const Matrix &W, const float *X, float *Y, int64_t N) {
   }
 }
 
-/// NEOX RoPE (llama.cpp's qwen2): element i rotates with i + HeadDim/2.
-void rope(float *Head, int64_t HeadDim, int64_t Pos, float Base) {
+/// RoPE by the model's angles (Qwen2Model::ropeAngles): element i rotates
+/// with i + HeadDim/2 (RopeStyle::Neox) or 2i with 2i + 1 (Pairs).
+void rope(float *Head, int64_t HeadDim, const float *Cos, const float *Sin, RopeStyle Style) {
   const int64_t Half = HeadDim / 2;
   for (int64_t I = 0; I < Half; ++I) {
-    double Theta = Pos * std::pow(double(Base), -2.0 * I / HeadDim);
-    double C = std::cos(Theta), S = std::sin(Theta);
-    double X0 = Head[I], X1 = Head[I + Half];
-    Head[I] = static_cast<float>(X0 * C - X1 * S);
-    Head[I + Half] = static_cast<float>(X0 * S + X1 * C);
+    const int64_t A = Style == RopeStyle::Neox ? I : 2 * I, B = Style == RopeStyle::Neox ? I + Half : 2 * I + 1;
+    const double C = Cos[I], S = Sin[I], X0 = Head[A], X1 = Head[B];
+    Head[A] = static_cast<float>(X0 * C - X1 * S);
+    Head[B] = static_cast<float>(X0 * S + X1 * C);
   }
 }
 
@@ -108,10 +108,12 @@ absl::Status ReferenceSession::eval(std::span<const int32_t> Tokens, bool AllLog
         for (uint32_t H = 0; H < C.KVHeads; ++H)
           rmsNorm(&K[T * KV + H * HD], W.KNorm, &K[T * KV + H * HD], HD, C.RmsEps);
       }
+      std::vector<float> Cos(HD / 2), Sin(HD / 2);
+      M.ropeAngles(Pos + T, Cos.data(), Sin.data());
       for (uint32_t H = 0; H < C.Heads; ++H)
-        rope(&Q[T * QD + H * HD], HD, Pos + T, C.RopeBase);
+        rope(&Q[T * QD + H * HD], HD, Cos.data(), Sin.data(), C.Arch->Rope);
       for (uint32_t H = 0; H < C.KVHeads; ++H)
-        rope(&K[T * KV + H * HD], HD, Pos + T, C.RopeBase);
+        rope(&K[T * KV + H * HD], HD, Cos.data(), Sin.data(), C.Arch->Rope);
       std::copy_n(&K[T * KV], KV, &KC[(Pos + T) * KV]);
       std::copy_n(&V[T * KV], KV, &VC[(Pos + T) * KV]);
     }

@@ -42,6 +42,17 @@ Qwen2Shape shape(const char *Name, uint32_t Layers, uint32_t Dim, uint32_t FFN, 
   S.TiedOutput = Tied;
   return S;
 }
+
+/// Llama 3.x: RoPE base 500000, epsilon 1e-5, 128k context, 128256 tokens.
+Qwen2Shape llama3(const char *Name, uint32_t Layers, uint32_t Dim, uint32_t FFN, uint32_t Heads, uint32_t KVHeads,
+                  bool Tied, uint32_t HeadDim, float RopeFactor) {
+  Qwen2Shape S = shape(Name, Layers, Dim, FFN, Heads, KVHeads, Tied, 128256, "llama", HeadDim);
+  S.RopeBase = 500000.0f;
+  S.RmsEps = 1e-5f;
+  S.ContextLength = 131072;
+  S.Llama3RopeFactor = RopeFactor;
+  return S;
+}
 } // namespace
 
 absl::StatusOr<Qwen2Shape> qwen2Preset(std::string_view Name) {
@@ -60,16 +71,23 @@ absl::StatusOr<Qwen2Shape> qwen2Preset(std::string_view Name) {
     return shape("Qwen3-0.6B", 28, 1024, 3072, 16, 8, true, 151936, "qwen3", 128);
   if (Preset == "qwen3-1.7b")
     return shape("Qwen3-1.7B", 28, 2048, 6144, 16, 8, true, 151936, "qwen3", 128);
+  if (Preset == "llama3.2-1b")
+    return llama3("Llama-3.2-1B-Instruct", 16, 2048, 8192, 32, 8, true, 64, 32);
+  if (Preset == "llama3.2-3b")
+    return llama3("Llama-3.2-3B-Instruct", 28, 3072, 8192, 24, 8, true, 128, 32);
+  if (Preset == "llama3.1-8b")
+    return llama3("Llama-3.1-8B-Instruct", 32, 4096, 14336, 32, 8, false, 128, 8);
   if (Preset == "tiny") // The shape of shared/fixtures/tiny-qwen2.gguf.
     return shape("Qwen2-tiny", 3, 192, 512, 3, 1, true);
-  return absl::InvalidArgumentError(absl::StrFormat(
-      "unknown preset '%s' (expected qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-3b, qwen2.5-7b, qwen3-0.6b, qwen3-1.7b "
-      "or tiny)",
-      Preset));
+  std::string Names;
+  for (const std::string &N : qwen2PresetNames())
+    absl::StrAppend(&Names, Names.empty() ? "" : ", ", N);
+  return absl::InvalidArgumentError(absl::StrFormat("unknown preset '%s' (expected one of %s)", Preset, Names));
 }
 
 std::vector<std::string> qwen2PresetNames() {
-  return {"qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b", "qwen3-0.6b", "qwen3-1.7b", "tiny"};
+  return {"qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b",  "qwen2.5-7b",  "qwen3-0.6b",
+          "qwen3-1.7b",   "llama3.2-1b",  "llama3.2-3b", "llama3.1-8b", "tiny"};
 }
 
 namespace {
@@ -217,6 +235,64 @@ constexpr std::string_view kChatMLTemplate =
     "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}"
     "{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
+constexpr std::string_view kLlama3Template =
+    "{{- bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + "
+    "'<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
+
+/// Llama 3's vocabulary: 256 byte tokens, its specials at their real ids (or
+/// at the end of a smaller vocabulary), unused [PAD] ids up to Vocab.
+std::vector<int32_t> writeLlama3ByteLevelTokenizer(GGUFWriter &W, uint32_t Vocab) {
+  std::vector<std::string> Tokens(Vocab);
+  std::vector<int32_t> Types(Vocab, kTokenUnused);
+  for (uint32_t I = 0; I < Vocab; ++I)
+    Tokens[I] = absl::StrFormat("[PAD%d]", I);
+  for (unsigned B = 0; B < 256; ++B) {
+    Tokens[B] = byteToken(static_cast<uint8_t>(B));
+    Types[B] = kTokenNormal;
+  }
+  // <|begin_of_text|> 128000, <|end_of_text|> 128001, the header pair 128006-7, <|eot_id|> 128009.
+  const uint32_t First = Vocab >= 128256 ? 128000 : Vocab - 10;
+  const std::pair<uint32_t, const char *> Specials[] = {{0, "<|begin_of_text|>"},    {1, "<|end_of_text|>"},
+                                                        {6, "<|start_header_id|>"}, {7, "<|end_header_id|>"},
+                                                        {8, "<|eom_id|>"},          {9, "<|eot_id|>"}};
+  for (auto [Off, Text] : Specials) {
+    Tokens[First + Off] = Text;
+    Types[First + Off] = kTokenControl;
+  }
+  W.setString("tokenizer.ggml.model", "gpt2");
+  W.setString("tokenizer.ggml.pre", "llama-bpe");
+  W.setStringArray("tokenizer.ggml.tokens", Tokens);
+  W.setI32Array("tokenizer.ggml.token_type", Types);
+  W.setStringArray("tokenizer.ggml.merges", {});
+  W.setU32("tokenizer.ggml.bos_token_id", First);
+  W.setU32("tokenizer.ggml.eos_token_id", First + 9);
+  W.setBool("tokenizer.ggml.add_bos_token", true);
+  W.setString("tokenizer.chat_template", kLlama3Template);
+  return Types;
+}
+
+/// Llama 3.1's RoPE frequency divisors for a scaling Factor (low 1, high 4,
+/// over an 8192-token original context): 1 for wavelengths under
+/// 8192 / 4, Factor over 8192, a smooth blend between.
+std::vector<float> llama3RopeFreqs(uint32_t HeadDim, float Base, float Factor) {
+  constexpr double Low = 1, High = 4, OldContext = 8192;
+  std::vector<float> Out;
+  for (uint32_t I = 0; I < HeadDim; I += 2) {
+    const double Freq = 1.0 / std::pow(double(Base), double(I) / HeadDim);
+    const double Wavelen = 2 * M_PI / Freq;
+    if (Wavelen < OldContext / High) {
+      Out.push_back(1.0f);
+    } else if (Wavelen > OldContext / Low) {
+      Out.push_back(Factor);
+    } else {
+      const double Smooth = (OldContext / Wavelen - Low) / (High - Low);
+      Out.push_back(static_cast<float>(1.0 / ((1 - Smooth) / Factor + Smooth)));
+    }
+  }
+  return Out;
+}
+
 /// Writes a byte-level vocabulary: 256 byte tokens, Qwen's three ChatML
 /// specials at their real ids (or at the end of a smaller vocabulary), unused
 /// [PAD] ids up to Vocab. No merges.
@@ -312,6 +388,10 @@ absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string 
     W.setU32(P + "attention.key_length", S.HeadDim);
     W.setU32(P + "attention.value_length", S.HeadDim);
   }
+  if (A.Rope == RopeStyle::Pairs) { // As llama.cpp's converter writes Llama files.
+    W.setU32(P + "rope.dimension_count", S.HeadDim);
+    W.setU32(P + "vocab_size", S.Vocab);
+  }
 
   std::vector<int32_t> TokenTypes;
   if (Options.TokenizerFrom) {
@@ -321,10 +401,12 @@ absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string 
     TokenTypes = std::move(*T);
     S.Vocab = static_cast<uint32_t>(TokenTypes.size());
   } else {
-    if (S.Vocab < 259)
+    const uint32_t Specials = A.Rope == RopeStyle::Pairs ? 10 : 3; // Llama 3's 128000..128009, Qwen's 3.
+    if (S.Vocab < 256 + Specials)
       return absl::InvalidArgumentError(
-          absl::StrFormat("vocab %d is too small for 256 byte tokens and 3 specials", S.Vocab));
-    TokenTypes = writeByteLevelTokenizer(W, S.Vocab);
+          absl::StrFormat("vocab %d is too small for 256 byte tokens and %d specials", S.Vocab, Specials));
+    TokenTypes = A.Rope == RopeStyle::Pairs ? writeLlama3ByteLevelTokenizer(W, S.Vocab)
+                                            : writeByteLevelTokenizer(W, S.Vocab);
   }
   if (absl::Status St = validate(S); !St.ok())
     return St;
@@ -383,6 +465,12 @@ absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string 
     St = Vec("output_norm.weight", D, Recipe::OutNormGain, Recipe::OutNormGain * Recipe::NormNoise);
   if (St.ok() && !S.TiedOutput)
     St = Mat("output.weight", D, V, EmbedStd, EmbedScale);
+  std::vector<float> RopeFreqs;
+  if (St.ok() && A.RopeFreqs && S.Llama3RopeFactor > 0) {
+    RopeFreqs = llama3RopeFreqs(HD, S.RopeBase, S.Llama3RopeFactor);
+    St = W.addTensor("rope_freqs.weight", TensorType::F32, {HD / 2},
+                     std::span(reinterpret_cast<const uint8_t *>(RopeFreqs.data()), RopeFreqs.size() * 4));
+  }
   for (uint32_t L = 0; L < S.Layers && St.ok(); ++L) {
     std::string B = absl::StrFormat("blk.%d.", L);
     double Branch = branchScale(L, S.Layers);

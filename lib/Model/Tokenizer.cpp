@@ -283,9 +283,15 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::fromGGUF(const gguf::GGUFF
       return Add.status();
     T->AddBos = *Add && T->Bos.has_value();
   }
-  if (*Eos)
-    T->Stops.push_back(**Eos);
-  for (const char *S : {"<|im_end|>", "<|endoftext|>"})
+  absl::StatusOr<std::optional<int32_t>> Eot = OptionalId("tokenizer.ggml.eot_token_id");
+  if (!Eot.ok())
+    return Eot.status();
+  for (const std::optional<int32_t> &Id : {*Eos, *Eot})
+    if (Id && !std::count(T->Stops.begin(), T->Stops.end(), *Id))
+      T->Stops.push_back(*Id);
+  // The families' end-of-turn and end-of-text tokens, by name: Qwen's, and
+  // Llama 3's (eot; eom ends a tool call's turn).
+  for (const char *S : {"<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"})
     if (std::optional<int32_t> Id = T->find(S); Id && !std::count(T->Stops.begin(), T->Stops.end(), *Id))
       T->Stops.push_back(*Id);
   if (F.find("tokenizer.chat_template")) {

@@ -165,6 +165,14 @@ void rope(float *Head, const float *Cos, const float *Sin, int64_t HeadDim) {
   }
 }
 
+void ropePairs(float *Head, const float *Cos, const float *Sin, int64_t HeadDim) {
+  for (int64_t I = 0; I < HeadDim / 2; ++I) {
+    const float X0 = Head[2 * I], X1 = Head[2 * I + 1];
+    Head[2 * I] = X0 * Cos[I] - X1 * Sin[I];
+    Head[2 * I + 1] = X0 * Sin[I] + X1 * Cos[I];
+  }
+}
+
 void toHalf(const float *X, uint16_t *Out, int64_t N) {
   int64_t I = 0;
   for (; I + 8 <= N; I += 8)

@@ -28,6 +28,8 @@ void siluMul(const float *Gate, const float *Up, float *Out, int64_t N);
 void siluMul(const float *Gate, const float *Up, float *Out, int64_t N, Width Wide);
 /// NEOX rotation of one head with precomputed Cos/Sin of HeadDim/2 angles.
 void rope(float *Head, const float *Cos, const float *Sin, int64_t HeadDim);
+/// RoPE on adjacent pairs: element 2i with 2i + 1 (Llama's RopeStyle::Pairs).
+void ropePairs(float *Head, const float *Cos, const float *Sin, int64_t HeadDim);
 void toHalf(const float *X, uint16_t *Out, int64_t N);
 /// Out[i * Stride] = fp16(X[i]) for i < N.
 void toHalfStrided(const float *X, uint16_t *Out, int64_t N, int64_t Stride);

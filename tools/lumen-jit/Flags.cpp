@@ -11,7 +11,7 @@
 #include <algorithm>
 
 ABSL_FLAG(bool, tensors, false, "inspect: also print the tensor table");
-ABSL_FLAG(std::string, preset, "qwen2.5-0.5b", "synth: qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-3b, qwen2.5-7b, qwen3-0.6b, qwen3-1.7b or tiny");
+ABSL_FLAG(std::string, preset, "qwen2.5-0.5b", "synth: qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-3b, qwen2.5-7b, qwen3-0.6b, qwen3-1.7b, llama3.2-1b, llama3.2-3b, llama3.1-8b or tiny");
 ABSL_FLAG(std::string, o, "", "synth: output file; bench: output format md, csv or json");
 ABSL_FLAG(std::string, seed, "",
           "random seed, a non-negative integer: synth weights (default 1; a seed always writes the same "
@@ -247,9 +247,9 @@ const std::vector<CommandInfo> kCommands = {
      "table (name, type, shape, bytes, offset).",
      {"tensors"}},
     {"synth", runSynth,
-     "synth [--preset qwen2.5-0.5b|qwen2.5-1.5b|qwen2.5-3b|qwen2.5-7b|qwen3-0.6b|qwen3-1.7b|tiny] -o OUT [--type PRESET] [--seed N]\n"
+     "synth [--preset qwen2.5-0.5b|...|qwen3-1.7b|llama3.2-1b|llama3.2-3b|llama3.1-8b|tiny] -o OUT [--type PRESET] [--seed N]\n"
      "              [--tokenizer-from GGUF] [-t THREADS]",
-     "Write a Qwen2 or Qwen3 GGUF with the real layout and random weights, quantized as it is written\n"
+     "Write a Qwen2, Qwen3 or Llama 3 GGUF with the real layout and random weights, quantized as it is written\n"
      "(no full-precision copy on disk) to a preset's tensor types as llama-quantize would.",
      {"preset", "o|output file",
       "type|quantization preset: Q8_0 (the default, as the published files), Q4_K_M, ... (as quantize), F16, BF16 or F32",

@@ -161,12 +161,13 @@ int runRun(const std::vector<std::string> &Args) {
 
   if (System.empty())
     System = model::defaultSystemPrompt(Tok.chatTemplate());
+  const model::ChatFormat Format = model::chatFormatOf(Tok.chatTemplate());
   auto TurnText = [&](const std::string &User, bool First) {
     std::vector<model::ChatMessage> Msgs;
     if (First && !System.empty())
       Msgs.push_back({"system", System});
     Msgs.push_back({"user", User});
-    return model::renderChatML(Msgs, true);
+    return model::renderChat(Format, Msgs, true);
   };
   auto Encode = [&](const std::string &Text, bool First) {
     std::vector<int32_t> Ids;
@@ -237,7 +238,8 @@ int runRun(const std::vector<std::string> &Args) {
     Carry.clear();
     if (R->PendingToken >= 0)
       Carry.push_back(R->PendingToken);
-    std::vector<int32_t> End = Tok.encode(Tok.find("<|im_end|>") ? "<|im_end|>\n" : "\n", true);
+    const std::string TurnEnd = model::chatTurnEnd(Format);
+    std::vector<int32_t> End = Tok.encode(Tok.find(TurnEnd.substr(0, TurnEnd.find('>') + 1)) ? TurnEnd : "\n", true);
     Carry.insert(Carry.end(), End.begin(), End.end());
   }
   Interrupt::setCancellable(false);

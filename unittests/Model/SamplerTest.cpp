@@ -205,6 +205,21 @@ TEST(ChatTest, RendersChatML) {
             "<|im_start|>user\nx<|im_end|>\n<|im_start|>assistant\ny<|im_end|>\n");
 }
 
+TEST(ChatTest, RendersLlama3AndRecognisesTheFormat) {
+  const std::string Llama3Template =
+      "{{- bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + "
+      "'<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}";
+  EXPECT_EQ(chatFormatOf(Llama3Template), ChatFormat::Llama3);
+  EXPECT_EQ(chatFormatOf("{{'<|im_start|>' + message['role']}}"), ChatFormat::ChatML);
+  EXPECT_EQ(chatFormatOf(""), ChatFormat::ChatML); // No template: ChatML, as llama.cpp.
+  EXPECT_EQ(renderChat(Llama3Template, {{"system", "Be brief. "}, {"user", "\nHi"}}, true),
+            "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+            "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\n");
+  EXPECT_EQ(chatTurnEnd(ChatFormat::Llama3), "<|eot_id|>");
+  EXPECT_EQ(chatTurnEnd(ChatFormat::ChatML), "<|im_end|>\n");
+}
+
 TEST(ChatTest, DefaultSystemPromptFromTemplate) {
   std::string Qwen = "{%- else %}\n        {{- '<|im_start|>system\\n' + messages[0]['content'] + "
                      "'<|im_end|>\\n' }}\n    {%- else %}\n        {{- '<|im_start|>system\\nYou are "

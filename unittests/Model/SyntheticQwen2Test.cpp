@@ -1,5 +1,6 @@
 //===- SyntheticQwen2Test.cpp - Random-weight Qwen2 files ------------------===//
 #include "Fixtures.h"
+#include "lumen/Model/Chat.h"
 #include "lumen/Model/Session.h"
 #include "lumen/Model/SyntheticQwen2.h"
 #include "lumen/Runtime/Jit.h"
@@ -10,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -86,6 +88,32 @@ TEST(SyntheticQwen2Test, Presets) {
     EXPECT_EQ(P->Vocab, E.Vocab);
     EXPECT_EQ(P->TiedOutput, E.Tied);
   }
+  // Llama 3.x: heads of 64 (1B) or 128, 8 KV heads, 128256 tokens, RoPE
+  // base 500000 with Llama 3.1's scaling (factor 32 for 3.2, 8 for 3.1).
+  struct LlamaExpect {
+    const char *Name;
+    uint32_t Layers, Dim, FFN, Heads, HeadDim;
+    bool Tied;
+    float Factor;
+  };
+  for (const LlamaExpect &E : {LlamaExpect{"llama3.2-1b", 16, 2048, 8192, 32, 64, true, 32},
+                               LlamaExpect{"llama3.2-3b", 28, 3072, 8192, 24, 128, true, 32},
+                               LlamaExpect{"llama3.1-8b", 32, 4096, 14336, 32, 128, false, 8}}) {
+    SCOPED_TRACE(E.Name);
+    auto P = qwen2Preset(E.Name);
+    ASSERT_TRUE(P.ok()) << P.status();
+    EXPECT_STREQ(P->Arch->Name, "llama");
+    EXPECT_EQ(P->Layers, E.Layers);
+    EXPECT_EQ(P->Dim, E.Dim);
+    EXPECT_EQ(P->FFN, E.FFN);
+    EXPECT_EQ(P->Heads, E.Heads);
+    EXPECT_EQ(P->KVHeads, 8u);
+    EXPECT_EQ(P->HeadDim, E.HeadDim);
+    EXPECT_EQ(P->Vocab, 128256u);
+    EXPECT_EQ(P->TiedOutput, E.Tied);
+    EXPECT_EQ(P->RopeBase, 500000.0f);
+    EXPECT_EQ(P->Llama3RopeFactor, E.Factor);
+  }
   auto Bad = qwen2Preset("llama");
   ASSERT_FALSE(Bad.ok());
   EXPECT_NE(Bad.status().message().find("unknown preset 'llama'"), std::string::npos);
@@ -135,6 +163,66 @@ TEST(SyntheticQwen2Test, LayoutMetadataAndScales) {
   // Later layers' residual branches are smaller than earlier ones'.
   EXPECT_GT(rmsOfMatrix(*G.findTensor("blk.0.attn_output.weight")),
             1.3 * rmsOfMatrix(*G.findTensor("blk.2.attn_output.weight")));
+}
+
+TEST(SyntheticQwen2Test, LlamaLayoutTokenizerAndForward) {
+  // A small Llama 3: 4 heads of 32 on a 128-wide embedding, rope_freqs of
+  // factor 32, Llama 3's specials, template and pre-tokenizer.
+  SynthOptions O;
+  O.Shape = smallShape();
+  O.Shape.Arch = findArchitecture("llama");
+  O.Shape.Dim = 128;
+  O.Shape.Heads = 4;
+  O.Shape.KVHeads = 2;
+  O.Shape.HeadDim = 32;
+  O.Shape.RopeBase = 500000;
+  O.Shape.Llama3RopeFactor = 32;
+  O.Seed = 6;
+  const std::string Path = tmpPath("synth-llama.gguf");
+  ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());
+  {
+    auto F = gguf::GGUFFile::open(Path);
+    ASSERT_TRUE(F.ok()) << F.status();
+    const gguf::GGUFFile &G = **F;
+    EXPECT_EQ(*G.getString("general.architecture"), "llama");
+    EXPECT_EQ(*G.getU32("llama.rope.dimension_count"), 32u);
+    EXPECT_EQ(*G.getString("tokenizer.ggml.pre"), "llama-bpe");
+    EXPECT_EQ(G.findTensor("blk.0.attn_q.bias"), nullptr);
+    EXPECT_EQ(G.findTensor("blk.0.attn_q_norm.weight"), nullptr);
+    ASSERT_NE(G.findTensor("rope_freqs.weight"), nullptr);
+    EXPECT_EQ(G.findTensor("rope_freqs.weight")->Dims[0], 16);
+  }
+  auto M = Qwen2Model::load(Path);
+  ASSERT_TRUE(M.ok()) << M.status();
+  const Tokenizer &Tok = (*M)->tokenizer();
+  EXPECT_TRUE(Tok.addBos());
+  EXPECT_EQ(chatFormatOf(Tok.chatTemplate()), ChatFormat::Llama3);
+  const std::optional<int32_t> Eot = Tok.find("<|eot_id|>"), Eom = Tok.find("<|eom_id|>");
+  ASSERT_TRUE(Eot && Eom);
+  EXPECT_NE(std::count(Tok.stopIds().begin(), Tok.stopIds().end(), *Eot), 0);
+  EXPECT_NE(std::count(Tok.stopIds().begin(), Tok.stopIds().end(), *Eom), 0);
+  ASSERT_NE((*M)->RopeFreqs, nullptr);
+  EXPECT_EQ((*M)->RopeFreqs[15], 32.0f);
+  // The JIT computes what the scalar reference does (prompt and steps).
+  auto J = runtime::Jit::create();
+  ASSERT_TRUE(J.ok());
+  runtime::KernelCache Cache(**J);
+  auto Ref = createReferenceSession(**M);
+  auto Jit = createJitSession(**M, Cache);
+  ASSERT_TRUE(Ref.ok() && Jit.ok());
+  const std::vector<int32_t> Ids = {72, 101, 108, 108, 111, 32, 119, 111, 114, 108, 100};
+  std::vector<float> A, B;
+  ASSERT_TRUE((*Ref)->eval(Ids, true, A).ok());
+  ASSERT_TRUE((*Jit)->eval(Ids, true, B).ok());
+  const int64_t V = (*M)->config().Vocab;
+  for (size_t T = 0; T < Ids.size(); ++T) {
+    double Sq = 0, Ss = 0;
+    for (int64_t I = 0; I < V; ++I) {
+      Sq += (A[T * V + I] - B[T * V + I]) * (A[T * V + I] - B[T * V + I]);
+      Ss += A[T * V + I] * A[T * V + I];
+    }
+    EXPECT_LT(std::sqrt(Sq / V), 0.05 * std::sqrt(Ss / V)) << T;
+  }
 }
 
 TEST(SyntheticQwen2Test, Qwen3LayoutAndForward) {

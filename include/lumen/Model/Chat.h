@@ -1,4 +1,11 @@
-//===- lumen/Model/Chat.h - Qwen instruct chat (ChatML) ----------*- C++ -*-===//
+//===- lumen/Model/Chat.h - Chat formats (ChatML, Llama 3) -------*- C++ -*-===//
+//
+// Messages rendered as the model's chat template lays them out. The formats
+// are recognised from the template text the GGUF carries
+// (tokenizer.chat_template), not run as Jinja: ChatML (Qwen2, Qwen2.5,
+// Qwen3) and Llama 3's header format.
+//
+//===----------------------------------------------------------------------===//
 #ifndef LUMEN_MODEL_CHAT_H
 #define LUMEN_MODEL_CHAT_H
 
@@ -14,8 +21,32 @@ struct LUMEN_API ChatMessage {
   std::string Content;
 };
 
-/// Renders messages as Qwen's template does: "<|im_start|>role\ncontent<|im_end|>\n"
-/// each, then "<|im_start|>assistant\n" when AddGenerationPrompt.
+enum class ChatFormat {
+  /// "<|im_start|>role\ncontent<|im_end|>\n" each, then
+  /// "<|im_start|>assistant\n" (Qwen; also what a file without a template
+  /// or with one Lumen does not recognise gets, as llama.cpp does).
+  ChatML,
+  /// "<|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>" each,
+  /// content trimmed, then the assistant's header (Llama 3.x; the
+  /// tokenizer adds <|begin_of_text|>).
+  Llama3,
+};
+
+/// The format of a chat template.
+LUMEN_API ChatFormat chatFormatOf(const std::string &ChatTemplate);
+LUMEN_API const char *chatFormatName(ChatFormat F);
+
+/// Renders Messages in Format, then the assistant's turn opened when
+/// AddGenerationPrompt.
+LUMEN_API std::string renderChat(ChatFormat Format, const std::vector<ChatMessage> &Messages,
+                                 bool AddGenerationPrompt);
+/// The same for the format of ChatTemplate.
+LUMEN_API std::string renderChat(const std::string &ChatTemplate, const std::vector<ChatMessage> &Messages,
+                                 bool AddGenerationPrompt);
+/// What closes the assistant's turn after its reply (whose own end token the
+/// generation stops at and does not feed): "<|im_end|>\n" or "<|eot_id|>".
+LUMEN_API std::string chatTurnEnd(ChatFormat Format);
+/// ChatML (kept for callers that name it).
 LUMEN_API std::string renderChatML(const std::vector<ChatMessage> &Messages, bool AddGenerationPrompt);
 
 /// The system prompt Qwen's template inserts when the conversation has none,

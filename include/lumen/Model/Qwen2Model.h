@@ -37,6 +37,12 @@ namespace lumen::model {
 /// What a decoder family adds to the common skeleton (RMSNorm, RoPE,
 /// grouped-query attention, SwiGLU): the optional parts the forward passes
 /// read as data, one row per `general.architecture` Lumen runs.
+/// Which elements of a head RoPE rotates together.
+enum class RopeStyle {
+  Neox,  // i with i + HeadDim/2 (Qwen; llama.cpp's LLAMA_ROPE_TYPE_NEOX).
+  Pairs, // 2i with 2i + 1 (Llama; llama.cpp's LLAMA_ROPE_TYPE_NORM).
+};
+
 struct LUMEN_API Architecture {
   const char *Name;  // general.architecture, and the prefix of its keys.
   bool QKVBias;      // attn_q/k/v.bias (Qwen2).
@@ -44,6 +50,10 @@ struct LUMEN_API Architecture {
   /// The head dimension comes from {arch}.attention.key_length (Qwen3-0.6B:
   /// 16 heads of 128 on a 1024 embedding), else embedding / heads.
   bool HeadDimKey;
+  RopeStyle Rope;
+  /// rope_freqs.weight, when the file has it: a divisor per frequency
+  /// (Llama 3.1's long-context scaling, as llama.cpp's converter writes it).
+  bool RopeFreqs;
 };
 
 /// The architectures Lumen runs, and the one named Name (null if none).
@@ -61,6 +71,8 @@ struct LUMEN_API Qwen2Config {
   uint32_t Vocab = 0;
   uint32_t ContextLength = 0;
   float RopeBase = 1e6f;
+  /// {arch}.rope.scaling.type linear: every angle times 1 / rope.scaling.factor.
+  float RopeFreqScale = 1.0f;
   float RmsEps = 1e-6f;
   bool TiedOutput = true;
 
@@ -128,6 +140,14 @@ public:
   Matrix Embedding;            // token_embd: Vocab rows of Dim.
   const float *OutputNorm = nullptr;
   Matrix Output;               // output.weight, or the embedding when tied.
+  /// rope_freqs.weight (Architecture::RopeFreqs): HeadDim / 2 divisors of
+  /// the RoPE angles, or null.
+  const float *RopeFreqs = nullptr;
+
+  /// RoPE's cos and sin at position Pos, HeadDim / 2 of each: angle i is
+  /// Pos * base^(-2i/HeadDim) (by repeated f32 products, as llama.cpp's
+  /// ggml_rope computes it), times the frequency scale, over rope_freqs[i].
+  void ropeAngles(int64_t Pos, float *Cos, float *Sin) const;
   std::vector<LayerWeights> Layers;
 
 private:

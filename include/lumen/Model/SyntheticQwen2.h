@@ -31,6 +31,9 @@ namespace lumen::model {
 /// A named Qwen2 configuration: the hyper-parameters that fix a file's layout.
 struct LUMEN_API Qwen2Shape : Qwen2Config {
   std::string Name;
+  /// Llama 3.1 / 3.2's RoPE scaling factor (8, 32), written as
+  /// rope_freqs.weight as llama.cpp's converter computes it; 0: none.
+  float Llama3RopeFactor = 0;
 };
 
 /// "qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b" or "tiny" (the

@@ -67,7 +67,8 @@ public:
   int32_t vocabSize() const { return static_cast<int32_t>(Tokens.size()); }
   TokenType type(int32_t Id) const;
   std::optional<int32_t> find(std::string_view Text) const;
-  /// End-of-generation ids: eos, <|im_end|>, <|endoftext|> where present.
+  /// End-of-generation ids: eos, eot, and where present <|im_end|>,
+  /// <|endoftext|> (Qwen), <|eot_id|>, <|eom_id|>, <|end_of_text|> (Llama 3).
   const std::vector<int32_t> &stopIds() const { return Stops; }
   std::optional<int32_t> bosId() const { return Bos; }
   bool addBos() const { return AddBos; }
