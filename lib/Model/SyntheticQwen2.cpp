@@ -235,6 +235,14 @@ constexpr std::string_view kChatMLTemplate =
     "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}"
     "{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
+/// ChatML with Qwen3's switch: enable_thinking=false opens the reply with an
+/// empty think block.
+constexpr std::string_view kQwen3Template =
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+    "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\\n' }}{%- if enable_thinking is defined and enable_thinking is false %}"
+    "{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}{% endif %}";
+
 constexpr std::string_view kLlama3Template =
     "{{- bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + "
     "'<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}"
@@ -294,9 +302,10 @@ std::vector<float> llama3RopeFreqs(uint32_t HeadDim, float Base, float Factor) {
 }
 
 /// Writes a byte-level vocabulary: 256 byte tokens, Qwen's three ChatML
-/// specials at their real ids (or at the end of a smaller vocabulary), unused
-/// [PAD] ids up to Vocab. No merges.
-std::vector<int32_t> writeByteLevelTokenizer(GGUFWriter &W, uint32_t Vocab) {
+/// specials at their real ids (or at the end of a smaller vocabulary), and
+/// for Qwen3 <think> and </think> (151667-8) and its thinking template;
+/// unused [PAD] ids up to Vocab. No merges.
+std::vector<int32_t> writeByteLevelTokenizer(GGUFWriter &W, uint32_t Vocab, bool Qwen3) {
   std::vector<std::string> Tokens(Vocab);
   std::vector<int32_t> Types(Vocab, kTokenUnused);
   for (uint32_t I = 0; I < Vocab; ++I)
@@ -311,6 +320,11 @@ std::vector<int32_t> writeByteLevelTokenizer(GGUFWriter &W, uint32_t Vocab) {
     Tokens[EndOfText + I] = Specials[I];
     Types[EndOfText + I] = kTokenControl;
   }
+  if (Qwen3 && Vocab > 151668) // Added tokens, not control ones, as in Qwen3's tokenizer.
+    for (auto [Id, Text] : {std::pair{151667u, "<think>"}, {151668u, "</think>"}}) {
+      Tokens[Id] = Text;
+      Types[Id] = kTokenUserDefined;
+    }
   W.setString("tokenizer.ggml.model", "gpt2");
   W.setString("tokenizer.ggml.pre", "qwen2");
   W.setStringArray("tokenizer.ggml.tokens", Tokens);
@@ -320,7 +334,7 @@ std::vector<int32_t> writeByteLevelTokenizer(GGUFWriter &W, uint32_t Vocab) {
   W.setU32("tokenizer.ggml.padding_token_id", EndOfText);
   W.setU32("tokenizer.ggml.bos_token_id", EndOfText);
   W.setBool("tokenizer.ggml.add_bos_token", false);
-  W.setString("tokenizer.chat_template", kChatMLTemplate);
+  W.setString("tokenizer.chat_template", Qwen3 ? kQwen3Template : kChatMLTemplate);
   return Types;
 }
 
@@ -406,7 +420,7 @@ absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string 
       return absl::InvalidArgumentError(
           absl::StrFormat("vocab %d is too small for 256 byte tokens and %d specials", S.Vocab, Specials));
     TokenTypes = A.Rope == RopeStyle::Pairs ? writeLlama3ByteLevelTokenizer(W, S.Vocab)
-                                            : writeByteLevelTokenizer(W, S.Vocab);
+                                            : writeByteLevelTokenizer(W, S.Vocab, std::string_view(A.Name) == "qwen3");
   }
   if (absl::Status St = validate(S); !St.ok())
     return St;

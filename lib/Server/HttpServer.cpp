@@ -98,7 +98,7 @@ struct HttpServer::Impl {
       if (Msgs.front().Role != "system")
         if (std::string System = model::defaultSystemPrompt(Tok.chatTemplate()); !System.empty())
           Msgs.insert(Msgs.begin(), {"system", System});
-      Text = model::renderChat(Tok.chatTemplate(), Msgs, /*AddGenerationPrompt=*/true);
+      Text = model::renderChat(Tok.chatTemplate(), Msgs, /*AddGenerationPrompt=*/true, R.Thinking);
     }
     std::vector<int32_t> Ids;
     if (Tok.addBos() && Tok.bosId())

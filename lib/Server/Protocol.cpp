@@ -300,6 +300,15 @@ std::optional<ApiError> parseCompletionRequest(std::string_view Body, bool Chat,
   }
   LUMEN_TRY(parseStop(F.get("stop"), L, Out.Stop));
   LUMEN_TRY(F.boolean("ignore_eos", Out.IgnoreEos));
+  if (const json *K = F.get("chat_template_kwargs"); K && Chat) {
+    if (!K->is_object())
+      return bad("chat_template_kwargs", "'chat_template_kwargs' must be an object");
+    if (const auto It = K->find("enable_thinking"); It != K->end()) {
+      if (!It->is_boolean())
+        return bad("chat_template_kwargs", "'chat_template_kwargs.enable_thinking' must be a boolean");
+      Out.Thinking = It->get<bool>();
+    }
+  }
   if (Chat) {
     LUMEN_TRY(F.boolean("logprobs", Out.Logprobs));
     int64_t Top = 0;

@@ -56,6 +56,10 @@ ABSL_FLAG(bool, chat, false, "run: interactive multi-turn chat on stdin");
 ABSL_FLAG(std::string, system, "", "run: system message (default: the model template's)");
 ABSL_FLAG(bool, raw, false, "run: feed the prompt as is, without the chat template");
 ABSL_FLAG(bool, ignore_eos, false, "run: keep generating past end-of-turn tokens");
+ABSL_FLAG(std::string, reasoning, "on",
+          "run: on lets a model whose chat template thinks (Qwen3) write its <think>...</think> block first "
+          "(dimmed on a terminal); off opens the reply with an empty one, so it answers at once");
+ABSL_FLAG(bool, no_think, false, "run: --reasoning off");
 ABSL_FLAG(bool, print_token_ids, false, "run: print the generated token ids instead of text");
 ABSL_FLAG(bool, no_special, false, "tokenize: treat control tokens in the text as plain text");
 ABSL_FLAG(std::string, tokens, "",
@@ -193,7 +197,7 @@ const std::vector<CommandInfo> kCommands = {
     {"run", runRun,
      "run -m FILE (-p TEXT | -f FILE | --chat) [-n N] [-t THREADS] [-c CTX] [--temp T] [--top-k K]\n"
      "              [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--system TEXT] [--raw]\n"
-     "              [--ignore-eos] [--print-token-ids]",
+     "              [--ignore-eos] [--print-token-ids] [--reasoning on|off | --no-think]",
      "Generate text: the prompt goes through the model's chat template (--raw: as is), tokens\n"
      "stream to stdout, load/compile progress and timings to stderr. --chat is a multi-turn loop\n"
      "on stdin that keeps the KV cache. Ctrl-C stops the reply (in --chat: back to the prompt);\n"
@@ -202,7 +206,7 @@ const std::vector<CommandInfo> kCommands = {
       "n|tokens to generate, -1 = until end of turn or a full context (default: 128)",
       "t|threads (default: all cores)", "c", "batch", "temp", "top_k", "top_p", "min_p", "repeat_penalty",
       "repeat_last_n", "seed|sampling seed, a non-negative integer (default: random, printed on stderr)", "chat",
-      "system", "raw", "ignore_eos", "print_token_ids"}},
+      "system", "raw", "ignore_eos", "print_token_ids", "reasoning", "no_think"}},
     {"serve", runServe,
      "serve -m FILE [--host 127.0.0.1] [--port 8080] [--parallel N] [-c CTX] [-t THREADS] [--api-key KEY]\n"
      "              [--queue N] [--alias NAME] [--batch N]",

@@ -53,6 +53,8 @@ ABSL_DECLARE_FLAG(bool, chat);
 ABSL_DECLARE_FLAG(std::string, system);
 ABSL_DECLARE_FLAG(bool, raw);
 ABSL_DECLARE_FLAG(bool, ignore_eos);
+ABSL_DECLARE_FLAG(std::string, reasoning);
+ABSL_DECLARE_FLAG(bool, no_think);
 ABSL_DECLARE_FLAG(bool, print_token_ids);
 ABSL_DECLARE_FLAG(bool, no_special);
 ABSL_DECLARE_FLAG(std::string, tokens);

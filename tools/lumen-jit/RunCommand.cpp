@@ -23,6 +23,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
+#include <unistd.h>
 #include <iostream>
 #include <random>
 
@@ -35,10 +37,23 @@ struct Timings {
   double PromptSeconds = 0, GenerateSeconds = 0;
 };
 
-/// One turn through model::generate, streaming to stdout.
+/// --reasoning on|off (--no-think: off): whether a model whose template
+/// thinks (Qwen3) does so before its answer.
+absl::StatusOr<bool> reasoningFlag() {
+  const std::string R = absl::GetFlag(FLAGS_reasoning);
+  if (R != "on" && R != "off")
+    return absl::InvalidArgumentError(absl::StrFormat("--reasoning %s: expected on or off", R));
+  return R == "on" && !absl::GetFlag(FLAGS_no_think);
+}
+
+/// One turn through model::generate, streaming to stdout. A reply's
+/// <think>...</think> block is dimmed on a terminal.
 absl::StatusOr<model::GenerateResult> turn(model::Session &S, model::Sampler &Smp,
                                            std::span<const int32_t> Prompt, int64_t MaxNew, Timings &T) {
   const bool PrintIds = absl::GetFlag(FLAGS_print_token_ids);
+  const model::Tokenizer &Tok = S.model().tokenizer();
+  const bool Dim = !PrintIds && isatty(fileno(stdout));
+  const std::optional<int32_t> ThinkOpen = Tok.find("<think>"), ThinkClose = Tok.find("</think>");
   model::GenerateOptions O;
   O.MaxTokens = MaxNew;
   O.StopAtEndOfTurn = !absl::GetFlag(FLAGS_ignore_eos);
@@ -48,8 +63,13 @@ absl::StatusOr<model::GenerateResult> turn(model::Session &S, model::Sampler &Sm
       model::generate(S, Smp, Prompt, O, [&](int32_t Id, std::string_view Text) {
         if (PrintIds && Id >= 0)
           std::printf(First ? "%d" : " %d", Id);
-        else if (!PrintIds)
+        else if (!PrintIds) {
+          if (Dim && ThinkOpen && Id == *ThinkOpen)
+            std::fputs("\033[2m", stdout);
           std::fwrite(Text.data(), 1, Text.size(), stdout);
+          if (Dim && ThinkClose && Id == *ThinkClose)
+            std::fputs("\033[22m", stdout);
+        }
         First = false;
         std::fflush(stdout);
         return true;
@@ -162,12 +182,16 @@ int runRun(const std::vector<std::string> &Args) {
   if (System.empty())
     System = model::defaultSystemPrompt(Tok.chatTemplate());
   const model::ChatFormat Format = model::chatFormatOf(Tok.chatTemplate());
+  absl::StatusOr<bool> ThinkingOr = reasoningFlag();
+  if (!ThinkingOr.ok())
+    return fail(std::string(ThinkingOr.status().message()));
+  const bool Thinking = *ThinkingOr;
   auto TurnText = [&](const std::string &User, bool First) {
     std::vector<model::ChatMessage> Msgs;
     if (First && !System.empty())
       Msgs.push_back({"system", System});
     Msgs.push_back({"user", User});
-    return model::renderChat(Format, Msgs, true);
+    return model::renderChat(Tok.chatTemplate(), Msgs, true, Thinking);
   };
   auto Encode = [&](const std::string &Text, bool First) {
     std::vector<int32_t> Ids;

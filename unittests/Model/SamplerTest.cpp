@@ -220,6 +220,18 @@ TEST(ChatTest, RendersLlama3AndRecognisesTheFormat) {
   EXPECT_EQ(chatTurnEnd(ChatFormat::ChatML), "<|im_end|>\n");
 }
 
+TEST(ChatTest, ThinkingOffOpensAThinkingModelsReplyWithAnEmptyBlock) {
+  const std::string Qwen3 = "{{'<|im_start|>assistant\\n'}}{%- if enable_thinking is defined and enable_thinking is "
+                            "false %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}";
+  EXPECT_TRUE(chatTemplateThinks(Qwen3));
+  EXPECT_FALSE(chatTemplateThinks("{{'<|im_start|>'}}"));
+  const std::vector<ChatMessage> M = {{"user", "Hi"}};
+  EXPECT_EQ(renderChat(Qwen3, M, true), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(renderChat(Qwen3, M, true, /*Thinking=*/false),
+            "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
+  EXPECT_EQ(renderChat("{{'<|im_start|>'}}", M, true, false), renderChat("{{'<|im_start|>'}}", M, true));
+}
+
 TEST(ChatTest, DefaultSystemPromptFromTemplate) {
   std::string Qwen = "{%- else %}\n        {{- '<|im_start|>system\\n' + messages[0]['content'] + "
                      "'<|im_end|>\\n' }}\n    {%- else %}\n        {{- '<|im_start|>system\\nYou are "

@@ -109,6 +109,18 @@ TEST(ProtocolTest, BadRequestsNameTheirField) {
   EXPECT_EQ(paramOf("{" + M + R"(,"response_format":{"type":"json_object"}})"), "response_format");
   EXPECT_EQ(paramOf("{" + M + R"(,"model":7})"), "model");
   EXPECT_EQ(paramOf("{" + M + R"(,"temperature":null,"seed":-1})"), "ok");
+  EXPECT_EQ(paramOf("{" + M + R"(,"chat_template_kwargs":[]})"), "chat_template_kwargs");
+  EXPECT_EQ(paramOf("{" + M + R"(,"chat_template_kwargs":{"enable_thinking":"no"}})"), "chat_template_kwargs");
+  EXPECT_EQ(paramOf("{" + M + R"(,"chat_template_kwargs":{"other":1}})"), "ok");
+}
+
+TEST(ProtocolTest, EnableThinkingAsLlamaServerTakesIt) {
+  CompletionRequest R;
+  ASSERT_FALSE(chat(R"({"messages":[{"role":"user","content":"x"}]})", R));
+  EXPECT_TRUE(R.Thinking);
+  ASSERT_FALSE(chat(R"({"messages":[{"role":"user","content":"x"}],"chat_template_kwargs":{"enable_thinking":false}})",
+                    R));
+  EXPECT_FALSE(R.Thinking);
 }
 
 TEST(ProtocolTest, CompletionPrompts) {

@@ -213,3 +213,41 @@ TEST(RunCommandTest, ChatTakesCrlfLines) {
 }
 
 } // namespace
+
+namespace {
+
+/// The prompt's token count from run's timings line.
+int promptTokens(const std::string &Err) {
+  const size_t At = Err.find("| prompt ");
+  return At == std::string::npos ? -1 : std::atoi(Err.c_str() + At + 9);
+}
+
+} // namespace
+
+// A model whose template thinks (Qwen3): --no-think / --reasoning off open
+// the reply with an empty think block (<think>, "\n\n", </think>, "\n\n": 6
+// byte-level tokens), as Qwen3's template does for enable_thinking=false.
+TEST(RunCommandTest, NoThinkOpensTheReplyWithAnEmptyThinkBlock) {
+  const std::string Model = kTmp + "/qwen3-think.gguf";
+  ASSERT_EQ(lumenJit({"synth", "--preset", "qwen3-0.6b", "--type", "Q4_0", "-o", Model, "--seed", "3"}).Exit, 0);
+  auto Run = [&](std::vector<std::string> Extra) {
+    std::vector<std::string> Args = {"run", "-m", Model, "-p", "Hi", "-n", "1", "--temp", "0", "-c", "64"};
+    Args.insert(Args.end(), Extra.begin(), Extra.end());
+    return lumenJit(Args);
+  };
+  Result On = Run({}), Off = Run({"--no-think"}), Off2 = Run({"--reasoning", "off"}), Bad = Run({"--reasoning", "x"});
+  ASSERT_EQ(On.Exit, 0) << On.Err;
+  ASSERT_EQ(Off.Exit, 0) << Off.Err;
+  ASSERT_EQ(Off2.Exit, 0) << Off2.Err;
+  EXPECT_GT(promptTokens(On.Err), 0) << On.Err;
+  EXPECT_EQ(promptTokens(Off.Err), promptTokens(On.Err) + 6) << Off.Err;
+  EXPECT_EQ(promptTokens(Off2.Err), promptTokens(On.Err) + 6) << Off2.Err;
+  EXPECT_NE(Bad.Exit, 0);
+  EXPECT_NE(Bad.Err.find("--reasoning x: expected on or off"), std::string::npos) << Bad.Err;
+  // A model that does not think is not changed by it.
+  Result Plain = lumenJit({"run", "-m", kTiny, "-p", "Hi", "-n", "1", "--temp", "0", "-c", "64"});
+  Result PlainOff = lumenJit({"run", "-m", kTiny, "-p", "Hi", "-n", "1", "--temp", "0", "-c", "64", "--no-think"});
+  if (std::filesystem::exists(kTiny))
+    EXPECT_EQ(promptTokens(PlainOff.Err), promptTokens(Plain.Err)) << PlainOff.Err;
+  std::filesystem::remove(Model);
+}

@@ -34,15 +34,20 @@ enum class ChatFormat {
 
 /// The format of a chat template.
 LUMEN_API ChatFormat chatFormatOf(const std::string &ChatTemplate);
+/// Whether the template lets the model think first (Qwen3's
+/// `enable_thinking`: a <think>...</think> block opens the reply).
+LUMEN_API bool chatTemplateThinks(const std::string &ChatTemplate);
 LUMEN_API const char *chatFormatName(ChatFormat F);
 
 /// Renders Messages in Format, then the assistant's turn opened when
 /// AddGenerationPrompt.
 LUMEN_API std::string renderChat(ChatFormat Format, const std::vector<ChatMessage> &Messages,
                                  bool AddGenerationPrompt);
-/// The same for the format of ChatTemplate.
+/// The same for the format of ChatTemplate. With Thinking off, a template
+/// that thinks gets its reply opened with an empty think block, as Qwen3's
+/// does for enable_thinking=false, so the model answers at once.
 LUMEN_API std::string renderChat(const std::string &ChatTemplate, const std::vector<ChatMessage> &Messages,
-                                 bool AddGenerationPrompt);
+                                 bool AddGenerationPrompt, bool Thinking = true);
 /// What closes the assistant's turn after its reply (whose own end token the
 /// generation stops at and does not feed): "<|im_end|>\n" or "<|eot_id|>".
 LUMEN_API std::string chatTurnEnd(ChatFormat Format);

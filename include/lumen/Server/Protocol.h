@@ -62,6 +62,9 @@ struct LUMEN_API CompletionRequest {
   model::SamplerOptions Sampling;
   bool SeedGiven = false;     // Else the server draws one.
   bool IgnoreEos = false;
+  /// chat_template_kwargs.enable_thinking (llama-server's): false opens a
+  /// thinking model's reply (Qwen3) with an empty think block.
+  bool Thinking = true;
   bool Logprobs = false;
   int TopLogprobs = 0;
 };
