@@ -112,7 +112,8 @@ const char *const kKnownErrors[] = {
     "the tokenizer has ", "one type per matrix role across layers",
     // The tokenizer: "FILE: tokenizer: ...".
     "is not supported (only gpt2", "is not an integer array", "vocabulary of ", "token types for",
-    "has no token: not a byte-level vocabulary", "is not 'left right'",
+    "has no token: not a byte-level vocabulary", "is not 'left right'", "(tokenizer.ggml.pre) is not supported",
+    "rope.scaling", "rope.dimension_count", "rope_freqs.weight",
     "uses or makes a token not in the vocabulary", "is outside the vocabulary"};
 
 TEST_F(MalformedModelTest, RandomBitFlipsInTheHeader) {
@@ -202,8 +203,17 @@ TEST_F(MalformedModelTest, WrongTypesForKnownKeys) {
     W.setI32Array("tokenizer.ggml.tokens", std::vector<int32_t>{1, 2});
   });
   EXPECT_NE(E.find("'tokenizer.ggml.tokens' has type arr[i32], expected arr[str]"), std::string::npos) << E;
-  E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) { W.setString("general.architecture", "llama"); });
-  EXPECT_NE(E.find("general.architecture is 'llama'"), std::string::npos) << E;
+  E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) { W.setString("general.architecture", "gemma2"); });
+  EXPECT_NE(E.find("general.architecture is 'gemma2'; Lumen runs qwen2, qwen3, llama models"), std::string::npos)
+      << E;
+  E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) { W.setString("tokenizer.ggml.pre", "falcon"); });
+  EXPECT_NE(E.find("pre-tokenizer 'falcon' (tokenizer.ggml.pre) is not supported; Lumen runs qwen2, llama-bpe"),
+            std::string::npos)
+      << E;
+  E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) { W.setString("qwen2.rope.scaling.type", "yarn"); });
+  EXPECT_NE(E.find("qwen2.rope.scaling.type 'yarn' is not supported"), std::string::npos) << E;
+  E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) { W.setU32("qwen2.rope.dimension_count", 32); });
+  EXPECT_NE(E.find("qwen2.rope.dimension_count 32 differs from the head dimension 64"), std::string::npos) << E;
   E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) { W.setU32("qwen2.attention.head_count", 5); });
   EXPECT_NE(E.find("is not divisible by 5 heads"), std::string::npos) << E;
   E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) { W.setU32("tokenizer.ggml.eos_token_id", 999999); });
