@@ -248,9 +248,8 @@ constexpr std::string_view kLlama3Template =
     "'<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
 
-/// Llama 3's vocabulary: 256 byte tokens, its specials at their real ids (or
-/// at the end of a smaller vocabulary), unused [PAD] ids up to Vocab.
-std::vector<int32_t> writeLlama3ByteLevelTokenizer(GGUFWriter &W, uint32_t Vocab) {
+/// Vocab tokens: the 256 byte tokens, then unused [PAD] ids (their types).
+std::pair<std::vector<std::string>, std::vector<int32_t>> byteLevelVocabulary(uint32_t Vocab) {
   std::vector<std::string> Tokens(Vocab);
   std::vector<int32_t> Types(Vocab, kTokenUnused);
   for (uint32_t I = 0; I < Vocab; ++I)
@@ -259,6 +258,13 @@ std::vector<int32_t> writeLlama3ByteLevelTokenizer(GGUFWriter &W, uint32_t Vocab
     Tokens[B] = byteToken(static_cast<uint8_t>(B));
     Types[B] = kTokenNormal;
   }
+  return {std::move(Tokens), std::move(Types)};
+}
+
+/// Llama 3's vocabulary: 256 byte tokens, its specials at their real ids (or
+/// at the end of a smaller vocabulary), unused [PAD] ids up to Vocab.
+std::vector<int32_t> writeLlama3ByteLevelTokenizer(GGUFWriter &W, uint32_t Vocab) {
+  auto [Tokens, Types] = byteLevelVocabulary(Vocab);
   // <|begin_of_text|> 128000, <|end_of_text|> 128001, the header pair 128006-7, <|eot_id|> 128009.
   const uint32_t First = Vocab >= 128256 ? 128000 : Vocab - 10;
   const std::pair<uint32_t, const char *> Specials[] = {{0, "<|begin_of_text|>"},    {1, "<|end_of_text|>"},
@@ -306,14 +312,7 @@ std::vector<float> llama3RopeFreqs(uint32_t HeadDim, float Base, float Factor) {
 /// for Qwen3 <think> and </think> (151667-8) and its thinking template;
 /// unused [PAD] ids up to Vocab. No merges.
 std::vector<int32_t> writeByteLevelTokenizer(GGUFWriter &W, uint32_t Vocab, bool Qwen3) {
-  std::vector<std::string> Tokens(Vocab);
-  std::vector<int32_t> Types(Vocab, kTokenUnused);
-  for (uint32_t I = 0; I < Vocab; ++I)
-    Tokens[I] = absl::StrFormat("[PAD%d]", I);
-  for (unsigned B = 0; B < 256; ++B) {
-    Tokens[B] = byteToken(static_cast<uint8_t>(B));
-    Types[B] = kTokenNormal;
-  }
+  auto [Tokens, Types] = byteLevelVocabulary(Vocab);
   const uint32_t EndOfText = Vocab > 151645 ? 151643 : Vocab - 3;
   const char *Specials[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
   for (uint32_t I = 0; I < 3; ++I) {

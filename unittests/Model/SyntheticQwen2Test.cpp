@@ -38,6 +38,18 @@ Qwen2Shape smallShape() {
   return S;
 }
 
+/// The small shape as architecture Arch: 4 heads of HeadDim (2 KV heads) on a
+/// 128-wide embedding.
+Qwen2Shape smallShapeOf(const char *Arch, uint32_t HeadDim) {
+  Qwen2Shape S = smallShape();
+  S.Arch = findArchitecture(Arch);
+  S.Dim = 128;
+  S.Heads = 4;
+  S.KVHeads = 2;
+  S.HeadDim = HeadDim;
+  return S;
+}
+
 double rmsOfMatrix(const gguf::TensorInfo &T) {
   std::vector<float> Row(T.Dims[0]);
   double Sum = 0;
@@ -46,6 +58,30 @@ double rmsOfMatrix(const gguf::TensorInfo &T) {
     for (float X : Row) Sum += double(X) * X;
   }
   return std::sqrt(Sum / T.numElements());
+}
+
+/// The JIT computes what the scalar reference does, prompt batch and all
+/// (within 5 % rms of the logits at each position).
+void expectJitMatchesReference(const Qwen2Model &M) {
+  auto J = runtime::Jit::create();
+  ASSERT_TRUE(J.ok());
+  runtime::KernelCache Cache(**J);
+  auto Ref = createReferenceSession(M);
+  auto Jit = createJitSession(M, Cache);
+  ASSERT_TRUE(Ref.ok() && Jit.ok());
+  const std::vector<int32_t> Ids = {72, 101, 108, 108, 111, 32, 119, 111, 114, 108, 100};
+  std::vector<float> A, B;
+  ASSERT_TRUE((*Ref)->eval(Ids, true, A).ok());
+  ASSERT_TRUE((*Jit)->eval(Ids, true, B).ok());
+  const int64_t V = M.config().Vocab;
+  for (size_t T = 0; T < Ids.size(); ++T) {
+    double Sq = 0, Ss = 0;
+    for (int64_t I = 0; I < V; ++I) {
+      Sq += (A[T * V + I] - B[T * V + I]) * (A[T * V + I] - B[T * V + I]);
+      Ss += A[T * V + I] * A[T * V + I];
+    }
+    EXPECT_LT(std::sqrt(Sq / V), 0.05 * std::sqrt(Ss / V)) << T;
+  }
 }
 
 TEST(SyntheticQwen2Test, Presets) {
@@ -169,12 +205,7 @@ TEST(SyntheticQwen2Test, LlamaLayoutTokenizerAndForward) {
   // A small Llama 3: 4 heads of 32 on a 128-wide embedding, rope_freqs of
   // factor 32, Llama 3's specials, template and pre-tokenizer.
   SynthOptions O;
-  O.Shape = smallShape();
-  O.Shape.Arch = findArchitecture("llama");
-  O.Shape.Dim = 128;
-  O.Shape.Heads = 4;
-  O.Shape.KVHeads = 2;
-  O.Shape.HeadDim = 32;
+  O.Shape = smallShapeOf("llama", 32);
   O.Shape.RopeBase = 500000;
   O.Shape.Llama3RopeFactor = 32;
   O.Seed = 6;
@@ -203,37 +234,13 @@ TEST(SyntheticQwen2Test, LlamaLayoutTokenizerAndForward) {
   EXPECT_NE(std::count(Tok.stopIds().begin(), Tok.stopIds().end(), *Eom), 0);
   ASSERT_NE((*M)->RopeFreqs, nullptr);
   EXPECT_EQ((*M)->RopeFreqs[15], 32.0f);
-  // The JIT computes what the scalar reference does (prompt and steps).
-  auto J = runtime::Jit::create();
-  ASSERT_TRUE(J.ok());
-  runtime::KernelCache Cache(**J);
-  auto Ref = createReferenceSession(**M);
-  auto Jit = createJitSession(**M, Cache);
-  ASSERT_TRUE(Ref.ok() && Jit.ok());
-  const std::vector<int32_t> Ids = {72, 101, 108, 108, 111, 32, 119, 111, 114, 108, 100};
-  std::vector<float> A, B;
-  ASSERT_TRUE((*Ref)->eval(Ids, true, A).ok());
-  ASSERT_TRUE((*Jit)->eval(Ids, true, B).ok());
-  const int64_t V = (*M)->config().Vocab;
-  for (size_t T = 0; T < Ids.size(); ++T) {
-    double Sq = 0, Ss = 0;
-    for (int64_t I = 0; I < V; ++I) {
-      Sq += (A[T * V + I] - B[T * V + I]) * (A[T * V + I] - B[T * V + I]);
-      Ss += A[T * V + I] * A[T * V + I];
-    }
-    EXPECT_LT(std::sqrt(Sq / V), 0.05 * std::sqrt(Ss / V)) << T;
-  }
+  expectJitMatchesReference(**M);
 }
 
 TEST(SyntheticQwen2Test, Qwen3LayoutAndForward) {
   // A small Qwen3: 4 heads of 64 on a 128-wide embedding (q: 256 rows).
   SynthOptions O;
-  O.Shape = smallShape();
-  O.Shape.Arch = findArchitecture("qwen3");
-  O.Shape.Dim = 128;
-  O.Shape.Heads = 4;
-  O.Shape.KVHeads = 2;
-  O.Shape.HeadDim = 64;
+  O.Shape = smallShapeOf("qwen3", 64);
   O.Seed = 4;
   const std::string Path = tmpPath("synth-qwen3.gguf");
   ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());
@@ -252,26 +259,7 @@ TEST(SyntheticQwen2Test, Qwen3LayoutAndForward) {
   auto M = Qwen2Model::load(Path);
   ASSERT_TRUE(M.ok()) << M.status();
   EXPECT_EQ((*M)->config().qDim(), 256u);
-  // The JIT computes what the scalar reference does (prompt and steps).
-  auto J = runtime::Jit::create();
-  ASSERT_TRUE(J.ok());
-  runtime::KernelCache Cache(**J);
-  auto Ref = createReferenceSession(**M);
-  auto Jit = createJitSession(**M, Cache);
-  ASSERT_TRUE(Ref.ok() && Jit.ok());
-  const std::vector<int32_t> Ids = {72, 101, 108, 108, 111, 32, 119, 111, 114, 108, 100};
-  std::vector<float> A, B;
-  ASSERT_TRUE((*Ref)->eval(Ids, true, A).ok());
-  ASSERT_TRUE((*Jit)->eval(Ids, true, B).ok());
-  const int64_t V = (*M)->config().Vocab;
-  for (size_t T = 0; T < Ids.size(); ++T) {
-    double Sq = 0, Ss = 0;
-    for (int64_t I = 0; I < V; ++I) {
-      Sq += (A[T * V + I] - B[T * V + I]) * (A[T * V + I] - B[T * V + I]);
-      Ss += A[T * V + I] * A[T * V + I];
-    }
-    EXPECT_LT(std::sqrt(Sq / V), 0.05 * std::sqrt(Ss / V)) << T;
-  }
+  expectJitMatchesReference(**M);
 }
 
 TEST(SyntheticQwen2Test, FloatMatrices) {

@@ -189,6 +189,17 @@ TEST_F(TokenizerTest, OutOfRangeIdsDecodeToNothing) {
 
 namespace {
 
+/// The tokenizer of the GGUF W writes (as Name.gguf in the test's temporary directory).
+absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizerOf(const gguf::GGUFWriter &W, const std::string &Name) {
+  const std::string Path = ::testing::TempDir() + "/" + Name + ".gguf";
+  if (absl::Status S = W.write(Path); !S.ok())
+    return S;
+  absl::StatusOr<std::unique_ptr<gguf::GGUFFile>> F = gguf::GGUFFile::open(Path);
+  if (!F.ok())
+    return F.status();
+  return Tokenizer::fromGGUF(**F);
+}
+
 /// GPT-2's byte-level alphabet: byte B's code point in the vocabulary.
 int32_t byteCode(int B) {
   if ((B >= '!' && B <= '~') || (B >= 0xA1 && B <= 0xAC) || (B >= 0xAE && B <= 0xFF))
@@ -219,13 +230,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> smallTokenizer(const char *Pre) {
     W.setString("tokenizer.ggml.pre", Pre);
   W.setStringArray("tokenizer.ggml.tokens", Tokens);
   W.setStringArray("tokenizer.ggml.merges", {"1 2", "12 3"});
-  const std::string Path = ::testing::TempDir() + "/pre_" + (Pre ? Pre : "none") + ".gguf";
-  if (absl::Status S = W.write(Path); !S.ok())
-    return S;
-  absl::StatusOr<std::unique_ptr<gguf::GGUFFile>> F = gguf::GGUFFile::open(Path);
-  if (!F.ok())
-    return F.status();
-  return Tokenizer::fromGGUF(**F);
+  return tokenizerOf(W, std::string("pre_") + (Pre ? Pre : "none"));
 }
 
 std::vector<int32_t> bytesOf(std::string_view S) {
@@ -301,13 +306,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizerFromJson(const std::string &
   W.setStringArray("tokenizer.ggml.tokens", Tokens);
   W.setI32Array("tokenizer.ggml.token_type", Types);
   W.setStringArray("tokenizer.ggml.merges", Merges);
-  const std::string Path = ::testing::TempDir() + "/llama3-tokenizer-" + Pre + ".gguf";
-  if (absl::Status S = W.write(Path); !S.ok())
-    return S;
-  absl::StatusOr<std::unique_ptr<gguf::GGUFFile>> F = gguf::GGUFFile::open(Path);
-  if (!F.ok())
-    return F.status();
-  return Tokenizer::fromGGUF(**F);
+  return tokenizerOf(W, std::string("llama3-tokenizer-") + Pre);
 }
 
 } // namespace
