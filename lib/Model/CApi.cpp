@@ -122,7 +122,7 @@ int64_t lumen_generate(lumen_model *M, const char *Prompt, const lumen_generate_
     if (std::string Sys = lumen::model::defaultSystemPrompt(Tok.chatTemplate()); !Sys.empty())
       Msgs.push_back({"system", Sys});
     Msgs.push_back({"user", Text});
-    Text = lumen::model::renderChat(Tok.chatTemplate(), Msgs, true);
+    Text = lumen::model::renderChat(Tok.chatTemplate(), Msgs, true, true, M->Model->config().Arch->Chat);
   }
   std::vector<int32_t> Ids = Tok.encode(Text);
   if (Tok.addBos())

@@ -5,11 +5,14 @@
 
 namespace lumen::model {
 
-ChatFormat chatFormatOf(const std::string &ChatTemplate) {
-  if (ChatTemplate.find("<|start_header_id|>") != std::string::npos &&
-      ChatTemplate.find("<|im_start|>") == std::string::npos)
+ChatFormat chatFormatOf(const std::string &ChatTemplate, ChatFormat Fallback) {
+  const bool Headers = ChatTemplate.find("<|start_header_id|>") != std::string::npos,
+             ChatML = ChatTemplate.find("<|im_start|>") != std::string::npos;
+  if (Headers && !ChatML)
     return ChatFormat::Llama3;
-  return ChatFormat::ChatML;
+  if (ChatML && !Headers)
+    return ChatFormat::ChatML;
+  return Fallback;
 }
 
 bool chatTemplateThinks(const std::string &ChatTemplate) {
@@ -40,9 +43,23 @@ std::string renderChat(ChatFormat Format, const std::vector<ChatMessage> &Messag
 }
 
 std::string renderChat(const std::string &ChatTemplate, const std::vector<ChatMessage> &Messages,
-                       bool AddGenerationPrompt, bool Thinking) {
-  std::string Out = renderChat(chatFormatOf(ChatTemplate), Messages, AddGenerationPrompt);
-  if (AddGenerationPrompt && !Thinking && chatTemplateThinks(ChatTemplate))
+                       bool AddGenerationPrompt, bool Thinking, ChatFormat Fallback) {
+  const bool Thinks = chatTemplateThinks(ChatTemplate);
+  std::vector<ChatMessage> Shown = Messages;
+  if (Thinks) { // Earlier answers without their reasoning: what follows the last </think>.
+    size_t LastUser = 0;
+    for (size_t I = 0; I < Shown.size(); ++I)
+      if (Shown[I].Role == "user")
+        LastUser = I;
+    for (size_t I = 0; I < LastUser; ++I)
+      if (size_t End = Shown[I].Content.rfind("</think>"); Shown[I].Role == "assistant" && End != std::string::npos) {
+        std::string &C = Shown[I].Content;
+        C.erase(0, End + 8);
+        C.erase(0, C.find_first_not_of('\n') == std::string::npos ? C.size() : C.find_first_not_of('\n'));
+      }
+  }
+  std::string Out = renderChat(chatFormatOf(ChatTemplate, Fallback), Shown, AddGenerationPrompt);
+  if (AddGenerationPrompt && !Thinking && Thinks)
     Out += "<think>\n\n</think>\n\n";
   return Out;
 }

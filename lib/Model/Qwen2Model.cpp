@@ -6,6 +6,7 @@
 #include "lumen/Runtime/MemoryProbe.h"
 #include "lumen/Runtime/ThreadPool.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_format.h"
 
 #include <algorithm>
@@ -17,10 +18,10 @@ namespace lumen::model {
 
 const std::vector<Architecture> &architectures() {
   static const std::vector<Architecture> Known = {
-      // name     QKVBias QKNorm HeadDimKey RoPE               rope_freqs
-      {"qwen2", true, false, false, RopeStyle::Neox, false},
-      {"qwen3", false, true, true, RopeStyle::Neox, false},
-      {"llama", false, false, true, RopeStyle::Pairs, true},
+      // name     q/k/v biases        QKNorm HeadDimKey RoPE           rope_freqs chat (no template)
+      {"qwen2", Presence::Required, false, false, RopeStyle::Neox, false, ChatFormat::ChatML},
+      {"qwen3", Presence::None, true, true, RopeStyle::Neox, false, ChatFormat::ChatML},
+      {"llama", Presence::Optional, false, true, RopeStyle::Pairs, true, ChatFormat::Llama3},
   };
   return Known;
 }
@@ -156,6 +157,7 @@ public:
   explicit WeightLoader(const gguf::GGUFFile &F) : F(F) {}
 
   absl::StatusOr<Matrix> matrix(const std::string &Name, int64_t Cols, int64_t Rows) {
+    Used.insert(Name);
     absl::StatusOr<const gguf::TensorInfo *> T = F.getTensor(Name);
     if (!T.ok())
       return T.status();
@@ -176,6 +178,7 @@ public:
   }
 
   absl::StatusOr<const float *> vector(const std::string &Name, int64_t N) {
+    Used.insert(Name);
     absl::StatusOr<const gguf::TensorInfo *> T = F.getTensor(Name);
     if (!T.ok())
       return T.status();
@@ -188,6 +191,18 @@ public:
     if (reinterpret_cast<uintptr_t>((*T)->Data) % alignof(float))
       return absl::InvalidArgumentError(absl::StrFormat("%s: tensor '%s' is not 4-byte aligned", F.name(), Name));
     return reinterpret_cast<const float *>((*T)->Data);
+  }
+
+  /// A tensor the forward pass would not read is refused (as llama.cpp
+  /// refuses a file with tensors its architecture does not load): computing
+  /// without it would silently give other results than the file means.
+  absl::Status checkAllUsed(const char *Arch) const {
+    for (const gguf::TensorInfo &T : F.tensors())
+      if (!Used.contains(std::string(T.Name)))
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%s: tensor '%s' is not part of the %s architecture as Lumen runs it", F.name(), T.Name,
+                            Arch));
+    return absl::OkStatus();
   }
 
 private:
@@ -204,6 +219,7 @@ private:
         "%s: tensor '%s' has shape %s, the model config needs [%s]", F.name(), T.Name, T.shapeString(), W));
   }
   const gguf::GGUFFile &F;
+  absl::flat_hash_set<std::string> Used;
 };
 
 } // namespace
@@ -363,13 +379,14 @@ absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::fromFile(std::unique_ptr
                               Take(L.matrix(B + "ffn_down.weight", FF, D), W.Down)})
       if (S.ok() && !Step.ok())
         S = Step;
-    // The architecture's optional parts: required when it declares them.
-    if (A.QKVBias)
-      for (absl::Status Step : {Take(L.vector(B + "attn_q.bias", QD), W.QBias),
-                                Take(L.vector(B + "attn_k.bias", KV), W.KBias),
-                                Take(L.vector(B + "attn_v.bias", KV), W.VBias)})
-        if (S.ok() && !Step.ok())
-          S = Step;
+    // The architecture's optional parts: required when it declares them,
+    // read where present when they are optional (Llama's biases, each alone).
+    if (A.QKVBias != Presence::None)
+      for (auto [Name, Width, Out] : {std::tuple{"attn_q.bias", QD, &W.QBias}, {"attn_k.bias", KV, &W.KBias},
+                                      {"attn_v.bias", KV, &W.VBias}})
+        if (A.QKVBias == Presence::Required || File->findTensor(B + Name))
+          if (absl::Status Step = Take(L.vector(B + Name, Width), *Out); S.ok() && !Step.ok())
+            S = Step;
     if (A.QKNorm)
       for (absl::Status Step : {Take(L.vector(B + "attn_q_norm.weight", HD), W.QNorm),
                                 Take(L.vector(B + "attn_k_norm.weight", HD), W.KNorm)})
@@ -383,6 +400,8 @@ absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::fromFile(std::unique_ptr
         S = absl::InvalidArgumentError(absl::StrFormat("%s: rope_freqs.weight[%d] = %g is not a positive divisor",
                                                        File->name(), I, M->RopeFreqs[I]));
   }
+  if (S.ok())
+    S = L.checkAllUsed(A.Name);
   if (!S.ok())
     return S;
   M->File = std::move(File);

@@ -97,11 +97,10 @@ absl::Status ReferenceSession::eval(std::span<const int32_t> Tokens, bool AllLog
     matmul(W.K, XN.data(), K.data(), N);
     matmul(W.V, XN.data(), V.data(), N);
     for (int64_t T = 0; T < N; ++T) {
-      if (W.QBias) { // Architecture::QKVBias.
-        for (int64_t I = 0; I < QD; ++I) Q[T * QD + I] += W.QBias[I];
-        for (int64_t I = 0; I < KV; ++I) K[T * KV + I] += W.KBias[I];
-        for (int64_t I = 0; I < KV; ++I) V[T * KV + I] += W.VBias[I];
-      }
+      // Architecture::QKVBias: each where the file has it.
+      for (int64_t I = 0; W.QBias && I < QD; ++I) Q[T * QD + I] += W.QBias[I];
+      for (int64_t I = 0; W.KBias && I < KV; ++I) K[T * KV + I] += W.KBias[I];
+      for (int64_t I = 0; W.VBias && I < KV; ++I) V[T * KV + I] += W.VBias[I];
       if (W.QNorm) { // Architecture::QKNorm: each head normalised before RoPE.
         for (uint32_t H = 0; H < C.Heads; ++H)
           rmsNorm(&Q[T * QD + H * HD], W.QNorm, &Q[T * QD + H * HD], HD, C.RmsEps);

@@ -496,13 +496,14 @@ absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string 
     };
     Then([&] { return Vec(B + "attn_norm.weight", D, 1.0, Recipe::NormNoise); });
     Then([&] { return Mat(B + "attn_q.weight", D, QD, QKScale); });
-    if (A.QKVBias)
+    const bool Biases = A.QKVBias == Presence::Required;
+    if (Biases)
       Then([&] { return Vec(B + "attn_q.bias", QD, 0.0, Recipe::QKBiasStd); });
     Then([&] { return Mat(B + "attn_k.weight", D, KVDim, QKScale); });
-    if (A.QKVBias)
+    if (Biases)
       Then([&] { return Vec(B + "attn_k.bias", KVDim, 0.0, Recipe::QKBiasStd); });
     Then([&] { return Mat(B + "attn_v.weight", D, KVDim, InvSqrtD); });
-    if (A.QKVBias)
+    if (Biases)
       Then([&] { return Vec(B + "attn_v.bias", KVDim, 0.0, Recipe::VBiasStd); });
     if (A.QKNorm) {
       Then([&] { return Vec(B + "attn_q_norm.weight", HD, Recipe::QKGain, Recipe::QKGain * Recipe::NormNoise); });

@@ -160,8 +160,8 @@ size_t matchPreToken(const std::vector<CodePoint> &Cs, size_t I, unsigned MaxDig
 
 const std::vector<PreTokenizer> &preTokenizers() {
   static const std::vector<PreTokenizer> All = {
-      {"qwen2", 1, true, false},     // Qwen2, Qwen2.5, Qwen3.
-      {"llama-bpe", 3, false, true}, // Llama 3.x.
+      {"qwen2", 1, true, false, false},    // Qwen2, Qwen2.5, Qwen3.
+      {"llama-bpe", 3, false, true, true}, // Llama 3.x.
   };
   return All;
 }
@@ -277,6 +277,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::fromGGUF(const gguf::GGUFF
   if (!Bos.ok())
     return Bos.status();
   T->Bos = *Bos;
+  T->AddBos = Pre->AddBosByDefault && T->Bos.has_value();
   if (F.find("tokenizer.ggml.add_bos_token")) {
     absl::StatusOr<bool> Add = F.getBool("tokenizer.ggml.add_bos_token");
     if (!Add.ok())

@@ -98,7 +98,8 @@ struct HttpServer::Impl {
       if (Msgs.front().Role != "system")
         if (std::string System = model::defaultSystemPrompt(Tok.chatTemplate()); !System.empty())
           Msgs.insert(Msgs.begin(), {"system", System});
-      Text = model::renderChat(Tok.chatTemplate(), Msgs, /*AddGenerationPrompt=*/true, R.Thinking);
+      Text = model::renderChat(Tok.chatTemplate(), Msgs, /*AddGenerationPrompt=*/true, R.Thinking,
+                               Model->config().Arch->Chat);
     }
     std::vector<int32_t> Ids;
     if (Tok.addBos() && Tok.bosId())

@@ -43,6 +43,8 @@ absl::StatusOr<bool> reasoningFlag() {
   const std::string R = absl::GetFlag(FLAGS_reasoning);
   if (R != "on" && R != "off")
     return absl::InvalidArgumentError(absl::StrFormat("--reasoning %s: expected on or off", R));
+  if (R == "on" && flagGiven("reasoning") && absl::GetFlag(FLAGS_no_think))
+    return absl::InvalidArgumentError("--reasoning on and --no-think exclude each other");
   return R == "on" && !absl::GetFlag(FLAGS_no_think);
 }
 
@@ -148,6 +150,12 @@ int runRun(const std::vector<std::string> &Args) {
     return fail("--raw and --chat exclude each other: a chat goes through the template");
   if (Raw && !System.empty())
     return fail("--system has no effect with --raw (the prompt is fed as is); put it in the prompt");
+  absl::StatusOr<bool> ThinkingOr = reasoningFlag();
+  if (!ThinkingOr.ok())
+    return fail(std::string(ThinkingOr.status().message()));
+  const bool Thinking = *ThinkingOr;
+  if (Raw && !Thinking)
+    return fail("--no-think / --reasoning off have no effect with --raw (the prompt is fed as is)");
   absl::StatusOr<std::string> Prompt = promptText();
   if (!Prompt.ok())
     return fail(std::string(Prompt.status().message()));
@@ -181,17 +189,15 @@ int runRun(const std::vector<std::string> &Args) {
 
   if (System.empty())
     System = model::defaultSystemPrompt(Tok.chatTemplate());
-  const model::ChatFormat Format = model::chatFormatOf(Tok.chatTemplate());
-  absl::StatusOr<bool> ThinkingOr = reasoningFlag();
-  if (!ThinkingOr.ok())
-    return fail(std::string(ThinkingOr.status().message()));
-  const bool Thinking = *ThinkingOr;
+  const model::ChatFormat Format = model::chatFormatOf(Tok.chatTemplate(), Model.config().Arch->Chat);
+  if (!Thinking && !model::chatTemplateThinks(Tok.chatTemplate()))
+    std::fprintf(stderr, "lumen-jit: note: this model's chat template does not think; --no-think changes nothing\n");
   auto TurnText = [&](const std::string &User, bool First) {
     std::vector<model::ChatMessage> Msgs;
     if (First && !System.empty())
       Msgs.push_back({"system", System});
     Msgs.push_back({"user", User});
-    return model::renderChat(Tok.chatTemplate(), Msgs, true, Thinking);
+    return model::renderChat(Tok.chatTemplate(), Msgs, true, Thinking, Format);
   };
   auto Encode = [&](const std::string &Text, bool First) {
     std::vector<int32_t> Ids;

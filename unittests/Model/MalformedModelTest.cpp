@@ -187,6 +187,39 @@ TEST_F(MalformedModelTest, MissingTensor) {
   EXPECT_NE(E.find("missing tensor 'blk.1.attn_k.bias'"), std::string::npos) << E;
 }
 
+TEST_F(MalformedModelTest, TensorsTheArchitectureDoesNotReadAreRefused) {
+  // Computing without them would silently give other results than the file
+  // means (llama.cpp refuses such files too).
+  static const float Freqs[32] = {};
+  std::string E = rewrite([](gguf::GGUFWriter &W, const gguf::GGUFFile &) {
+    (void)W.addTensor("rope_freqs.weight", gguf::TensorType::F32, {32},
+                      std::span(reinterpret_cast<const uint8_t *>(Freqs), sizeof(Freqs)));
+  });
+  EXPECT_NE(E.find("tensor 'rope_freqs.weight' is not part of the qwen2 architecture as Lumen runs it"),
+            std::string::npos)
+      << E;
+}
+
+// Llama's q/k/v biases are optional (llama.cpp reads them where present): the
+// fixture relabelled llama, biases and all, computes what it does as qwen2
+// but for the RoPE pairing, so the biases are read, not dropped.
+TEST_F(MalformedModelTest, LlamaReadsItsOptionalBiases) {
+  auto Relabel = [](gguf::GGUFWriter &W, const gguf::GGUFFile &F) {
+    W.setString("general.architecture", "llama");
+    for (const gguf::KeyValue &KV : F.metadata())
+      if (KV.Key.starts_with("qwen2."))
+        W.setValue("llama." + std::string(KV.Key.substr(6)), KV.Val);
+  };
+  EXPECT_EQ(rewrite(Relabel), "");
+  const std::string Path = std::string(LUMEN_TEST_TMPDIR) + "/malformed-LlamaReadsItsOptionalBiases.gguf";
+  auto M = model::Qwen2Model::load(Path);
+  ASSERT_TRUE(M.ok()) << M.status();
+  EXPECT_NE((*M)->Layers[0].QBias, nullptr);
+  EXPECT_NE((*M)->Layers[0].VBias, nullptr);
+  // Without them (each alone may be missing) it loads too.
+  EXPECT_EQ(rewrite(Relabel, "blk.0.attn_q.bias"), "");
+}
+
 TEST_F(MalformedModelTest, MissingKey) {
   std::string E = rewrite([](gguf::GGUFWriter &, const gguf::GGUFFile &) {}, "", "qwen2.block_count");
   EXPECT_NE(E.find("missing metadata key 'qwen2.block_count'"), std::string::npos) << E;

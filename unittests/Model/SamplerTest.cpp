@@ -230,6 +230,20 @@ TEST(ChatTest, ThinkingOffOpensAThinkingModelsReplyWithAnEmptyBlock) {
   EXPECT_EQ(renderChat(Qwen3, M, true, /*Thinking=*/false),
             "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
   EXPECT_EQ(renderChat("{{'<|im_start|>'}}", M, true, false), renderChat("{{'<|im_start|>'}}", M, true));
+  // Earlier answers lose their reasoning, as in Qwen3's template; the last
+  // user message's own answer keeps it.
+  const std::vector<ChatMessage> Turns = {{"user", "a"},
+                                          {"assistant", "<think>\nlong\n</think>\n\nA"},
+                                          {"user", "b"},
+                                          {"assistant", "<think>x</think>B"}};
+  EXPECT_EQ(renderChat(Qwen3, Turns, false), "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n"
+                                             "<|im_start|>user\nb<|im_end|>\n<|im_start|>assistant\n"
+                                             "<think>x</think>B<|im_end|>\n");
+  // A file without a template Lumen recognises takes its architecture's format.
+  EXPECT_EQ(chatFormatOf("", ChatFormat::Llama3), ChatFormat::Llama3);
+  EXPECT_EQ(chatFormatOf("{{ messages }}", ChatFormat::Llama3), ChatFormat::Llama3);
+  EXPECT_EQ(renderChat("", M, true, true, ChatFormat::Llama3),
+            "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
 }
 
 TEST(ChatTest, DefaultSystemPromptFromTemplate) {

@@ -3,6 +3,7 @@
 #include "lumen/GGUF/GGUFWriter.h"
 #include "lumen/Model/Tokenizer.h"
 
+#include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "gtest/gtest.h"
 
@@ -11,6 +12,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <tuple>
 
 using namespace lumen;
 using namespace lumen::model;
@@ -260,6 +263,37 @@ TEST(PreTokenizerTest, TheFileNamesIt) {
   // NFC for Qwen only: e + U+0301 stays decomposed for Llama 3.
   EXPECT_EQ((*Qwen)->encode("e\xCC\x81"), bytesOf("\xC3\xA9"));
   EXPECT_EQ((*Llama)->encode("e\xCC\x81"), bytesOf("e\xCC\x81"));
+}
+
+TEST(PreTokenizerTest, Llama3AddsBosUnlessTheFileSaysNot) {
+  // llama.cpp's default for the vocabulary when add_bos_token is absent:
+  // Llama 3 (llama-bpe) opens prompts with BOS, Qwen does not.
+  auto Write = [](const char *Pre, std::optional<bool> AddBos) {
+    std::vector<std::string> Tokens;
+    for (int B = 0; B < 256; ++B) {
+      uint8_t Buf[4];
+      utf8proc_ssize_t N = utf8proc_encode_char(byteCode(B), Buf);
+      Tokens.emplace_back(reinterpret_cast<const char *>(Buf), N);
+    }
+    Tokens.emplace_back("<|begin_of_text|>");
+    gguf::GGUFWriter W;
+    W.setString("tokenizer.ggml.model", "gpt2");
+    W.setString("tokenizer.ggml.pre", Pre);
+    W.setStringArray("tokenizer.ggml.tokens", Tokens);
+    W.setStringArray("tokenizer.ggml.merges", {});
+    W.setU32("tokenizer.ggml.bos_token_id", 256);
+    if (AddBos)
+      W.setBool("tokenizer.ggml.add_bos_token", *AddBos);
+    return tokenizerOf(W, absl::StrCat("bos_", Pre, AddBos ? (*AddBos ? "_yes" : "_no") : ""));
+  };
+  for (auto [Pre, AddBos, Want] : {std::tuple{"llama-bpe", std::optional<bool>(), true},
+                                   {"llama-bpe", std::optional<bool>(false), false},
+                                   {"qwen2", std::optional<bool>(), false},
+                                   {"qwen2", std::optional<bool>(true), true}}) {
+    auto T = Write(Pre, AddBos);
+    ASSERT_TRUE(T.ok()) << T.status();
+    EXPECT_EQ((*T)->addBos(), Want) << Pre << " " << (AddBos ? int(*AddBos) : -1);
+  }
 }
 
 TEST(PreTokenizerTest, AnUnknownOneIsRefusedByName) {

@@ -244,10 +244,15 @@ TEST(RunCommandTest, NoThinkOpensTheReplyWithAnEmptyThinkBlock) {
   EXPECT_EQ(promptTokens(Off2.Err), promptTokens(On.Err) + 6) << Off2.Err;
   EXPECT_NE(Bad.Exit, 0);
   EXPECT_NE(Bad.Err.find("--reasoning x: expected on or off"), std::string::npos) << Bad.Err;
+  Result Both = Run({"--reasoning", "on", "--no-think"}), Raw = Run({"--raw", "--no-think"});
+  EXPECT_NE(Both.Err.find("--reasoning on and --no-think exclude each other"), std::string::npos) << Both.Err;
+  EXPECT_NE(Raw.Err.find("have no effect with --raw"), std::string::npos) << Raw.Err;
   // A model that does not think is not changed by it.
   Result Plain = lumenJit({"run", "-m", kTiny, "-p", "Hi", "-n", "1", "--temp", "0", "-c", "64"});
   Result PlainOff = lumenJit({"run", "-m", kTiny, "-p", "Hi", "-n", "1", "--temp", "0", "-c", "64", "--no-think"});
-  if (std::filesystem::exists(kTiny))
+  if (std::filesystem::exists(kTiny)) {
     EXPECT_EQ(promptTokens(PlainOff.Err), promptTokens(Plain.Err)) << PlainOff.Err;
+    EXPECT_NE(PlainOff.Err.find("does not think; --no-think changes nothing"), std::string::npos) << PlainOff.Err;
+  }
   std::filesystem::remove(Model);
 }

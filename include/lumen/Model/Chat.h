@@ -32,8 +32,9 @@ enum class ChatFormat {
   Llama3,
 };
 
-/// The format of a chat template.
-LUMEN_API ChatFormat chatFormatOf(const std::string &ChatTemplate);
+/// The format of a chat template; Fallback (the architecture's,
+/// Architecture::Chat) when there is none or Lumen does not recognise it.
+LUMEN_API ChatFormat chatFormatOf(const std::string &ChatTemplate, ChatFormat Fallback = ChatFormat::ChatML);
 /// Whether the template lets the model think first (Qwen3's
 /// `enable_thinking`: a <think>...</think> block opens the reply).
 LUMEN_API bool chatTemplateThinks(const std::string &ChatTemplate);
@@ -43,11 +44,14 @@ LUMEN_API const char *chatFormatName(ChatFormat F);
 /// AddGenerationPrompt.
 LUMEN_API std::string renderChat(ChatFormat Format, const std::vector<ChatMessage> &Messages,
                                  bool AddGenerationPrompt);
-/// The same for the format of ChatTemplate. With Thinking off, a template
-/// that thinks gets its reply opened with an empty think block, as Qwen3's
+/// The same for the format of ChatTemplate (Fallback as for chatFormatOf).
+/// A template that thinks (Qwen3's) drops the think blocks of assistant
+/// turns before the last user message, as Qwen3's template does; with
+/// Thinking off it opens the reply with an empty think block, as Qwen3's
 /// does for enable_thinking=false, so the model answers at once.
 LUMEN_API std::string renderChat(const std::string &ChatTemplate, const std::vector<ChatMessage> &Messages,
-                                 bool AddGenerationPrompt, bool Thinking = true);
+                                 bool AddGenerationPrompt, bool Thinking = true,
+                                 ChatFormat Fallback = ChatFormat::ChatML);
 /// What closes the assistant's turn after its reply (whose own end token the
 /// generation stops at and does not feed): "<|im_end|>\n" or "<|eot_id|>".
 LUMEN_API std::string chatTurnEnd(ChatFormat Format);

@@ -18,6 +18,7 @@
 #include "lumen/Codegen/KernelABI.h"
 #include "lumen/Codegen/Wisdom.h"
 #include "lumen/GGUF/GGUFFile.h"
+#include "lumen/Model/Chat.h"
 #include "lumen/Model/Tokenizer.h"
 #include "lumen/Runtime/Tuner.h"
 
@@ -43,9 +44,16 @@ enum class RopeStyle {
   Pairs, // 2i with 2i + 1 (Llama; llama.cpp's LLAMA_ROPE_TYPE_NORM).
 };
 
+/// Whether an architecture's optional part is in its files.
+enum class Presence {
+  None,     // Never.
+  Optional, // Read where the file has it.
+  Required, // Always: a file without it is refused.
+};
+
 struct LUMEN_API Architecture {
   const char *Name;  // general.architecture, and the prefix of its keys.
-  bool QKVBias;      // attn_q/k/v.bias (Qwen2).
+  Presence QKVBias;  // attn_q/k/v.bias (Qwen2: always; Llama: each where present).
   bool QKNorm;       // attn_q_norm/attn_k_norm: RMSNorm over each q and k head before RoPE (Qwen3).
   /// The head dimension comes from {arch}.attention.key_length (Qwen3-0.6B:
   /// 16 heads of 128 on a 1024 embedding), else embedding / heads.
@@ -54,6 +62,9 @@ struct LUMEN_API Architecture {
   /// rope_freqs.weight, when the file has it: a divisor per frequency
   /// (Llama 3.1's long-context scaling, as llama.cpp's converter writes it).
   bool RopeFreqs;
+  /// The chat format of a file whose template Lumen does not recognise, or
+  /// that has none.
+  ChatFormat Chat;
 };
 
 /// The architectures Lumen runs, and the one named Name (null if none).

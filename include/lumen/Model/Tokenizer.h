@@ -43,6 +43,9 @@ struct LUMEN_API PreTokenizer {
   /// A pre-token that is itself in the vocabulary is that token, merges or
   /// not (Hugging Face's ignore_merges, set in Llama 3's tokenizer).
   bool IgnoreMerges;
+  /// Whether BOS opens a prompt when tokenizer.ggml.add_bos_token is absent
+  /// (llama.cpp's default for the vocabulary: Llama 3 yes, Qwen no).
+  bool AddBosByDefault;
 };
 
 /// The pre-tokenizers Lumen runs, and the one named Name (null if none).
