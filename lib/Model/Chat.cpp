@@ -3,6 +3,8 @@
 
 #include "absl/strings/ascii.h"
 
+#include <algorithm>
+
 namespace lumen::model {
 
 ChatFormat chatFormatOf(const std::string &ChatTemplate, ChatFormat Fallback) {
@@ -18,8 +20,6 @@ ChatFormat chatFormatOf(const std::string &ChatTemplate, ChatFormat Fallback) {
 bool chatTemplateThinks(const std::string &ChatTemplate) {
   return ChatTemplate.find("enable_thinking") != std::string::npos;
 }
-
-const char *chatFormatName(ChatFormat F) { return F == ChatFormat::Llama3 ? "llama3" : "chatml"; }
 
 std::string renderChat(ChatFormat Format, const std::vector<ChatMessage> &Messages, bool AddGenerationPrompt) {
   std::string Out;
@@ -46,17 +46,19 @@ std::string renderChat(const std::string &ChatTemplate, const std::vector<ChatMe
                        bool AddGenerationPrompt, bool Thinking, ChatFormat Fallback) {
   const bool Thinks = chatTemplateThinks(ChatTemplate);
   std::vector<ChatMessage> Shown = Messages;
-  if (Thinks) { // Earlier answers without their reasoning: what follows the last </think>.
-    size_t LastUser = 0;
-    for (size_t I = 0; I < Shown.size(); ++I)
-      if (Shown[I].Role == "user")
-        LastUser = I;
-    for (size_t I = 0; I < LastUser; ++I)
-      if (size_t End = Shown[I].Content.rfind("</think>"); Shown[I].Role == "assistant" && End != std::string::npos) {
-        std::string &C = Shown[I].Content;
-        C.erase(0, End + 8);
-        C.erase(0, C.find_first_not_of('\n') == std::string::npos ? C.size() : C.find_first_not_of('\n'));
-      }
+  // Answers before the last user message without their reasoning: what
+  // follows their last </think>, leading newlines dropped.
+  size_t LastUser = 0;
+  for (size_t I = 0; Thinks && I < Shown.size(); ++I)
+    if (Shown[I].Role == "user")
+      LastUser = I;
+  for (size_t I = 0; I < LastUser; ++I) {
+    std::string &Text = Shown[I].Content;
+    const size_t End = Text.rfind("</think>");
+    if (Shown[I].Role != "assistant" || End == std::string::npos)
+      continue;
+    Text.erase(0, End + 8);
+    Text.erase(0, std::min(Text.size(), Text.find_first_not_of('\n')));
   }
   std::string Out = renderChat(chatFormatOf(ChatTemplate, Fallback), Shown, AddGenerationPrompt);
   if (AddGenerationPrompt && !Thinking && Thinks)

@@ -83,8 +83,12 @@ absl::Status ReferenceSession::eval(std::span<const int32_t> Tokens, bool AllLog
   std::vector<float> X(N * D), XN(N * D), Q(N * QD), K(N * KV), V(N * KV), Att(N * QD), O(N * D);
   std::vector<float> Gate(N * FF), Up(N * FF), Hidden(N * FF), Down(N * D);
 
-  for (int64_t T = 0; T < N; ++T)
+  // Each position's RoPE angles, once for every layer.
+  std::vector<float> Cos(N * HD / 2), Sin(N * HD / 2);
+  for (int64_t T = 0; T < N; ++T) {
     M.Embedding.dequantizeRow(Tokens[T], &X[T * D]);
+    M.ropeAngles(Pos + T, &Cos[T * HD / 2], &Sin[T * HD / 2]);
+  }
 
   for (uint32_t L = 0; L < C.Layers; ++L) {
     const LayerWeights &W = M.Layers[L];
@@ -107,12 +111,11 @@ absl::Status ReferenceSession::eval(std::span<const int32_t> Tokens, bool AllLog
         for (uint32_t H = 0; H < C.KVHeads; ++H)
           rmsNorm(&K[T * KV + H * HD], W.KNorm, &K[T * KV + H * HD], HD, C.RmsEps);
       }
-      std::vector<float> Cos(HD / 2), Sin(HD / 2);
-      M.ropeAngles(Pos + T, Cos.data(), Sin.data());
+      const float *Cs = &Cos[T * HD / 2], *Sn = &Sin[T * HD / 2];
       for (uint32_t H = 0; H < C.Heads; ++H)
-        rope(&Q[T * QD + H * HD], HD, Cos.data(), Sin.data(), C.Arch->Rope);
+        rope(&Q[T * QD + H * HD], HD, Cs, Sn, C.Arch->Rope);
       for (uint32_t H = 0; H < C.KVHeads; ++H)
-        rope(&K[T * KV + H * HD], HD, Cos.data(), Sin.data(), C.Arch->Rope);
+        rope(&K[T * KV + H * HD], HD, Cs, Sn, C.Arch->Rope);
       std::copy_n(&K[T * KV], KV, &KC[(Pos + T) * KV]);
       std::copy_n(&V[T * KV], KV, &VC[(Pos + T) * KV]);
     }

@@ -268,8 +268,10 @@ int runRun(const std::vector<std::string> &Args) {
     Carry.clear();
     if (R->PendingToken >= 0)
       Carry.push_back(R->PendingToken);
+    // The turn's end token, where the vocabulary has it (else a newline).
     const std::string TurnEnd = model::chatTurnEnd(Format);
-    std::vector<int32_t> End = Tok.encode(Tok.find(TurnEnd.substr(0, TurnEnd.find('>') + 1)) ? TurnEnd : "\n", true);
+    const bool HasEnd = Tok.find(Format == model::ChatFormat::Llama3 ? "<|eot_id|>" : "<|im_end|>").has_value();
+    std::vector<int32_t> End = Tok.encode(HasEnd ? TurnEnd : "\n", true);
     Carry.insert(Carry.end(), End.begin(), End.end());
   }
   Interrupt::setCancellable(false);

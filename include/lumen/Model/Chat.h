@@ -38,7 +38,6 @@ LUMEN_API ChatFormat chatFormatOf(const std::string &ChatTemplate, ChatFormat Fa
 /// Whether the template lets the model think first (Qwen3's
 /// `enable_thinking`: a <think>...</think> block opens the reply).
 LUMEN_API bool chatTemplateThinks(const std::string &ChatTemplate);
-LUMEN_API const char *chatFormatName(ChatFormat F);
 
 /// Renders Messages in Format, then the assistant's turn opened when
 /// AddGenerationPrompt.
