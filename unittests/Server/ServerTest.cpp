@@ -333,6 +333,31 @@ TEST(ServerTest, CompletionsTakeTextOrTokenIds) {
   EXPECT_TRUE(P["tokens"][0].contains("piece"));
 }
 
+// chat_template_kwargs.enable_thinking, as llama-server takes it: false
+// opens a thinking model's reply (Qwen3's template) with the empty think
+// block (here in byte tokens: the small vocabulary has no <think>), and
+// changes nothing for a model that does not think.
+TEST(ServerTest, EnableThinkingFalseOpensTheReplyWithAnEmptyThinkBlock) {
+  static std::unique_ptr<Qwen2Model> Qwen3 = [] {
+    SynthOptions O = test::smallSynthetic(gguf::TensorType::Q8_0, /*Tied=*/true, 72);
+    O.Shape.Arch = findArchitecture("qwen3");
+    const std::string Path = absl::StrFormat("%s/server-qwen3.gguf", LUMEN_TEST_TMPDIR);
+    if (!writeSyntheticQwen2(O, Path).ok())
+      std::abort();
+    return std::move(*Qwen2Model::load(Path));
+  }();
+  auto PromptTokens = [](const Qwen2Model &M, bool Thinking) {
+    TestServer S(M, 1);
+    json B = chatBody("Hello", 1, 0, false);
+    if (!Thinking)
+      B["chat_template_kwargs"] = {{"enable_thinking", false}};
+    return post(S, "/v1/chat/completions", B)["usage"]["prompt_tokens"].get<int>();
+  };
+  const int On = PromptTokens(*Qwen3, true), Off = PromptTokens(*Qwen3, false);
+  EXPECT_EQ(Off, On + static_cast<int>(std::string("<think>\n\n</think>\n\n").size())) << On;
+  EXPECT_EQ(PromptTokens(smallModel(), false), PromptTokens(smallModel(), true));
+}
+
 TEST(ServerTest, StopStringsEndTheAnswerBeforeThem) {
   TestServer S(smallModel());
   json Full = post(S, "/v1/chat/completions", chatBody("Say something", 30, 0, false));
