@@ -6,7 +6,8 @@ server under 1, 2, 4, 8 concurrent streams (python3's standard library only).
 
 Each round starts N clients at once; each streams one chat completion of
 --tokens tokens (greedy, ignore_eos, a prompt of its own) and records when its
-first content arrives and when it ends. Aggregate tokens/s = all tokens of the
+first content arrives and when it ends; its tokens are the usage the server
+reports (stream_options.include_usage), else its content chunks. Aggregate tokens/s = all tokens of the
 round / the round's wall time; TTFT p50/p99 over every request of every round.
 The median round is reported. Works against lumen-jit serve and llama-server
 alike (bench/serve_compare.sh runs both on one file).
@@ -25,6 +26,7 @@ def stream_one(url, tokens, prompt, out):
     body = json.dumps({
         "messages": [{"role": "user", "content": prompt}],
         "max_tokens": tokens, "temperature": 0, "ignore_eos": True, "stream": True,
+        "stream_options": {"include_usage": True},
     })
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
     start = time.perf_counter()
@@ -32,7 +34,7 @@ def stream_one(url, tokens, prompt, out):
     resp = conn.getresponse()
     if resp.status != 200:
         raise RuntimeError(f"HTTP {resp.status}: {resp.read()[:200]!r}")
-    first, count, buf = None, 0, b""
+    first, count, usage, buf = None, 0, None, b""
     while True:
         chunk = resp.read1(65536)
         if not chunk:
@@ -43,6 +45,8 @@ def stream_one(url, tokens, prompt, out):
             if not event.startswith(b"data: ") or event == b"data: [DONE]":
                 continue
             data = json.loads(event[6:])
+            if data.get("usage"):
+                usage = data["usage"].get("completion_tokens")
             for choice in data.get("choices", []):
                 if choice.get("delta", {}).get("content"):
                     count += 1  # One content chunk a token (both servers stream token by token).
@@ -50,7 +54,10 @@ def stream_one(url, tokens, prompt, out):
                         first = time.perf_counter()
     end = time.perf_counter()
     conn.close()
-    out.append({"ttft": (first or end) - start, "tokens": count, "start": start, "end": end})
+    # The server's own count where it gives one: a token whose text is empty
+    # (part of a UTF-8 character, a control token) sends no content chunk.
+    out.append({"ttft": (first or end) - start, "tokens": usage if usage is not None else count,
+                "start": start, "end": end})
 
 
 def round_of(url, streams, tokens, seed):

@@ -12,6 +12,11 @@
 //  - one software prefetch per 4 KB page, 8 KB ahead, into L1 or L2 (help
 //    for the hardware prefetcher at page starts), against the same loop
 //    without it;
+//  - compute beside the stream: steps of 36 lines, each line feeding 2-8
+//    int8 dot products (every second one through a nibble-splitting op or
+//    not, with or without every line prefetched), as the K-quant decode and
+//    the server's 8-token steps do, from DRAM and in cache (how much
+//    compute a core can put beside its stream, and in what form);
 //  - the JIT's own decode kernels (K 896 and K 4864, the table's choice),
 //    on one thread among the patterns above, then on every thread count
 //    against the probe's loop split the same way (64 MB windows);
@@ -94,6 +99,57 @@ template <int Hint> void readPages(const uint8_t *P, size_t Bytes) {
         __builtin_prefetch(P + I + 8192, 0, Hint);
     Sink = Sink + streamRead(P + I, 4096);
   }
+}
+
+// Compute beside the stream: steps of 36 lines (a 16-row Q4_K super-block
+// group), each line feeding W int8 dot products into the step's eight sums
+// (added to the running total at the step's end), every second product
+// through Op (none, a 16-bit shift, an and, or a GFNI byte shift: what
+// splitting nibbles takes), one prefetch of the page start 8 KB ahead a
+// step (the decode kernels' own) and, with LinesAhead, every line
+// prefetched that many lines ahead. How much of the stream survives the
+// compute, against the compute's in-cache rate.
+enum class NibbleOp { None, Shift16, And, GfniShift };
+
+template <NibbleOp Op>
+__attribute__((target("avx512f,avx512bw,gfni"), always_inline)) inline __m512i applyOp(__m512i V) {
+  if constexpr (Op == NibbleOp::Shift16)
+    return _mm512_srli_epi16(V, 4);
+  if constexpr (Op == NibbleOp::And)
+    return _mm512_and_si512(V, _mm512_set1_epi8(char(0xF0)));
+  if constexpr (Op == NibbleOp::GfniShift) // The bit matrix of x >> 4 in each byte.
+    return _mm512_gf2p8affine_epi64_epi8(V, _mm512_set1_epi64(0x1020408000000000), 0);
+  return V;
+}
+
+template <int W, NibbleOp Op, int LinesAhead = 0>
+__attribute__((target("avx512f,avx512bw,avx512vnni,gfni"), noinline)) void computeSteps(const uint8_t *P,
+                                                                                      size_t Bytes) {
+  constexpr size_t Step = 36 * 64;
+  const __m512i Z = _mm512_setzero_si512();
+  __m512i X[8]; // Distinct activations, so that no two sums are the same computation.
+  for (int K = 0; K < 8; ++K)
+    X[K] = _mm512_set1_epi32(0x01020304 * (K + 1));
+  __m512i Total = Z;
+  for (size_t I = 0; I + Step <= Bytes; I += Step) {
+    const uint8_t *Q = P + I;
+    __builtin_prefetch(reinterpret_cast<const void *>(uintptr_t(Q + 8192) & ~uintptr_t(4095)), 0, 3);
+    __m512i S[8] = {Z, Z, Z, Z, Z, Z, Z, Z};
+#pragma GCC unroll 36
+    for (int L = 0; L < 36; ++L) {
+      if constexpr (LinesAhead > 0)
+        __builtin_prefetch(Q + 64 * (L + LinesAhead), 0, 3);
+      const __m512i V = _mm512_load_si512(Q + 64 * L);
+#pragma GCC unroll 8
+      for (int K = 0; K < W; ++K) {
+        __m512i &Sum = S[(2 * L + K) & 7];
+        Sum = _mm512_dpbusd_epi32(Sum, K % 2 ? applyOp<Op>(V) : V, X[K]);
+      }
+    }
+    for (const __m512i &V : S)
+      Total = _mm512_add_epi32(Total, V);
+  }
+  Sink = Sink + _mm512_reduce_add_epi32(Total);
 }
 
 // The JIT's own decode kernel (the table's choice for N = 1) reading a
@@ -190,6 +246,23 @@ int main(int argc, char **argv) {
   Patterns.push_back({"one stream, the probe's loop a 4 KB page a call", readPages<-1>});
   Patterns.push_back({"the same + prefetcht0 per page, 8 KB ahead", readPages<3>});
   Patterns.push_back({"the same + prefetcht1 per page, 8 KB ahead", readPages<2>});
+  const bool Vnni = Avx512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("gfni");
+  std::vector<Pattern> Compute;
+  if (Vnni)
+    Compute = {{"2 dot products a line", computeSteps<2, NibbleOp::None>},
+               {"2 a line, a 16-bit shift before the second", computeSteps<2, NibbleOp::Shift16>},
+               {"2 a line, an and before the second", computeSteps<2, NibbleOp::And>},
+               {"4 dot products a line", computeSteps<4, NibbleOp::None>},
+               {"4 a line, a 16-bit shift before every second", computeSteps<4, NibbleOp::Shift16>},
+               {"4 a line, an and before every second", computeSteps<4, NibbleOp::And>},
+               {"4 a line, a GFNI byte shift before every second", computeSteps<4, NibbleOp::GfniShift>},
+               {"8 dot products a line", computeSteps<8, NibbleOp::None>},
+               {"4 a line, GFNI, every line prefetched 2 KB ahead", computeSteps<4, NibbleOp::GfniShift, 32>},
+               {"4 a line, GFNI, every line prefetched 4 KB ahead", computeSteps<4, NibbleOp::GfniShift, 64>},
+               {"4 a line, GFNI, every line prefetched 8 KB ahead", computeSteps<4, NibbleOp::GfniShift, 128>}};
+  for (const Pattern &C : Compute)
+    Patterns.push_back({"compute beside the stream: " + C.Name, C.Read});
 
   // The decode kernels of gate/up and lm_head (K 896) and of down (K 4864).
   std::vector<DecodeKernel> Kernels;
@@ -229,6 +302,23 @@ int main(int argc, char **argv) {
   for (size_t P = 0; P < Patterns.size(); ++P) {
     Summary S = summarize(Rates[P]);
     std::printf("| %s | %.1f | %.1f | %.1f |\n", Patterns[P].Name.c_str(), S.Median, S.P90, S.Max);
+  }
+
+  if (!Compute.empty()) {
+    // The same loops over a 1 MB window read again and again (L2): their
+    // compute rate, for the DRAM rows above.
+    std::printf("\n## Compute beside the stream: the same loops in cache (a 1 MB window read %d times)\n\n"
+                "| loop | in-cache GB/s |\n|---|---|\n", Reps);
+    constexpr size_t kCached = size_t(1) << 20;
+    for (const Pattern &C : Compute) {
+      double Best = 0;
+      for (int32_t R = 0; R < Reps; ++R) {
+        auto T0 = std::chrono::steady_clock::now();
+        C.Read(Buf.data(), kCached);
+        Best = std::max(Best, kCached / seconds(T0) / 1e9);
+      }
+      std::printf("| %s | %.1f |\n", C.Name.c_str(), Best);
+    }
   }
 
   if (!Kernels.empty()) {
