@@ -7,7 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "lumen/Model/Generate.h"
-#include "lumen/Model/Qwen2Model.h"
+#include "lumen/Model/TransformerModel.h"
 #include "lumen/Model/Sampler.h"
 #include "lumen/Model/Session.h"
 #include "lumen/Runtime/Jit.h"
@@ -23,7 +23,7 @@ int main(int Argc, char **Argv) {
     std::fprintf(stderr, "usage: generate MODEL.gguf [PROMPT]\n");
     return 2;
   }
-  auto Model = model::Qwen2Model::load(Argv[1]);
+  auto Model = model::TransformerModel::load(Argv[1]);
   if (!Model.ok()) {
     std::fprintf(stderr, "%s\n", std::string(Model.status().message()).c_str());
     return 1;

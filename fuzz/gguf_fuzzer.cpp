@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "lumen/GGUF/GGUFFile.h"
-#include "lumen/Model/Qwen2Model.h"
+#include "lumen/Model/TransformerModel.h"
 
 #include <cstdint>
 #include <cstdlib>
@@ -31,6 +31,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *Data, size_t Size) {
       Sink = Sink + T.Data[0] + T.Data[T.NumBytes - 1];
     }
   }
-  (void)lumen::model::Qwen2Model::fromFile(std::move(*F));
+  (void)lumen::model::TransformerModel::fromFile(std::move(*F));
   return 0;
 }

@@ -1,9 +1,10 @@
 /*===- lumen/lumen.h - C API --------------------------------------*- C -*-===*\
  *
- * Open a Qwen2 GGUF, tokenize, and generate text with a per-token callback,
- * for hosts that are not C++. Every function is thread-compatible: one
- * lumen_model may serve several threads if each call that generates uses
- * its own model handle or is serialised by the caller.
+ * Open a GGUF model (Qwen2/Qwen2.5, Qwen3, Llama 3), tokenize, and generate
+ * text with a per-token callback, for hosts that are not C++. Every
+ * function is thread-compatible: one lumen_model may serve several threads
+ * if each call that generates uses its own model handle or is serialised by
+ * the caller.
  *
  * Errors: functions that can fail return NULL or a negative value and, when
  * `error` is non-NULL, store a message the caller frees with lumen_free.

@@ -3,7 +3,7 @@
 
 #include "lumen/Model/Chat.h"
 #include "lumen/Model/Generate.h"
-#include "lumen/Model/Qwen2Model.h"
+#include "lumen/Model/TransformerModel.h"
 #include "lumen/Model/Sampler.h"
 #include "lumen/Model/Session.h"
 #include "lumen/Runtime/Jit.h"
@@ -14,7 +14,7 @@
 #include <random>
 
 struct lumen_model {
-  std::unique_ptr<lumen::model::Qwen2Model> Model;
+  std::unique_ptr<lumen::model::TransformerModel> Model;
   std::unique_ptr<lumen::runtime::Jit> Jit;
   std::unique_ptr<lumen::runtime::KernelCache> Cache;
 };
@@ -37,7 +37,7 @@ lumen_model *lumen_model_open(const char *Path, char **Error) {
     setError(Error, absl::InvalidArgumentError("no model path"));
     return nullptr;
   }
-  auto M = lumen::model::Qwen2Model::load(Path);
+  auto M = lumen::model::TransformerModel::load(Path);
   if (!M.ok()) {
     setError(Error, M.status());
     return nullptr;

@@ -144,7 +144,7 @@ struct Piece {
 /// buffers are shared.
 class JitForward {
 public:
-  JitForward(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t Ctx, int32_t Sequences, unsigned Threads,
+  JitForward(const TransformerModel &M, runtime::KernelCache &Cache, int64_t Ctx, int32_t Sequences, unsigned Threads,
              int64_t Batch, bool Profile, bool HugePages, std::shared_ptr<const codegen::Wisdom> Wis);
   std::vector<std::pair<std::string, double>> profile() const { return Prof.report(); }
   int64_t batchSize() const { return Batch; }
@@ -192,7 +192,7 @@ private:
   /// dispatch costs more than a few rows, and keeps the workers awake.
   template <typename Fn> void perToken(int64_t N, Fn &&F);
 
-  const Qwen2Model &M;
+  const TransformerModel &M;
   runtime::KernelCache &Cache;
   std::shared_ptr<const codegen::Wisdom> Wis; // Measured kernel choices, or null.
   runtime::ThreadPool Pool;
@@ -219,13 +219,13 @@ private:
   std::vector<float> Cos, Sin;          // Per token x frequency.
 };
 
-JitForward::JitForward(const Qwen2Model &M, runtime::KernelCache &Cache, int64_t Ctx, int32_t Sequences,
+JitForward::JitForward(const TransformerModel &M, runtime::KernelCache &Cache, int64_t Ctx, int32_t Sequences,
                        unsigned Threads, int64_t Batch, bool Profile, bool HugePages,
                        std::shared_ptr<const codegen::Wisdom> Wis)
     : M(M), Cache(Cache), Wis(std::move(Wis)), Pool(Threads), Batch(Batch),
       Wide(Cache.jit().cpu().AVX512 ? vec::Width::Native512 : vec::Width::Avx2), Prof(Profile, Pool),
       Positions(Sequences, 0) {
-  const Qwen2Config &C = M.config();
+  const ModelConfig &C = M.config();
   for (int32_t S = 0; S < Sequences; ++S)
     Caches.push_back(std::make_unique<KVCache>(C.Layers, C.KVHeads, C.HeadDim, Ctx, KVCache::kSegmentPositions,
                                                HugePages));
@@ -348,7 +348,7 @@ void JitForward::normQuantize(const float *Residual, const float *Weight, Quanti
 }
 
 void JitForward::qkv(uint32_t Layer, const Kernels &Ks, int64_t N) {
-  const Qwen2Config &C = M.config();
+  const ModelConfig &C = M.config();
   const LayerWeights &W = M.Layers[Layer];
   const int64_t QD = C.qDim(), KV = C.kvDim(), HD = C.HeadDim, Heads = C.Heads, KVHeads = C.KVHeads;
   // Heads [0, Heads) are q's, then KVHeads of k and of v. (Bias, RoPE and
@@ -389,7 +389,7 @@ void JitForward::qkv(uint32_t Layer, const Kernels &Ks, int64_t N) {
 }
 
 void JitForward::attention(uint32_t Layer, int64_t N) {
-  const Qwen2Config &C = M.config();
+  const ModelConfig &C = M.config();
   const int64_t QD = C.qDim(), HD = C.HeadDim, KVHeads = C.KVHeads, Group = C.Heads / C.KVHeads;
   const float Scale = 1.0f / std::sqrt(float(HD));
   // One item per (token, KV head): the token's Group query heads read each
@@ -414,7 +414,7 @@ void JitForward::attention(uint32_t Layer, int64_t N) {
 }
 
 absl::Status JitForward::forward(std::span<const Piece> Pieces, float *LogitsOut) {
-  const Qwen2Config &C = M.config();
+  const ModelConfig &C = M.config();
   // The batch's rows: every piece's tokens, each with its sequence's cache
   // and its position; and the rows whose logits are wanted.
   std::vector<int32_t> &Tokens = RowTokens;
@@ -518,7 +518,7 @@ absl::Status JitForward::forward(std::span<const Piece> Pieces, float *LogitsOut
 /// One sequence: the Session interface over a JitForward.
 class JitSession final : public Session {
 public:
-  JitSession(const Qwen2Model &M, int64_t Ctx, std::unique_ptr<JitForward> F)
+  JitSession(const TransformerModel &M, int64_t Ctx, std::unique_ptr<JitForward> F)
       : Session(M, Ctx), F(std::move(F)) {}
   std::vector<std::pair<std::string, double>> profile() const override { return F->profile(); }
   int64_t batchSize() const override { return F->batchSize(); }
@@ -566,7 +566,7 @@ private:
 /// Several sequences: steps of their tokens through one JitForward.
 class JitBatchedSession final : public BatchedSession {
 public:
-  JitBatchedSession(const Qwen2Model &M, int64_t Ctx, std::unique_ptr<JitForward> F)
+  JitBatchedSession(const TransformerModel &M, int64_t Ctx, std::unique_ptr<JitForward> F)
       : M(M), Ctx(Ctx), F(std::move(F)) {}
 
   absl::Status step(std::span<const SequenceInput> Inputs, std::vector<float> &Logits) override {
@@ -633,20 +633,20 @@ public:
   int64_t contextSize() const override { return Ctx; }
   int64_t batchSize() const override { return F->batchSize(); }
   int64_t sequenceBytes() const override {
-    const Qwen2Config &C = M.config();
+    const ModelConfig &C = M.config();
     return 2 * C.Layers * C.kvDim() * Ctx * int64_t(sizeof(uint16_t));
   }
-  const Qwen2Model &model() const override { return M; }
+  const TransformerModel &model() const override { return M; }
 
 private:
-  const Qwen2Model &M;
+  const TransformerModel &M;
   int64_t Ctx;
   std::unique_ptr<JitForward> F;
   std::vector<Piece> StepPieces;
 };
 
 /// The context and batch from Options, checked.
-absl::Status checkOptions(const Qwen2Model &M, const SessionOptions &Options, int64_t &Ctx, int64_t &Batch) {
+absl::Status checkOptions(const TransformerModel &M, const SessionOptions &Options, int64_t &Ctx, int64_t &Batch) {
   Ctx = std::min<int64_t>(Options.ContextSize, M.config().ContextLength);
   if (Ctx <= 0)
     return absl::InvalidArgumentError(absl::StrFormat("context size %d must be positive", Options.ContextSize));
@@ -658,7 +658,7 @@ absl::Status checkOptions(const Qwen2Model &M, const SessionOptions &Options, in
 
 } // namespace
 
-absl::StatusOr<std::unique_ptr<Session>> createJitSession(const Qwen2Model &M, runtime::KernelCache &Cache,
+absl::StatusOr<std::unique_ptr<Session>> createJitSession(const TransformerModel &M, runtime::KernelCache &Cache,
                                                           SessionOptions Options) {
   int64_t Ctx = 0, Batch = 0;
   if (absl::Status S = checkOptions(M, Options, Ctx, Batch); !S.ok())
@@ -671,7 +671,7 @@ absl::StatusOr<std::unique_ptr<Session>> createJitSession(const Qwen2Model &M, r
   return std::unique_ptr<Session>(std::make_unique<JitSession>(M, Ctx, std::move(F)));
 }
 
-absl::StatusOr<std::unique_ptr<BatchedSession>> createJitBatchedSession(const Qwen2Model &M,
+absl::StatusOr<std::unique_ptr<BatchedSession>> createJitBatchedSession(const TransformerModel &M,
                                                                         runtime::KernelCache &Cache,
                                                                         SessionOptions Options, int32_t Sequences) {
   int64_t Ctx = 0, Batch = 0;

@@ -48,7 +48,7 @@ void matmul(const Matrix &W, const float *X, float *Y, int64_t N) {
   }
 }
 
-/// RoPE by the model's angles (Qwen2Model::ropeAngles): element i rotates
+/// RoPE by the model's angles (TransformerModel::ropeAngles): element i rotates
 /// with i + HeadDim/2 (RopeStyle::Neox) or 2i with 2i + 1 (Pairs).
 void rope(float *Head, int64_t HeadDim, const float *Cos, const float *Sin, RopeStyle Style) {
   const int64_t Half = HeadDim / 2;
@@ -62,7 +62,7 @@ void rope(float *Head, int64_t HeadDim, const float *Cos, const float *Sin, Rope
 
 class ReferenceSession final : public Session {
 public:
-  ReferenceSession(const Qwen2Model &M, int64_t Ctx)
+  ReferenceSession(const TransformerModel &M, int64_t Ctx)
       : Session(M, Ctx), KCache(size_t(M.config().Layers) * Ctx * M.config().kvDim()),
         VCache(KCache.size()) {}
 
@@ -77,7 +77,7 @@ absl::Status ReferenceSession::eval(std::span<const int32_t> Tokens, bool AllLog
                                     std::vector<float> &Logits) {
   if (absl::Status S = checkTokens(Tokens); !S.ok())
     return S;
-  const Qwen2Config &C = M.config();
+  const ModelConfig &C = M.config();
   const int64_t N = Tokens.size(), D = C.Dim, KV = C.kvDim(), QD = C.qDim(), FF = C.FFN, HD = C.HeadDim;
   const int64_t Group = C.Heads / C.KVHeads;
   std::vector<float> X(N * D), XN(N * D), Q(N * QD), K(N * KV), V(N * KV), Att(N * QD), O(N * D);
@@ -172,7 +172,7 @@ absl::Status ReferenceSession::eval(std::span<const int32_t> Tokens, bool AllLog
 
 } // namespace
 
-absl::StatusOr<std::unique_ptr<Session>> createReferenceSession(const Qwen2Model &M,
+absl::StatusOr<std::unique_ptr<Session>> createReferenceSession(const TransformerModel &M,
                                                                 SessionOptions Options) {
   int64_t Ctx = std::min<int64_t>(Options.ContextSize, M.config().ContextLength);
   if (Ctx <= 0)

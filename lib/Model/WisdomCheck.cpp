@@ -47,7 +47,7 @@ void revertToTable(codegen::Wisdom &W, unsigned Threads, codegen::TokenClass T, 
 
 } // namespace
 
-absl::StatusOr<std::vector<WisdomCheck>> confirmWisdom(const Qwen2Model &M, runtime::KernelCache &Cache,
+absl::StatusOr<std::vector<WisdomCheck>> confirmWisdom(const TransformerModel &M, runtime::KernelCache &Cache,
                                                        codegen::Wisdom &Tuned, const std::vector<unsigned> &Threads,
                                                        const WisdomCheckOptions &Options) {
   const codegen::CpuFeatures &Cpu = Cache.jit().cpu();

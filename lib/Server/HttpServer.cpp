@@ -59,7 +59,7 @@ struct HttpServer::Impl {
   int ListenSocket = -1; // The listening socket httplib made (seen in its socket-options hook).
   // Set once by setReady; read by the handlers.
   std::atomic<bool> Ready{false};
-  const model::Qwen2Model *Model = nullptr;
+  const model::TransformerModel *Model = nullptr;
   Scheduler *Jobs = nullptr;
   std::string ModelId;
   int64_t Created = std::time(nullptr);
@@ -368,7 +368,7 @@ void HttpServer::Impl::routes() {
     Svr.Get(Path, [this](const httplib::Request &, httplib::Response &Res) {
       if (!checkReady(Res))
         return;
-      const model::Qwen2Config &C = Model->config();
+      const model::ModelConfig &C = Model->config();
       json M = {{"id", ModelId},
                 {"object", "model"},
                 {"created", Created},
@@ -507,7 +507,7 @@ void HttpServer::start() {
   P->Listener = std::thread([this] { P->Svr.listen_after_bind(); });
 }
 
-void HttpServer::setReady(const model::Qwen2Model &Model, Scheduler &Jobs, std::string ModelId) {
+void HttpServer::setReady(const model::TransformerModel &Model, Scheduler &Jobs, std::string ModelId) {
   P->Model = &Model;
   P->Jobs = &Jobs;
   P->ModelId = std::move(ModelId);

@@ -55,7 +55,7 @@ double matrixBytes(const model::Matrix &W) { return double(W.Rows) * codegen::we
 
 /// Bytes of the layers' matrices, which every forward pass (every batch of
 /// a prompt) reads once.
-double layerBytes(const model::Qwen2Model &M) {
+double layerBytes(const model::TransformerModel &M) {
   double B = 0;
   for (const model::LayerWeights &L : M.Layers)
     for (const model::Matrix *W : {&L.Q, &L.K, &L.V, &L.O, &L.Gate, &L.Up, &L.Down})
@@ -63,7 +63,7 @@ double layerBytes(const model::Qwen2Model &M) {
   return B;
 }
 
-double multiplyAdds(const model::Qwen2Model &M) {
+double multiplyAdds(const model::TransformerModel &M) {
   double P = 0;
   for (const model::LayerWeights &L : M.Layers)
     for (const model::Matrix *W : {&L.Q, &L.K, &L.V, &L.O, &L.Gate, &L.Up, &L.Down})
@@ -123,13 +123,13 @@ int runBench(const std::vector<std::string> &Args) {
   if (*PP == 0 && *TG == 0 && PgPrompt == 0)
     return fail("nothing to run: -p, -n and -pg are all 0");
 
-  absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = loadModel();
+  absl::StatusOr<std::unique_ptr<model::TransformerModel>> M = loadModel();
   if (!M.ok())
     return fail(std::string(M.status().message()));
   absl::StatusOr<Engine> E = createEngine();
   if (!E.ok())
     return fail(std::string(E.status().message()));
-  const model::Qwen2Model &Model = **M;
+  const model::TransformerModel &Model = **M;
   // Refuse tests that cannot run before timing any.
   const int64_t Longest = std::max<int64_t>({*PP, *TG, PgPrompt + PgGen});
   if (Longest >= Model.config().ContextLength)

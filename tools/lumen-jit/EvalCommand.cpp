@@ -47,7 +47,7 @@ int runEval(const std::vector<std::string> &Args) {
   if (*From >= N)
     return fail(absl::StrFormat("--from %d is past the last position %d", *From, N - 1));
 
-  absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = loadModel();
+  absl::StatusOr<std::unique_ptr<model::TransformerModel>> M = loadModel();
   if (!M.ok())
     return fail(std::string(M.status().message()));
   absl::StatusOr<unsigned> Threads = threadCount();

@@ -55,7 +55,7 @@ absl::StatusOr<std::string> modelPath() {
   return Path;
 }
 
-absl::StatusOr<std::unique_ptr<model::Qwen2Model>> loadModel(double *Seconds) {
+absl::StatusOr<std::unique_ptr<model::TransformerModel>> loadModel(double *Seconds) {
   absl::StatusOr<std::string> Path = modelPath();
   if (!Path.ok())
     return Path.status();
@@ -75,7 +75,7 @@ absl::StatusOr<std::unique_ptr<model::Qwen2Model>> loadModel(double *Seconds) {
   Options.Wisdom = wisdom();
   Options.HugePages = absl::GetFlag(FLAGS_huge_pages);
   Options.Repack = absl::GetFlag(FLAGS_repack);
-  absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = model::Qwen2Model::load(*Path, Options);
+  absl::StatusOr<std::unique_ptr<model::TransformerModel>> M = model::TransformerModel::load(*Path, Options);
   if (Seconds)
     *Seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - Start).count();
   return M;
@@ -226,7 +226,7 @@ absl::StatusOr<std::optional<uint64_t>> seedFlag() {
   return Seed;
 }
 
-absl::StatusOr<int64_t> contextSize(const model::Qwen2Model &M) {
+absl::StatusOr<int64_t> contextSize(const model::TransformerModel &M) {
   int64_t Ctx = absl::GetFlag(FLAGS_c);
   if (Ctx < 0)
     return absl::InvalidArgumentError(

@@ -2,7 +2,7 @@
 #ifndef LUMEN_TOOLS_MODELSETUP_H
 #define LUMEN_TOOLS_MODELSETUP_H
 
-#include "lumen/Model/Qwen2Model.h"
+#include "lumen/Model/TransformerModel.h"
 #include "lumen/Model/Session.h"
 #include "lumen/Runtime/Jit.h"
 #include "lumen/Runtime/KernelCache.h"
@@ -27,7 +27,7 @@ absl::StatusOr<codegen::CpuFeatures> targetCpu();
 absl::StatusOr<std::string> modelPath();
 /// The model named by -m / --model (weights laid out for targetCpu()),
 /// with its load time.
-absl::StatusOr<std::unique_ptr<model::Qwen2Model>> loadModel(double *Seconds = nullptr);
+absl::StatusOr<std::unique_ptr<model::TransformerModel>> loadModel(double *Seconds = nullptr);
 
 /// A JIT for targetCpu() and kernel cache, with the object cache the flags ask for
 /// (an unusable cache directory gives a warning on stderr, not an error).
@@ -63,7 +63,7 @@ absl::StatusOr<std::string> promptText();
 /// --seed if given (a non-negative integer).
 absl::StatusOr<std::optional<uint64_t>> seedFlag();
 /// -c for M: the flag's token count, or the model's trained context for 0.
-absl::StatusOr<int64_t> contextSize(const model::Qwen2Model &M);
+absl::StatusOr<int64_t> contextSize(const model::TransformerModel &M);
 /// Parses a positive integer flag value, with the flag's name in errors.
 absl::StatusOr<int64_t> parseCount(const std::string &Flag, const std::string &Value, int64_t Default);
 

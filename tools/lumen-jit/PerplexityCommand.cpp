@@ -64,7 +64,7 @@ int runPerplexity(const std::vector<std::string> &Args) {
   if (Text->empty())
     return fail("perplexity needs a text: -f FILE (or -p TEXT)");
 
-  absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = loadModel();
+  absl::StatusOr<std::unique_ptr<model::TransformerModel>> M = loadModel();
   if (!M.ok())
     return fail(std::string(M.status().message()));
   if (Chunk == 0)

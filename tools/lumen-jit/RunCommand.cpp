@@ -165,10 +165,10 @@ int runRun(const std::vector<std::string> &Args) {
   Interrupt::install();
   std::fprintf(stderr, "lumen-jit: loading model\n");
   double LoadSeconds = 0;
-  absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = loadModel(&LoadSeconds);
+  absl::StatusOr<std::unique_ptr<model::TransformerModel>> M = loadModel(&LoadSeconds);
   if (!M.ok())
     return fail(std::string(M.status().message()));
-  const model::Qwen2Model &Model = **M;
+  const model::TransformerModel &Model = **M;
   const model::Tokenizer &Tok = Model.tokenizer();
   absl::StatusOr<int64_t> Ctx = contextSize(Model);
   if (!Ctx.ok())

@@ -73,7 +73,7 @@ int runServe(const std::vector<std::string> &Args) {
 
   // The model loads on a thread of its own, so that a signal meanwhile ends the process at once.
   std::atomic<int> LoadStatus{-1}; // -1 loading, 0 ready, 1 failed.
-  std::unique_ptr<model::Qwen2Model> Model;
+  std::unique_ptr<model::TransformerModel> Model;
   absl::StatusOr<Engine> E = absl::UnknownError("not created");
   std::unique_ptr<model::BatchedSession> Session;
   std::unique_ptr<server::Scheduler> Jobs;
@@ -83,7 +83,7 @@ int runServe(const std::vector<std::string> &Args) {
       LoadStatus.store(1);
       kill(getpid(), SIGTERM); // Wakes the sigwait below.
     };
-    absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = loadModel();
+    absl::StatusOr<std::unique_ptr<model::TransformerModel>> M = loadModel();
     if (!M.ok())
       return Fail(M.status());
     Model = std::move(*M);

@@ -6,7 +6,7 @@
 #include "Progress.h"
 
 #include "lumen/GGUF/GGUFFile.h"
-#include "lumen/Model/SyntheticQwen2.h"
+#include "lumen/Model/SyntheticModel.h"
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
@@ -24,7 +24,7 @@ int runSynth(const std::vector<std::string> &Args) {
   std::string Out = absl::GetFlag(FLAGS_o);
   if (Out.empty())
     return fail("synth needs an output file: -o OUT");
-  absl::StatusOr<model::Qwen2Shape> Shape = model::qwen2Preset(absl::GetFlag(FLAGS_preset));
+  absl::StatusOr<model::ModelShape> Shape = model::syntheticPreset(absl::GetFlag(FLAGS_preset));
   if (!Shape.ok())
     return fail(std::string(Shape.status().message()));
 
@@ -56,7 +56,7 @@ int runSynth(const std::vector<std::string> &Args) {
   ProgressBar Bar(absl::StrFormat("lumen-jit: writing %s %s to %s", Shape->Name, quant::presetInfo(*Type).Name, Out));
   Options.OnProgress = [&Bar](uint64_t Done, uint64_t Total) { return Bar.update(Done, Total); };
   auto Start = std::chrono::steady_clock::now();
-  absl::Status S = model::writeSyntheticQwen2(Options, Out);
+  absl::Status S = model::writeSyntheticModel(Options, Out);
   Bar.finish();
   if (absl::IsCancelled(S))
     return interruptedExit();

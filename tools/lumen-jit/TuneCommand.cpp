@@ -46,7 +46,7 @@ absl::Status tuneModel(const std::vector<unsigned> &Threads, std::FILE *Summary)
     Options.Cpu = *Cpu;
     Options.Repack = false;
     Options.HugePages = false;
-    absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = model::Qwen2Model::load(*Path, Options);
+    absl::StatusOr<std::unique_ptr<model::TransformerModel>> M = model::TransformerModel::load(*Path, Options);
     if (!M.ok())
       return M.status();
     Targets = model::tuneTargets(**M);
@@ -95,7 +95,7 @@ absl::Status tuneModel(const std::vector<unsigned> &Threads, std::FILE *Summary)
     LO.Cpu = *Cpu;
     LO.HugePages = absl::GetFlag(FLAGS_huge_pages);
     LO.Wisdom = std::make_shared<const codegen::Wisdom>(*Wis); // The tuned layouts.
-    absl::StatusOr<std::unique_ptr<model::Qwen2Model>> M = model::Qwen2Model::load(*Path, LO);
+    absl::StatusOr<std::unique_ptr<model::TransformerModel>> M = model::TransformerModel::load(*Path, LO);
     if (!M.ok())
       return M.status();
     model::WisdomCheckOptions CO;

@@ -20,7 +20,7 @@ const std::string kData = std::string(LUMEN_SOURCE_DIR) + "/unittests/Model/data
 /// The reference and JIT paths against the reference logits Ref, by the
 /// fixtures' rule; and the JIT's one-token decode steps against its prompt
 /// batch.
-void expectMatchesReference(const Qwen2Model &M, const std::string &Ref) {
+void expectMatchesReference(const TransformerModel &M, const std::string &Ref) {
   for (bool Jit : {false, true}) {
     SCOPED_TRACE(Jit ? "JIT" : "reference");
     Agreement A = checkReference(M, kData + "/" + Ref, [&] {
@@ -47,9 +47,9 @@ void expectMatchesReference(const Qwen2Model &M, const std::string &Ref) {
 TEST(ArchFixtureTest, Qwen3MatchesIkLlamaCpp) {
   const std::string Path = std::string(LUMEN_TEST_TMPDIR) + "/qwen3-tiny-s5.gguf";
   LUMEN_REQUIRE_FILE(Path, "made by CTest's make_qwen3_fixture from ../shared/tools/mkqwen.py with numpy");
-  auto M = Qwen2Model::load(Path);
+  auto M = TransformerModel::load(Path);
   ASSERT_TRUE(M.ok()) << M.status();
-  const Qwen2Config &C = (*M)->config();
+  const ModelConfig &C = (*M)->config();
   EXPECT_STREQ(C.Arch->Name, "qwen3");
   EXPECT_EQ(C.HeadDim, 128u);
   EXPECT_EQ(C.qDim(), 512u);
@@ -64,9 +64,9 @@ TEST(ArchFixtureTest, Qwen3MatchesIkLlamaCpp) {
 TEST(ArchFixtureTest, LlamaMatchesIkLlamaCpp) {
   const std::string Path = std::string(LUMEN_TEST_TMPDIR) + "/llama-tiny-s5.gguf";
   LUMEN_REQUIRE_FILE(Path, "made by CTest's make_llama_fixture from ../shared/tools/mkqwen.py with numpy");
-  auto M = Qwen2Model::load(Path);
+  auto M = TransformerModel::load(Path);
   ASSERT_TRUE(M.ok()) << M.status();
-  const Qwen2Config &C = (*M)->config();
+  const ModelConfig &C = (*M)->config();
   EXPECT_STREQ(C.Arch->Name, "llama");
   EXPECT_EQ(C.Arch->Rope, RopeStyle::Pairs);
   EXPECT_EQ(C.HeadDim, 64u);

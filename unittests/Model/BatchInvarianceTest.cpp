@@ -41,7 +41,7 @@ struct Alone {
   std::vector<int32_t> Tokens; // The greedy tokens fed back.
 };
 
-Alone runAlone(const Qwen2Model &M, const std::vector<int32_t> &Prompt) {
+Alone runAlone(const TransformerModel &M, const std::vector<int32_t> &Prompt) {
   SessionOptions O;
   O.ContextSize = 256;
   O.Threads = 2;
@@ -67,8 +67,8 @@ TEST_P(BatchInvarianceTest, LogitsEqualAloneAndAmongOthers) {
   SynthOptions O = smallSynthetic(gguf::TensorType::F32, /*Tied=*/false, 61);
   O.Type = GetParam();
   const std::string Path = absl::StrFormat("%s/batch-invariance-%s.gguf", LUMEN_TEST_TMPDIR, Name);
-  ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());
-  auto M = Qwen2Model::load(Path);
+  ASSERT_TRUE(writeSyntheticModel(O, Path).ok());
+  auto M = TransformerModel::load(Path);
   ASSERT_TRUE(M.ok()) << M.status();
   const int64_t Vocab = (*M)->config().Vocab;
 
@@ -168,8 +168,8 @@ INSTANTIATE_TEST_SUITE_P(Presets, BatchInvarianceTest,
 TEST(BatchedSessionTest, BadStepsAreErrors) {
   SynthOptions O = smallSynthetic(gguf::TensorType::Q8_0, /*Tied=*/true, 62);
   const std::string Path = absl::StrFormat("%s/batched-errors.gguf", LUMEN_TEST_TMPDIR);
-  ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());
-  auto M = Qwen2Model::load(Path);
+  ASSERT_TRUE(writeSyntheticModel(O, Path).ok());
+  auto M = TransformerModel::load(Path);
   ASSERT_TRUE(M.ok());
   SessionOptions BO;
   BO.ContextSize = 32;
@@ -201,14 +201,14 @@ TEST(BatchedSessionTest, BadStepsAreErrors) {
   EXPECT_TRUE((*B)->rewind(0, 3).ok());
   EXPECT_EQ((*B)->position(0), 3);
   EXPECT_FALSE(createJitBatchedSession(**M, kernelCache(), BO, 0).ok());
-  const Qwen2Config &C = (*M)->config();
+  const ModelConfig &C = (*M)->config();
   EXPECT_EQ((*B)->sequenceBytes(), 2 * C.Layers * C.kvDim() * 32 * 2);
 }
 
 // README and docs/SERVER.md: a slot's KV cache a token, fp16 keys and values.
 TEST(BatchedSessionTest, KVBytesPerTokenOfThePresets) {
   auto PerToken = [](const char *Name) {
-    const Qwen2Shape S = *qwen2Preset(Name);
+    const ModelShape S = *syntheticPreset(Name);
     return 2 * int64_t(S.Layers) * S.kvDim() * 2;
   };
   EXPECT_EQ(PerToken("qwen2.5-0.5b"), 12 * 1024);

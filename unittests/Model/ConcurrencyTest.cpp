@@ -7,7 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "Fixtures.h"
 #include "lumen/Model/Generate.h"
-#include "lumen/Model/Qwen2Model.h"
+#include "lumen/Model/TransformerModel.h"
 #include "lumen/Model/Session.h"
 #include "lumen/Runtime/Jit.h"
 #include "lumen/Runtime/KernelCache.h"
@@ -22,7 +22,7 @@ using namespace lumen::model;
 
 namespace {
 
-std::vector<int32_t> greedy(const Qwen2Model &M, runtime::KernelCache &Cache, const std::string &Prompt,
+std::vector<int32_t> greedy(const TransformerModel &M, runtime::KernelCache &Cache, const std::string &Prompt,
                             unsigned PoolThreads) {
   SessionOptions O;
   O.Threads = PoolThreads;
@@ -49,7 +49,7 @@ std::vector<int32_t> greedy(const Qwen2Model &M, runtime::KernelCache &Cache, co
 TEST(ConcurrencyTest, SessionsShareModelAndKernelCache) {
   std::string Path = std::string(LUMEN_SHARED_DIR) + "/fixtures/tiny-qwen2.gguf";
   LUMEN_REQUIRE_SHARED(Path);
-  auto M = Qwen2Model::load(Path);
+  auto M = TransformerModel::load(Path);
   ASSERT_TRUE(M.ok());
   const std::vector<std::string> Prompts = {"Hello", "The quick brown fox jumps over the lazy dog.",
                                             "def main():\n    print(42)", "안녕하세요, 저는 Qwen입니다."};

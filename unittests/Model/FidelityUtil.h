@@ -2,9 +2,9 @@
 #ifndef LUMEN_UNITTESTS_FIDELITYUTIL_H
 #define LUMEN_UNITTESTS_FIDELITYUTIL_H
 
-#include "lumen/Model/Qwen2Model.h"
+#include "lumen/Model/TransformerModel.h"
 #include "lumen/Model/Session.h"
-#include "lumen/Model/SyntheticQwen2.h"
+#include "lumen/Model/SyntheticModel.h"
 #include "lumen/Runtime/Jit.h"
 #include "lumen/Runtime/KernelCache.h"
 
@@ -34,7 +34,7 @@ inline runtime::KernelCache &kernelCache() {
 /// 4 heads of 64 over 2 KV heads, FFN 512, a 1024-token byte vocabulary.
 inline SynthOptions smallSynthetic(gguf::TensorType Matrices, bool Tied, uint64_t Seed) {
   SynthOptions O;
-  O.Shape = *qwen2Preset("tiny");
+  O.Shape = *syntheticPreset("tiny");
   O.Shape.Layers = 2;
   O.Shape.Dim = 256;
   O.Shape.Heads = 4;
@@ -84,7 +84,7 @@ struct Agreement {
 };
 
 /// Checks one reference file against a session factory; returns agreement.
-inline Agreement checkReference(const Qwen2Model &M, const std::string &RefPath,
+inline Agreement checkReference(const TransformerModel &M, const std::string &RefPath,
                          const std::function<std::unique_ptr<Session>()> &NewSession) {
   std::ifstream In(RefPath);
   nlohmann::json Ref = nlohmann::json::parse(In);

@@ -7,7 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "Fixtures.h"
 #include "lumen/GGUF/GGUFWriter.h"
-#include "lumen/Model/Qwen2Model.h"
+#include "lumen/Model/TransformerModel.h"
 #include "lumen/Model/Session.h"
 #include "lumen/Runtime/Jit.h"
 #include "lumen/Runtime/KernelCache.h"
@@ -44,7 +44,7 @@ protected:
     auto F = gguf::GGUFFile::parse(B, "model.gguf");
     if (!F.ok())
       return F.status();
-    return model::Qwen2Model::fromFile(std::move(*F)).status();
+    return model::TransformerModel::fromFile(std::move(*F)).status();
   }
   /// Loads B as a model; returns the error ("" if it loaded).
   static std::string load(const std::vector<uint8_t> &B) { return std::string(loadStatus(B).message()); }
@@ -65,7 +65,7 @@ protected:
     std::string Path = std::string(LUMEN_TEST_TMPDIR) + "/malformed-" +
                        ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".gguf";
     EXPECT_TRUE(W.write(Path).ok());
-    auto M = model::Qwen2Model::load(Path);
+    auto M = model::TransformerModel::load(Path);
     return M.ok() ? "" : std::string(M.status().message());
   }
   static std::vector<uint8_t> Bytes;
@@ -212,7 +212,7 @@ TEST_F(MalformedModelTest, LlamaReadsItsOptionalBiases) {
   };
   EXPECT_EQ(rewrite(Relabel), "");
   const std::string Path = std::string(LUMEN_TEST_TMPDIR) + "/malformed-LlamaReadsItsOptionalBiases.gguf";
-  auto M = model::Qwen2Model::load(Path);
+  auto M = model::TransformerModel::load(Path);
   ASSERT_TRUE(M.ok()) << M.status();
   EXPECT_NE((*M)->Layers[0].QBias, nullptr);
   EXPECT_NE((*M)->Layers[0].VBias, nullptr);

@@ -27,7 +27,7 @@ struct Direct {
   int64_t Scored;
 };
 
-Direct direct(const Qwen2Model &M, const std::vector<int32_t> &Tokens, int64_t C, int64_t Chunks,
+Direct direct(const TransformerModel &M, const std::vector<int32_t> &Tokens, int64_t C, int64_t Chunks,
               std::optional<int32_t> Start) {
   const int64_t V = M.config().Vocab;
   double Nll = 0, Nll2 = 0;
@@ -59,14 +59,14 @@ class PerplexityTest : public ::testing::Test {
 protected:
   void SetUp() override {
     const std::string Path = absl::StrFormat("%s/ppl-model.gguf", LUMEN_TEST_TMPDIR);
-    ASSERT_TRUE(writeSyntheticQwen2(smallSynthetic(gguf::TensorType::Q8_0, false, 5), Path).ok());
-    auto Loaded = Qwen2Model::load(Path);
+    ASSERT_TRUE(writeSyntheticModel(smallSynthetic(gguf::TensorType::Q8_0, false, 5), Path).ok());
+    auto Loaded = TransformerModel::load(Path);
     ASSERT_TRUE(Loaded.ok()) << Loaded.status();
     M = std::move(*Loaded);
     for (int I = 0; I < 200; ++I)
       Tokens.push_back((I * 7919 + 17) % 1024);
   }
-  std::unique_ptr<Qwen2Model> M;
+  std::unique_ptr<TransformerModel> M;
   std::vector<int32_t> Tokens;
 };
 

@@ -13,9 +13,9 @@
 #include "lumen/GGUF/GGUFFile.h"
 #include "lumen/GGUF/GGUFWriter.h"
 #include "lumen/GGUF/Quantize.h"
-#include "lumen/Model/Qwen2Model.h"
+#include "lumen/Model/TransformerModel.h"
 #include "lumen/Model/Session.h"
-#include "lumen/Model/SyntheticQwen2.h"
+#include "lumen/Model/SyntheticModel.h"
 
 #include "FidelityUtil.h"
 #include "lumen/Codegen/KernelABI.h"
@@ -84,7 +84,7 @@ void writeQuantized(const std::function<gguf::TensorType(const std::string &)> &
                     const std::string &Path, const std::string &DecodedPath = "") {
   SynthOptions O = smallSynthetic(gguf::TensorType::F32, /*Tied=*/false, 43);
   const std::string Base = Path + ".base.gguf";
-  ASSERT_TRUE(writeSyntheticQwen2(O, Base).ok());
+  ASSERT_TRUE(writeSyntheticModel(O, Base).ok());
   auto F = gguf::GGUFFile::open(Base);
   ASSERT_TRUE(F.ok()) << F.status();
   gguf::GGUFWriter Quant, Decoded;
@@ -132,7 +132,7 @@ std::unique_ptr<runtime::Jit> jitFor(const char *Isa) {
 /// steps. Int8 activations against the reference's f32 ones: rms ~0.02-0.1
 /// on these models (measured; the limit leaves room); a kernel that reads a
 /// block wrongly is off by far more.
-void expectJitMatchesReference(const Qwen2Model &M, runtime::KernelCache &Cache, const std::string &What) {
+void expectJitMatchesReference(const TransformerModel &M, runtime::KernelCache &Cache, const std::string &What) {
   SessionOptions SO;
   SO.Threads = 2;
   SO.PrefillBatch = 16;
@@ -172,8 +172,8 @@ TEST_P(QuantizedModelTest, ReferenceComputesWhatF32Does) {
   const std::string QPath = absl::StrFormat("%s/quant-%s.gguf", LUMEN_TEST_TMPDIR, Name),
                     DPath = absl::StrFormat("%s/quant-%s-decoded.gguf", LUMEN_TEST_TMPDIR, Name);
   writeQuantized([&](const std::string &) { return Type; }, QPath, DPath);
-  auto MQ = Qwen2Model::load(QPath);
-  auto MD = Qwen2Model::load(DPath);
+  auto MQ = TransformerModel::load(QPath);
+  auto MD = TransformerModel::load(DPath);
   ASSERT_TRUE(MQ.ok()) << MQ.status();
   ASSERT_TRUE(MD.ok()) << MD.status();
   EXPECT_EQ(codegen::weightTypeName((*MQ)->Layers[1].Down.Type), absl::AsciiStrToLower(Name));
@@ -200,7 +200,7 @@ TEST_P(QuantizedModelTest, JitMatchesReference) {
   const std::string Name(gguf::tensorTypeTraits(Type).Name);
   const std::string Path = absl::StrFormat("%s/quant-jit-%s.gguf", LUMEN_TEST_TMPDIR, Name);
   writeQuantized([&](const std::string &) { return Type; }, Path);
-  auto M = Qwen2Model::load(Path);
+  auto M = TransformerModel::load(Path);
   ASSERT_TRUE(M.ok()) << M.status();
   // The types the interleaved layouts take are repacked at load (README),
   // the others stay in the file's rows.
@@ -217,13 +217,13 @@ TEST_P(QuantizedModelTest, JitMatchesReference) {
   runtime::KernelCache Cache(*Avx2);
   LoadOptions LO;
   LO.Cpu = Avx2->cpu();
-  auto M2 = Qwen2Model::load(Path, LO);
+  auto M2 = TransformerModel::load(Path, LO);
   ASSERT_TRUE(M2.ok()) << M2.status();
   EXPECT_EQ((*M2)->Layers[0].Q.Layout, Repacked ? codegen::WeightLayout::Interleaved8 : codegen::WeightLayout::Rows);
   expectJitMatchesReference(**M2, Cache, Name + "_avx2");
   // And in the file's row layout.
   LO.Repack = false;
-  auto Rows = Qwen2Model::load(Path, LO);
+  auto Rows = TransformerModel::load(Path, LO);
   ASSERT_TRUE(Rows.ok()) << Rows.status();
   expectJitMatchesReference(**Rows, Cache, Name + "_avx2_rows");
 }
@@ -250,7 +250,7 @@ TEST(QuantizedModelMixTest, TypesChangeAcrossLayers) {
         return gguf::TensorType::Q4_0;
       },
       Path);
-  auto M = Qwen2Model::load(Path);
+  auto M = TransformerModel::load(Path);
   ASSERT_TRUE(M.ok()) << M.status();
   EXPECT_EQ((*M)->Layers[0].V.Type, codegen::WeightType::Q6_K);
   EXPECT_EQ((*M)->Layers[1].V.Type, codegen::WeightType::Q4_0);
@@ -289,11 +289,11 @@ TEST_P(QuantizedPresetTest, QuantizedByLumenAndRun) {
   SynthOptions O = smallSynthetic(gguf::TensorType::F32, /*Tied=*/false, 47);
   const std::string F32Path = absl::StrFormat("%s/preset-f32.gguf", LUMEN_TEST_TMPDIR);
   const std::string Path = absl::StrFormat("%s/preset-%s.gguf", LUMEN_TEST_TMPDIR, Name);
-  ASSERT_TRUE(writeSyntheticQwen2(O, F32Path).ok());
+  ASSERT_TRUE(writeSyntheticModel(O, F32Path).ok());
   O.Type = C.Preset;
-  ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());
-  auto MF = Qwen2Model::load(F32Path);
-  auto MQ = Qwen2Model::load(Path);
+  ASSERT_TRUE(writeSyntheticModel(O, Path).ok());
+  auto MF = TransformerModel::load(F32Path);
+  auto MQ = TransformerModel::load(Path);
   ASSERT_TRUE(MF.ok()) << MF.status();
   ASSERT_TRUE(MQ.ok()) << MQ.status();
   expectJitMatchesReference(**MQ, kernelCache(), Name);

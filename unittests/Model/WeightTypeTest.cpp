@@ -7,9 +7,9 @@
 // one with padding rows) and decode steps, tied and untied.
 //
 //===----------------------------------------------------------------------===//
-#include "lumen/Model/Qwen2Model.h"
+#include "lumen/Model/TransformerModel.h"
 #include "lumen/Model/Session.h"
-#include "lumen/Model/SyntheticQwen2.h"
+#include "lumen/Model/SyntheticModel.h"
 
 #include "FidelityUtil.h"
 
@@ -36,8 +36,8 @@ TEST_P(WeightTypeTest, JitMatchesReference) {
     SynthOptions O = smallSynthetic(Type, Tied, 41);
     const std::string Path =
         absl::StrFormat("%s/synth-%s-%s.gguf", LUMEN_TEST_TMPDIR, Name, Tied ? "tied" : "untied");
-    ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());
-    auto M = Qwen2Model::load(Path);
+    ASSERT_TRUE(writeSyntheticModel(O, Path).ok());
+    auto M = TransformerModel::load(Path);
     ASSERT_TRUE(M.ok()) << M.status();
     for (const Matrix *W : {&(*M)->Embedding, &(*M)->Output, &(*M)->Layers[1].Down})
       EXPECT_EQ(W->Type, codegen::weightTypeOf(Type));

@@ -24,7 +24,7 @@ TEST(WisdomCheckTest, ConfirmsOrRevertsEachTokenClass) {
   ASSERT_TRUE(J.ok());
   runtime::KernelCache Cache(**J);
   const CpuFeatures &Cpu = Cache.jit().cpu();
-  auto M = Qwen2Model::load(Path);
+  auto M = TransformerModel::load(Path);
   ASSERT_TRUE(M.ok()) << M.status();
   const int64_t Prompt = 16;
 

@@ -26,12 +26,12 @@ namespace {
 struct Fixture {
   std::unique_ptr<runtime::Jit> J = std::move(*runtime::Jit::create());
   runtime::KernelCache Cache{*J};
-  std::unique_ptr<Qwen2Model> M;
+  std::unique_ptr<TransformerModel> M;
   Fixture() {
     SynthOptions O = test::smallSynthetic(gguf::TensorType::Q8_0, /*Tied=*/true, 81);
     const std::string Path = absl::StrFormat("%s/scheduler-small.gguf", LUMEN_TEST_TMPDIR);
-    EXPECT_TRUE(writeSyntheticQwen2(O, Path).ok());
-    M = std::move(*Qwen2Model::load(Path));
+    EXPECT_TRUE(writeSyntheticModel(O, Path).ok());
+    M = std::move(*TransformerModel::load(Path));
   }
   std::unique_ptr<BatchedSession> session(int32_t Slots) {
     SessionOptions O;

@@ -48,13 +48,13 @@ runtime::KernelCache &kernelCache() {
   return Cache;
 }
 
-const Qwen2Model &smallModel() {
-  static std::unique_ptr<Qwen2Model> M = [] {
+const TransformerModel &smallModel() {
+  static std::unique_ptr<TransformerModel> M = [] {
     SynthOptions O = test::smallSynthetic(gguf::TensorType::Q8_0, /*Tied=*/false, 71);
     const std::string Path = absl::StrFormat("%s/server-small.gguf", LUMEN_TEST_TMPDIR);
-    if (!writeSyntheticQwen2(O, Path).ok())
+    if (!writeSyntheticModel(O, Path).ok())
       std::abort();
-    return std::move(*Qwen2Model::load(Path));
+    return std::move(*TransformerModel::load(Path));
   }();
   return *M;
 }
@@ -65,7 +65,7 @@ struct TestServer {
   std::unique_ptr<Scheduler> Jobs;
   std::unique_ptr<HttpServer> Http;
 
-  explicit TestServer(const Qwen2Model &M, int32_t Slots = 4, ServerOptions SO = {}, size_t Queue = 64,
+  explicit TestServer(const TransformerModel &M, int32_t Slots = 4, ServerOptions SO = {}, size_t Queue = 64,
                       int64_t Ctx = 512, int64_t Batch = 32) {
     SessionOptions O;
     O.ContextSize = Ctx;
@@ -138,7 +138,7 @@ std::vector<std::string> events(const std::string &Body) {
 }
 
 TEST(ServerTest, ChatEqualsRunsGenerationLoop) {
-  const Qwen2Model &M = smallModel();
+  const TransformerModel &M = smallModel();
   TestServer S(M);
   json R = post(S, "/v1/chat/completions", chatBody("Hello there", 24, 0, false));
   ASSERT_TRUE(R.is_object());
@@ -204,7 +204,7 @@ std::vector<std::string> answers(const std::vector<json> &Responses) {
   return Out;
 }
 
-void expectBatchInvariant(const Qwen2Model &M, int32_t Slots) {
+void expectBatchInvariant(const TransformerModel &M, int32_t Slots) {
   const std::vector<json> Requests = invarianceRequests();
   std::vector<json> Alone;
   {
@@ -241,7 +241,7 @@ TEST(ServerTest, BatchInvariantOnTheSmallModel) { expectBatchInvariant(smallMode
 TEST(ServerTest, BatchInvariantOnTheTinyFixture) {
   const std::string Path = std::string(LUMEN_SHARED_DIR) + "/fixtures/tiny-qwen2.gguf";
   LUMEN_REQUIRE_SHARED(Path);
-  auto M = Qwen2Model::load(Path);
+  auto M = TransformerModel::load(Path);
   ASSERT_TRUE(M.ok());
   expectBatchInvariant(**M, 4);
 }
@@ -249,7 +249,7 @@ TEST(ServerTest, BatchInvariantOnTheTinyFixture) {
 TEST(ServerTest, BatchInvariantOnThe05bModel) {
   const std::string Path = LUMEN_QWEN05B;
   LUMEN_REQUIRE_FILE(Path, "written by the make_qwen05b_fixture test");
-  auto M = Qwen2Model::load(Path);
+  auto M = TransformerModel::load(Path);
   ASSERT_TRUE(M.ok());
   const std::vector<json> All = invarianceRequests();
   std::vector<json> Requests(All.begin(), All.begin() + 3);
@@ -338,15 +338,15 @@ TEST(ServerTest, CompletionsTakeTextOrTokenIds) {
 // block (here in byte tokens: the small vocabulary has no <think>), and
 // changes nothing for a model that does not think.
 TEST(ServerTest, EnableThinkingFalseOpensTheReplyWithAnEmptyThinkBlock) {
-  static std::unique_ptr<Qwen2Model> Qwen3 = [] {
+  static std::unique_ptr<TransformerModel> Qwen3 = [] {
     SynthOptions O = test::smallSynthetic(gguf::TensorType::Q8_0, /*Tied=*/true, 72);
     O.Shape.Arch = findArchitecture("qwen3");
     const std::string Path = absl::StrFormat("%s/server-qwen3.gguf", LUMEN_TEST_TMPDIR);
-    if (!writeSyntheticQwen2(O, Path).ok())
+    if (!writeSyntheticModel(O, Path).ok())
       std::abort();
-    return std::move(*Qwen2Model::load(Path));
+    return std::move(*TransformerModel::load(Path));
   }();
-  auto PromptTokens = [](const Qwen2Model &M, bool Thinking) {
+  auto PromptTokens = [](const TransformerModel &M, bool Thinking) {
     TestServer S(M, 1);
     json B = chatBody("Hello", 1, 0, false);
     if (!Thinking)

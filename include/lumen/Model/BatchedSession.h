@@ -61,13 +61,14 @@ public:
   virtual int64_t batchSize() const = 0;
   /// Bytes of KV cache a sequence takes when full (fp16 keys and values).
   virtual int64_t sequenceBytes() const = 0;
-  virtual const Qwen2Model &model() const = 0;
+  virtual const TransformerModel &model() const = 0;
 };
 
 /// Sequences sequences of Options.ContextSize positions each through Cache's
 /// kernels; a step takes up to Options.PrefillBatch tokens.
 LUMEN_API absl::StatusOr<std::unique_ptr<BatchedSession>>
-createJitBatchedSession(const Qwen2Model &M, runtime::KernelCache &Cache, SessionOptions Options, int32_t Sequences);
+createJitBatchedSession(const TransformerModel &M, runtime::KernelCache &Cache, SessionOptions Options,
+                        int32_t Sequences);
 
 } // namespace lumen::model
 

@@ -1,7 +1,7 @@
 //===- lumen/Model/Session.h - One conversation's state ----------*- C++ -*-===//
 //
 // A Session owns a KV cache and a position and runs tokens through a shared,
-// read-only Qwen2Model. Two implementations: the plain scalar reference
+// read-only TransformerModel. Two implementations: the plain scalar reference
 // (readable, for tests) and the JIT path (generated kernels, thread pool).
 // Several sessions may use one model (and one kernel cache) from different
 // threads at once.
@@ -13,7 +13,7 @@
 #include "lumen/Export.h"
 
 #include "lumen/Codegen/Wisdom.h"
-#include "lumen/Model/Qwen2Model.h"
+#include "lumen/Model/TransformerModel.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -54,16 +54,16 @@ public:
 
   int64_t position() const { return Pos; }
   int64_t contextSize() const { return Ctx; }
-  const Qwen2Model &model() const { return M; }
+  const TransformerModel &model() const { return M; }
   /// Forgets positions P and later (0 <= P <= position()).
   absl::Status rewind(int64_t P);
 
 protected:
-  Session(const Qwen2Model &M, int64_t Ctx) : M(M), Ctx(Ctx) {}
+  Session(const TransformerModel &M, int64_t Ctx) : M(M), Ctx(Ctx) {}
   /// Ids in range and room left in the context.
   absl::Status checkTokens(std::span<const int32_t> Tokens) const;
 
-  const Qwen2Model &M;
+  const TransformerModel &M;
   int64_t Ctx;
   int64_t Pos = 0;
 };
@@ -81,10 +81,10 @@ struct LUMEN_API SessionOptions {
 };
 
 /// The plain scalar forward pass (f32 activations and KV cache, exact dot products).
-LUMEN_API absl::StatusOr<std::unique_ptr<Session>> createReferenceSession(const Qwen2Model &M,
+LUMEN_API absl::StatusOr<std::unique_ptr<Session>> createReferenceSession(const TransformerModel &M,
                                                                 SessionOptions Options = {});
 /// The JIT forward pass through Cache's kernels.
-LUMEN_API absl::StatusOr<std::unique_ptr<Session>> createJitSession(const Qwen2Model &M,
+LUMEN_API absl::StatusOr<std::unique_ptr<Session>> createJitSession(const TransformerModel &M,
                                                           runtime::KernelCache &Cache,
                                                           SessionOptions Options = {});
 

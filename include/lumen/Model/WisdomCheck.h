@@ -16,7 +16,7 @@
 #include "lumen/Export.h"
 
 #include "lumen/Codegen/Wisdom.h"
-#include "lumen/Model/Qwen2Model.h"
+#include "lumen/Model/TransformerModel.h"
 #include "lumen/Runtime/KernelCache.h"
 
 #include "absl/status/statusor.h"
@@ -46,7 +46,7 @@ struct LUMEN_API WisdomCheck {
 /// table's at each thread count, decode steps and a prompt batch; where the
 /// tuned kernels do not win beyond the noise, Tuned's entries for that
 /// thread count and token class are replaced by the table's choices (gain 1).
-LUMEN_API absl::StatusOr<std::vector<WisdomCheck>> confirmWisdom(const Qwen2Model &M, runtime::KernelCache &Cache,
+LUMEN_API absl::StatusOr<std::vector<WisdomCheck>> confirmWisdom(const TransformerModel &M, runtime::KernelCache &Cache,
                                                                  codegen::Wisdom &Tuned,
                                                                  const std::vector<unsigned> &Threads,
                                                                  const WisdomCheckOptions &Options = {});

@@ -13,7 +13,7 @@
 
 #include "lumen/Export.h"
 
-#include "lumen/Model/Qwen2Model.h"
+#include "lumen/Model/TransformerModel.h"
 #include "lumen/Server/Protocol.h"
 #include "lumen/Server/Scheduler.h"
 
@@ -46,7 +46,7 @@ public:
   void start();
   /// The API answers from now on with Model's tokenizer and chat template,
   /// through Jobs, under the name ModelId. Model and Jobs must outlive stop().
-  void setReady(const model::Qwen2Model &Model, Scheduler &Jobs, std::string ModelId);
+  void setReady(const model::TransformerModel &Model, Scheduler &Jobs, std::string ModelId);
   /// Lets open streams write their last events (up to 5 s), stops
   /// accepting and waits for the connections' handlers. End the
   /// scheduler's jobs first (Scheduler::shutdown), so that streams finish.

@@ -1,20 +1,20 @@
-//===- lumen/Model/SyntheticQwen2.h - Random-weight Qwen2 models -*- C++ -*-===//
+//===- lumen/Model/SyntheticModel.h - Random-weight models ------*- C++ -*-===//
 //
-// Writes Qwen2 GGUF files with the exact tensor names, shapes, types and
-// metadata of the published Qwen2.5 GGUFs (Q8_0, or any quantization preset,
+// Writes GGUF files with the exact tensor names, shapes, types and metadata
+// of the published Qwen2.5 GGUFs (and of Qwen3 and Llama 3 by preset) (Q8_0, or any quantization preset,
 // or F16, BF16 or F32 matrices), and random weights drawn at scales that keep
 // activations O(1) through every layer (see
 // docs/SYNTHETIC_MODELS.md for the recipe and why). Used for tests and
 // benchmarks where real weights cannot be downloaded.
 //
 //===----------------------------------------------------------------------===//
-#ifndef LUMEN_MODEL_SYNTHETICQWEN2_H
-#define LUMEN_MODEL_SYNTHETICQWEN2_H
+#ifndef LUMEN_MODEL_SYNTHETICMODEL_H
+#define LUMEN_MODEL_SYNTHETICMODEL_H
 
 #include "lumen/Export.h"
 
 #include "lumen/GGUF/GGUFFile.h"
-#include "lumen/Model/Qwen2Model.h"
+#include "lumen/Model/TransformerModel.h"
 #include "lumen/Quantize/QuantPreset.h"
 
 #include "absl/status/status.h"
@@ -29,7 +29,7 @@
 namespace lumen::model {
 
 /// A named Qwen2 configuration: the hyper-parameters that fix a file's layout.
-struct LUMEN_API Qwen2Shape : Qwen2Config {
+struct LUMEN_API ModelShape : ModelConfig {
   std::string Name;
   /// Llama 3.1 / 3.2's RoPE scaling factor (8, 32), written as
   /// rope_freqs.weight as llama.cpp's converter computes it; 0: none.
@@ -38,11 +38,11 @@ struct LUMEN_API Qwen2Shape : Qwen2Config {
 
 /// "qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b" or "tiny" (the
 /// shape of the shared fixture).
-LUMEN_API absl::StatusOr<Qwen2Shape> qwen2Preset(std::string_view Preset);
-LUMEN_API std::vector<std::string> qwen2PresetNames();
+LUMEN_API absl::StatusOr<ModelShape> syntheticPreset(std::string_view Preset);
+LUMEN_API std::vector<std::string> syntheticPresetNames();
 
 struct LUMEN_API SynthOptions {
-  Qwen2Shape Shape;
+  ModelShape Shape;
   uint64_t Seed = 1;
   /// The matrices' quantization preset, each tensor's type chosen as
   /// llama.cpp's quantizer chooses it (lumen/Quantize/QuantPreset.h) and
@@ -59,7 +59,7 @@ struct LUMEN_API SynthOptions {
 };
 
 /// Writes the model to Path. The same options give the same bytes.
-LUMEN_API absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string &Path);
+LUMEN_API absl::Status writeSyntheticModel(const SynthOptions &Options, const std::string &Path);
 
 } // namespace lumen::model
 

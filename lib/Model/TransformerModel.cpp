@@ -1,5 +1,5 @@
-//===- Qwen2Model.cpp - A loaded Qwen2 GGUF --------------------------------===//
-#include "lumen/Model/Qwen2Model.h"
+//===- TransformerModel.cpp - A loaded GGUF model ------------------------===//
+#include "lumen/Model/TransformerModel.h"
 
 #include "lumen/Codegen/KernelABI.h"
 #include "lumen/GGUF/Quantize.h"
@@ -33,11 +33,11 @@ const Architecture *findArchitecture(std::string_view Name) {
   return nullptr;
 }
 
-absl::StatusOr<Qwen2Config> Qwen2Config::fromGGUF(const gguf::GGUFFile &F) {
+absl::StatusOr<ModelConfig> ModelConfig::fromGGUF(const gguf::GGUFFile &F) {
   absl::StatusOr<std::string_view> ArchName = F.getString("general.architecture");
   if (!ArchName.ok())
     return ArchName.status();
-  Qwen2Config C;
+  ModelConfig C;
   C.Arch = findArchitecture(*ArchName);
   if (!C.Arch) {
     std::string Names;
@@ -224,17 +224,17 @@ private:
 
 } // namespace
 
-Qwen2Model::Qwen2Model() = default;
-Qwen2Model::~Qwen2Model() = default;
+TransformerModel::TransformerModel() = default;
+TransformerModel::~TransformerModel() = default;
 
-absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::load(const std::string &Path, LoadOptions Options) {
+absl::StatusOr<std::unique_ptr<TransformerModel>> TransformerModel::load(const std::string &Path, LoadOptions Options) {
   absl::StatusOr<std::unique_ptr<gguf::GGUFFile>> F = gguf::GGUFFile::open(Path);
   if (!F.ok())
     return F.status();
   return fromFile(std::move(*F), Options);
 }
 
-void Qwen2Model::placeWeights(const LoadOptions &Options) {
+void TransformerModel::placeWeights(const LoadOptions &Options) {
   if (!Options.Repack && !Options.HugePages)
     return;
   // Every distinct matrix (the tied lm_head is the embedding itself).
@@ -324,15 +324,15 @@ void Qwen2Model::placeWeights(const LoadOptions &Options) {
   WeightArena = std::move(Arena);
 }
 
-absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::fromFile(std::unique_ptr<gguf::GGUFFile> File,
+absl::StatusOr<std::unique_ptr<TransformerModel>> TransformerModel::fromFile(std::unique_ptr<gguf::GGUFFile> File,
                                                                   LoadOptions Options) {
-  absl::StatusOr<Qwen2Config> C = Qwen2Config::fromGGUF(*File);
+  absl::StatusOr<ModelConfig> C = ModelConfig::fromGGUF(*File);
   if (!C.ok())
     return C.status();
   absl::StatusOr<std::unique_ptr<Tokenizer>> Tok = Tokenizer::fromGGUF(*File);
   if (!Tok.ok())
     return Tok.status();
-  std::unique_ptr<Qwen2Model> M(new Qwen2Model());
+  std::unique_ptr<TransformerModel> M(new TransformerModel());
   M->Config = *C;
   M->Tok = std::move(*Tok);
   const gguf::TensorInfo *Embd = File->findTensor("token_embd.weight");
@@ -346,7 +346,7 @@ absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::fromFile(std::unique_ptr
         "%s: the tokenizer has %d tokens but token_embd.weight has %d rows", File->name(),
         M->Tok->vocabSize(), M->Config.Vocab));
 
-  const Qwen2Config &Cf = M->Config;
+  const ModelConfig &Cf = M->Config;
   const Architecture &A = *Cf.Arch;
   const int64_t D = Cf.Dim, KV = Cf.kvDim(), QD = Cf.qDim(), HD = Cf.HeadDim, FF = Cf.FFN, V = Cf.Vocab;
   WeightLoader L(*File);
@@ -409,7 +409,7 @@ absl::StatusOr<std::unique_ptr<Qwen2Model>> Qwen2Model::fromFile(std::unique_ptr
   return M;
 }
 
-void Qwen2Model::ropeAngles(int64_t Pos, float *Cos, float *Sin) const {
+void TransformerModel::ropeAngles(int64_t Pos, float *Cos, float *Sin) const {
   const int64_t Half = Config.HeadDim / 2;
   const float ThetaScale = std::pow(Config.RopeBase, -2.0f / Config.HeadDim);
   float Theta = static_cast<float>(Pos);
@@ -420,7 +420,7 @@ void Qwen2Model::ropeAngles(int64_t Pos, float *Cos, float *Sin) const {
   }
 }
 
-std::vector<runtime::TuneTarget> tuneTargets(const Qwen2Model &M) {
+std::vector<runtime::TuneTarget> tuneTargets(const TransformerModel &M) {
   std::vector<runtime::TuneTarget> Targets;
   auto Add = [&](const Matrix &W, const char *Name, bool Prefill) {
     for (runtime::TuneTarget &T : Targets)

@@ -1,8 +1,8 @@
-//===- SyntheticQwen2Test.cpp - Random-weight Qwen2 files ------------------===//
+//===- SyntheticModelTest.cpp - Random-weight Qwen2 files ------------------===//
 #include "Fixtures.h"
 #include "lumen/Model/Chat.h"
 #include "lumen/Model/Session.h"
-#include "lumen/Model/SyntheticQwen2.h"
+#include "lumen/Model/SyntheticModel.h"
 #include "lumen/Runtime/Jit.h"
 
 #include "lumen/GGUF/Quantize.h"
@@ -32,16 +32,16 @@ std::string slurp(const std::string &Path) {
 }
 
 /// A small shape so each test writes a few MB at most.
-Qwen2Shape smallShape() {
-  Qwen2Shape S = *qwen2Preset("tiny");
+ModelShape smallShape() {
+  ModelShape S = *syntheticPreset("tiny");
   S.Vocab = 2048;
   return S;
 }
 
 /// The small shape as architecture Arch: 4 heads of HeadDim (2 KV heads) on a
 /// 128-wide embedding.
-Qwen2Shape smallShapeOf(const char *Arch, uint32_t HeadDim) {
-  Qwen2Shape S = smallShape();
+ModelShape smallShapeOf(const char *Arch, uint32_t HeadDim) {
+  ModelShape S = smallShape();
   S.Arch = findArchitecture(Arch);
   S.Dim = 128;
   S.Heads = 4;
@@ -62,7 +62,7 @@ double rmsOfMatrix(const gguf::TensorInfo &T) {
 
 /// The JIT computes what the scalar reference does, prompt batch and all
 /// (within 5 % rms of the logits at each position).
-void expectJitMatchesReference(const Qwen2Model &M) {
+void expectJitMatchesReference(const TransformerModel &M) {
   auto J = runtime::Jit::create();
   ASSERT_TRUE(J.ok());
   runtime::KernelCache Cache(**J);
@@ -84,7 +84,7 @@ void expectJitMatchesReference(const Qwen2Model &M) {
   }
 }
 
-TEST(SyntheticQwen2Test, Presets) {
+TEST(SyntheticModelTest, Presets) {
   // Each preset's hyper-parameters, as the real Qwen2.5 configs have them
   // (the 7B's vocabulary padded to 152064; 0.5B-3B tie their embeddings).
   struct Expect {
@@ -97,7 +97,7 @@ TEST(SyntheticQwen2Test, Presets) {
                           Expect{"Qwen2.5-3B", 36, 2048, 11008, 16, 2, 151936, true},
                           Expect{"qwen2.5-7b", 28, 3584, 18944, 28, 4, 152064, false}}) {
     SCOPED_TRACE(E.Name);
-    auto P = qwen2Preset(E.Name);
+    auto P = syntheticPreset(E.Name);
     ASSERT_TRUE(P.ok()) << P.status();
     EXPECT_EQ(P->Layers, E.Layers);
     EXPECT_EQ(P->Dim, E.Dim);
@@ -112,7 +112,7 @@ TEST(SyntheticQwen2Test, Presets) {
   for (const Expect &E : {Expect{"qwen3-0.6b", 28, 1024, 3072, 16, 8, 151936, true},
                           Expect{"qwen3-1.7b", 28, 2048, 6144, 16, 8, 151936, true}}) {
     SCOPED_TRACE(E.Name);
-    auto P = qwen2Preset(E.Name);
+    auto P = syntheticPreset(E.Name);
     ASSERT_TRUE(P.ok()) << P.status();
     EXPECT_STREQ(P->Arch->Name, "qwen3");
     EXPECT_EQ(P->Layers, E.Layers);
@@ -136,7 +136,7 @@ TEST(SyntheticQwen2Test, Presets) {
                                LlamaExpect{"llama3.2-3b", 28, 3072, 8192, 24, 128, true, 32},
                                LlamaExpect{"llama3.1-8b", 32, 4096, 14336, 32, 128, false, 8}}) {
     SCOPED_TRACE(E.Name);
-    auto P = qwen2Preset(E.Name);
+    auto P = syntheticPreset(E.Name);
     ASSERT_TRUE(P.ok()) << P.status();
     EXPECT_STREQ(P->Arch->Name, "llama");
     EXPECT_EQ(P->Layers, E.Layers);
@@ -150,17 +150,17 @@ TEST(SyntheticQwen2Test, Presets) {
     EXPECT_EQ(P->RopeBase, 500000.0f);
     EXPECT_EQ(P->Llama3RopeFactor, E.Factor);
   }
-  auto Bad = qwen2Preset("llama");
+  auto Bad = syntheticPreset("llama");
   ASSERT_FALSE(Bad.ok());
   EXPECT_NE(Bad.status().message().find("unknown preset 'llama'"), std::string::npos);
 }
 
-TEST(SyntheticQwen2Test, LayoutMetadataAndScales) {
+TEST(SyntheticModelTest, LayoutMetadataAndScales) {
   SynthOptions O;
   O.Shape = smallShape();
   O.Seed = 3;
   std::string Path = tmpPath("synth-tiny.gguf");
-  ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());
+  ASSERT_TRUE(writeSyntheticModel(O, Path).ok());
   auto F = gguf::GGUFFile::open(Path);
   ASSERT_TRUE(F.ok()) << F.status();
   const gguf::GGUFFile &G = **F;
@@ -201,7 +201,7 @@ TEST(SyntheticQwen2Test, LayoutMetadataAndScales) {
             1.3 * rmsOfMatrix(*G.findTensor("blk.2.attn_output.weight")));
 }
 
-TEST(SyntheticQwen2Test, LlamaLayoutTokenizerAndForward) {
+TEST(SyntheticModelTest, LlamaLayoutTokenizerAndForward) {
   // A small Llama 3: 4 heads of 32 on a 128-wide embedding, rope_freqs of
   // factor 32, Llama 3's specials, template and pre-tokenizer.
   SynthOptions O;
@@ -210,7 +210,7 @@ TEST(SyntheticQwen2Test, LlamaLayoutTokenizerAndForward) {
   O.Shape.Llama3RopeFactor = 32;
   O.Seed = 6;
   const std::string Path = tmpPath("synth-llama.gguf");
-  ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());
+  ASSERT_TRUE(writeSyntheticModel(O, Path).ok());
   {
     auto F = gguf::GGUFFile::open(Path);
     ASSERT_TRUE(F.ok()) << F.status();
@@ -223,7 +223,7 @@ TEST(SyntheticQwen2Test, LlamaLayoutTokenizerAndForward) {
     ASSERT_NE(G.findTensor("rope_freqs.weight"), nullptr);
     EXPECT_EQ(G.findTensor("rope_freqs.weight")->Dims[0], 16);
   }
-  auto M = Qwen2Model::load(Path);
+  auto M = TransformerModel::load(Path);
   ASSERT_TRUE(M.ok()) << M.status();
   const Tokenizer &Tok = (*M)->tokenizer();
   EXPECT_TRUE(Tok.addBos());
@@ -237,13 +237,13 @@ TEST(SyntheticQwen2Test, LlamaLayoutTokenizerAndForward) {
   expectJitMatchesReference(**M);
 }
 
-TEST(SyntheticQwen2Test, Qwen3LayoutAndForward) {
+TEST(SyntheticModelTest, Qwen3LayoutAndForward) {
   // A small Qwen3: 4 heads of 64 on a 128-wide embedding (q: 256 rows).
   SynthOptions O;
   O.Shape = smallShapeOf("qwen3", 64);
   O.Seed = 4;
   const std::string Path = tmpPath("synth-qwen3.gguf");
-  ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());
+  ASSERT_TRUE(writeSyntheticModel(O, Path).ok());
   {
     auto F = gguf::GGUFFile::open(Path);
     ASSERT_TRUE(F.ok()) << F.status();
@@ -256,19 +256,19 @@ TEST(SyntheticQwen2Test, Qwen3LayoutAndForward) {
     EXPECT_EQ(G.findTensor("blk.0.attn_q.weight")->Dims[1], 256);
     EXPECT_EQ(G.findTensor("blk.0.attn_output.weight")->Dims[0], 256);
   }
-  auto M = Qwen2Model::load(Path);
+  auto M = TransformerModel::load(Path);
   ASSERT_TRUE(M.ok()) << M.status();
   EXPECT_EQ((*M)->config().qDim(), 256u);
   expectJitMatchesReference(**M);
 }
 
-TEST(SyntheticQwen2Test, FloatMatrices) {
+TEST(SyntheticModelTest, FloatMatrices) {
   // The same gaussians as the Q8_0 file, stored as F16, BF16 or F32; the
   // norm weights and biases stay F32.
   SynthOptions O;
   O.Shape = smallShape();
   O.Seed = 3;
-  ASSERT_TRUE(writeSyntheticQwen2(O, tmpPath("synth-q8_0.gguf")).ok());
+  ASSERT_TRUE(writeSyntheticModel(O, tmpPath("synth-q8_0.gguf")).ok());
   auto Q8 = gguf::GGUFFile::open(tmpPath("synth-q8_0.gguf"));
   ASSERT_TRUE(Q8.ok()) << Q8.status();
   const gguf::TensorInfo &Q8Up = *(*Q8)->findTensor("blk.1.ffn_up.weight");
@@ -279,7 +279,7 @@ TEST(SyntheticQwen2Test, FloatMatrices) {
     SCOPED_TRACE(gguf::tensorTypeTraits(Type).Name);
     O.Type = *quant::presetFromName(gguf::tensorTypeTraits(Type).Name);
     const std::string Path = tmpPath("synth-float.gguf");
-    ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());
+    ASSERT_TRUE(writeSyntheticModel(O, Path).ok());
     auto F = gguf::GGUFFile::open(Path);
     ASSERT_TRUE(F.ok()) << F.status();
     EXPECT_EQ(*(*F)->getU32("general.file_type"), FileType);
@@ -294,7 +294,7 @@ TEST(SyntheticQwen2Test, FloatMatrices) {
   }
 }
 
-TEST(SyntheticQwen2Test, QuantizationPresets) {
+TEST(SyntheticModelTest, QuantizationPresets) {
   // The same gaussians again, quantized as they are written, each tensor in
   // the type llama.cpp's quantizer gives it for the preset.
   SynthOptions O;
@@ -305,7 +305,7 @@ TEST(SyntheticQwen2Test, QuantizationPresets) {
   O.Shape.HeadDim = 64;
   O.Seed = 3;
   O.Type = quant::Preset::F32;
-  ASSERT_TRUE(writeSyntheticQwen2(O, tmpPath("synth-f32.gguf")).ok());
+  ASSERT_TRUE(writeSyntheticModel(O, tmpPath("synth-f32.gguf")).ok());
   auto F32 = gguf::GGUFFile::open(tmpPath("synth-f32.gguf"));
   ASSERT_TRUE(F32.ok()) << F32.status();
   for (quant::Preset P : {quant::Preset::Q4_K_M, quant::Preset::Q2_K, quant::Preset::Q4_0}) {
@@ -313,7 +313,7 @@ TEST(SyntheticQwen2Test, QuantizationPresets) {
     SCOPED_TRACE(std::string(Info.Name));
     O.Type = P;
     const std::string Path = tmpPath("synth-preset.gguf");
-    ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());
+    ASSERT_TRUE(writeSyntheticModel(O, Path).ok());
     auto F = gguf::GGUFFile::open(Path);
     ASSERT_TRUE(F.ok()) << F.status();
     EXPECT_EQ(*(*F)->getU32("general.file_type"), Info.FileType);
@@ -340,7 +340,7 @@ TEST(SyntheticQwen2Test, QuantizationPresets) {
   // Q4_K_M gives half the layers' attn_v and ffn_down Q6_K and the tied
   // embedding (the output) Q6_K.
   O.Type = quant::Preset::Q4_K_M;
-  ASSERT_TRUE(writeSyntheticQwen2(O, tmpPath("synth-q4km.gguf")).ok());
+  ASSERT_TRUE(writeSyntheticModel(O, tmpPath("synth-q4km.gguf")).ok());
   auto F = gguf::GGUFFile::open(tmpPath("synth-q4km.gguf"));
   ASSERT_TRUE(F.ok());
   EXPECT_EQ((*F)->findTensor("token_embd.weight")->Type, gguf::TensorType::Q6_K);
@@ -349,16 +349,16 @@ TEST(SyntheticQwen2Test, QuantizationPresets) {
   EXPECT_EQ((*F)->findTensor("blk.0.attn_q.weight")->Type, gguf::TensorType::Q4_K);
 }
 
-TEST(SyntheticQwen2Test, DeterministicAcrossThreadCounts) {
+TEST(SyntheticModelTest, DeterministicAcrossThreadCounts) {
   SynthOptions O;
   O.Shape = smallShape();
   O.Seed = 9;
   O.Threads = 1;
-  ASSERT_TRUE(writeSyntheticQwen2(O, tmpPath("det1.gguf")).ok());
+  ASSERT_TRUE(writeSyntheticModel(O, tmpPath("det1.gguf")).ok());
   O.Threads = 3;
-  ASSERT_TRUE(writeSyntheticQwen2(O, tmpPath("det3.gguf")).ok());
+  ASSERT_TRUE(writeSyntheticModel(O, tmpPath("det3.gguf")).ok());
   O.Seed = 10;
-  ASSERT_TRUE(writeSyntheticQwen2(O, tmpPath("det-other.gguf")).ok());
+  ASSERT_TRUE(writeSyntheticModel(O, tmpPath("det-other.gguf")).ok());
   std::string A = slurp(tmpPath("det1.gguf")), B = slurp(tmpPath("det3.gguf"));
   ASSERT_FALSE(A.empty());
   EXPECT_TRUE(A == B) << "same seed, same bytes";
@@ -367,7 +367,7 @@ TEST(SyntheticQwen2Test, DeterministicAcrossThreadCounts) {
   EXPECT_FALSE(A == C) << "another seed, other weights";
 }
 
-TEST(SyntheticQwen2Test, UntiedOutputAndTokenizerCopy) {
+TEST(SyntheticModelTest, UntiedOutputAndTokenizerCopy) {
   std::string Fixture = std::string(LUMEN_SHARED_DIR) + "/fixtures/tiny-qwen2.gguf";
   LUMEN_REQUIRE_SHARED(Fixture);
   auto Source = gguf::GGUFFile::open(Fixture);
@@ -377,7 +377,7 @@ TEST(SyntheticQwen2Test, UntiedOutputAndTokenizerCopy) {
   O.Shape.TiedOutput = false;
   O.TokenizerFrom = Source->get();
   std::string Path = tmpPath("synth-tok.gguf");
-  ASSERT_TRUE(writeSyntheticQwen2(O, Path).ok());
+  ASSERT_TRUE(writeSyntheticModel(O, Path).ok());
   auto F = gguf::GGUFFile::open(Path);
   ASSERT_TRUE(F.ok()) << F.status();
   for (const gguf::KeyValue &KV : (*Source)->metadata()) {
@@ -392,16 +392,16 @@ TEST(SyntheticQwen2Test, UntiedOutputAndTokenizerCopy) {
   EXPECT_EQ(Out->Dims[1], 151936) << "vocab follows the copied tokenizer";
 }
 
-TEST(SyntheticQwen2Test, RejectsInconsistentShapes) {
+TEST(SyntheticModelTest, RejectsInconsistentShapes) {
   SynthOptions O;
   O.Shape = smallShape();
   O.Shape.Heads = 5; // 192 is not divisible by 5.
-  auto S = writeSyntheticQwen2(O, tmpPath("bad.gguf"));
+  auto S = writeSyntheticModel(O, tmpPath("bad.gguf"));
   ASSERT_FALSE(S.ok());
   EXPECT_NE(S.message().find("not divisible by 5 heads"), std::string::npos) << S;
   O.Shape = smallShape();
   O.Shape.FFN = 500;
-  S = writeSyntheticQwen2(O, tmpPath("bad.gguf"));
+  S = writeSyntheticModel(O, tmpPath("bad.gguf"));
   ASSERT_FALSE(S.ok());
   EXPECT_NE(S.message().find("multiples of 32"), std::string::npos) << S;
 }

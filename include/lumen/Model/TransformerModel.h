@@ -1,6 +1,7 @@
-//===- lumen/Model/Qwen2Model.h - A loaded Qwen2 GGUF ------------*- C++ -*-===//
+//===- lumen/Model/TransformerModel.h - A loaded GGUF model -----*- C++ -*-===//
 //
-// The configuration, tokenizer and weights of a Qwen2 model. Every tensor's
+// The configuration, tokenizer and weights of a decoder-only transformer of
+// one of the architectures Lumen runs (Architecture: qwen2, qwen3, llama). Every tensor's
 // presence, type and shape is checked at load, with errors that name the key
 // or tensor. Matrices of the types the interleaved layouts take (Q8_0, the
 // 4/5-bit legacy types, Q4_K, Q5_K, Q6_K) are repacked into the layout the kernel
@@ -10,8 +11,8 @@
 // threads.
 //
 //===----------------------------------------------------------------------===//
-#ifndef LUMEN_MODEL_QWEN2MODEL_H
-#define LUMEN_MODEL_QWEN2MODEL_H
+#ifndef LUMEN_MODEL_TRANSFORMERMODEL_H
+#define LUMEN_MODEL_TRANSFORMERMODEL_H
 
 #include "lumen/Export.h"
 
@@ -71,7 +72,7 @@ struct LUMEN_API Architecture {
 LUMEN_API const std::vector<Architecture> &architectures();
 LUMEN_API const Architecture *findArchitecture(std::string_view Name);
 
-struct LUMEN_API Qwen2Config {
+struct LUMEN_API ModelConfig {
   const Architecture *Arch = nullptr;
   uint32_t Layers = 0;
   uint32_t Dim = 0;
@@ -93,7 +94,7 @@ struct LUMEN_API Qwen2Config {
   uint32_t qDim() const { return Heads * HeadDim; }
   /// Reads {arch}.* metadata for an architecture Lumen runs; every error
   /// names the key.
-  static absl::StatusOr<Qwen2Config> fromGGUF(const gguf::GGUFFile &File);
+  static absl::StatusOr<ModelConfig> fromGGUF(const gguf::GGUFFile &File);
 };
 
 /// A weight matrix: Rows outputs of Cols inputs, in Layout (KernelABI.h).
@@ -137,14 +138,14 @@ struct LUMEN_API LoadOptions {
   std::shared_ptr<const codegen::Wisdom> Wisdom;
 };
 
-class LUMEN_API Qwen2Model {
+class LUMEN_API TransformerModel {
 public:
-  static absl::StatusOr<std::unique_ptr<Qwen2Model>> load(const std::string &Path, LoadOptions Options = {});
-  static absl::StatusOr<std::unique_ptr<Qwen2Model>> fromFile(std::unique_ptr<gguf::GGUFFile> File,
+  static absl::StatusOr<std::unique_ptr<TransformerModel>> load(const std::string &Path, LoadOptions Options = {});
+  static absl::StatusOr<std::unique_ptr<TransformerModel>> fromFile(std::unique_ptr<gguf::GGUFFile> File,
                                                               LoadOptions Options = {});
-  ~Qwen2Model();
+  ~TransformerModel();
 
-  const Qwen2Config &config() const { return Config; }
+  const ModelConfig &config() const { return Config; }
   const Tokenizer &tokenizer() const { return *Tok; }
   const gguf::GGUFFile &file() const { return *File; }
 
@@ -162,7 +163,7 @@ public:
   std::vector<LayerWeights> Layers;
 
 private:
-  Qwen2Model();
+  TransformerModel();
   /// Copies the matrices into one arena in the layouts chosen (repacking
   /// where asked), releasing each one's file pages once it is copied, so the
   /// peak resident size is the weights plus one tensor; then the norm
@@ -171,14 +172,14 @@ private:
 
   std::unique_ptr<gguf::GGUFFile> File;
   std::unique_ptr<runtime::LargeBuffer> WeightArena;
-  Qwen2Config Config;
+  ModelConfig Config;
   std::unique_ptr<Tokenizer> Tok;
 };
 
 /// Every distinct matrix shape and type M multiplies by, named by its
 /// tensors ("attn_q/attn_output"), for the tuner: the output matrix for
 /// decode only (prompts compute its logits for the last token alone).
-LUMEN_API std::vector<runtime::TuneTarget> tuneTargets(const Qwen2Model &M);
+LUMEN_API std::vector<runtime::TuneTarget> tuneTargets(const TransformerModel &M);
 
 } // namespace lumen::model
 

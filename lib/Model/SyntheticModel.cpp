@@ -1,5 +1,5 @@
-//===- SyntheticQwen2.cpp - Random-weight Qwen2 models ---------------------===//
-#include "lumen/Model/SyntheticQwen2.h"
+//===- SyntheticModel.cpp - Random-weight models ---------------------------===//
+#include "lumen/Model/SyntheticModel.h"
 
 #include "lumen/GGUF/GGUFWriter.h"
 #include "lumen/GGUF/Quantize.h"
@@ -23,10 +23,10 @@ using gguf::GGUFWriter;
 using gguf::TensorType;
 
 namespace {
-Qwen2Shape shape(const char *Name, uint32_t Layers, uint32_t Dim, uint32_t FFN, uint32_t Heads,
+ModelShape shape(const char *Name, uint32_t Layers, uint32_t Dim, uint32_t FFN, uint32_t Heads,
                  uint32_t KVHeads, bool Tied, uint32_t Vocab = 151936, const char *Arch = "qwen2",
                  uint32_t HeadDim = 0) {
-  Qwen2Shape S;
+  ModelShape S;
   S.Name = Name;
   S.Arch = findArchitecture(Arch);
   S.Layers = Layers;
@@ -44,9 +44,9 @@ Qwen2Shape shape(const char *Name, uint32_t Layers, uint32_t Dim, uint32_t FFN, 
 }
 
 /// Llama 3.x: RoPE base 500000, epsilon 1e-5, 128k context, 128256 tokens.
-Qwen2Shape llama3(const char *Name, uint32_t Layers, uint32_t Dim, uint32_t FFN, uint32_t Heads, uint32_t KVHeads,
+ModelShape llama3(const char *Name, uint32_t Layers, uint32_t Dim, uint32_t FFN, uint32_t Heads, uint32_t KVHeads,
                   bool Tied, uint32_t HeadDim, float RopeFactor) {
-  Qwen2Shape S = shape(Name, Layers, Dim, FFN, Heads, KVHeads, Tied, 128256, "llama", HeadDim);
+  ModelShape S = shape(Name, Layers, Dim, FFN, Heads, KVHeads, Tied, 128256, "llama", HeadDim);
   S.RopeBase = 500000.0f;
   S.RmsEps = 1e-5f;
   S.ContextLength = 131072;
@@ -55,7 +55,7 @@ Qwen2Shape llama3(const char *Name, uint32_t Layers, uint32_t Dim, uint32_t FFN,
 }
 } // namespace
 
-absl::StatusOr<Qwen2Shape> qwen2Preset(std::string_view Name) {
+absl::StatusOr<ModelShape> syntheticPreset(std::string_view Name) {
   const std::string Lower = absl::AsciiStrToLower(std::string(Name));
   const std::string_view Preset = Lower;
   if (Preset == "qwen2.5-0.5b")
@@ -80,12 +80,12 @@ absl::StatusOr<Qwen2Shape> qwen2Preset(std::string_view Name) {
   if (Preset == "tiny") // The shape of shared/fixtures/tiny-qwen2.gguf.
     return shape("Qwen2-tiny", 3, 192, 512, 3, 1, true);
   std::string Names;
-  for (const std::string &N : qwen2PresetNames())
+  for (const std::string &N : syntheticPresetNames())
     absl::StrAppend(&Names, Names.empty() ? "" : ", ", N);
   return absl::InvalidArgumentError(absl::StrFormat("unknown preset '%s' (expected one of %s)", Preset, Names));
 }
 
-std::vector<std::string> qwen2PresetNames() {
+std::vector<std::string> syntheticPresetNames() {
   return {"qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b",  "qwen2.5-7b",  "qwen3-0.6b",
           "qwen3-1.7b",   "llama3.2-1b",  "llama3.2-3b", "llama3.1-8b", "tiny"};
 }
@@ -352,7 +352,7 @@ absl::StatusOr<std::vector<int32_t>> copyTokenizer(GGUFWriter &W, const gguf::GG
   return Out;
 }
 
-absl::Status validate(const Qwen2Shape &S) {
+absl::Status validate(const ModelShape &S) {
   auto Bad = [&](const std::string &What) {
     return absl::InvalidArgumentError(absl::StrFormat("synthetic %s: %s", S.Name, What));
   };
@@ -374,8 +374,8 @@ absl::Status validate(const Qwen2Shape &S) {
 
 } // namespace
 
-absl::Status writeSyntheticQwen2(const SynthOptions &Options, const std::string &Path) {
-  Qwen2Shape S = Options.Shape;
+absl::Status writeSyntheticModel(const SynthOptions &Options, const std::string &Path) {
+  ModelShape S = Options.Shape;
   unsigned Threads = Options.Threads ? Options.Threads : std::max(1u, std::thread::hardware_concurrency());
   if (!S.Arch)
     S.Arch = findArchitecture("qwen2");
