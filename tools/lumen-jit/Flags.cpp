@@ -153,7 +153,8 @@ CommandLine normalizeFlagSpelling(int Argc, char **Argv) {
     size_t Start = A[1] == '-' ? 2 : 1;
     size_t End = std::min(A.find('='), A.size());
     const bool Inline = End < A.size(); // --flag=value
-    const bool EmptyValue = Inline ? End + 1 == A.size() : I + 1 < Argc && Argv[I + 1][0] == '\0';
+    // An empty value ("--seed=", "-p ''"), or none at all at the end of the line.
+    const bool EmptyValue = Inline ? End + 1 == A.size() : I + 1 == Argc || Argv[I + 1][0] == '\0';
     std::string Name = A.substr(Start, End - Start);
     std::replace(Name.begin(), Name.end(), '-', '_');
     if (isHelp(Name)) {

@@ -82,7 +82,7 @@ struct CommandLine {
   std::vector<std::string> Storage; // Owns the strings Argv points into.
   std::vector<char *> Argv;         // Null-terminated, for absl::ParseCommandLine.
   std::vector<std::string> Given;   // Names of the known flags given (canonical: "top_k", "repack").
-  std::vector<std::string> Empty;   // Known non-boolean flags given an empty value ("--seed=").
+  std::vector<std::string> Empty;   // Known non-boolean flags given an empty value ("--seed=") or none (last).
   std::vector<std::string> Unknown; // Arguments that look like flags but name none, as typed.
   bool Help = false;                // -h, --help, --helpfull or -?
   bool Version = false;             // --version

@@ -312,6 +312,13 @@ TEST(CommandLineTest, FlagSpellingsAndMistakes) {
   EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "x", "--seed="}).Err.find("--seed needs a value"), std::string::npos);
   EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "x", "--system", ""}).Err.find("--system needs a value"),
             std::string::npos);
+  // A value flag last on the line: our message, not Abseil's "Missing the value for the flag".
+  for (const char *Last : {"-n", "--reasoning", "--temp"}) {
+    Result Missing = lumenJit({"run", "-m", kTiny, "-p", "x", Last});
+    EXPECT_EQ(Missing.Exit, 1) << Last;
+    EXPECT_NE(Missing.Err.find(std::string(Last) + " needs a value"), std::string::npos) << Missing.Err;
+    EXPECT_EQ(Missing.Err.find("ERROR:"), std::string::npos) << Missing.Err;
+  }
   EXPECT_NE(lumenJit({"eval", "-m", kTiny, "--tokens", "1,,2"}).Err.find("'' is not a token id"), std::string::npos);
   EXPECT_NE(lumenJit({"tokenize", "-m", kTiny, "--model", kTmp + "/other.gguf", "-p", "x"})
                 .Err.find("-m and --model name different files"),
