@@ -1,5 +1,6 @@
 //===- Tokenizer.cpp - GPT-2 byte-level BPE (Qwen2) ------------------------===//
 #include "lumen/Model/Tokenizer.h"
+#include "lumen/Model/TransformerModel.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -181,9 +182,13 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::fromGGUF(const gguf::GGUFF
   auto Bad = [&](const std::string &What) {
     return absl::InvalidArgumentError(absl::StrFormat("%s: tokenizer: %s", F.name(), What));
   };
-  // The pre-tokenizer: a file that names none is split as Qwen's (what
-  // Lumen's first files were); one Lumen does not run is refused.
+  // The pre-tokenizer: a file that names none takes its architecture's
+  // (Qwen's for an unknown or absent one: what Lumen's first files were);
+  // one Lumen does not run is refused.
   const PreTokenizer *Pre = findPreTokenizer("qwen2");
+  if (absl::StatusOr<std::string_view> Arch = F.getString("general.architecture"); Arch.ok())
+    if (const Architecture *A = findArchitecture(*Arch))
+      Pre = findPreTokenizer(A->PreTokenizer);
   if (F.find("tokenizer.ggml.pre")) {
     absl::StatusOr<std::string_view> Name = F.getString("tokenizer.ggml.pre");
     if (!Name.ok())

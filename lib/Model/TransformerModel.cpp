@@ -18,10 +18,10 @@ namespace lumen::model {
 
 const std::vector<Architecture> &architectures() {
   static const std::vector<Architecture> Known = {
-      // name     q/k/v biases        QKNorm HeadDimKey RoPE           rope_freqs chat (no template)
-      {"qwen2", Presence::Required, false, false, RopeStyle::Neox, false, ChatFormat::ChatML},
-      {"qwen3", Presence::None, true, true, RopeStyle::Neox, false, ChatFormat::ChatML},
-      {"llama", Presence::Optional, false, true, RopeStyle::Pairs, true, ChatFormat::Llama3},
+      // name     q/k/v biases        QKNorm HeadDimKey RoPE           rope_freqs chat (no template) pre (no key)
+      {"qwen2", Presence::Required, false, false, RopeStyle::Neox, false, ChatFormat::ChatML, "qwen2"},
+      {"qwen3", Presence::None, true, true, RopeStyle::Neox, false, ChatFormat::ChatML, "qwen2"},
+      {"llama", Presence::Optional, false, true, RopeStyle::Pairs, true, ChatFormat::Llama3, "llama-bpe"},
   };
   return Known;
 }

@@ -217,7 +217,7 @@ int32_t byteCode(int B) {
 /// A tokenizer of the 256 byte tokens, "12", "123" (merges "1 2", "12 3") and
 /// "ab" (no merge makes it), split by the pre-tokenizer named Pre (none: the
 /// key left out).
-absl::StatusOr<std::unique_ptr<Tokenizer>> smallTokenizer(const char *Pre) {
+absl::StatusOr<std::unique_ptr<Tokenizer>> smallTokenizer(const char *Pre, const char *Arch = "qwen2") {
   std::vector<std::string> Tokens;
   for (int B = 0; B < 256; ++B) {
     uint8_t Buf[4];
@@ -227,13 +227,13 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> smallTokenizer(const char *Pre) {
   for (const char *T : {"12", "123", "ab"})
     Tokens.emplace_back(T);
   gguf::GGUFWriter W;
-  W.setString("general.architecture", "qwen2");
+  W.setString("general.architecture", Arch);
   W.setString("tokenizer.ggml.model", "gpt2");
   if (Pre)
     W.setString("tokenizer.ggml.pre", Pre);
   W.setStringArray("tokenizer.ggml.tokens", Tokens);
   W.setStringArray("tokenizer.ggml.merges", {"1 2", "12 3"});
-  return tokenizerOf(W, std::string("pre_") + (Pre ? Pre : "none"));
+  return tokenizerOf(W, absl::StrCat("pre_", Pre ? Pre : "none", "_", Arch));
 }
 
 std::vector<int32_t> bytesOf(std::string_view S) {
@@ -263,6 +263,21 @@ TEST(PreTokenizerTest, TheFileNamesIt) {
   // NFC for Qwen only: e + U+0301 stays decomposed for Llama 3.
   EXPECT_EQ((*Qwen)->encode("e\xCC\x81"), bytesOf("\xC3\xA9"));
   EXPECT_EQ((*Llama)->encode("e\xCC\x81"), bytesOf("e\xCC\x81"));
+}
+
+TEST(PreTokenizerTest, AFileWithoutTheKeyTakesItsArchitecturesOne) {
+  // Early Llama 3 conversions have no tokenizer.ggml.pre: split as Llama 3
+  // (digits in threes, BOS), not as Qwen.
+  auto Llama = smallTokenizer(nullptr, "llama"), Qwen3 = smallTokenizer(nullptr, "qwen3");
+  ASSERT_TRUE(Llama.ok() && Qwen3.ok()) << Llama.status() << Qwen3.status();
+  EXPECT_STREQ((*Llama)->preTokenizer().Name, "llama-bpe");
+  EXPECT_STREQ((*Qwen3)->preTokenizer().Name, "qwen2");
+  EXPECT_EQ((*Llama)->encode("1234567"), (std::vector<int32_t>{257, '4', '5', '6', '7'}));
+  EXPECT_EQ((*Qwen3)->encode("1234567"), bytesOf("1234567"));
+  // The key, where present, wins over the architecture.
+  auto Named = smallTokenizer("qwen2", "llama");
+  ASSERT_TRUE(Named.ok()) << Named.status();
+  EXPECT_STREQ((*Named)->preTokenizer().Name, "qwen2");
 }
 
 TEST(PreTokenizerTest, Llama3AddsBosUnlessTheFileSaysNot) {

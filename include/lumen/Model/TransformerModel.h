@@ -66,6 +66,9 @@ struct LUMEN_API Architecture {
   /// The chat format of a file whose template Lumen does not recognise, or
   /// that has none.
   ChatFormat Chat;
+  /// The pre-tokenizer (PreTokenizer) of a file without tokenizer.ggml.pre:
+  /// early conversions of Qwen2 and of Llama 3 lack the key.
+  const char *PreTokenizer;
 };
 
 /// The architectures Lumen runs, and the one named Name (null if none).
