@@ -112,4 +112,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (OSError, RuntimeError) as e:  # No server there, or a request it refused.
+        raise SystemExit(f"serve_bench.py: {e}")

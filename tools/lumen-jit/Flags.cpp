@@ -4,6 +4,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -155,6 +156,7 @@ CommandLine normalizeFlagSpelling(int Argc, char **Argv) {
     const bool Inline = End < A.size(); // --flag=value
     // An empty value ("--seed=", "-p ''"), or none at all at the end of the line.
     const bool EmptyValue = Inline ? End + 1 == A.size() : I + 1 == Argc || Argv[I + 1][0] == '\0';
+    const std::string Typed = A.substr(0, End); // "--ctx-size", as the user wrote it.
     std::string Name = A.substr(Start, End - Start);
     std::replace(Name.begin(), Name.end(), '-', '_');
     if (isHelp(Name)) {
@@ -168,7 +170,7 @@ CommandLine normalizeFlagSpelling(int Argc, char **Argv) {
     std::string Canonical;
     const absl::CommandLineFlag *F = lookUp(Name, &Canonical);
     if (!F) {
-      L.Unknown.push_back(A);
+      L.Unknown.push_back(Typed);
       continue;
     }
     const bool IsBool = F->IsOfType<bool>();
@@ -178,8 +180,26 @@ CommandLine normalizeFlagSpelling(int Argc, char **Argv) {
     A = A.substr(0, Start) + Name + A.substr(End);
     L.Given.push_back(Canonical);
     Value = !Inline && !IsBool; // The next argument is its value.
-    if (!IsBool && EmptyValue)
-      L.Empty.push_back(Canonical);
+    // Where the value goes, another flag ("-p -n") or "--": a missing value
+    // (Abseil would take it with a warning); "-p=-n" passes it as a value.
+    bool FlagAsValue = false;
+    if (Value && I + 1 < Argc && Argv[I + 1][0] == '-' && Argv[I + 1][1] != '\0') {
+      std::string Next = Argv[I + 1];
+      Next = Next.substr(Next[1] == '-' ? 2 : 1, Next.find('=') - (Next[1] == '-' ? 2 : 1));
+      std::replace(Next.begin(), Next.end(), '-', '_');
+      std::string Ignored;
+      const bool Negated = Next.rfind("no", 0) == 0 && lookUp(Next.substr(2), &Ignored);
+      FlagAsValue = Next.empty() || isHelp(Next) || Next == "version" || Negated || lookUp(Next, &Ignored);
+    }
+    if (!IsBool && (EmptyValue || FlagAsValue))
+      L.Empty.push_back(Typed);
+    // A boolean takes no value, or =true/=false (and Abseil's other spellings).
+    if (IsBool && Inline) {
+      const std::string V = absl::AsciiStrToLower(A.substr(End + 1));
+      if (V != "true" && V != "false" && V != "1" && V != "0" && V != "yes" && V != "no" && V != "t" && V != "f" &&
+          V != "y" && V != "n")
+        L.Errors.push_back(absl::StrFormat("%s takes no value, not '%s'", Typed, A.substr(End + 1)));
+    }
     L.Storage.push_back(std::move(A));
   }
   for (std::string &S : L.Storage)

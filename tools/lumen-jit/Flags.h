@@ -82,7 +82,9 @@ struct CommandLine {
   std::vector<std::string> Storage; // Owns the strings Argv points into.
   std::vector<char *> Argv;         // Null-terminated, for absl::ParseCommandLine.
   std::vector<std::string> Given;   // Names of the known flags given (canonical: "top_k", "repack").
-  std::vector<std::string> Empty;   // Known non-boolean flags given an empty value ("--seed=") or none (last).
+  std::vector<std::string> Empty;   // Known non-boolean flags, as typed, given an empty value ("--seed="), none
+                                    // (last on the line) or a flag where the value goes ("-p -n").
+  std::vector<std::string> Errors;  // Other mistakes found before Abseil sees them, as messages.
   std::vector<std::string> Unknown; // Arguments that look like flags but name none, as typed.
   bool Help = false;                // -h, --help, --helpfull or -?
   bool Version = false;             // --version

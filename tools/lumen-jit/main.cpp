@@ -83,7 +83,9 @@ int main(int Argc, char **Argv) {
                                 Command ? std::string(Command->Name) + " " : ""));
   }
   if (!Line.Empty.empty())
-    return fail(absl::StrFormat("%s needs a value", flagSpelling(Line.Empty.front())));
+    return fail(absl::StrFormat("%s needs a value", Line.Empty.front()));
+  if (!Line.Errors.empty())
+    return fail(Line.Errors.front());
   int ArgCount = static_cast<int>(Line.Argv.size()) - 1;
   std::vector<char *> Positional = absl::ParseCommandLine(ArgCount, Line.Argv.data());
   if (!Command) {

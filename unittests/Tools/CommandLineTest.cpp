@@ -312,6 +312,24 @@ TEST(CommandLineTest, FlagSpellingsAndMistakes) {
   EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "x", "--seed="}).Err.find("--seed needs a value"), std::string::npos);
   EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "x", "--system", ""}).Err.find("--system needs a value"),
             std::string::npos);
+  // Mistakes Abseil would report in its own words, or take with a warning:
+  // a boolean given a value, a flag where a value goes (the flag as typed).
+  for (auto [Args, Want] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--raw="}, "--raw takes no value, not ''"},
+           {{"--ignore-eos=maybe"}, "--ignore-eos takes no value, not 'maybe'"},
+           {{"--threads"}, "--threads needs a value"},
+           {{"--ctx-size="}, "--ctx-size needs a value"},
+           {{"--seed", "-n"}, "--seed needs a value"},
+           {{"-n", "--"}, "-n needs a value"},
+           {{"--bogus=3"}, "unknown flag '--bogus'"}}) {
+    std::vector<std::string> Line = {"run", "-m", kTiny, "-p", "x"};
+    Line.insert(Line.end(), Args.begin(), Args.end());
+    Result R = lumenJit(Line);
+    EXPECT_EQ(R.Exit, 1) << Args[0];
+    EXPECT_NE(R.Err.find("lumen-jit: error: " + Want), std::string::npos) << R.Err;
+    EXPECT_EQ(R.Err.find("RAW:"), std::string::npos) << R.Err;
+  }
+  EXPECT_EQ(lumenJit({"run", "-m", kTiny, "-p", "-x", "-n", "1", "--raw=true"}).Exit, 0); // "-x" is no flag: a prompt.
   // A value flag last on the line: our message, not Abseil's "Missing the value for the flag".
   for (const char *Last : {"-n", "--reasoning", "--temp"}) {
     Result Missing = lumenJit({"run", "-m", kTiny, "-p", "x", Last});
