@@ -61,16 +61,23 @@ def stream_one(url, tokens, prompt, out):
 
 
 def round_of(url, streams, tokens, seed):
-    results, threads = [], []
+    results, errors, threads = [], [], []
+
+    def client(prompt):
+        try:
+            stream_one(url, tokens, prompt, results)
+        except (OSError, RuntimeError) as e:
+            errors.append(e)
+
     for i in range(streams):
         prompt = f"Request {seed}-{i}: write a long story about the number {i * 7919 + seed}."
-        threads.append(threading.Thread(target=stream_one, args=(url, tokens, prompt, results)))
+        threads.append(threading.Thread(target=client, args=(prompt,)))
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    if len(results) != streams:
-        raise RuntimeError("a request failed")
+    if errors or len(results) != streams:
+        raise RuntimeError(f"a request to {url} failed: {errors[0] if errors else 'no answer'}")
     wall = max(r["end"] for r in results) - min(r["start"] for r in results)
     return sum(r["tokens"] for r in results) / wall, [r["ttft"] for r in results], \
         sum(r["tokens"] for r in results) / streams
