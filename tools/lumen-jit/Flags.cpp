@@ -107,6 +107,15 @@ bool isHelp(std::string_view Name) {
          Name == "helppackage" || Name == "?";
 }
 
+/// The name a flag argument gives, as Abseil spells names: "--ctx-size=4"
+/// gives "ctx_size".
+std::string flagName(std::string_view Arg) {
+  const size_t Start = Arg.size() > 1 && Arg[1] == '-' ? 2 : 1;
+  std::string Name(Arg.substr(Start, std::min(Arg.find('='), Arg.size()) - Start));
+  std::replace(Name.begin(), Name.end(), '-', '_');
+  return Name;
+}
+
 /// The flag Name sets, with its canonical name in Canonical; "norepack"
 /// finds "repack" as Abseil does.
 /// llama.cpp's long names for flags Lumen spells short.
@@ -157,8 +166,7 @@ CommandLine normalizeFlagSpelling(int Argc, char **Argv) {
     // An empty value ("--seed=", "-p ''"), or none at all at the end of the line.
     const bool EmptyValue = Inline ? End + 1 == A.size() : I + 1 == Argc || Argv[I + 1][0] == '\0';
     const std::string Typed = A.substr(0, End); // "--ctx-size", as the user wrote it.
-    std::string Name = A.substr(Start, End - Start);
-    std::replace(Name.begin(), Name.end(), '-', '_');
+    std::string Name = flagName(A);
     if (isHelp(Name)) {
       L.Help = true;
       continue;
@@ -184,12 +192,9 @@ CommandLine normalizeFlagSpelling(int Argc, char **Argv) {
     // (Abseil would take it with a warning); "-p=-n" passes it as a value.
     bool FlagAsValue = false;
     if (Value && I + 1 < Argc && Argv[I + 1][0] == '-' && Argv[I + 1][1] != '\0') {
-      std::string Next = Argv[I + 1];
-      Next = Next.substr(Next[1] == '-' ? 2 : 1, Next.find('=') - (Next[1] == '-' ? 2 : 1));
-      std::replace(Next.begin(), Next.end(), '-', '_');
+      const std::string Next = flagName(Argv[I + 1]);
       std::string Ignored;
-      const bool Negated = Next.rfind("no", 0) == 0 && lookUp(Next.substr(2), &Ignored);
-      FlagAsValue = Next.empty() || isHelp(Next) || Next == "version" || Negated || lookUp(Next, &Ignored);
+      FlagAsValue = Next.empty() || isHelp(Next) || Next == "version" || lookUp(Next, &Ignored);
     }
     if (!IsBool && (EmptyValue || FlagAsValue))
       L.Empty.push_back(Typed);
