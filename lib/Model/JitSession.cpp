@@ -637,6 +637,7 @@ public:
     return 2 * C.Layers * C.kvDim() * Ctx * int64_t(sizeof(uint16_t));
   }
   const TransformerModel &model() const override { return M; }
+  std::vector<std::pair<std::string, double>> profile() const override { return F->profile(); }
 
 private:
   const TransformerModel &M;

@@ -72,12 +72,27 @@ int32_t Sampler::greedy(std::span<const float> Logits) const {
   const int32_t V = static_cast<int32_t>(Logits.size());
   int32_t Best = -1;
   float BestValue = 0;
-  auto Scan = [&](int32_t From, int32_t To) {
-    for (int32_t I = From; I < To; ++I)
-      if (Best < 0 || Logits[I] > BestValue) {
-        Best = I;
-        BestValue = Logits[I];
-      }
+  auto Scan = [&](int32_t I, int32_t To) {
+    if (Best < 0 && I < To) {
+      Best = I;
+      BestValue = Logits[I++];
+    }
+    // Chunks with nothing above the best so far (nearly all, after the
+    // first few) are one vectorised comparison; 8 streams' vocabularies of
+    // 152k took 1.2 ms a step one compare-and-branch at a time.
+    constexpr int32_t Chunk = 64;
+    for (; I < To; I += Chunk) {
+      const int32_t End = std::min(I + Chunk, To);
+      int Above = 0;
+      for (int32_t J = I; J < End; ++J)
+        Above |= Logits[J] > BestValue;
+      if (Above)
+        for (int32_t J = I; J < End; ++J)
+          if (Logits[J] > BestValue) {
+            Best = J;
+            BestValue = Logits[J];
+          }
+    }
   };
   int32_t From = 0;
   for (auto [T, L] : adjusted(Logits)) {

@@ -7,12 +7,16 @@
 // per second and their share of this machine's read bandwidth measured at
 // the same thread count (the mean of probes taken before, between and after
 // the repetitions), and for pp the int8 GOP/s (2 x weights x tokens).
+// --parallel P adds tgN xP: P sequences decoding together, one token of
+// each a step (a server's continuous-batching step, as llama-batched-bench
+// times it), aggregate tokens/s; the weights are read once a step.
 //
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
 #include "Flags.h"
 #include "ModelSetup.h"
 
+#include "lumen/Model/BatchedSession.h"
 #include "lumen/Model/Session.h"
 #include "lumen/Runtime/MemoryProbe.h"
 #include "lumen/Runtime/ThreadPool.h"
@@ -71,6 +75,21 @@ double multiplyAdds(const model::TransformerModel &M) {
   return P;
 }
 
+/// Parallel sequences over M, each with Options' context, or none (null)
+/// when Parallel is 1.
+absl::StatusOr<std::unique_ptr<model::BatchedSession>> createBatched(const model::TransformerModel &M,
+                                                                     runtime::KernelCache &Cache,
+                                                                     model::SessionOptions Options, int32_t Parallel) {
+  if (Parallel <= 1)
+    return nullptr;
+  Options.PrefillBatch = std::max<int64_t>(Options.PrefillBatch, Parallel);
+  absl::StatusOr<std::unique_ptr<model::BatchedSession>> S = model::createJitBatchedSession(M, Cache, Options, Parallel);
+  if (S.ok())
+    if (absl::Status St = (*S)->prepare(); !St.ok())
+      return St;
+  return S;
+}
+
 std::pair<double, double> meanSd(const std::vector<double> &X) {
   double Mean = std::accumulate(X.begin(), X.end(), 0.0) / X.size(), Var = 0;
   for (double V : X) Var += (V - Mean) * (V - Mean);
@@ -122,6 +141,11 @@ int runBench(const std::vector<std::string> &Args) {
     return fail(absl::StrFormat("-o %s: expected md, csv or json", Format));
   if (*PP == 0 && *TG == 0 && PgPrompt == 0)
     return fail("nothing to run: -p, -n and -pg are all 0");
+  const int32_t Parallel = flagGiven("parallel") ? absl::GetFlag(FLAGS_parallel) : 1;
+  if (Parallel < 1 || Parallel > 256)
+    return fail(absl::StrFormat("--parallel %d: 1 to 256 sequences", Parallel));
+  if (Parallel > 1 && *TG == 0)
+    return fail("--parallel times generation: give -n a token count");
 
   absl::StatusOr<std::unique_ptr<model::TransformerModel>> M = loadModel();
   if (!M.ok())
@@ -138,6 +162,7 @@ int runBench(const std::vector<std::string> &Args) {
   // The lm_head (the embedding when tied) is read by every decode step but
   // only by a prompt's last batch.
   const double Layers = layerBytes(Model), Output = matrixBytes(Model.Output), MACs = multiplyAdds(Model);
+  const double OutputMACs = double(Model.Output.Rows) * Model.Output.Cols;
   const double Bytes = Layers + Output;
   std::mt19937 Rng(1234);
   std::uniform_int_distribution<int32_t> Tok(0, std::min<int32_t>(Model.tokenizer().vocabSize(), Model.config().Vocab) - 1);
@@ -158,6 +183,9 @@ int runBench(const std::vector<std::string> &Args) {
     for (int64_t P : {*PP, PgPrompt})
       if (absl::Status St = (*S)->prepare(P); !St.ok())
         return fail(std::string(St.message()));
+    absl::StatusOr<std::unique_ptr<model::BatchedSession>> BS = createBatched(Model, *E->Cache, Opt, Parallel);
+    if (!BS.ok())
+      return fail(std::string(BS.status().message()));
     // Probed before the first repetition and after every one, at the same
     // thread count, so that the probe sees the host as the test did: its
     // read bandwidth drifts within seconds here, and probes at the two ends
@@ -176,6 +204,19 @@ int runBench(const std::vector<std::string> &Args) {
           return St;
       return absl::OkStatus();
     };
+    // Every sequence decodes Count tokens, one of each a step.
+    std::vector<model::SequenceInput> Step(Parallel);
+    auto DecodeTogether = [&](int64_t Count) {
+      for (int32_t Seq = 0; Seq < Parallel; ++Seq)
+        (void)(*BS)->rewind(Seq, 0);
+      for (int64_t I = 0; I < Count; ++I) {
+        for (int32_t Seq = 0; Seq < Parallel; ++Seq)
+          Step[Seq] = {Seq, std::span<const int32_t>(&Prompt[(I + 7 * Seq) % Prompt.size()], 1), true};
+        if (absl::Status St = (*BS)->step(Step, Logits); !St.ok())
+          return St;
+      }
+      return absl::OkStatus();
+    };
     // Runs Body from an empty context; its seconds.
     auto Timed = [&](auto &&Body) -> absl::StatusOr<double> {
       (void)(*S)->rewind(0); // Always valid: 0 <= position.
@@ -192,13 +233,15 @@ int runBench(const std::vector<std::string> &Args) {
       std::string Name;
       int64_t Tokens;     // Counted in tokens/s.
       double WeightBytes; // Read by one run.
-      bool Prefill;       // Has an int8 GOP/s figure.
+      double GOPs;        // int8 GOP a token (0: none shown).
       std::function<absl::StatusOr<double>()> Run;
     };
     const std::vector<Test> Tests = {
-        {absl::StrFormat("pp%d", *PP), *PP, Read(*PP, 0), true, [&] { return Timed([&] { return Prefill(*PP); }); }},
-        {absl::StrFormat("tg%d", *TG), *TG, Read(0, *TG), false, [&] { return Timed([&] { return Decode(*TG); }); }},
-        {absl::StrFormat("pp%d+tg%d", PgPrompt, PgGen), PgPrompt + PgGen, Read(PgPrompt, PgGen), false,
+        {absl::StrFormat("pp%d", *PP), *PP, Read(*PP, 0), 2 * MACs / 1e9, [&] { return Timed([&] { return Prefill(*PP); }); }},
+        {absl::StrFormat("tg%d", *TG), *TG, Read(0, *TG), 0, [&] { return Timed([&] { return Decode(*TG); }); }},
+        {absl::StrFormat("tg%d x%d", *TG, Parallel), Parallel > 1 ? Parallel * *TG : 0, Read(0, *TG),
+         2 * (MACs + OutputMACs) / 1e9, [&] { return Timed([&] { return DecodeTogether(*TG); }); }},
+        {absl::StrFormat("pp%d+tg%d", PgPrompt, PgGen), PgPrompt + PgGen, Read(PgPrompt, PgGen), 0,
          [&] {
            return Timed([&] {
              absl::Status St = Prefill(PgPrompt);
@@ -223,7 +266,7 @@ int runBench(const std::vector<std::string> &Args) {
       const double ProbeGBs = meanSd(Probes).first;
       auto [Mean, Sd] = meanSd(Rates);
       double WeightGBs = Tst.WeightBytes / (Tst.Tokens / Mean) / 1e9;
-      Rows.push_back({T, Tst.Name, Mean, Sd, WeightGBs, ProbeGBs, Tst.Prefill ? 2 * MACs * Mean / 1e9 : 0});
+      Rows.push_back({T, Tst.Name, Mean, Sd, WeightGBs, ProbeGBs, Tst.GOPs * Mean});
       std::fflush(stdout);
     }
   }
@@ -280,6 +323,23 @@ int runBench(const std::vector<std::string> &Args) {
         printProfile(Format == "md" ? stdout : stderr, absl::StrFormat("Profile, %u thread(s): one decode step (mean of %d after a %d-token prompt)", T, *TG, *PP).c_str(), All, *TG);
       if (*PP > 0)
         printProfile(Format == "md" ? stdout : stderr, absl::StrFormat("Profile, %u thread(s): prefill of %d tokens", T, *PP).c_str(), PPProfile, 1);
+      if (Parallel > 1) {
+        Opt.ContextSize = *TG + 1;
+        absl::StatusOr<std::unique_ptr<model::BatchedSession>> BS = createBatched(Model, *E->Cache, Opt, Parallel);
+        if (!BS.ok())
+          return fail(std::string(BS.status().message()));
+        std::vector<model::SequenceInput> Step(Parallel);
+        for (int64_t I = 0; I < *TG; ++I) {
+          for (int32_t Seq = 0; Seq < Parallel; ++Seq)
+            Step[Seq] = {Seq, std::span<const int32_t>(&Prompt[(I + 7 * Seq) % Prompt.size()], 1), true};
+          if (absl::Status St = (*BS)->step(Step, Logits); !St.ok())
+            return fail(std::string(St.message()));
+        }
+        printProfile(Format == "md" ? stdout : stderr,
+                     absl::StrFormat("Profile, %u thread(s): one step of %d sequences (mean of %d)", T, Parallel, *TG)
+                         .c_str(),
+                     (*BS)->profile(), *TG);
+      }
     }
   }
   return 0;

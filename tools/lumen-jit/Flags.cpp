@@ -250,13 +250,15 @@ const std::vector<CommandInfo> kCommands = {
      "Evaluate the ids in one batch; print JSON {\"positions\":[{\"pos\",\"argmax\",\"top\"}]}.",
      {LUMEN_MODEL_FLAGS, LUMEN_JIT_FLAGS, "tokens|comma-separated token ids", "top", "from", "reference",
       "t|threads (default: all cores)", "c|context size; grows to hold the tokens (default: 4096)", "batch"}},
-    {"bench", runBench, "bench -m FILE [-p 512] [-n 128] [-pg P,N] [-t 1,2] [-r 5] [-o md|csv|json] [--profile]",
+    {"bench", runBench, "bench -m FILE [-p 512] [-n 128] [-pg P,N] [--parallel P] [-t 1,2] [-r 5] [-o md|csv|json] [--profile]",
      "pp/tg (and -pg: prompt then generation) tokens/s like llama-bench, with weight GB/s\n"
      "against the measured read bandwidth; --profile adds the time per op class.",
      {LUMEN_MODEL_FLAGS, LUMEN_JIT_FLAGS, "p|prompt tokens of the pp test, 0 = none (default: 512)",
       "n|generated tokens of the tg test, 0 = none (default: 128)", "pg",
       "t|thread counts, comma-separated, e.g. 1,2 (default: all cores)", "r", "o|output format: md, csv or json (default: md)",
-      "profile", "batch"}},
+      "profile", "batch",
+      "parallel|also tgN xP: P sequences decoding together, a token of each a step (a server's "
+      "continuous batching); aggregate tokens/s (default: 1, no such test)"}},
     {"perplexity", runPerplexity, "perplexity -m FILE -f TEXT [-c 512] [-b 512] [--chunks K] [-t THREADS]",
      "Perplexity of a text as llama-perplexity computes it: chunks of -c tokens, the second half\n"
      "of each scored. A progress bar with the running estimate and its +/- on stderr, the final\n"

@@ -47,6 +47,21 @@ TEST(SamplerTest, GreedyAtZeroTemperature) {
   }
 }
 
+TEST(SamplerTest, GreedyFindsTheFirstLargestAnywhereInAVocabulary) {
+  // Greedy skips chunks with nothing above the best so far: a maximum at
+  // either end of a chunk, of the vocabulary, or tied later, is still found.
+  std::vector<float> L = randomLogits(151936, 7);
+  const float Top = *std::max_element(L.begin(), L.end()) + 1;
+  for (int32_t At : {0, 1, 63, 64, 65, 127, 4096, 151871, 151872, 151935}) {
+    std::vector<float> P = L;
+    P[At] = Top;
+    EXPECT_EQ(Sampler(plain(0)).sample(P), At);
+    P[151935 - At / 2] = Top; // A tie further on: the lower id wins.
+    EXPECT_EQ(Sampler(plain(0)).sample(P), std::min(At, 151935 - At / 2));
+  }
+  EXPECT_EQ(Sampler(plain(0)).sample(L), argmax(L));
+}
+
 TEST(SamplerTest, TopKNeverSamplesOutsideK) {
   std::vector<float> L = randomLogits(5000, 3);
   std::vector<int32_t> Order(L.size());

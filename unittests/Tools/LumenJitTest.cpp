@@ -199,6 +199,26 @@ TEST(LumenJitTest, BenchRowsAndProfile) {
   EXPECT_EQ(P.Out.find("decode step"), std::string::npos);
   EXPECT_EQ(P.Out.find("nan"), std::string::npos);
   EXPECT_NE(P.Out.find("| thread sync"), std::string::npos) << "the pool's waits have a row";
+  // --parallel P: tgN xP, P sequences a step, beside tgN; its profile is one step's.
+  Result Par = lumenJit({"bench", "-m", Model, "-p", "0", "-n", "4", "-t", "1", "-r", "1", "--parallel", "3",
+                         "-o", "csv", "--profile"});
+  ASSERT_EQ(Par.Exit, 0) << Par.Err;
+  EXPECT_NE(Par.Out.find(",1,tg4,"), std::string::npos) << Par.Out;
+  const size_t ParRow = Par.Out.find(",1,tg4 x3,");
+  ASSERT_NE(ParRow, std::string::npos) << Par.Out;
+  std::vector<std::string> ParCells = absl::StrSplit(Par.Out.substr(ParRow + 1, Par.Out.find('\n', ParRow) - ParRow - 1), ',');
+  ASSERT_EQ(ParCells.size(), 7u) << Par.Out;
+  EXPECT_GT(std::stod(ParCells[2]), 0.0) << "aggregate tokens/s";
+  EXPECT_GT(std::stod(ParCells[6]), 0.0) << "int8 GOP/s";
+  EXPECT_NE(Par.Err.find("one step of 3 sequences"), std::string::npos) << Par.Err;
+  for (std::vector<std::string> Bad : {std::vector<std::string>{"--parallel", "0"}, {"--parallel", "300"},
+                                      {"-n", "0", "--parallel", "2"}}) {
+    std::vector<std::string> Args = {"bench", "-m", Model, "-p", "16", "-r", "1"};
+    Args.insert(Args.end(), Bad.begin(), Bad.end());
+    Result B = lumenJit(Args);
+    EXPECT_EQ(B.Exit, 1) << Bad[0] << " " << Bad[1];
+    EXPECT_NE(B.Err.find("--parallel"), std::string::npos) << B.Err;
+  }
   for (std::vector<std::string> Bad : {std::vector<std::string>{"-t", "0"}, {"-r", "0"}, {"-o", "xml"}}) {
     std::vector<std::string> Args = {"bench", "-m", Model, "-p", "16", "-n", "4"};
     Args.insert(Args.end(), Bad.begin(), Bad.end());

@@ -26,6 +26,8 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace lumen::model {
@@ -62,6 +64,9 @@ public:
   /// Bytes of KV cache a sequence takes when full (fp16 keys and values).
   virtual int64_t sequenceBytes() const = 0;
   virtual const TransformerModel &model() const = 0;
+  /// Seconds per op class over every step so far, with
+  /// SessionOptions::Profile (empty otherwise), as Session::profile.
+  virtual std::vector<std::pair<std::string, double>> profile() const { return {}; }
 };
 
 /// Sequences sequences of Options.ContextSize positions each through Cache's
