@@ -109,8 +109,10 @@ private:
   /// And for interleaved Q6_K (InterleavedQ6KGeometry).
   void emitStepInterleavedQ6K(const Tile &T, Value *Sub, Accs &Acc);
   /// Software prefetch of the Bytes from P + PrefetchBytes on (a line each
-  /// 64), or of the start of the page they begin in.
+  /// 64), or of the start of the page they begin in (LinesAndPage: both).
   void prefetch(Value *P, unsigned Bytes);
+  /// The first line of the 4 KB page that P + Lead is in.
+  void prefetchPageStart(Value *P, unsigned Lead);
   /// PrefetchPattern::Spread: step Blk's share of the row tile
   /// PrefetchBytes ahead of T's.
   void prefetchSpread(const Tile &T, Value *Blk);
@@ -154,15 +156,19 @@ void MatmulEmitter::emitPrefetch(Value *At) {
   B.CreateIntrinsic(Intrinsic::prefetch, {Ptr}, {At, B.getInt32(0), B.getInt32(Locality), B.getInt32(1)}); // read, data
 }
 
+void MatmulEmitter::prefetchPageStart(Value *P, unsigned Lead) {
+  Value *Ahead = gep(P, Lead);
+  Value *InPage = B.CreateAnd(B.CreatePtrToInt(Ahead, I64), B.getInt64(4095));
+  emitPrefetch(gep(Ahead, B.CreateNeg(InPage)));
+}
+
 void MatmulEmitter::prefetch(Value *P, unsigned Bytes) {
   if (!S.PrefetchBytes || S.Prefetch == PrefetchPattern::Spread)
     return;
-  if (S.Prefetch == PrefetchPattern::PageStart) {
-    Value *Ahead = gep(P, S.PrefetchBytes);
-    Value *InPage = B.CreateAnd(B.CreatePtrToInt(Ahead, I64), B.getInt64(4095));
-    emitPrefetch(gep(Ahead, B.CreateNeg(InPage)));
-    return;
-  }
+  if (S.Prefetch == PrefetchPattern::PageStart)
+    return prefetchPageStart(P, S.PrefetchBytes);
+  if (S.Prefetch == PrefetchPattern::LinesAndPage)
+    prefetchPageStart(P, kPageStartLead);
   for (unsigned Off = 0; Off < Bytes; Off += 64)
     emitPrefetch(gep(P, S.PrefetchBytes + Off));
 }

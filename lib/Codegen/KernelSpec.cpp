@@ -60,6 +60,8 @@ const char *prefetchPatternSuffix(PrefetchPattern P) {
     return "pg";
   case PrefetchPattern::Spread:
     return "sp";
+  case PrefetchPattern::LinesAndPage:
+    return "lp";
   case PrefetchPattern::Lines:
     break;
   }
@@ -100,7 +102,10 @@ std::string KernelSpec::describe() const {
                                            Prefetch == PrefetchPattern::PageStart ? "the page start "
                                            : Prefetch == PrefetchPattern::Spread  ? "the row tile, spread, "
                                                                                   : "",
-                                           PrefetchBytes),
+                                           PrefetchBytes) +
+                             (Prefetch == PrefetchPattern::LinesAndPage
+                                  ? absl::StrFormat(" and the page start %d", kPageStartLead)
+                                  : std::string()),
                          Paced ? ", paced" : "");
 }
 

@@ -48,7 +48,7 @@ std::vector<KernelSpec> variants(const KernelSpec &From, TuningAxis A) {
     if (Decode) {
       // Decode streams: how far ahead, and every line or the page start.
       for (unsigned Bytes : {0u, 1024u, 2048u, 4096u, 8192u, 16384u})
-        for (PrefetchPattern P : {PrefetchPattern::Lines, PrefetchPattern::PageStart})
+        for (PrefetchPattern P : {PrefetchPattern::Lines, PrefetchPattern::PageStart, PrefetchPattern::LinesAndPage})
           if (Bytes || P == PrefetchPattern::Lines)
             Add([&](KernelSpec &S) {
               S.PrefetchBytes = Bytes;

@@ -46,6 +46,8 @@ const char *patternName(PrefetchPattern P) {
     return "pagestart";
   case PrefetchPattern::Spread:
     return "spread";
+  case PrefetchPattern::LinesAndPage:
+    return "linesandpage";
   case PrefetchPattern::Lines:
     break;
   }
@@ -224,14 +226,15 @@ absl::StatusOr<WisdomKernel> parseKernel(std::string_view Rest) {
   std::string Pattern;
   LUMEN_TRY_ASSIGN(Pattern, F.text("pattern"));
   bool Known = false;
-  for (PrefetchPattern P : {PrefetchPattern::Lines, PrefetchPattern::PageStart, PrefetchPattern::Spread})
+  for (PrefetchPattern P : {PrefetchPattern::Lines, PrefetchPattern::PageStart, PrefetchPattern::Spread,
+                            PrefetchPattern::LinesAndPage})
     if (Pattern == patternName(P)) {
       E.Prefetch = P;
       Known = true;
     }
   if (!Known)
     return absl::InvalidArgumentError(
-        absl::StrFormat("pattern=%s: expected lines, pagestart or spread", shown(Pattern)));
+        absl::StrFormat("pattern=%s: expected lines, pagestart, spread or linesandpage", shown(Pattern)));
   LUMEN_TRY_ASSIGN(E.Paced, F.number("paced", 0, 1));
   LUMEN_TRY_ASSIGN(E.Gain, F.gain());
   if (absl::Status S = F.done(); !S.ok())

@@ -51,6 +51,9 @@ TEST(KernelSpecTest, NamesAreStableAndDistinct) {
   EXPECT_EQ(P.functionName(), "lumen_mm_q8_0r16_m4864_k896_n1_xq8_v512_a1_vnni_r16_t1_pf1024pg");
   P.Prefetch = PrefetchPattern::Spread;
   EXPECT_EQ(P.functionName(), "lumen_mm_q8_0r16_m4864_k896_n1_xq8_v512_a1_vnni_r16_t1_pf1024sp");
+  P.Prefetch = PrefetchPattern::LinesAndPage;
+  EXPECT_EQ(P.functionName(), "lumen_mm_q8_0r16_m4864_k896_n1_xq8_v512_a1_vnni_r16_t1_pf1024lp");
+  EXPECT_NE(P.describe().find("prefetch 1024 bytes ahead and the page start 8192"), std::string::npos) << P.describe();
 }
 
 TEST(KernelSpecTest, ValidateRejectsBadShapesAndCombinations) {
@@ -193,14 +196,14 @@ TEST(KernelSpecTest, Zen5RowsShadowTheVnniRows) {
   EXPECT_NE(Decode.functionName().find("_pf8192pg"), std::string::npos) << Decode.functionName();
   EXPECT_NE(Decode.describe().find("prefetch the page start 8192 bytes ahead"), std::string::npos) << Decode.describe();
   // Small batches (2..8 tokens, a server's decode steps): one 16x8 tile
-  // holds every token, every line prefetched 4 KB ahead.
+  // holds every token, every line prefetched 4 KB ahead and the page start 8 KB.
   for (int64_t N : {2, 7, 8}) {
     MatmulShape Sh{4864, 896, N, WeightType::Q8_0, WeightLayout::Interleaved16};
     KernelSpec Small = chooseSpec(Sh, Zen5, &Why);
     EXPECT_EQ(Small.TileRows, 16u) << N;
     EXPECT_EQ(Small.TileTokens, 8u) << N;
     EXPECT_EQ(Small.PrefetchBytes, 4096u) << N;
-    EXPECT_EQ(Small.Prefetch, PrefetchPattern::Lines) << N;
+    EXPECT_EQ(Small.Prefetch, PrefetchPattern::LinesAndPage) << N;
     EXPECT_NE(Why.find("batch, interleaved16, zen5"), std::string::npos) << Why;
     EXPECT_TRUE(Small.validate(Zen5).ok());
   }

@@ -39,6 +39,20 @@ WisdomKernel decodeEntry() {
   return E;
 }
 
+TEST(WisdomTest, EveryPrefetchPatternParsesBack) {
+  for (PrefetchPattern P : {PrefetchPattern::Lines, PrefetchPattern::PageStart, PrefetchPattern::Spread,
+                            PrefetchPattern::LinesAndPage}) {
+    Wisdom W(hostA());
+    WisdomKernel E = decodeEntry();
+    E.Prefetch = P;
+    W.set(E);
+    absl::StatusOr<Wisdom> Back = Wisdom::parse(W.print(), hostA());
+    ASSERT_TRUE(Back.ok()) << Back.status() << "\n" << W.print();
+    ASSERT_EQ(Back->kernels().size(), 1u);
+    EXPECT_EQ(Back->kernels()[0].Prefetch, P) << W.print();
+  }
+}
+
 TEST(WisdomTest, PrintsAndParsesBack) {
   Wisdom W(hostA());
   W.set(decodeEntry());
@@ -252,6 +266,7 @@ TEST(TuningSpaceTest, DecodePrefetchSpaceHasDistancesAndPatterns) {
   EXPECT_TRUE(Got.count({0, PrefetchPattern::Lines}));
   EXPECT_TRUE(Got.count({4096, PrefetchPattern::Lines}));
   EXPECT_TRUE(Got.count({16384, PrefetchPattern::PageStart}));
+  EXPECT_TRUE(Got.count({4096, PrefetchPattern::LinesAndPage}));
   EXPECT_FALSE(Got.count({From.PrefetchBytes, From.Prefetch}));
 }
 

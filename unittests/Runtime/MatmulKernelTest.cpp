@@ -78,8 +78,9 @@ std::vector<KernelSpec> variants(const MatmulShape &Shape, Sweep How,
               S.Accumulators = Acc;
               S.TileRows = R;
               S.TileTokens = Shape.N == 1 ? 1 : T;
-              S.PrefetchBytes = Acc == 2 ? 1024 : 0; // Prefetching never changes results,
+              S.PrefetchBytes = Acc >= 2 ? 1024 : 0; // Prefetching never changes results,
               S.Prefetch = Acc == 2 && Wide ? PrefetchPattern::PageStart // nor does its extent,
+                           : Acc == 4       ? PrefetchPattern::LinesAndPage
                                             : PrefetchPattern::Lines;
               if (S.validate(Cpu).ok() && std::find(Out.begin(), Out.end(), S) == Out.end())
                 Out.push_back(S);

@@ -96,7 +96,16 @@ enum class PrefetchPattern {
   /// that its DRAM reads trickle in over the whole tile instead of coming as
   /// a burst in the first token tile (the same lines at each later pass).
   Spread,
+  /// Every line that far ahead, and the first line of the page
+  /// kPageStartLead bytes ahead: a small batch (a server's decode step)
+  /// computes as long as it streams, and the line prefetches alone left
+  /// the stream idle during the compute (8 tokens 0.5B Q8_0 on Zen 5:
+  /// +25-30 %, docs/BENCHMARK.md 2026-12-06 "the page start beside the lines").
+  LinesAndPage,
 };
+
+/// How far ahead PrefetchPattern::LinesAndPage touches the page start.
+inline constexpr unsigned kPageStartLead = 8192;
 
 struct LUMEN_API KernelSpec {
   MatmulShape Shape;
