@@ -238,6 +238,9 @@ int main(int Argc, char **Argv) {
   // Zen 5's decode choice: the start of the page 8 KB ahead, every block.
   for (unsigned Pf : Quick ? std::vector<unsigned>{8192} : std::vector<unsigned>{4096, 8192, 16384})
     Decode.push_back({WL::Interleaved16, AF::Q8, 512, 1, 16, 1, Pf, false, PrefetchPattern::PageStart});
+  // Every line ahead and the page start 8 KB ahead (the small batches' choice).
+  for (unsigned Pf : {2048u, 4096u})
+    Decode.push_back({WL::Interleaved16, AF::Q8, 512, 1, 16, 1, Pf, false, PrefetchPattern::LinesAndPage});
 
   if (!absl::GetFlag(FLAGS_decode))
     Decode.clear();
@@ -307,7 +310,7 @@ int main(int Argc, char **Argv) {
     for (auto [R, T] : std::vector<std::pair<unsigned, unsigned>>{{16, 8}, {32, 4}, {32, 6}, {16, 4}, {16, 2}})
       for (auto [Pf, Pat] : std::vector<std::pair<unsigned, PrefetchPattern>>{
                {kNextTileBytes, PrefetchPattern::Spread}, {8192, PrefetchPattern::PageStart},
-               {4096, PrefetchPattern::Lines}})
+               {4096, PrefetchPattern::Lines}, {4096, PrefetchPattern::LinesAndPage}})
         Prefill.push_back({WL::Interleaved16, AF::Q8, 512, 1, R, T, Pf, false, Pat});
   // In cache: one copy (L3-resident). From DRAM: copies over >= 64 MB in
   // turn, as a forward pass meets each layer's weights once per batch;
