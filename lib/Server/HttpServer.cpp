@@ -23,6 +23,38 @@ using nlohmann::json;
 
 namespace {
 
+/// A token's bytes as /tokenize's "piece": the text when it is valid UTF-8,
+/// else the byte values (as llama-server gives them), since part of a
+/// character would come out as U+FFFD and lose the bytes.
+json pieceJson(const std::string &Bytes) {
+  const auto *P = reinterpret_cast<const unsigned char *>(Bytes.data());
+  const size_t N = Bytes.size();
+  bool Valid = true;
+  for (size_t I = 0; I < N && Valid;) {
+    const unsigned char C = P[I];
+    const size_t Len = C < 0x80 ? 1 : (C >> 5) == 0x6 ? 2 : (C >> 4) == 0xE ? 3 : (C >> 3) == 0x1E ? 4 : 0;
+    if (Len == 0 || I + Len > N) {
+      Valid = false;
+      break;
+    }
+    uint32_t Cp = Len == 1 ? C : C & (0x7F >> Len);
+    for (size_t K = 1; K < Len; ++K) {
+      Valid &= (P[I + K] & 0xC0) == 0x80;
+      Cp = (Cp << 6) | (P[I + K] & 0x3F);
+    }
+    // No overlong forms, no surrogates, nothing past U+10FFFF.
+    static constexpr uint32_t Min[] = {0, 0, 0x80, 0x800, 0x10000};
+    Valid &= Cp >= Min[Len] && Cp <= 0x10FFFF && (Cp < 0xD800 || Cp > 0xDFFF);
+    I += Len;
+  }
+  if (Valid)
+    return Bytes;
+  json Out = json::array();
+  for (size_t I = 0; I < N; ++I)
+    Out.push_back(int(P[I]));
+  return Out;
+}
+
 /// JSON text; invalid UTF-8 (a token's raw bytes in logprobs) becomes U+FFFD.
 std::string dump(const json &J) { return J.dump(-1, ' ', false, json::error_handler_t::replace); }
 
@@ -412,7 +444,7 @@ void HttpServer::Impl::routes() {
     Ids.insert(Ids.end(), Rest.begin(), Rest.end());
     json Tokens = json::array();
     for (int32_t Id : Ids)
-      Tokens.push_back(T.WithPieces ? json{{"id", Id}, {"piece", Tok.tokenBytes(Id)}} : json(Id));
+      Tokens.push_back(T.WithPieces ? json{{"id", Id}, {"piece", pieceJson(Tok.tokenBytes(Id))}} : json(Id));
     sendJson(Res, 200, {{"tokens", Tokens}});
   });
   post("/detokenize", [this](const std::string &Body, httplib::Response &Res) {

@@ -250,6 +250,10 @@ std::optional<ApiError> parseCompletionRequest(std::string_view Body, bool Chat,
   LUMEN_TRY(F.integer("n", 1, 128, N));
   if (N != 1)
     return bad("n", "'n' must be 1: one choice per request");
+  int64_t BestOf = 1; // /v1/completions' legacy twin of n.
+  LUMEN_TRY(F.integer("best_of", 1, 128, BestOf));
+  if (BestOf != 1)
+    return bad("best_of", "'best_of' must be 1: one choice per request");
   // max_completion_tokens is OpenAI's newer name; either may come.
   LUMEN_TRY(F.integer("max_tokens", 1, L.MaxTokens, Out.MaxTokens));
   LUMEN_TRY(F.integer("max_completion_tokens", 1, L.MaxTokens, Out.MaxTokens));
@@ -329,6 +333,9 @@ std::optional<ApiError> parseCompletionRequest(std::string_view Body, bool Chat,
   for (const char *Name : {"tools", "functions"}) // An empty list (some clients send one) asks for nothing.
     if (const json *T = F.get(Name); T && !(T->is_array() && T->empty()))
       return bad(Name, "tool and function calls are not supported");
+  // Without tools, only "none" and "auto" (which then call nothing) can be honoured.
+  if (const json *TC = F.get("tool_choice"); TC && !(TC->is_string() && (*TC == "none" || *TC == "auto")))
+    return bad("tool_choice", "tool and function calls are not supported: 'tool_choice' may be \"none\" or \"auto\"");
   if (const json *RF = F.get("response_format")) {
     if (!RF->is_object() || !RF->contains("type") || !(*RF)["type"].is_string() || (*RF)["type"] != "text")
       return bad("response_format", "'response_format' must be {\"type\": \"text\"}: structured output is not "

@@ -76,7 +76,7 @@ ABSL_FLAG(bool, repack, true,
           "--norepack keeps the file's row layout");
 ABSL_FLAG(bool, huge_pages, true,
           "put the weights (a copy replacing the file pages tensor by tensor) and the KV cache in "
-          "2 MB pages; --nohuge_pages --norepack reads the weights from the file mapping in place");
+          "2 MB pages; --nohuge-pages --norepack reads the weights from the file mapping in place");
 ABSL_FLAG(int32_t, r, 5, "bench: repetitions per test");
 ABSL_FLAG(bool, profile, false, "bench: time per op class for one decode step and one prefill");
 ABSL_FLAG(std::string, pg, "",

@@ -21,6 +21,8 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <future>
+#include <memory>
 #include <pthread.h>
 #include <thread>
 #include <unistd.h>
@@ -42,6 +44,13 @@ int runServe(const std::vector<std::string> &Args) {
   const int32_t Port = absl::GetFlag(FLAGS_port);
   if (Port < 0 || Port > 65535)
     return fail(absl::StrFormat("--port %d is not in 0..65535", Port));
+  // A step's tokens; a session rounds them up to a multiple of 8 (its kernels' tile).
+  if (const int64_t Batch = absl::GetFlag(FLAGS_batch); Batch < 8 || Batch > 512)
+    return fail(absl::StrFormat("--batch %d: 8 to 512 tokens a step", Batch));
+  // -c against the model's trained context is checked when it loads.
+  if (const int64_t Ctx = absl::GetFlag(FLAGS_c); Ctx < 0 || Ctx > (int64_t(1) << 24))
+    return fail(absl::StrFormat("-c %d: a token count up to %d, or 0 for the model's trained context", Ctx,
+                                int64_t(1) << 24));
   absl::StatusOr<std::string> Path = modelPath();
   if (!Path.ok())
     return fail(std::string(Path.status().message()));
@@ -145,11 +154,27 @@ int runServe(const std::vector<std::string> &Args) {
     _exit(130);
   }).detach();
   Jobs->shutdown(); // Every stream gets its end; then the connections finish.
-  Http.stop();
+  // A connection idle in keep-alive, or a client sending its request a byte
+  // at a time, would hold up the HTTP server's stop for seconds or for ever:
+  // the streams have their ends by now, so after a second the process exits
+  // with whatever connections are left open (the kernel closes them).
+  auto Stopped = std::make_shared<std::promise<void>>();
+  std::future<void> HttpDone = Stopped->get_future();
+  std::thread([&Http, Stopped] {
+    Http.stop();
+    Stopped->set_value();
+  }).detach();
+  const bool Closed = HttpDone.wait_for(std::chrono::seconds(1)) == std::future_status::ready;
   const server::SchedulerStats St = Jobs->stats();
   std::fprintf(stderr, "lumen-jit: served %lld request(s), %lld tokens generated, %lld prompt tokens (%lld reused)\n",
                static_cast<long long>(St.Requests), static_cast<long long>(St.GeneratedTokens),
                static_cast<long long>(St.PromptTokens), static_cast<long long>(St.ReusedPromptTokens));
+  if (!Closed) {
+    std::fprintf(stderr, "lumen-jit: connections still open after 1 s: closing them\n");
+    std::fflush(stderr);
+    std::fflush(stdout);
+    _exit(0); // Not a return: destroying the server would wait for those connections.
+  }
   return 0;
 }
 

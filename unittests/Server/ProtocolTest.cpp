@@ -101,6 +101,12 @@ TEST(ProtocolTest, BadRequestsNameTheirField) {
   EXPECT_EQ(paramOf("{" + M + R"(,"frequency_penalty":2.5})"), "frequency_penalty");
   EXPECT_EQ(paramOf("{" + M + R"(,"tools":[{"type":"function"}]})"), "tools");
   EXPECT_EQ(paramOf("{" + M + R"(,"tools":[]})"), "ok"); // Some clients send an empty list.
+  EXPECT_EQ(paramOf("{" + M + R"(,"tool_choice":"required"})"), "tool_choice");
+  EXPECT_EQ(paramOf("{" + M + R"(,"tool_choice":{"type":"function","function":{"name":"f"}}})"), "tool_choice");
+  EXPECT_EQ(paramOf("{" + M + R"(,"tool_choice":"none","tools":[]})"), "ok");
+  EXPECT_EQ(paramOf("{" + M + R"(,"best_of":3})"), "best_of");
+  EXPECT_EQ(paramOf("{" + M + R"(,"best_of":1})"), "ok");
+  EXPECT_EQ(paramOf(R"({"prompt":"x","best_of":2})", false), "best_of");
   EXPECT_EQ(paramOf("{" + M + R"(,"logit_bias":{"x":1}})"), "logit_bias");
   EXPECT_EQ(paramOf("{" + M + R"(,"logit_bias":{"5":101}})"), "logit_bias");
   EXPECT_EQ(paramOf("{" + M + R"(,"logit_bias":[1]})"), "logit_bias");

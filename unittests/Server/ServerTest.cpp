@@ -331,6 +331,24 @@ TEST(ServerTest, CompletionsTakeTextOrTokenIds) {
   EXPECT_EQ(D["content"], "Once upon a time");
   json P = post(S, "/tokenize", {{"content", "ab"}, {"with_pieces", true}});
   EXPECT_TRUE(P["tokens"][0].contains("piece"));
+  // A piece that is part of a character comes as its byte values (as
+  // llama-server gives it), so the pieces always add up to the text.
+  const std::string Text = "\xE2\x82\xAC \xF0\x9F\xA6\x99 x";
+  json Pieces = post(S, "/tokenize", {{"content", Text}, {"with_pieces", true}});
+  std::string Joined;
+  bool SawBytes = false;
+  for (const json &E : Pieces["tokens"]) {
+    if (E["piece"].is_string()) {
+      Joined += E["piece"].get<std::string>();
+    } else {
+      ASSERT_TRUE(E["piece"].is_array()) << E.dump();
+      SawBytes = true;
+      for (const json &B : E["piece"])
+        Joined += static_cast<char>(B.get<int>());
+    }
+  }
+  EXPECT_EQ(Joined, Text) << Pieces.dump();
+  EXPECT_TRUE(SawBytes) << "the small vocabulary splits these characters into bytes: " << Pieces.dump();
 }
 
 // chat_template_kwargs.enable_thinking, as llama-server takes it: false

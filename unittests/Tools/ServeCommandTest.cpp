@@ -10,8 +10,13 @@
 
 #include "gtest/gtest.h"
 
+#include <arpa/inet.h>
+#include <chrono>
 #include <csignal>
+#include <netinet/in.h>
 #include <regex>
+#include <sys/socket.h>
+#include <unistd.h>
 
 using namespace lumen::test;
 
@@ -29,6 +34,9 @@ TEST(ServeCommandTest, BadFlagsAreErrorsBeforeListening) {
   expectError({"serve", "-m", kTiny, "--parallel", "257"}, "1 to 256");
   expectError({"serve", "-m", kTiny, "--queue", "1025"}, "0 to 1024");
   expectError({"serve", "-m", kTiny, "--port", "70000"}, "0..65535");
+  expectError({"serve", "-m", kTiny, "--batch", "4"}, "--batch 4: 8 to 512");
+  expectError({"serve", "-m", kTiny, "--batch", "1000"}, "--batch 1000: 8 to 512");
+  expectError({"serve", "-m", kTiny, "-c", "-5"}, "-c -5");
   expectError({"serve", "-m", "/nonexistent.gguf"}, "no such file");
   expectError({"serve", "-m", kTmp}, "not a regular file");
   expectError({"serve", "-m", kTiny, "extra"}, "no positional arguments");
@@ -53,6 +61,32 @@ TEST(ServeCommandTest, APortInUseIsAnErrorAndSigintExitsZero) {
   EXPECT_EQ(First.wait(30), 0) << First.err();
   First.waitForError("served 0 request(s)", 2);
   EXPECT_NE(First.err().find("served 0 request(s)"), std::string::npos) << First.err();
+}
+
+TEST(ServeCommandTest, SigtermDoesNotWaitForAClientThatNeverFinishesItsRequest) {
+  LUMEN_REQUIRE_SHARED(kTiny);
+  Child Server({"serve", "-m", kTiny, "--port", "0", "-c", "256", "-t", "1", "--kernel-cache", kKernelCache});
+  ASSERT_TRUE(Server.waitForError("lumen-jit: ready:", 120)) << Server.err();
+  std::smatch Port;
+  const std::string Err = Server.err();
+  ASSERT_TRUE(std::regex_search(Err, Port, std::regex("127\\.0\\.0\\.1:([0-9]+)"))) << Err;
+  // Half a request's headers, then nothing: the connection's thread waits in a read.
+  const int Sock = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(Sock, 0);
+  sockaddr_in Addr{};
+  Addr.sin_family = AF_INET;
+  Addr.sin_port = htons(static_cast<uint16_t>(std::stoi(Port[1].str())));
+  Addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(Sock, reinterpret_cast<sockaddr *>(&Addr), sizeof(Addr)), 0);
+  const std::string Partial = "POST /v1/completions HTTP/1.1\r\nHost: x\r\n";
+  ASSERT_EQ(write(Sock, Partial.data(), Partial.size()), ssize_t(Partial.size()));
+  usleep(200 * 1000);
+  const auto Start = std::chrono::steady_clock::now();
+  Server.signal(SIGTERM);
+  EXPECT_EQ(Server.wait(30), 0) << Server.err();
+  const double Seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - Start).count();
+  EXPECT_LT(Seconds, 3.0) << "it waited for the client: " << Server.err();
+  close(Sock);
 }
 
 } // namespace
