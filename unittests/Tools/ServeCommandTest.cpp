@@ -47,14 +47,26 @@ TEST(ServeCommandTest, BadFlagsAreErrorsBeforeListening) {
     EXPECT_NE(Help.Out.find(Flag), std::string::npos) << Flag;
 }
 
+/// The port a server on the tiny fixture listens on once ready ("" if it
+/// did not get ready).
+std::string readyPort(Child &Server) {
+  if (!Server.waitForError("lumen-jit: ready:", 120))
+    return "";
+  std::smatch Port;
+  const std::string Err = Server.err();
+  return std::regex_search(Err, Port, std::regex("127\\.0\\.0\\.1:([0-9]+)")) ? Port[1].str() : "";
+}
+
+std::vector<std::string> tinyServer() {
+  return {"serve", "-m", kTiny, "--port", "0", "-c", "256", "-t", "1", "--kernel-cache", kKernelCache};
+}
+
 TEST(ServeCommandTest, APortInUseIsAnErrorAndSigintExitsZero) {
   LUMEN_REQUIRE_SHARED(kTiny);
-  Child First({"serve", "-m", kTiny, "--port", "0", "-c", "256", "-t", "1", "--kernel-cache", kKernelCache});
-  ASSERT_TRUE(First.waitForError("lumen-jit: ready:", 120)) << First.err();
-  std::smatch Port;
-  const std::string Err = First.err();
-  ASSERT_TRUE(std::regex_search(Err, Port, std::regex("127\\.0\\.0\\.1:([0-9]+)"))) << Err;
-  Result Second = lumenJit({"serve", "-m", kTiny, "--port", Port[1].str(), "-t", "1"});
+  Child First(tinyServer());
+  const std::string Port = readyPort(First);
+  ASSERT_FALSE(Port.empty()) << First.err();
+  Result Second = lumenJit({"serve", "-m", kTiny, "--port", Port, "-t", "1"});
   EXPECT_EQ(Second.Exit, 1);
   EXPECT_NE(Second.Err.find("cannot listen"), std::string::npos) << Second.Err;
   First.signal(SIGINT);
@@ -65,17 +77,15 @@ TEST(ServeCommandTest, APortInUseIsAnErrorAndSigintExitsZero) {
 
 TEST(ServeCommandTest, SigtermDoesNotWaitForAClientThatNeverFinishesItsRequest) {
   LUMEN_REQUIRE_SHARED(kTiny);
-  Child Server({"serve", "-m", kTiny, "--port", "0", "-c", "256", "-t", "1", "--kernel-cache", kKernelCache});
-  ASSERT_TRUE(Server.waitForError("lumen-jit: ready:", 120)) << Server.err();
-  std::smatch Port;
-  const std::string Err = Server.err();
-  ASSERT_TRUE(std::regex_search(Err, Port, std::regex("127\\.0\\.0\\.1:([0-9]+)"))) << Err;
+  Child Server(tinyServer());
+  const std::string Port = readyPort(Server);
+  ASSERT_FALSE(Port.empty()) << Server.err();
   // Half a request's headers, then nothing: the connection's thread waits in a read.
   const int Sock = socket(AF_INET, SOCK_STREAM, 0);
   ASSERT_GE(Sock, 0);
   sockaddr_in Addr{};
   Addr.sin_family = AF_INET;
-  Addr.sin_port = htons(static_cast<uint16_t>(std::stoi(Port[1].str())));
+  Addr.sin_port = htons(static_cast<uint16_t>(std::stoi(Port)));
   Addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(connect(Sock, reinterpret_cast<sockaddr *>(&Addr), sizeof(Addr)), 0);
   const std::string Partial = "POST /v1/completions HTTP/1.1\r\nHost: x\r\n";
