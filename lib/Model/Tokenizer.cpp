@@ -159,6 +159,18 @@ size_t matchPreToken(const std::vector<CodePoint> &Cs, size_t I, unsigned MaxDig
 
 } // namespace
 
+bool isValidUtf8(std::string_view S) {
+  const auto *P = reinterpret_cast<const utf8proc_uint8_t *>(S.data());
+  for (size_t I = 0; I < S.size();) {
+    utf8proc_int32_t C;
+    const utf8proc_ssize_t N = utf8proc_iterate(P + I, S.size() - I, &C);
+    if (N <= 0)
+      return false;
+    I += N;
+  }
+  return true;
+}
+
 const std::vector<PreTokenizer> &preTokenizers() {
   static const std::vector<PreTokenizer> All = {
       {"qwen2", 1, true, false, false},    // Qwen2, Qwen2.5, Qwen3.

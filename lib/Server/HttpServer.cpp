@@ -27,31 +27,11 @@ namespace {
 /// else the byte values (as llama-server gives them), since part of a
 /// character would come out as U+FFFD and lose the bytes.
 json pieceJson(const std::string &Bytes) {
-  const auto *P = reinterpret_cast<const unsigned char *>(Bytes.data());
-  const size_t N = Bytes.size();
-  bool Valid = true;
-  for (size_t I = 0; I < N && Valid;) {
-    const unsigned char C = P[I];
-    const size_t Len = C < 0x80 ? 1 : (C >> 5) == 0x6 ? 2 : (C >> 4) == 0xE ? 3 : (C >> 3) == 0x1E ? 4 : 0;
-    if (Len == 0 || I + Len > N) {
-      Valid = false;
-      break;
-    }
-    uint32_t Cp = Len == 1 ? C : C & (0x7F >> Len);
-    for (size_t K = 1; K < Len; ++K) {
-      Valid &= (P[I + K] & 0xC0) == 0x80;
-      Cp = (Cp << 6) | (P[I + K] & 0x3F);
-    }
-    // No overlong forms, no surrogates, nothing past U+10FFFF.
-    static constexpr uint32_t Min[] = {0, 0, 0x80, 0x800, 0x10000};
-    Valid &= Cp >= Min[Len] && Cp <= 0x10FFFF && (Cp < 0xD800 || Cp > 0xDFFF);
-    I += Len;
-  }
-  if (Valid)
+  if (model::isValidUtf8(Bytes))
     return Bytes;
   json Out = json::array();
-  for (size_t I = 0; I < N; ++I)
-    Out.push_back(int(P[I]));
+  for (unsigned char C : Bytes)
+    Out.push_back(int(C));
   return Out;
 }
 

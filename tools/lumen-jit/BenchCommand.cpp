@@ -90,6 +90,19 @@ absl::StatusOr<std::unique_ptr<model::BatchedSession>> createBatched(const model
   return S;
 }
 
+/// Count steps of every sequence of S, each decoding one token of Prompt.
+absl::Status decodeTogether(model::BatchedSession &S, const std::vector<int32_t> &Prompt, int64_t Count,
+                            std::vector<float> &Logits) {
+  std::vector<model::SequenceInput> Step(S.sequences());
+  for (int64_t I = 0; I < Count; ++I) {
+    for (int32_t Seq = 0; Seq < S.sequences(); ++Seq)
+      Step[Seq] = {Seq, std::span<const int32_t>(&Prompt[(I + 7 * Seq) % Prompt.size()], 1), true};
+    if (absl::Status St = S.step(Step, Logits); !St.ok())
+      return St;
+  }
+  return absl::OkStatus();
+}
+
 std::pair<double, double> meanSd(const std::vector<double> &X) {
   double Mean = std::accumulate(X.begin(), X.end(), 0.0) / X.size(), Var = 0;
   for (double V : X) Var += (V - Mean) * (V - Mean);
@@ -204,18 +217,11 @@ int runBench(const std::vector<std::string> &Args) {
           return St;
       return absl::OkStatus();
     };
-    // Every sequence decodes Count tokens, one of each a step.
-    std::vector<model::SequenceInput> Step(Parallel);
+    // Every sequence decodes Count tokens from an empty context, one of each a step.
     auto DecodeTogether = [&](int64_t Count) {
       for (int32_t Seq = 0; Seq < Parallel; ++Seq)
-        (void)(*BS)->rewind(Seq, 0);
-      for (int64_t I = 0; I < Count; ++I) {
-        for (int32_t Seq = 0; Seq < Parallel; ++Seq)
-          Step[Seq] = {Seq, std::span<const int32_t>(&Prompt[(I + 7 * Seq) % Prompt.size()], 1), true};
-        if (absl::Status St = (*BS)->step(Step, Logits); !St.ok())
-          return St;
-      }
-      return absl::OkStatus();
+        (void)(*BS)->rewind(Seq, 0); // Always valid: 0 <= position.
+      return decodeTogether(**BS, Prompt, Count, Logits);
     };
     // Runs Body from an empty context; its seconds.
     auto Timed = [&](auto &&Body) -> absl::StatusOr<double> {
@@ -328,13 +334,8 @@ int runBench(const std::vector<std::string> &Args) {
         absl::StatusOr<std::unique_ptr<model::BatchedSession>> BS = createBatched(Model, *E->Cache, Opt, Parallel);
         if (!BS.ok())
           return fail(std::string(BS.status().message()));
-        std::vector<model::SequenceInput> Step(Parallel);
-        for (int64_t I = 0; I < *TG; ++I) {
-          for (int32_t Seq = 0; Seq < Parallel; ++Seq)
-            Step[Seq] = {Seq, std::span<const int32_t>(&Prompt[(I + 7 * Seq) % Prompt.size()], 1), true};
-          if (absl::Status St = (*BS)->step(Step, Logits); !St.ok())
-            return fail(std::string(St.message()));
-        }
+        if (absl::Status St = decodeTogether(**BS, Prompt, *TG, Logits); !St.ok())
+          return fail(std::string(St.message()));
         printProfile(Format == "md" ? stdout : stderr,
                      absl::StrFormat("Profile, %u thread(s): one step of %d sequences (mean of %d)", T, Parallel, *TG)
                          .c_str(),

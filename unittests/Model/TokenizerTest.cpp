@@ -134,18 +134,6 @@ TEST_F(TokenizerTest, StreamingNeverSplitsACharacter) {
   EXPECT_EQ(Half + Cut.finish(), Tok->tokenBytes(Tok->encode("🚀")[0]).size() == 4 ? "🚀" : "\xEF\xBF\xBD");
 }
 
-bool isValidUtf8(const std::string &S) {
-  utf8proc_int32_t Code;
-  for (size_t I = 0; I < S.size();) {
-    utf8proc_ssize_t N = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t *>(S.data()) + I,
-                                          S.size() - I, &Code);
-    if (N <= 0)
-      return false;
-    I += N;
-  }
-  return true;
-}
-
 TEST_F(TokenizerTest, StreamingReplacesIllFormedBytes) {
   // The byte-level vocabulary has a token for every byte.
   auto ByteToken = [&](uint8_t B) {
@@ -387,4 +375,11 @@ TEST(Llama3TokenizerTest, EveryOracleCase) {
   auto AsQwen = tokenizerFromJson(LUMEN_LLAMA3_TOKENIZER_JSON, "qwen2");
   ASSERT_TRUE(AsQwen.ok()) << AsQwen.status();
   EXPECT_NE((*AsQwen)->encode("1234567"), (*Tok)->encode("1234567"));
+}
+
+TEST(Utf8Test, ValidUtf8RejectsCutOverlongSurrogateAndOutOfRangeSequences) {
+  EXPECT_TRUE(isValidUtf8(""));
+  EXPECT_TRUE(isValidUtf8("a \xE2\x82\xAC \xF0\x9F\xA6\x99"));
+  for (const char *Bad : {"\xE2\x82", "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\x80", "a\xFF"})
+    EXPECT_FALSE(isValidUtf8(Bad)) << Bad;
 }

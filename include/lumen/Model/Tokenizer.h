@@ -101,6 +101,11 @@ private:
   const PreTokenizer *Pre = nullptr;
 };
 
+/// Whether S is well-formed UTF-8 (no overlong forms, surrogates, code
+/// points past U+10FFFF or cut sequences): a token's bytes may be part of a
+/// character.
+LUMEN_API bool isValidUtf8(std::string_view S);
+
 /// Turns a stream of token ids into valid UTF-8 text: bytes of an incomplete
 /// character wait for the next token, and bytes that cannot form a
 /// character (byte tokens such as 0xC1, a lead byte cut short) come out as
