@@ -286,13 +286,13 @@ int runBench(const std::vector<std::string> &Args) {
     for (const Row &R : Rows)
       J.push_back({{"model", ModelName}, {"threads", R.Threads}, {"test", R.Test}, {"tps_mean", R.Mean},
                    {"tps_sd", R.Sd}, {"weight_gbs", R.WeightGBs}, {"read_probe_gbs", R.ProbeGBs},
-                   {"gops", R.GOPs}});
+                   {"gops", R.GOPs ? nlohmann::json(R.GOPs) : nlohmann::json()}}); // null: not counted.
     std::printf("%s\n", J.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else if (Format == "csv") {
     std::printf("model,threads,test,tps_mean,tps_sd,weight_gbs,read_probe_gbs,gops\n");
     for (const Row &R : Rows)
-      std::printf("%s,%u,%s,%.2f,%.2f,%.2f,%.2f,%.1f\n", CsvName.c_str(), R.Threads, R.Test.c_str(),
-                  R.Mean, R.Sd, R.WeightGBs, R.ProbeGBs, R.GOPs);
+      std::printf("%s,%u,%s,%.2f,%.2f,%.2f,%.2f,%s\n", CsvName.c_str(), R.Threads, R.Test.c_str(), R.Mean,
+                  R.Sd, R.WeightGBs, R.ProbeGBs, R.GOPs ? absl::StrFormat("%.1f", R.GOPs).c_str() : "");
   } else {
     std::printf("| model | weights | threads | test | t/s | weight GB/s | of read BW | int8 GOP/s |\n"
                 "|---|---|---|---|---|---|---|---|\n");

@@ -423,6 +423,8 @@ TEST(CommandLineTest, BenchOutputStaysParseable) {
   ASSERT_EQ(J.Exit, 0) << J.Err;
   nlohmann::json Rows = nlohmann::json::parse(J.Out); // The profile went to stderr.
   ASSERT_EQ(Rows.size(), 2u);
+  EXPECT_GT(Rows[0]["gops"].get<double>(), 0.0) << J.Out; // pp4
+  EXPECT_TRUE(Rows[1]["gops"].is_null()) << J.Out;         // tg2: not counted
   EXPECT_NE(Rows[0]["model"].get<std::string>().find("\xEF\xBF\xBD,name|x.gguf"), std::string::npos);
   EXPECT_NE(J.Err.find("Profile, 1 thread(s)"), std::string::npos);
   Result C = lumenJit({"bench", "-m", Model, "-p", "4", "-n", "0", "-t", "1", "-r", "1", "-o", "csv"});

@@ -181,10 +181,13 @@ TEST(LumenJitTest, BenchRowsAndProfile) {
   EXPECT_EQ(Rows[0][2], "pp16");
   EXPECT_EQ(Rows[1][2], "tg4");
   for (const auto &Row : Rows) {
-    ASSERT_GE(Row.size(), 7u);
+    ASSERT_EQ(Row.size(), 8u);
     EXPECT_GT(std::stod(Row[3]), 0.0) << Line;  // tokens/s
     EXPECT_GT(std::stod(Row[6]), 0.0) << Line;  // read probe GB/s
   }
+  // int8 GOP/s: counted for prefill; left empty for decode, not "0.0".
+  EXPECT_GT(std::stod(Rows[0][7]), 0.0) << R.Out;
+  EXPECT_EQ(Rows[1][7], "") << R.Out;
   // -pg P,N: one more row, prompt and generation together; bad values fail.
   Result Pg = lumenJit({"bench", "-m", Model, "-p", "0", "-n", "0", "-pg", "8,2", "-t", "1", "-r", "1", "-o", "csv"});
   ASSERT_EQ(Pg.Exit, 0) << Pg.Err;
