@@ -187,7 +187,10 @@ int runBench(const std::vector<std::string> &Args) {
   runtime::LargeBuffer ProbeBuffer(size_t(1) << 30, absl::GetFlag(FLAGS_huge_pages));
   std::vector<Row> Rows;
   for (unsigned T : Threads) {
-    model::SessionOptions Opt = sessionOptions();
+    absl::StatusOr<model::SessionOptions> Options = sessionOptions();
+    if (!Options.ok())
+      return fail(std::string(Options.status().message()));
+    model::SessionOptions Opt = *Options;
     Opt.Threads = T;
     Opt.ContextSize = std::max<int64_t>({*PP, *TG, PgPrompt + PgGen}) + 1;
     absl::StatusOr<std::unique_ptr<model::Session>> S = model::createJitSession(Model, *E->Cache, Opt);
@@ -305,7 +308,10 @@ int runBench(const std::vector<std::string> &Args) {
 
   if (absl::GetFlag(FLAGS_profile)) {
     for (unsigned T : Threads) {
-      model::SessionOptions Opt = sessionOptions();
+      absl::StatusOr<model::SessionOptions> Options = sessionOptions();
+      if (!Options.ok())
+        return fail(std::string(Options.status().message()));
+      model::SessionOptions Opt = *Options;
       Opt.Threads = T;
       Opt.Profile = true;
       Opt.ContextSize = *PP + *TG + 1;

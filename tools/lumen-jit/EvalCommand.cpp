@@ -53,13 +53,18 @@ int runEval(const std::vector<std::string> &Args) {
   absl::StatusOr<unsigned> Threads = threadCount();
   if (!Threads.ok())
     return fail(std::string(Threads.status().message()));
-  model::SessionOptions Opt = sessionOptions();
+  absl::StatusOr<model::SessionOptions> Options = sessionOptions();
+  if (!Options.ok())
+    return fail(std::string(Options.status().message()));
+  model::SessionOptions Opt = *Options;
   absl::StatusOr<int64_t> Ctx = contextSize(**M);
   if (!Ctx.ok())
     return fail(std::string(Ctx.status().message()));
+  if (N > (*M)->config().ContextLength)
+    return fail(absl::StrFormat("%d tokens are more than the model's trained context of %d", N,
+                                (*M)->config().ContextLength));
   Opt.ContextSize = std::max<int64_t>(*Ctx, N);
   Opt.Threads = *Threads;
-  Opt.PrefillBatch = std::max<int64_t>(Opt.PrefillBatch, 1);
   absl::StatusOr<Engine> E;
   absl::StatusOr<std::unique_ptr<model::Session>> S;
   if (absl::GetFlag(FLAGS_reference)) {

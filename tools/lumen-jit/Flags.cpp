@@ -6,6 +6,7 @@
 #include "absl/flags/reflection.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 
@@ -40,7 +41,7 @@ ABSL_FLAG(std::string, p, "", "run/tokenize: prompt text; bench: prompt tokens (
 ABSL_FLAG(std::string, f, "", "run/tokenize: read the prompt from this file");
 ABSL_FLAG(std::string, n, "", "run: tokens to generate (default 128); bench: generated tokens (default 128)");
 ABSL_FLAG(std::string, t, "", "threads (default: all cores); bench: a list such as 1,2");
-ABSL_FLAG(int64_t, c, 4096, "context size in tokens (at most the model's)");
+ABSL_FLAG(int64_t, c, 4096, "context size in tokens, 0 = the model's trained context (default: 4096, or the model's if shorter)");
 ABSL_FLAG(int64_t, batch, 64, "prompt tokens per prefill batch");
 ABSL_FLAG(int64_t, b, 512, "perplexity: tokens per batch (as --batch; at most -c)");
 ABSL_FLAG(bool, allow_requantize, false,
@@ -142,6 +143,27 @@ const absl::CommandLineFlag *lookUp(const std::string &Name, std::string *Canoni
   return nullptr;
 }
 
+/// Why Value is no value for a numeric flag F ("a whole number, not 'x'"),
+/// or "" (and for the flags that take text).
+std::string badNumber(const absl::CommandLineFlag &F, const std::string &Value) {
+  auto Fits = [&](auto Parsed) { return absl::SimpleAtoi(Value, &Parsed); };
+  bool Ok = true;
+  std::string What = "a whole number";
+  if (F.IsOfType<int32_t>())
+    Ok = Fits(int32_t());
+  else if (F.IsOfType<int64_t>())
+    Ok = Fits(int64_t());
+  else if (F.IsOfType<uint32_t>() || F.IsOfType<uint64_t>()) {
+    Ok = Fits(uint64_t()) && (F.IsOfType<uint64_t>() || Fits(uint32_t()));
+    What = "a non-negative whole number";
+  } else if (F.IsOfType<double>() || F.IsOfType<float>()) {
+    double D;
+    Ok = absl::SimpleAtod(Value, &D);
+    What = "a number";
+  }
+  return Ok ? "" : absl::StrFormat("%s, not '%s'", What, Value);
+}
+
 } // namespace
 
 CommandLine normalizeFlagSpelling(int Argc, char **Argv) {
@@ -198,6 +220,9 @@ CommandLine normalizeFlagSpelling(int Argc, char **Argv) {
     }
     if (!IsBool && (EmptyValue || FlagAsValue))
       L.Empty.push_back(Typed);
+    else if (!IsBool)
+      if (std::string Bad = badNumber(*F, Inline ? A.substr(A.find('=') + 1) : std::string(Argv[I + 1])); !Bad.empty())
+        L.Errors.push_back(absl::StrFormat("%s takes %s", Typed, Bad));
     // A boolean takes no value, or =true/=false (and Abseil's other spellings).
     if (IsBool && Inline) {
       const std::string V = absl::AsciiStrToLower(A.substr(End + 1));
@@ -242,14 +267,14 @@ const std::vector<CommandInfo> kCommands = {
      "Results are batch-invariant: equal to 'run' with the same settings and seed. Ctrl-C or\n"
      "SIGTERM ends the streams and exits 0. See docs/SERVER.md.",
      {LUMEN_MODEL_FLAGS, LUMEN_JIT_FLAGS, "host", "port", "parallel", "queue", "api_key", "alias",
-      "c|context size of each slot in tokens, 0 = the model's trained context (default: 4096)",
+      "c|context size of each slot in tokens, 0 = the model's trained context (default: 4096, or the model's if shorter)",
       "t|threads (default: all cores)", "batch|tokens a step takes at most: decode tokens and prompt chunks (default: 64)"}},
     {"tokenize", runTokenize, "tokenize -m FILE (-p TEXT | -f FILE) [--no-special]", "Print the token ids, space-separated.",
      {"m", "model", "p|the text", "f|read the text from this file", "no_special"}},
     {"eval", runEval, "eval -m FILE --tokens 1,2,3 [--top K] [--from POS] [--reference] [-t THREADS]",
      "Evaluate the ids in one batch; print JSON {\"positions\":[{\"pos\",\"argmax\",\"top\"}]}.",
      {LUMEN_MODEL_FLAGS, LUMEN_JIT_FLAGS, "tokens|comma-separated token ids", "top", "from", "reference",
-      "t|threads (default: all cores)", "c|context size; grows to hold the tokens (default: 4096)", "batch"}},
+      "t|threads (default: all cores)", "c|context size; grows to hold the tokens (default: 4096, or the model's if shorter)", "batch"}},
     {"bench", runBench, "bench -m FILE [-p 512] [-n 128] [-pg P,N] [--parallel P] [-t 1,2] [-r 5] [-o md|csv|json] [--profile]",
      "pp/tg (and -pg: prompt then generation) tokens/s like llama-bench, with weight GB/s\n"
      "against the measured read bandwidth; --profile adds the time per op class.",
@@ -263,7 +288,7 @@ const std::vector<CommandInfo> kCommands = {
      "Perplexity of a text as llama-perplexity computes it: chunks of -c tokens, the second half\n"
      "of each scored. A progress bar with the running estimate and its +/- on stderr, the final\n"
      "estimate on stdout. Ctrl-C stops after the chunk in progress.",
-     {LUMEN_MODEL_FLAGS, LUMEN_JIT_FLAGS, "f|the text file", "p|the text itself", "c|tokens per chunk, 0 = the model's trained context (default: 512)",
+     {LUMEN_MODEL_FLAGS, LUMEN_JIT_FLAGS, "f|the text file", "p|the text itself", "c|tokens per chunk, 0 = the model's trained context (default: 512, or the model's if shorter)",
       "b", "batch|tokens per batch (as -b)", "chunks", "t|threads (default: all cores)"}},
     {"tune", runTune, "tune -m FILE [-t THREADS] [--budget SECONDS] [--batch N]",
      "Measure this host: for every matrix shape the model multiplies by, time candidate kernels\n"
@@ -290,8 +315,9 @@ const std::vector<CommandInfo> kCommands = {
      "quantize IN.gguf OUT.gguf TYPE [THREADS] [-t THREADS] [--allow-requantize] [--leave-output-tensor]",
      "Write IN quantized to TYPE, one of llama-quantize's presets: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K\n"
      "Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K (or F16 BF16 F32), each tensor in the\n"
-     "type llama.cpp's quantizer gives it. From F32, F16 or BF16 files (quantized ones with\n"
-     "--allow-requantize). The file appears whole or not at all.",
+     "type llama.cpp's quantizer gives it (any case; as llama-quantize, Q3_K, Q4_K and Q5_K\n"
+     "are the _M presets, and its file-type numbers work too). From F32, F16 or BF16 files\n"
+     "(quantized ones with --allow-requantize). The file appears whole or not at all.",
      {"t|threads (default: all cores)", "allow_requantize", "leave_output_tensor"}},
     {"--print-llvm", runPrintLLVM,
      "--print-llvm --shape KxM [--type TYPE] [--tokens N] [--isa avx2|avx512|avx512-vnni]\n"

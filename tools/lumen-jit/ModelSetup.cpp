@@ -5,6 +5,7 @@
 #include "lumen/Runtime/WisdomFile.h"
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -23,7 +24,7 @@
 namespace lumen::tool {
 
 absl::StatusOr<codegen::CpuFeatures> isaFlag() {
-  const std::string Isa = absl::GetFlag(FLAGS_isa);
+  const std::string Isa = absl::AsciiStrToLower(absl::GetFlag(FLAGS_isa)); // As --type: any case.
   if (Isa == "host")
     return codegen::CpuFeatures::host();
   absl::StatusOr<codegen::CpuFeatures> Cpu = codegen::CpuFeatures::forIsa(Isa);
@@ -116,9 +117,12 @@ absl::StatusOr<int64_t> parseCount(const std::string &Flag, const std::string &V
   return N;
 }
 
-model::SessionOptions sessionOptions() {
+absl::StatusOr<model::SessionOptions> sessionOptions() {
   model::SessionOptions Opt;
   Opt.PrefillBatch = absl::GetFlag(FLAGS_batch);
+  if (Opt.PrefillBatch < 1)
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--batch must be a positive token count (got %d)", Opt.PrefillBatch));
   Opt.HugePages = absl::GetFlag(FLAGS_huge_pages);
   Opt.Wisdom = wisdom();
   return Opt;
@@ -127,12 +131,8 @@ model::SessionOptions sessionOptions() {
 absl::StatusOr<unsigned> threadCount() {
   std::string T = absl::GetFlag(FLAGS_t);
   absl::StatusOr<int64_t> N = parseCount("-t", T, 0);
-  if (!N.ok())
-    return N.status();
-  if (!T.empty() && *N == 0)
-    return absl::InvalidArgumentError("-t must be at least 1");
-  if (*N > 1024)
-    return absl::InvalidArgumentError(absl::StrFormat("-t %d: too many threads", *N));
+  if (!N.ok() || (!T.empty() && (*N < 1 || *N > 1024)))
+    return absl::InvalidArgumentError(absl::StrFormat("-t must be a thread count from 1 to 1024 (got '%s')", T));
   return static_cast<unsigned>(*N);
 }
 
@@ -185,7 +185,7 @@ std::shared_ptr<const codegen::Wisdom> wisdom() {
 absl::StatusOr<std::string> promptText() {
   std::string P = absl::GetFlag(FLAGS_p), F = absl::GetFlag(FLAGS_f);
   if (!P.empty() && !F.empty())
-    return absl::InvalidArgumentError("give the prompt with -p or -f, not both");
+    return absl::InvalidArgumentError("-p and -f both give the text: give one");
   if (F.empty())
     return P;
   // A directory opens and reads as empty; say what it is instead. Pipes and
@@ -231,7 +231,9 @@ absl::StatusOr<int64_t> contextSize(const model::TransformerModel &M) {
   if (Ctx < 0)
     return absl::InvalidArgumentError(
         absl::StrFormat("-c must be a token count, or 0 for the model's trained context (got %d)", Ctx));
-  if (Ctx == 0)
+  // The default is at most what the model was trained for; a -c given is
+  // checked against it.
+  if (Ctx == 0 || (!flagGiven("c") && Ctx > M.config().ContextLength))
     Ctx = M.config().ContextLength;
   if (Ctx > M.config().ContextLength)
     return absl::InvalidArgumentError(absl::StrFormat(

@@ -39,7 +39,7 @@ absl::StatusOr<Engine> createEngine();
 
 /// The session options the flags set (--batch, --huge_pages); the caller
 /// adds the context size and thread count.
-model::SessionOptions sessionOptions();
+absl::StatusOr<model::SessionOptions> sessionOptions();
 /// -t as one thread count (0 = all cores).
 absl::StatusOr<unsigned> threadCount();
 /// -t as a list of thread counts ("1,2"); all cores when not given.
@@ -62,7 +62,8 @@ absl::Status tuneModel(const std::vector<unsigned> &Threads, std::FILE *Summary)
 absl::StatusOr<std::string> promptText();
 /// --seed if given (a non-negative integer).
 absl::StatusOr<std::optional<uint64_t>> seedFlag();
-/// -c for M: the flag's token count, or the model's trained context for 0.
+/// -c for M: the flag's token count, or the model's trained context for 0
+/// (and for the default where the model's is shorter).
 absl::StatusOr<int64_t> contextSize(const model::TransformerModel &M);
 /// Parses a positive integer flag value, with the flag's name in errors.
 absl::StatusOr<int64_t> parseCount(const std::string &Flag, const std::string &Value, int64_t Default);

@@ -67,11 +67,12 @@ int runPerplexity(const std::vector<std::string> &Args) {
   absl::StatusOr<std::unique_ptr<model::TransformerModel>> M = loadModel();
   if (!M.ok())
     return fail(std::string(M.status().message()));
-  if (Chunk == 0)
+  // The default chunk is at most the model's trained context, as llama-perplexity's.
+  if (Chunk == 0 || (!flagGiven("c") && Chunk > (*M)->config().ContextLength))
     Chunk = (*M)->config().ContextLength;
   if (Chunk > (*M)->config().ContextLength)
-    return fail(absl::StrFormat("-c %d is more than the model's trained context of %d tokens", Chunk,
-                                (*M)->config().ContextLength));
+    return fail(absl::StrFormat("-c %d is more than the model's trained context of %d tokens (-c 0 takes all of it)",
+                                Chunk, (*M)->config().ContextLength));
   // As llama.cpp tokenizes it: special tokens as text, BOS first where the
   // model adds one (and as each chunk's first token).
   const model::Tokenizer &Tok = (*M)->tokenizer();
@@ -88,7 +89,10 @@ int runPerplexity(const std::vector<std::string> &Args) {
   absl::StatusOr<unsigned> Threads = threadCount();
   if (!Threads.ok())
     return fail(std::string(Threads.status().message()));
-  model::SessionOptions Opt = sessionOptions();
+  absl::StatusOr<model::SessionOptions> Options = sessionOptions();
+  if (!Options.ok())
+    return fail(std::string(Options.status().message()));
+  model::SessionOptions Opt = *Options;
   Opt.ContextSize = Chunk;
   Opt.Threads = *Threads;
   Opt.PrefillBatch = std::min(Batch, Chunk);

@@ -9,6 +9,7 @@
 #include "lumen/Runtime/Jit.h"
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 
@@ -54,7 +55,7 @@ int runPrintLLVM(const std::vector<std::string> &Args) {
     return fail(std::string(Threads.status().message()));
   const unsigned RunThreads = *Threads ? *Threads : std::max(1u, std::thread::hardware_concurrency());
   const std::shared_ptr<const codegen::Wisdom> Wis = wisdom();
-  std::string Layout = absl::GetFlag(FLAGS_layout);
+  const std::string Layout = absl::AsciiStrToLower(absl::GetFlag(FLAGS_layout));
   if (Layout == "auto")
     Shape->Layout = codegen::chooseLayout(Shape->M, Shape->K, Shape->Weights, Cpu, Wis.get());
   else if (Layout == "rows")

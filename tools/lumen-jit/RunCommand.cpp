@@ -176,7 +176,10 @@ int runRun(const std::vector<std::string> &Args) {
   absl::StatusOr<Engine> E = createEngine();
   if (!E.ok())
     return fail(std::string(E.status().message()));
-  model::SessionOptions Opt = sessionOptions();
+  absl::StatusOr<model::SessionOptions> Options = sessionOptions();
+  if (!Options.ok())
+    return fail(std::string(Options.status().message()));
+  model::SessionOptions Opt = *Options;
   Opt.ContextSize = *Ctx;
   Opt.Threads = *Threads;
   absl::StatusOr<std::unique_ptr<model::Session>> S = model::createJitSession(Model, *E->Cache, Opt);

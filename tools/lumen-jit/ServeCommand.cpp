@@ -102,7 +102,10 @@ int runServe(const std::vector<std::string> &Args) {
     E = createEngine();
     if (!E.ok())
       return Fail(E.status());
-    model::SessionOptions Opt = sessionOptions();
+    absl::StatusOr<model::SessionOptions> Options = sessionOptions();
+    if (!Options.ok())
+      return Fail(Options.status());
+    model::SessionOptions Opt = *Options;
     Opt.ContextSize = *Ctx;
     Opt.Threads = *Threads;
     absl::StatusOr<std::unique_ptr<model::BatchedSession>> S =

@@ -89,6 +89,9 @@ int main(int Argc, char **Argv) {
   int ArgCount = static_cast<int>(Line.Argv.size()) - 1;
   std::vector<char *> Positional = absl::ParseCommandLine(ArgCount, Line.Argv.data());
   if (!Command) {
+    // Flags alone ("lumen-jit --shape 896x4864"): say what is missing.
+    if (Argc > 1)
+      fail("no command: flags go after one (lumen-jit run ..., lumen-jit --print-llvm --shape ...)");
     std::fprintf(stderr, "%s", generalHelp().c_str());
     return 2;
   }

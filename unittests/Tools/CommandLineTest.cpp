@@ -8,6 +8,7 @@
 #include "CliHarness.h"
 #include "Fixtures.h"
 
+#include "lumen/GGUF/GGUFFile.h"
 #include "lumen/GGUF/GGUFWriter.h"
 
 #include "absl/strings/str_split.h"
@@ -268,6 +269,54 @@ TEST(CommandLineTest, CorruptKernelCacheEntriesAreRebuilt) {
   EXPECT_FALSE(fs::exists(NoDir));
 }
 
+/// A copy of the model at From whose trained context is Ctx tokens.
+void writeWithContext(const std::string &From, uint32_t Ctx, const std::string &To) {
+  auto F = lumen::gguf::GGUFFile::open(From);
+  ASSERT_TRUE(F.ok()) << F.status();
+  lumen::gguf::GGUFWriter W;
+  for (const lumen::gguf::KeyValue &KV : (*F)->metadata())
+    W.setValue(KV.Key, KV.Val);
+  W.setU32("qwen2.context_length", Ctx);
+  for (const lumen::gguf::TensorInfo &T : (*F)->tensors())
+    ASSERT_TRUE(W.addTensor(T.Name, T.Type, std::vector<int64_t>(T.Dims.begin(), T.Dims.begin() + T.NumDims),
+                            std::span(T.Data, T.NumBytes))
+                    .ok());
+  ASSERT_TRUE(W.write(To).ok());
+}
+
+TEST(CommandLineTest, DefaultContextFitsAShortTrainedContext) {
+  // -c's defaults (4096; perplexity's 512) shrink to a model trained for
+  // fewer tokens, as llama.cpp's do; a -c given beyond it is an error.
+  const std::string Synth = kTmp + "/ctx-src.gguf", Short = kTmp + "/ctx64.gguf";
+  ASSERT_EQ(lumenJit({"synth", "--preset", "tiny", "-o", Synth, "--seed", "4"}).Exit, 0);
+  writeWithContext(Synth, 64, Short);
+  Result Run = lumenJit({"run", "-m", Short, "-p", "hi", "-n", "4", "--temp", "0"});
+  EXPECT_EQ(Run.Exit, 0) << Run.Err;
+  Result Eval = lumenJit({"eval", "-m", Short, "--tokens", "1,2,3"});
+  EXPECT_EQ(Eval.Exit, 0) << Eval.Err;
+  std::string Text;
+  for (int I = 0; I < 60; ++I)
+    Text += "the quick brown fox jumps over the lazy dog ";
+  Result Ppl = lumenJit({"perplexity", "-m", Short, "-p", Text, "--chunks", "1"});
+  EXPECT_EQ(Ppl.Exit, 0) << Ppl.Err;
+  EXPECT_NE(Ppl.Err.find("chunks: 1 of 64 tokens"), std::string::npos) << Ppl.Err;
+  EXPECT_NE(Ppl.Out.find("Final estimate: PPL = "), std::string::npos) << Ppl.Out;
+  for (std::vector<std::string> Args : {std::vector<std::string>{"run", "-m", Short, "-p", "hi", "-c", "128"},
+                                        {"perplexity", "-m", Short, "-p", Text, "-c", "128"}}) {
+    Result R = lumenJit(Args);
+    EXPECT_EQ(R.Exit, 1) << Args[0];
+    EXPECT_NE(R.Err.find("-c 128 is more than the model's trained context of 64 tokens (-c 0 takes all of it)"),
+              std::string::npos)
+        << R.Err;
+  }
+  std::string Ids = "1";
+  for (int I = 2; I <= 65; ++I)
+    Ids += "," + std::to_string(I);
+  EXPECT_NE(lumenJit({"eval", "-m", Short, "--tokens", Ids, "-c", "0"})
+                .Err.find("65 tokens are more than the model's trained context of 64"),
+            std::string::npos);
+}
+
 TEST(CommandLineTest, EveryGgmlTypeIsKnownByName) {
   // A file with tensors of types Lumen does not compute on is still described.
   lumen::gguf::GGUFWriter W;
@@ -321,7 +370,15 @@ TEST(CommandLineTest, FlagSpellingsAndMistakes) {
            {{"--ctx-size="}, "--ctx-size needs a value"},
            {{"--seed", "-n"}, "--seed needs a value"},
            {{"-n", "--"}, "-n needs a value"},
-           {{"--bogus=3"}, "unknown flag '--bogus'"}}) {
+           {{"--bogus=3"}, "unknown flag '--bogus'"},
+           // A number flag's value that is no number, or too large: ours, not Abseil's "Illegal value".
+           {{"-c", "abc"}, "-c takes a whole number, not 'abc'"},
+           {{"--ctx-size=99999999999999999999"}, "--ctx-size takes a whole number, not '99999999999999999999'"},
+           {{"--temp", "warm"}, "--temp takes a number, not 'warm'"},
+           {{"--top-k=1.5"}, "--top-k takes a whole number, not '1.5'"},
+           {{"--batch", "0"}, "--batch must be a positive token count (got 0)"},
+           {{"-t", "0"}, "-t must be a thread count from 1 to 1024 (got '0')"},
+           {{"-t", "1025"}, "-t must be a thread count from 1 to 1024 (got '1025')"}}) {
     std::vector<std::string> Line = {"run", "-m", kTiny, "-p", "x"};
     Line.insert(Line.end(), Args.begin(), Args.end());
     Result R = lumenJit(Line);
@@ -338,6 +395,13 @@ TEST(CommandLineTest, FlagSpellingsAndMistakes) {
     EXPECT_EQ(Missing.Err.find("ERROR:"), std::string::npos) << Missing.Err;
   }
   EXPECT_NE(lumenJit({"eval", "-m", kTiny, "--tokens", "1,,2"}).Err.find("'' is not a token id"), std::string::npos);
+  EXPECT_NE(lumenJit({"eval", "-m", kTiny, "--tokens", "1", "--batch", "-1"})
+                .Err.find("--batch must be a positive token count (got -1)"),
+            std::string::npos);
+  // Flags without a command: said, then the usage.
+  Result NoCommand = lumenJit({"--shape", "896x4864"});
+  EXPECT_EQ(NoCommand.Exit, 2);
+  EXPECT_NE(NoCommand.Err.find("lumen-jit: error: no command"), std::string::npos) << NoCommand.Err;
   EXPECT_NE(lumenJit({"tokenize", "-m", kTiny, "--model", kTmp + "/other.gguf", "-p", "x"})
                 .Err.find("-m and --model name different files"),
             std::string::npos);

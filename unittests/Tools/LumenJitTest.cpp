@@ -49,6 +49,11 @@ TEST(LumenJitTest, PrintLLVM) {
   Result Rows = lumenJit({"--print-llvm", "--shape", "896x4864", "--layout", "rows"});
   ASSERT_EQ(Rows.Exit, 0) << Rows.Err;
   EXPECT_NE(Rows.Out.find("define void @lumen_mm_q8_0_m4864_k896_n1"), std::string::npos);
+  // --isa and --layout in any case, as --type.
+  Result Upper = lumenJit({"--print-llvm", "--shape", "896x4864", "--layout", "Rows", "--isa", "AVX2"});
+  ASSERT_EQ(Upper.Exit, 0) << Upper.Err;
+  EXPECT_NE(Upper.Out.find("rows layout"), std::string::npos);
+  EXPECT_NE(Upper.Out.find("target: avx2"), std::string::npos);
   Result Avx2 = lumenJit({"--print-llvm", "--shape=896x4864", "--tokens", "16", "--isa", "avx2", "--opt"});
   ASSERT_EQ(Avx2.Exit, 0) << Avx2.Err;
   EXPECT_EQ(Avx2.Out.find("avx512."), std::string::npos);
