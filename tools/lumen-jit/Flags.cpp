@@ -5,8 +5,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 
@@ -143,25 +143,17 @@ const absl::CommandLineFlag *lookUp(const std::string &Name, std::string *Canoni
   return nullptr;
 }
 
-/// Why Value is no value for a numeric flag F ("a whole number, not 'x'"),
-/// or "" (and for the flags that take text).
+/// Why Value is no value for F, a number flag ("a whole number, not 'x'");
+/// "" when it is one, or F takes text or a boolean.
 std::string badNumber(const absl::CommandLineFlag &F, const std::string &Value) {
-  auto Fits = [&](auto Parsed) { return absl::SimpleAtoi(Value, &Parsed); };
-  bool Ok = true;
-  std::string What = "a whole number";
-  if (F.IsOfType<int32_t>())
-    Ok = Fits(int32_t());
-  else if (F.IsOfType<int64_t>())
-    Ok = Fits(int64_t());
-  else if (F.IsOfType<uint32_t>() || F.IsOfType<uint64_t>()) {
-    Ok = Fits(uint64_t()) && (F.IsOfType<uint64_t>() || Fits(uint32_t()));
-    What = "a non-negative whole number";
-  } else if (F.IsOfType<double>() || F.IsOfType<float>()) {
-    double D;
-    Ok = absl::SimpleAtod(Value, &D);
-    What = "a number";
-  }
-  return Ok ? "" : absl::StrFormat("%s, not '%s'", What, Value);
+  int32_t I32;
+  int64_t I64;
+  double D;
+  if (F.IsOfType<int32_t>() ? !absl::SimpleAtoi(Value, &I32) : F.IsOfType<int64_t>() && !absl::SimpleAtoi(Value, &I64))
+    return absl::StrFormat("a whole number, not '%s'", Value);
+  if (F.IsOfType<double>() && !absl::SimpleAtod(Value, &D))
+    return absl::StrFormat("a number, not '%s'", Value);
+  return "";
 }
 
 } // namespace
