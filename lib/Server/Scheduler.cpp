@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <numeric>
 
 namespace lumen::server {
@@ -83,6 +84,7 @@ struct Scheduler::Slot {
   std::unique_ptr<model::StreamDecoder> Text;
   std::string Held;            // Text that may begin a stop string.
   std::vector<TokenLogprob> HeldLogprobs;
+  std::vector<size_t> HeldStarts; // Where each held logprob's token text begins in Held.
   int64_t Generated = 0, Reused = 0;
   uint64_t LastUse = 0;
 
@@ -219,6 +221,7 @@ void Scheduler::admit(std::unique_lock<std::mutex> &) {
     S.Text = std::make_unique<model::StreamDecoder>(Tok);
     S.Held.clear();
     S.HeldLogprobs.clear();
+    S.HeldStarts.clear();
     S.Generated = 0;
     S.Reused = S.Fed;
     S.LastUse = ++Clock;
@@ -241,22 +244,39 @@ void Scheduler::sampleInto(Slot &S, const float *LogitsPtr) {
   const std::span<const float> Logits(LogitsPtr, Session.model().config().Vocab);
   const int32_t Id = S.Smp->sample(Logits);
   S.Smp->accept(Id);
-  if (Sp.TopLogprobs >= 0)
+  if (Sp.TopLogprobs >= 0) {
     S.HeldLogprobs.push_back(logprobOf(Tok, Logits, Id, Sp.TopLogprobs));
-  auto Emit = [&](std::string Text) {
-    if (Text.empty() && S.HeldLogprobs.empty())
+    S.HeldStarts.push_back(S.Held.size());
+  }
+  // Sends Held's first N bytes with the logprobs of the tokens whose text
+  // begins in them (all held logprobs when All): a token's logprob waits
+  // with its text, so one that turns out to begin a stop string is never
+  // sent.
+  auto Emit = [&](size_t N, bool All) {
+    size_t Go = 0;
+    while (Go < S.HeldStarts.size() && (All || S.HeldStarts[Go] < N))
+      ++Go;
+    if (N == 0 && Go == 0)
       return;
     JobEvent E;
-    E.Piece = std::move(Text);
-    E.Logprobs = std::move(S.HeldLogprobs);
-    S.HeldLogprobs.clear();
+    E.Piece = S.Held.substr(0, N);
+    E.Logprobs.assign(std::make_move_iterator(S.HeldLogprobs.begin()),
+                      std::make_move_iterator(S.HeldLogprobs.begin() + Go));
+    S.HeldLogprobs.erase(S.HeldLogprobs.begin(), S.HeldLogprobs.begin() + Go);
+    S.HeldStarts.erase(S.HeldStarts.begin(), S.HeldStarts.begin() + Go);
+    for (size_t &Start : S.HeldStarts)
+      Start -= N;
+    S.Held.erase(0, N);
     S.J->push(std::move(E));
   };
   const bool EndOfTurn = std::count(Tok.stopIds().begin(), Tok.stopIds().end(), Id) > 0;
   if (EndOfTurn && !Sp.IgnoreEos) {
-    if (Sp.TopLogprobs >= 0) // The end of turn is not part of the answer (nor counted in its tokens).
+    if (Sp.TopLogprobs >= 0) { // The end of turn is not part of the answer (nor counted in its tokens).
       S.HeldLogprobs.pop_back();
-    Emit(S.Held + S.Text->finish());
+      S.HeldStarts.pop_back();
+    }
+    S.Held += S.Text->finish();
+    Emit(S.Held.size(), true);
     finish(S, FinishReason::Stop);
     return;
   }
@@ -272,16 +292,21 @@ void Scheduler::sampleInto(Slot &S, const float *LogitsPtr) {
   for (const std::string &Stop : Sp.Stop)
     Cut = std::min(Cut, S.Held.find(Stop));
   if (Cut != std::string::npos) {
-    Emit(S.Held.substr(0, Cut));
+    // The tokens that begin at or after the stop string are not part of
+    // the answer, their logprobs neither (as llama-server and OpenAI).
+    while (!S.HeldStarts.empty() && S.HeldStarts.back() >= Cut) {
+      S.HeldStarts.pop_back();
+      S.HeldLogprobs.pop_back();
+    }
+    Emit(Cut, true);
     finish(S, FinishReason::Stop);
     return;
   }
-  const size_t Keep = heldBack(S.Held, Sp.Stop);
-  Emit(S.Held.substr(0, S.Held.size() - Keep));
-  S.Held.erase(0, S.Held.size() - Keep);
+  Emit(S.Held.size() - heldBack(S.Held, Sp.Stop), false);
   const bool Full = static_cast<int64_t>(S.Cached.size()) >= Session.contextSize();
   if (S.Generated == Sp.MaxTokens || Full) {
-    Emit(S.Held + S.Text->finish());
+    S.Held += S.Text->finish();
+    Emit(S.Held.size(), true);
     finish(S, FinishReason::Length);
     return;
   }

@@ -399,6 +399,47 @@ TEST(ServerTest, StopStringsEndTheAnswerBeforeThem) {
   EXPECT_EQ(Streamed, Text.substr(0, Text.find(Stop)));
 }
 
+TEST(ServerTest, AStopStringsTokensTakeTheirLogprobsAway) {
+  TestServer S(smallModel());
+  json B = {{"prompt", "Once upon a time"}, {"max_tokens", 24}, {"temperature", 0}, {"ignore_eos", true},
+            {"logprobs", 1}};
+  json Full = post(S, "/v1/completions", B);
+  const std::string Text = Full["choices"][0]["text"];
+  const json &Tokens = Full["choices"][0]["logprobs"]["tokens"];
+  // A stop string that begins exactly where generated token I begins.
+  size_t I = 2, At = 0;
+  std::string Before;
+  for (size_t J = 0; J < Tokens.size(); ++J) {
+    const std::string T = Tokens[J];
+    const bool Plain = !T.empty() && std::all_of(T.begin(), T.end(), [](char C) { return C > ' ' && C < 127; });
+    if (J >= 2 && Plain && Text.find(T) == Before.size() && Text.compare(0, Before.size(), Before) == 0) {
+      I = J, At = Before.size();
+      break;
+    }
+    Before += T;
+  }
+  ASSERT_GT(At, 0u) << "no plain token to stop at in " << Full.dump();
+  B["stop"] = Tokens[I];
+  json R = post(S, "/v1/completions", B);
+  EXPECT_EQ(R["choices"][0]["text"], Text.substr(0, At));
+  json Kept = json::array();
+  for (size_t J = 0; J < I; ++J)
+    Kept.push_back(Tokens[J]);
+  // The stop string's token is not part of the answer: nor is its logprob.
+  EXPECT_EQ(R["choices"][0]["logprobs"]["tokens"], Kept);
+  B["stream"] = true;
+  auto RS = S.client().Post("/v1/completions", B.dump(), "application/json");
+  json Streamed = json::array();
+  for (const std::string &E : events(RS->body)) {
+    if (E == "[DONE]")
+      continue;
+    if (json C = json::parse(E); !C["choices"].empty() && C["choices"][0]["logprobs"].is_object())
+      for (const json &T : C["choices"][0]["logprobs"]["tokens"])
+        Streamed.push_back(T);
+  }
+  EXPECT_EQ(Streamed, Kept);
+}
+
 TEST(ServerTest, AMultiTurnChatReusesItsPrefix) {
   TestServer S(smallModel(), 2);
   json B = chatBody("First question", 8, 0, false);
