@@ -142,6 +142,12 @@ std::optional<ApiError> parseMessages(const json *V, const RequestLimits &L, std
     if (R != "system" && R != "user" && R != "assistant")
       return bad(P + ".role", absl::StrFormat("'%s.role' is '%s': it must be system, user or assistant", P,
                                               R.size() > 40 ? R.substr(0, 40) + "..." : R));
+    // A history with calls in it came from a server that had tools; this
+    // one has none, and dropping the calls would give the model a
+    // different conversation than the client's.
+    for (const char *Calls : {"tool_calls", "function_call"})
+      if (auto C = M.find(Calls); C != M.end() && !C->is_null() && !(C->is_array() && C->empty()))
+        return bad(P + "." + Calls, absl::StrFormat("'%s.%s': tool and function calls are not supported", P, Calls));
     auto Content = M.find("content");
     if (Content == M.end())
       return bad(P + ".content", absl::StrFormat("'%s.content' is required", P));

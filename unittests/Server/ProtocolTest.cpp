@@ -78,6 +78,14 @@ TEST(ProtocolTest, BadRequestsNameTheirField) {
   EXPECT_EQ(paramOf(R"({"messages":[{"role":"tool","content":"x"}]})"), "messages[0].role");
   EXPECT_EQ(paramOf(R"({"messages":[{"role":5,"content":"x"}]})"), "messages[0].role");
   EXPECT_EQ(paramOf(R"({"messages":[{"role":"user"}]})"), "messages[0].content");
+  // An assistant turn that called tools: refused, not rendered without its calls.
+  EXPECT_EQ(paramOf(R"({"messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,)"
+                    R"("tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]}]})"),
+            "messages[1].tool_calls");
+  EXPECT_EQ(paramOf(R"({"messages":[{"role":"assistant","content":"","function_call":{"name":"f"}}]})"),
+            "messages[0].function_call");
+  EXPECT_EQ(paramOf(R"({"messages":[{"role":"assistant","content":"hi","tool_calls":[]},{"role":"user","content":"x"}]})"),
+            "ok");
   EXPECT_EQ(paramOf(R"({"messages":[{"role":"user","content":5}]})"), "messages[0].content");
   EXPECT_EQ(paramOf(R"({"messages":[{"role":"user","content":[{"type":"image_url"}]}]})"),
             "messages[0].content[0].type");
