@@ -29,7 +29,7 @@ ABSL_FLAG(std::string, isa, "host",
 ABSL_FLAG(std::string, layout, "auto",
           "--print-llvm: weight layout: auto (what the model loader stores for --isa: "
           "interleaved16 on avx512-vnni when M is a multiple of 16, else interleaved8 when M is a "
-          "multiple of 8), rows, interleaved8 or interleaved16");
+          "multiple of 8; q2_k, q3_k, f16, bf16 and f32 always rows), rows, interleaved8 or interleaved16");
 ABSL_FLAG(bool, opt, false, "--print-llvm: print the IR after the O3 pipeline");
 ABSL_FLAG(std::string, type, "q8_0",
           "--print-llvm: weight type: q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q2_k, q3_k, q4_k, q5_k, q6_k, "
