@@ -231,7 +231,6 @@ void HttpServer::Impl::completion(const std::string &Body, httplib::Response &Re
   // Server-sent events: a chunk per piece, the finish, the usage if asked, [DONE].
   struct Stream {
     bool First = true, Ended = false;
-    size_t Sent = 0; // Text bytes sent (legacy completions' text_offset).
   };
   auto State = std::make_shared<Stream>();
   Res.set_header("Cache-Control", "no-cache");
@@ -252,9 +251,8 @@ void HttpServer::Impl::completion(const std::string &Body, httplib::Response &Re
           return true;
         bool Ok = true;
         if (E.What == JobEvent::Text) {
-          Ok = Send(streamChunk(*R, *H, E.Piece, E.Logprobs, State->First, State->Sent));
+          Ok = Send(streamChunk(*R, *H, E.Piece, E.Logprobs, State->First));
           State->First = false;
-          State->Sent += E.Piece.size();
         } else {
           if (E.What == JobEvent::Done) {
             if (State->First && R->Chat) // The role comes in the first chunk, even of an empty reply.

@@ -140,7 +140,7 @@ std::optional<ApiError> parseMessages(const json *V, const RequestLimits &L, std
     if (R == "developer") // OpenAI's newer name for the system role.
       R = "system";
     if (R != "system" && R != "user" && R != "assistant")
-      return bad(P + ".role", absl::StrFormat("'%s.role' is '%s': it must be system, user or assistant", P,
+      return bad(P + ".role", absl::StrFormat("'%s.role' is '%s': it must be system (or developer), user or assistant", P,
                                               R.size() > 40 ? R.substr(0, 40) + "..." : R));
     // A history with calls in it came from a server that had tools; this
     // one has none, and dropping the calls would give the model a
@@ -408,7 +408,7 @@ json chatLogprobs(const std::vector<TokenLogprob> &L) {
   return {{"content", Content}};
 }
 
-json textLogprobs(const std::vector<TokenLogprob> &L, size_t TextOffset) {
+json textLogprobs(const std::vector<TokenLogprob> &L) {
   json Tokens = json::array(), Lp = json::array(), Top = json::array(), Offsets = json::array();
   for (const TokenLogprob &T : L) {
     Tokens.push_back(T.Token);
@@ -417,8 +417,7 @@ json textLogprobs(const std::vector<TokenLogprob> &L, size_t TextOffset) {
     for (const auto &[Tok, P] : T.Top)
       Alt[Tok] = P;
     Top.push_back(Alt);
-    Offsets.push_back(TextOffset);
-    TextOffset += T.Token.size();
+    Offsets.push_back(T.TextOffset);
   }
   return {{"tokens", Tokens}, {"token_logprobs", Lp}, {"top_logprobs", Top}, {"text_offset", Offsets}};
 }
@@ -437,7 +436,7 @@ json completionResponse(const CompletionRequest &R, const ResponseHeader &H, con
                         const std::vector<TokenLogprob> &Logprobs, FinishReason Finish, const Usage &U) {
   json Out = base(R, H, false);
   json Choice = {{"index", 0}, {"finish_reason", finishReasonName(Finish)}};
-  json Lp = R.Logprobs ? (R.Chat ? chatLogprobs(Logprobs) : textLogprobs(Logprobs, 0)) : json(nullptr);
+  json Lp = R.Logprobs ? (R.Chat ? chatLogprobs(Logprobs) : textLogprobs(Logprobs)) : json(nullptr);
   if (R.Chat)
     Choice["message"] = {{"role", "assistant"}, {"content", Text}, {"refusal", nullptr}};
   else
@@ -449,10 +448,10 @@ json completionResponse(const CompletionRequest &R, const ResponseHeader &H, con
 }
 
 json streamChunk(const CompletionRequest &R, const ResponseHeader &H, const std::string &Text,
-                 const std::vector<TokenLogprob> &Logprobs, bool First, size_t TextOffset) {
+                 const std::vector<TokenLogprob> &Logprobs, bool First) {
   json Out = base(R, H, true);
   json Choice = {{"index", 0}, {"finish_reason", nullptr}};
-  json Lp = R.Logprobs && !Logprobs.empty() ? (R.Chat ? chatLogprobs(Logprobs) : textLogprobs(Logprobs, TextOffset))
+  json Lp = R.Logprobs && !Logprobs.empty() ? (R.Chat ? chatLogprobs(Logprobs) : textLogprobs(Logprobs))
                                             : json(nullptr);
   if (R.Chat) {
     json Delta = {{"content", Text}};

@@ -85,6 +85,7 @@ struct Scheduler::Slot {
   std::string Held;            // Text that may begin a stop string.
   std::vector<TokenLogprob> HeldLogprobs;
   std::vector<size_t> HeldStarts; // Where each held logprob's token text begins in Held.
+  size_t Sent = 0;                 // Answer bytes emitted before Held.
   int64_t Generated = 0, Reused = 0;
   uint64_t LastUse = 0;
 
@@ -222,6 +223,7 @@ void Scheduler::admit(std::unique_lock<std::mutex> &) {
     S.Held.clear();
     S.HeldLogprobs.clear();
     S.HeldStarts.clear();
+    S.Sent = 0;
     S.Generated = 0;
     S.Reused = S.Fed;
     S.LastUse = ++Clock;
@@ -262,11 +264,14 @@ void Scheduler::sampleInto(Slot &S, const float *LogitsPtr) {
     E.Piece = S.Held.substr(0, N);
     E.Logprobs.assign(std::make_move_iterator(S.HeldLogprobs.begin()),
                       std::make_move_iterator(S.HeldLogprobs.begin() + Go));
+    for (size_t I = 0; I < Go; ++I)
+      E.Logprobs[I].TextOffset = S.Sent + S.HeldStarts[I];
     S.HeldLogprobs.erase(S.HeldLogprobs.begin(), S.HeldLogprobs.begin() + Go);
     S.HeldStarts.erase(S.HeldStarts.begin(), S.HeldStarts.begin() + Go);
     for (size_t &Start : S.HeldStarts)
       Start -= N;
     S.Held.erase(0, N);
+    S.Sent += N;
     S.J->push(std::move(E));
   };
   const bool EndOfTurn = std::count(Tok.stopIds().begin(), Tok.stopIds().end(), Id) > 0;

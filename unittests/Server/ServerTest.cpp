@@ -440,6 +440,46 @@ TEST(ServerTest, AStopStringsTokensTakeTheirLogprobsAway) {
   EXPECT_EQ(Streamed, Kept);
 }
 
+TEST(ServerTest, StreamedTextOffsetsAreWhereTheTokensBegin) {
+  const std::string Path = std::string(LUMEN_SHARED_DIR) + "/fixtures/tiny-qwen2.gguf";
+  LUMEN_REQUIRE_SHARED(Path);
+  auto M = TransformerModel::load(Path);
+  ASSERT_TRUE(M.ok());
+  TestServer S(**M);
+  json B = {{"prompt", "Hello world"}, {"max_tokens", 24}, {"temperature", 0}, {"ignore_eos", true},
+            {"logprobs", 1}};
+  json Full = post(S, "/v1/completions", B);
+  const std::string Text = Full["choices"][0]["text"];
+  const json &Tokens = Full["choices"][0]["logprobs"]["tokens"], &Offsets = Full["choices"][0]["logprobs"]["text_offset"];
+  ASSERT_EQ(Tokens.size(), Offsets.size());
+  // A word token of two characters or more, not the last: a stop string that
+  // begins with its last character (and never matches) holds that character
+  // back until the next token, which then shares a chunk with it.
+  std::string Stop;
+  for (size_t J = 0; J + 1 < Tokens.size() && Stop.empty(); ++J) {
+    const std::string T = Tokens[J];
+    if (T.size() >= 2 && std::all_of(T.begin(), T.end(), [](char C) { return C > ' ' && C < 127; }) &&
+        Text.compare(Offsets[J].get<size_t>(), T.size(), T) == 0)
+      Stop = T.substr(T.size() - 1) + "\x01";
+  }
+  ASSERT_FALSE(Stop.empty()) << Full.dump();
+  B["stop"] = Stop;
+  json Held = post(S, "/v1/completions", B);
+  EXPECT_EQ(Held["choices"][0]["text"], Text);
+  EXPECT_EQ(Held["choices"][0]["logprobs"]["text_offset"], Offsets);
+  B["stream"] = true;
+  auto RS = S.client().Post("/v1/completions", B.dump(), "application/json");
+  json Streamed = json::array();
+  for (const std::string &E : events(RS->body)) {
+    if (E == "[DONE]")
+      continue;
+    if (json C = json::parse(E); !C["choices"].empty() && C["choices"][0]["logprobs"].is_object())
+      for (const json &O : C["choices"][0]["logprobs"]["text_offset"])
+        Streamed.push_back(O);
+  }
+  EXPECT_EQ(Streamed, Offsets); // Each token's own start, not its chunk's.
+}
+
 TEST(ServerTest, AMultiTurnChatReusesItsPrefix) {
   TestServer S(smallModel(), 2);
   json B = chatBody("First question", 8, 0, false);

@@ -91,6 +91,7 @@ struct LUMEN_API TokenLogprob {
   std::string Token; // Its text (raw bytes; may be part of a character).
   float Logprob = 0;
   std::vector<std::pair<std::string, float>> Top;
+  size_t TextOffset = 0; // Where its text begins in the answer's bytes (legacy completions' text_offset).
 };
 
 /// Why generation ended: "stop" (end of turn or a stop string) or "length".
@@ -114,9 +115,8 @@ LUMEN_API nlohmann::json completionResponse(const CompletionRequest &R, const Re
                                             const std::string &Text, const std::vector<TokenLogprob> &Logprobs,
                                             FinishReason Finish, const Usage &U);
 /// A stream chunk with Text (and the role, for a chat's first chunk).
-/// TextOffset: the bytes of text sent before (legacy completions' logprobs).
 LUMEN_API nlohmann::json streamChunk(const CompletionRequest &R, const ResponseHeader &H, const std::string &Text,
-                                     const std::vector<TokenLogprob> &Logprobs, bool First, size_t TextOffset = 0);
+                                     const std::vector<TokenLogprob> &Logprobs, bool First);
 /// The chunk that ends a stream's choice (empty delta, the finish reason).
 LUMEN_API nlohmann::json finalChunk(const CompletionRequest &R, const ResponseHeader &H, FinishReason Finish);
 /// The usage chunk (stream_options.include_usage): no choices.
