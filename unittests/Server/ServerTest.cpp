@@ -137,6 +137,24 @@ std::vector<std::string> events(const std::string &Body) {
   return Out;
 }
 
+/// A streamed /v1/completions request's legacy logprobs field (tokens,
+/// text_offset, ...), its chunks' arrays joined.
+json streamedLogprobs(TestServer &S, json Body, const char *Field) {
+  Body["stream"] = true;
+  auto R = S.client().Post("/v1/completions", Body.dump(), "application/json");
+  json Out = json::array();
+  if (!R)
+    return Out;
+  for (const std::string &E : events(R->body)) {
+    if (E == "[DONE]")
+      continue;
+    if (json C = json::parse(E); !C["choices"].empty() && C["choices"][0]["logprobs"].is_object())
+      for (const json &V : C["choices"][0]["logprobs"][Field])
+        Out.push_back(V);
+  }
+  return Out;
+}
+
 TEST(ServerTest, ChatEqualsRunsGenerationLoop) {
   const TransformerModel &M = smallModel();
   TestServer S(M);
@@ -427,17 +445,7 @@ TEST(ServerTest, AStopStringsTokensTakeTheirLogprobsAway) {
     Kept.push_back(Tokens[J]);
   // The stop string's token is not part of the answer: nor is its logprob.
   EXPECT_EQ(R["choices"][0]["logprobs"]["tokens"], Kept);
-  B["stream"] = true;
-  auto RS = S.client().Post("/v1/completions", B.dump(), "application/json");
-  json Streamed = json::array();
-  for (const std::string &E : events(RS->body)) {
-    if (E == "[DONE]")
-      continue;
-    if (json C = json::parse(E); !C["choices"].empty() && C["choices"][0]["logprobs"].is_object())
-      for (const json &T : C["choices"][0]["logprobs"]["tokens"])
-        Streamed.push_back(T);
-  }
-  EXPECT_EQ(Streamed, Kept);
+  EXPECT_EQ(streamedLogprobs(S, B, "tokens"), Kept);
 }
 
 TEST(ServerTest, StreamedTextOffsetsAreWhereTheTokensBegin) {
@@ -467,17 +475,7 @@ TEST(ServerTest, StreamedTextOffsetsAreWhereTheTokensBegin) {
   json Held = post(S, "/v1/completions", B);
   EXPECT_EQ(Held["choices"][0]["text"], Text);
   EXPECT_EQ(Held["choices"][0]["logprobs"]["text_offset"], Offsets);
-  B["stream"] = true;
-  auto RS = S.client().Post("/v1/completions", B.dump(), "application/json");
-  json Streamed = json::array();
-  for (const std::string &E : events(RS->body)) {
-    if (E == "[DONE]")
-      continue;
-    if (json C = json::parse(E); !C["choices"].empty() && C["choices"][0]["logprobs"].is_object())
-      for (const json &O : C["choices"][0]["logprobs"]["text_offset"])
-        Streamed.push_back(O);
-  }
-  EXPECT_EQ(Streamed, Offsets); // Each token's own start, not its chunk's.
+  EXPECT_EQ(streamedLogprobs(S, B, "text_offset"), Offsets); // Each token's own start, not its chunk's.
 }
 
 TEST(ServerTest, AMultiTurnChatReusesItsPrefix) {
