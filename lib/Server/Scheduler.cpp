@@ -83,9 +83,8 @@ struct Scheduler::Slot {
   std::unique_ptr<model::Sampler> Smp;
   std::unique_ptr<model::StreamDecoder> Text;
   std::string Held;            // Text that may begin a stop string.
-  std::vector<TokenLogprob> HeldLogprobs;
-  std::vector<size_t> HeldStarts; // Where each held logprob's token text begins in Held.
-  size_t Sent = 0;                 // Answer bytes emitted before Held.
+  std::vector<TokenLogprob> HeldLogprobs; // Not yet sent: their text has not begun before Held.
+  size_t Sent = 0;                        // Answer bytes emitted before Held.
   int64_t Generated = 0, Reused = 0;
   uint64_t LastUse = 0;
 
@@ -222,7 +221,6 @@ void Scheduler::admit(std::unique_lock<std::mutex> &) {
     S.Text = std::make_unique<model::StreamDecoder>(Tok);
     S.Held.clear();
     S.HeldLogprobs.clear();
-    S.HeldStarts.clear();
     S.Sent = 0;
     S.Generated = 0;
     S.Reused = S.Fed;
@@ -248,7 +246,7 @@ void Scheduler::sampleInto(Slot &S, const float *LogitsPtr) {
   S.Smp->accept(Id);
   if (Sp.TopLogprobs >= 0) {
     S.HeldLogprobs.push_back(logprobOf(Tok, Logits, Id, Sp.TopLogprobs));
-    S.HeldStarts.push_back(S.Held.size());
+    S.HeldLogprobs.back().TextOffset = S.Sent + S.Held.size();
   }
   // Sends Held's first N bytes with the logprobs of the tokens whose text
   // begins in them (all held logprobs when All): a token's logprob waits
@@ -256,7 +254,7 @@ void Scheduler::sampleInto(Slot &S, const float *LogitsPtr) {
   // sent.
   auto Emit = [&](size_t N, bool All) {
     size_t Go = 0;
-    while (Go < S.HeldStarts.size() && (All || S.HeldStarts[Go] < N))
+    while (Go < S.HeldLogprobs.size() && (All || S.HeldLogprobs[Go].TextOffset < S.Sent + N))
       ++Go;
     if (N == 0 && Go == 0)
       return;
@@ -264,22 +262,15 @@ void Scheduler::sampleInto(Slot &S, const float *LogitsPtr) {
     E.Piece = S.Held.substr(0, N);
     E.Logprobs.assign(std::make_move_iterator(S.HeldLogprobs.begin()),
                       std::make_move_iterator(S.HeldLogprobs.begin() + Go));
-    for (size_t I = 0; I < Go; ++I)
-      E.Logprobs[I].TextOffset = S.Sent + S.HeldStarts[I];
     S.HeldLogprobs.erase(S.HeldLogprobs.begin(), S.HeldLogprobs.begin() + Go);
-    S.HeldStarts.erase(S.HeldStarts.begin(), S.HeldStarts.begin() + Go);
-    for (size_t &Start : S.HeldStarts)
-      Start -= N;
     S.Held.erase(0, N);
     S.Sent += N;
     S.J->push(std::move(E));
   };
   const bool EndOfTurn = std::count(Tok.stopIds().begin(), Tok.stopIds().end(), Id) > 0;
   if (EndOfTurn && !Sp.IgnoreEos) {
-    if (Sp.TopLogprobs >= 0) { // The end of turn is not part of the answer (nor counted in its tokens).
+    if (Sp.TopLogprobs >= 0) // The end of turn is not part of the answer (nor counted in its tokens).
       S.HeldLogprobs.pop_back();
-      S.HeldStarts.pop_back();
-    }
     S.Held += S.Text->finish();
     Emit(S.Held.size(), true);
     finish(S, FinishReason::Stop);
@@ -299,10 +290,8 @@ void Scheduler::sampleInto(Slot &S, const float *LogitsPtr) {
   if (Cut != std::string::npos) {
     // The tokens that begin at or after the stop string are not part of
     // the answer, their logprobs neither (as llama-server and OpenAI).
-    while (!S.HeldStarts.empty() && S.HeldStarts.back() >= Cut) {
-      S.HeldStarts.pop_back();
+    while (!S.HeldLogprobs.empty() && S.HeldLogprobs.back().TextOffset >= S.Sent + Cut)
       S.HeldLogprobs.pop_back();
-    }
     Emit(Cut, true);
     finish(S, FinishReason::Stop);
     return;
