@@ -41,11 +41,27 @@ ABSL_FLAG(bool, huge_pages, true, "back the weight copies with 2 MB pages (madvi
 ABSL_FLAG(bool, decode, true, "the decode (N=1) tables; --nodecode for the prefill tables alone");
 ABSL_FLAG(std::string, type, "q8_0", "weight type (q8_0, q4_k, q6_k, ...)");
 ABSL_FLAG(std::string, shapes, "", "KxM shapes, comma-separated (default: the Qwen2.5-0.5B matmuls)");
+ABSL_FLAG(std::string, filter, "", "only the kernels whose label contains this text");
+ABSL_FLAG(int, rounds, 1,
+          "measure the kernels of each table this many times, one after another in turn: variants "
+          "compared within one process and minute, as this host's stream rate drifts between runs");
 
 using namespace lumen;
 using namespace lumen::codegen;
 
 namespace {
+
+/// Specs as the tables measure them: those whose label contains --filter,
+/// all of them --rounds times over, in turn.
+template <typename SpecList> SpecList selectRuns(const SpecList &Specs, std::string (*Label)(const KernelSpec &)) {
+  SpecList Runs;
+  const std::string Filter = absl::GetFlag(FLAGS_filter);
+  for (int R = 0; R < std::max(1, absl::GetFlag(FLAGS_rounds)); ++R)
+    for (const auto &Entry : Specs)
+      if (Filter.empty() || Label(Entry.first).find(Filter) != std::string::npos)
+        Runs.push_back(Entry);
+  return Runs;
+}
 
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -270,7 +286,7 @@ int main(int Argc, char **Argv) {
     }
     for (const Variant &V : Decode)
       Specs.push_back({V.spec(Sh, 1, WT, Cpu), false});
-    for (const auto &[S, FromTable] : Specs) {
+    for (const auto &[S, FromTable] : selectRuns(Specs, label)) {
       if (!S.validate(Cpu).ok())
         continue;
       MatmulFn Fn = *Cache.getMatmul(S);
@@ -343,7 +359,7 @@ int main(int Argc, char **Argv) {
       Specs.push_back({Wide, false});
     for (const Variant &V : Prefill)
       Specs.push_back({V.spec(Sh, NTok, WT, Cpu), false});
-    for (const auto &[S, FromTable] : Specs) {
+    for (const auto &[S, FromTable] : selectRuns(Specs, label)) {
       if (!S.validate(Cpu).ok())
         continue;
       MatmulFn Fn = *Cache.getMatmul(S);
