@@ -51,18 +51,6 @@ using namespace lumen::codegen;
 
 namespace {
 
-/// Specs as the tables measure them: those whose label contains --filter,
-/// all of them --rounds times over, in turn.
-template <typename SpecList> SpecList selectRuns(const SpecList &Specs, std::string (*Label)(const KernelSpec &)) {
-  SpecList Runs;
-  const std::string Filter = absl::GetFlag(FLAGS_filter);
-  for (int R = 0; R < std::max(1, absl::GetFlag(FLAGS_rounds)); ++R)
-    for (const auto &Entry : Specs)
-      if (Filter.empty() || Label(Entry.first).find(Filter) != std::string::npos)
-        Runs.push_back(Entry);
-  return Runs;
-}
-
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -117,6 +105,19 @@ std::string label(const KernelSpec &S) {
                              ? absl::StrFormat(" pf%u%s", S.PrefetchBytes, prefetchPatternSuffix(S.Prefetch))
                              : std::string(),
                          S.Paced ? " paced" : "");
+}
+
+/// A table's kernels (each with whether it is the table's choice) as they
+/// are measured: those whose label contains --filter, --rounds times over.
+using SpecList = std::vector<std::pair<KernelSpec, bool>>;
+SpecList selectRuns(const SpecList &Specs) {
+  SpecList Runs;
+  const std::string Filter = absl::GetFlag(FLAGS_filter);
+  for (int R = 0; R < std::max(1, absl::GetFlag(FLAGS_rounds)); ++R)
+    for (const auto &Entry : Specs)
+      if (Filter.empty() || label(Entry.first).find(Filter) != std::string::npos)
+        Runs.push_back(Entry);
+  return Runs;
 }
 
 /// Runs Fn over rows split evenly across the pool (one contiguous slice per thread).
@@ -274,7 +275,7 @@ int main(int Argc, char **Argv) {
     referenceQuantize(Sh.K, 1, X.data(), Xq.data());
     if (Sh.K % 256 == 0)
       referenceQuantize(Sh.K, 1, X.data(), Xq256.data(), 256);
-    std::vector<std::pair<KernelSpec, bool>> Specs;
+    SpecList Specs;
     if (!Decode.empty()) {
       const MatmulShape Chosen{Sh.M, Sh.K, 1, WT, chooseLayout(Sh.M, Sh.K, WT, Cpu)};
       Specs.push_back({chooseSpec(Chosen, Cpu), true});
@@ -286,7 +287,7 @@ int main(int Argc, char **Argv) {
     }
     for (const Variant &V : Decode)
       Specs.push_back({V.spec(Sh, 1, WT, Cpu), false});
-    for (const auto &[S, FromTable] : selectRuns(Specs, label)) {
+    for (const auto &[S, FromTable] : selectRuns(Specs)) {
       if (!S.validate(Cpu).ok())
         continue;
       MatmulFn Fn = *Cache.getMatmul(S);
@@ -352,14 +353,14 @@ int main(int Argc, char **Argv) {
     // The table's choice for this host first (its next-tile prefetch
     // included), then the variants.
     const MatmulShape Chosen{Sh.M, Sh.K, NTok, WT, chooseLayout(Sh.M, Sh.K, WT, Cpu)};
-    std::vector<std::pair<KernelSpec, bool>> Specs = {{chooseSpec(Chosen, Cpu), true}};
+    SpecList Specs = {{chooseSpec(Chosen, Cpu), true}};
     KernelSpec Wide = Specs.back().first; // With a scale per 256 activations.
     Wide.SuperBlockScales = true;
     if (Wide.validate(Cpu).ok())
       Specs.push_back({Wide, false});
     for (const Variant &V : Prefill)
       Specs.push_back({V.spec(Sh, NTok, WT, Cpu), false});
-    for (const auto &[S, FromTable] : selectRuns(Specs, label)) {
+    for (const auto &[S, FromTable] : selectRuns(Specs)) {
       if (!S.validate(Cpu).ok())
         continue;
       MatmulFn Fn = *Cache.getMatmul(S);
