@@ -92,17 +92,21 @@ const BlockFormat *blockFormat(WeightType W);
 void readInterleavedSubBlock(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
                              int64_t B, SubBlockValues &Out);
 
-/// Super-block B of row R of a Q4_K/Q5_K matrix in interleaved layout L,
-/// put together again as the file's bytes (144 or 176).
-void readInterleavedKQuantBlock(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
-                                int64_t B, uint8_t Block[176]);
+/// Sub-block S (of super-block S / 8) of row R of a Q4_K, Q5_K or Q6_K
+/// matrix in interleaved layout L: its values as decodeSubBlock gives them
+/// from the file's super-block, and the codes and fp16 scales they come
+/// from.
+struct KQuantSubBlock {
+  SubBlockValues Values;
+  int Scales[2]; // Q6_K: the int8 scales of elements 0-15 and 16-31; else the 6-bit scale, twice.
+  int Min;       // Q4_K, Q5_K: the 6-bit minimum.
+  float D, DMin;
+};
+void readInterleavedKQuantSub(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
+                              int64_t S, KQuantSubBlock &Out);
 /// Q4_K/Q5_K sub-block J's 6-bit scale and minimum from the 12 scale bytes
 /// at S (ggml's get_scale_min_k4).
 void kQuant45ScaleMin(unsigned J, const uint8_t *S, int &Scale, int &Min);
-
-/// Super-block B of row R of a Q6_K matrix in interleaved layout L, put
-/// together again as the file's 210 bytes.
-void readInterleavedQ6K(const uint8_t *W, WeightLayout L, int64_t K, int64_t R, int64_t B, uint8_t Block[210]);
 
 // The families (Blocks/*.cpp).
 const BlockFormat *legacyBlockFormat(WeightType W);

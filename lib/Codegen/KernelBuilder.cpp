@@ -65,8 +65,11 @@ public:
     // super-block (8 sub-blocks), or two blocks at once on 512-bit VNNI,
     // whose vpdpbusd takes two sub-blocks (64 bytes) at a time.
     SubsPerGroup = Format && !Interleaved && S.VNNI && S.VectorBits == 512 ? 2 : 1;
-    // (Interleaved K-quant steps take a whole super-block too.)
-    SubsPerStep = Format ? std::max<int64_t>(SubsPerGroup, Format->subBlocks()) : 1;
+    // (The interleaved K-quants step one sub-block, as their layouts store
+    // them, or a super-block where the activations have a scale for it.)
+    const bool SubSteps = Interleaved && (interleavesKQuants(S.Shape.Weights) || interleavesQ6_K(S.Shape.Weights)) &&
+                          !S.SuperBlockScales;
+    SubsPerStep = Format && !SubSteps ? std::max<int64_t>(SubsPerGroup, Format->subBlocks()) : 1;
     // Lanes of an accumulator: int8 kernels keep one lane per 4-quant group,
     // 8 per sub-block; f32 kernels one lane per float of a full vector;
     // interleaved kernels one lane per row of the group.
@@ -103,11 +106,15 @@ private:
   void emitStepInterleaved(const Tile &T, Value *Blk, Accs &Acc);
   /// The same for the interleaved 4/5-bit block types (InterleavedBlockGeometry).
   void emitStepInterleavedBlocks(const Tile &T, Value *Blk, Accs &Acc);
-  /// And for interleaved Q4_K/Q5_K (InterleavedKQuantGeometry): a super-block
-  /// from sub-block Sub on.
-  void emitStepInterleavedKQuants(const Tile &T, Value *Sub, Accs &Acc);
-  /// And for interleaved Q6_K (InterleavedQ6KGeometry).
-  void emitStepInterleavedQ6K(const Tile &T, Value *Sub, Accs &Acc);
+  /// And for interleaved Q4_K/Q5_K (InterleavedKQuantGeometry): Subs
+  /// sub-blocks from Sub on (1, or a super-block).
+  void emitStepInterleavedKQuants(const Tile &T, Value *Sub, unsigned Subs, Accs &Acc);
+  /// Levels of half H (0: the low nibbles) of a vector of the interleaved
+  /// nibble pieces, with their fifth bits from the mask at HighAt if not
+  /// null, looked up in Table if not null.
+  Value *pieceLevels(Value *Nibbles, unsigned H, Value *HighAt, Value *Table);
+  /// And for interleaved Q6_K (InterleavedQ6KGeometry), as for Q4_K.
+  void emitStepInterleavedQ6K(const Tile &T, Value *Sub, unsigned Subs, Accs &Acc);
   /// Software prefetch of the Bytes from P + PrefetchBytes on (a line each
   /// 64), or of the start of the page they begin in (LinesAndPage: both).
   void prefetch(Value *P, unsigned Bytes);
@@ -238,9 +245,9 @@ Value *MatmulEmitter::reduce(Value *V, Value *Tail) {
 
 void MatmulEmitter::emitStep(const Tile &T, Value *Sub, unsigned Subs, Accs &Acc) {
   if (Interleaved && interleavesKQuants(S.Shape.Weights))
-    emitStepInterleavedKQuants(T, Sub, Acc);
+    emitStepInterleavedKQuants(T, Sub, Subs, Acc);
   else if (Interleaved && interleavesQ6_K(S.Shape.Weights))
-    emitStepInterleavedQ6K(T, Sub, Acc);
+    emitStepInterleavedQ6K(T, Sub, Subs, Acc);
   else if (Interleaved && S.Shape.Weights != WeightType::Q8_0)
     emitStepInterleavedBlocks(T, Sub, Acc);
   else if (Interleaved)
@@ -419,25 +426,12 @@ void MatmulEmitter::emitStepInterleavedBlocks(const Tile &T, Value *Blk, Accs &A
       Entries.push_back(ConstantInt::get(I8, uint8_t(Table[I % 16] + (S.VNNI ? 128 : 0))));
     TableVec = ConstantVector::get(Entries);
   }
-  // Levels of half H (0: low nibbles) of piece V of group G.
-  auto Levels = [&](Value *Nibbles, unsigned G, unsigned V, unsigned H) {
-    Value *L = H ? B.CreateLShr(Nibbles, ConstantInt::get(Bytes, 4)) : Nibbles;
-    L = B.CreateAnd(L, ConstantInt::get(Bytes, 0xF));
-    if (Geo.HasHigh) {
-      Value *Mask = load(B.getIntNTy(4 * Lanes), gep(GBlk[G], Geo.highBits(0, 4 * H + V)), 1);
-      L = B.CreateOr(L, B.CreateSelect(B.CreateBitCast(Mask, vec(B.getInt1Ty(), 4 * Lanes)),
-                                       ConstantInt::get(Bytes, 16), ConstantInt::get(Bytes, 0)));
-    }
-    if (TableVec)
-      L = B.CreateIntrinsic(Lanes == 16 ? Intrinsic::x86_avx512_pshuf_b_512 : Intrinsic::x86_avx2_pshuf_b, {},
-                            {TableVec, L});
-    return L;
-  };
   for (unsigned V = 0; V < 4; ++V)
     for (unsigned H = 0; H < 2; ++H) {
       std::vector<Value *> W(T.Rows), WOp(T.Rows);
       for (unsigned G = 0; G < T.Rows; ++G) {
-        W[G] = Levels(load(Bytes, gep(GBlk[G], Geo.nibbles(0, V)), 1), G, V, H);
+        W[G] = pieceLevels(load(Bytes, gep(GBlk[G], Geo.nibbles(0, V)), 1), H,
+                           Geo.HasHigh ? gep(GBlk[G], Geo.highBits(0, 4 * H + V)) : nullptr, TableVec);
         WOp[G] = Signed ? B.CreateIntrinsic(Intrinsic::x86_avx2_psign_b, {}, {W[G], W[G]}) : W[G];
         if (S.VNNI)
           WOp[G] = B.CreateBitCast(WOp[G], LaneI32);
@@ -468,49 +462,42 @@ void MatmulEmitter::emitStepInterleavedBlocks(const Tile &T, Value *Blk, Accs &A
   }
 }
 
-void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, Accs &Acc) {
-  // A super-block of each row group, in four chunks of two sub-blocks: a
-  // nibble piece holds 4 levels of sub-block 2c (low nibbles) and of 2c + 1
-  // (high) for every row, so each piece feeds two integer sums a (group,
-  // token). The 6-bit scales and minima come from their byte planes as
-  // vectors of a lane per row; one scaled FMA (and one for the minima) per
-  // sub-block follows its sums.
-  const InterleavedKQuantGeometry Geo = InterleavedKQuantGeometry::of(S.Shape.Weights, S.Shape.Layout);
-  const unsigned Lanes = Geo.Rows;
-  VectorType *Bytes = vec(I8, 4 * Lanes), *LaneI8 = vec(I8, Lanes), *LaneI32 = vec(I32, Lanes),
-             *LaneF32 = vec(F32, Lanes);
+Value *MatmulEmitter::pieceLevels(Value *Nibbles, unsigned H, Value *HighAt, Value *Table) {
+  auto *Bytes = cast<VectorType>(Nibbles->getType());
+  const unsigned N = Bytes->getElementCount().getFixedValue();
+  Value *L = H ? B.CreateLShr(Nibbles, ConstantInt::get(Bytes, 4)) : Nibbles;
+  L = B.CreateAnd(L, ConstantInt::get(Bytes, 0xF));
+  if (HighAt) {
+    Value *Mask = load(B.getIntNTy(N), HighAt, 1);
+    L = B.CreateOr(L, B.CreateSelect(B.CreateBitCast(Mask, vec(B.getInt1Ty(), N)), ConstantInt::get(Bytes, 16),
+                                     ConstantInt::get(Bytes, 0)));
+  }
+  if (Table)
+    L = B.CreateIntrinsic(N == 64 ? Intrinsic::x86_avx512_pshuf_b_512 : Intrinsic::x86_avx2_pshuf_b, {},
+                          {Table, L});
+  return L;
+}
+
+void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, unsigned Subs, Accs &Acc) {
+  // Sub-block by sub-block, as the legacy blocks: 4 nibble pieces of each
+  // row group, each holding 4 levels of every row twice over (low nibbles:
+  // elements 4v.., high: 16+4v..), against each token's broadcast
+  // activations; a sub-block's 6-bit scale and minimum codes come as a
+  // byte and a nibble a row beside its levels, d and dmin from the group's
+  // tail once a step.
+  const InterleavedKQuantGeometry Geo = InterleavedKQuantGeometry::of(S.Shape.Weights, S.Shape.Layout, K);
+  const unsigned Lanes = Geo.Rows, HalfRows = Lanes / 2;
+  VectorType *Bytes = vec(I8, 4 * Lanes), *LaneI8 = vec(I8, Lanes), *HalfI8 = vec(I8, HalfRows),
+             *LaneI32 = vec(I32, Lanes), *LaneF32 = vec(F32, Lanes);
   Value *Blk = B.CreateUDiv(Sub, B.getInt64(8));
-  std::vector<Value *> GBlk = groupBlocks(T, Blk, Geo.BlockBytes, Sub), D(T.Rows), DMin(T.Rows);
+  std::vector<Value *> GBlk = groupBlocks(T, B.CreateUDiv(Sub, B.getInt64(Subs)), Subs * Geo.subBytes(), Sub),
+                       D(T.Rows), DMin(T.Rows);
   for (unsigned G = 0; G < T.Rows; ++G) {
-    D[G] = B.CreateFPExt(load(vec(Half, Lanes), gep(GBlk[G], Geo.d(0)), 2), LaneF32);
-    DMin[G] = B.CreateFPExt(load(vec(Half, Lanes), gep(GBlk[G], Geo.dmin(0)), 2), LaneF32);
+    Value *DAt = gep(gep(T.RowPtr[G], Geo.d(0)), B.CreateMul(Blk, B.getInt64(4 * Lanes)));
+    D[G] = B.CreateFPExt(load(vec(Half, Lanes), DAt, 2), LaneF32);
+    DMin[G] = B.CreateFPExt(load(vec(Half, Lanes), gep(DAt, 2 * Lanes), 2), LaneF32);
   }
   Value *Zero = S.Paced ? opaqueZero(Lanes) : nullptr;
-  // Sub-block J's 6-bit scale and minimum of every row of group G as i32
-  // lanes (the file's packing, KQuantBlocks.cpp, on byte planes).
-  auto ScaleMinCodes = [&](unsigned G, unsigned J) {
-    auto Plane = [&](unsigned P) { return load(LaneI8, gep(GBlk[G], Geo.scales(0, P)), 1); };
-    auto Bits = [&](Value *V, unsigned Shift, unsigned Mask) {
-      if (Shift)
-        V = B.CreateLShr(V, ConstantInt::get(LaneI8, Shift));
-      return B.CreateAnd(V, ConstantInt::get(LaneI8, Mask));
-    };
-    Value *Sc, *Mn;
-    if (J < 4) {
-      Sc = Bits(Plane(J), 0, 63);
-      Mn = Bits(Plane(J + 4), 0, 63);
-    } else {
-      Sc = B.CreateOr(Bits(Plane(J + 4), 0, 0xF), B.CreateShl(Bits(Plane(J - 4), 6, 3), 4));
-      Mn = B.CreateOr(Bits(Plane(J + 4), 4, 0xF), B.CreateShl(Bits(Plane(J), 6, 3), 4));
-    }
-    return std::pair{B.CreateZExt(Sc, LaneI32), B.CreateZExt(Mn, LaneI32)};
-  };
-  // The same as d * scale and -dmin * minimum.
-  auto ScaleMin = [&](unsigned G, unsigned J) {
-    auto [Sc, Mn] = ScaleMinCodes(G, J);
-    return std::pair{B.CreateFMul(D[G], B.CreateSIToFP(Sc, LaneF32)),
-                     B.CreateFNeg(B.CreateFMul(DMin[G], B.CreateSIToFP(Mn, LaneF32)))};
-  };
   // With a scale per 256 activations: the super-block's sums times their
   // scales, and its minima times their blocks' BlockBias, as exact integers
   // (at most 63 * 126K and 63 * 520K a sub-block, 8 of them: < 2^31).
@@ -519,76 +506,80 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, Accs &
     IntAcc.assign(T.Rows * T.Tokens, ConstantInt::get(LaneI32, 0));
     MinAcc = IntAcc;
   }
-  // A decode cell (one group, one token) takes the four chunks together:
-  // eight independent chains of vpdpbusd instead of two, so their latency
-  // overlaps (a chain is eight deep). Larger tiles keep one chunk at a time
-  // (their cells' sums fill the registers already).
-  const unsigned Together = T.Rows * T.Tokens == 1 ? 4 : 1;
-  for (unsigned C0 = 0; C0 < 4; C0 += Together) {
-    // Sums[((G * Tokens + Tk) * Together + c) * 2 + H]: sub-block 2(C0 + c) + H.
-    auto SumAt = [&](unsigned G, unsigned Tk, unsigned CI, unsigned H) -> unsigned {
-      return ((G * T.Tokens + Tk) * Together + CI) * 2 + H;
-    };
-    std::vector<Value *> Sums(T.Rows * T.Tokens * Together * 2);
-    for (unsigned G = 0; G < T.Rows; ++G)
+  // A decode cell (one group, one token) sums the low and the high nibbles
+  // in two chains, so their latency overlaps; larger tiles' cells fill the
+  // registers already.
+  const unsigned Chains = T.Rows * T.Tokens == 1 ? 2 : 1;
+  for (unsigned J = 0; J < Subs; ++J) {
+    Value *SubJ = B.CreateAdd(Sub, B.getInt64(J));
+    std::vector<Value *> At(T.Rows), Sums(T.Rows * T.Tokens * Chains);
+    for (unsigned G = 0; G < T.Rows; ++G) {
+      At[G] = gep(GBlk[G], J * Geo.subBytes());
       for (unsigned Tk = 0; Tk < T.Tokens; ++Tk)
-        for (unsigned CI = 0; CI < Together; ++CI)
-          for (unsigned H = 0; H < 2; ++H)
-            Sums[SumAt(G, Tk, CI, H)] = sumStart(ConstantInt::get(LaneI32, 0), Acc[G * T.Tokens + Tk], Zero);
-    for (unsigned V = 0; V < 8; ++V) {
-      std::vector<Value *> High(T.Rows, nullptr);
-      for (unsigned G = 0; G < T.Rows && Geo.HasHigh; ++G)
-        High[G] = load(Bytes, gep(GBlk[G], Geo.high(0, V)), 1);
-      for (unsigned CI = 0; CI < Together; ++CI) {
-        const unsigned C = C0 + CI;
-        std::vector<Value *> W[2];
-        for (unsigned G = 0; G < T.Rows; ++G) {
-          Value *Nib = load(Bytes, gep(GBlk[G], Geo.quants(0, C, V)), 1);
-          for (unsigned H = 0; H < 2; ++H) {
-            Value *L = B.CreateAnd(H ? B.CreateLShr(Nib, ConstantInt::get(Bytes, 4)) : Nib, ConstantInt::get(Bytes, 0xF));
-            if (High[G])
-              L = B.CreateOr(L, selectBit(High[G], 2 * C + H, 16));
-            W[H].push_back(S.VNNI ? B.CreateBitCast(L, LaneI32) : L);
-          }
-        }
-        for (unsigned Tk = 0; Tk < T.Tokens; ++Tk)
-          for (unsigned H = 0; H < 2; ++H) {
-            // Activations of sub-block 8b + 2C + H, quants 4V .. 4V + 3.
-            Value *XOff = B.CreateAdd(B.CreateMul(B.CreateAdd(Sub, B.getInt64(2 * C + H)), B.getInt64(32)),
-                                      B.getInt64(4 * V));
-            Value *XSplat = B.CreateVectorSplat(Lanes, load(I32, gep(T.TokPtr[Tk], XOff), 4));
-            for (unsigned G = 0; G < T.Rows; ++G) { // Levels of at most 31: unsigned bytes.
-              Value *&Sum = Sums[SumAt(G, Tk, CI, H)];
-              Sum = accumulateDot(Sum, W[H][G], XSplat);
-            }
-          }
-      }
+        for (unsigned C = 0; C < Chains; ++C)
+          Sums[(G * T.Tokens + Tk) * Chains + C] =
+              sumStart(ConstantInt::get(LaneI32, 0), Acc[G * T.Tokens + Tk], Zero);
     }
-    for (unsigned CI = 0; CI < Together; ++CI) {
-      const unsigned C = C0 + CI;
+    std::vector<Value *> High(T.Rows);
+    for (unsigned G = 0; G < T.Rows && Geo.HasHigh; ++G)
+      High[G] = load(Bytes, gep(At[G], Geo.high(0)), 1);
+    for (unsigned V = 0; V < 4; ++V)
       for (unsigned H = 0; H < 2; ++H) {
-        Value *SubOff = B.CreateMul(B.CreateAdd(Sub, B.getInt64(2 * C + H)), B.getInt64(4));
-        for (unsigned G = 0; G < T.Rows && S.SuperBlockScales; ++G) {
-          auto [Sc, Mn] = ScaleMinCodes(G, 2 * C + H);
-          for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
-            Value *Bias = load(I32, gep(gep(T.TokPtr[Tk], q8BlockBiasOffset(K)), SubOff), 4);
-            Value *&I = IntAcc[G * T.Tokens + Tk], *&Mi = MinAcc[G * T.Tokens + Tk];
-            I = B.CreateAdd(I, B.CreateMul(Sums[SumAt(G, Tk, CI, H)], Sc));
-            Mi = B.CreateAdd(Mi, B.CreateMul(Mn, B.CreateVectorSplat(Lanes, Bias)));
+        std::vector<Value *> W(T.Rows);
+        for (unsigned G = 0; G < T.Rows; ++G) { // Levels of at most 31: unsigned bytes.
+          W[G] = pieceLevels(load(Bytes, gep(At[G], Geo.nibbles(0, V)), 1), H, nullptr, nullptr);
+          if (High[G]) { // Bit 2V + H of the fifth bits' piece, moved to bit 4.
+            const unsigned Bit = 2 * V + H;
+            Value *Hi = Bit < 4   ? B.CreateShl(High[G], ConstantInt::get(Bytes, 4 - Bit))
+                        : Bit > 4 ? B.CreateLShr(High[G], ConstantInt::get(Bytes, Bit - 4))
+                                  : High[G];
+            W[G] = B.CreateOr(W[G], B.CreateAnd(Hi, ConstantInt::get(Bytes, 16)));
+          }
+          if (S.VNNI)
+            W[G] = B.CreateBitCast(W[G], LaneI32);
+        }
+        Value *XOff = B.CreateAdd(B.CreateMul(SubJ, B.getInt64(32)), B.getInt64(4 * V + 16 * H));
+        for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+          Value *XSplat = B.CreateVectorSplat(Lanes, load(I32, gep(T.TokPtr[Tk], XOff), 4));
+          for (unsigned G = 0; G < T.Rows; ++G) {
+            Value *&Sum = Sums[(G * T.Tokens + Tk) * Chains + H % Chains];
+            Sum = accumulateDot(Sum, W[G], XSplat);
           }
         }
-        for (unsigned G = 0; G < T.Rows && !S.SuperBlockScales; ++G) {
-          auto [Scale, Min] = ScaleMin(G, 2 * C + H);
-          for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
-            Value *X = T.TokPtr[Tk];
-            Value *XScale = B.CreateVectorSplat(Lanes, load(F32, gep(gep(X, q8BlockScaleOffset(K)), SubOff), 4));
-            Value *Bias = load(I32, gep(gep(X, q8BlockBiasOffset(K)), SubOff), 4);
-            Value *&A = Acc[G * T.Tokens + Tk];
-            A = fma(B.CreateSIToFP(Sums[SumAt(G, Tk, CI, H)], LaneF32), B.CreateFMul(Scale, XScale), A);
-            // -dmin * m * sum x, from BlockBias.
-            A = addOffsetTerm(A, Min, XScale, B.CreateVectorSplat(Lanes, B.CreateSIToFP(Bias, F32)));
-          }
+      }
+    Value *SubOff = B.CreateMul(SubJ, B.getInt64(4)); // BlockBias, BlockScale.
+    for (unsigned G = 0; G < T.Rows; ++G) {
+      // Scale: the code's low six bits; minimum: its top two bits under
+      // the row's nibble (the first half of the rows in the low nibbles).
+      Value *Code = load(LaneI8, At[G], 1), *MinHigh = load(HalfI8, gep(At[G], Geo.minHigh(0)), 1);
+      SmallVector<int, 16> Both;
+      for (unsigned I = 0; I < Lanes; ++I)
+        Both.push_back(I);
+      MinHigh = B.CreateShuffleVector(B.CreateAnd(MinHigh, ConstantInt::get(HalfI8, 0xF)),
+                                      B.CreateLShr(MinHigh, ConstantInt::get(HalfI8, 4)), Both);
+      Value *Sc = B.CreateZExt(B.CreateAnd(Code, ConstantInt::get(LaneI8, 63)), LaneI32);
+      Value *Mn = B.CreateZExt(B.CreateOr(B.CreateLShr(Code, ConstantInt::get(LaneI8, 6)),
+                                          B.CreateShl(MinHigh, ConstantInt::get(LaneI8, 2))),
+                               LaneI32);
+      Value *Scale = S.SuperBlockScales ? nullptr : B.CreateFMul(D[G], B.CreateSIToFP(Sc, LaneF32));
+      Value *Min = S.SuperBlockScales ? nullptr : B.CreateFNeg(B.CreateFMul(DMin[G], B.CreateSIToFP(Mn, LaneF32)));
+      for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+        Value *Sum = Sums[(G * T.Tokens + Tk) * Chains];
+        for (unsigned C = 1; C < Chains; ++C)
+          Sum = B.CreateAdd(Sum, Sums[(G * T.Tokens + Tk) * Chains + C]);
+        Value *X = T.TokPtr[Tk];
+        Value *Bias = load(I32, gep(gep(X, q8BlockBiasOffset(K)), SubOff), 4);
+        if (S.SuperBlockScales) {
+          Value *&I = IntAcc[G * T.Tokens + Tk], *&Mi = MinAcc[G * T.Tokens + Tk];
+          I = B.CreateAdd(I, B.CreateMul(Sum, Sc));
+          Mi = B.CreateAdd(Mi, B.CreateMul(Mn, B.CreateVectorSplat(Lanes, Bias)));
+          continue;
         }
+        Value *XScale = blockScaleSplat(X, SubJ, Lanes);
+        Value *&A = Acc[G * T.Tokens + Tk];
+        A = fma(B.CreateSIToFP(Sum, LaneF32), B.CreateFMul(Scale, XScale), A);
+        // -dmin * m * sum x, from BlockBias.
+        A = addOffsetTerm(A, Min, XScale, B.CreateVectorSplat(Lanes, B.CreateSIToFP(Bias, F32)));
       }
     }
   }
@@ -604,112 +595,94 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, Accs &
     }
 }
 
-void MatmulEmitter::emitStepInterleavedQ6K(const Tile &T, Value *Sub, Accs &Acc) {
-  // A super-block of each row group in two halves of 128 elements: a qh
-  // piece holds the top two bits of 4 levels of each of the half's four
-  // 32-element blocks, a ql piece the low nibbles of two of them, for every
-  // row. The 6-bit codes q go into vpdpbusd as unsigned bytes; each
-  // 16-element sum starts at -32 times its activations' sum (from Bias8),
-  // so it ends as the sum of (q - 32) x. A block's two sums times their
-  // int8 scales, added exactly as integers, take one FMA with d times the
-  // block's activation scale.
+void MatmulEmitter::emitStepInterleavedQ6K(const Tile &T, Value *Sub, unsigned Subs, Accs &Acc) {
+  // Sub-block by sub-block, as Q4_K: a low piece holds the low nibbles of 4
+  // levels of both 16-element halves of every row, a high piece their top
+  // two bits for two low pieces. The 6-bit codes q go into vpdpbusd as
+  // unsigned bytes; each half's sum starts at -32 times its activations'
+  // sum (from Bias8), so it ends as the sum of (q - 32) x. The halves' sums
+  // times their int8 scales, added exactly as integers, take one FMA with d
+  // times the sub-block's activation scale.
   const InterleavedQ6KGeometry Geo = InterleavedQ6KGeometry::of(S.Shape.Layout, K);
   const unsigned Lanes = Geo.Rows;
   VectorType *Bytes = vec(I8, 4 * Lanes), *LaneI8 = vec(I8, Lanes), *LaneI32 = vec(I32, Lanes),
              *LaneF32 = vec(F32, Lanes);
   Value *Blk = B.CreateUDiv(Sub, B.getInt64(8));
-  std::vector<Value *> GBlk = groupBlocks(T, Blk, Geo.BlockBytes, Sub), D(T.Rows);
+  std::vector<Value *> GBlk = groupBlocks(T, B.CreateUDiv(Sub, B.getInt64(Subs)), Subs * Geo.subBytes(), Sub),
+                       D(T.Rows);
   for (unsigned G = 0; G < T.Rows; ++G) {
     Value *DAt = gep(gep(T.RowPtr[G], Geo.d(0)), B.CreateMul(Blk, B.getInt64(2 * Lanes)));
     D[G] = B.CreateFPExt(load(vec(Half, Lanes), DAt, 2), LaneF32);
   }
   Value *Zero = S.Paced ? opaqueZero(Lanes) : nullptr;
   auto Splat = [&](unsigned V) { return ConstantInt::get(Bytes, V); };
-  // With a scale per 256 activations the blocks' scaled sums add up as
+  // With a scale per 256 activations the sub-blocks' scaled sums add up as
   // exact integers (at most 8 * 2 * 128 * 65024 < 2^31) to one FMA.
   std::vector<Value *> IntAcc;
   if (S.SuperBlockScales)
     IntAcc.assign(T.Rows * T.Tokens, ConstantInt::get(LaneI32, 0));
-  // A decode cell takes a half's four blocks together (eight independent
-  // vpdpbusd chains, four deep); larger tiles one block at a time.
-  const unsigned Together = T.Rows * T.Tokens == 1 ? 4 : 1;
-  for (unsigned H = 0; H < 2; ++H)
-    for (unsigned S0 = 0; S0 < 4; S0 += Together) {
-      // Sums[SumAt(G, Tk, SI, Hf)]: 16-element sub-block 8H + 2(S0 + SI) + Hf.
-      auto SumAt = [&](unsigned G, unsigned Tk, unsigned SI, unsigned Hf) -> unsigned {
-        return ((G * T.Tokens + Tk) * Together + SI) * 2 + Hf;
-      };
-      std::vector<Value *> Sums(T.Rows * T.Tokens * Together * 2);
-      for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
-        // -32 times a 16-element sum of quants is a quarter of the sum of
-        // its four Bias8 words (-128 times each 4-element sum), exactly.
-        const unsigned Words = 8 * Together;
-        Value *First = B.CreateAdd(B.CreateMul(Sub, B.getInt64(8)), B.getInt64(32 * H + 8 * S0));
-        Value *Bias8 = load(vec(I32, Words), gep(gep(T.TokPtr[Tk], 2 * K), B.CreateMul(First, B.getInt64(4))), 4);
-        Value *Quads = nullptr;
-        for (unsigned P = 0; P < 4; ++P) {
-          SmallVector<int, 8> Pick;
-          for (unsigned Q = 0; Q < Words / 4; ++Q)
-            Pick.push_back(4 * Q + P);
-          Value *Part = B.CreateShuffleVector(Bias8, Pick);
-          Quads = Quads ? B.CreateAdd(Quads, Part) : Part;
-        }
-        Quads = B.CreateAShr(Quads, ConstantInt::get(Quads->getType(), 2));
-        for (unsigned SI = 0; SI < Together; ++SI)
-          for (unsigned Hf = 0; Hf < 2; ++Hf) {
-            Value *Start = B.CreateVectorSplat(Lanes, B.CreateExtractElement(Quads, uint64_t(2 * SI + Hf)));
-            for (unsigned G = 0; G < T.Rows; ++G)
-              Sums[SumAt(G, Tk, SI, Hf)] = sumStart(Start, Acc[G * T.Tokens + Tk], Zero);
-          }
-      }
-      for (unsigned V = 0; V < 8; ++V) {
-        std::vector<Value *> High(T.Rows);
+  for (unsigned J = 0; J < Subs; ++J) {
+    Value *SubJ = B.CreateAdd(Sub, B.getInt64(J));
+    std::vector<Value *> At(T.Rows), Sums(T.Rows * T.Tokens * 2); // [(G * Tokens + Tk) * 2 + Half]
+    for (unsigned G = 0; G < T.Rows; ++G)
+      At[G] = gep(GBlk[G], J * Geo.subBytes());
+    for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+      // -32 times a 16-element sum of quants is a quarter of the sum of
+      // its four Bias8 words (-128 times each 4-element sum), exactly.
+      Value *Bias8 = load(vec(I32, 8), gep(gep(T.TokPtr[Tk], 2 * K), B.CreateMul(SubJ, B.getInt64(32))), 4);
+      for (unsigned H = 0; H < 2; ++H) {
+        Value *Quad = B.CreateExtractElement(Bias8, uint64_t(4 * H));
+        for (unsigned P = 1; P < 4; ++P)
+          Quad = B.CreateAdd(Quad, B.CreateExtractElement(Bias8, uint64_t(4 * H + P)));
+        Value *Start = B.CreateVectorSplat(Lanes, B.CreateAShr(Quad, B.getInt32(2)));
         for (unsigned G = 0; G < T.Rows; ++G)
-          High[G] = load(Bytes, gep(GBlk[G], Geo.high(0, H, V)), 1);
-        for (unsigned SI = 0; SI < Together; ++SI) {
-          const unsigned Blk32 = S0 + SI; // Bits 2 Blk32, 2 Blk32 + 1 of qh; nibble Blk32 / 2 of ql piece Blk32 % 2.
-          std::vector<Value *> W(T.Rows);
-          for (unsigned G = 0; G < T.Rows; ++G) {
-            Value *Ql = load(Bytes, gep(GBlk[G], Geo.low(0, H, Blk32 % 2, V)), 1);
-            Value *Lo = B.CreateAnd(Blk32 >= 2 ? B.CreateLShr(Ql, Splat(4)) : Ql, Splat(0xF));
-            Value *Hi = High[G];
-            if (Blk32 < 2)
-              Hi = B.CreateShl(Hi, Splat(4 - 2 * Blk32));
-            else if (Blk32 == 3)
-              Hi = B.CreateLShr(Hi, Splat(2));
-            Value *L = B.CreateOr(Lo, B.CreateAnd(Hi, Splat(0x30)));
-            W[G] = S.VNNI ? B.CreateBitCast(L, LaneI32) : L;
-          }
-          for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
-            // Activations 128H + 32 Blk32 + 4V .. +3 of the super-block.
-            Value *XOff = B.CreateAdd(B.CreateMul(Sub, B.getInt64(32)), B.getInt64(128 * H + 32 * Blk32 + 4 * V));
-            Value *XSplat = B.CreateVectorSplat(Lanes, load(I32, gep(T.TokPtr[Tk], XOff), 4));
-            for (unsigned G = 0; G < T.Rows; ++G) {
-              Value *&Sum = Sums[SumAt(G, Tk, SI, V / 4)];
-              Sum = accumulateDot(Sum, W[G], XSplat);
-            }
-          }
-        }
+          Sums[(G * T.Tokens + Tk) * 2 + H] = sumStart(Start, Acc[G * T.Tokens + Tk], Zero);
       }
-      for (unsigned SI = 0; SI < Together; ++SI) {
-        const unsigned Blk32 = S0 + SI, J = 8 * H + 2 * Blk32;
+    }
+    for (unsigned V = 0; V < 4; ++V) {
+      std::vector<Value *> Low(T.Rows), High(T.Rows);
+      for (unsigned G = 0; G < T.Rows; ++G) {
+        Low[G] = load(Bytes, gep(At[G], Geo.low(0, V)), 1);
+        High[G] = load(Bytes, gep(At[G], Geo.high(0, V / 2)), 1);
+      }
+      for (unsigned H = 0; H < 2; ++H) {
+        // The top bits' field 2 (V % 2) + H, moved to bits 4 and 5.
+        const unsigned Field = 2 * (V % 2) + H;
+        std::vector<Value *> W(T.Rows);
         for (unsigned G = 0; G < T.Rows; ++G) {
-          Value *Sc0 = B.CreateSExt(load(LaneI8, gep(GBlk[G], Geo.scales(0, J)), 1), LaneI32);
-          Value *Sc1 = B.CreateSExt(load(LaneI8, gep(GBlk[G], Geo.scales(0, J + 1)), 1), LaneI32);
-          for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
-            Value *Int = B.CreateAdd(B.CreateMul(Sums[SumAt(G, Tk, SI, 0)], Sc0), B.CreateMul(Sums[SumAt(G, Tk, SI, 1)], Sc1));
-            if (S.SuperBlockScales) { // Added up to the super-block's end.
-              Value *&I = IntAcc[G * T.Tokens + Tk];
-              I = B.CreateAdd(I, Int);
-              continue;
-            }
-            Value *XScale = blockScaleSplat(T.TokPtr[Tk], B.CreateAdd(Sub, B.getInt64(4 * H + Blk32)), Lanes);
-            Value *&A = Acc[G * T.Tokens + Tk];
-            A = fma(B.CreateSIToFP(Int, LaneF32), B.CreateFMul(D[G], XScale), A);
+          Value *Lo = B.CreateAnd(H ? B.CreateLShr(Low[G], Splat(4)) : Low[G], Splat(0xF));
+          Value *Hi = Field < 2 ? B.CreateShl(High[G], Splat(4 - 2 * Field))
+                      : Field == 3 ? B.CreateLShr(High[G], Splat(2)) : High[G];
+          Value *L = B.CreateOr(Lo, B.CreateAnd(Hi, Splat(0x30)));
+          W[G] = S.VNNI ? B.CreateBitCast(L, LaneI32) : L;
+        }
+        Value *XOff = B.CreateAdd(B.CreateMul(SubJ, B.getInt64(32)), B.getInt64(16 * H + 4 * V));
+        for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+          Value *XSplat = B.CreateVectorSplat(Lanes, load(I32, gep(T.TokPtr[Tk], XOff), 4));
+          for (unsigned G = 0; G < T.Rows; ++G) {
+            Value *&Sum = Sums[(G * T.Tokens + Tk) * 2 + H];
+            Sum = accumulateDot(Sum, W[G], XSplat);
           }
         }
       }
     }
+    for (unsigned G = 0; G < T.Rows; ++G) {
+      Value *Sc0 = B.CreateSExt(load(LaneI8, gep(At[G], Geo.scales(0, 0)), 1), LaneI32);
+      Value *Sc1 = B.CreateSExt(load(LaneI8, gep(At[G], Geo.scales(0, 1)), 1), LaneI32);
+      for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
+        Value *Int = B.CreateAdd(B.CreateMul(Sums[(G * T.Tokens + Tk) * 2], Sc0),
+                                 B.CreateMul(Sums[(G * T.Tokens + Tk) * 2 + 1], Sc1));
+        if (S.SuperBlockScales) { // Added up to the super-block's end.
+          Value *&I = IntAcc[G * T.Tokens + Tk];
+          I = B.CreateAdd(I, Int);
+          continue;
+        }
+        Value *XScale = blockScaleSplat(T.TokPtr[Tk], SubJ, Lanes);
+        Value *&A = Acc[G * T.Tokens + Tk];
+        A = fma(B.CreateSIToFP(Int, LaneF32), B.CreateFMul(D[G], XScale), A);
+      }
+    }
+  }
   // One activation scale for the super-block: one FMA.
   for (unsigned G = 0; G < T.Rows && S.SuperBlockScales; ++G)
     for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {

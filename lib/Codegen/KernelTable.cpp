@@ -42,7 +42,7 @@ enum class Hosts {
 /// Which weight types a row is for.
 enum class Types {
   Any,
-  Q5_KQ6_K, // Q5_K and Q6_K: their decode steps stream differently (below).
+  KQuants, // Q4_K, Q5_K and Q6_K: their decode steps stream differently (below).
 };
 
 struct TableRow {
@@ -79,13 +79,14 @@ constexpr std::array<TableRow, 14> kTable = {{
   // was touched ahead of the stream: the first line of the page 8 KB ahead,
   // prefetched every block, took the kernels from ~30 to ~40 GB/s a core
   // (stream_bench; any other line of that page, or pacing: ~30).
-  // Q5_K's and Q6_K's decode steps (2816 and 3328 bytes of 16 rows)
-  // streamed at 17-20 GB/s a core so (43-55 % of the read probe) and at 26-31
-  // with every line prefetched 4 KB ahead (kernel_bench --type q5_k or q6_k
-  // --shapes 1536x8960); Q4_K's (2304 bytes) and Q8_0's are faster with the
-  // page start.
+  // The K-quants' sub-block steps (280-416 bytes of 16 rows) streamed best
+  // with every line 4 KB ahead and that page's start: down_proj's shape
+  // (kernel_bench --shapes 8960x1536, one thread) Q4_K 87-88 % of the read
+  // probe against 65 % with the page start alone, Q5_K 81 against 56-61,
+  // Q6_K 84-88 against 70-71; gate/up's (1536x8960) within noise of it.
+  // Q8_0 and Q4_0 do not gain (Q8_0 90-99 against 100-109).
+  {"decode, interleaved16, zen5, k-quants", WeightLayout::Interleaved16, Hosts::Zen5, Types::KQuants, 1,  1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      4096,      PrefetchPattern::LinesAndPage, false},
   // name                                  layout                        hosts         types        N             K           act                     bits  acc  rows  tokens  prefetch   pattern                     paced
-  {"decode, interleaved16, zen5, q5/6_k", WeightLayout::Interleaved16,  Hosts::Zen5,  Types::Q5_KQ6_K, 1,  1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      4096,      PrefetchPattern::Lines,      false},
   {"decode, interleaved16, zen5",         WeightLayout::Interleaved16,  Hosts::Zen5,  Types::Any,  1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      8192,      PrefetchPattern::PageStart,  false},
   {"decode, interleaved16",               WeightLayout::Interleaved16,  Hosts::Any,   Types::Any,  1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      0,         PrefetchPattern::Lines,      true},
   // Small batches (a server's decode steps, 2..8 streams): one tile holds
@@ -139,7 +140,8 @@ constexpr std::array<TableRow, 14> kTable = {{
 // clang-format on
 
 bool rowFits(const TableRow &R, const MatmulShape &Shape, const CpuFeatures &Cpu) {
-  if (R.Weights == Types::Q5_KQ6_K && Shape.Weights != WeightType::Q5_K && Shape.Weights != WeightType::Q6_K)
+  if (R.Weights == Types::KQuants && Shape.Weights != WeightType::Q4_K && Shape.Weights != WeightType::Q5_K &&
+      Shape.Weights != WeightType::Q6_K)
     return false;
   switch (R.For) {
   case Hosts::Any:

@@ -114,8 +114,8 @@ float replayInterleavedBlocks(const KernelSpec &S, const uint8_t *W, int64_t R, 
   return sumOfSets(Acc);
 }
 
-/// And for interleaved Q4_K/Q5_K: sub-block by sub-block, each super-block
-/// one step of the accumulator sets.
+/// And for interleaved Q4_K/Q5_K: with a scale per 256 activations each
+/// super-block one step of the accumulator sets, else each sub-block.
 float replayInterleavedKQuants(const KernelSpec &S, const uint8_t *W, int64_t R, const uint8_t *X) {
   const int64_t K = S.Shape.K;
   const BlockFormat &F = *blockFormat(S.Shape.Weights);
@@ -123,75 +123,60 @@ float replayInterleavedKQuants(const KernelSpec &S, const uint8_t *W, int64_t R,
   for (int64_t Blk = 0; Blk < K / 256 && S.SuperBlockScales; ++Blk) {
     // One activation scale a super-block: its scaled sums and minima as
     // exact integers, two FMAs.
-    uint8_t Block[176];
-    readInterleavedKQuantBlock(F, W, S.Shape.Layout, K, R, Blk, Block);
+    KQuantSubBlock V;
     int32_t Int = 0, Min = 0;
-    for (unsigned J = 0; J < 8; ++J) {
-      SubBlockValues V;
-      F.decodeSubBlock(Block, J, V);
-      const int64_t Sub = Blk * 8 + J;
-      const int32_t Dot = levelDot(F, V, reinterpret_cast<const int8_t *>(X) + Sub * 32);
-      int Sc, Mn;
-      kQuant45ScaleMin(J, Block + 4, Sc, Mn);
-      Int += Sc * Dot;
-      Min += Mn * loadAt<int32_t>(X + q8BlockBiasOffset(K) + Sub * 4);
+    for (int64_t Sub = Blk * 8; Sub < Blk * 8 + 8; ++Sub) {
+      readInterleavedKQuantSub(F, W, S.Shape.Layout, K, R, Sub, V);
+      Int += V.Scales[0] * levelDot(F, V.Values, reinterpret_cast<const int8_t *>(X) + Sub * 32);
+      Min += V.Min * loadAt<int32_t>(X + q8BlockBiasOffset(K) + Sub * 4);
     }
     const float XScale = loadAt<float>(X + q8BlockScaleOffset(K) + Blk * 8 * 4);
-    const float D = halfToFloat(loadAt<uint16_t>(Block)), DMin = halfToFloat(loadAt<uint16_t>(Block + 2));
     float &A = Acc[Blk % S.Accumulators];
-    A = std::fma(static_cast<float>(Int), D * XScale, A);
-    A = std::fma(static_cast<float>(Min), DMin * XScale * (1.0f / 128), A);
+    A = std::fma(static_cast<float>(Int), V.D * XScale, A);
+    A = std::fma(static_cast<float>(Min), V.DMin * XScale * (1.0f / 128), A);
   }
-  for (int64_t Blk = 0; Blk < K / 256 && !S.SuperBlockScales; ++Blk) {
-    uint8_t Block[176];
-    readInterleavedKQuantBlock(F, W, S.Shape.Layout, K, R, Blk, Block);
-    for (unsigned J = 0; J < 8; ++J) {
-      SubBlockValues V;
-      F.decodeSubBlock(Block, J, V);
-      const int64_t Sub = Blk * 8 + J;
-      const int32_t Dot = levelDot(F, V, reinterpret_cast<const int8_t *>(X) + Sub * 32);
-      const float XScale = loadAt<float>(X + q8BlockScaleOffset(K) + Sub * 4);
-      const int32_t Bias = loadAt<int32_t>(X + q8BlockBiasOffset(K) + Sub * 4);
-      float &A = Acc[Blk % S.Accumulators];
-      A = std::fma(static_cast<float>(Dot), V.Scales[0] * XScale, A);
-      A = std::fma(static_cast<float>(Bias), V.Offsets[0] * XScale * (-1.0f / 128), A);
-    }
+  for (int64_t Sub = 0; Sub < K / 32 && !S.SuperBlockScales; ++Sub) {
+    KQuantSubBlock V;
+    readInterleavedKQuantSub(F, W, S.Shape.Layout, K, R, Sub, V);
+    const int32_t Dot = levelDot(F, V.Values, reinterpret_cast<const int8_t *>(X) + Sub * 32);
+    const float XScale = loadAt<float>(X + q8BlockScaleOffset(K) + Sub * 4);
+    const int32_t Bias = loadAt<int32_t>(X + q8BlockBiasOffset(K) + Sub * 4);
+    float &A = Acc[Sub % S.Accumulators];
+    A = std::fma(static_cast<float>(Dot), V.Values.Scales[0] * XScale, A);
+    A = std::fma(static_cast<float>(Bias), V.Values.Offsets[0] * XScale * (-1.0f / 128), A);
   }
   return sumOfSets(Acc);
 }
 
-/// And for interleaved Q6_K: per 32-element block, the exact integer sum of
-/// its two 16-element halves' level sums times their int8 scales, then one
-/// FMA with d times the activations' scale.
+/// And for interleaved Q6_K: per 32-element sub-block, the exact integer
+/// sum of its two 16-element halves' level sums times their int8 scales,
+/// then one FMA with d times the activations' scale (each sub-block one
+/// step of the accumulator sets); with a scale per 256 activations, the
+/// super-block's sums added up first (each super-block one step).
 float replayInterleavedQ6K(const KernelSpec &S, const uint8_t *W, int64_t R, const uint8_t *X) {
   const int64_t K = S.Shape.K;
   const BlockFormat &F = *blockFormat(WeightType::Q6_K);
   std::vector<float> Acc(S.Accumulators, 0.0f);
-  for (int64_t Blk = 0; Blk < K / 256; ++Blk) {
-    uint8_t Block[210];
-    readInterleavedQ6K(W, S.Shape.Layout, K, R, Blk, Block);
-    const float D = halfToFloat(loadAt<uint16_t>(Block + 208));
-    int32_t Int = 0; // With a scale per 256 activations, all 8 blocks' sums.
-    for (unsigned J = 0; J < 8; ++J) {
-      SubBlockValues V;
-      F.decodeSubBlock(Block, J, V);
-      const int64_t Sub = Blk * 8 + J;
-      const int8_t *Xq = reinterpret_cast<const int8_t *>(X) + Sub * 32;
-      int32_t Sum = 0;
-      for (int Half = 0; Half < 2; ++Half)
-        Sum += int32_t(int8_t(Block[192 + 2 * J + Half])) * levelDot(F, V, Xq, 16 * Half, 16 * Half + 16);
-      if (S.SuperBlockScales) {
-        Int += Sum;
-        continue;
-      }
+  int32_t Int = 0; // With a scale per 256 activations, all 8 sub-blocks' sums.
+  for (int64_t Sub = 0; Sub < K / 32; ++Sub) {
+    KQuantSubBlock V;
+    readInterleavedKQuantSub(F, W, S.Shape.Layout, K, R, Sub, V);
+    const int8_t *Xq = reinterpret_cast<const int8_t *>(X) + Sub * 32;
+    int32_t Sum = 0;
+    for (int Half = 0; Half < 2; ++Half)
+      Sum += V.Scales[Half] * levelDot(F, V.Values, Xq, 16 * Half, 16 * Half + 16);
+    if (!S.SuperBlockScales) {
       const float XScale = loadAt<float>(X + q8BlockScaleOffset(K) + Sub * 4);
-      float &A = Acc[Blk % S.Accumulators];
-      A = std::fma(static_cast<float>(Sum), D * XScale, A);
+      float &A = Acc[Sub % S.Accumulators];
+      A = std::fma(static_cast<float>(Sum), V.D * XScale, A);
+      continue;
     }
-    if (S.SuperBlockScales) {
-      const float XScale = loadAt<float>(X + q8BlockScaleOffset(K) + Blk * 8 * 4);
-      float &A = Acc[Blk % S.Accumulators];
-      A = std::fma(static_cast<float>(Int), D * XScale, A);
+    Int += Sum;
+    if (Sub % 8 == 7) {
+      const float XScale = loadAt<float>(X + q8BlockScaleOffset(K) + (Sub - 7) * 4);
+      float &A = Acc[Sub / 8 % S.Accumulators];
+      A = std::fma(static_cast<float>(Int), V.D * XScale, A);
+      Int = 0;
     }
   }
   return sumOfSets(Acc);

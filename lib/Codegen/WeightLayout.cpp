@@ -105,87 +105,146 @@ void repackLegacyBlocks(const BlockFormat &F, const uint8_t *Src, uint8_t *Dst, 
 
 /// Rows [RowBegin, RowEnd) of a Q4_K/Q5_K matrix into the interleaved
 /// layout To (InterleavedKQuantGeometry). File super-block: d, dmin,
-/// scales[12], [qh[32]], qs[128].
+/// scales[12], [qh[32]], qs[128]; qs chunk c's byte l holds element l of
+/// sub-blocks 2c (low nibble) and 2c + 1, qh byte l's bit j element l's
+/// fifth bit in sub-block j.
 void repackKQuants(WeightType W, const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t K, int64_t RowBegin,
                    int64_t RowEnd) {
-  const InterleavedKQuantGeometry Geo = InterleavedKQuantGeometry::of(W, To);
-  const int64_t RowBytes = weightRowBytes(W, K), Blocks = K / 256, Bytes = weightRowBytes(W, 256);
+  const InterleavedKQuantGeometry Geo = InterleavedKQuantGeometry::of(W, To, K);
+  const int64_t RowBytes = weightRowBytes(W, K), Bytes = weightRowBytes(W, 256), Half = Geo.Rows / 2;
   const int64_t QsAt = Geo.HasHigh ? 48 : 16;
   for (int64_t G = RowBegin / Geo.Rows; G < RowEnd / Geo.Rows; ++G) {
     const uint8_t *Rows = Src + G * Geo.Rows * RowBytes;
     uint8_t *Out = Dst + G * Geo.Rows * RowBytes;
-    for (int64_t B = 0; B < Blocks; ++B)
-      for (int64_t R = 0; R < Geo.Rows; ++R) {
-        const uint8_t *Block = Rows + R * RowBytes + B * Bytes;
-        std::memcpy(Out + Geo.d(B) + 2 * R, Block, 2);
-        std::memcpy(Out + Geo.dmin(B) + 2 * R, Block + 2, 2);
-        for (int64_t P = 0; P < 12; ++P)
-          Out[Geo.scales(B, P) + R] = Block[4 + P];
-        if (Geo.HasHigh)
-          for (int64_t V = 0; V < 8; ++V)
-            std::memcpy(Out + Geo.high(B, V) + 4 * R, Block + 16 + 4 * V, 4);
-        for (int64_t C = 0; C < 4; ++C)
-          for (int64_t V = 0; V < 8; ++V)
-            std::memcpy(Out + Geo.quants(B, C, V) + 4 * R, Block + QsAt + 32 * C + 4 * V, 4);
+    for (int64_t B = 0; B < Geo.Blocks; ++B)
+      for (int64_t J = 0; J < 8; ++J) {
+        const int64_t S = 8 * B + J;
+        std::memset(Out + Geo.minHigh(S), 0, Half);
+        for (int64_t R = 0; R < Geo.Rows; ++R) {
+          const uint8_t *Block = Rows + R * RowBytes + B * Bytes;
+          if (J == 0) {
+            std::memcpy(Out + Geo.d(B) + 2 * R, Block, 2);
+            std::memcpy(Out + Geo.dmin(B) + 2 * R, Block + 2, 2);
+          }
+          int Sc, Mn;
+          kQuant45ScaleMin(J, Block + 4, Sc, Mn);
+          Out[Geo.codes(S) + R] = uint8_t(Sc | (Mn & 3) << 6);
+          Out[Geo.minHigh(S) + R % Half] |= uint8_t((Mn >> 2) << (R < Half ? 0 : 4));
+          // Elements 4v.. and 16 + 4v.. of sub-block J, from chunk J / 2.
+          const int Shift = 4 * (J % 2);
+          for (int64_t V = 0; V < 4; ++V) {
+            uint32_t Low, High;
+            std::memcpy(&Low, Block + QsAt + 32 * (J / 2) + 4 * V, 4);
+            std::memcpy(&High, Block + QsAt + 32 * (J / 2) + 16 + 4 * V, 4);
+            const uint32_t Piece = (Low >> Shift & 0x0F0F0F0Fu) | (High >> Shift & 0x0F0F0F0Fu) << 4;
+            std::memcpy(Out + Geo.nibbles(S, V) + 4 * R, &Piece, 4);
+          }
+          for (int64_t I = 0; Geo.HasHigh && I < 4; ++I) {
+            uint8_t Bits = 0;
+            for (int64_t V = 0; V < 4; ++V)
+              for (int64_t H = 0; H < 2; ++H)
+                Bits |= uint8_t((Block[16 + 16 * H + 4 * V + I] >> J & 1) << (2 * V + H));
+            Out[Geo.high(S) + 4 * R + I] = Bits;
+          }
+        }
       }
   }
 }
 
-/// Where file super-block field bytes go in the interleaved Q6_K layout:
-/// Visit(file offset, layout offset, bytes) for every piece of row Lane's
-/// super-block B (file block: ql[128], qh[64], scales[16], d).
-template <typename Fn> void forEachQ6KPiece(const InterleavedQ6KGeometry &Geo, int64_t B, int64_t Lane, Fn Visit) {
-  for (int64_t H = 0; H < 2; ++H)
-    for (int64_t V = 0; V < 8; ++V) {
-      for (int64_t Q = 0; Q < 2; ++Q)
-        Visit(64 * H + 32 * Q + 4 * V, Geo.low(B, H, Q, V) + 4 * Lane, 4);
-      Visit(128 + 32 * H + 4 * V, Geo.high(B, H, V) + 4 * Lane, 4);
-    }
-  for (int64_t J = 0; J < 16; ++J)
-    Visit(192 + J, Geo.scales(B, J) + Lane, 1);
-  Visit(208, Geo.d(B) + 2 * Lane, 2);
-}
-
-/// Rows [RowBegin, RowEnd) of a Q6_K matrix into the interleaved layout To.
+/// Rows [RowBegin, RowEnd) of a Q6_K matrix into the interleaved layout To
+/// (InterleavedQ6KGeometry). File super-block: ql[128], qh[64],
+/// scales[16], d; sub-block j = 4h + q's element l has its low nibble in
+/// ql byte 64h + 32 (q % 2) + l (the high nibble for q >= 2), its top bits
+/// at bit 2q of qh byte 32h + l, its scale in byte 8h + 2q + l / 16.
 void repackQ6_K(const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t K, int64_t RowBegin, int64_t RowEnd) {
   const InterleavedQ6KGeometry Geo = InterleavedQ6KGeometry::of(To, K);
   const int64_t RowBytes = weightRowBytes(WeightType::Q6_K, K);
+  auto Word = [](const uint8_t *P) {
+    uint32_t V;
+    std::memcpy(&V, P, 4);
+    return V;
+  };
   for (int64_t G = RowBegin / Geo.Rows; G < RowEnd / Geo.Rows; ++G) {
     const uint8_t *Rows = Src + G * Geo.Rows * RowBytes;
     uint8_t *Out = Dst + G * Geo.Rows * RowBytes;
     for (int64_t B = 0; B < Geo.Blocks; ++B)
       for (int64_t R = 0; R < Geo.Rows; ++R) {
         const uint8_t *Block = Rows + R * RowBytes + B * 210;
-        forEachQ6KPiece(Geo, B, R, [&](int64_t From, int64_t To, int64_t N) { std::memcpy(Out + To, Block + From, N); });
+        std::memcpy(Out + Geo.d(B) + 2 * R, Block + 208, 2);
+        for (int64_t J = 0; J < 8; ++J) {
+          const int64_t S = 8 * B + J, H = J / 4, Q = J % 4;
+          const uint8_t *Ql = Block + 64 * H + 32 * (Q % 2), *Qh = Block + 128 + 32 * H;
+          for (int64_t Hf = 0; Hf < 2; ++Hf)
+            Out[Geo.scales(S, Hf) + R] = Block[192 + 8 * H + 2 * Q + Hf];
+          const int LowShift = 4 * int(Q / 2), HighShift = 2 * int(Q);
+          uint32_t High[2] = {};
+          for (int64_t V = 0; V < 4; ++V) {
+            const uint32_t Low = (Word(Ql + 4 * V) >> LowShift & 0x0F0F0F0Fu) |
+                                 (Word(Ql + 16 + 4 * V) >> LowShift & 0x0F0F0F0Fu) << 4;
+            std::memcpy(Out + Geo.low(S, V) + 4 * R, &Low, 4);
+            const int Field = 2 * int(V % 2);
+            High[V / 2] |= (Word(Qh + 4 * V) >> HighShift & 0x03030303u) << 2 * Field |
+                           (Word(Qh + 16 + 4 * V) >> HighShift & 0x03030303u) << 2 * (Field + 1);
+          }
+          for (int64_t P = 0; P < 2; ++P)
+            std::memcpy(Out + Geo.high(S, P) + 4 * R, &High[P], 4);
+        }
       }
   }
 }
 
 } // namespace
 
-void readInterleavedQ6K(const uint8_t *W, WeightLayout L, int64_t K, int64_t R, int64_t B, uint8_t Block[210]) {
-  const InterleavedQ6KGeometry Geo = InterleavedQ6KGeometry::of(L, K);
-  const uint8_t *Group = W + R / Geo.Rows * Geo.Rows * weightRowBytes(WeightType::Q6_K, K);
-  forEachQ6KPiece(Geo, B, R % Geo.Rows,
-                  [&](int64_t From, int64_t To, int64_t N) { std::memcpy(Block + From, Group + To, N); });
-}
-
-void readInterleavedKQuantBlock(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
-                                int64_t B, uint8_t Block[176]) {
-  const InterleavedKQuantGeometry Geo = InterleavedKQuantGeometry::of(F.Type, L);
-  const uint8_t *Group = W + R / Geo.Rows * Geo.Rows * weightRowBytes(F.Type, K);
-  const int64_t Lane = R % Geo.Rows, QsAt = Geo.HasHigh ? 48 : 16;
-  std::memset(Block, 0, 176);
-  std::memcpy(Block, Group + Geo.d(B) + 2 * Lane, 2);
-  std::memcpy(Block + 2, Group + Geo.dmin(B) + 2 * Lane, 2);
-  for (int64_t P = 0; P < 12; ++P)
-    Block[4 + P] = Group[Geo.scales(B, P) + Lane];
-  if (Geo.HasHigh)
-    for (int64_t V = 0; V < 8; ++V)
-      std::memcpy(Block + 16 + 4 * V, Group + Geo.high(B, V) + 4 * Lane, 4);
-  for (int64_t C = 0; C < 4; ++C)
-    for (int64_t V = 0; V < 8; ++V)
-      std::memcpy(Block + QsAt + 32 * C + 4 * V, Group + Geo.quants(B, C, V) + 4 * Lane, 4);
+void readInterleavedKQuantSub(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
+                              int64_t S, KQuantSubBlock &Out) {
+  const uint8_t *Group = W + R / layoutRowGroup(L) * layoutRowGroup(L) * weightRowBytes(F.Type, K);
+  if (F.Type == WeightType::Q6_K) {
+    const InterleavedQ6KGeometry Geo = InterleavedQ6KGeometry::of(L, K);
+    const int64_t Lane = R % Geo.Rows;
+    uint16_t D;
+    std::memcpy(&D, Group + Geo.d(S / 8) + 2 * Lane, 2);
+    Out.D = gguf::halfToFloat(D);
+    Out.DMin = 0;
+    Out.Min = 0;
+    for (int64_t V = 0; V < 4; ++V)
+      for (int64_t I = 0; I < 4; ++I)
+        for (int64_t H = 0; H < 2; ++H) {
+          const int Field = 2 * int(V % 2) + int(H);
+          const int Low = Group[Geo.low(S, V) + 4 * Lane + I] >> 4 * H & 0xF;
+          const int High = Group[Geo.high(S, V / 2) + 4 * Lane + I] >> 2 * Field & 3;
+          Out.Values.Quants[16 * H + 4 * V + I] = uint8_t(Low | High << 4);
+        }
+    // As decodeSubBlock computes them from the file's block.
+    for (int64_t H = 0; H < 2; ++H) {
+      Out.Scales[H] = int8_t(Group[Geo.scales(S, H) + Lane]);
+      Out.Values.Scales[H] = Out.D * float(Out.Scales[H]);
+      Out.Values.Offsets[H] = 0;
+    }
+    return;
+  }
+  const InterleavedKQuantGeometry Geo = InterleavedKQuantGeometry::of(F.Type, L, K);
+  const int64_t Lane = R % Geo.Rows, Half = Geo.Rows / 2;
+  uint16_t D, DMin;
+  std::memcpy(&D, Group + Geo.d(S / 8) + 2 * Lane, 2);
+  std::memcpy(&DMin, Group + Geo.dmin(S / 8) + 2 * Lane, 2);
+  Out.D = gguf::halfToFloat(D);
+  Out.DMin = gguf::halfToFloat(DMin);
+  const uint8_t Code = Group[Geo.codes(S) + Lane];
+  Out.Scales[0] = Out.Scales[1] = Code & 63;
+  Out.Min = (Code >> 6) | (Group[Geo.minHigh(S) + Lane % Half] >> (Lane < Half ? 0 : 4) & 0xF) << 2;
+  for (int64_t V = 0; V < 4; ++V)
+    for (int64_t I = 0; I < 4; ++I) {
+      const uint8_t Byte = Group[Geo.nibbles(S, V) + 4 * Lane + I];
+      Out.Values.Quants[4 * V + I] = Byte & 0xF;
+      Out.Values.Quants[16 + 4 * V + I] = Byte >> 4;
+    }
+  for (int64_t I = 0; Geo.HasHigh && I < 4; ++I)
+    for (int64_t V = 0; V < 4; ++V)
+      for (int64_t H = 0; H < 2; ++H)
+        Out.Values.Quants[16 * H + 4 * V + I] |= uint8_t((Group[Geo.high(S) + 4 * Lane + I] >> (2 * V + H) & 1) << 4);
+  // As decodeSubBlock computes them from the file's block.
+  Out.Values.Scales[0] = Out.Values.Scales[1] = Out.D * float(Out.Scales[0]);
+  Out.Values.Offsets[0] = Out.Values.Offsets[1] = -(Out.DMin * float(Out.Min));
 }
 
 void readInterleavedSubBlock(const BlockFormat &F, const uint8_t *W, WeightLayout L, int64_t K, int64_t R,
@@ -263,17 +322,15 @@ void dequantizeWeightRow(const MatmulShape &Shape, const uint8_t *W, int64_t R, 
   if (Shape.Weights != WeightType::Q8_0) {
     // Unfused, as ggml: scale * level, then the offset.
     const BlockFormat &F = *blockFormat(Shape.Weights);
-    uint8_t Block[210]; // A K-quant super-block put together again, once for its 8 sub-blocks.
     for (int64_t B = 0; B < K / 32; ++B) {
       SubBlockValues V;
-      if (B % 8 == 0 && interleavesKQuants(Shape.Weights))
-        readInterleavedKQuantBlock(F, W, Shape.Layout, K, R, B / 8, Block);
-      else if (B % 8 == 0 && interleavesQ6_K(Shape.Weights))
-        readInterleavedQ6K(W, Shape.Layout, K, R, B / 8, Block);
-      if (interleavesKQuants(Shape.Weights) || interleavesQ6_K(Shape.Weights))
-        F.decodeSubBlock(Block, B % 8, V);
-      else
+      if (interleavesKQuants(Shape.Weights) || interleavesQ6_K(Shape.Weights)) {
+        KQuantSubBlock Sub;
+        readInterleavedKQuantSub(F, W, Shape.Layout, K, R, B, Sub);
+        V = Sub.Values;
+      } else {
         readInterleavedSubBlock(F, W, Shape.Layout, K, R, B, V);
+      }
       for (int I = 0; I < 32; ++I) {
         const float Product = V.Scales[I / 16] * float(F.level(V.Quants[I]));
         Out[B * 32 + I] = F.HasOffsets ? Product + V.Offsets[I / 16] : Product;

@@ -165,59 +165,63 @@ struct InterleavedBlockGeometry {
 /// store (InterleavedKQuantGeometry).
 inline bool interleavesKQuants(WeightType W) { return W == WeightType::Q4_K || W == WeightType::Q5_K; }
 
-/// Where an interleaved layout keeps super-block b of a row group of Q4_K or
-/// Q5_K: the rows' fp16 d, their fp16 dmin, the 12 bytes of 6-bit scales
-/// and minima as 12 planes of a byte a row (plane k: each row's byte k),
-/// for Q5_K its 32 qh bytes as 8 pieces of 4 bytes a row, then the 128 qs
-/// bytes as 32 pieces (chunk c of 32 bytes, piece v) of 4 bytes a row: a
-/// piece's low nibbles are elements 4v..4v+3 of sub-block 2c, its high
-/// nibbles those of sub-block 2c + 1. The same size as the rows.
+/// Where an interleaved layout keeps a row group of Q4_K or Q5_K, in the
+/// shape of the legacy blocks': each 32-element sub-block s (sub-block s % 8
+/// of super-block s / 8) of all the group's rows is one run of subBytes():
+/// the rows' 6-bit scale and minimum codes (a byte a row, the scale in its
+/// low six bits and the minimum's low two bits above; then a nibble a row
+/// of the minimum's high four bits, row r's low in byte r % (Rows / 2) for
+/// the first half of the rows, high for the second), for Q5_K the fifth
+/// bits as a piece of 4 bytes a row (byte i: the fifth bit of element
+/// 16h + 4v + i at bit 2v + h), and 4 nibble pieces as
+/// InterleavedBlockGeometry keeps a block's. After the group's last
+/// sub-block, each super-block's fp16 d of the rows, then their dmin. The
+/// same size as the rows. A decode step of a sub-block streamed from DRAM
+/// near the legacy blocks' rate, one of a whole super-block (2304 bytes of
+/// 16 rows, its scales in planes ahead) at 60-80 % of it (BENCHMARK.md).
 struct InterleavedKQuantGeometry {
   int64_t Rows; // 8 or 16.
   bool HasHigh; // Q5_K.
-  int64_t BlockBytes;
+  int64_t Blocks; // Super-blocks a row.
 
-  static InterleavedKQuantGeometry of(WeightType W, WeightLayout L) {
-    const int64_t R = layoutRowGroup(L);
-    return {R, W == WeightType::Q5_K, R * weightRowBytes(W, 256)};
+  static InterleavedKQuantGeometry of(WeightType W, WeightLayout L, int64_t K) {
+    return {layoutRowGroup(L), W == WeightType::Q5_K, K / 256};
   }
-  int64_t d(int64_t B) const { return B * BlockBytes; }
-  int64_t dmin(int64_t B) const { return B * BlockBytes + 2 * Rows; }
-  int64_t scales(int64_t B, int64_t Plane) const { return B * BlockBytes + 4 * Rows + Plane * Rows; }
-  int64_t high(int64_t B, int64_t V) const { return B * BlockBytes + 16 * Rows + V * 4 * Rows; }
-  int64_t quants(int64_t B, int64_t C, int64_t V) const {
-    return B * BlockBytes + (HasHigh ? 48 : 16) * Rows + (8 * C + V) * 4 * Rows;
-  }
+  /// Bytes of a sub-block of the group: 17.5 (Q4_K) or 21.5 (Q5_K) a row.
+  int64_t subBytes() const { return Rows * (HasHigh ? 43 : 35) / 2; }
+  int64_t codes(int64_t S) const { return S * subBytes(); }
+  int64_t minHigh(int64_t S) const { return codes(S) + Rows; }
+  int64_t high(int64_t S) const { return codes(S) + 3 * Rows / 2; }
+  int64_t nibbles(int64_t S, int64_t V) const { return codes(S) + (HasHigh ? 11 : 3) * Rows / 2 + V * 4 * Rows; }
+  int64_t d(int64_t B) const { return 8 * Blocks * subBytes() + 4 * Rows * B; }
+  int64_t dmin(int64_t B) const { return d(B) + 2 * Rows; }
 };
 
 /// Whether W is Q6_K, whose super-blocks the interleaved layouts store
 /// (InterleavedQ6KGeometry).
 inline bool interleavesQ6_K(WeightType W) { return W == WeightType::Q6_K; }
 
-/// Where an interleaved layout keeps super-block b of a row group of Q6_K:
-/// its quants and scales in 208 bytes a row, then, after the group's last
-/// super-block, every super-block's fp16 d (so the 208-byte parts stay on
-/// whole cache lines). A super-block's part: the 128 ql bytes as 32 pieces
-/// of 4 bytes a row (piece (h, q, v): ql bytes 64h + 32q + 4v ..+3, whose
-/// low nibbles are elements 128h + 32q + 4v ..+3 and high nibbles those 64
-/// on), the 64 qh bytes as 16 pieces (h, v) (qh bytes 32h + 4v ..+3, bits
-/// 2s, 2s + 1 of elements 128h + 32s + 4v ..+3), then the 16 int8 scales as
-/// 16 planes of a byte a row. The same size as the rows.
+/// Where an interleaved layout keeps a row group of Q6_K, in the same
+/// shape: each 32-element sub-block s of all the group's rows is one run of
+/// subBytes(): the rows' two int8 scales (of elements 0-15, then 16-31) as
+/// two planes of a byte a row, the top two bits of the 6-bit codes as 2
+/// pieces of 4 bytes a row (piece p, byte i: elements 4v+i and 16+4v+i of
+/// v = 2p and 2p+1, each 2-bit field k = 2 (v % 2) + h at bits 2k, h = 1
+/// for the second), then the low nibbles as 4 pieces v of 4 bytes a row
+/// (byte i: element 4v+i low, 16+4v+i high). After the group's last
+/// sub-block, each super-block's fp16 d of the rows. The same size as the
+/// rows.
 struct InterleavedQ6KGeometry {
-  int64_t Rows; // 8 or 16.
+  int64_t Rows;   // 8 or 16.
   int64_t Blocks; // Super-blocks a row.
-  int64_t BlockBytes; // A super-block's part without d: 208 bytes a row.
 
-  static InterleavedQ6KGeometry of(WeightLayout L, int64_t K) {
-    const int64_t R = layoutRowGroup(L);
-    return {R, K / 256, 208 * R};
-  }
-  int64_t low(int64_t B, int64_t H, int64_t Q, int64_t V) const {
-    return B * BlockBytes + ((2 * H + Q) * 8 + V) * 4 * Rows;
-  }
-  int64_t high(int64_t B, int64_t H, int64_t V) const { return B * BlockBytes + (128 + (8 * H + V) * 4) * Rows; }
-  int64_t scales(int64_t B, int64_t J) const { return B * BlockBytes + (192 + J) * Rows; }
-  int64_t d(int64_t B) const { return Blocks * BlockBytes + 2 * Rows * B; }
+  static InterleavedQ6KGeometry of(WeightLayout L, int64_t K) { return {layoutRowGroup(L), K / 256}; }
+  /// Bytes of a sub-block of the group: 26 a row.
+  int64_t subBytes() const { return 26 * Rows; }
+  int64_t scales(int64_t S, int64_t H) const { return S * subBytes() + H * Rows; }
+  int64_t high(int64_t S, int64_t P) const { return S * subBytes() + (2 + 4 * P) * Rows; }
+  int64_t low(int64_t S, int64_t V) const { return S * subBytes() + (10 + 4 * V) * Rows; }
+  int64_t d(int64_t B) const { return 8 * Blocks * subBytes() + 2 * Rows * B; }
 };
 
 /// Whether the interleaved layouts store W at all (layoutSupports says at
