@@ -139,12 +139,15 @@ void repackKQuants(WeightType W, const uint8_t *Src, uint8_t *Dst, WeightLayout 
             const uint32_t Piece = (Low >> Shift & 0x0F0F0F0Fu) | (High >> Shift & 0x0F0F0F0Fu) << 4;
             std::memcpy(Out + Geo.nibbles(S, V) + 4 * R, &Piece, 4);
           }
-          for (int64_t I = 0; Geo.HasHigh && I < 4; ++I) {
-            uint8_t Bits = 0;
+          if (Geo.HasHigh) { // Byte i, bit 2v + h: bit J of qh byte 16h + 4v + i.
+            uint32_t Bits = 0;
             for (int64_t V = 0; V < 4; ++V)
-              for (int64_t H = 0; H < 2; ++H)
-                Bits |= uint8_t((Block[16 + 16 * H + 4 * V + I] >> J & 1) << (2 * V + H));
-            Out[Geo.high(S) + 4 * R + I] = Bits;
+              for (int64_t H = 0; H < 2; ++H) {
+                uint32_t Qh;
+                std::memcpy(&Qh, Block + 16 + 16 * H + 4 * V, 4);
+                Bits |= (Qh >> J & 0x01010101u) << (2 * V + H);
+              }
+            std::memcpy(Out + Geo.high(S) + 4 * R, &Bits, 4);
           }
         }
       }
