@@ -129,6 +129,8 @@ private:
   /// The interleaved steps' block Blk of each of T's row groups, BlockBytes
   /// apart, prefetched as the spec says (Step: the step, for Spread).
   std::vector<Value *> groupBlocks(const Tile &T, Value *Blk, int64_t BlockBytes, Value *Step);
+  /// The same at byte Offset of each group, the Bytes from there prefetched.
+  std::vector<Value *> groupsAt(const Tile &T, Value *Offset, int64_t Bytes, Value *Step);
   /// Where a (group, token) cell's integer sums start: Init, plus, when the
   /// kernel is paced, its previous result ANDed with Zero (a dependence on
   /// the previous block, not a value).
@@ -203,13 +205,17 @@ Value *MatmulEmitter::opaqueZero(unsigned Lanes) {
 }
 
 std::vector<Value *> MatmulEmitter::groupBlocks(const Tile &T, Value *Blk, int64_t BlockBytes, Value *Step) {
-  std::vector<Value *> GBlk(T.Rows);
+  return groupsAt(T, B.CreateMul(Blk, B.getInt64(BlockBytes)), BlockBytes, Step);
+}
+
+std::vector<Value *> MatmulEmitter::groupsAt(const Tile &T, Value *Offset, int64_t Bytes, Value *Step) {
+  std::vector<Value *> At(T.Rows);
   for (unsigned G = 0; G < T.Rows; ++G) {
-    GBlk[G] = gep(T.RowPtr[G], B.CreateMul(Blk, B.getInt64(BlockBytes)));
-    prefetch(GBlk[G], BlockBytes);
+    At[G] = gep(T.RowPtr[G], Offset);
+    prefetch(At[G], Bytes);
   }
   prefetchSpread(T, Step);
-  return GBlk;
+  return At;
 }
 
 Value *MatmulEmitter::sumStart(Value *Init, Value *Prev, Value *Zero) {
@@ -489,13 +495,15 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, unsign
   const unsigned Lanes = Geo.Rows, HalfRows = Lanes / 2;
   VectorType *Bytes = vec(I8, 4 * Lanes), *LaneI8 = vec(I8, Lanes), *HalfI8 = vec(I8, HalfRows),
              *LaneI32 = vec(I32, Lanes), *LaneF32 = vec(F32, Lanes);
-  Value *Blk = B.CreateUDiv(Sub, B.getInt64(8));
-  std::vector<Value *> GBlk = groupBlocks(T, B.CreateUDiv(Sub, B.getInt64(Subs)), Subs * Geo.subBytes(), Sub),
-                       D(T.Rows), DMin(T.Rows);
+  // Super-block Sub / 8 starts with d and dmin; its runs follow.
+  Value *Super = B.CreateMul(B.CreateUDiv(Sub, B.getInt64(8)), B.getInt64(Geo.superBytes()));
+  Value *Run = B.CreateAdd(Super, B.CreateAdd(B.getInt64(Geo.sub(0)),
+                                              B.CreateMul(B.CreateURem(Sub, B.getInt64(8)), B.getInt64(Geo.subBytes()))));
+  std::vector<Value *> GBlk = groupsAt(T, Run, Subs * Geo.subBytes(), Sub), D(T.Rows), DMin(T.Rows);
   for (unsigned G = 0; G < T.Rows; ++G) {
-    Value *DAt = gep(gep(T.RowPtr[G], Geo.d(0)), B.CreateMul(Blk, B.getInt64(4 * Lanes)));
-    D[G] = B.CreateFPExt(load(vec(Half, Lanes), DAt, 2), LaneF32);
-    DMin[G] = B.CreateFPExt(load(vec(Half, Lanes), gep(DAt, 2 * Lanes), 2), LaneF32);
+    Value *DAt = gep(T.RowPtr[G], Super);
+    D[G] = B.CreateFPExt(load(vec(Half, Lanes), gep(DAt, Geo.d(0)), 2), LaneF32);
+    DMin[G] = B.CreateFPExt(load(vec(Half, Lanes), gep(DAt, Geo.dmin(0)), 2), LaneF32);
   }
   Value *Zero = S.Paced ? opaqueZero(Lanes) : nullptr;
   // With a scale per 256 activations: the super-block's sums times their
@@ -522,12 +530,12 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, unsign
     }
     std::vector<Value *> High(T.Rows);
     for (unsigned G = 0; G < T.Rows && Geo.HasHigh; ++G)
-      High[G] = load(Bytes, gep(At[G], Geo.high(0)), 1);
+      High[G] = load(Bytes, gep(At[G], Geo.highAt()), 1);
     for (unsigned V = 0; V < 4; ++V)
       for (unsigned H = 0; H < 2; ++H) {
         std::vector<Value *> W(T.Rows);
         for (unsigned G = 0; G < T.Rows; ++G) { // Levels of at most 31: unsigned bytes.
-          W[G] = pieceLevels(load(Bytes, gep(At[G], Geo.nibbles(0, V)), 1), H, nullptr, nullptr);
+          W[G] = pieceLevels(load(Bytes, gep(At[G], Geo.nibblesAt(V)), 1), H, nullptr, nullptr);
           if (High[G]) { // Bit 2V + H of the fifth bits' piece, moved to bit 4.
             const unsigned Bit = 2 * V + H;
             Value *Hi = Bit < 4   ? B.CreateShl(High[G], ConstantInt::get(Bytes, 4 - Bit))
@@ -551,7 +559,7 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, unsign
     for (unsigned G = 0; G < T.Rows; ++G) {
       // Scale: the code's low six bits; minimum: its top two bits under
       // the row's nibble (the first half of the rows in the low nibbles).
-      Value *Code = load(LaneI8, At[G], 1), *MinHigh = load(HalfI8, gep(At[G], Geo.minHigh(0)), 1);
+      Value *Code = load(LaneI8, gep(At[G], Geo.codesAt()), 1), *MinHigh = load(HalfI8, gep(At[G], Geo.minHighAt()), 1);
       SmallVector<int, 16> Both;
       for (unsigned I = 0; I < Lanes; ++I)
         Both.push_back(I);
@@ -607,13 +615,13 @@ void MatmulEmitter::emitStepInterleavedQ6K(const Tile &T, Value *Sub, unsigned S
   const unsigned Lanes = Geo.Rows;
   VectorType *Bytes = vec(I8, 4 * Lanes), *LaneI8 = vec(I8, Lanes), *LaneI32 = vec(I32, Lanes),
              *LaneF32 = vec(F32, Lanes);
-  Value *Blk = B.CreateUDiv(Sub, B.getInt64(8));
-  std::vector<Value *> GBlk = groupBlocks(T, B.CreateUDiv(Sub, B.getInt64(Subs)), Subs * Geo.subBytes(), Sub),
-                       D(T.Rows);
-  for (unsigned G = 0; G < T.Rows; ++G) {
-    Value *DAt = gep(gep(T.RowPtr[G], Geo.d(0)), B.CreateMul(Blk, B.getInt64(2 * Lanes)));
-    D[G] = B.CreateFPExt(load(vec(Half, Lanes), DAt, 2), LaneF32);
-  }
+  // Super-block Sub / 8 starts with d; its runs follow.
+  Value *Super = B.CreateMul(B.CreateUDiv(Sub, B.getInt64(8)), B.getInt64(Geo.superBytes()));
+  Value *Run = B.CreateAdd(Super, B.CreateAdd(B.getInt64(Geo.sub(0)),
+                                              B.CreateMul(B.CreateURem(Sub, B.getInt64(8)), B.getInt64(Geo.subBytes()))));
+  std::vector<Value *> GBlk = groupsAt(T, Run, Subs * Geo.subBytes(), Sub), D(T.Rows);
+  for (unsigned G = 0; G < T.Rows; ++G)
+    D[G] = B.CreateFPExt(load(vec(Half, Lanes), gep(gep(T.RowPtr[G], Super), Geo.d(0)), 2), LaneF32);
   Value *Zero = S.Paced ? opaqueZero(Lanes) : nullptr;
   auto Splat = [&](unsigned V) { return ConstantInt::get(Bytes, V); };
   // With a scale per 256 activations the sub-blocks' scaled sums add up as
@@ -642,8 +650,8 @@ void MatmulEmitter::emitStepInterleavedQ6K(const Tile &T, Value *Sub, unsigned S
     for (unsigned V = 0; V < 4; ++V) {
       std::vector<Value *> Low(T.Rows), High(T.Rows);
       for (unsigned G = 0; G < T.Rows; ++G) {
-        Low[G] = load(Bytes, gep(At[G], Geo.low(0, V)), 1);
-        High[G] = load(Bytes, gep(At[G], Geo.high(0, V / 2)), 1);
+        Low[G] = load(Bytes, gep(At[G], Geo.lowAt(V)), 1);
+        High[G] = load(Bytes, gep(At[G], Geo.highAt(V / 2)), 1);
       }
       for (unsigned H = 0; H < 2; ++H) {
         // The top bits' field 2 (V % 2) + H, moved to bits 4 and 5.
@@ -667,8 +675,8 @@ void MatmulEmitter::emitStepInterleavedQ6K(const Tile &T, Value *Sub, unsigned S
       }
     }
     for (unsigned G = 0; G < T.Rows; ++G) {
-      Value *Sc0 = B.CreateSExt(load(LaneI8, gep(At[G], Geo.scales(0, 0)), 1), LaneI32);
-      Value *Sc1 = B.CreateSExt(load(LaneI8, gep(At[G], Geo.scales(0, 1)), 1), LaneI32);
+      Value *Sc0 = B.CreateSExt(load(LaneI8, gep(At[G], Geo.scalesAt(0)), 1), LaneI32);
+      Value *Sc1 = B.CreateSExt(load(LaneI8, gep(At[G], Geo.scalesAt(1)), 1), LaneI32);
       for (unsigned Tk = 0; Tk < T.Tokens; ++Tk) {
         Value *Int = B.CreateAdd(B.CreateMul(Sums[(G * T.Tokens + Tk) * 2], Sc0),
                                  B.CreateMul(Sums[(G * T.Tokens + Tk) * 2 + 1], Sc1));

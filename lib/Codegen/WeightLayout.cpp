@@ -119,7 +119,7 @@ void repackKQuants(WeightType W, const uint8_t *Src, uint8_t *Dst, WeightLayout 
     for (int64_t B = 0; B < Geo.Blocks; ++B)
       for (int64_t J = 0; J < 8; ++J) {
         const int64_t S = 8 * B + J;
-        std::memset(Out + Geo.minHigh(S), 0, Half);
+        std::memset(Out + Geo.sub(S) + Geo.minHighAt(), 0, Half);
         for (int64_t R = 0; R < Geo.Rows; ++R) {
           const uint8_t *Block = Rows + R * RowBytes + B * Bytes;
           if (J == 0) {
@@ -128,8 +128,8 @@ void repackKQuants(WeightType W, const uint8_t *Src, uint8_t *Dst, WeightLayout 
           }
           int Sc, Mn;
           kQuant45ScaleMin(J, Block + 4, Sc, Mn);
-          Out[Geo.codes(S) + R] = uint8_t(Sc | (Mn & 3) << 6);
-          Out[Geo.minHigh(S) + R % Half] |= uint8_t((Mn >> 2) << (R < Half ? 0 : 4));
+          Out[Geo.sub(S) + Geo.codesAt() + R] = uint8_t(Sc | (Mn & 3) << 6);
+          Out[Geo.sub(S) + Geo.minHighAt() + R % Half] |= uint8_t((Mn >> 2) << (R < Half ? 0 : 4));
           // Elements 4v.. and 16 + 4v.. of sub-block J, from chunk J / 2.
           const int Shift = 4 * (J % 2);
           for (int64_t V = 0; V < 4; ++V) {
@@ -137,7 +137,7 @@ void repackKQuants(WeightType W, const uint8_t *Src, uint8_t *Dst, WeightLayout 
             std::memcpy(&Low, Block + QsAt + 32 * (J / 2) + 4 * V, 4);
             std::memcpy(&High, Block + QsAt + 32 * (J / 2) + 16 + 4 * V, 4);
             const uint32_t Piece = (Low >> Shift & 0x0F0F0F0Fu) | (High >> Shift & 0x0F0F0F0Fu) << 4;
-            std::memcpy(Out + Geo.nibbles(S, V) + 4 * R, &Piece, 4);
+            std::memcpy(Out + Geo.sub(S) + Geo.nibblesAt(V) + 4 * R, &Piece, 4);
           }
           if (Geo.HasHigh) { // Byte i, bit 2v + h: bit J of qh byte 16h + 4v + i.
             uint32_t Bits = 0;
@@ -147,7 +147,7 @@ void repackKQuants(WeightType W, const uint8_t *Src, uint8_t *Dst, WeightLayout 
                 std::memcpy(&Qh, Block + 16 + 16 * H + 4 * V, 4);
                 Bits |= (Qh >> J & 0x01010101u) << (2 * V + H);
               }
-            std::memcpy(Out + Geo.high(S) + 4 * R, &Bits, 4);
+            std::memcpy(Out + Geo.sub(S) + Geo.highAt() + 4 * R, &Bits, 4);
           }
         }
       }
@@ -178,19 +178,19 @@ void repackQ6_K(const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t K, in
           const int64_t S = 8 * B + J, H = J / 4, Q = J % 4;
           const uint8_t *Ql = Block + 64 * H + 32 * (Q % 2), *Qh = Block + 128 + 32 * H;
           for (int64_t Hf = 0; Hf < 2; ++Hf)
-            Out[Geo.scales(S, Hf) + R] = Block[192 + 8 * H + 2 * Q + Hf];
+            Out[Geo.sub(S) + Geo.scalesAt(Hf) + R] = Block[192 + 8 * H + 2 * Q + Hf];
           const int LowShift = 4 * int(Q / 2), HighShift = 2 * int(Q);
           uint32_t High[2] = {};
           for (int64_t V = 0; V < 4; ++V) {
             const uint32_t Low = (Word(Ql + 4 * V) >> LowShift & 0x0F0F0F0Fu) |
                                  (Word(Ql + 16 + 4 * V) >> LowShift & 0x0F0F0F0Fu) << 4;
-            std::memcpy(Out + Geo.low(S, V) + 4 * R, &Low, 4);
+            std::memcpy(Out + Geo.sub(S) + Geo.lowAt(V) + 4 * R, &Low, 4);
             const int Field = 2 * int(V % 2);
             High[V / 2] |= (Word(Qh + 4 * V) >> HighShift & 0x03030303u) << 2 * Field |
                            (Word(Qh + 16 + 4 * V) >> HighShift & 0x03030303u) << 2 * (Field + 1);
           }
           for (int64_t P = 0; P < 2; ++P)
-            std::memcpy(Out + Geo.high(S, P) + 4 * R, &High[P], 4);
+            std::memcpy(Out + Geo.sub(S) + Geo.highAt(P) + 4 * R, &High[P], 4);
         }
       }
   }
@@ -213,13 +213,13 @@ void readInterleavedKQuantSub(const BlockFormat &F, const uint8_t *W, WeightLayo
       for (int64_t I = 0; I < 4; ++I)
         for (int64_t H = 0; H < 2; ++H) {
           const int Field = 2 * int(V % 2) + int(H);
-          const int Low = Group[Geo.low(S, V) + 4 * Lane + I] >> 4 * H & 0xF;
-          const int High = Group[Geo.high(S, V / 2) + 4 * Lane + I] >> 2 * Field & 3;
+          const int Low = Group[Geo.sub(S) + Geo.lowAt(V) + 4 * Lane + I] >> 4 * H & 0xF;
+          const int High = Group[Geo.sub(S) + Geo.highAt(V / 2) + 4 * Lane + I] >> 2 * Field & 3;
           Out.Values.Quants[16 * H + 4 * V + I] = uint8_t(Low | High << 4);
         }
     // As decodeSubBlock computes them from the file's block.
     for (int64_t H = 0; H < 2; ++H) {
-      Out.Scales[H] = int8_t(Group[Geo.scales(S, H) + Lane]);
+      Out.Scales[H] = int8_t(Group[Geo.sub(S) + Geo.scalesAt(H) + Lane]);
       Out.Values.Scales[H] = Out.D * float(Out.Scales[H]);
       Out.Values.Offsets[H] = 0;
     }
@@ -232,19 +232,19 @@ void readInterleavedKQuantSub(const BlockFormat &F, const uint8_t *W, WeightLayo
   std::memcpy(&DMin, Group + Geo.dmin(S / 8) + 2 * Lane, 2);
   Out.D = gguf::halfToFloat(D);
   Out.DMin = gguf::halfToFloat(DMin);
-  const uint8_t Code = Group[Geo.codes(S) + Lane];
+  const uint8_t Code = Group[Geo.sub(S) + Geo.codesAt() + Lane];
   Out.Scales[0] = Out.Scales[1] = Code & 63;
-  Out.Min = (Code >> 6) | (Group[Geo.minHigh(S) + Lane % Half] >> (Lane < Half ? 0 : 4) & 0xF) << 2;
+  Out.Min = (Code >> 6) | (Group[Geo.sub(S) + Geo.minHighAt() + Lane % Half] >> (Lane < Half ? 0 : 4) & 0xF) << 2;
   for (int64_t V = 0; V < 4; ++V)
     for (int64_t I = 0; I < 4; ++I) {
-      const uint8_t Byte = Group[Geo.nibbles(S, V) + 4 * Lane + I];
+      const uint8_t Byte = Group[Geo.sub(S) + Geo.nibblesAt(V) + 4 * Lane + I];
       Out.Values.Quants[4 * V + I] = Byte & 0xF;
       Out.Values.Quants[16 + 4 * V + I] = Byte >> 4;
     }
   for (int64_t I = 0; Geo.HasHigh && I < 4; ++I)
     for (int64_t V = 0; V < 4; ++V)
       for (int64_t H = 0; H < 2; ++H)
-        Out.Values.Quants[16 * H + 4 * V + I] |= uint8_t((Group[Geo.high(S) + 4 * Lane + I] >> (2 * V + H) & 1) << 4);
+        Out.Values.Quants[16 * H + 4 * V + I] |= uint8_t((Group[Geo.sub(S) + Geo.highAt() + 4 * Lane + I] >> (2 * V + H) & 1) << 4);
   // As decodeSubBlock computes them from the file's block.
   Out.Values.Scales[0] = Out.Values.Scales[1] = Out.D * float(Out.Scales[0]);
   Out.Values.Offsets[0] = Out.Values.Offsets[1] = -(Out.DMin * float(Out.Min));

@@ -174,9 +174,9 @@ inline bool interleavesKQuants(WeightType W) { return W == WeightType::Q4_K || W
 /// the first half of the rows, high for the second), for Q5_K the fifth
 /// bits as a piece of 4 bytes a row (byte i: the fifth bit of element
 /// 16h + 4v + i at bit 2v + h), and 4 nibble pieces as
-/// InterleavedBlockGeometry keeps a block's. After the group's last
-/// sub-block, each super-block's fp16 d of the rows, then their dmin. The
-/// same size as the rows. A decode step of a sub-block streamed from DRAM
+/// InterleavedBlockGeometry keeps a block's. Each super-block's 8 runs
+/// follow the fp16 d of its rows, then their dmin: one stream, the same
+/// size as the rows. A decode step of a sub-block streamed from DRAM
 /// near the legacy blocks' rate, one of a whole super-block (2304 bytes of
 /// 16 rows, its scales in planes ahead) at 60-80 % of it (BENCHMARK.md).
 struct InterleavedKQuantGeometry {
@@ -189,12 +189,16 @@ struct InterleavedKQuantGeometry {
   }
   /// Bytes of a sub-block of the group: 17.5 (Q4_K) or 21.5 (Q5_K) a row.
   int64_t subBytes() const { return Rows * (HasHigh ? 43 : 35) / 2; }
-  int64_t codes(int64_t S) const { return S * subBytes(); }
-  int64_t minHigh(int64_t S) const { return codes(S) + Rows; }
-  int64_t high(int64_t S) const { return codes(S) + 3 * Rows / 2; }
-  int64_t nibbles(int64_t S, int64_t V) const { return codes(S) + (HasHigh ? 11 : 3) * Rows / 2 + V * 4 * Rows; }
-  int64_t d(int64_t B) const { return 8 * Blocks * subBytes() + 4 * Rows * B; }
+  /// Bytes of a super-block of the group: its d and dmin, then 8 sub-blocks.
+  int64_t superBytes() const { return 4 * Rows + 8 * subBytes(); }
+  int64_t d(int64_t B) const { return B * superBytes(); }
   int64_t dmin(int64_t B) const { return d(B) + 2 * Rows; }
+  /// Where sub-block S's run starts; its fields relative to that.
+  int64_t sub(int64_t S) const { return d(S / 8) + 4 * Rows + S % 8 * subBytes(); }
+  int64_t codesAt() const { return 0; }
+  int64_t minHighAt() const { return Rows; }
+  int64_t highAt() const { return 3 * Rows / 2; }
+  int64_t nibblesAt(int64_t V) const { return (HasHigh ? 11 : 3) * Rows / 2 + V * 4 * Rows; }
 };
 
 /// Whether W is Q6_K, whose super-blocks the interleaved layouts store
@@ -208,9 +212,8 @@ inline bool interleavesQ6_K(WeightType W) { return W == WeightType::Q6_K; }
 /// pieces of 4 bytes a row (piece p, byte i: elements 4v+i and 16+4v+i of
 /// v = 2p and 2p+1, each 2-bit field k = 2 (v % 2) + h at bits 2k, h = 1
 /// for the second), then the low nibbles as 4 pieces v of 4 bytes a row
-/// (byte i: element 4v+i low, 16+4v+i high). After the group's last
-/// sub-block, each super-block's fp16 d of the rows. The same size as the
-/// rows.
+/// (byte i: element 4v+i low, 16+4v+i high). Each super-block's 8 runs
+/// follow the fp16 d of its rows: one stream, the same size as the rows.
 struct InterleavedQ6KGeometry {
   int64_t Rows;   // 8 or 16.
   int64_t Blocks; // Super-blocks a row.
@@ -218,10 +221,14 @@ struct InterleavedQ6KGeometry {
   static InterleavedQ6KGeometry of(WeightLayout L, int64_t K) { return {layoutRowGroup(L), K / 256}; }
   /// Bytes of a sub-block of the group: 26 a row.
   int64_t subBytes() const { return 26 * Rows; }
-  int64_t scales(int64_t S, int64_t H) const { return S * subBytes() + H * Rows; }
-  int64_t high(int64_t S, int64_t P) const { return S * subBytes() + (2 + 4 * P) * Rows; }
-  int64_t low(int64_t S, int64_t V) const { return S * subBytes() + (10 + 4 * V) * Rows; }
-  int64_t d(int64_t B) const { return 8 * Blocks * subBytes() + 2 * Rows * B; }
+  /// Bytes of a super-block of the group: its d, then 8 sub-blocks.
+  int64_t superBytes() const { return 2 * Rows + 8 * subBytes(); }
+  int64_t d(int64_t B) const { return B * superBytes(); }
+  /// Where sub-block S's run starts; its fields relative to that.
+  int64_t sub(int64_t S) const { return d(S / 8) + 2 * Rows + S % 8 * subBytes(); }
+  int64_t scalesAt(int64_t H) const { return H * Rows; }
+  int64_t highAt(int64_t P) const { return (2 + 4 * P) * Rows; }
+  int64_t lowAt(int64_t V) const { return (10 + 4 * V) * Rows; }
 };
 
 /// Whether the interleaved layouts store W at all (layoutSupports says at
