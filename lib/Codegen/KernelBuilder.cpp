@@ -131,6 +131,14 @@ private:
   std::vector<Value *> groupBlocks(const Tile &T, Value *Blk, int64_t BlockBytes, Value *Step);
   /// The same at byte Offset of each group, the Bytes from there prefetched.
   std::vector<Value *> groupsAt(const Tile &T, Value *Offset, int64_t Bytes, Value *Step);
+  /// Where, in a row group of interleaved K-quant super-blocks of
+  /// SuperBytes, sub-block Sub's super-block starts and its run does (the
+  /// super-block's runs of RunBytes from FirstRun on).
+  std::pair<Value *, Value *> subBlockRun(Value *Sub, int64_t SuperBytes, int64_t FirstRun, int64_t RunBytes) {
+    Value *Super = B.CreateMul(B.CreateUDiv(Sub, B.getInt64(8)), B.getInt64(SuperBytes));
+    Value *InSuper = B.CreateMul(B.CreateURem(Sub, B.getInt64(8)), B.getInt64(RunBytes));
+    return {Super, B.CreateAdd(Super, B.CreateAdd(B.getInt64(FirstRun), InSuper))};
+  }
   /// Where a (group, token) cell's integer sums start: Init, plus, when the
   /// kernel is paced, its previous result ANDed with Zero (a dependence on
   /// the previous block, not a value).
@@ -489,16 +497,14 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, unsign
   // row group, each holding 4 levels of every row twice over (low nibbles:
   // elements 4v.., high: 16+4v..), against each token's broadcast
   // activations; a sub-block's 6-bit scale and minimum codes come as a
-  // byte and a nibble a row beside its levels, d and dmin from the group's
-  // tail once a step.
+  // byte and a nibble a row beside its levels, d and dmin from the start of
+  // its super-block once a step.
   const InterleavedKQuantGeometry Geo = InterleavedKQuantGeometry::of(S.Shape.Weights, S.Shape.Layout, K);
   const unsigned Lanes = Geo.Rows, HalfRows = Lanes / 2;
   VectorType *Bytes = vec(I8, 4 * Lanes), *LaneI8 = vec(I8, Lanes), *HalfI8 = vec(I8, HalfRows),
              *LaneI32 = vec(I32, Lanes), *LaneF32 = vec(F32, Lanes);
   // Super-block Sub / 8 starts with d and dmin; its runs follow.
-  Value *Super = B.CreateMul(B.CreateUDiv(Sub, B.getInt64(8)), B.getInt64(Geo.superBytes()));
-  Value *Run = B.CreateAdd(Super, B.CreateAdd(B.getInt64(Geo.sub(0)),
-                                              B.CreateMul(B.CreateURem(Sub, B.getInt64(8)), B.getInt64(Geo.subBytes()))));
+  auto [Super, Run] = subBlockRun(Sub, Geo.superBytes(), Geo.sub(0), Geo.subBytes());
   std::vector<Value *> GBlk = groupsAt(T, Run, Subs * Geo.subBytes(), Sub), D(T.Rows), DMin(T.Rows);
   for (unsigned G = 0; G < T.Rows; ++G) {
     Value *DAt = gep(T.RowPtr[G], Super);
@@ -616,9 +622,7 @@ void MatmulEmitter::emitStepInterleavedQ6K(const Tile &T, Value *Sub, unsigned S
   VectorType *Bytes = vec(I8, 4 * Lanes), *LaneI8 = vec(I8, Lanes), *LaneI32 = vec(I32, Lanes),
              *LaneF32 = vec(F32, Lanes);
   // Super-block Sub / 8 starts with d; its runs follow.
-  Value *Super = B.CreateMul(B.CreateUDiv(Sub, B.getInt64(8)), B.getInt64(Geo.superBytes()));
-  Value *Run = B.CreateAdd(Super, B.CreateAdd(B.getInt64(Geo.sub(0)),
-                                              B.CreateMul(B.CreateURem(Sub, B.getInt64(8)), B.getInt64(Geo.subBytes()))));
+  auto [Super, Run] = subBlockRun(Sub, Geo.superBytes(), Geo.sub(0), Geo.subBytes());
   std::vector<Value *> GBlk = groupsAt(T, Run, Subs * Geo.subBytes(), Sub), D(T.Rows);
   for (unsigned G = 0; G < T.Rows; ++G)
     D[G] = B.CreateFPExt(load(vec(Half, Lanes), gep(gep(T.RowPtr[G], Super), Geo.d(0)), 2), LaneF32);
