@@ -67,8 +67,7 @@ public:
     SubsPerGroup = Format && !Interleaved && S.VNNI && S.VectorBits == 512 ? 2 : 1;
     // (The interleaved K-quants step one sub-block, as their layouts store
     // them, or a super-block where the activations have a scale for it.)
-    const bool SubSteps = Interleaved && (interleavesKQuants(S.Shape.Weights) || interleavesQ6_K(S.Shape.Weights)) &&
-                          !S.SuperBlockScales;
+    const bool SubSteps = Interleaved && interleavesSubBlockRuns(S.Shape.Weights) && !S.SuperBlockScales;
     SubsPerStep = Format && !SubSteps ? std::max<int64_t>(SubsPerGroup, Format->subBlocks()) : 1;
     // Lanes of an accumulator: int8 kernels keep one lane per 4-quant group,
     // 8 per sub-block; f32 kernels one lane per float of a full vector;
@@ -512,6 +511,9 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, unsign
     DMin[G] = B.CreateFPExt(load(vec(Half, Lanes), gep(DAt, Geo.dmin(0)), 2), LaneF32);
   }
   Value *Zero = S.Paced ? opaqueZero(Lanes) : nullptr;
+  SmallVector<int, 16> BothHalves; // Concatenates two vectors of HalfRows.
+  for (unsigned I = 0; I < Lanes; ++I)
+    BothHalves.push_back(I);
   // With a scale per 256 activations: the super-block's sums times their
   // scales, and its minima times their blocks' BlockBias, as exact integers
   // (at most 63 * 126K and 63 * 520K a sub-block, 8 of them: < 2^31).
@@ -566,11 +568,8 @@ void MatmulEmitter::emitStepInterleavedKQuants(const Tile &T, Value *Sub, unsign
       // Scale: the code's low six bits; minimum: its top two bits under
       // the row's nibble (the first half of the rows in the low nibbles).
       Value *Code = load(LaneI8, gep(At[G], Geo.codesAt()), 1), *MinHigh = load(HalfI8, gep(At[G], Geo.minHighAt()), 1);
-      SmallVector<int, 16> Both;
-      for (unsigned I = 0; I < Lanes; ++I)
-        Both.push_back(I);
       MinHigh = B.CreateShuffleVector(B.CreateAnd(MinHigh, ConstantInt::get(HalfI8, 0xF)),
-                                      B.CreateLShr(MinHigh, ConstantInt::get(HalfI8, 4)), Both);
+                                      B.CreateLShr(MinHigh, ConstantInt::get(HalfI8, 4)), BothHalves);
       Value *Sc = B.CreateZExt(B.CreateAnd(Code, ConstantInt::get(LaneI8, 63)), LaneI32);
       Value *Mn = B.CreateZExt(B.CreateOr(B.CreateLShr(Code, ConstantInt::get(LaneI8, 6)),
                                           B.CreateShl(MinHigh, ConstantInt::get(LaneI8, 2))),

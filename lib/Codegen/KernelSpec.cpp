@@ -184,7 +184,7 @@ absl::Status KernelSpec::validate(const CpuFeatures &Cpu) const {
   if (Paced && (Shape.Layout == WeightLayout::Rows || TileTokens != 1))
     return Bad("pacing is implemented for the interleaved kernels on one token (decode)");
   if (SuperBlockScales && (Activations != ActivationFormat::Q8 || Shape.Layout == WeightLayout::Rows ||
-                           !(interleavesKQuants(Shape.Weights) || interleavesQ6_K(Shape.Weights))))
+                           !interleavesSubBlockRuns(Shape.Weights)))
     return Bad("a scale per 256 activations is implemented for the interleaved q4_k, q5_k and q6_k kernels");
   if (Shape.Layout != WeightLayout::Rows) {
     // A tile holds one or two whole row groups; each (group, token) cell

@@ -140,8 +140,7 @@ constexpr std::array<TableRow, 14> kTable = {{
 // clang-format on
 
 bool rowFits(const TableRow &R, const MatmulShape &Shape, const CpuFeatures &Cpu) {
-  if (R.Weights == Types::KQuants && Shape.Weights != WeightType::Q4_K && Shape.Weights != WeightType::Q5_K &&
-      Shape.Weights != WeightType::Q6_K)
+  if (R.Weights == Types::KQuants && !interleavesSubBlockRuns(Shape.Weights))
     return false;
   switch (R.For) {
   case Hosts::Any:

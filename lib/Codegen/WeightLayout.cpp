@@ -18,6 +18,13 @@ namespace lumen::codegen {
 
 namespace {
 constexpr int64_t kBlockBytes = 34;
+
+/// The 4 bytes at P as a little-endian word.
+uint32_t wordAt(const uint8_t *P) {
+  uint32_t V;
+  std::memcpy(&V, P, 4);
+  return V;
+}
 } // namespace
 
 const char *weightLayoutName(WeightLayout L) {
@@ -132,21 +139,17 @@ void repackKQuants(WeightType W, const uint8_t *Src, uint8_t *Dst, WeightLayout 
           Out[Geo.sub(S) + Geo.minHighAt() + R % Half] |= uint8_t((Mn >> 2) << (R < Half ? 0 : 4));
           // Elements 4v.. and 16 + 4v.. of sub-block J, from chunk J / 2.
           const int Shift = 4 * (J % 2);
+          const uint8_t *Qs = Block + QsAt + 32 * (J / 2);
           for (int64_t V = 0; V < 4; ++V) {
-            uint32_t Low, High;
-            std::memcpy(&Low, Block + QsAt + 32 * (J / 2) + 4 * V, 4);
-            std::memcpy(&High, Block + QsAt + 32 * (J / 2) + 16 + 4 * V, 4);
-            const uint32_t Piece = (Low >> Shift & 0x0F0F0F0Fu) | (High >> Shift & 0x0F0F0F0Fu) << 4;
+            const uint32_t Piece = (wordAt(Qs + 4 * V) >> Shift & 0x0F0F0F0Fu) |
+                                   (wordAt(Qs + 16 + 4 * V) >> Shift & 0x0F0F0F0Fu) << 4;
             std::memcpy(Out + Geo.sub(S) + Geo.nibblesAt(V) + 4 * R, &Piece, 4);
           }
           if (Geo.HasHigh) { // Byte i, bit 2v + h: bit J of qh byte 16h + 4v + i.
             uint32_t Bits = 0;
             for (int64_t V = 0; V < 4; ++V)
-              for (int64_t H = 0; H < 2; ++H) {
-                uint32_t Qh;
-                std::memcpy(&Qh, Block + 16 + 16 * H + 4 * V, 4);
-                Bits |= (Qh >> J & 0x01010101u) << (2 * V + H);
-              }
+              for (int64_t H = 0; H < 2; ++H)
+                Bits |= (wordAt(Block + 16 + 16 * H + 4 * V) >> J & 0x01010101u) << (2 * V + H);
             std::memcpy(Out + Geo.sub(S) + Geo.highAt() + 4 * R, &Bits, 4);
           }
         }
@@ -162,11 +165,6 @@ void repackKQuants(WeightType W, const uint8_t *Src, uint8_t *Dst, WeightLayout 
 void repackQ6_K(const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t K, int64_t RowBegin, int64_t RowEnd) {
   const InterleavedQ6KGeometry Geo = InterleavedQ6KGeometry::of(To, K);
   const int64_t RowBytes = weightRowBytes(WeightType::Q6_K, K);
-  auto Word = [](const uint8_t *P) {
-    uint32_t V;
-    std::memcpy(&V, P, 4);
-    return V;
-  };
   for (int64_t G = RowBegin / Geo.Rows; G < RowEnd / Geo.Rows; ++G) {
     const uint8_t *Rows = Src + G * Geo.Rows * RowBytes;
     uint8_t *Out = Dst + G * Geo.Rows * RowBytes;
@@ -182,12 +180,12 @@ void repackQ6_K(const uint8_t *Src, uint8_t *Dst, WeightLayout To, int64_t K, in
           const int LowShift = 4 * int(Q / 2), HighShift = 2 * int(Q);
           uint32_t High[2] = {};
           for (int64_t V = 0; V < 4; ++V) {
-            const uint32_t Low = (Word(Ql + 4 * V) >> LowShift & 0x0F0F0F0Fu) |
-                                 (Word(Ql + 16 + 4 * V) >> LowShift & 0x0F0F0F0Fu) << 4;
+            const uint32_t Low = (wordAt(Ql + 4 * V) >> LowShift & 0x0F0F0F0Fu) |
+                                 (wordAt(Ql + 16 + 4 * V) >> LowShift & 0x0F0F0F0Fu) << 4;
             std::memcpy(Out + Geo.sub(S) + Geo.lowAt(V) + 4 * R, &Low, 4);
             const int Field = 2 * int(V % 2);
-            High[V / 2] |= (Word(Qh + 4 * V) >> HighShift & 0x03030303u) << 2 * Field |
-                           (Word(Qh + 16 + 4 * V) >> HighShift & 0x03030303u) << 2 * (Field + 1);
+            High[V / 2] |= (wordAt(Qh + 4 * V) >> HighShift & 0x03030303u) << 2 * Field |
+                           (wordAt(Qh + 16 + 4 * V) >> HighShift & 0x03030303u) << 2 * (Field + 1);
           }
           for (int64_t P = 0; P < 2; ++P)
             std::memcpy(Out + Geo.sub(S) + Geo.highAt(P) + 4 * R, &High[P], 4);
@@ -327,7 +325,7 @@ void dequantizeWeightRow(const MatmulShape &Shape, const uint8_t *W, int64_t R, 
     const BlockFormat &F = *blockFormat(Shape.Weights);
     for (int64_t B = 0; B < K / 32; ++B) {
       SubBlockValues V;
-      if (interleavesKQuants(Shape.Weights) || interleavesQ6_K(Shape.Weights)) {
+      if (interleavesSubBlockRuns(Shape.Weights)) {
         KQuantSubBlock Sub;
         readInterleavedKQuantSub(F, W, Shape.Layout, K, R, B, Sub);
         V = Sub.Values;

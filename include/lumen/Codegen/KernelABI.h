@@ -231,6 +231,10 @@ struct InterleavedQ6KGeometry {
   int64_t lowAt(int64_t V) const { return (10 + 4 * V) * Rows; }
 };
 
+/// Whether W is a K-quant whose interleaved layout stores one run a
+/// 32-element sub-block (Q4_K, Q5_K, Q6_K).
+inline bool interleavesSubBlockRuns(WeightType W) { return interleavesKQuants(W) || interleavesQ6_K(W); }
+
 /// Whether the interleaved layouts store W at all (layoutSupports says at
 /// which shapes).
 inline bool interleaves(WeightType W) {
