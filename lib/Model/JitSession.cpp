@@ -18,6 +18,7 @@
 #include "lumen/Model/Session.h"
 
 #include "KVCache.h"
+#include "LogitsCheck.h"
 #include "VectorOps.h"
 
 #include "lumen/Codegen/KernelABI.h"
@@ -512,6 +513,9 @@ absl::Status JitForward::forward(std::span<const Piece> Pieces, float *LogitsOut
   if (Y != LogitsOut)
     std::copy_n(Y, Rows * Vocab, LogitsOut);
   Prof.mark(Phase::LmHead);
+  for (int64_t I = 0; I < Rows; ++I)
+    if (absl::Status S = checkLogits(&LogitsOut[I * Vocab], Vocab, RowPos[OutRows[I]]); !S.ok())
+      return S;
   return absl::OkStatus();
 }
 

@@ -56,7 +56,8 @@ absl::StatusOr<PerplexityEstimate> perplexity(Session &S, std::span<const int32_
     return absl::InvalidArgumentError(absl::StrFormat("chunk count %d must not be negative", O.Chunks));
   if (N < 2 * C)
     return absl::InvalidArgumentError(absl::StrFormat(
-        "the text is %d tokens; perplexity with chunks of %d needs at least %d (two chunks)", N, C, 2 * C));
+        "the text is %d token%s; perplexity with chunks of %d needs at least %d (two chunks)", N, N == 1 ? "" : "s",
+        C, 2 * C));
   const int64_t Chunks = O.Chunks ? std::min(O.Chunks, N / C) : N / C;
   const int64_t Vocab = S.model().config().Vocab, First = C / 2;
   // The second half's logits come a piece at a time, not a chunk's worth

@@ -7,6 +7,8 @@
 //===----------------------------------------------------------------------===//
 #include "lumen/Model/Session.h"
 
+#include "LogitsCheck.h"
+
 #include <cmath>
 
 namespace lumen::model {
@@ -167,6 +169,9 @@ absl::Status ReferenceSession::eval(std::span<const int32_t> Tokens, bool AllLog
   Logits.resize(Rows * C.Vocab);
   matmul(M.Output, XN.data(), Logits.data(), Rows);
   Pos += N;
+  for (int64_t R = 0; R < Rows; ++R)
+    if (absl::Status S = checkLogits(&Logits[R * C.Vocab], C.Vocab, Pos - Rows + R); !S.ok())
+      return S;
   return absl::OkStatus();
 }
 

@@ -75,7 +75,8 @@ absl::StatusOr<QuantizeReport> quantizeModel(const gguf::GGUFFile &In, const std
     }
     Jobs.push_back({&T, To});
     const uint64_t After = static_cast<uint64_t>(T.numRows()) * (T.Dims[0] / Traits.BlockSize) * Traits.TypeSize;
-    Report.Tensors.push_back({std::string(T.Name), T.Type, To, T.numElements(), T.NumBytes, After});
+    Report.Tensors.push_back(
+        {std::string(T.Name), T.Type, To, Plan.fellBackFrom(T.Name, Dims), T.numElements(), T.NumBytes, After});
     Report.BytesBefore += T.NumBytes;
     Report.BytesAfter += After;
     Report.Elements += T.numElements();

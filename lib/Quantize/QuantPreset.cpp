@@ -114,7 +114,7 @@ absl::StatusOr<ModelFacts> modelFacts(const gguf::GGUFFile &File) {
 
 TensorTypePlan::TensorTypePlan(Preset P, ModelFacts Facts, Options O) : Info(presetInfo(P)), Facts(Facts), Opts(O) {}
 
-std::optional<TensorType> TensorTypePlan::typeFor(std::string_view Name, std::span<const int64_t> Dims) const {
+std::optional<TensorType> TensorTypePlan::ruleType(std::string_view Name, std::span<const int64_t> Dims) const {
   // As llama.cpp: weights of two or more dimensions, not the norms.
   if (!Name.ends_with("weight") || Dims.size() < 2 || contains(Name, "_norm.weight"))
     return std::nullopt;
@@ -122,11 +122,21 @@ std::optional<TensorType> TensorTypePlan::typeFor(std::string_view Name, std::sp
     return std::nullopt;
   if (!gguf::isBlockQuantized(Info.Default))
     return Info.Default;
-  const int64_t RowLength = Dims[0];
-  TensorType T = chooseForRole(Name, RowLength);
-  if (RowLength % gguf::tensorTypeTraits(T).BlockSize != 0)
-    T = fallback(T, RowLength);
+  return chooseForRole(Name, Dims[0]);
+}
+
+std::optional<TensorType> TensorTypePlan::typeFor(std::string_view Name, std::span<const int64_t> Dims) const {
+  std::optional<TensorType> T = ruleType(Name, Dims);
+  if (T && Dims[0] % gguf::tensorTypeTraits(*T).BlockSize != 0)
+    T = fallback(*T, Dims[0]);
   return T;
+}
+
+std::optional<TensorType> TensorTypePlan::fellBackFrom(std::string_view Name, std::span<const int64_t> Dims) const {
+  std::optional<TensorType> T = ruleType(Name, Dims);
+  if (T && Dims[0] % gguf::tensorTypeTraits(*T).BlockSize != 0)
+    return T;
+  return std::nullopt;
 }
 
 TensorType TensorTypePlan::chooseForRole(std::string_view Name, int64_t RowLength) const {

@@ -68,8 +68,10 @@ int runEval(const std::vector<std::string> &Args) {
   absl::StatusOr<Engine> E;
   absl::StatusOr<std::unique_ptr<model::Session>> S;
   if (absl::GetFlag(FLAGS_reference)) {
-    if (absl::GetFlag(FLAGS_no_kernel_cache) || !absl::GetFlag(FLAGS_kernel_cache).empty())
-      return fail("--reference compiles no kernels: --kernel-cache and --no-kernel-cache do not apply");
+    // The scalar path reads every layout alike and compiles nothing.
+    for (const char *Flag : {"kernel_cache", "no_kernel_cache", "isa", "no_wisdom", "tune", "budget"})
+      if (flagGiven(Flag))
+        return fail(absl::StrFormat("--reference compiles no kernels: %s does not apply", flagSpelling(Flag)));
     S = model::createReferenceSession(**M, Opt);
   } else {
     E = createEngine();

@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 
@@ -363,7 +364,8 @@ std::string commandHelp(const CommandInfo &C) {
     std::string Default = F->DefaultValue();
     if (F->IsOfType<bool>())
       Default = Default == "true" ? absl::StrFormat("on; --no%s turns it off", Spelling.substr(2)) : "";
-    if (Override.empty() && !Default.empty())
+    // A help text that states its default (say, one that depends on the model) keeps its own.
+    if (Override.empty() && !Default.empty() && !absl::StrContains(Help, "(default:"))
       absl::StrAppendFormat(&Help, " (default: %s)", Default);
     // Wrapped to 100 columns beside a 21-column flag name.
     std::string Line = absl::StrFormat("  %-18s", Spelling);
@@ -386,9 +388,10 @@ std::string generalHelp() {
     for (absl::string_view Line : absl::StrSplit(C.Summary, '\n'))
       absl::StrAppendFormat(&Out, "      %s\n", Line);
   }
-  Out += "\nrun, eval and bench take --isa avx2|avx512|avx512-vnni too: kernels and weight layout for\n"
-         "that level instead of the host's (one this CPU has). Flags may be spelled with dashes or\n"
-         "underscores. 'lumen-jit COMMAND --help' lists a command's flags with their defaults;\n"
+  Out += "\nrun, eval, bench, perplexity, serve and tune take --isa avx2|avx512|avx512-vnni too: kernels\n"
+         "and weight layout for that level instead of the host's (one this CPU has). Flags may be\n"
+         "spelled with dashes or underscores. 'lumen-jit COMMAND --help' lists a command's flags with\n"
+         "their defaults; "
          "'lumen-jit --version' prints the versions and the CPU the JIT targets.\n";
   return Out;
 }

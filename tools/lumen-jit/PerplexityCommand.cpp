@@ -83,8 +83,8 @@ int runPerplexity(const std::vector<std::string> &Args) {
   std::vector<int32_t> Body = Tok.encode(*Text, /*ParseSpecial=*/false);
   Tokens.insert(Tokens.end(), Body.begin(), Body.end());
   if (int64_t(Tokens.size()) < 2 * Chunk)
-    return fail(absl::StrFormat("the text is %d tokens; -c %d needs at least %d (two chunks)", Tokens.size(),
-                                Chunk, 2 * Chunk));
+    return fail(absl::StrFormat("the text is %d token%s; -c %d needs at least %d (two chunks)", Tokens.size(),
+                                Tokens.size() == 1 ? "" : "s", Chunk, 2 * Chunk));
 
   absl::StatusOr<unsigned> Threads = threadCount();
   if (!Threads.ok())

@@ -35,6 +35,20 @@ void printSummary(const quant::QuantizeReport &R, const std::string &Out, const 
   for (const auto &[Change, Count] : Changes)
     std::fprintf(stderr, "  %d %s", Count, Change.c_str());
   std::fprintf(stderr, "\n");
+  // The tensors whose rows the preset's type does not divide, which
+  // llama-quantize names one by one ("using fallback quantization").
+  std::map<std::string, int> Fallbacks;
+  for (const quant::TensorReport &T : R.Tensors)
+    if (T.FellBackFrom)
+      ++Fallbacks[absl::StrFormat("%s -> %s", gguf::tensorTypeTraits(*T.FellBackFrom).Name,
+                                  gguf::tensorTypeTraits(T.To).Name)];
+  if (!Fallbacks.empty()) {
+    std::fprintf(stderr, "lumen-jit: fallbacks (rows not a whole number of the preset type's blocks, as in "
+                         "llama-quantize):");
+    for (const auto &[Change, Count] : Fallbacks)
+      std::fprintf(stderr, "  %d %s", Count, Change.c_str());
+    std::fprintf(stderr, "\n");
+  }
   std::fprintf(stderr,
                "lumen-jit: wrote %s (%s): %.2f MiB -> %.2f MiB of tensors (%.2f bits per weight), file %.2f MiB, "
                "in %.1f s\n",

@@ -54,7 +54,9 @@ int runServe(const std::vector<std::string> &Args) {
   absl::StatusOr<std::string> Path = modelPath();
   if (!Path.ok())
     return fail(std::string(Path.status().message()));
-  // The file's obvious faults before the port is taken (the rest when it loads).
+  // A bad --isa, and the file's obvious faults, before the port is taken (the rest when it loads).
+  if (absl::StatusOr<codegen::CpuFeatures> Cpu = targetCpu(); !Cpu.ok())
+    return fail(std::string(Cpu.status().message()));
   std::error_code Ec;
   if (!std::filesystem::is_regular_file(*Path, Ec))
     return fail(absl::StrFormat("%s: %s", *Path,

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Fixtures.h"
+#include "FidelityUtil.h"
 #include "lumen/GGUF/GGUFWriter.h"
 #include "lumen/Model/TransformerModel.h"
 #include "lumen/Model/Session.h"
@@ -20,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <random>
 
 using namespace lumen;
@@ -69,6 +71,17 @@ protected:
     return M.ok() ? "" : std::string(M.status().message());
   }
   static std::vector<uint8_t> Bytes;
+
+public:
+  /// rewrite and the path it writes, for the helpers below.
+  static std::string rewriteForTest(const std::function<void(gguf::GGUFWriter &, const gguf::GGUFFile &)> &Edit,
+                                    const std::string &SkipTensor) {
+    return rewrite(Edit, SkipTensor);
+  }
+  static std::string pathForTest() {
+    return std::string(LUMEN_TEST_TMPDIR) + "/malformed-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".gguf";
+  }
 };
 std::vector<uint8_t> MalformedModelTest::Bytes;
 
@@ -276,6 +289,71 @@ TEST_F(MalformedModelTest, UnsupportedTensorType) {
   EXPECT_NE(E.find("tensor 'blk.0.attn_q.weight' has type MXFP4; Lumen reads Q8_0, F16, BF16, F32, Q4_0"),
             std::string::npos) << E;
   EXPECT_EQ(E.find("unknown type"), std::string::npos) << E;
+}
+
+/// The fixture with blk.L.attn_norm.weight's values passed through Change,
+/// loaded; the path names the calling test.
+static std::unique_ptr<model::TransformerModel> withAttnNorm(uint32_t L, const std::function<float(float)> &Change,
+                                                             std::vector<float> &Keep) {
+  const std::string Name = "blk." + std::to_string(L) + ".attn_norm.weight";
+  EXPECT_EQ(MalformedModelTest::rewriteForTest(
+                [&](gguf::GGUFWriter &W, const gguf::GGUFFile &F) {
+                  const gguf::TensorInfo *T = F.findTensor(Name);
+                  ASSERT_TRUE(T && T->Type == gguf::TensorType::F32);
+                  const float *V = reinterpret_cast<const float *>(T->Data);
+                  Keep.assign(V, V + T->Dims[0]);
+                  std::transform(Keep.begin(), Keep.end(), Keep.begin(), Change);
+                  (void)W.addTensor(Name, gguf::TensorType::F32, {T->Dims[0]},
+                                    std::span(reinterpret_cast<const uint8_t *>(Keep.data()), Keep.size() * 4));
+                },
+                Name),
+            "");
+  auto M = model::TransformerModel::load(MalformedModelTest::pathForTest());
+  EXPECT_TRUE(M.ok()) << M.status();
+  return M.ok() ? std::move(*M) : nullptr;
+}
+
+/// Both sessions' status for a few tokens, and whether their logits were finite.
+static std::pair<absl::Status, absl::Status> evalBoth(const model::TransformerModel &M) {
+  const std::vector<int32_t> Tokens = {785, 6722, 315, 9625, 374};
+  std::vector<float> Logits;
+  model::SessionOptions SO;
+  SO.Threads = 2;
+  auto Ref = model::createReferenceSession(M, SO);
+  auto Jit = model::createJitSession(M, test::kernelCache(), SO);
+  EXPECT_TRUE(Ref.ok() && Jit.ok());
+  return {(*Ref)->eval(Tokens, /*AllLogits=*/true, Logits), (*Jit)->eval(Tokens, /*AllLogits=*/true, Logits)};
+}
+
+// Weights that load but break the arithmetic (a damaged file's scales, a
+// model whose activations outgrow fp16) must not come out as tokens: a NaN
+// logit reads as token 0 to a sampler. Both sessions return an error.
+TEST_F(MalformedModelTest, NonFiniteLogitsAreAnError) {
+  std::vector<float> Keep;
+  auto M = withAttnNorm(0, [](float X) { return X == X ? X : 0; }, Keep); // Intact first.
+  ASSERT_TRUE(M);
+  auto [RefOk, JitOk] = evalBoth(*M);
+  EXPECT_TRUE(RefOk.ok()) << RefOk;
+  EXPECT_TRUE(JitOk.ok()) << JitOk;
+
+  M = withAttnNorm(0, [](float X) { return X * std::numeric_limits<float>::quiet_NaN(); }, Keep);
+  ASSERT_TRUE(M);
+  auto [Ref, Jit] = evalBoth(*M);
+  for (const absl::Status &S : {Ref, Jit}) {
+    EXPECT_TRUE(absl::IsDataLoss(S)) << S;
+    EXPECT_NE(S.message().find("the logits at position 0 are not finite"), std::string::npos) << S;
+  }
+}
+
+TEST_F(MalformedModelTest, KeysPastTheFp16RangeAreAnErrorOnTheJitPath) {
+  // Keys of ~1e6: finite in the reference's f32 cache, infinite in the JIT's fp16 one.
+  std::vector<float> Keep;
+  auto M = withAttnNorm(1, [](float X) { return X * 1e6f; }, Keep);
+  ASSERT_TRUE(M);
+  auto [Ref, Jit] = evalBoth(*M);
+  EXPECT_TRUE(Ref.ok()) << Ref;
+  EXPECT_TRUE(absl::IsDataLoss(Jit)) << Jit;
+  EXPECT_NE(Jit.message().find("fp16"), std::string::npos) << Jit;
 }
 
 } // namespace

@@ -102,6 +102,20 @@ TEST(QuantPresetTest, WhatIsNotQuantized) {
   EXPECT_EQ(TensorTypePlan(Preset::Q4_0, {24, 14, 2, true}).typeFor("blk.0.attn_q.weight", Odd), TensorType::F16);
 }
 
+TEST(QuantPresetTest, FallbacksNameTheRulesType) {
+  const TensorTypePlan Plan(Preset::Q4_K_M, {24, 14, 2, true});
+  const int64_t Rows896[] = {896, 4864}, Rows1536[] = {1536, 8960}, Odd[] = {1000, 8};
+  EXPECT_EQ(Plan.typeFor("blk.1.attn_q.weight", Rows896), TensorType::Q5_0);
+  EXPECT_EQ(Plan.fellBackFrom("blk.1.attn_q.weight", Rows896), TensorType::Q4_K);
+  EXPECT_EQ(Plan.fellBackFrom("blk.1.attn_q.weight", Rows1536), std::nullopt);
+  EXPECT_EQ(Plan.fellBackFrom("blk.1.attn_q.weight", Odd), TensorType::Q4_K); // To F16.
+  EXPECT_EQ(Plan.fellBackFrom("blk.0.attn_norm.weight", Rows896), std::nullopt);
+  // The output's own rule (here the tied embedding's) takes Q8_0 for rows of 896: no fallback.
+  const TensorTypePlan Tied(Preset::Q4_K_M, {24, 14, 2, false});
+  EXPECT_EQ(Tied.typeFor("token_embd.weight", Rows896), TensorType::Q8_0);
+  EXPECT_EQ(Tied.fellBackFrom("token_embd.weight", Rows896), std::nullopt);
+}
+
 TEST(QuantPresetTest, Names) {
   EXPECT_EQ(*presetFromName("q4_k_m"), Preset::Q4_K_M);
   EXPECT_EQ(*presetFromName("Q8_0"), Preset::Q8_0);

@@ -414,6 +414,9 @@ TEST(CommandLineTest, FlagSpellingsAndMistakes) {
   EXPECT_NE(lumenJit({"eval", "-m", kTiny, "--tokens", "1", "--reference", "--no-kernel-cache"})
                 .Err.find("--reference compiles no kernels"),
             std::string::npos);
+  EXPECT_NE(lumenJit({"eval", "-m", kTiny, "--tokens", "1", "--reference", "--isa", "avx2"})
+                .Err.find("--reference compiles no kernels: --isa does not apply"),
+            std::string::npos);
   EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "x", "--temp", "1e40"}).Err.find("--temp 1e+40 is out of range"),
             std::string::npos);
   // The command word print-llvm is --print-llvm.

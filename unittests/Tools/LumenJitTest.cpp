@@ -367,7 +367,8 @@ TEST(LumenJitTest, RunErrors) {
   EXPECT_NE(Cache.Err.find("warning: kernel object cache /proc/nope is not writable"), std::string::npos)
       << Cache.Err;
   for (std::vector<std::string> Args : {std::vector<std::string>{"run", "-p", "Hi"},
-                                        {"bench", "-p", "8", "-n", "2", "-r", "1"}, {"eval", "--tokens", "1"}}) {
+                                        {"bench", "-p", "8", "-n", "2", "-r", "1"}, {"eval", "--tokens", "1"},
+                                        {"perplexity", "-p", "Hi"}, {"serve", "--port", "0"}, {"tune"}}) {
     Args.insert(Args.end(), {"-m", kTiny, "--isa", "avx3"});
     Result Isa = lumenJit(Args);
     EXPECT_EQ(Isa.Exit, 1) << Args[0];

@@ -181,6 +181,14 @@ TEST(ReadmeClaimsTest, PerplexityOfATextFile) {
                          "-b", "16", "-t", "1"});
   ASSERT_EQ(Two.Exit, 0) << Two.Err;
   EXPECT_NE(Two.Out.find("(chunks: 2, 62 tokens scored"), std::string::npos) << Two.Out;
+  // --isa as for run: the AVX2 kernels and layout give the estimate of the host's.
+  Result Avx2 = lumenJit({"perplexity", "-m", kTiny, "-f", kTmp + "/claims-ppl.txt", "-c", "64", "--chunks", "2",
+                          "-b", "16", "-t", "1", "--isa", "avx2"});
+  ASSERT_EQ(Avx2.Exit, 0) << Avx2.Err;
+  double TwoPpl = 0, Avx2Ppl = 0;
+  ASSERT_EQ(std::sscanf(Two.Out.c_str(), "Final estimate: PPL = %lf", &TwoPpl), 1) << Two.Out;
+  ASSERT_EQ(std::sscanf(Avx2.Out.c_str(), "Final estimate: PPL = %lf", &Avx2Ppl), 1) << Avx2.Out;
+  EXPECT_NEAR(Avx2Ppl / TwoPpl, 1.0, 0.02);
   EXPECT_NE(lumenJit({"perplexity", "-m", kTiny, "-f", kTmp + "/claims-ppl.txt", "-b", "16", "--batch", "16"})
                 .Err.find("-b and --batch are the same setting"),
             std::string::npos);
@@ -259,6 +267,10 @@ TEST(ReadmeClaimsTest, QuantizeAsLlamaQuantizeDoes) {
   EXPECT_EQ(tensorType(I.Out, "blk.0.ffn_down.weight"), "Q5_0");
   Result Q4 = lumenJit({"quantize", F16, Out, "Q4_K_M", "-t", "2"});
   ASSERT_EQ(Q4.Exit, 0) << Q4.Err;
+  // The summary names the fallbacks (rows of 192 take no super-block).
+  EXPECT_NE(Q4.Err.find("fallbacks (rows not a whole number of the preset type's blocks"), std::string::npos)
+      << Q4.Err;
+  EXPECT_NE(Q4.Err.find(" Q4_K -> Q5_0"), std::string::npos) << Q4.Err;
   I = lumenJit({"inspect", Out, "--tensors"});
   EXPECT_EQ(tensorType(I.Out, "blk.2.ffn_down.weight"), "Q6_K");
   EXPECT_EQ(tensorType(I.Out, "blk.0.ffn_down.weight"), "Q4_K");

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,9 @@ struct LUMEN_API QuantizeOptions {
 struct LUMEN_API TensorReport {
   std::string Name;
   gguf::TensorType From, To;
+  /// The preset's type for it when its rows do not divide into that type's
+  /// blocks and To is llama.cpp's fallback.
+  std::optional<gguf::TensorType> FellBackFrom;
   int64_t Elements = 0;
   uint64_t BytesBefore = 0, BytesAfter = 0;
 };

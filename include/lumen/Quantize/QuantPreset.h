@@ -74,10 +74,16 @@ public:
   /// length), or nullopt when it is not quantized and keeps its type: not a
   /// weight, fewer than two dimensions, a norm, or a left output tensor.
   std::optional<gguf::TensorType> typeFor(std::string_view Name, std::span<const int64_t> Dims) const;
+  /// The type the preset's rules chose for Name when its rows do not divide
+  /// into that type's blocks and typeFor gives llama.cpp's fallback instead;
+  /// nullopt when the tensor took its rules' type (or is not quantized).
+  std::optional<gguf::TensorType> fellBackFrom(std::string_view Name, std::span<const int64_t> Dims) const;
 
   const PresetInfo &preset() const { return Info; }
 
 private:
+  /// The rules' type for a quantized tensor before any fallback.
+  std::optional<gguf::TensorType> ruleType(std::string_view Name, std::span<const int64_t> Dims) const;
   gguf::TensorType chooseForRole(std::string_view Name, int64_t RowLength) const;
 
   const PresetInfo &Info;
