@@ -19,14 +19,18 @@ int64_t tokensOf(codegen::TokenClass T, int64_t PromptTokens) {
   return T == codegen::TokenClass::Decode ? 1 : PromptTokens;
 }
 
-/// Whether any of W's entries for Threads and class T differs from the table.
+/// Whether any kernel of class T that W's entries for Threads choose differs
+/// from the table's. The kernels as chooseSpec makes them with W: a batch
+/// kernel takes the one-token kernel's numerics (batch invariance), so a tuned
+/// decode choice can change the prompt's kernels though their entries are the
+/// table's.
 bool differsFromTable(const codegen::Wisdom &W, unsigned Threads, codegen::TokenClass T, int64_t PromptTokens,
                       const codegen::CpuFeatures &Cpu) {
   for (const codegen::WisdomKernel &E : W.kernels()) {
     if (E.Threads != Threads || E.Tokens != T)
       continue;
     const codegen::MatmulShape Shape{E.M, E.K, tokensOf(T, PromptTokens), E.Type, E.Layout};
-    if (!(E.spec(Shape) == codegen::chooseSpec(Shape, Cpu)))
+    if (!(codegen::chooseSpec(Shape, Cpu, nullptr, &W, Threads) == codegen::chooseSpec(Shape, Cpu)))
       return true;
   }
   return false;
@@ -113,6 +117,18 @@ absl::StatusOr<std::vector<WisdomCheck>> confirmWisdom(const TransformerModel &M
       C.Noise = P.Noise;
       if (!C.Kept)
         revertToTable(Tuned, T, Class, Prompt, Cpu);
+      // A prompt made slower beyond the noise by the decode kernels' numerics
+      // (its own entries now the table's): the decode choices go too, as a
+      // layout that speeds decode must not slow the prompt.
+      if (Class == codegen::TokenClass::Prefill && 1 / P.Gain - 1 > P.Noise &&
+          differsFromTable(Tuned, T, Class, Prompt, Cpu)) {
+        revertToTable(Tuned, T, codegen::TokenClass::Decode, Prompt, Cpu);
+        for (WisdomCheck &D : Out)
+          if (D.Threads == T && D.Tokens == codegen::TokenClass::Decode && D.Kept) {
+            D.Kept = false;
+            D.SlowedPrompt = true;
+          }
+      }
       Out.push_back(C);
     }
   return Out;

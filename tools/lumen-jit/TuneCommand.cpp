@@ -145,7 +145,10 @@ absl::Status tuneModel(const std::vector<unsigned> &Threads, std::FILE *Summary)
     };
     std::fprintf(Summary, "| %u | %s | %s | %s | %.3fx (noise %.1f %%) | %s |\n", C.Threads,
                  Decode ? "decode" : "prefill", Rate(C.TableSeconds).c_str(), Rate(C.TunedSeconds).c_str(), C.Gain,
-                 100 * C.Noise, C.Kept ? "yes" : "no: the table's choices");
+                 100 * C.Noise,
+                 C.Kept           ? "yes"
+                 : C.SlowedPrompt ? "no: the prompt shares its numerics and got slower (below)"
+                                  : "no: the table's choices");
   }
   std::fprintf(Summary, "\nwisdom: %s (%zu kernels, %zu layouts for this host); %.1f s\n", File.c_str(),
                Wis->kernels().size(), Wis->layouts().size(),

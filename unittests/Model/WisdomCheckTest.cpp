@@ -55,9 +55,15 @@ TEST(WisdomCheckTest, ConfirmsOrRevertsEachTokenClass) {
   EXPECT_TRUE(D.Compared);
   EXPECT_GT(D.TableSeconds, 0);
   EXPECT_GT(D.TunedSeconds, 0);
-  // Prefill was the table's already: nothing to compare, nothing changed.
+  // Prefill's entries are the table's, but its kernels take the decode
+  // kernels' numerics (batch invariance): compared exactly when the tuned
+  // decode choices stood, and a prompt they slowed reverts them.
   EXPECT_EQ(P.Tokens, TokenClass::Prefill);
-  EXPECT_FALSE(P.Compared);
+  EXPECT_EQ(P.Compared, D.Kept || D.SlowedPrompt);
+  if (D.SlowedPrompt) {
+    EXPECT_FALSE(D.Kept);
+    EXPECT_LT(P.Gain, 1 - P.Noise / 2);
+  }
   ASSERT_EQ(W.kernels().size(), Before.kernels().size());
   for (size_t I = 0; I < W.kernels().size(); ++I) {
     const WisdomKernel &E = W.kernels()[I], &Old = Before.kernels()[I];

@@ -38,6 +38,9 @@ struct LUMEN_API WisdomCheck {
   codegen::TokenClass Tokens = codegen::TokenClass::Decode;
   bool Compared = false;  // False: every tuned choice was the table's (nothing to confirm).
   bool Kept = false;      // The tuned choices won beyond the noise and stay.
+  /// Decode: won, but its numerics, which the prompt's kernels share for
+  /// batch invariance, made the prompt slower beyond the noise: not kept.
+  bool SlowedPrompt = false;
   double TableSeconds = 0, TunedSeconds = 0; // Medians: a decode step, or the prompt batch.
   double Gain = 1, Noise = 0;
 };
@@ -45,7 +48,9 @@ struct LUMEN_API WisdomCheck {
 /// Runs M (loaded with Tuned's layouts) with Tuned's kernels and with the
 /// table's at each thread count, decode steps and a prompt batch; where the
 /// tuned kernels do not win beyond the noise, Tuned's entries for that
-/// thread count and token class are replaced by the table's choices (gain 1).
+/// thread count and token class are replaced by the table's choices (gain 1),
+/// and where the prompt got slower beyond the noise through the decode
+/// kernels' numerics, the decode entries too.
 LUMEN_API absl::StatusOr<std::vector<WisdomCheck>> confirmWisdom(const TransformerModel &M, runtime::KernelCache &Cache,
                                                                  codegen::Wisdom &Tuned,
                                                                  const std::vector<unsigned> &Threads,
