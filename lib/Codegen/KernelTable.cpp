@@ -84,8 +84,12 @@ constexpr std::array<TableRow, 14> kTable = {{
   // (kernel_bench --shapes 8960x1536, one thread) Q4_K 87-88 % of the read
   // probe against 65 % with the page start alone, Q5_K 81 against 56-61,
   // Q6_K 84-88 against 70-71; gate/up's (1536x8960) within noise of it.
-  // Q8_0 and Q4_0 do not gain (Q8_0 90-99 against 100-109).
-  {"decode, interleaved16, zen5, k-quants", WeightLayout::Interleaved16, Hosts::Zen5, Types::KQuants, 1,  1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      4096,      PrefetchPattern::LinesAndPage, false},
+  // Q8_0 and Q4_0 do not gain (Q8_0 90-99 against 100-109). On a second
+  // Zen 5 host 8 KB ahead beat 4 KB in the model (1.5B Q4_K_M, Q5_K_M, Q6_K,
+  // `bench -p 0 -n 64`, two binaries alternated twice: one thread 85-88 % of
+  // the probe -> 90-93 %, +6-11 %; two threads +1-11 %), as the tuner found
+  // there for every K-quant decode shape (docs/BENCHMARK.md, 2026-12-07).
+  {"decode, interleaved16, zen5, k-quants", WeightLayout::Interleaved16, Hosts::Zen5, Types::KQuants, 1,  1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      8192,      PrefetchPattern::LinesAndPage, false},
   // name                                  layout                        hosts         types        N             K           act                     bits  acc  rows  tokens  prefetch   pattern                     paced
   {"decode, interleaved16, zen5",         WeightLayout::Interleaved16,  Hosts::Zen5,  Types::Any,  1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      8192,      PrefetchPattern::PageStart,  false},
   {"decode, interleaved16",               WeightLayout::Interleaved16,  Hosts::Any,   Types::Any,  1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      0,         PrefetchPattern::Lines,      true},
