@@ -514,7 +514,7 @@ absl::Status JitForward::forward(std::span<const Piece> Pieces, float *LogitsOut
     std::copy_n(Y, Rows * Vocab, LogitsOut);
   Prof.mark(Phase::LmHead);
   for (int64_t I = 0; I < Rows; ++I)
-    if (absl::Status S = checkLogits(&LogitsOut[I * Vocab], Vocab, RowPos[OutRows[I]]); !S.ok())
+    if (absl::Status S = checkLogits(&LogitsOut[I * Vocab], Vocab, RowPos[OutRows[I]], /*HalfPrecision=*/true); !S.ok())
       return S;
   return absl::OkStatus();
 }

@@ -28,14 +28,16 @@ inline bool allFinite(const float *X, int64_t N) {
   return Bad == 0;
 }
 
-/// OK, or the error for a row of Vocab logits at Position that is not finite.
-inline absl::Status checkLogits(const float *Logits, int64_t Vocab, int64_t Position) {
+/// OK, or the error for a row of Vocab logits at Position that is not finite;
+/// HalfPrecision: the session keeps the KV cache and attention in fp16.
+inline absl::Status checkLogits(const float *Logits, int64_t Vocab, int64_t Position, bool HalfPrecision) {
   if (allFinite(Logits, Vocab))
     return absl::OkStatus();
   return absl::DataLossError(absl::StrFormat(
       "the logits at position %d are not finite (NaN or infinity): the file's tensor data is corrupt, or an "
-      "activation overflows (the JIT path keeps the KV cache and attention in fp16, whose range ends at 65504)",
-      Position));
+      "activation overflows%s",
+      Position,
+      HalfPrecision ? " (the JIT path keeps the KV cache and attention in fp16, whose range ends at 65504)" : ""));
 }
 
 } // namespace lumen::model

@@ -170,7 +170,7 @@ absl::Status ReferenceSession::eval(std::span<const int32_t> Tokens, bool AllLog
   matmul(M.Output, XN.data(), Logits.data(), Rows);
   Pos += N;
   for (int64_t R = 0; R < Rows; ++R)
-    if (absl::Status S = checkLogits(&Logits[R * C.Vocab], C.Vocab, Pos - Rows + R); !S.ok())
+    if (absl::Status S = checkLogits(&Logits[R * C.Vocab], C.Vocab, Pos - Rows + R, /*HalfPrecision=*/false); !S.ok())
       return S;
   return absl::OkStatus();
 }

@@ -47,6 +47,13 @@ int runEval(const std::vector<std::string> &Args) {
   if (*From >= N)
     return fail(absl::StrFormat("--from %d is past the last position %d", *From, N - 1));
 
+  // The scalar path reads every layout alike and compiles nothing: refused
+  // before loading (--tune would tune first).
+  if (absl::GetFlag(FLAGS_reference))
+    for (const char *Flag : {"kernel_cache", "no_kernel_cache", "isa", "no_wisdom", "tune", "budget"})
+      if (flagGiven(Flag))
+        return fail(absl::StrFormat("--reference compiles no kernels: %s does not apply", flagSpelling(Flag)));
+
   absl::StatusOr<std::unique_ptr<model::TransformerModel>> M = loadModel();
   if (!M.ok())
     return fail(std::string(M.status().message()));
@@ -68,10 +75,6 @@ int runEval(const std::vector<std::string> &Args) {
   absl::StatusOr<Engine> E;
   absl::StatusOr<std::unique_ptr<model::Session>> S;
   if (absl::GetFlag(FLAGS_reference)) {
-    // The scalar path reads every layout alike and compiles nothing.
-    for (const char *Flag : {"kernel_cache", "no_kernel_cache", "isa", "no_wisdom", "tune", "budget"})
-      if (flagGiven(Flag))
-        return fail(absl::StrFormat("--reference compiles no kernels: %s does not apply", flagSpelling(Flag)));
     S = model::createReferenceSession(**M, Opt);
   } else {
     E = createEngine();

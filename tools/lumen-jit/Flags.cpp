@@ -26,7 +26,7 @@ ABSL_FLAG(bool, print_llvm, false, "print the LLVM IR generated for --shape");
 ABSL_FLAG(std::string, shape, "", "--print-llvm: KxM, e.g. 896x4864 (896 in, 4864 out)");
 ABSL_FLAG(std::string, isa, "host",
           "the ISA kernels are compiled and weights laid out for: host, avx2, avx512 or avx512-vnni "
-          "(run/eval/bench/perplexity: one this CPU has, e.g. avx2 to time the AVX2 kernels on an AVX-512 host)");
+          "(run/eval/bench/perplexity/serve/tune: one this CPU has, e.g. avx2 to time the AVX2 kernels on an AVX-512 host)");
 ABSL_FLAG(std::string, layout, "auto",
           "--print-llvm: weight layout: auto (what the model loader stores for --isa: "
           "interleaved16 on avx512-vnni when M is a multiple of 16, else interleaved8 when M is a "

@@ -417,6 +417,10 @@ TEST(CommandLineTest, FlagSpellingsAndMistakes) {
   EXPECT_NE(lumenJit({"eval", "-m", kTiny, "--tokens", "1", "--reference", "--isa", "avx2"})
                 .Err.find("--reference compiles no kernels: --isa does not apply"),
             std::string::npos);
+  // Refused before anything runs: --tune would tune the model first.
+  Result Tune = lumenJit({"eval", "-m", kTiny, "--tokens", "1", "--reference", "--tune", "--kernel-cache", kTmp + "/ref-tune"});
+  EXPECT_NE(Tune.Err.find("--reference compiles no kernels"), std::string::npos) << Tune.Err;
+  EXPECT_FALSE(std::filesystem::exists(kTmp + "/ref-tune/wisdom.txt"));
   EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "x", "--temp", "1e40"}).Err.find("--temp 1e+40 is out of range"),
             std::string::npos);
   // The command word print-llvm is --print-llvm.
