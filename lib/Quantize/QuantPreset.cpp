@@ -51,6 +51,11 @@ bool useMoreBits(int Layer, int Layers) {
   return Layer < Layers / 8 || Layer >= 7 * Layers / 8 || (Layer - Layers / 8) % 3 == 2;
 }
 
+/// Whether Type's blocks divide a row of RowLength.
+bool blocksDivide(TensorType Type, int64_t RowLength) {
+  return RowLength % gguf::tensorTypeTraits(Type).BlockSize == 0;
+}
+
 /// The type llama.cpp falls back to when Type's blocks do not divide a row.
 TensorType fallback(TensorType Type, int64_t RowLength) {
   TensorType F = TensorType::F16;
@@ -62,7 +67,7 @@ TensorType fallback(TensorType Type, int64_t RowLength) {
   case TensorType::Q6_K: F = TensorType::Q8_0; break;
   default: break;
   }
-  return RowLength % gguf::tensorTypeTraits(F).BlockSize == 0 ? F : TensorType::F16;
+  return blocksDivide(F, RowLength) ? F : TensorType::F16;
 }
 } // namespace
 
@@ -127,16 +132,14 @@ std::optional<TensorType> TensorTypePlan::ruleType(std::string_view Name, std::s
 
 std::optional<TensorType> TensorTypePlan::typeFor(std::string_view Name, std::span<const int64_t> Dims) const {
   std::optional<TensorType> T = ruleType(Name, Dims);
-  if (T && Dims[0] % gguf::tensorTypeTraits(*T).BlockSize != 0)
+  if (T && !blocksDivide(*T, Dims[0]))
     T = fallback(*T, Dims[0]);
   return T;
 }
 
 std::optional<TensorType> TensorTypePlan::fellBackFrom(std::string_view Name, std::span<const int64_t> Dims) const {
   std::optional<TensorType> T = ruleType(Name, Dims);
-  if (T && Dims[0] % gguf::tensorTypeTraits(*T).BlockSize != 0)
-    return T;
-  return std::nullopt;
+  return T && !blocksDivide(*T, Dims[0]) ? T : std::nullopt;
 }
 
 TensorType TensorTypePlan::chooseForRole(std::string_view Name, int64_t RowLength) const {
@@ -146,7 +149,7 @@ TensorType TensorTypePlan::chooseForRole(std::string_view Name, int64_t RowLengt
   // The output (or the embedding standing in for it): Q6_K unless the
   // preset is Q8_0, Q8_0 where super-blocks do not divide the rows.
   if (Name == "output.weight" || (!Facts.HasOutput && Name == "token_embd.weight")) {
-    if (RowLength % gguf::tensorTypeTraits(Info.Default).BlockSize != 0)
+    if (!blocksDivide(Info.Default, RowLength))
       return TensorType::Q8_0;
     return Info.Default == TensorType::Q8_0 ? TensorType::Q8_0 : TensorType::Q6_K;
   }

@@ -50,7 +50,7 @@ int runEval(const std::vector<std::string> &Args) {
   // The scalar path reads every layout alike and compiles nothing: refused
   // before loading (--tune would tune first).
   if (absl::GetFlag(FLAGS_reference))
-    for (const char *Flag : {"kernel_cache", "no_kernel_cache", "isa", "no_wisdom", "tune", "budget"})
+    for (const char *Flag : {LUMEN_JIT_FLAGS, "isa"})
       if (flagGiven(Flag))
         return fail(absl::StrFormat("--reference compiles no kernels: %s does not apply", flagSpelling(Flag)));
 

@@ -235,7 +235,6 @@ namespace {
 
 // Flags every command that loads a model for computing reads.
 #define LUMEN_MODEL_FLAGS "m", "model", "isa", "repack", "huge_pages"
-#define LUMEN_JIT_FLAGS "kernel_cache", "no_kernel_cache", "no_wisdom", "tune", "budget"
 
 const std::vector<CommandInfo> kCommands = {
     {"run", runRun,
@@ -391,8 +390,7 @@ std::string generalHelp() {
   Out += "\nrun, eval, bench, perplexity, serve and tune take --isa avx2|avx512|avx512-vnni too: kernels\n"
          "and weight layout for that level instead of the host's (one this CPU has). Flags may be\n"
          "spelled with dashes or underscores. 'lumen-jit COMMAND --help' lists a command's flags with\n"
-         "their defaults; "
-         "'lumen-jit --version' prints the versions and the CPU the JIT targets.\n";
+         "their defaults; 'lumen-jit --version' prints the versions and the CPU the JIT targets.\n";
   return Out;
 }
 

@@ -74,6 +74,10 @@ ABSL_DECLARE_FLAG(bool, tune);
 ABSL_DECLARE_FLAG(bool, trace);
 ABSL_DECLARE_FLAG(bool, no_wisdom);
 
+/// The flags only the JIT path reads (the kernel cache, the tuner's wisdom):
+/// listed by the commands that take them, refused by `eval --reference`.
+#define LUMEN_JIT_FLAGS "kernel_cache", "no_kernel_cache", "no_wisdom", "tune", "budget"
+
 namespace lumen::tool {
 
 /// The command line after the spelling pass: what Abseil parses, and what the

@@ -64,8 +64,7 @@ protected:
                           std::span<const uint8_t>(T.Data, T.NumBytes));
     Edit(W, **Src);
     // A file per test: CTest runs the tests of this suite in parallel.
-    std::string Path = std::string(LUMEN_TEST_TMPDIR) + "/malformed-" +
-                       ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".gguf";
+    const std::string Path = pathForTest();
     EXPECT_TRUE(W.write(Path).ok());
     auto M = model::TransformerModel::load(Path);
     return M.ok() ? "" : std::string(M.status().message());
@@ -73,7 +72,7 @@ protected:
   static std::vector<uint8_t> Bytes;
 
 public:
-  /// rewrite and the path it writes, for the helpers below.
+  /// rewrite and the path it writes (one a test), for the helpers below.
   static std::string rewriteForTest(const std::function<void(gguf::GGUFWriter &, const gguf::GGUFFile &)> &Edit,
                                     const std::string &SkipTensor) {
     return rewrite(Edit, SkipTensor);
