@@ -42,7 +42,7 @@ enum class Hosts {
 /// Which weight types a row is for.
 enum class Types {
   Any,
-  KQuants, // Q4_K, Q5_K and Q6_K: their decode steps stream differently (below).
+  Packed, // Every interleaved type but Q8_0 (quants below a byte): their decode steps stream differently (below).
 };
 
 struct TableRow {
@@ -84,12 +84,16 @@ constexpr std::array<TableRow, 14> kTable = {{
   // (kernel_bench --shapes 8960x1536, one thread) Q4_K 87-88 % of the read
   // probe against 65 % with the page start alone, Q5_K 81 against 56-61,
   // Q6_K 84-88 against 70-71; gate/up's (1536x8960) within noise of it.
-  // Q8_0 and Q4_0 do not gain (Q8_0 90-99 against 100-109). On a second
-  // Zen 5 host 8 KB ahead beat 4 KB in the model (1.5B Q4_K_M, Q5_K_M, Q6_K,
+  // Q8_0 does not gain (90-99 against 100-109). On a second Zen 5 host
+  // 8 KB ahead beat 4 KB in the model (1.5B Q4_K_M, Q5_K_M, Q6_K,
   // `bench -p 0 -n 64`, two binaries alternated twice: one thread 85-88 % of
   // the probe -> 90-93 %, +6-11 %; two threads +1-11 %), as the tuner found
-  // there for every K-quant decode shape (docs/BENCHMARK.md, 2026-12-07).
-  {"decode, interleaved16, zen5, k-quants", WeightLayout::Interleaved16, Hosts::Zen5, Types::KQuants, 1,  1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      8192,      PrefetchPattern::LinesAndPage, false},
+  // there for every K-quant decode shape; and it found the same for the
+  // legacy blocks and IQ4_NL (Q4_0, Q4_1, Q5_0, Q5_1: 1.09-1.22x a shape):
+  // in the model one thread +6-10 % (1.5B Q4_0 85 -> 97 % of the probe;
+  // 0.5B Q4_0, Q4_1, Q3_K_M's IQ4_NL, the Q4_K_M/Q5_K_M fallbacks to
+  // 93-99 %), two threads +2-11 % (docs/BENCHMARK.md, 2026-12-07).
+  {"decode, interleaved16, zen5, packed",  WeightLayout::Interleaved16,  Hosts::Zen5,  Types::Packed, 1,  1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      8192,      PrefetchPattern::LinesAndPage, false},
   // name                                  layout                        hosts         types        N             K           act                     bits  acc  rows  tokens  prefetch   pattern                     paced
   {"decode, interleaved16, zen5",         WeightLayout::Interleaved16,  Hosts::Zen5,  Types::Any,  1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      8192,      PrefetchPattern::PageStart,  false},
   {"decode, interleaved16",               WeightLayout::Interleaved16,  Hosts::Any,   Types::Any,  1,   1,       32,  kAny,  ActivationFormat::Q8,   512,  1,   16,   1,      0,         PrefetchPattern::Lines,      true},
@@ -144,7 +148,7 @@ constexpr std::array<TableRow, 14> kTable = {{
 // clang-format on
 
 bool rowFits(const TableRow &R, const MatmulShape &Shape, const CpuFeatures &Cpu) {
-  if (R.Weights == Types::KQuants && !interleavesSubBlockRuns(Shape.Weights))
+  if (R.Weights == Types::Packed && (Shape.Weights == WeightType::Q8_0 || !interleaves(Shape.Weights)))
     return false;
   switch (R.For) {
   case Hosts::Any:
