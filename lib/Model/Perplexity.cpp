@@ -75,17 +75,22 @@ absl::StatusOr<PerplexityEstimate> perplexity(Session &S, std::span<const int32_
     std::copy_n(Tokens.begin() + K * C, C, Chunk.begin());
     if (O.ChunkStart)
       Chunk[0] = *O.ChunkStart;
+    // Which chunk failed tells where in the text to look.
+    auto InChunk = [&](const absl::Status &St) {
+      return absl::Status(St.code(), absl::StrFormat("chunk %d of %d (tokens %d-%d of the text): %s", K + 1, Chunks,
+                                                     K * C, K * C + C - 1, St.message()));
+    };
     if (absl::Status St = S.rewind(0); !St.ok())
       return St;
     // Positions before First are context only; from First on, each
     // position's logits score the token after it (up to the chunk's end).
     std::span<const int32_t> All(Chunk);
     if (absl::Status St = S.eval(All.first(First), /*AllLogits=*/false, Logits); !St.ok())
-      return St;
+      return InChunk(St);
     for (int64_t P = First; P < C - 1; P += Piece) {
       const int64_t Count = std::min(Piece, C - 1 - P);
       if (absl::Status St = S.eval(All.subspan(P, Count), /*AllLogits=*/true, Logits); !St.ok())
-        return St;
+        return InChunk(St);
       for (int64_t I = 0; I < Count; ++I)
         Sums.add(&Logits[I * Vocab], Vocab, Chunk[P + I + 1]);
     }

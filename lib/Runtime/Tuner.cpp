@@ -329,26 +329,28 @@ absl::StatusOr<std::vector<TuneReport>>
 tuneTargets(KernelCache &Cache, const std::vector<TuneTarget> &Targets, const std::vector<unsigned> &Threads,
             double BudgetSeconds, const TunerOptions &Base, Wisdom &Wis,
             const std::function<absl::Status(size_t, size_t, const std::string &)> &Progress) {
-  // Jobs share the budget by weight: a layout comparison is a few timings,
-  // a kernel's search many, a prefill search's timings the longest.
+  // Jobs share the budget by weight (in tenths of a decode search): a
+  // layout comparison is a few timings, a kernel's search many, a prefill
+  // search's timings the longest.
   struct Job {
     size_t Target;
     unsigned Threads;
     enum Kind { Layout, Decode, Prefill } What;
-    double Weight;
+    unsigned Weight;
   };
   std::vector<Job> Jobs;
   for (size_t TI = 0; TI < Threads.size(); ++TI)
     for (size_t I = 0; I < Targets.size(); ++I) {
       if (TI == 0)
-        Jobs.push_back({I, Threads[TI], Job::Layout, 0.3});
-      Jobs.push_back({I, Threads[TI], Job::Decode, 1.0});
+        Jobs.push_back({I, Threads[TI], Job::Layout, 3});
+      Jobs.push_back({I, Threads[TI], Job::Decode, 10});
       if (Targets[I].Prefill)
-        Jobs.push_back({I, Threads[TI], Job::Prefill, 1.5}); // Its passes are longer.
+        Jobs.push_back({I, Threads[TI], Job::Prefill, 15}); // Its passes are longer.
     }
-  double WeightLeft = 0;
+  size_t WeightAll = 0;
   for (const Job &J : Jobs)
-    WeightLeft += J.Weight;
+    WeightAll += J.Weight;
+  size_t WeightLeft = WeightAll;
   const double Deadline = now() + BudgetSeconds;
   const CpuFeatures &Cpu = Cache.jit().cpu();
   std::vector<TuneReport> Report;
@@ -358,7 +360,7 @@ tuneTargets(KernelCache &Cache, const std::vector<TuneTarget> &Targets, const st
     const TuneTarget &Target = Targets[J.Target];
     const char *What = J.What == Job::Layout ? "layout" : J.What == Job::Decode ? "decode" : "prefill";
     if (Progress)
-      if (absl::Status S = Progress(JI, Jobs.size(),
+      if (absl::Status S = Progress(WeightAll - WeightLeft, WeightAll,
                                     absl::StrFormat("%s %s %dx%d, %d thread(s)", Target.Name, What, Target.K,
                                                     Target.M, J.Threads));
           !S.ok())
@@ -369,7 +371,7 @@ tuneTargets(KernelCache &Cache, const std::vector<TuneTarget> &Targets, const st
       T.reset(); // Free the previous tuner's weight copies first.
       T = std::make_unique<Tuner>(Cache, O);
     }
-    const double Share = std::max(0.0, Deadline - now()) * J.Weight / WeightLeft;
+    const double Share = std::max(0.0, Deadline - now()) * J.Weight / double(WeightLeft);
     WeightLeft -= J.Weight;
     TuneReport Row;
     Row.Name = Target.Name;
@@ -408,7 +410,7 @@ tuneTargets(KernelCache &Cache, const std::vector<TuneTarget> &Targets, const st
     Report.push_back(std::move(Row));
   }
   if (Progress)
-    if (absl::Status S = Progress(Jobs.size(), Jobs.size(), "done"); !S.ok())
+    if (absl::Status S = Progress(WeightAll, WeightAll, "done"); !S.ok())
       return S;
   return Report;
 }

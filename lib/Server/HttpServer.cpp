@@ -292,6 +292,8 @@ void HttpServer::Impl::metrics(httplib::Response &Res) {
     Metric("requests_rejected_total", "counter", "Completion requests refused with 503: the queue was full.",
            S.Rejected);
     Metric("requests_cancelled_total", "counter", "Requests whose clients went away before the end.", S.Cancelled);
+    Metric("requests_failed_total", "counter", "Running requests ended by a forward pass's error (logged).",
+           S.Failed);
     Metric("prompt_tokens_total", "counter", "Prompt tokens of the requests started.", S.PromptTokens);
     Metric("prompt_tokens_reused_total", "counter",
            "Prompt tokens taken from a slot's cache instead of prefilled (prefix reuse).", S.ReusedPromptTokens);

@@ -361,6 +361,8 @@ void Scheduler::run() {
     const double Seconds = now() - Start;
     size_t Row = 0;
     int64_t Decoded = 0; // Tokens sampled this step.
+    if (!St.ok() && Options.OnFailure)
+      Options.OnFailure(St);
     for (size_t I = 0; I < Inputs.size(); ++I) {
       Slot &S = *Owners[I];
       if (!St.ok()) { // The sequence's cache is unknown now: start it afresh.
@@ -385,6 +387,8 @@ void Scheduler::run() {
       }
     }
     std::lock_guard<std::mutex> L(M);
+    if (!St.ok())
+      Stats.Failed += static_cast<int64_t>(Inputs.size());
     ++Stats.Steps;
     Stats.StepSeconds += Seconds;
     Recent.push_back({Start + Seconds, Seconds, Decoded});

@@ -121,6 +121,10 @@ int runServe(const std::vector<std::string> &Args) {
       return Fail(St);
     server::SchedulerOptions JO;
     JO.QueueLimit = static_cast<size_t>(Queue);
+    JO.OnFailure = [](const absl::Status &St) {
+      std::fprintf(stderr, "lumen-jit: error: a step failed, its requests end with this error: %s\n",
+                   std::string(St.message()).c_str());
+    };
     Jobs = std::make_unique<server::Scheduler>(*Session, JO);
     std::string Id = absl::GetFlag(FLAGS_alias);
     if (Id.empty())
@@ -129,10 +133,11 @@ int runServe(const std::vector<std::string> &Args) {
     LoadStatus.store(0);
     std::fprintf(stderr,
                  "lumen-jit: ready: model '%s', %d slot(s) of %lld tokens (KV cache up to %.1f MiB a slot), "
-                 "steps of up to %lld tokens, %u thread(s)%s\n",
+                 "steps of up to %lld tokens, %u thread(s), kernels for %s (%s)%s\n",
                  Id.c_str(), Parallel, static_cast<long long>(Session->contextSize()),
                  Session->sequenceBytes() / 1048576.0, static_cast<long long>(Session->batchSize()),
-                 *Threads ? *Threads : std::thread::hardware_concurrency(),
+                 *Threads ? *Threads : std::thread::hardware_concurrency(), E->Jit->cpu().CpuName.c_str(),
+                 std::string(E->Jit->cpu().isaName()).c_str(),
                  SO.ApiKey.empty() ? "" : ", API key required");
   });
 

@@ -8,6 +8,7 @@
 #include "Fixtures.h"
 #include "FidelityUtil.h"
 #include "lumen/GGUF/GGUFWriter.h"
+#include "lumen/Model/Perplexity.h"
 #include "lumen/Model/TransformerModel.h"
 #include "lumen/Model/Session.h"
 #include "lumen/Runtime/Jit.h"
@@ -342,6 +343,17 @@ TEST_F(MalformedModelTest, NonFiniteLogitsAreAnError) {
     EXPECT_TRUE(absl::IsDataLoss(S)) << S;
     EXPECT_NE(S.message().find("the logits at position 0 are not finite"), std::string::npos) << S;
   }
+  // perplexity says which chunk of the text it was on.
+  auto Session = model::createJitSession(*M, test::kernelCache(), {});
+  ASSERT_TRUE(Session.ok()) << Session.status();
+  const std::vector<int32_t> Text(16, 785);
+  model::PerplexityOptions PO;
+  PO.ChunkTokens = 8;
+  absl::StatusOr<model::PerplexityEstimate> P = model::perplexity(**Session, Text, PO);
+  EXPECT_TRUE(absl::IsDataLoss(P.status())) << P.status();
+  EXPECT_NE(P.status().message().find("chunk 1 of 2 (tokens 0-7 of the text): the logits at position"),
+            std::string::npos)
+      << P.status();
 }
 
 TEST_F(MalformedModelTest, KeysPastTheFp16RangeAreAnErrorOnTheJitPath) {

@@ -113,17 +113,22 @@ TEST(TunerTest, TuneTargetsFillsWisdomForEveryJob) {
                                            {"b", WeightType::Q4_K, 32, 256, false}};
   Wisdom W(WisdomHost::current(Cpu));
   std::vector<std::string> Seen;
+  std::vector<size_t> DoneSeen;
   // A budget that a release build never reaches (a sanitizer build may).
   absl::StatusOr<std::vector<TuneReport>> R = tuneTargets(
       Cache, Targets, {1, 2}, 20.0, smallOptions(), W, [&](size_t Done, size_t Total, const std::string &What) {
-        EXPECT_LE(Done, Total);
+        EXPECT_EQ(Total, 76u);
         Seen.push_back(What);
+        DoneSeen.push_back(Done);
         return absl::OkStatus();
       });
   ASSERT_TRUE(R.ok()) << R.status();
   // a: layout, decode and prefill at 1 thread, decode and prefill at 2; b: layout, decode, decode.
   ASSERT_EQ(R->size(), 8u);
   EXPECT_EQ(Seen.size(), 9u);
+  // Progress counts the jobs' shares of the budget (layout 3, decode 10,
+  // prefill 15), so the share done is the share of the time spent.
+  EXPECT_EQ(DoneSeen, (std::vector<size_t>{0, 3, 13, 28, 31, 41, 51, 66, 76}));
   // Every job that measured something left its entry; one that measured
   // nothing (out of budget) left none.
   size_t Kernels = 0, Layouts = 0;

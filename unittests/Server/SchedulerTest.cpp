@@ -157,4 +157,44 @@ TEST(SchedulerTest, ContextFullEndsWithLength) {
   EXPECT_NE(Out.find("|done 1 7"), std::string::npos) << Out;
 }
 
+/// A session whose steps from the FailFrom-th on (0-based) fail, as a
+/// forward pass with non-finite logits does.
+class FailingSession : public BatchedSession {
+public:
+  FailingSession(std::unique_ptr<BatchedSession> Inner, int FailFrom) : Inner(std::move(Inner)), FailFrom(FailFrom) {}
+  absl::Status step(std::span<const SequenceInput> Inputs, std::vector<float> &Logits) override {
+    if (Steps++ >= FailFrom)
+      return absl::DataLossError("the logits at position 3 are not finite");
+    return Inner->step(Inputs, Logits);
+  }
+  absl::Status prepare() override { return Inner->prepare(); }
+  int64_t position(int32_t Sequence) const override { return Inner->position(Sequence); }
+  absl::Status rewind(int32_t Sequence, int64_t P) override { return Inner->rewind(Sequence, P); }
+  int32_t sequences() const override { return Inner->sequences(); }
+  int64_t contextSize() const override { return Inner->contextSize(); }
+  int64_t batchSize() const override { return Inner->batchSize(); }
+  int64_t sequenceBytes() const override { return Inner->sequenceBytes(); }
+  const TransformerModel &model() const override { return Inner->model(); }
+
+private:
+  std::unique_ptr<BatchedSession> Inner;
+  int FailFrom, Steps = 0;
+};
+
+TEST(SchedulerTest, AFailedStepEndsItsRequestsCountedAndReported) {
+  FailingSession S(fixture().session(2), /*FailFrom=*/2);
+  std::vector<std::string> Reported;
+  SchedulerOptions O;
+  O.OnFailure = [&](const absl::Status &St) { Reported.push_back(std::string(St.message())); };
+  Scheduler Jobs(S, O);
+  // Both requests are running when the third step fails: both end with its error.
+  auto A = Jobs.submit(spec(1, 50)), B = Jobs.submit(spec(2, 50));
+  ASSERT_TRUE(A.ok() && B.ok());
+  for (auto *J : {&*A, &*B})
+    EXPECT_NE(drain(**J).find("|error the logits at position 3 are not finite"), std::string::npos);
+  Jobs.shutdown();
+  EXPECT_EQ(Jobs.stats().Failed, 2);
+  EXPECT_EQ(Reported, std::vector<std::string>{"the logits at position 3 are not finite"});
+}
+
 } // namespace

@@ -606,6 +606,7 @@ TEST(ServerTest, AClientThatGoesAwayFreesItsSlot) {
   json M = S.metrics();
   EXPECT_EQ(M["lumen_slots_busy"], 0);
   EXPECT_EQ(M["lumen_requests_cancelled_total"], 1);
+  EXPECT_EQ(M["lumen_requests_failed_total"], 0); // Cancelled is not failed (SchedulerTest fails a step).
   EXPECT_LT(M["lumen_generated_tokens_total"].get<double>(), 400); // Stopped within a few steps, not at the end.
   // The slot serves the next request.
   EXPECT_EQ(post(S, "/v1/chat/completions", chatBody("next", 3, 0, false))["usage"]["completion_tokens"], 3);

@@ -63,9 +63,14 @@ std::vector<std::string> tinyServer() {
 
 TEST(ServeCommandTest, APortInUseIsAnErrorAndSigintExitsZero) {
   LUMEN_REQUIRE_SHARED(kTiny);
-  Child First(tinyServer());
+  std::vector<std::string> Args = tinyServer();
+  Args.insert(Args.end(), {"--isa", "avx2"});
+  Child First(Args);
   const std::string Port = readyPort(First);
   ASSERT_FALSE(Port.empty()) << First.err();
+  // The ready line names the kernels' target, as --version does.
+  EXPECT_TRUE(std::regex_search(First.err(), std::regex("ready: .*, kernels for [a-z0-9-]+ \\(avx2\\)")))
+      << First.err();
   Result Second = lumenJit({"serve", "-m", kTiny, "--port", Port, "-t", "1"});
   EXPECT_EQ(Second.Exit, 1);
   EXPECT_NE(Second.Err.find("cannot listen"), std::string::npos) << Second.Err;

@@ -139,8 +139,10 @@ struct LUMEN_API TuneReport {
 
 /// Tunes every target (its layout, then its decode and prefill kernels in
 /// that layout) for each thread count within BudgetSeconds in all, storing
-/// the results in Wis (replacing older entries). Progress gets (jobs done,
-/// jobs, what is being tuned) before each job; returning an error stops.
+/// the results in Wis (replacing older entries). Progress gets (work done,
+/// all the work, what is being tuned) before each job, the work counted in
+/// the jobs' shares of the budget (so the share done is the time's); returning
+/// an error stops.
 LUMEN_API absl::StatusOr<std::vector<TuneReport>>
 tuneTargets(KernelCache &Cache, const std::vector<TuneTarget> &Targets, const std::vector<unsigned> &Threads,
             double BudgetSeconds, const TunerOptions &Base, codegen::Wisdom &Wis,

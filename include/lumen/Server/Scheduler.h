@@ -29,6 +29,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -83,12 +84,16 @@ private:
 
 struct LUMEN_API SchedulerOptions {
   size_t QueueLimit = 64; // Requests waiting for a slot; more are refused.
+  /// Called (on the stepping thread) with the error that ended a running
+  /// request: the server logs it, since its client may be gone.
+  std::function<void(const absl::Status &)> OnFailure;
 };
 
 /// Counters for /metrics.
 struct LUMEN_API SchedulerStats {
   int64_t Slots = 0, BusySlots = 0, Queued = 0;
   int64_t Requests = 0, Rejected = 0, Cancelled = 0;
+  int64_t Failed = 0; // Running requests a forward pass's error ended.
   int64_t PromptTokens = 0, ReusedPromptTokens = 0, GeneratedTokens = 0;
   int64_t Steps = 0;
   double StepSeconds = 0;     // In steps, all told.
