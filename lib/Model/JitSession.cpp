@@ -163,8 +163,10 @@ public:
   absl::StatusOr<Matmul> outputKernel(int64_t N);
   /// One pass over Pieces (at most Batch tokens in all, each sequence once)
   /// at their sequences' positions, which it advances; writes the logits
-  /// wanted, piece after piece, to Logits (Vocab floats a row).
-  absl::Status forward(std::span<const Piece> Pieces, float *Logits);
+  /// wanted, piece after piece, to Logits (Vocab floats a row). Rows not
+  /// finite go to Failed (row, error) if given, else are the error.
+  absl::Status forward(std::span<const Piece> Pieces, float *Logits,
+                       std::vector<BatchedSession::NonFinite> *Failed = nullptr);
 
 private:
   absl::StatusOr<Matmul> matmul(const Matrix &W, int64_t N);
@@ -414,7 +416,8 @@ void JitForward::attention(uint32_t Layer, int64_t N) {
   });
 }
 
-absl::Status JitForward::forward(std::span<const Piece> Pieces, float *LogitsOut) {
+absl::Status JitForward::forward(std::span<const Piece> Pieces, float *LogitsOut,
+                                 std::vector<BatchedSession::NonFinite> *Failed) {
   const ModelConfig &C = M.config();
   // The batch's rows: every piece's tokens, each with its sequence's cache
   // and its position; and the rows whose logits are wanted.
@@ -514,8 +517,12 @@ absl::Status JitForward::forward(std::span<const Piece> Pieces, float *LogitsOut
     std::copy_n(Y, Rows * Vocab, LogitsOut);
   Prof.mark(Phase::LmHead);
   for (int64_t I = 0; I < Rows; ++I)
-    if (absl::Status S = checkLogits(&LogitsOut[I * Vocab], Vocab, RowPos[OutRows[I]], /*HalfPrecision=*/true); !S.ok())
-      return S;
+    if (absl::Status S = checkLogits(&LogitsOut[I * Vocab], Vocab, RowPos[OutRows[I]], /*HalfPrecision=*/true);
+        !S.ok()) {
+      if (!Failed)
+        return S;
+      Failed->push_back({static_cast<size_t>(I), std::move(S)});
+    }
   return absl::OkStatus();
 }
 
@@ -573,7 +580,10 @@ public:
   JitBatchedSession(const TransformerModel &M, int64_t Ctx, std::unique_ptr<JitForward> F)
       : M(M), Ctx(Ctx), F(std::move(F)) {}
 
-  absl::Status step(std::span<const SequenceInput> Inputs, std::vector<float> &Logits) override {
+  absl::Status step(std::span<const SequenceInput> Inputs, std::vector<float> &Logits,
+                    std::vector<NonFinite> *Failed) override {
+    if (Failed)
+      Failed->clear();
     const int32_t Vocab = static_cast<int32_t>(M.config().Vocab);
     std::vector<Piece> &Pieces = StepPieces;
     Pieces.clear();
@@ -607,7 +617,16 @@ public:
     Logits.resize(Wanted * Vocab);
     if (Pieces.empty())
       return absl::OkStatus();
-    return F->forward(Pieces, Logits.data());
+    if (absl::Status S = F->forward(Pieces, Logits.data(), Failed); !S.ok() || !Failed)
+      return S;
+    // Logits rows to inputs: row R is the R-th input that wants logits.
+    std::vector<size_t> Wanting;
+    for (size_t I = 0; I < Inputs.size(); ++I)
+      if (Inputs[I].Logits)
+        Wanting.push_back(I);
+    for (NonFinite &NF : *Failed)
+      NF.Input = Wanting[NF.Input];
+    return absl::OkStatus();
   }
 
   absl::Status prepare() override {

@@ -311,6 +311,7 @@ void Scheduler::run() {
   std::vector<model::SequenceInput> Inputs;
   std::vector<Slot *> Owners;
   std::vector<float> Logits;
+  std::vector<model::BatchedSession::NonFinite> NonFinite; // The step's inputs whose logits were not.
   for (;;) {
     {
       std::unique_lock<std::mutex> L(M);
@@ -357,22 +358,33 @@ void Scheduler::run() {
     if (Inputs.empty())
       continue;
     const double Start = now();
-    absl::Status St = Session.step(Inputs, Logits);
+    // A sequence whose logits are not finite fails alone; an error of the
+    // whole step fails every sequence in it.
+    absl::Status St = Session.step(Inputs, Logits, &NonFinite);
     const double Seconds = now() - Start;
+    std::vector<const absl::Status *> Failure(Inputs.size(), St.ok() ? nullptr : &St);
+    for (const model::BatchedSession::NonFinite &NF : NonFinite)
+      Failure[NF.Input] = &NF.Error;
+    if (Options.OnFailure) {
+      if (!St.ok())
+        Options.OnFailure(St);
+      for (const model::BatchedSession::NonFinite &NF : NonFinite)
+        Options.OnFailure(NF.Error);
+    }
     size_t Row = 0;
-    int64_t Decoded = 0; // Tokens sampled this step.
-    if (!St.ok() && Options.OnFailure)
-      Options.OnFailure(St);
+    int64_t Decoded = 0, Failed = 0; // Tokens sampled, sequences failed this step.
     for (size_t I = 0; I < Inputs.size(); ++I) {
       Slot &S = *Owners[I];
-      if (!St.ok()) { // The sequence's cache is unknown now: start it afresh.
+      if (Failure[I]) { // The sequence's cache is unknown now: start it afresh.
         JobEvent E;
         E.What = JobEvent::Error;
-        E.Message = std::string(St.message());
+        E.Message = std::string(Failure[I]->message());
         S.J->push(std::move(E));
         release(S);
         S.Cached.clear();
         (void)Session.rewind(S.Seq, 0);
+        Row += St.ok() && Inputs[I].Logits; // Its logits row is there, unused.
+        ++Failed;
         continue;
       }
       S.Cached.insert(S.Cached.end(), Inputs[I].Tokens.begin(), Inputs[I].Tokens.end());
@@ -387,8 +399,7 @@ void Scheduler::run() {
       }
     }
     std::lock_guard<std::mutex> L(M);
-    if (!St.ok())
-      Stats.Failed += static_cast<int64_t>(Inputs.size());
+    Stats.Failed += Failed;
     ++Stats.Steps;
     Stats.StepSeconds += Seconds;
     Recent.push_back({Start + Seconds, Seconds, Decoded});

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 #include "FidelityUtil.h"
 
+#include "lumen/GGUF/GGUFFile.h"
 #include "lumen/Model/BatchedSession.h"
 #include "lumen/Runtime/Jit.h"
 #include "lumen/Runtime/KernelCache.h"
@@ -18,6 +19,7 @@
 #include "gtest/gtest.h"
 
 #include <cstring>
+#include <fstream>
 #include <random>
 
 using namespace lumen;
@@ -215,6 +217,60 @@ TEST(BatchedSessionTest, KVBytesPerTokenOfThePresets) {
   EXPECT_EQ(PerToken("qwen2.5-1.5b"), 28 * 1024);
   EXPECT_EQ(PerToken("qwen2.5-7b"), 56 * 1024);
   EXPECT_EQ(PerToken("qwen3-0.6b"), 112 * 1024);
+}
+
+// Sequences share no arithmetic, so one whose logits are not finite (here:
+// an infinite scale in its token's embedding row) fails alone: the step
+// lists it, and the other sequence's logits are those it has alone.
+TEST(BatchedSessionTest, ASequenceWithNonFiniteLogitsFailsAlone) {
+  SynthOptions O = smallSynthetic(gguf::TensorType::Q8_0, /*Tied=*/false, 63);
+  const std::string Path = absl::StrFormat("%s/batched-nonfinite.gguf", LUMEN_TEST_TMPDIR);
+  ASSERT_TRUE(writeSyntheticModel(O, Path).ok());
+  constexpr int32_t BadToken = 7;
+  {
+    auto F = gguf::GGUFFile::open(Path);
+    ASSERT_TRUE(F.ok()) << F.status();
+    const gguf::TensorInfo *E = (*F)->findTensor("token_embd.weight");
+    ASSERT_TRUE(E && E->Type == gguf::TensorType::Q8_0);
+    const uint64_t At = (*F)->dataOffset() + E->Offset + BadToken * E->rowBytes(); // Block 0's fp16 scale.
+    F->reset();
+    std::fstream File(Path, std::ios::in | std::ios::out | std::ios::binary);
+    File.seekp(static_cast<std::streamoff>(At));
+    const char Inf[2] = {0x00, 0x7C}; // fp16 +infinity, little-endian.
+    File.write(Inf, 2);
+    ASSERT_TRUE(File.good());
+  }
+  auto M = TransformerModel::load(Path);
+  ASSERT_TRUE(M.ok()) << M.status();
+  SessionOptions BO;
+  BO.ContextSize = 32;
+  BO.Threads = 2;
+  const std::vector<int32_t> Good = {1, 2, 3}, Bad = {BadToken};
+  const std::vector<SequenceInput> In = {{0, Good, true}, {1, Bad, true}};
+
+  auto Alone = createJitBatchedSession(**M, kernelCache(), BO, 1);
+  ASSERT_TRUE(Alone.ok());
+  std::vector<float> Expected;
+  ASSERT_TRUE((*Alone)->step(std::vector<SequenceInput>{{0, Good, true}}, Expected).ok());
+
+  auto B = createJitBatchedSession(**M, kernelCache(), BO, 2);
+  ASSERT_TRUE(B.ok());
+  std::vector<float> L;
+  std::vector<BatchedSession::NonFinite> Failed;
+  ASSERT_TRUE((*B)->step(In, L, &Failed).ok());
+  ASSERT_EQ(Failed.size(), 1u);
+  EXPECT_EQ(Failed[0].Input, 1u);
+  EXPECT_TRUE(absl::IsDataLoss(Failed[0].Error)) << Failed[0].Error;
+  EXPECT_NE(Failed[0].Error.message().find("the logits at position 0 are not finite"), std::string::npos);
+  const int64_t Vocab = (*M)->config().Vocab;
+  ASSERT_EQ(L.size(), 2 * static_cast<size_t>(Vocab));
+  EXPECT_EQ(std::memcmp(L.data(), Expected.data(), Vocab * sizeof(float)), 0);
+  EXPECT_EQ((*B)->position(0), 3);
+
+  // Without the list, the step is the first such sequence's error.
+  ASSERT_TRUE((*B)->rewind(0, 0).ok() && (*B)->rewind(1, 0).ok());
+  absl::Status S = (*B)->step(In, L);
+  EXPECT_TRUE(absl::IsDataLoss(S)) << S;
 }
 
 } // namespace

@@ -157,15 +157,25 @@ TEST(SchedulerTest, ContextFullEndsWithLength) {
   EXPECT_NE(Out.find("|done 1 7"), std::string::npos) << Out;
 }
 
-/// A session whose steps from the FailFrom-th on (0-based) fail, as a
-/// forward pass with non-finite logits does.
+/// A session whose steps from the FailFrom-th on (0-based) fail: all of
+/// the step, or (OnlySequence >= 0) that sequence's logits, reported as not
+/// finite as the JIT session does.
 class FailingSession : public BatchedSession {
 public:
-  FailingSession(std::unique_ptr<BatchedSession> Inner, int FailFrom) : Inner(std::move(Inner)), FailFrom(FailFrom) {}
-  absl::Status step(std::span<const SequenceInput> Inputs, std::vector<float> &Logits) override {
-    if (Steps++ >= FailFrom)
+  FailingSession(std::unique_ptr<BatchedSession> Inner, int FailFrom, int32_t OnlySequence = -1)
+      : Inner(std::move(Inner)), FailFrom(FailFrom), OnlySequence(OnlySequence) {}
+  absl::Status step(std::span<const SequenceInput> Inputs, std::vector<float> &Logits,
+                    std::vector<NonFinite> *Failed) override {
+    if (Steps++ < FailFrom)
+      return Inner->step(Inputs, Logits, Failed);
+    if (OnlySequence < 0)
       return absl::DataLossError("the logits at position 3 are not finite");
-    return Inner->step(Inputs, Logits);
+    if (absl::Status S = Inner->step(Inputs, Logits, Failed); !S.ok())
+      return S;
+    for (size_t I = 0; I < Inputs.size(); ++I)
+      if (Inputs[I].Sequence == OnlySequence && Inputs[I].Logits)
+        Failed->push_back({I, absl::DataLossError("the logits of one sequence are not finite")});
+    return absl::OkStatus();
   }
   absl::Status prepare() override { return Inner->prepare(); }
   int64_t position(int32_t Sequence) const override { return Inner->position(Sequence); }
@@ -179,6 +189,7 @@ public:
 private:
   std::unique_ptr<BatchedSession> Inner;
   int FailFrom, Steps = 0;
+  int32_t OnlySequence;
 };
 
 TEST(SchedulerTest, AFailedStepEndsItsRequestsCountedAndReported) {
@@ -195,6 +206,34 @@ TEST(SchedulerTest, AFailedStepEndsItsRequestsCountedAndReported) {
   Jobs.shutdown();
   EXPECT_EQ(Jobs.stats().Failed, 2);
   EXPECT_EQ(Reported, std::vector<std::string>{"the logits at position 3 are not finite"});
+}
+
+TEST(SchedulerTest, ASequenceWhoseLogitsAreNotFiniteFailsAlone) {
+  // What each request makes alone.
+  std::string AloneA, AloneB;
+  {
+    auto S = fixture().session(2);
+    Scheduler Jobs(*S, {});
+    AloneA = drain(**Jobs.submit(spec(2, 8)));
+    AloneB = drain(**Jobs.submit(spec(1, 8)));
+  }
+  // Sequence 1's logits are not finite from the third step on.
+  FailingSession S(fixture().session(2), /*FailFrom=*/2, /*OnlySequence=*/1);
+  int Reported = 0;
+  SchedulerOptions O;
+  O.OnFailure = [&](const absl::Status &) { ++Reported; };
+  Scheduler Jobs(S, O);
+  auto A = Jobs.submit(spec(2, 8)), B = Jobs.submit(spec(1, 8));
+  ASSERT_TRUE(A.ok() && B.ok());
+  const std::string OutA = drain(**A), OutB = drain(**B);
+  Jobs.shutdown();
+  // Which slot each took is the scheduler's choice: one failed, the other is as alone.
+  const bool AFailed = OutA.find("|error") != std::string::npos;
+  EXPECT_NE((AFailed ? OutA : OutB).find("|error the logits of one sequence are not finite"), std::string::npos)
+      << OutA << "\n" << OutB;
+  EXPECT_EQ(AFailed ? OutB : OutA, AFailed ? AloneB : AloneA);
+  EXPECT_EQ(Jobs.stats().Failed, 1);
+  EXPECT_EQ(Reported, 1);
 }
 
 } // namespace

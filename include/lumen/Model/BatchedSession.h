@@ -43,11 +43,25 @@ class LUMEN_API BatchedSession {
 public:
   virtual ~BatchedSession() = default;
 
+  /// An input whose logits came out not finite (corrupt tensor data, an
+  /// activation past fp16's range), with the error that says so.
+  struct NonFinite {
+    size_t Input;
+    absl::Status Error;
+  };
+
   /// Runs every input's tokens at its sequence's position in one forward
   /// pass and advances those sequences. At most batchSize() tokens in all,
   /// each sequence at most once. Logits gets Vocab floats per input that
-  /// wants them, in the inputs' order.
-  virtual absl::Status step(std::span<const SequenceInput> Inputs, std::vector<float> &Logits) = 0;
+  /// wants them, in the inputs' order. Sequences do not share arithmetic, so
+  /// one whose logits are not finite need not fail the others: with Failed,
+  /// such inputs are listed there and the step returns OK (the other inputs'
+  /// logits are valid); without it, the step returns the first one's error.
+  virtual absl::Status step(std::span<const SequenceInput> Inputs, std::vector<float> &Logits,
+                            std::vector<NonFinite> *Failed) = 0;
+  absl::Status step(std::span<const SequenceInput> Inputs, std::vector<float> &Logits) {
+    return step(Inputs, Logits, nullptr);
+  }
   /// Compiles the kernels of every batch size a step can take (1 ..
   /// batchSize()), so that no step waits for the JIT.
   virtual absl::Status prepare() = 0;
