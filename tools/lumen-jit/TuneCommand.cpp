@@ -150,9 +150,15 @@ absl::Status tuneModel(const std::vector<unsigned> &Threads, std::FILE *Summary)
                  : C.SlowedPrompt ? "no: the prompt shares its numerics and got slower (below)"
                                   : "no: the table's choices");
   }
-  std::fprintf(Summary, "\nwisdom: %s (%zu kernels, %zu layouts for this host); %.1f s\n", File.c_str(),
-               Wis->kernels().size(), Wis->layouts().size(),
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - Start).count());
+  // Entries that keep the table's choice are wisdom too (measured, so --print-llvm says so).
+  const auto Differ = [](const auto &Entries) {
+    return std::count_if(Entries.begin(), Entries.end(), [](const auto &E) { return E.Gain != 1; });
+  };
+  std::fprintf(Summary,
+               "\nwisdom: %s (for this host: %zu kernels, %zu layouts measured; %zd kernels, %zd layouts differ from "
+               "the table); %.1f s\n",
+               File.c_str(), Wis->kernels().size(), Wis->layouts().size(), Differ(Wis->kernels()),
+               Differ(Wis->layouts()), std::chrono::duration<double>(std::chrono::steady_clock::now() - Start).count());
   return absl::OkStatus();
 }
 

@@ -4,6 +4,7 @@
 #include "gtest/gtest.h"
 
 #include <filesystem>
+#include <regex>
 
 namespace {
 
@@ -35,7 +36,20 @@ TEST(TuneCommandTest, TunesWritesWisdomAndPrintLLVMUsesIt) {
   const std::string Wisdom = readFile(Cache + "/wisdom.txt");
   EXPECT_TRUE(contains(Wisdom, "lumen-wisdom 1\nhost model=")) << Wisdom;
   EXPECT_TRUE(contains(Wisdom, "kernel type=q8_0")) << Wisdom;
-  EXPECT_TRUE(contains(R.Out, "wisdom: " + Cache + "/wisdom.txt")) << R.Out;
+  EXPECT_TRUE(contains(R.Out, "wisdom: " + Cache + "/wisdom.txt (for this host: ")) << R.Out;
+  // How many entries differ from the table: the entries whose gain is not 1.
+  std::smatch Counts;
+  ASSERT_TRUE(std::regex_search(R.Out, Counts, std::regex("([0-9]+) kernels, ([0-9]+) layouts measured; ([0-9]+) "
+                                                          "kernels, ([0-9]+) layouts differ from the table")))
+      << R.Out;
+  size_t Kernels = 0, Differ = 0;
+  for (size_t At = Wisdom.find("\nkernel "); At != std::string::npos; At = Wisdom.find("\nkernel ", At + 1)) {
+    ++Kernels;
+    const std::string Line = Wisdom.substr(At + 1, Wisdom.find('\n', At + 1) - At - 1);
+    Differ += std::stod(Line.substr(Line.rfind("gain=") + 5)) != 1.0;
+  }
+  EXPECT_EQ(std::stoul(Counts[1]), Kernels) << Wisdom;
+  EXPECT_EQ(std::stoul(Counts[3]), Differ) << Wisdom;
 
   // The IR header says where the choice came from: wisdom at the thread
   // count it was measured at, the table otherwise or with --no-wisdom.
@@ -100,7 +114,7 @@ TEST(TuneCommandTest, NothingMeasuredIsNotSaved) {
   EXPECT_TRUE(contains(R.Out, "not measured: nothing saved")) << R.Out;
   const std::string Wisdom = readFile(Cache + "/wisdom.txt");
   EXPECT_FALSE(contains(Wisdom, "\nkernel ")) << Wisdom;
-  EXPECT_TRUE(contains(R.Out, "(0 kernels, ")) << R.Out;
+  EXPECT_TRUE(contains(R.Out, "(for this host: 0 kernels, ")) << R.Out;
 }
 
 TEST(TuneCommandTest, UnwritableWisdomFailsBeforeTuning) {
