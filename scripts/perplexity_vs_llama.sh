@@ -10,10 +10,18 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 llama="$(cd "$1" && pwd)"; model="$2"; text="$3"; shift 3
 lumen="$here/build/tools/lumen-jit/lumen-jit"
+[ -x "$lumen" ] || { echo "perplexity_vs_llama.sh: build lumen-jit first ($lumen)" >&2; exit 1; }
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+# Each side's own messages are shown when it fails (the progress bars are not, otherwise).
 start=$(date +%s.%N)
-ours=$("$lumen" perplexity -m "$model" -f "$text" "$@" 2>/dev/null)
+ours=$("$lumen" perplexity -m "$model" -f "$text" "$@" 2>"$log") || {
+  echo "perplexity_vs_llama.sh: lumen-jit perplexity failed:" >&2; tail -n 5 "$log" >&2; exit 1; }
 mid=$(date +%s.%N)
-theirs=$("$llama/build/bin/llama-perplexity" -m "$model" -f "$text" "$@" 2>&1 | grep "Final estimate")
+"$llama/build/bin/llama-perplexity" -m "$model" -f "$text" "$@" >"$log" 2>&1 || {
+  echo "perplexity_vs_llama.sh: llama-perplexity failed:" >&2; tail -n 5 "$log" >&2; exit 1; }
+theirs=$(grep "Final estimate" "$log") || {
+  echo "perplexity_vs_llama.sh: llama-perplexity printed no final estimate:" >&2; tail -n 5 "$log" >&2; exit 1; }
 end=$(date +%s.%N)
 echo "lumen-jit:        $ours  [$(echo "$mid - $start" | bc) s with loading]"
 echo "llama-perplexity: $theirs  [$(echo "$end - $mid" | bc) s with loading]"

@@ -55,6 +55,8 @@ absl::StatusOr<QuantizeReport> quantizeModel(const gguf::GGUFFile &In, const std
   uint64_t Total = 0;
   for (const gguf::TensorInfo &T : In.tensors()) {
     const std::span<const int64_t> Dims(T.Dims.data(), T.NumDims);
+    if (absl::Status S = Plan.check(T.Name, Dims); !S.ok())
+      return S;
     TensorType To = Plan.typeFor(T.Name, Dims).value_or(T.Type);
     const auto Traits = gguf::tensorTypeTraits(To);
     if (To != T.Type) {

@@ -56,16 +56,18 @@ bool blocksDivide(TensorType Type, int64_t RowLength) {
   return RowLength % gguf::tensorTypeTraits(Type).BlockSize == 0;
 }
 
-/// The type llama.cpp falls back to when Type's blocks do not divide a row.
-TensorType fallback(TensorType Type, int64_t RowLength) {
-  TensorType F = TensorType::F16;
+/// The type llama.cpp falls back to when Type's blocks do not divide a row:
+/// for a K-quant a 32-element type, or F16 where those do not divide
+/// either; none for the other types (llama-quantize stops).
+std::optional<TensorType> fallback(TensorType Type, int64_t RowLength) {
+  TensorType F;
   switch (Type) {
   case TensorType::Q2_K:
   case TensorType::Q3_K: F = TensorType::IQ4_NL; break;
   case TensorType::Q4_K: F = TensorType::Q5_0; break;
   case TensorType::Q5_K: F = TensorType::Q5_1; break;
   case TensorType::Q6_K: F = TensorType::Q8_0; break;
-  default: break;
+  default: return std::nullopt;
   }
   return blocksDivide(F, RowLength) ? F : TensorType::F16;
 }
@@ -133,8 +135,19 @@ std::optional<TensorType> TensorTypePlan::ruleType(std::string_view Name, std::s
 std::optional<TensorType> TensorTypePlan::typeFor(std::string_view Name, std::span<const int64_t> Dims) const {
   std::optional<TensorType> T = ruleType(Name, Dims);
   if (T && !blocksDivide(*T, Dims[0]))
-    T = fallback(*T, Dims[0]);
+    T = fallback(*T, Dims[0]).value_or(TensorType::F16);
   return T;
+}
+
+absl::Status TensorTypePlan::check(std::string_view Name, std::span<const int64_t> Dims) const {
+  std::optional<TensorType> T = ruleType(Name, Dims);
+  if (!T || blocksDivide(*T, Dims[0]) || fallback(*T, Dims[0]))
+    return absl::OkStatus();
+  const auto &Traits = gguf::tensorTypeTraits(*T);
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "tensor '%s': rows of %d elements do not divide into %s's blocks of %d, and llama-quantize has no fallback "
+      "for %s (it stops: 'Unsupported tensor size encountered')",
+      Name, Dims[0], Traits.Name, Traits.BlockSize, Traits.Name));
 }
 
 std::optional<TensorType> TensorTypePlan::fellBackFrom(std::string_view Name, std::span<const int64_t> Dims) const {

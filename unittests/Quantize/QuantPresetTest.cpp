@@ -116,6 +116,24 @@ TEST(QuantPresetTest, FallbacksNameTheRulesType) {
   EXPECT_EQ(Tied.fellBackFrom("token_embd.weight", Rows896), std::nullopt);
 }
 
+// Only the K-quants fall back; llama-quantize refuses a tensor whose rows no
+// block of a legacy type (or Q8_0) divides, and so does the plan.
+TEST(QuantPresetTest, NoFallbackForTheLegacyTypes) {
+  const int64_t Rows896[] = {896, 4864}, Odd[] = {1000, 8};
+  EXPECT_TRUE(TensorTypePlan(Preset::Q4_K_M, {24, 14, 2, true}).check("blk.1.attn_q.weight", Odd).ok()); // F16.
+  for (Preset P : {Preset::Q4_0, Preset::Q5_1, Preset::Q8_0}) {
+    const TensorTypePlan Plan(P, {24, 14, 2, true});
+    EXPECT_TRUE(Plan.check("blk.1.attn_q.weight", Rows896).ok());
+    EXPECT_TRUE(Plan.check("blk.0.attn_norm.weight", Odd).ok()); // Not quantized.
+    absl::Status S = Plan.check("blk.1.attn_q.weight", Odd);
+    EXPECT_TRUE(absl::IsInvalidArgument(S)) << S;
+    EXPECT_NE(S.message().find("rows of 1000 elements do not divide into"), std::string::npos) << S;
+    EXPECT_NE(S.message().find("Unsupported tensor size"), std::string::npos) << S;
+  }
+  // A K preset's output takes Q8_0 where super-blocks do not divide; nothing after that.
+  EXPECT_FALSE(TensorTypePlan(Preset::Q4_K_M, {24, 14, 2, false}).check("token_embd.weight", Odd).ok());
+}
+
 TEST(QuantPresetTest, Names) {
   EXPECT_EQ(*presetFromName("q4_k_m"), Preset::Q4_K_M);
   EXPECT_EQ(*presetFromName("Q8_0"), Preset::Q8_0);

@@ -74,6 +74,10 @@ public:
   /// length), or nullopt when it is not quantized and keeps its type: not a
   /// weight, fewer than two dimensions, a norm, or a left output tensor.
   std::optional<gguf::TensorType> typeFor(std::string_view Name, std::span<const int64_t> Dims) const;
+  /// InvalidArgument when the rules' type for Name does not divide its rows
+  /// and llama.cpp has no fallback for that type (a legacy or Q8_0 type: only
+  /// the K-quants fall back), as llama-quantize refuses such a tensor.
+  absl::Status check(std::string_view Name, std::span<const int64_t> Dims) const;
   /// The type the preset's rules chose for Name when its rows do not divide
   /// into that type's blocks and typeFor gives llama.cpp's fallback instead;
   /// nullopt when the tensor took its rules' type (or is not quantized).
