@@ -140,9 +140,10 @@ absl::StatusOr<std::shared_ptr<Job>> Scheduler::submit(JobSpec Spec) {
     // those beyond them wait, up to the limit.
     if (Queue.size() >= Options.QueueLimit + Free) {
       ++Stats.Rejected;
-      return absl::UnavailableError(absl::StrFormat("the server is busy: every slot is taken and %d requests "
-                                                    "are waiting for one",
-                                                    Queue.size() - Free));
+      return absl::UnavailableError(
+          absl::StrFormat("the server is busy: every slot is taken and the queue is full (%d waiting of at most "
+                          "%d, the server's --queue)",
+                          Queue.size() - Free, Options.QueueLimit));
     }
     Queue.push_back(J);
     ++Stats.Requests;

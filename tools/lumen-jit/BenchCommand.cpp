@@ -29,6 +29,7 @@
 
 #include "nlohmann/json.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -304,6 +305,11 @@ int runBench(const std::vector<std::string> &Args) {
                   MdName.c_str(), Bytes / 1e6, R.Threads, R.Test.c_str(), R.Mean, R.Sd, R.WeightGBs,
                   100 * R.WeightGBs / R.ProbeGBs, R.ProbeGBs,
                   R.GOPs ? absl::StrFormat("%.1f", R.GOPs).c_str() : "");
+    if (std::any_of(Rows.begin(), Rows.end(),
+                    [](const Row &R) { return std::lround(100 * R.WeightGBs / R.ProbeGBs) > 100; })) // As shown.
+      std::printf("\nAbove 100 %% of the read bandwidth: weights of %.1f MB fit in this CPU's caches and are read "
+                  "from them, not from DRAM, which the probe streams from.\n",
+                  Bytes / 1e6);
   }
 
   if (absl::GetFlag(FLAGS_profile)) {

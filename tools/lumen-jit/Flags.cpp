@@ -85,7 +85,8 @@ ABSL_FLAG(std::string, pg, "",
           "bench: also a prompt of P tokens then N generated, as llama-bench -pg P,N (tokens/s over both)");
 ABSL_FLAG(bool, no_kernel_cache, false, "compile every kernel, read and write no object cache");
 ABSL_FLAG(double, budget, 40,
-          "tune: seconds to spend measuring, in all (each kernel gets a share; the search keeps its best so far)");
+          "tune: seconds to spend measuring, in all (each kernel gets a share; the search keeps its best so far); "
+          "loading the model comes on top");
 ABSL_FLAG(std::string, host, "127.0.0.1", "serve: address to listen on (0.0.0.0: every interface)");
 ABSL_FLAG(int32_t, port, 8080, "serve: TCP port (0: any free port, printed)");
 ABSL_FLAG(int32_t, parallel, 4, "serve: slots, requests generated at once (each its own KV cache of -c tokens)");

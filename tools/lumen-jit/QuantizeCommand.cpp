@@ -98,6 +98,7 @@ int runQuantize(const std::vector<std::string> &Args) {
   O.AllowRequantize = absl::GetFlag(FLAGS_allow_requantize);
   O.LeaveOutputTensor = absl::GetFlag(FLAGS_leave_output_tensor);
   O.OnProgress = [&Bar](uint64_t Done, uint64_t Total) { return Bar.update(Done, Total); };
+  Bar.start(); // Also when nothing converts (an F16 file to F16): no progress then.
   absl::StatusOr<quant::QuantizeReport> R = quant::quantizeModel(**In, Args[1], O);
   Bar.finish();
   if (absl::IsCancelled(R.status()))

@@ -162,6 +162,9 @@ int runRun(const std::vector<std::string> &Args) {
   if (Prompt->empty() && !Chat)
     return fail("no prompt: pass -p TEXT or -f FILE (or --chat)");
 
+  absl::StatusOr<std::string> Path = modelPath(); // Before saying it loads.
+  if (!Path.ok())
+    return fail(std::string(Path.status().message()));
   Interrupt::install();
   std::fprintf(stderr, "lumen-jit: loading model\n");
   double LoadSeconds = 0;

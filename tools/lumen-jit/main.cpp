@@ -59,6 +59,8 @@ int main(int Argc, char **Argv) {
     Command = findCommand("--print-llvm");
   }
   if (Line.Version) {
+    if (Argc > 2) // "lumen-jit run --version" would read as if the run were checked.
+      return fail("--version takes no other arguments: lumen-jit --version");
     printVersion();
     return finish(0);
   }

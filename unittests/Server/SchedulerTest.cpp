@@ -139,7 +139,10 @@ TEST(SchedulerTest, QueueBoundAndBadJobs) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   auto Waiting = Jobs.submit(spec(2, 3));
   ASSERT_TRUE(Waiting.ok());
-  EXPECT_TRUE(absl::IsUnavailable(Jobs.submit(spec(3, 3)).status()));
+  absl::Status Full = Jobs.submit(spec(3, 3)).status();
+  EXPECT_TRUE(absl::IsUnavailable(Full));
+  EXPECT_NE(Full.message().find("the queue is full (1 waiting of at most 1, the server's --queue)"), std::string::npos)
+      << Full;
   Jobs.shutdown(); // Both end with an error; nothing hangs.
   EXPECT_NE(drain(**Running).find("|error the server is shutting down"), std::string::npos);
   EXPECT_NE(drain(**Waiting).find("|error the server is shutting down"), std::string::npos);

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
+#include <regex>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -84,6 +85,11 @@ TEST(CommandLineTest, VersionNamesLumenLlvmAndTheJitTarget) {
 #ifdef NDEBUG
   EXPECT_NE(R.Out.find("Release build"), std::string::npos) << R.Out;
 #endif
+  for (std::vector<std::string> Args : {std::vector<std::string>{"--version", "extra"}, {"run", "--version"}}) {
+    Result Extra = lumenJit(Args);
+    EXPECT_EQ(Extra.Exit, 1) << Extra.Out;
+    EXPECT_NE(Extra.Err.find("--version takes no other arguments"), std::string::npos) << Extra.Err;
+  }
 }
 
 TEST(CommandLineTest, FlagsThatDoNotApplyAreRefused) {
@@ -503,6 +509,12 @@ TEST(CommandLineTest, BenchOutputStaysParseable) {
   EXPECT_NE(C.Out.find("\"" + Model + "\",1,pp4,"), std::string::npos) << C.Out;
   Result M = lumenJit({"bench", "-m", Model, "-p", "4", "-n", "0", "-t", "1", "-r", "1"});
   EXPECT_NE(M.Out.find("bad\xff,name\\|x.gguf"), std::string::npos) << M.Out;
+  // A tiny model's weights stay in the caches: past 100 % of the DRAM probe, which a note then explains.
+  Result T = lumenJit({"bench", "-m", Model, "-p", "0", "-n", "16", "-t", "1", "-r", "1"});
+  ASSERT_EQ(T.Exit, 0) << T.Err;
+  std::smatch Pct;
+  ASSERT_TRUE(std::regex_search(T.Out, Pct, std::regex("\\| ([0-9]+)% \\("))) << T.Out;
+  EXPECT_EQ(std::stoi(Pct[1]) > 100, T.Out.find("fit in this CPU's caches") != std::string::npos) << T.Out;
   Result None = lumenJit({"bench", "-m", Model, "-p", "0", "-n", "0"});
   EXPECT_EQ(None.Exit, 1);
   EXPECT_NE(None.Err.find("nothing to run"), std::string::npos);

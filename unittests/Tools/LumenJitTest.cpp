@@ -341,6 +341,9 @@ TEST(LumenJitTest, RunGreedyIdsEqualLlamaCpp) {
 TEST(LumenJitTest, RunErrors) {
   LUMEN_REQUIRE_SHARED(kTiny);
   EXPECT_NE(lumenJit({"run", "-m", kTiny}).Err.find("no prompt"), std::string::npos);
+  Result NoModel = lumenJit({"run", "-p", "hi"});
+  EXPECT_NE(NoModel.Err.find("no model"), std::string::npos) << NoModel.Err;
+  EXPECT_EQ(NoModel.Err.find("loading model"), std::string::npos) << NoModel.Err;
   EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "hi", "-t", "0"}).Exit, 0);
   EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "hi", "-t", "-3"}).Exit, 0);
   EXPECT_NE(lumenJit({"run", "-m", kTiny, "-p", "hi", "-c", "-1"}).Exit, 0);

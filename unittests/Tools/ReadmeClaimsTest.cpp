@@ -287,6 +287,11 @@ TEST(ReadmeClaimsTest, QuantizeAsLlamaQuantizeDoes) {
   EXPECT_NE(lumenJit({"quantize", F16, Out}).Exit, 0);
   // The trailing thread count as llama-quantize reads it: 0 is every core.
   EXPECT_EQ(lumenJit({"quantize", F16, Out, "Q4_0", "0"}).Exit, 0);
+  // Nothing to convert (F16 to F16): no progress, but the header and the summary.
+  Result Same = lumenJit({"quantize", F16, Out, "F16"});
+  EXPECT_EQ(Same.Exit, 0) << Same.Err;
+  EXPECT_NE(Same.Err.find("lumen-jit: quantizing " + F16 + " to F16"), std::string::npos) << Same.Err;
+  EXPECT_NE(Same.Err.find("bits per weight"), std::string::npos) << Same.Err;
   EXPECT_NE(lumenJit({"quantize", F16, Out, "Q4_0", "1025"}).Err.find("0 (every core) to 1024"), std::string::npos);
   EXPECT_NE(lumenJit({"quantize", F16, Out, "Q4_0", "-1"}).Err.find("no argument takes a negative number"),
             std::string::npos);

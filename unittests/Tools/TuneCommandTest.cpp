@@ -29,6 +29,18 @@ TEST(TuneCommandTest, TunesWritesWisdomAndPrintLLVMUsesIt) {
   EXPECT_TRUE(contains(R.Out, "| output | q8_0 192x151936 | decode | 1 |")) << R.Out;
   EXPECT_FALSE(contains(R.Out, "| output | q8_0 192x151936 | prefill")) << R.Out;
   EXPECT_TRUE(contains(R.Err, "tuning 5 matrix shapes")) << R.Err;
+  // The progress bar's time left: none before any work is done, never past the budget's kernel share.
+  const std::regex Left("([0-9]+)%  [0-9.]+ s(, ([0-9]+) s left)?");
+  int Bars = 0;
+  for (std::sregex_iterator I(R.Err.begin(), R.Err.end(), Left), End; I != End; ++I, ++Bars) {
+    if (std::stoi((*I)[1]) == 0) {
+      EXPECT_FALSE((*I)[2].matched) << I->str();
+    } else {
+      ASSERT_TRUE((*I)[2].matched) << I->str();
+      EXPECT_LE(std::stoi((*I)[3]), 4) << I->str(); // --budget 4: 3.2 s for the kernels, rounded.
+    }
+  }
+  EXPECT_GE(Bars, 2) << R.Err;
   // The check inside the model, a row per token class.
   EXPECT_TRUE(contains(R.Out, "Inside the model")) << R.Out;
   EXPECT_TRUE(contains(R.Out, "| 1 | decode | ")) << R.Out;
