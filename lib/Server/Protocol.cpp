@@ -19,11 +19,41 @@ ApiError bad(std::string Param, std::string Message) {
   return E;
 }
 
+/// Where and why a body is not JSON: the parser's own message, through its
+/// SAX interface (the DOM parser without exceptions only says that it failed).
+class SyntaxError : public nlohmann::json_sax<json> {
+public:
+  std::string Message;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t &) override { return true; }
+  bool string(string_t &) override { return true; }
+  bool binary(binary_t &) override { return true; }
+  bool start_object(std::size_t) override { return true; }
+  bool key(string_t &) override { return true; }
+  bool end_object() override { return true; }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t, const std::string &, const nlohmann::detail::exception &E) override {
+    Message = E.what();
+    // "[json.exception.parse_error.101] parse error at line 1, column 9: ...": the part after the tag.
+    if (size_t Tag = Message.find("] "); Message.starts_with("[json.exception") && Tag != std::string::npos)
+      Message.erase(0, Tag + 2);
+    return false;
+  }
+};
+
 /// The object a body must be, or the error.
 std::optional<ApiError> parseObject(std::string_view Body, json &Out) {
   Out = json::parse(Body.begin(), Body.end(), nullptr, /*allow_exceptions=*/false);
-  if (Out.is_discarded())
-    return bad("", "the request body is not valid JSON");
+  if (Out.is_discarded()) {
+    SyntaxError Why;
+    json::sax_parse(Body.begin(), Body.end(), &Why);
+    return bad("", Why.Message.empty() ? "the request body is not valid JSON"
+                                       : "the request body is not valid JSON: " + Why.Message);
+  }
   if (!Out.is_object())
     return bad("", "the request body must be a JSON object");
   return std::nullopt;

@@ -69,6 +69,16 @@ TEST(ProtocolTest, DefaultsAreLlamaServers) {
 
 TEST(ProtocolTest, BadRequestsNameTheirField) {
   EXPECT_EQ(paramOf("{"), "(none)");
+  {
+    // A body that is not JSON says where the parser stopped and why.
+    CompletionRequest R;
+    std::optional<ApiError> E = chat(R"({"messages": [tru]})", R);
+    ASSERT_TRUE(E);
+    EXPECT_NE(E->Message.find("the request body is not valid JSON: parse error at line 1, column 18"),
+              std::string::npos)
+        << E->Message;
+    EXPECT_EQ(E->Message.find("[json.exception"), std::string::npos) << E->Message;
+  }
   EXPECT_EQ(paramOf("[]"), "(none)");
   EXPECT_EQ(paramOf(""), "(none)");
   EXPECT_EQ(paramOf(R"({"messages":"hello"})"), "messages");
