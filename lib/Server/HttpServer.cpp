@@ -526,6 +526,13 @@ void HttpServer::setReady(const model::TransformerModel &Model, Scheduler &Jobs,
   P->Ready.store(true);
 }
 
+int64_t HttpServer::emptyChatTokens() const {
+  CompletionRequest R;
+  R.Chat = true;
+  R.Messages = {{"user", ""}};
+  return P->Model ? static_cast<int64_t>(P->promptTokens(R).size()) : 0;
+}
+
 void HttpServer::stop() {
   if (!P)
     return;

@@ -130,6 +130,11 @@ int runServe(const std::vector<std::string> &Args) {
     if (Id.empty())
       Id = std::filesystem::path(*Path).filename().string();
     Http.setReady(*Model, *Jobs, Id);
+    if (const int64_t Min = Http.emptyChatTokens(); Min >= Session->contextSize())
+      std::fprintf(stderr,
+                   "lumen-jit: warning: -c %lld holds no chat: the chat template around an empty message is "
+                   "already %lld tokens, so every chat request will be refused (raise -c)\n",
+                   static_cast<long long>(Session->contextSize()), static_cast<long long>(Min));
     LoadStatus.store(0);
     std::fprintf(stderr,
                  "lumen-jit: ready: model '%s', %d slot(s) of %lld tokens (KV cache up to %.1f MiB a slot), "

@@ -10,6 +10,7 @@
 
 #include "gtest/gtest.h"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <chrono>
 #include <csignal>
@@ -102,6 +103,25 @@ TEST(ServeCommandTest, SigtermDoesNotWaitForAClientThatNeverFinishesItsRequest) 
   const double Seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - Start).count();
   EXPECT_LT(Seconds, 3.0) << "it waited for the client: " << Server.err();
   close(Sock);
+}
+
+TEST(ServeCommandTest, AContextThatHoldsNoChatIsWarnedOf) {
+  LUMEN_REQUIRE_SHARED(kTiny);
+  std::vector<std::string> Args = tinyServer();
+  *std::find(Args.begin(), Args.end(), "256") = "8"; // -c 8: less than the template around an empty message.
+  Child Server(Args);
+  ASSERT_FALSE(readyPort(Server).empty()) << Server.err();
+  EXPECT_TRUE(std::regex_search(Server.err(), std::regex("warning: -c 8 holds no chat: the chat template around an "
+                                                         "empty message is already [0-9]+ tokens")))
+      << Server.err();
+  Server.signal(SIGINT);
+  EXPECT_EQ(Server.wait(30), 0) << Server.err();
+  // A context that holds a chat: no warning.
+  Child Roomy(tinyServer());
+  ASSERT_FALSE(readyPort(Roomy).empty()) << Roomy.err();
+  EXPECT_EQ(Roomy.err().find("holds no chat"), std::string::npos) << Roomy.err();
+  Roomy.signal(SIGINT);
+  EXPECT_EQ(Roomy.wait(30), 0) << Roomy.err();
 }
 
 } // namespace

@@ -47,6 +47,10 @@ public:
   /// The API answers from now on with Model's tokenizer and chat template,
   /// through Jobs, under the name ModelId. Model and Jobs must outlive stop().
   void setReady(const model::TransformerModel &Model, Scheduler &Jobs, std::string ModelId);
+  /// Tokens of the shortest chat prompt once ready: one empty user message
+  /// through the template (with its default system prompt), as requests
+  /// are rendered. A context of no more holds no chat at all.
+  int64_t emptyChatTokens() const;
   /// Lets open streams write their last events (up to 5 s), stops
   /// accepting and waits for the connections' handlers. End the
   /// scheduler's jobs first (Scheduler::shutdown), so that streams finish.
