@@ -145,9 +145,12 @@ absl::Status TensorTypePlan::check(std::string_view Name, std::span<const int64_
     return absl::OkStatus();
   const auto &Traits = gguf::tensorTypeTraits(*T);
   return absl::InvalidArgumentError(absl::StrFormat(
-      "tensor '%s': rows of %d elements do not divide into %s's blocks of %d, and llama-quantize has no fallback "
+      "tensor '%s'%s: rows of %d elements do not divide into %s's blocks of %d, and llama-quantize has no fallback "
       "for %s (it stops: 'Unsupported tensor size encountered')",
-      Name, Dims[0], Traits.Name, Traits.BlockSize, Traits.Name));
+      Name,
+      *T == Info.Default ? ""
+                         : absl::StrFormat(" (%s by %s's rule for this tensor)", Traits.Name, Info.Name),
+      Dims[0], Traits.Name, Traits.BlockSize, Traits.Name));
 }
 
 std::optional<TensorType> TensorTypePlan::fellBackFrom(std::string_view Name, std::span<const int64_t> Dims) const {

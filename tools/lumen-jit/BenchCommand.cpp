@@ -307,8 +307,10 @@ int runBench(const std::vector<std::string> &Args) {
                   R.GOPs ? absl::StrFormat("%.1f", R.GOPs).c_str() : "");
     if (std::any_of(Rows.begin(), Rows.end(),
                     [](const Row &R) { return std::lround(100 * R.WeightGBs / R.ProbeGBs) > 100; })) // As shown.
-      std::printf("\nAbove 100 %% of the read bandwidth: weights of %.1f MB fit in this CPU's caches and are read "
-                  "from them, not from DRAM, which the probe streams from.\n",
+      std::printf("\nAbove 100 %% of the read bandwidth: the probe (a stream from DRAM, measured around the "
+                  "repetitions) is not an upper bound here. Weights that stay in the CPU's caches between tokens "
+                  "(%.1f MB of them here, all or in part) are read faster, and the host's bandwidth can change "
+                  "between the probe and the run.\n",
                   Bytes / 1e6);
   }
 

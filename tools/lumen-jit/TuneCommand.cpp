@@ -156,9 +156,9 @@ absl::Status tuneModel(const std::vector<unsigned> &Threads, std::FILE *Summary)
     return std::count_if(Entries.begin(), Entries.end(), [](const auto &E) { return E.Gain != 1; });
   };
   std::fprintf(Summary,
-               "\nwisdom: %s (for this host: %zu kernels, %zu layouts measured; %zd kernels, %zd layouts differ from "
-               "the table); %.1f s\n",
-               File.c_str(), Wis->kernels().size(), Wis->layouts().size(), Differ(Wis->kernels()),
+               "\nwisdom: %s (for this host: kernels %zu measured, %zd unlike the table; layouts %zu measured, %zd "
+               "unlike the table); %.1f s\n",
+               File.c_str(), Wis->kernels().size(), Differ(Wis->kernels()), Wis->layouts().size(),
                Differ(Wis->layouts()), std::chrono::duration<double>(std::chrono::steady_clock::now() - Start).count());
   return absl::OkStatus();
 }

@@ -155,6 +155,44 @@ TEST(ReadmeClaimsTest, SynthWritesEveryPreset) {
 
 namespace {
 
+// scripts/perplexity_vs_llama.sh with a stand-in llama-perplexity: the
+// same flags to both, their estimates compared; either side's error shown.
+TEST(ReadmeClaimsTest, PerplexityAgainstLlamaPerplexityScript) {
+  LUMEN_REQUIRE_SHARED(kTiny);
+  std::string Text;
+  for (int I = 0; I < 40; ++I)
+    Text += absl::StrFormat("The quick brown fox jumps over the lazy dog, sentence %d. ", I);
+  writeFile(kTmp + "/claims-pvl.txt", Text);
+  const std::string Llama = kTmp + "/pvl-llama", Stand = Llama + "/build/bin/llama-perplexity";
+  std::filesystem::create_directories(Llama + "/build/bin");
+  auto Script = [&](const std::string &Words) {
+    return shell("LUMEN_JIT=" + quote(kBinary) + " bash " + quote(LUMEN_PERPLEXITY_VS_LLAMA_SH) + " " + Words);
+  };
+  const std::string Args = " " + quote(kTiny) + " " + quote(kTmp + "/claims-pvl.txt") + " -c 64 --chunks 2 -t 1";
+  // A stand-in that is lumen-jit itself agrees within 2 %.
+  writeFile(Stand, "#!/bin/sh\nexec " + quote(kBinary) + " perplexity \"$@\"\n");
+  std::filesystem::permissions(Stand, std::filesystem::perms::owner_all);
+  Result Same = Script(quote(Llama) + Args);
+  EXPECT_EQ(Same.Exit, 0) << Same.Out << Same.Err;
+  EXPECT_NE(Same.Out.find("difference +0.00 %: ok (within 2 %)"), std::string::npos) << Same.Out;
+  EXPECT_NE(Same.Out.find("llama-perplexity: Final estimate: PPL = "), std::string::npos) << Same.Out;
+  writeFile(Stand, "#!/bin/sh\necho 'main: error: you need at least 128 tokens'\necho 'perf: 1 ms'\n");
+  Result NoEstimate = Script(quote(Llama) + Args);
+  EXPECT_EQ(NoEstimate.Exit, 1);
+  EXPECT_NE(NoEstimate.Err.find("printed no final estimate:\nmain: error: you need at least 128 tokens"),
+            std::string::npos)
+      << NoEstimate.Err;
+  // lumen-jit's own error; a missing llama-perplexity before anything runs; no arguments.
+  Result Short = Script(quote(Llama) + " " + quote(kTiny) + " " + quote(kTmp + "/claims-pvl.txt") + " -c 4096");
+  EXPECT_EQ(Short.Exit, 1);
+  EXPECT_NE(Short.Err.find("lumen-jit perplexity failed:"), std::string::npos) << Short.Err;
+  EXPECT_NE(Short.Err.find("(two chunks)"), std::string::npos) << Short.Err;
+  Result NoLlama = Script(quote(kTmp + "/no-llama") + Args);
+  EXPECT_EQ(NoLlama.Exit, 1);
+  EXPECT_NE(NoLlama.Err.find("no llama-perplexity at"), std::string::npos) << NoLlama.Err;
+  EXPECT_EQ(Script("").Exit, 2);
+}
+
 TEST(ReadmeClaimsTest, PerplexityOfATextFile) {
   LUMEN_REQUIRE_SHARED(kTiny);
   std::string Text;
