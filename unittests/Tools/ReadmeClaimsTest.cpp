@@ -155,14 +155,20 @@ TEST(ReadmeClaimsTest, SynthWritesEveryPreset) {
 
 namespace {
 
+/// A text of 40 sentences for perplexity (some 600 tokens), written to Path.
+std::string perplexityText(const std::string &Path) {
+  std::string Text;
+  for (int I = 0; I < 40; ++I)
+    Text += absl::StrFormat("The quick brown fox jumps over the lazy dog, sentence %d. ", I);
+  writeFile(Path, Text);
+  return Text;
+}
+
 // scripts/perplexity_vs_llama.sh with a stand-in llama-perplexity: the
 // same flags to both, their estimates compared; either side's error shown.
 TEST(ReadmeClaimsTest, PerplexityAgainstLlamaPerplexityScript) {
   LUMEN_REQUIRE_SHARED(kTiny);
-  std::string Text;
-  for (int I = 0; I < 40; ++I)
-    Text += absl::StrFormat("The quick brown fox jumps over the lazy dog, sentence %d. ", I);
-  writeFile(kTmp + "/claims-pvl.txt", Text);
+  perplexityText(kTmp + "/claims-pvl.txt");
   const std::string Llama = kTmp + "/pvl-llama", Stand = Llama + "/build/bin/llama-perplexity";
   std::filesystem::create_directories(Llama + "/build/bin");
   auto Script = [&](const std::string &Words) {
@@ -195,10 +201,7 @@ TEST(ReadmeClaimsTest, PerplexityAgainstLlamaPerplexityScript) {
 
 TEST(ReadmeClaimsTest, PerplexityOfATextFile) {
   LUMEN_REQUIRE_SHARED(kTiny);
-  std::string Text;
-  for (int I = 0; I < 40; ++I)
-    Text += absl::StrFormat("The quick brown fox jumps over the lazy dog, sentence %d. ", I);
-  writeFile(kTmp + "/claims-ppl.txt", Text);
+  const std::string Text = perplexityText(kTmp + "/claims-ppl.txt");
   const size_t Tokens = tokenizeTiny(Text).size();
   Result R = lumenJit({"perplexity", "-m", kTiny, "-f", kTmp + "/claims-ppl.txt", "-c", "64", "-t", "1"});
   ASSERT_EQ(R.Exit, 0) << R.Err;
