@@ -148,7 +148,7 @@ constexpr std::array<TableRow, 14> kTable = {{
 // clang-format on
 
 bool rowFits(const TableRow &R, const MatmulShape &Shape, const CpuFeatures &Cpu) {
-  if (R.Weights == Types::Packed && (Shape.Weights == WeightType::Q8_0 || !interleaves(Shape.Weights)))
+  if (R.Weights == Types::Packed && !interleavesBlocks(Shape.Weights) && !interleavesSubBlockRuns(Shape.Weights))
     return false;
   switch (R.For) {
   case Hosts::Any:

@@ -364,12 +364,11 @@ void Scheduler::run() {
     absl::Status St = Session.step(Inputs, Logits, &NonFinite);
     const double Seconds = now() - Start;
     std::vector<const absl::Status *> Failure(Inputs.size(), St.ok() ? nullptr : &St);
-    for (const model::BatchedSession::NonFinite &NF : NonFinite)
+    if (!St.ok() && Options.OnFailure)
+      Options.OnFailure(St);
+    for (const model::BatchedSession::NonFinite &NF : NonFinite) {
       Failure[NF.Input] = &NF.Error;
-    if (Options.OnFailure) {
-      if (!St.ok())
-        Options.OnFailure(St);
-      for (const model::BatchedSession::NonFinite &NF : NonFinite)
+      if (Options.OnFailure)
         Options.OnFailure(NF.Error);
     }
     size_t Row = 0;

@@ -80,9 +80,10 @@ absl::Status tuneModel(const std::vector<unsigned> &Threads, std::FILE *Summary)
                                   Targets.size(), *Path, ThreadText, Host.Model, Cpu->isaName(), Budget));
   // Most of the budget for the kernels; what is left (a few seconds for a
   // 0.5B model) for confirming them inside the model.
-  Bar.limitSeconds(0.8 * Budget);
+  const double KernelSeconds = 0.8 * Budget;
+  Bar.limitSeconds(KernelSeconds);
   absl::StatusOr<std::vector<runtime::TuneReport>> Report = runtime::tuneTargets(
-      *E->Cache, Targets, Threads, 0.8 * Budget, Options, *Wis,
+      *E->Cache, Targets, Threads, KernelSeconds, Options, *Wis,
       [&](size_t Done, size_t Total, const std::string &) { return Bar.update(Done, Total); });
   Bar.finish();
   if (!Report.ok())
